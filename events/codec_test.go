@@ -1,0 +1,208 @@
+package events
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() Event {
+	return Event{
+		Seq: 42, Time: time.Date(2026, 3, 14, 3, 14, 7, 123456789, time.UTC),
+		Worker: "web", Incarnation: 7, Type: Exited, From: Running, To: Stopped,
+		Actor: ActorProcess, Cause: "process exited with status 3",
+		Prev: [32]byte{1, 2, 3},
+		Details: Details{
+			PID: 4242, ExitCode: IntPtr(-3), Signal: 9, Errno: 2, Resource: "memory",
+			Measured: 612 << 20, Limit: 512 << 20, Delay: 1500 * time.Millisecond, Attempt: 3,
+			Policy: "kill", Hash: "abc123", StartTicks: 99887766, BootID: "b-o-o-t",
+			EnvNames: []string{"PATH", "SECRET_TOKEN"}, Command: []string{"/bin/sleep", "10"},
+		},
+	}
+}
+
+func TestRoundTripEveryField(t *testing.T) {
+	e := sample()
+	rec := Encode(nil, &e)
+	var got Event
+	if err := Decode(rec, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e, got) {
+		t.Fatalf("round trip:\nwant %+v\ngot  %+v", e, got)
+	}
+}
+
+func TestRoundTripEveryType(t *testing.T) {
+	var d Decoder
+	for _, typ := range Types() {
+		for _, stale := range []bool{false, true} {
+			e := Event{Seq: 1, Time: time.Unix(0, 5).UTC(), Type: typ, Stale: stale}
+			var got Event
+			if err := d.Decode(Encode(nil, &e), &got); err != nil {
+				t.Fatalf("%s: %v", typ, err)
+			}
+			if !reflect.DeepEqual(e, got) {
+				t.Fatalf("%s: got %+v", typ, got)
+			}
+		}
+	}
+}
+
+func TestZeroExitCodeIsKept(t *testing.T) {
+	e := Event{Seq: 1, Time: time.Unix(1, 0).UTC(), Type: Exited, Details: Details{ExitCode: IntPtr(0)}}
+	var got Event
+	if err := Decode(Encode(nil, &e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ExitCode == nil || *got.ExitCode != 0 {
+		t.Fatalf("exit code 0 lost: %v", got.ExitCode)
+	}
+}
+
+func TestEveryFlippedBitIsDetected(t *testing.T) {
+	e := sample()
+	rec := Encode(nil, &e)
+	for i := range rec {
+		for bit := 0; bit < 8; bit++ {
+			bad := append([]byte(nil), rec...)
+			bad[i] ^= 1 << bit
+			var got Event
+			err := Decode(bad, &got)
+			if err == nil {
+				t.Fatalf("flip byte %d bit %d: decoded without error", i, bit)
+			}
+			if i > 0 && !errors.Is(err, ErrChecksum) && !errors.Is(err, ErrNewerVersion) && !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("flip byte %d: unexpected error %v", i, err)
+			}
+		}
+	}
+}
+
+func TestTruncatedRecord(t *testing.T) {
+	e := sample()
+	rec := Encode(nil, &e)
+	for n := 0; n < len(rec); n++ {
+		var got Event
+		if err := Decode(rec[:n], &got); err == nil {
+			t.Fatalf("truncated to %d bytes: decoded", n)
+		}
+	}
+}
+
+func TestNewerVersionRefused(t *testing.T) {
+	e := sample()
+	rec := Encode(nil, &e)
+	rec[0] = Version + 1
+	var got Event
+	err := Decode(rec, &got)
+	if !errors.Is(err, ErrNewerVersion) {
+		t.Fatalf("got %v, want ErrNewerVersion", err)
+	}
+	if !strings.Contains(err.Error(), "newer version") {
+		t.Fatalf("message does not say why: %v", err)
+	}
+}
+
+// A record of format version 1, written by the first version of this code.
+// It must decode, field for field, forever.
+const v1RecordHex = "01ec5bc429000000000000002a189c96b29ada031501020300000000000000000000000000000000000000000000000000000000000703010007037765620770726f636573731c70726f6365737320657869746564207769746820737461747573203301922102050309040205066d656d6f72790641c32000000000000741c00000000000000880dea0cb0509030a046b696c6c0b066162633132330c96d5d02f0d07622d6f2d6f2d740e0204504154480c5345435245545f544f4b454e0f020a2f62696e2f736c656570023130"
+
+func TestFirstVersionRecordStillReads(t *testing.T) {
+	rec, err := hex.DecodeString(v1RecordHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Event
+	if err := Decode(rec, &got); err != nil {
+		t.Fatalf("v1 record no longer decodes: %v", err)
+	}
+	want := sample()
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("v1 record decodes differently:\nwant %+v\ngot  %+v", want, got)
+	}
+}
+
+func TestHashChainsOverWholeRecord(t *testing.T) {
+	e := sample()
+	a := Encode(nil, &e)
+	e.Cause += "!"
+	b := Encode(nil, &e)
+	if Hash(a) == Hash(b) {
+		t.Fatal("different records, same hash")
+	}
+	if RecordSeq(a) != 42 || RecordPrev(a) != e.Prev {
+		t.Fatal("header accessors")
+	}
+}
+
+func TestJSONFieldNames(t *testing.T) {
+	e := sample()
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"seq", "time", "worker", "incarnation", "type", "from", "to", "pid", "exit_code", "signal", "actor", "cause"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, b)
+		}
+	}
+	if m["type"] != "exited" || m["from"] != "Running" || m["signal"] != "KILL" || m["time"] != "2026-03-14T03:14:07.123456789Z" {
+		t.Errorf("JSON values: %s", b)
+	}
+}
+
+func TestNamesRoundTrip(t *testing.T) {
+	for _, typ := range Types() {
+		if got, err := ParseType(typ.String()); err != nil || got != typ {
+			t.Errorf("type %v: %v %v", typ, got, err)
+		}
+	}
+	for _, s := range States() {
+		if got, err := ParseState(s.String()); err != nil || got != s {
+			t.Errorf("state %v: %v %v", s, got, err)
+		}
+	}
+	if _, err := ParseType("nope"); err == nil {
+		t.Error("unknown type parsed")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	e := sample()
+	f.Add(Encode(nil, &e))
+	f.Add([]byte{})
+	f.Add([]byte{1, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		var got Event
+		if err := Decode(rec, &got); err != nil {
+			return
+		}
+		// Whatever decodes must encode back to the same bytes.
+		if again := Encode(nil, &got); hex.EncodeToString(again) != hex.EncodeToString(rec) {
+			t.Fatalf("decode/encode not stable")
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	e := sample()
+	e.Details = Details{PID: 4242, ExitCode: IntPtr(1)}
+	rec := Encode(nil, &e)
+	var d Decoder
+	var got Event
+	b.SetBytes(int64(len(rec)))
+	for b.Loop() {
+		if err := d.Decode(rec, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

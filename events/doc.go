@@ -1,0 +1,63 @@
+// Package events is the vocabulary of tend's log: the Event every lifecycle
+// change becomes, the worker states it records, and the binary record format
+// those events are stored in.
+//
+// It may not import anything of tend's, perform I/O, read the clock or decide
+// anything: it describes what happened; fsm decides whether it may, store keeps
+// it, supervisor makes it happen.
+//
+// # Record format, version 1
+//
+// Each event is one record. The store keys it by its seq (8 bytes, big-endian)
+// and stores the record as the value. All integers below are unsigned varints
+// (encoding/binary Uvarint) unless a width is given; "str" is a uvarint length
+// followed by that many bytes of UTF-8.
+//
+//	offset size  field
+//	0      1     version         = 1; a reader refuses a higher version (ErrNewerVersion)
+//	1      4     crc             CRC-32C (Castagnoli), big-endian, of every byte after it
+//	5      8     seq             big-endian; equals the key
+//	13     8     time            Unix nanoseconds, UTC, big-endian two's complement
+//	21     32    prev            SHA-256 of the previous record's bytes (zero for seq 1)
+//	53     1     type            Type, see the constants (values never change meaning)
+//	54     1     from            State before, 0 when the event changes no state
+//	55     1     to              State after, 0 when the event changes no state
+//	56     1     flags           bit 0: stale (recorded, changed nothing)
+//	57     ...   incarnation     uvarint
+//	             worker          str
+//	             actor           str
+//	             cause           str
+//	             details         zero or more (tag byte, value) pairs to the end
+//
+// Detail tags and their value encodings:
+//
+//	1 pid          uvarint         8 delay        uvarint nanoseconds
+//	2 exit code    zigzag varint   9 attempt      uvarint
+//	3 signal       uvarint        10 policy       str
+//	4 errno        uvarint        11 hash         str
+//	5 resource     str            12 start ticks  uvarint
+//	6 measured     8-byte float64 13 boot id      str
+//	7 limit        8-byte float64 14 env names    uvarint count, then str each
+//	                              15 command      uvarint count, then str each
+//
+// A version-1 reader that meets a tag it does not know refuses the record
+// (ErrCorrupt): new tags come with a new version byte, so an old reader refuses
+// a newer log instead of silently dropping what it cannot read.
+//
+// # The chain
+//
+// The hash of a record is SHA-256 over all of its bytes. Each record carries
+// the hash of the one before it, so altering, removing or reordering any
+// record breaks every link after it; Verify-style readers name the first seq
+// whose link or checksum fails. The chain head (the hash of the last record)
+// is kept by the store beside the log.
+//
+// # What never enters the log
+//
+// Worker environment values: a Spawned event records the names of the
+// variables it set (EnvNames), never their values, because values are where
+// secrets live.
+//
+// These constants and layouts are part of the on-disk format: a change that
+// alters the meaning of an existing byte is a new version, never an edit.
+package events

@@ -1,0 +1,457 @@
+package fsm
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/tendhq/tend/events"
+)
+
+// maxRecentRestarts bounds the restart times a worker remembers for its
+// circuit breaker; the configuration caps circuit_max_restarts below it.
+const maxRecentRestarts = 128
+
+// Exit is how a worker's last incarnation ended.
+type Exit struct {
+	Incarnation events.Incarnation
+	Code        *int `json:",omitempty"` // nil when signalled or unknown
+	Signal      int  `json:",omitempty"`
+	Lost        bool `json:",omitempty"` // ended while the daemon was down
+	At          time.Time
+	Ran         time.Duration // from spawn to exit
+	Cause       string
+}
+
+// Worker is one worker as the log describes it: the fold of its events.
+type Worker struct {
+	Name        string
+	State       events.State
+	Incarnation events.Incarnation
+	PID         int          // of the current incarnation, 0 when none is known
+	StartTicks  uint64       `json:",omitempty"`
+	BootID      string       `json:",omitempty"`
+	Since       time.Time    // when State was entered
+	Cause       string       // why State was entered
+	Actor       string       // who caused it
+	CauseSeq    events.Seq   // the event that did
+	Restarts    int          // automatic restarts plus restart commands
+	LastExit    *Exit        `json:",omitempty"`
+	SpawnedAt   time.Time    `json:",omitempty"`
+	Removed     bool         `json:",omitempty"` // no longer in the configuration
+	Health      string       `json:",omitempty"` // "", "failing" after HealthFailed, cleared on recovery or exit
+	LastSeq     events.Seq   // last event about this worker, stale or not
+	Flags       Flags        `json:",omitempty"`
+	Policy      PolicyMemory `json:",omitempty"`
+	Recent      []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
+}
+
+// Flags are facts about the current incarnation's stop.
+type Flags struct {
+	StopAsked    bool   `json:",omitempty"` // its end was asked for: policy does not restart it
+	KillSent     bool   `json:",omitempty"` // SIGKILL was sent: its exit lands in Killed
+	RestartAfter bool   `json:",omitempty"` // start again once it has exited
+	RestartActor string `json:",omitempty"` // who asked for that restart
+}
+
+// PolicyMemory is what the restart policy needs from the past. It is part of
+// the fold, so backoff and the breaker survive a daemon restart.
+type PolicyMemory struct {
+	Pending     bool      `json:",omitempty"` // a restart is scheduled
+	Due         time.Time `json:",omitempty"`
+	Streak      int       `json:",omitempty"` // consecutive failures
+	BreakerOpen bool      `json:",omitempty"`
+	OpenedAt    time.Time `json:",omitempty"`
+}
+
+// Live reports whether the worker's state implies a process may exist.
+func (w *Worker) Live() bool {
+	return w.State == events.Starting || w.State == events.Running || w.State == events.Stopping
+}
+
+func (w *Worker) clone() *Worker {
+	c := *w
+	if w.LastExit != nil {
+		e := *w.LastExit
+		c.LastExit = &e
+	}
+	c.Recent = slices.Clone(w.Recent)
+	return &c
+}
+
+// World is the state of every worker, as folded from the log up to Seq. It
+// is a plain value: not safe for concurrent use; its owner locks.
+type World struct {
+	Seq        events.Seq
+	Time       time.Time // of the last event applied
+	ConfigHash string
+	Workers    map[string]*Worker
+}
+
+// NewWorld is the state before the first event.
+func NewWorld() *World { return &World{Workers: make(map[string]*Worker)} }
+
+// Clone returns a deep copy.
+func (w *World) Clone() *World {
+	c := &World{Seq: w.Seq, Time: w.Time, ConfigHash: w.ConfigHash, Workers: make(map[string]*Worker, len(w.Workers))}
+	for n, wk := range w.Workers {
+		c.Workers[n] = wk.clone()
+	}
+	return c
+}
+
+// Names returns the worker names in order, including removed workers only
+// when withRemoved is set.
+func (w *World) Names(withRemoved bool) []string {
+	out := make([]string, 0, len(w.Workers))
+	for n, wk := range w.Workers {
+		if withRemoved || !wk.Removed {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Worker returns the named worker, or nil.
+func (w *World) Worker(name string) *Worker { return w.Workers[name] }
+
+// plan is what an event does to a worker.
+type plan struct {
+	tr    string // table transition, "" when the state does not change
+	from  events.State
+	to    events.State
+	inc   events.Incarnation
+	stale bool
+}
+
+// observation reports whether t is reported by the OS or a monitor about a
+// particular incarnation (and so is checked against the current one).
+func observation(t events.Type) bool {
+	switch t {
+	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
+		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
+		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened:
+		return true
+	}
+	return false
+}
+
+func workerLevel(t events.Type) bool {
+	switch t {
+	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused:
+		return false
+	}
+	return true
+}
+
+// planFor is the whole of the worker state machine's judgement: given the
+// worker (nil if unknown) and an event, what the event does. It reads only
+// its arguments.
+func planFor(w *Worker, e *events.Event) (plan, error) {
+	illegal := func(reason string) (plan, error) {
+		var from events.State
+		if w != nil {
+			from = w.State
+		}
+		return plan{}, &IllegalError{Worker: e.Worker, From: from, Type: e.Type, Seq: e.Seq, Reason: reason}
+	}
+	if e.Type == events.WorkerAdded {
+		if w != nil && !w.Removed {
+			return plan{stale: true}, nil
+		}
+		return plan{}, nil
+	}
+	if w == nil {
+		return illegal("no such worker")
+	}
+	if observation(e.Type) {
+		if e.Incarnation > w.Incarnation {
+			return illegal(fmt.Sprintf("incarnation %d is newer than the worker's %d", e.Incarnation, w.Incarnation))
+		}
+		if e.Incarnation < w.Incarnation {
+			return plan{stale: true, inc: e.Incarnation}, nil
+		}
+	}
+	via := func(tr string) (plan, error) {
+		to, err := Next(w.State, tr)
+		if err != nil {
+			return illegal("")
+		}
+		inc := w.Incarnation
+		if tr == TrStart {
+			inc++
+		}
+		return plan{tr: tr, from: w.State, to: to, inc: inc}, nil
+	}
+	same := plan{inc: w.Incarnation}
+	stale := plan{inc: w.Incarnation, stale: true}
+	stopped := w.State == events.Stopped || w.State == events.Killed
+
+	switch e.Type {
+	case events.StartRequested:
+		if w.Removed {
+			return illegal("the worker is not in the configuration")
+		}
+		switch {
+		case stopped:
+			return via(TrStart)
+		case w.State == events.Stopping:
+			if w.Flags.RestartAfter {
+				return stale, nil
+			}
+			return same, nil // starts again once it has stopped
+		default:
+			return stale, nil // already starting or running
+		}
+	case events.RestartRequested:
+		if w.Removed {
+			return illegal("the worker is not in the configuration")
+		}
+		switch {
+		case stopped:
+			return via(TrStart)
+		case w.State == events.Stopping:
+			if w.Flags.RestartAfter {
+				return stale, nil
+			}
+			return same, nil
+		default:
+			return via(TrStop)
+		}
+	case events.StopRequested:
+		switch {
+		case w.State == events.Starting || w.State == events.Running:
+			return via(TrStop)
+		case w.State == events.Stopping && w.Flags.RestartAfter:
+			return same, nil // cancels the restart that was to follow
+		case stopped && w.Policy.Pending:
+			return same, nil // cancels the scheduled restart
+		default:
+			return stale, nil
+		}
+	case events.KillSent:
+		switch {
+		case w.State == events.Starting || w.State == events.Running:
+			return via(TrKill)
+		case w.State == events.Stopping && !w.Flags.KillSent:
+			return same, nil
+		default:
+			return stale, nil
+		}
+	case events.Spawned, events.Adopted:
+		if w.State == events.Starting || w.State == events.Stopping || (e.Type == events.Adopted && w.State == events.Running) {
+			return same, nil
+		}
+		return stale, nil
+	case events.SpawnFailed:
+		if w.State == events.Starting || w.State == events.Stopping {
+			return via(TrSpawnFailed)
+		}
+		return stale, nil
+	case events.Ready:
+		if w.State == events.Starting {
+			return via(TrReady)
+		}
+		return stale, nil
+	case events.Exited, events.Lost:
+		switch {
+		case w.State == events.Stopping && w.Flags.KillSent:
+			return via(TrExitKilled)
+		case w.Live():
+			return via(TrExit)
+		default:
+			return stale, nil // reported twice
+		}
+	case events.SignalSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated, events.StrayFound:
+		if e.Type == events.StrayFound || w.Live() {
+			return same, nil
+		}
+		return stale, nil
+	case events.RestartScheduled:
+		if stopped && !w.Policy.Pending && !w.Removed {
+			return same, nil
+		}
+		return stale, nil
+	case events.BreakerOpened:
+		if stopped && !w.Policy.BreakerOpen {
+			return same, nil
+		}
+		return stale, nil
+	case events.BreakerClosed:
+		if w.Policy.BreakerOpen {
+			return same, nil
+		}
+		return stale, nil
+	case events.RestartCancelled:
+		if w.Policy.Pending || w.Flags.RestartAfter {
+			return same, nil
+		}
+		return stale, nil
+	case events.WorkerRemoved:
+		if w.Removed {
+			return stale, nil
+		}
+		if !stopped {
+			return illegal("a worker is removed only once it has stopped")
+		}
+		return same, nil
+	}
+	return illegal("not a worker event")
+}
+
+// Decide judges a proposed event against the world without changing it: it
+// fills in From, To, Stale and the Incarnation the event concerns, or
+// returns an *IllegalError. The caller then makes the event durable and
+// passes it to Apply.
+func (w *World) Decide(e *events.Event) error {
+	if !e.Type.Valid() {
+		return &IllegalError{Worker: e.Worker, Type: e.Type, Reason: "unknown event type"}
+	}
+	if !workerLevel(e.Type) {
+		e.From, e.To, e.Stale = 0, 0, false
+		return nil
+	}
+	p, err := planFor(w.Workers[e.Worker], e)
+	if err != nil {
+		return err
+	}
+	e.From, e.To, e.Stale = p.from, p.to, p.stale
+	if !p.stale || !observation(e.Type) {
+		e.Incarnation = p.inc
+	}
+	return nil
+}
+
+// Apply folds one event into the world. It is the only way the world
+// changes, live and in replay alike. An event whose recorded transition
+// differs from what the table allows is refused with an *IllegalError and
+// leaves the world unchanged: a log that needs it does not describe a
+// possible history.
+func (w *World) Apply(e *events.Event) error {
+	if w.Seq != 0 && e.Seq != w.Seq+1 {
+		return fmt.Errorf("fsm: seq %d follows seq %d: the log has a gap", e.Seq, w.Seq)
+	}
+	if workerLevel(e.Type) {
+		wk := w.Workers[e.Worker]
+		p, err := planFor(wk, e)
+		if err != nil {
+			return err
+		}
+		if p.from != e.From || p.to != e.To || p.stale != e.Stale || (!p.stale || !observation(e.Type)) && p.inc != e.Incarnation {
+			return &IllegalError{Worker: e.Worker, From: p.from, Type: e.Type, Seq: e.Seq,
+				Reason: fmt.Sprintf("log records %s→%s (stale=%v, incarnation %d), the table gives %s→%s (stale=%v, incarnation %d)",
+					e.From, e.To, e.Stale, e.Incarnation, p.from, p.to, p.stale, p.inc)}
+		}
+		if e.Type == events.WorkerAdded && !p.stale {
+			if wk == nil {
+				wk = &Worker{Name: e.Worker, State: events.Stopped, Since: e.Time, Cause: e.Cause, Actor: e.Actor, CauseSeq: e.Seq}
+				w.Workers[e.Worker] = wk
+			}
+			wk.Removed = false
+		}
+		if wk != nil {
+			wk.LastSeq = e.Seq
+			if !p.stale {
+				mutate(wk, e)
+			}
+		}
+	} else if e.Type == events.ConfigLoaded {
+		w.ConfigHash = e.Hash
+	}
+	w.Seq = e.Seq
+	if e.Time.After(w.Time) {
+		w.Time = e.Time
+	}
+	return nil
+}
+
+// mutate applies a judged, non-stale event to its worker.
+func mutate(w *Worker, e *events.Event) {
+	if e.To != 0 {
+		w.State = e.To
+		w.Since = e.Time
+		w.Cause = e.Cause
+		w.Actor = e.Actor
+		w.CauseSeq = e.Seq
+	}
+	w.Incarnation = e.Incarnation
+	switch e.Type {
+	case events.StartRequested, events.RestartRequested:
+		if e.To == events.Starting {
+			w.Flags = Flags{}
+			w.PID, w.StartTicks, w.BootID, w.SpawnedAt, w.Health = 0, 0, "", time.Time{}, ""
+			w.Policy.Pending, w.Policy.Due = false, time.Time{}
+			if e.Actor == events.ActorPolicy {
+				w.Restarts++
+				w.Recent = append(w.Recent, e.Time)
+				if len(w.Recent) > maxRecentRestarts {
+					w.Recent = slices.Clone(w.Recent[len(w.Recent)-maxRecentRestarts:])
+				}
+			} else {
+				if e.Type == events.RestartRequested {
+					w.Restarts++
+				}
+				// An operator's start is a fresh start: the breaker and
+				// the failure streak are for automatic restarts only.
+				w.Policy = PolicyMemory{}
+				w.Recent = nil
+			}
+			return
+		}
+		if e.Type == events.RestartRequested {
+			w.Restarts++
+		}
+		w.Flags.RestartAfter = true
+		w.Flags.RestartActor = e.Actor
+		if e.To == events.Stopping {
+			w.Flags.StopAsked = true
+		}
+	case events.StopRequested:
+		w.Flags.StopAsked = true
+		w.Flags.RestartAfter = false
+		w.Flags.RestartActor = ""
+		w.Policy.Pending, w.Policy.Due = false, time.Time{}
+	case events.KillSent:
+		w.Flags.KillSent = true
+	case events.Spawned, events.Adopted:
+		w.PID, w.StartTicks, w.BootID = e.PID, e.StartTicks, e.BootID
+		if e.Type == events.Spawned || w.SpawnedAt.IsZero() {
+			w.SpawnedAt = e.Time
+		}
+	case events.SpawnFailed:
+		w.LastExit = &Exit{Incarnation: e.Incarnation, At: e.Time, Cause: e.Cause}
+		w.PID = 0
+	case events.Exited, events.Lost:
+		ran := time.Duration(0)
+		if !w.SpawnedAt.IsZero() {
+			ran = e.Time.Sub(w.SpawnedAt)
+		}
+		w.LastExit = &Exit{Incarnation: e.Incarnation, Code: e.ExitCode, Signal: e.Signal, Lost: e.Type == events.Lost, At: e.Time, Ran: ran, Cause: e.Cause}
+		w.PID = 0
+		w.Health = ""
+	case events.HealthFailed:
+		w.Health = "failing"
+	case events.HealthRecovered:
+		w.Health = ""
+	case events.RestartScheduled:
+		w.Policy.Pending = true
+		w.Policy.Due = e.Time.Add(e.Delay)
+		w.Policy.Streak = e.Attempt
+	case events.BreakerOpened:
+		w.Policy.BreakerOpen = true
+		w.Policy.OpenedAt = e.Time
+		w.Policy.Pending = false
+	case events.BreakerClosed:
+		w.Policy.BreakerOpen = false
+		w.Policy.OpenedAt = time.Time{}
+		w.Recent = nil
+	case events.RestartCancelled:
+		w.Policy.Pending, w.Policy.Due = false, time.Time{}
+		w.Flags.RestartAfter = false
+	case events.WorkerRemoved:
+		w.Removed = true
+		w.Policy.Pending = false
+	}
+}
