@@ -1,0 +1,274 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tendhq/tend/events"
+)
+
+// Ticket is the promise of one Append: it resolves when all of that call's
+// events are committed and fsynced, or when their commit failed. Tickets
+// resolve in seq order.
+type Ticket struct {
+	first, last events.Seq
+	done        chan struct{}
+	err         error // written once before done is closed
+}
+
+// Wait blocks until every event of the Append is durable, or returns the
+// commit error.
+func (t *Ticket) Wait() error {
+	<-t.done
+	return t.err
+}
+
+// Done is closed when the ticket resolves.
+func (t *Ticket) Done() <-chan struct{} { return t.done }
+
+// Err is the outcome once Done is closed; nil before that.
+func (t *Ticket) Err() error {
+	select {
+	case <-t.done:
+		return t.err
+	default:
+		return nil
+	}
+}
+
+// Last is the seq of the Append's last event (0 for an empty Append).
+func (t *Ticket) Last() events.Seq { return t.last }
+
+func (t *Ticket) resolve(err error) {
+	t.err = err
+	close(t.done)
+}
+
+// batch is one Append's encoded records, waiting for the committer.
+type batch struct {
+	recs   [][]byte
+	ticket *Ticket
+}
+
+// Append assigns the events their Seq (contiguous, following the last one
+// handed out) and Prev (the chain), encodes them and queues them for the
+// committer. It does no I/O: call Wait on the Ticket before acting on the
+// events or telling anyone of them. The caller sets every other field.
+//
+// While the log is failed Append returns an error wrapping ErrFailed and the
+// commit error; nothing is queued and the events are not modified.
+func (l *Log) Append(evs ...*events.Event) (*Ticket, error) {
+	if l.readOnly {
+		return nil, fmt.Errorf("store: append: %w", ErrReadOnly)
+	}
+	for _, e := range evs {
+		if strings.IndexByte(e.Worker, 0) >= 0 {
+			return nil, fmt.Errorf("store: append: %w: %q", ErrBadWorker, e.Worker)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closing:
+		return nil, fmt.Errorf("store: append: %w", ErrClosed)
+	case l.failed != nil:
+		return nil, fmt.Errorf("store: append after seq %d: %w: %w", l.durableSeq, ErrFailed, l.failed)
+	}
+	t := &Ticket{first: l.nextSeq + 1, last: l.nextSeq + events.Seq(len(evs)), done: make(chan struct{})}
+	if len(evs) == 0 {
+		t.last = l.durableSeq
+		t.resolve(nil)
+		return t, nil
+	}
+	b := &batch{recs: make([][]byte, len(evs)), ticket: t}
+	for i, e := range evs {
+		e.Seq = l.nextSeq + 1
+		e.Prev = l.nextHead
+		l.scratch = events.Encode(l.scratch[:0], e)
+		rec := make([]byte, len(l.scratch))
+		copy(rec, l.scratch)
+		b.recs[i] = rec
+		l.nextSeq = e.Seq
+		l.nextHead = events.Hash(rec)
+	}
+	l.queue = append(l.queue, b)
+	l.wake()
+	return t, nil
+}
+
+// AppendWait is Append followed by Wait.
+func (l *Log) AppendWait(evs ...*events.Event) error {
+	t, err := l.Append(evs...)
+	if err != nil {
+		return err
+	}
+	return t.Wait()
+}
+
+func (l *Log) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// commitLoop is the only writer of the file. Each round takes everything
+// queued and commits it in one transaction, so appenders that arrive while a
+// commit (and its fsync) runs share the next one.
+func (l *Log) commitLoop() {
+	defer close(l.done)
+	for range l.kick {
+		for {
+			l.mu.Lock()
+			q := l.queue
+			l.queue = nil
+			closing := l.closing
+			l.mu.Unlock()
+			if len(q) == 0 {
+				if closing {
+					return
+				}
+				break
+			}
+			l.commit(q)
+		}
+	}
+}
+
+func (l *Log) commit(q []*batch) {
+	last := q[len(q)-1]
+	lastSeq := last.ticket.last
+	head := events.Hash(last.recs[len(last.recs)-1])
+	err := guard(l.path, func() error {
+		return l.db.Update(func(tx *bolt.Tx) error {
+			if l.commitHook != nil {
+				if err := l.commitHook(); err != nil {
+					return err
+				}
+			}
+			return writeBatches(tx, q, lastSeq, head, l.indexLag)
+		})
+	})
+	if err != nil {
+		err = fmt.Errorf("store: commit seq %d..%d to %s: %w", q[0].ticket.first, lastSeq, l.path, err)
+		// Everything queued meanwhile is chained onto the records that just
+		// failed, so it fails too; Append refuses until Resume.
+		l.mu.Lock()
+		l.failed = err
+		more := l.queue
+		l.queue = nil
+		l.mu.Unlock()
+		for _, b := range q {
+			b.ticket.resolve(err)
+		}
+		for _, b := range more {
+			b.ticket.resolve(fmt.Errorf("store: seq %d..%d chained onto a failed commit: %w", b.ticket.first, b.ticket.last, err))
+		}
+		return
+	}
+	l.mu.Lock()
+	l.durableSeq = lastSeq
+	l.durableHd = head
+	l.mu.Unlock()
+	for _, b := range q {
+		b.ticket.resolve(nil)
+	}
+}
+
+func writeBatches(tx *bolt.Tx, q []*batch, lastSeq events.Seq, head [32]byte, lag events.Seq) error {
+	evb, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
+	if evb == nil || meta == nil {
+		return errors.New("buckets missing")
+	}
+	// Seqs only grow, so full pages stay full; the index's keys arrive in
+	// many places (one per worker) and keep bbolt's default fill.
+	evb.FillPercent = 1.0
+	meta.FillPercent = 1.0
+	var key [8]byte
+	for _, b := range q {
+		for i, rec := range b.recs {
+			seq := b.ticket.first + events.Seq(i)
+			binary.BigEndian.PutUint64(key[:], uint64(seq))
+			if err := evb.Put(key[:], rec); err != nil {
+				return fmt.Errorf("store: append seq %d: %w", seq, err)
+			}
+		}
+	}
+	binary.BigEndian.PutUint64(key[:], uint64(lastSeq))
+	if err := meta.Put(keyLast, key[:]); err != nil {
+		return err
+	}
+	if err := meta.Put(keyHead, head[:]); err != nil {
+		return err
+	}
+	return flushIndex(tx, lag)
+}
+
+// flushIndex writes the worker index entries of the committed events after
+// meta "indexed", if more than lag of them wait, and advances "indexed".
+//
+// The index trails the log on purpose: written with each commit, its keys
+// land in one place per worker, so a commit of 64 events for 64 workers
+// dirtied about 64 index pages and group commit ran 3-4 times slower.
+// Written every few thousand events, those pages are shared. Readers cover
+// the unindexed tail (at most lag events, plus one commit) by scanning it.
+func flushIndex(tx *bolt.Tx, lag events.Seq) error {
+	meta, evb, idx := tx.Bucket(bucketMeta), tx.Bucket(bucketEvents), tx.Bucket(bucketWorkers)
+	indexed := events.Seq(binary.BigEndian.Uint64(meta.Get(keyIndexed)))
+	last := events.Seq(binary.BigEndian.Uint64(meta.Get(keyLast)))
+	if last-indexed <= lag {
+		return nil
+	}
+	c := evb.Cursor()
+	ikey := make([]byte, 0, 64)
+	for k, v := c.Seek(seqKey(indexed + 1)); k != nil; k, v = c.Next() {
+		seq := events.Seq(binary.BigEndian.Uint64(k))
+		worker, err := recordWorker(v)
+		if err != nil {
+			return fmt.Errorf("store: index seq %d: %w", seq, err)
+		}
+		if err := idx.Put(indexKey(ikey[:0], worker, seq), nil); err != nil {
+			return fmt.Errorf("store: index seq %d: %w", seq, err)
+		}
+	}
+	return meta.Put(keyIndexed, seqKey(last))
+}
+
+func indexKey(dst []byte, worker string, seq events.Seq) []byte {
+	dst = append(dst, worker...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, uint64(seq))
+}
+
+// Resume leaves the failed state: the next Append continues from the last
+// durable seq and head, so the events that failed leave no gap and no broken
+// link. The caller must first rebuild its own view from the durable log,
+// since the failed events never happened as far as the log is concerned.
+// Resume on a log that is not failed does nothing.
+func (l *Log) Resume() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return fmt.Errorf("store: resume: %w", ErrClosed)
+	}
+	if l.failed == nil {
+		return nil
+	}
+	// The committer took the failed batch and everything queued behind it
+	// together, under mu, so nothing is queued or in flight now.
+	l.failed = nil
+	l.nextSeq = l.durableSeq
+	l.nextHead = l.durableHd
+	return nil
+}
+
+// Failed returns the commit error while the log is failed, nil otherwise.
+func (l *Log) Failed() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failed
+}

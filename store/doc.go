@@ -1,0 +1,57 @@
+// Package store is tend's event log on disk: an append-only, hash-chained
+// sequence of events.Event records in one bbolt file, with a per-worker index,
+// the chain head, and a few state snapshots beside it.
+//
+// It may import nothing of tend's but events. It records events; it never
+// judges them: there is no state machine here, and an event that makes no
+// sense is stored exactly as given. Deciding is fsm's job, acting is
+// supervisor's.
+//
+// # Write ahead
+//
+// Append assigns each event its Seq and Prev (the SHA-256 of the record before
+// it) and queues the encoded record; it does no I/O. One committer goroutine
+// writes everything queued into one bbolt transaction, so concurrent appenders
+// share one fsync (group commit). A Ticket resolves only once its events are
+// committed and fsynced: nothing may act on an event, or tell anyone of it,
+// before its Ticket resolves.
+//
+// If a commit fails (disk full, EIO), every event queued at that moment fails
+// and the log enters the failed state: Append returns ErrFailed, because any
+// later event would be chained onto records that never became durable. The
+// caller rebuilds its view from the durable log and calls Resume, which
+// continues from the last durable seq and head with no gap.
+//
+// # File layout, format 1
+//
+// Buckets and keys (all integers big-endian):
+//
+//	meta      "magic"   "tend event log"  identifies the file as tend's
+//	          "format"  uint32 = 1        a reader refuses a higher one (ErrNewerFormat)
+//	          "last"    uint64            last committed seq
+//	          "head"    [32]byte          events.Hash of record "last"
+//	          "created" int64             Unix nanoseconds when the log was created
+//	          "indexed" uint64            every event up to here is in "workers", none after
+//	events    seq (8 bytes)        → the record (events.Encode; its own format is in package events)
+//	workers   worker 0x00 seq (8)  → empty; one per event up to "indexed", "" for daemon-level ones
+//	snapshots seq (8 bytes)        → events.Hash of record seq (32 bytes), then opaque state
+//
+// Worker names may not contain a NUL byte, since NUL ends the name in the index
+// key. The index trails the log by up to a few thousand events: a commit
+// writes it only once that many wait (and Close writes the rest), because
+// entries for many workers land on many pages and writing them with every
+// commit made group commit 3-4 times slower. Readers scan the short tail the
+// index does not cover yet. The events bucket is written with FillPercent 1.0: its keys only ever
+// grow, so half-empty pages would only waste space (about 2x on disk).
+//
+// # Caveats
+//
+//   - A writable Log holds bbolt's exclusive flock for its whole life. Another
+//     process (a CLI) must query the running daemon through its socket, or copy
+//     the file and open the copy ReadOnly. Open never waits forever for the lock.
+//   - A bad or foreign file is never modified: Open validates an existing file
+//     read-only before it opens it for writing, refuses an existing empty file,
+//     and creates only a path that does not exist.
+//   - bbolt panics (or faults) on some damaged files; every entry point here
+//     recovers and returns an error wrapping ErrCorrupt that names the file.
+package store

@@ -1,0 +1,409 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
+)
+
+// The functions in this file decide. Each runs with mu held, inside a txn,
+// and does no I/O: what must happen outside is returned as effects.
+
+// effectsFor adds the effects a recorded event implies.
+func (s *Supervisor) effectsFor(t *txn, e *events.Event) {
+	if e.Stale {
+		return
+	}
+	spec := s.specs[e.Worker]
+	if spec == nil {
+		return
+	}
+	switch {
+	case e.To == events.Starting:
+		t.effect(effect{kind: effSpawn, worker: e.Worker, inc: e.Incarnation, spec: spec})
+	case e.Type == events.KillSent:
+		t.effect(effect{kind: effKill, worker: e.Worker, inc: e.Incarnation})
+	case e.To == events.Stopping:
+		t.effect(effect{kind: effSignal, worker: e.Worker, inc: e.Incarnation, sig: spec.StopSignal})
+		t.effect(effect{kind: effStopTimer, worker: e.Worker, inc: e.Incarnation, delay: spec.StopTimeout})
+	}
+}
+
+// record adds an event and its effects.
+func (s *Supervisor) record(t *txn, e events.Event) (*events.Event, error) {
+	rec, err := t.add(e)
+	if err != nil {
+		return nil, err
+	}
+	s.effectsFor(t, rec)
+	return rec, nil
+}
+
+// startLocked records a start (or a restart of a stopped worker), closing
+// an open breaker first when someone other than the policy asks.
+func (s *Supervisor) startLocked(t *txn, name string, typ events.Type, actor, cause string) (*events.Event, error) {
+	if s.closing {
+		return nil, ErrClosed
+	}
+	w := s.pending.Worker(name)
+	if w != nil && w.Policy.BreakerOpen && !w.Live() && actor != events.ActorPolicy {
+		if _, err := t.add(events.Event{Type: events.BreakerClosed, Worker: name, Actor: actor,
+			Cause: "circuit breaker reset by " + actor}); err != nil {
+			return nil, err
+		}
+	}
+	return s.record(t, events.Event{Type: typ, Worker: name, Actor: actor, Cause: cause})
+}
+
+func (s *Supervisor) known(name string) error {
+	w := s.pending.Worker(name)
+	if s.specs[name] == nil || w == nil || w.Removed {
+		return fmt.Errorf("%w: %q", ErrNoWorker, name)
+	}
+	return nil
+}
+
+// Start starts a stopped worker. Starting one that is already up is
+// recorded and changes nothing; starting one that is stopping starts it
+// again once it has stopped.
+func (s *Supervisor) Start(ctx context.Context, name, actor string) (*events.Event, error) {
+	return s.one(ctx, name, func(t *txn) (*events.Event, error) {
+		return s.startLocked(t, name, events.StartRequested, actor, "start requested by "+actor)
+	})
+}
+
+// Stop stops a worker (stop signal, then SIGKILL after its stop timeout),
+// or cancels its scheduled restart. An explicit stop is never followed by
+// an automatic restart.
+func (s *Supervisor) Stop(ctx context.Context, name, actor string) (*events.Event, error) {
+	return s.one(ctx, name, func(t *txn) (*events.Event, error) {
+		return s.record(t, events.Event{Type: events.StopRequested, Worker: name, Actor: actor, Cause: "stop requested by " + actor})
+	})
+}
+
+// Restart stops a running worker and starts it again, or starts a stopped one.
+func (s *Supervisor) Restart(ctx context.Context, name, actor string) (*events.Event, error) {
+	return s.one(ctx, name, func(t *txn) (*events.Event, error) {
+		return s.startLocked(t, name, events.RestartRequested, actor, "restart requested by "+actor)
+	})
+}
+
+func (s *Supervisor) one(ctx context.Context, name string, f func(t *txn) (*events.Event, error)) (*events.Event, error) {
+	var rec *events.Event
+	_, err := s.command(ctx, func(t *txn) error {
+		if err := s.known(name); err != nil {
+			return err
+		}
+		e, err := f(t)
+		rec = e
+		return err
+	})
+	return rec, err
+}
+
+// afterEnd decides what follows the end of an incarnation: removal, a
+// requested restart, or the restart policy's verdict. e is the recorded
+// exit (exited, spawn_failed or lost).
+func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig int) error {
+	w := s.pending.Worker(name)
+	spec := s.specs[name]
+	if s.removing[name] {
+		delete(s.removing, name)
+		delete(s.specs, name)
+		_, err := t.add(events.Event{Type: events.WorkerRemoved, Worker: name, Actor: events.ActorDaemon,
+			Cause: "removed from the configuration"})
+		return err
+	}
+	if s.closing || spec == nil || w == nil {
+		return nil
+	}
+	if w.Flags.RestartAfter {
+		actor := w.Flags.RestartActor
+		_, err := s.startLocked(t, name, events.StartRequested, actor, "starting again: restart requested by "+actor)
+		return err
+	}
+	if w.Flags.StopAsked {
+		return nil
+	}
+	ex := policy.Exit{Code: code, Signal: sig, FailedStart: e.From == events.Starting, Lost: e.Type == events.Lost}
+	if e.Type == events.SpawnFailed {
+		ex.Code = -1
+	}
+	if ex.Signal != 0 || e.ExitCode == nil {
+		ex.Code = -1
+	}
+	if w.LastExit != nil {
+		ex.Ran = w.LastExit.Ran
+	}
+	d := policy.Decide(spec.Policy, policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}, ex, e.Time, s.jitter())
+	switch d.Verdict {
+	case policy.RestartAfter:
+		if _, err := t.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,
+			Actor: events.ActorPolicy, Cause: d.Reason,
+			Details: events.Details{Delay: d.Delay, Attempt: d.Streak, Policy: string(spec.Policy.Restart)}}); err != nil {
+			return err
+		}
+		if d.Delay <= 0 {
+			_, err := s.startLocked(t, name, events.StartRequested, events.ActorPolicy, "restarting: "+d.Reason)
+			return err
+		}
+		t.effect(effect{kind: effRestartAt, worker: name, inc: e.Incarnation, delay: d.Delay})
+	case policy.OpenBreaker:
+		if _, err := t.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
+			Actor: events.ActorPolicy, Cause: d.Reason, Details: events.Details{Attempt: len(w.Recent)}}); err != nil {
+			return err
+		}
+		if spec.Policy.BreakerCooldown > 0 {
+			t.effect(effect{kind: effCooldown, worker: name, inc: e.Incarnation, delay: spec.Policy.BreakerCooldown})
+		}
+	}
+	return nil
+}
+
+// timer runs a timer's decision; a timer that no longer applies records
+// nothing (what made it moot is already in the log).
+func (s *Supervisor) timer(what string, f func(t *txn) error) {
+	s.observe(what, f)
+}
+
+func (s *Supervisor) onStartTimeout(name string, inc events.Incarnation, d time.Duration) {
+	s.timer("start timeout", func(t *txn) error {
+		w := s.pending.Worker(name)
+		if w == nil || w.Incarnation != inc || w.State != events.Starting {
+			return nil
+		}
+		_, err := t.add(events.Event{Type: events.Ready, Worker: name, Incarnation: inc, Actor: events.ActorDaemon,
+			Cause: fmt.Sprintf("up for %s (start_timeout): running", d)})
+		return err
+	})
+}
+
+func (s *Supervisor) onStopTimeout(name string, inc events.Incarnation, d time.Duration) {
+	s.timer("stop timeout", func(t *txn) error {
+		w := s.pending.Worker(name)
+		if w == nil || w.Incarnation != inc || w.State != events.Stopping || w.Flags.KillSent {
+			return nil
+		}
+		_, err := s.record(t, events.Event{Type: events.KillSent, Worker: name, Incarnation: inc, Actor: events.ActorDaemon,
+			Cause:   fmt.Sprintf("still running %s after the stop signal (stop_timeout): SIGKILL to the process group", d),
+			Details: events.Details{Signal: 9}})
+		return err
+	})
+}
+
+func (s *Supervisor) onRestartDue(name string, inc events.Incarnation, d time.Duration) {
+	s.timer("restart", func(t *txn) error {
+		w := s.pending.Worker(name)
+		if w == nil || w.Incarnation != inc || !w.Policy.Pending || w.Live() || s.closing {
+			return nil
+		}
+		cause := fmt.Sprintf("restarting after %s backoff", d.Round(time.Millisecond))
+		if w.LastExit != nil {
+			cause += " (" + w.LastExit.Cause + ")"
+		}
+		_, err := s.startLocked(t, name, events.StartRequested, events.ActorPolicy, cause)
+		return err
+	})
+}
+
+func (s *Supervisor) onCooldown(name string, inc events.Incarnation, d time.Duration) {
+	s.timer("breaker cooldown", func(t *txn) error {
+		w := s.pending.Worker(name)
+		if w == nil || w.Incarnation != inc || !w.Policy.BreakerOpen || w.Live() || s.closing {
+			return nil
+		}
+		if _, err := t.add(events.Event{Type: events.BreakerClosed, Worker: name, Actor: events.ActorPolicy,
+			Cause: fmt.Sprintf("circuit breaker cooldown of %s elapsed", d)}); err != nil {
+			return err
+		}
+		_, err := s.startLocked(t, name, events.StartRequested, events.ActorPolicy, "starting again after the breaker's cooldown")
+		return err
+	})
+}
+
+func (s *Supervisor) onHealth(name string, inc events.Incarnation, r health.Report) {
+	s.observe("health", func(t *txn) error {
+		typ, cause := events.HealthRecovered, "health check passes again: "+r.Detail
+		if !r.Healthy {
+			typ, cause = events.HealthFailed, fmt.Sprintf("health check failed %d times: %s", r.Consecutive, r.Detail)
+		}
+		e, err := t.add(events.Event{Type: typ, Worker: name, Incarnation: inc, Actor: events.ActorHealth, Cause: cause,
+			Details: events.Details{Attempt: r.Consecutive}})
+		if err != nil || e.Stale || r.Healthy {
+			return err
+		}
+		if w := s.pending.Worker(name); w.State == events.Starting || w.State == events.Running {
+			_, err = s.record(t, events.Event{Type: events.RestartRequested, Worker: name, Actor: events.ActorHealth,
+				Cause: "restart: " + cause})
+		}
+		return err
+	})
+}
+
+func (s *Supervisor) onViolation(name string, inc events.Incarnation, v limits.Violation) {
+	s.observe("limit", func(t *txn) error {
+		cause := fmt.Sprintf("%s; policy %s", v.Detail, v.Policy)
+		e, err := t.add(events.Event{Type: events.LimitViolated, Worker: name, Incarnation: inc, Actor: events.ActorLimits,
+			Cause: cause, Details: events.Details{Resource: v.Resource, Measured: v.Measured, Limit: v.Limit, Policy: string(v.Policy)}})
+		if err != nil || e.Stale {
+			return err
+		}
+		w := s.pending.Worker(name)
+		if !w.Live() {
+			return nil
+		}
+		switch v.Policy {
+		case limits.PolicyRestart:
+			_, err = s.record(t, events.Event{Type: events.RestartRequested, Worker: name, Actor: events.ActorLimits, Cause: "restart: " + v.Detail})
+		case limits.PolicyStop:
+			_, err = s.record(t, events.Event{Type: events.StopRequested, Worker: name, Actor: events.ActorLimits, Cause: "stop: " + v.Detail})
+		case limits.PolicyKill:
+			_, err = s.record(t, events.Event{Type: events.KillSent, Worker: name, Incarnation: inc, Actor: events.ActorLimits,
+				Cause: "SIGKILL to the process group: " + v.Detail, Details: events.Details{Signal: 9}})
+		}
+		return err
+	})
+}
+
+// LoadResult says what a configuration load changed.
+type LoadResult struct {
+	Added, Removed, Changed []string
+	Seq                     events.Seq
+}
+
+// Load applies a configuration: the first load starts autostart workers;
+// a reload starts added workers, stops removed ones (removing them once
+// they have stopped) and restarts changed ones, leaving the rest alone.
+func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor string) (LoadResult, error) {
+	var res LoadResult
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	evs, err := s.command(ctx, func(t *txn) error {
+		first := !s.loaded
+		verb := "reloaded"
+		if first {
+			verb = "loaded"
+			if _, err := t.add(events.Event{Type: events.DaemonStarted, Actor: events.ActorDaemon,
+				Cause: fmt.Sprintf("daemon started; log replayed to seq %d", s.pending.Seq)}); err != nil {
+				return err
+			}
+		}
+		if _, err := t.add(events.Event{Type: events.ConfigLoaded, Actor: actor,
+			Cause:   fmt.Sprintf("configuration %s by %s (%d workers)", verb, actor, len(specs)),
+			Details: events.Details{Hash: hash}}); err != nil {
+			return err
+		}
+		s.loaded = true
+		seen := make(map[string]bool, len(specs))
+		for _, spec := range specs {
+			seen[spec.Name] = true
+			w := s.pending.Worker(spec.Name)
+			old := s.specs[spec.Name]
+			s.specs[spec.Name] = spec
+			delete(s.removing, spec.Name)
+			switch {
+			case w == nil || w.Removed:
+				if _, err := t.add(events.Event{Type: events.WorkerAdded, Worker: spec.Name, Actor: actor,
+					Cause: "added by the configuration", Details: events.Details{Hash: spec.Hash}}); err != nil {
+					return err
+				}
+				res.Added = append(res.Added, spec.Name)
+				if spec.Autostart {
+					if _, err := s.startLocked(t, spec.Name, events.StartRequested, actor, "autostart"); err != nil {
+						return err
+					}
+				}
+			case first:
+				if spec.Autostart && !w.Live() && !w.Policy.Pending {
+					if _, err := s.startLocked(t, spec.Name, events.StartRequested, actor, "autostart"); err != nil {
+						return err
+					}
+				}
+			case old != nil && old.Hash != spec.Hash:
+				res.Changed = append(res.Changed, spec.Name)
+				if w.Live() {
+					if _, err := s.record(t, events.Event{Type: events.RestartRequested, Worker: spec.Name, Actor: actor,
+						Cause: "configuration changed: restarting"}); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, name := range s.pending.Names(false) {
+			if seen[name] {
+				continue
+			}
+			res.Removed = append(res.Removed, name)
+			w := s.pending.Worker(name)
+			if w.Live() {
+				s.removing[name] = true
+				if _, err := s.record(t, events.Event{Type: events.StopRequested, Worker: name, Actor: actor,
+					Cause: "removed from the configuration: stopping"}); err != nil {
+					return err
+				}
+				continue
+			}
+			delete(s.specs, name)
+			if _, err := t.add(events.Event{Type: events.WorkerRemoved, Worker: name, Actor: actor,
+				Cause: "removed from the configuration"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if len(evs) > 0 {
+		res.Seq = evs[0].Seq
+	}
+	return res, err
+}
+
+// Shutdown records that the daemon is stopping and, unless leaveRunning,
+// stops every worker and waits (bounded by ctx) until none is live. It
+// does not close the supervisor.
+func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause string) error {
+	_, err := s.command(ctx, func(t *txn) error {
+		s.closing = true
+		if _, err := t.add(events.Event{Type: events.DaemonStopping, Actor: events.ActorDaemon, Cause: cause}); err != nil {
+			return err
+		}
+		if leaveRunning {
+			return nil
+		}
+		for _, name := range s.pending.Names(true) {
+			w := s.pending.Worker(name)
+			if w.Live() || w.Policy.Pending {
+				if _, err := s.record(t, events.Event{Type: events.StopRequested, Worker: name, Actor: events.ActorDaemon,
+					Cause: "daemon shutting down: " + cause}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil || leaveRunning {
+		return err
+	}
+	return s.waitAll(ctx, func(ws []workerView) bool {
+		for _, w := range ws {
+			if w.Live() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Refused records that a client was turned away. What it asked for is not
+// recorded: a refused client must not be able to write into the log.
+func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
+	_, err := s.command(ctx, func(t *txn) error {
+		_, err := t.add(events.Event{Type: events.CommandRefused, Actor: actor, Cause: cause})
+		return err
+	})
+	return err
+}

@@ -1,0 +1,262 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
+)
+
+func TestMain(m *testing.M) {
+	proctest.Main()
+	goleak.VerifyTestMain(m)
+}
+
+// rig is one supervisor over a real log and real processes.
+type rig struct {
+	t       testing.TB
+	dir     string
+	log     *store.Log
+	spawner *proc.Spawner
+	sampler *limits.Sampler
+	stopSmp context.CancelFunc
+	sup     *Supervisor
+	// recovered: Recover runs once per open, after the first Load.
+	recovered bool
+}
+
+func newRig(t testing.TB, specs ...*WorkerSpec) *rig {
+	t.Helper()
+	r := &rig{t: t, dir: t.TempDir()}
+	r.open()
+	if len(specs) > 0 {
+		r.load(specs...)
+	}
+	t.Cleanup(r.finish)
+	return r
+}
+
+func (r *rig) open() {
+	t := r.t
+	var err error
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sampler = limits.NewSampler(100 * time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopSmp = cancel
+	go r.sampler.Run(ctx)
+	r.recovered = false
+	r.sup, err = New(Config{Log: r.log, Instance: filepath.Join(r.dir, "tend.db"), Spawner: ProcSpawner{r.spawner}, Watcher: r.sampler,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), BaseEnv: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) load(specs ...*WorkerSpec) LoadResult {
+	r.t.Helper()
+	for _, s := range specs {
+		if s.Hash == "" {
+			s.Hash = s.SpecHash()
+		}
+	}
+	res, err := r.sup.Load(context.Background(), specs, "test-config", "test")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if !r.recovered {
+		r.recovered = true
+		if err := r.sup.Recover(context.Background()); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return res
+}
+
+// close shuts the daemon down the way the real one does.
+func (r *rig) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.sup.Shutdown(ctx, false, "test over"); err != nil {
+		r.t.Errorf("shutdown: %v", err)
+	}
+	if err := r.sup.WaitProcesses(ctx); err != nil {
+		r.t.Errorf("processes still running after shutdown: %v", err)
+	}
+	r.sup.Close()
+	r.checkReplay()
+	r.stopSmp()
+	r.spawner.Close()
+	if err := r.log.Close(); err != nil {
+		r.t.Error(err)
+	}
+}
+
+// finish holds the invariants every test must leave true: the log verifies,
+// replaying it gives the daemon's state, no child is left behind.
+func (r *rig) finish() {
+	if r.sup != nil {
+		r.close()
+		r.sup = nil
+	}
+	l, err := store.Open(filepath.Join(r.dir, "tend.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer l.Close()
+	rep, err := l.Verify(nil)
+	if err != nil || !rep.OK {
+		r.t.Errorf("log does not verify: %v %+v", err, rep)
+	}
+	if kids := children(); len(kids) > 0 {
+		r.t.Errorf("child processes left behind: %v", kids)
+	}
+}
+
+func (r *rig) checkReplay() {
+	r.t.Helper()
+	live := r.sup.World()
+	replayed, _, err := Replay(r.log, 0)
+	if err != nil {
+		r.t.Fatalf("replay: %v", err)
+	}
+	if !reflect.DeepEqual(stripMono(live), stripMono(replayed)) {
+		r.t.Errorf("replayed state differs from the daemon's")
+		for n, w := range live.Workers {
+			if !reflect.DeepEqual(w, replayed.Workers[n]) {
+				r.t.Errorf("  %s:\n    live     %+v\n    replayed %+v", n, *w, replayed.Workers[n])
+			}
+		}
+	}
+}
+
+func stripMono(w *fsm.World) *fsm.World {
+	b, _ := w.MarshalSnapshot()
+	out, _ := fsm.UnmarshalSnapshot(b)
+	return out
+}
+
+// children lists live (non-zombie) children of this test process.
+func children() []int {
+	var out []int
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		var pid int
+		for _, c := range b {
+			if c >= '0' && c <= '9' {
+				pid = pid*10 + int(c-'0')
+				continue
+			}
+			if pid > 0 && alive(pid) {
+				out = append(out, pid)
+			}
+			pid = 0
+		}
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] == ')' && i+2 < len(b) {
+			return b[i+2] != 'Z' && b[i+2] != 'X'
+		}
+	}
+	return false
+}
+
+func itoa(n int) string { return formatInc(events.Incarnation(n)) }
+
+func spec(name string, cmd []string) *WorkerSpec {
+	return &WorkerSpec{
+		Name: name, Command: cmd, Autostart: true,
+		StartTimeout: 50 * time.Millisecond, StopSignal: syscall.SIGTERM, StopTimeout: 2 * time.Second,
+		Policy: policy.Spec{Restart: policy.OnFailure, BackoffInitial: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond,
+			BreakerMax: 100, BreakerWindow: time.Minute},
+	}
+}
+
+func (r *rig) waitState(name string, want events.State) fsm.Worker {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	w, err := r.sup.WaitFor(ctx, name, func(w *fsm.Worker) bool { return w.State == want })
+	if err != nil {
+		r.t.Fatalf("%s never reached %s (now %s: %s): %v", name, want, w.State, w.Cause, err)
+	}
+	return w
+}
+
+func (r *rig) waitFor(name, what string, cond func(*fsm.Worker) bool) fsm.Worker {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	w, err := r.sup.WaitFor(ctx, name, cond)
+	if err != nil {
+		r.t.Fatalf("%s: never %s (state %s: %s): %v", name, what, w.State, w.Cause, err)
+	}
+	return w
+}
+
+// history returns the worker's events from the log.
+func (r *rig) history(name string) []events.Event {
+	var out []events.Event
+	if err := r.log.ScanWorker(name, 0, func(e *events.Event) error {
+		out = append(out, *e)
+		return nil
+	}); err != nil {
+		r.t.Fatal(err)
+	}
+	return out
+}
+
+func count(evs []events.Event, typ events.Type, stale bool) int {
+	n := 0
+	for _, e := range evs {
+		if e.Type == typ && e.Stale == stale {
+			n++
+		}
+	}
+	return n
+}
+
+// waitEvent waits until the worker's history holds an event matching pred.
+func (r *rig) waitEvent(name, what string, pred func(*events.Event) bool) events.Event {
+	r.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, e := range r.history(name) {
+			if pred(&e) {
+				return e
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("%s: no %s in history", name, what)
+	return events.Event{}
+}

@@ -1,0 +1,253 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
+)
+
+var bg = context.Background()
+
+func TestStartRunStop(t *testing.T) {
+	r := newRig(t, spec("web", proctest.Command("hang")))
+	w := r.waitState("web", events.Running)
+	if w.PID == 0 || w.Incarnation != 1 {
+		t.Fatalf("running worker: %+v", w)
+	}
+	if _, err := r.sup.Stop(bg, "web", "cli uid=0"); err != nil {
+		t.Fatal(err)
+	}
+	w = r.waitState("web", events.Stopped)
+	if w.LastExit == nil || w.Actor != events.ActorProcess {
+		t.Fatalf("stopped worker: %+v", w)
+	}
+	h := r.history("web")
+	var types []string
+	for _, e := range h {
+		types = append(types, e.Type.String())
+	}
+	want := "worker_added start_requested spawned running stop_requested signal_sent exited"
+	if got := strings.Join(types, " "); got != want {
+		t.Fatalf("history:\n got %s\nwant %s", got, want)
+	}
+	if h[4].Actor != "cli uid=0" || h[4].From != events.Running || h[4].To != events.Stopping {
+		t.Fatalf("stop event: %+v", h[4])
+	}
+	// An explicit stop is never followed by a restart.
+	time.Sleep(100 * time.Millisecond)
+	if w, _ := r.sup.Worker("web"); w.State != events.Stopped {
+		t.Fatalf("restarted after an explicit stop: %s", w.State)
+	}
+}
+
+func TestUnknownWorker(t *testing.T) {
+	r := newRig(t, spec("a", proctest.Command("hang")))
+	if _, err := r.sup.Start(bg, "nope", "cli"); !errors.Is(err, ErrNoWorker) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCrashLoopOpensBreaker(t *testing.T) {
+	s := spec("crashy", proctest.Command("exit", "3"))
+	s.Policy.BreakerMax, s.Policy.BreakerWindow = 3, time.Minute
+	r := newRig(t, s)
+	w := r.waitFor("crashy", "breaker open", func(w *fsm.Worker) bool { return w.Policy.BreakerOpen })
+	if w.State != events.Stopped || w.Restarts != 3 {
+		t.Fatalf("after breaker: %+v", w)
+	}
+	h := r.history("crashy")
+	if n := count(h, events.RestartScheduled, false); n != 3 {
+		t.Fatalf("restarts scheduled: %d", n)
+	}
+	last := h[len(h)-1]
+	if last.Type != events.BreakerOpened || !strings.Contains(last.Cause, "circuit breaker opened") {
+		t.Fatalf("last event: %+v", last)
+	}
+	// The delays drawn are recorded and grow.
+	var delays []time.Duration
+	for _, e := range h {
+		if e.Type == events.RestartScheduled {
+			delays = append(delays, e.Delay)
+		}
+	}
+	if delays[0] <= 0 || delays[0] > 10*time.Millisecond || delays[2] < delays[0] {
+		t.Fatalf("delays %v", delays)
+	}
+	// Stays stopped until an operator starts it; that start resets the breaker.
+	time.Sleep(100 * time.Millisecond)
+	if w, _ := r.sup.Worker("crashy"); w.State != events.Stopped {
+		t.Fatal("breaker did not hold the worker")
+	}
+	if _, err := r.sup.Start(bg, "crashy", "cli uid=0"); err != nil {
+		t.Fatal(err)
+	}
+	h = r.history("crashy")
+	if h[len(h)-2].Type != events.BreakerClosed && h[len(h)-1].Type != events.BreakerClosed {
+		// the start itself may already be followed by its spawn
+		found := false
+		for _, e := range h {
+			found = found || e.Type == events.BreakerClosed
+		}
+		if !found {
+			t.Fatal("operator start did not record the breaker reset")
+		}
+	}
+	r.waitFor("crashy", "breaker open again", func(w *fsm.Worker) bool { return w.Policy.BreakerOpen })
+}
+
+func TestStopTimeoutKills(t *testing.T) {
+	s := spec("stubborn", proctest.Command("ignore-sigterm"))
+	s.StopTimeout = 200 * time.Millisecond
+	r := newRig(t, s)
+	r.waitState("stubborn", events.Running)
+	time.Sleep(50 * time.Millisecond) // let it install its handler
+	if _, err := r.sup.Stop(bg, "stubborn", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	w := r.waitState("stubborn", events.Killed)
+	if w.LastExit == nil || w.LastExit.Signal != 9 {
+		t.Fatalf("killed worker: %+v", w.LastExit)
+	}
+	h := r.history("stubborn")
+	if count(h, events.KillSent, false) != 1 {
+		t.Fatal("no killed event")
+	}
+	// Killed by the stop timeout is still an explicit stop: no restart.
+	time.Sleep(100 * time.Millisecond)
+	if w, _ := r.sup.Worker("stubborn"); w.State != events.Killed {
+		t.Fatalf("state %s", w.State)
+	}
+}
+
+func TestFailedStartAndSpawnError(t *testing.T) {
+	s := spec("missing", []string{"/nonexistent/binary"})
+	s.Policy.Restart = policy.Never
+	r := newRig(t, s)
+	w := r.waitFor("missing", "spawn failed", func(w *fsm.Worker) bool { return w.LastExit != nil })
+	if w.State != events.Stopped {
+		t.Fatalf("state %s", w.State)
+	}
+	h := r.history("missing")
+	var failed *events.Event
+	for i := range h {
+		if h[i].Type == events.SpawnFailed {
+			failed = &h[i]
+		}
+	}
+	if failed == nil || failed.Errno != 2 || !strings.Contains(failed.Cause, "no such file") {
+		t.Fatalf("spawn failure: %+v", failed)
+	}
+}
+
+func TestHealthFailureRestarts(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := spec("api", proctest.Command("http-fail", addr))
+	s.Health = &health.Spec{Type: "http", URL: "http://" + addr + "/healthz", Interval: 30 * time.Millisecond,
+		Timeout: 500 * time.Millisecond, Failures: 2}
+	r := newRig(t, s)
+	e := r.waitEvent("api", "restart by health", func(e *events.Event) bool {
+		return e.Type == events.RestartRequested && e.Actor == events.ActorHealth
+	})
+	if !strings.Contains(e.Cause, "status 503") || (e.From != events.Running && e.From != events.Starting) || e.To != events.Stopping {
+		t.Fatalf("health restart: %+v", e)
+	}
+	r.waitFor("api", "running again", func(w *fsm.Worker) bool { return w.Incarnation > e.Incarnation && w.State == events.Running })
+}
+
+func TestMemoryLimitKill(t *testing.T) {
+	s := spec("hog", proctest.Command("alloc", "64"))
+	s.Policy.Restart = policy.Never
+	s.Limits = &limits.Spec{Memory: 32 << 20, MemoryPolicy: limits.PolicyKill}
+	r := newRig(t, s)
+	w := r.waitState("hog", events.Killed)
+	h := r.history("hog")
+	var v *events.Event
+	for i := range h {
+		if h[i].Type == events.LimitViolated {
+			v = &h[i]
+		}
+	}
+	if v == nil || v.Resource != "memory" || v.Measured <= v.Limit || v.Policy != "kill" {
+		t.Fatalf("violation: %+v", v)
+	}
+	if w.LastExit.Signal != 9 {
+		t.Fatalf("exit: %+v", w.LastExit)
+	}
+}
+
+func TestRestartCommand(t *testing.T) {
+	r := newRig(t, spec("a", proctest.Command("hang")))
+	first := r.waitState("a", events.Running)
+	if _, err := r.sup.Restart(bg, "a", "cli"); err != nil {
+		t.Fatal(err)
+	}
+	w := r.waitFor("a", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	if w.PID == first.PID || w.Restarts != 1 {
+		t.Fatalf("restart: %+v", w)
+	}
+}
+
+func TestReloadAddsRemovesChanges(t *testing.T) {
+	a, b := spec("a", proctest.Command("hang")), spec("b", proctest.Command("hang"))
+	r := newRig(t, a, b)
+	r.waitState("a", events.Running)
+	r.waitState("b", events.Running)
+	a2 := spec("a", proctest.Command("hang"))
+	a2.StopTimeout = time.Second // changed
+	c := spec("c", proctest.Command("hang"))
+	res := r.load(a2, c)
+	if fmt.Sprint(res.Added, res.Removed, res.Changed) != "[c] [b] [a]" {
+		t.Fatalf("reload: %+v", res)
+	}
+	r.waitFor("a", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	r.waitState("c", events.Running)
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := r.sup.Worker("b"); errors.Is(err, ErrNoWorker) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("b never removed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// Unchanged reload changes nothing.
+	res = r.load(spec("a", proctest.Command("hang")), c)
+	_ = res
+}
+
+func TestDaemonRestartReplays(t *testing.T) {
+	s := spec("crashy", proctest.Command("exit", "1"))
+	s.Policy.BreakerMax = 2
+	r := newRig(t, s)
+	r.waitFor("crashy", "breaker open", func(w *fsm.Worker) bool { return w.Policy.BreakerOpen })
+	before, _ := r.sup.Worker("crashy")
+	r.close()
+	r.open()
+	after, err := r.sup.Worker("crashy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Restarts != before.Restarts || !after.Policy.BreakerOpen || after.Incarnation != before.Incarnation {
+		t.Fatalf("state did not survive a daemon restart:\nbefore %+v\nafter  %+v", before, after)
+	}
+	r.load(s)
+}

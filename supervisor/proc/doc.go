@@ -1,0 +1,49 @@
+// Package proc is tend's edge to the operating system for one incarnation
+// of a worker: it spawns the process, signals its process group, reaps it
+// exactly once, finds its escaped descendants, and rotates its output files.
+//
+// The supervisor calls this package outside its lock. Everything here may
+// block on the kernel (fork, exec, wait, reading /proc), and nothing here
+// knows about events, states or restart policy: results are returned to the
+// caller, which turns them into events.
+//
+// # Contract
+//
+//   - Every worker runs in its own process group (Setpgid) and is signalled
+//     as a group: through the leader's pidfd with PIDFD_SIGNAL_PROCESS_GROUP
+//     while the leader is unreaped, so a recycled pid can never be hit.
+//   - A Process keeps the *os.Process (pidfd-backed), never a bare pid, and
+//     is reaped exactly once by Wait.
+//   - Standard output and error are O_APPEND files opened by Start, never
+//     pipes: a worker must neither block nor die of SIGPIPE when the daemon
+//     is gone. Wait closes the daemon's copies of those files exactly once.
+//   - Start appends TEND_WORKER and TEND_INCARNATION to the environment, so
+//     descendants that leave the group (setsid, double fork) can still be
+//     found through /proc/PID/environ.
+//
+// # What this package does not do
+//
+//   - It never kills workers on its own: Close stops the Spawner's
+//     goroutines and leaves workers running, because workers must outlive
+//     the daemon. It sets no Pdeathsig for the same reason (and because
+//     Pdeathsig fires when the spawning OS thread exits, not the daemon).
+//   - It never calls Wait4(-1): that would steal the exit status of
+//     children owned by os.Process. The subreaper reaps orphans by explicit
+//     pid only. It never reaps a child in the daemon's own process group,
+//     nor a process-group leader in the daemon's session (a worker leader),
+//     so other parts of the daemon may run short-lived children (probes)
+//     as long as they leave them in the daemon's group.
+//   - It does not log, retry, restart, or decide anything.
+//   - It imports nothing from the rest of tend.
+//
+// # Caveats
+//
+// Output rotation is copy-then-truncate because the worker holds the file
+// open and writes to it directly. Lines written between the copy and the
+// truncate are lost; the window is one copy of at most LogMaxSize bytes.
+//
+// After the leader has been reaped, group signals fall back to
+// kill(-pgid). The kernel keeps a process group id allocated while any
+// member is alive, so this only reaches the old group, but a caller should
+// stop signalling once GroupAlive reports false.
+package proc

@@ -1,0 +1,175 @@
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// procRoot is where procfs is mounted; a constant, not a knob.
+const procRoot = "/proc"
+
+// stat is the part of /proc/PID/stat that tend cares about.
+type stat struct {
+	PID        int
+	State      byte // 'R', 'S', 'D', 'Z', ...
+	PPID       int
+	PGRP       int
+	Session    int
+	StartTicks uint64
+}
+
+func (s stat) zombie() bool { return s.State == 'Z' || s.State == 'X' }
+
+// readStat reads /proc/PID/stat. The command name (field 2) may contain
+// spaces and parentheses, so fields are counted from the LAST ')'.
+func readStat(pid int) (stat, error) {
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return stat{}, err
+	}
+	return parseStat(pid, b)
+}
+
+func parseStat(pid int, b []byte) (stat, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return stat{}, fmt.Errorf("proc: /proc/%d/stat: no ')'", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); field 22 (starttime) is f[19].
+	if len(f) < 20 || len(f[0]) != 1 {
+		return stat{}, fmt.Errorf("proc: /proc/%d/stat: %d fields after ')'", pid, len(f))
+	}
+	s := stat{PID: pid, State: f[0][0]}
+	var errs [4]error
+	s.PPID, errs[0] = strconv.Atoi(f[1])
+	s.PGRP, errs[1] = strconv.Atoi(f[2])
+	s.Session, errs[2] = strconv.Atoi(f[3])
+	s.StartTicks, errs[3] = strconv.ParseUint(f[19], 10, 64)
+	if err := errors.Join(errs[:]...); err != nil {
+		return stat{}, fmt.Errorf("proc: /proc/%d/stat: %w", pid, err)
+	}
+	return s, nil
+}
+
+// readBootID returns the kernel's boot id, which changes on every boot and
+// so tells a pid from a previous boot apart from a live one.
+func readBootID() (string, error) {
+	b, err := os.ReadFile(procRoot + "/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", fmt.Errorf("proc: boot id: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// allPIDs lists every pid currently in /proc, in directory order.
+func allPIDs() ([]int, error) {
+	d, err := os.Open(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("proc: list processes: %w", err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("proc: list processes: %w", err)
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// scanStats calls fn for every process whose stat is readable, until fn
+// returns false. Processes that vanish during the scan are skipped: the
+// scan is a snapshot.
+func scanStats(fn func(stat) bool) error {
+	pids, err := allPIDs()
+	if err != nil {
+		return err
+	}
+	for _, pid := range pids {
+		if st, err := readStat(pid); err == nil && !fn(st) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// groupMembers lists the live (non-zombie) processes of process group pgid.
+func groupMembers(pgid int) ([]int, error) {
+	var live []int
+	err := scanStats(func(st stat) bool {
+		if st.PGRP == pgid && !st.zombie() {
+			live = append(live, st.PID)
+		}
+		return true
+	})
+	return live, err
+}
+
+// hasMarkers reports whether the process's initial environment carries
+// both entries exactly. A zombie or a vanished process has no readable
+// environment and reports false.
+func hasMarkers(pid int, worker, inc string) bool {
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/environ")
+	if err != nil || len(b) == 0 {
+		return false
+	}
+	var gotW, gotI bool
+	for kv := range bytes.SplitSeq(b, []byte{0}) {
+		switch string(kv) {
+		case worker:
+			gotW = true
+		case inc:
+			gotI = true
+		}
+	}
+	return gotW && gotI
+}
+
+// selfChildren lists the daemon's direct children, live or zombie. The
+// per-thread children files are used because Go forks from any thread;
+// when they are unavailable (CONFIG_PROC_CHILDREN off) /proc is scanned.
+func selfChildren(self int) ([]int, error) {
+	tasks, err := os.ReadDir(procRoot + "/self/task")
+	if err == nil {
+		var kids []int
+		ok := true
+		for _, t := range tasks {
+			b, err := os.ReadFile(procRoot + "/self/task/" + t.Name() + "/children")
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) && t.Name() == strconv.Itoa(self) {
+					ok = false
+					break
+				}
+				continue // the thread exited meanwhile
+			}
+			for _, f := range strings.Fields(string(b)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					kids = append(kids, pid)
+				}
+			}
+		}
+		if ok {
+			return kids, nil
+		}
+	}
+	var kids []int
+	err = scanStats(func(st stat) bool {
+		if st.PPID == self {
+			kids = append(kids, st.PID)
+		}
+		return true
+	})
+	return kids, err
+}

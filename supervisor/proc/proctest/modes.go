@@ -1,0 +1,193 @@
+package proctest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// dispatch runs one mode and returns its exit status.
+func dispatch(mode string, args []string) (int, error) {
+	switch mode {
+	case "exit":
+		return exitCode(args, 0)
+	case "sleep":
+		return sleepThenExit(args, nil)
+	case "crash-after":
+		return sleepThenExit(args[:min(1, len(args))], args[min(1, len(args)):])
+	case "hang":
+		return hang()
+	case "ignore-sigterm":
+		signal.Ignore(syscall.SIGTERM)
+		ready()
+		return forever()
+	case "spam-stdout":
+		return spam(args)
+	case "print-env":
+		fmt.Print(strings.Join(os.Environ(), "\n") + "\n")
+		return hang()
+	case "fork-grandchild":
+		return forkGrandchild()
+	case "escape":
+		return escape()
+	case "escape-mid":
+		return escapeMid()
+	case "alloc":
+		return alloc(args)
+	case "spin":
+		ready()
+		for {
+			runtime.Gosched()
+		}
+	case "http":
+		return serve(args, http.StatusOK)
+	case "http-fail":
+		return serve(args, http.StatusServiceUnavailable)
+	}
+	return 0, fmt.Errorf("unknown mode")
+}
+
+// ready tells a waiting test that signal handlers are installed.
+func ready() { fmt.Println("ready") }
+
+// hang waits until SIGTERM and exits 0.
+func hang() (int, error) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM)
+	ready()
+	<-c
+	return 0, nil
+}
+
+// forever blocks without leaving the runtime nothing to run: a bare
+// select{} with no other goroutine is reported as a deadlock.
+func forever() (int, error) {
+	for {
+		time.Sleep(time.Hour)
+	}
+}
+
+func exitCode(args []string, i int) (int, error) {
+	if len(args) <= i {
+		return 0, errors.New("missing exit code")
+	}
+	return strconv.Atoi(args[i])
+}
+
+// sleepThenExit serves "sleep DURATION" (code 0) and
+// "crash-after DURATION CODE".
+func sleepThenExit(dur, code []string) (int, error) {
+	if len(dur) == 0 {
+		return 0, errors.New("missing duration")
+	}
+	d, err := time.ParseDuration(dur[0])
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(d)
+	if code == nil {
+		return 0, nil
+	}
+	return exitCode(code, 0)
+}
+
+// spam writes numbered lines until a write fails; an optional argument is
+// the pause between lines (default 1ms, so a forgotten spammer cannot fill
+// the disk).
+func spam(args []string) (int, error) {
+	pause := time.Millisecond
+	if len(args) > 0 {
+		d, err := time.ParseDuration(args[0])
+		if err != nil {
+			return 0, err
+		}
+		pause = d
+	}
+	for i := 0; ; i++ {
+		if _, err := fmt.Printf("spam %08d the quick brown fox jumps over the lazy dog\n", i); err != nil {
+			return 0, err
+		}
+		if pause > 0 {
+			time.Sleep(pause)
+		}
+	}
+}
+
+// forkGrandchild starts a hanging child in the same process group, prints
+// its pid, and hangs.
+func forkGrandchild() (int, error) {
+	c := exec.Command(self(), helperArg, "hang")
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	fmt.Println(c.Process.Pid)
+	return hang()
+}
+
+// escape double-forks: escape-mid starts a hanging grandchild in a new
+// session and exits, so the grandchild is orphaned and outside the group.
+// escape prints the grandchild's pid and hangs.
+func escape() (int, error) {
+	out, err := exec.Command(self(), helperArg, "escape-mid").Output()
+	if err != nil {
+		return 0, err
+	}
+	fmt.Print(string(out))
+	return hang()
+}
+
+func escapeMid() (int, error) {
+	c := exec.Command(self(), helperArg, "hang")
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	fmt.Println(c.Process.Pid)
+	return 0, nil
+}
+
+// alloc touches MiB mebibytes so they count in RSS, then hangs.
+func alloc(args []string) (int, error) {
+	if len(args) == 0 {
+		return 0, errors.New("missing MiB")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad MiB %q", args[0])
+	}
+	b := make([]byte, n<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	code, err := hang()
+	runtime.KeepAlive(b)
+	return code, err
+}
+
+// serve answers /healthz with status until killed. It prints the bound
+// address (useful with port 0) before "ready".
+func serve(args []string, status int) (int, error) {
+	if len(args) == 0 {
+		return 0, errors.New("missing address")
+	}
+	ln, err := net.Listen("tcp", args[0])
+	if err != nil {
+		return 0, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+	})
+	fmt.Println(ln.Addr())
+	ready()
+	return 0, http.Serve(ln, mux)
+}

@@ -1,0 +1,100 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reapLoop reaps orphans on every SIGCHLD, plus a slow sweep in case
+// signals were coalesced while a pass was running.
+func (s *Spawner) reapLoop(sigc chan os.Signal) {
+	defer s.wg.Done()
+	defer signal.Stop(sigc)
+	t := time.NewTicker(s.opts.ReapEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-sigc:
+		case <-t.C:
+		}
+		s.report(s.reapOrphans())
+	}
+}
+
+// reapOrphans reaps zombie children that no one else will wait for. It
+// waits by explicit pid only: Wait4(-1) would also collect worker leaders
+// and children of os/exec, whose owners would then get ECHILD.
+//
+// A child is left alone when it is
+//   - a worker leader recorded by Start (its Process.Wait reaps it);
+//   - in the daemon's own process group: started elsewhere in the daemon
+//     (probes) and reaped by its own os/exec owner;
+//   - a group leader in the daemon's session: a worker leader of another
+//     Spawner in this process (tests), never an orphan of this one's.
+//
+// Everything else that became our child was reparented to us as an orphan
+// of a worker tree: a group member of a dead leader, or a setsid escapee.
+func (s *Spawner) reapOrphans() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kids, err := selfChildren(s.self)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pid := range kids {
+		if _, ok := s.live[pid]; ok {
+			continue
+		}
+		st, err := readStat(pid)
+		if err != nil || st.PPID != s.self || !st.zombie() {
+			continue
+		}
+		if st.PGRP == s.selfPgid || (st.PGRP == pid && st.Session == s.selfSid) {
+			continue
+		}
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err != nil && !errors.Is(err, unix.ECHILD) {
+			errs = append(errs, fmt.Errorf("proc: reap orphan %d: %w", pid, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rotateLoop periodically rotates the output files of live incarnations.
+func (s *Spawner) rotateLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.RotateEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.report(s.rotateAll())
+	}
+}
+
+// rotateAll rotates outside mu: copying a large file must not delay Start.
+func (s *Spawner) rotateAll() error {
+	s.mu.Lock()
+	procs := make([]*Process, 0, len(s.live))
+	for _, p := range s.live {
+		procs = append(procs, p)
+	}
+	s.mu.Unlock()
+	seen := make(map[[2]uint64]bool)
+	var errs []error
+	for _, p := range procs {
+		errs = append(errs, p.out.rotate(seen))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,94 @@
+package proc
+
+import (
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// An orphan reparented to the daemon stays a zombie forever unless the
+// reaper collects it (PID 1 of this container never would).
+func TestReaperReapsOrphan(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	spec := helperSpec(t, "w", "escape")
+	p := start(t, s, spec)
+	gc := atoi(t, waitReady(t, p, spec.Stdout)[0])
+	st, err := readStat(gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PPID != s.self {
+		t.Fatalf("escaped grandchild's parent is %d, want the subreaper %d", st.PPID, s.self)
+	}
+	if n, err := p.SignalStrays(syscall.SIGKILL); n != 1 || err != nil {
+		t.Fatalf("SignalStrays = %d, %v", n, err)
+	}
+	waitFor(t, fmt.Sprintf("orphan %d reaped (state %q)", gc, state(gc)), func() bool { return state(gc) == 0 })
+}
+
+// Workers exit with distinct codes while their orphaned children die
+// around them, flooding the reaper with SIGCHLD. Every Wait must still get
+// its own worker's status: a reaper that waited on the wrong pid would
+// turn some of them into ECHILD errors.
+func TestReaperNeverStealsWorkerStatus(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	const workers = 40
+	var wg sync.WaitGroup
+	errs := make(chan string, workers)
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code := 1 + i%100
+			p, err := s.Start(Spec{
+				Worker: fmt.Sprintf("w%d", i), Incarnation: 1,
+				// The leader exits at once; its background children become
+				// orphans of the daemon and die a moment later.
+				Command: []string{"/bin/sh", "-c", fmt.Sprintf("(sleep 0.0%d) & (sleep 0.0%d) & exit %d", i%10, (i+5)%10, code)},
+			})
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			if e := p.Wait(); e.Code != code || e.Err != nil {
+				errs <- fmt.Sprintf("worker %d: want exit %d, got %+v", i, code, e)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	waitFor(t, "no zombie children left", func() bool {
+		kids, err := selfChildren(s.self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range kids {
+			if state(k) == 'Z' {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Children that other parts of the daemon start (probes) stay in the
+// daemon's process group, and their owners reap them.
+func TestReaperLeavesDaemonGroupChildren(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	var ws syscall.WaitStatus
+	pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "probe zombie", func() bool { return state(pid) == 'Z' })
+	if err := s.reapOrphans(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Fatalf("owner's wait: %v (status %v) — the reaper took the probe", err, ws)
+	}
+}

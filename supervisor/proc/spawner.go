@@ -1,0 +1,219 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configures a Spawner. The zero value is usable.
+type Options struct {
+	// Subreaper makes the daemon the parent of orphaned worker descendants
+	// (PR_SET_CHILD_SUBREAPER) and runs a reaper for them. Without it they
+	// are reparented to init, which in a container may never reap them.
+	// Only one Spawner per process should set it.
+	Subreaper bool
+	// RotateEvery is how often live output files are checked against
+	// their LogMaxSize. Default 5 s.
+	RotateEvery time.Duration
+	// ReapEvery is the reaper's sweep interval, a backstop for coalesced
+	// or missed SIGCHLDs. Default 10 s.
+	ReapEvery time.Duration
+	// OnError, if set, receives errors from the background goroutines
+	// (rotation, reaping). It is called from those goroutines and must not
+	// block.
+	OnError func(error)
+}
+
+// Spawner starts incarnations and owns reaping for the whole daemon.
+type Spawner struct {
+	opts     Options
+	bootID   string
+	self     int
+	selfPgid int
+	selfSid  int
+
+	// mu is held across fork+registration in Start and across each reaper
+	// pass, so the reaper never sees a worker leader that Start has forked
+	// but not yet recorded in live.
+	mu     sync.Mutex
+	live   map[int]*Process // unreaped worker leaders by pid
+	closed bool
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewSpawner prepares a Spawner and starts its rotation goroutine and, with
+// opts.Subreaper, its reaper.
+func NewSpawner(opts Options) (*Spawner, error) {
+	if opts.RotateEvery <= 0 {
+		opts.RotateEvery = 5 * time.Second
+	}
+	if opts.ReapEvery <= 0 {
+		opts.ReapEvery = 10 * time.Second
+	}
+	boot, err := readBootID()
+	if err != nil {
+		return nil, err
+	}
+	self := os.Getpid()
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		return nil, fmt.Errorf("proc: getsid: %w", err)
+	}
+	s := &Spawner{
+		opts:     opts,
+		bootID:   boot,
+		self:     self,
+		selfPgid: unix.Getpgrp(),
+		selfSid:  sid,
+		live:     make(map[int]*Process),
+		stop:     make(chan struct{}),
+	}
+	if opts.Subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("proc: set child subreaper: %w", err)
+		}
+		// Notify, never Ignore: an ignored SIGCHLD is inherited by workers
+		// across exec and changes how they see their own children.
+		sigc := make(chan os.Signal, 1)
+		signal.Notify(sigc, syscall.SIGCHLD)
+		s.wg.Add(1)
+		go s.reapLoop(sigc)
+	}
+	s.wg.Add(1)
+	go s.rotateLoop()
+	return s, nil
+}
+
+// Close stops the reaper and rotation goroutines and gives up the
+// subreaper role. It does not signal or wait for workers: they outlive the
+// daemon, and a later daemon re-adopts them by Identity.
+func (s *Spawner) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+		s.wg.Wait()
+		if s.opts.Subreaper {
+			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+				s.closeErr = fmt.Errorf("proc: clear child subreaper: %w", err)
+			}
+		}
+	})
+	return s.closeErr
+}
+
+// Start spawns one incarnation in a new process group, with stdin on
+// /dev/null and stdout/stderr on the Spec's files. Errors are *StartError.
+func (s *Spawner) Start(spec Spec) (*Process, error) {
+	fail := func(err error) (*Process, error) {
+		return nil, &StartError{Worker: spec.Worker, Incarnation: spec.Incarnation, Err: err}
+	}
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		return fail(errors.New("empty command"))
+	}
+	if spec.Credential != nil && os.Geteuid() != 0 {
+		return fail(ErrNeedRoot)
+	}
+	path, err := resolve(spec.Command[0])
+	if err != nil {
+		return fail(err)
+	}
+	out, err := openOutputs(spec)
+	if err != nil {
+		return fail(err)
+	}
+	wm, im := markers(spec.Worker, spec.Incarnation)
+	attr := &os.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   append(slices.Clip(spec.Env), wm, im),
+		Files: []*os.File{out.null, out.stdout, out.stderr},
+		// No Pdeathsig: it fires when the forking OS thread exits, and
+		// workers must survive the daemon anyway.
+		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
+	}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		out.close()
+		return fail(ErrClosed)
+	}
+	osp, err := os.StartProcess(path, spec.Command, attr)
+	if err != nil {
+		s.mu.Unlock()
+		out.close()
+		return fail(err)
+	}
+	p := &Process{
+		spawner:  s,
+		proc:     osp,
+		worker:   spec.Worker,
+		inc:      spec.Incarnation,
+		wMarker:  wm,
+		iMarker:  im,
+		out:      out,
+		done:     make(chan struct{}),
+		identity: Identity{PID: osp.Pid, BootID: s.bootID},
+	}
+	s.live[osp.Pid] = p
+	s.mu.Unlock()
+
+	// The child is unreaped, so its stat stays readable even if it has
+	// already exited; failure means /proc itself is unusable, and a worker
+	// without an Identity could not be re-adopted, so it is not kept.
+	st, err := readStat(osp.Pid)
+	if err != nil {
+		p.Signal(syscall.SIGKILL)
+		p.Wait()
+		return fail(fmt.Errorf("identity: %w", err))
+	}
+	p.identity.StartTicks = st.StartTicks
+	return p, nil
+}
+
+// resolve finds the executable. A name without a slash is looked up in the
+// daemon's PATH; "not found" is reported as ENOENT so callers can branch
+// on the errno alone.
+func resolve(name string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) {
+			return "", fmt.Errorf("%w: %w", err, syscall.ENOENT)
+		}
+		return "", err
+	}
+	return path, nil
+}
+
+// forget drops a reaped leader from the live set.
+func (s *Spawner) forget(p *Process) {
+	s.mu.Lock()
+	if s.live[p.identity.PID] == p {
+		delete(s.live, p.identity.PID)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Spawner) report(err error) {
+	if err != nil && s.opts.OnError != nil {
+		s.opts.OnError(err)
+	}
+}

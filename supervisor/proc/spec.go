@@ -1,0 +1,76 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Spec describes one incarnation of a worker. The caller builds it
+// completely (environment included); Start only adds the markers.
+type Spec struct {
+	Worker      string
+	Incarnation uint64
+	// Command is the argv. Command[0] is resolved with exec.LookPath (the
+	// daemon's PATH) when it contains no slash.
+	Command []string
+	Dir     string
+	// Env is the full environment as "K=V". Start appends
+	// TEND_WORKER=<Worker> and TEND_INCARNATION=<Incarnation>.
+	Env []string
+	// Credential, when set, requires the daemon to run as root.
+	Credential *syscall.Credential
+	// Stdout and Stderr are file paths opened O_WRONLY|O_CREATE|O_APPEND
+	// 0640, their parent directories created 0750. "" means /dev/null. The
+	// same path for both shares one open file, so lines interleave in order.
+	Stdout, Stderr string
+	// LogMaxSize is the size in bytes above which output files are rotated;
+	// 0 never rotates. LogBackups is how many rotated copies are kept.
+	LogMaxSize int64
+	LogBackups int
+}
+
+// Environment markers that Start adds to every worker. They are how
+// descendants that escaped the process group are recognised.
+const (
+	EnvWorker      = "TEND_WORKER"
+	EnvIncarnation = "TEND_INCARNATION"
+)
+
+// markers returns the two environment entries identifying an incarnation.
+func markers(worker string, inc uint64) (string, string) {
+	return EnvWorker + "=" + worker, fmt.Sprintf("%s=%d", EnvIncarnation, inc)
+}
+
+// Identity pins a process across daemon restarts: a pid alone can be
+// reused, a pid with its start time and the boot it happened in cannot.
+type Identity struct {
+	PID int
+	// StartTicks is field 22 of /proc/PID/stat (clock ticks after boot).
+	StartTicks uint64
+	// BootID is /proc/sys/kernel/random/boot_id.
+	BootID string
+}
+
+// ErrNeedRoot is returned by Start when a Spec carries a Credential and the
+// daemon is not root: switching user needs CAP_SETUID/CAP_SETGID and the
+// kernel's EPERM from inside the fork would not say why.
+var ErrNeedRoot = errors.New("proc: credential requires the daemon to run as root")
+
+// ErrClosed is returned by Start after the Spawner was closed.
+var ErrClosed = errors.New("proc: spawner closed")
+
+// StartError reports a failed spawn of one incarnation. Unwrap reaches the
+// underlying error, so errors.As(err, &errno) yields the syscall.Errno
+// (ENOENT, EACCES, ...) when there is one.
+type StartError struct {
+	Worker      string
+	Incarnation uint64
+	Err         error
+}
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("proc: start %q incarnation %d: %v", e.Worker, e.Incarnation, e.Err)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }

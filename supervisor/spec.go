@@ -1,0 +1,130 @@
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+)
+
+// WorkerSpec is everything the supervisor needs to run one worker. The
+// daemon builds it from the configuration.
+type WorkerSpec struct {
+	Name       string
+	Command    []string
+	Dir        string
+	Env        map[string]string // added to BaseEnv; values never enter the log
+	Credential *syscall.Credential
+	Stdout     string
+	Stderr     string
+	LogMaxSize int64
+	LogBackups int
+
+	Autostart    bool
+	StartTimeout time.Duration // a process that dies sooner is a failed start; 0: running once spawned
+	StopSignal   syscall.Signal
+	StopTimeout  time.Duration
+	Policy       policy.Spec
+
+	Health *health.Spec
+	Limits *limits.Spec
+
+	// Hash identifies the worker's effective configuration: a reload
+	// restarts the worker iff it changed.
+	Hash string
+}
+
+// SpecHash is a default Hash for specs built in code.
+func (w *WorkerSpec) SpecHash() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v", w.Command, w.Dir, w.Credential,
+		w.Stdout, w.Stderr, w.LogMaxSize, w.LogBackups, w.Autostart, w.StartTimeout, w.StopSignal,
+		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sortedEnv(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func envNames(env map[string]string) []string {
+	out := make([]string, 0, len(env))
+	for k := range env {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Process is one running incarnation as the supervisor needs it. *proc.Process
+// is the real one; property tests supply fakes.
+type Process interface {
+	PID() int
+	Identity() proc.Identity
+	Wait() proc.Exit
+	Signal(sig syscall.Signal) error
+	SignalStrays(sig syscall.Signal) (int, error)
+	GroupAlive() bool
+}
+
+// Spawner starts incarnations.
+type Spawner interface {
+	Start(spec proc.Spec) (Process, error)
+}
+
+// ProcSpawner adapts *proc.Spawner to Spawner.
+type ProcSpawner struct{ *proc.Spawner }
+
+// Start implements Spawner.
+func (s ProcSpawner) Start(spec proc.Spec) (Process, error) {
+	p, err := s.Spawner.Start(spec)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Prober runs one incarnation's health check until ctx ends (health.Run).
+type Prober func(ctx context.Context, spec health.Spec, report func(health.Report))
+
+// Watcher watches one incarnation's resources until ctx ends
+// (*limits.Sampler).
+type Watcher interface {
+	Watch(ctx context.Context, pgid int, spec limits.Spec, report func(limits.Violation))
+}
+
+// Clock is the supervisor's source of time. Tests replace it.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine after d; stop cancels it and
+	// reports whether it did so before f started.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+// Now implements Clock.
+func (RealClock) Now() time.Time { return time.Now() }
+
+// AfterFunc implements Clock.
+func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+var (
+	_ Spawner = ProcSpawner{}
+	_ Watcher = (*limits.Sampler)(nil)
+	_ Prober  = health.Run
+)
