@@ -1,0 +1,48 @@
+# tend — make targets. `make run` and `make test` do all set-up on a fresh
+# machine (Go from the machine; Debian packages for the browser and
+# supervisorctl tests are installed by scripts/deps.sh when missing).
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short bench proptest faulttest deps report-screenshot clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tend ./cmd/tend
+	$(GO) build -o bin/tend-demo ./cmd/tend-demo
+
+# Runs tend on its bundled example; state (log, socket, worker output) in ./.tend.
+run: build
+	./bin/tend daemon -c examples/tend.toml
+
+# The whole suite, race detector on: what CI runs.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -race -timeout 9m ./...
+
+test-short: build
+	$(GO) test -short ./...
+
+deps:
+	@scripts/deps.sh
+
+# Benchmarks: medians matter, so several counts. See README "Performance".
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 5 ./events/ ./store/ ./fsm/ ./supervisor/... ./cmd/...
+
+# The deep property run: thousands of checks of concurrent interleavings.
+proptest:
+	RAPID_CHECKS=2000 $(GO) test -race -timeout 60m -run . ./proptest/ -v
+
+# Crash-recovery fault injection (long): SIGKILL the daemon at random moments.
+faulttest: build
+	TEND_FAULTTEST=1 $(GO) test -timeout 60m -run 'Fault' ./cmd/tend/ -v
+
+report-screenshot: build
+	$(GO) run ./cmd/internal/report/screenshot -o report.png
+
+clean:
+	rm -rf bin .tend report.html report.png

@@ -1,0 +1,209 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/events"
+)
+
+// Client talks to one daemon over its unix socket.
+type Client struct {
+	socket string
+	http   *http.Client
+}
+
+// New returns a client for the daemon listening on socket.
+func New(socket string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConns: 2,
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}}
+}
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Error is an answer the daemon gave with an error code.
+type Error struct {
+	Status int
+	ErrorBody
+}
+
+func (e *Error) Error() string { return e.ErrorBody.Error }
+
+// ErrNoDaemon says nothing answers on the socket.
+var ErrNoDaemon = errors.New("no tend daemon answers")
+
+// IsNoWorker reports whether err says the worker does not exist.
+func IsNoWorker(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == "no_such_worker"
+}
+
+func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	u := "http://tend" + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
+		}
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("%w on %s (is the daemon running? start it with `tend daemon`, or read a log file with --db): %v", ErrNoDaemon, c.socket, op.Err)
+		}
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		e := &Error{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e.ErrorBody) != nil || e.ErrorBody.Error == "" {
+			e.ErrorBody = ErrorBody{Error: strings.TrimSpace(string(b)), Code: "failed"}
+		}
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, method, path string, q url.Values, out any) error {
+	resp, err := c.do(ctx, method, path, q)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// Status asks for the named workers (all when none).
+func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
+	var s Status
+	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	return s, err
+}
+
+// Command runs start, stop or restart on one worker, waiting up to timeout
+// for the target state when wait is set.
+func (c *Client) Command(ctx context.Context, verb, name string, wait bool, timeout time.Duration) (CommandResult, error) {
+	q := url.Values{"timeout": {timeout.String()}}
+	if wait {
+		q.Set("wait", "1")
+	}
+	var r CommandResult
+	err := c.getJSON(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(name)+"/"+verb, q, &r)
+	return r, err
+}
+
+// Reload asks the daemon to re-read its configuration.
+func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	var r ReloadResult
+	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", nil, &r)
+	return r, err
+}
+
+// History returns a worker's events, oldest first.
+func (c *Client) History(ctx context.Context, name string, since time.Time, limit int) ([]events.JSON, error) {
+	q := url.Values{"limit": {fmt.Sprint(limit)}}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	}
+	var out []events.JSON
+	err := c.getJSON(ctx, http.MethodGet, "/v1/history/"+url.PathEscape(name), q, &out)
+	return out, err
+}
+
+// Get fetches a JSON document from path (why, replay, verify).
+func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
+	return c.getJSON(ctx, http.MethodGet, path, q, out)
+}
+
+// Events streams events from seq from; with follow it keeps going until
+// ctx ends, resuming after a broken connection from the last seq seen.
+func (c *Client) Events(ctx context.Context, from events.Seq, follow bool, worker, typ string, since time.Time, fn func(events.JSON) error) error {
+	for {
+		q := url.Values{"from": {fmt.Sprint(from)}}
+		if follow {
+			q.Set("follow", "1")
+		}
+		if worker != "" {
+			q.Set("worker", worker)
+		}
+		if typ != "" {
+			q.Set("type", typ)
+		}
+		if !since.IsZero() {
+			q.Set("since", since.UTC().Format(time.RFC3339Nano))
+		}
+		resp, err := c.do(ctx, http.MethodGet, "/v1/events", q)
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			var e events.JSON
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				resp.Body.Close()
+				return fmt.Errorf("events: bad line from daemon: %w", err)
+			}
+			if err := fn(e); err != nil {
+				resp.Body.Close()
+				return err
+			}
+			from = e.Seq + 1
+		}
+		err = sc.Err()
+		resp.Body.Close()
+		if !follow || ctx.Err() != nil {
+			return err
+		}
+		// The daemon went away or the connection broke: resume.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Logs copies a worker's output to w.
+func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, lines int, w io.Writer) error {
+	q := url.Values{"n": {fmt.Sprint(lines)}}
+	if stderr {
+		q.Set("stderr", "1")
+	}
+	if follow {
+		q.Set("follow", "1")
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/v1/logs/"+url.PathEscape(name), q)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,99 @@
+// Package client is the tend CLI's side of the control API, and the JSON
+// shapes both sides speak. Field names here are a contract with scripts
+// (`tend status -o json`): add fields, never rename them.
+//
+// It may not decide anything about workers: it asks the daemon.
+package client
+
+import (
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+)
+
+// WorkerStatus is one line of `tend status`.
+type WorkerStatus struct {
+	Name        string     `json:"name"`
+	State       string     `json:"state"`
+	PID         int        `json:"pid"`
+	Incarnation uint64     `json:"incarnation"`
+	Restarts    int        `json:"restarts"`
+	Since       time.Time  `json:"since"`
+	Cause       string     `json:"cause"`
+	Actor       string     `json:"actor"`
+	Health      string     `json:"health,omitempty"`
+	LastExit    *ExitInfo  `json:"last_exit,omitempty"`
+	RestartDue  *time.Time `json:"restart_due,omitempty"`
+	BreakerOpen bool       `json:"breaker_open,omitempty"`
+	RSSBytes    uint64     `json:"rss_bytes,omitempty"`
+	CPUPercent  float64    `json:"cpu_percent,omitempty"`
+}
+
+// ExitInfo is how an incarnation ended.
+type ExitInfo struct {
+	Incarnation uint64    `json:"incarnation"`
+	Code        *int      `json:"code"`
+	Signal      string    `json:"signal,omitempty"`
+	Lost        bool      `json:"lost,omitempty"`
+	At          time.Time `json:"at"`
+	Cause       string    `json:"cause"`
+}
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	Seq        events.Seq     `json:"seq"`
+	LogFailure string         `json:"log_failure,omitempty"`
+	Workers    []WorkerStatus `json:"workers"`
+}
+
+// FromWorker converts the fold's view of a worker.
+func FromWorker(w *fsm.Worker) WorkerStatus {
+	s := WorkerStatus{
+		Name: w.Name, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
+		Restarts: w.Restarts, Since: w.Since, Cause: w.Cause, Actor: w.Actor, Health: w.Health,
+		BreakerOpen: w.Policy.BreakerOpen,
+	}
+	if w.Policy.Pending {
+		due := w.Policy.Due
+		s.RestartDue = &due
+	}
+	if x := w.LastExit; x != nil {
+		s.LastExit = &ExitInfo{Incarnation: uint64(x.Incarnation), Code: x.Code, Lost: x.Lost, At: x.At, Cause: x.Cause}
+		if x.Signal != 0 {
+			s.LastExit.Signal = events.SignalName(x.Signal)
+		}
+	}
+	return s
+}
+
+// CommandResult answers start, stop and restart.
+type CommandResult struct {
+	Worker  string       `json:"worker"`
+	Event   *events.JSON `json:"event,omitempty"` // the command as recorded
+	Status  WorkerStatus `json:"status"`          // the state reached (or at timeout)
+	Reached bool         `json:"reached"`         // the target state was reached
+	Reason  string       `json:"reason,omitempty"`
+}
+
+// ReloadResult answers reload.
+type ReloadResult struct {
+	Hash    string     `json:"hash"`
+	Seq     events.Seq `json:"seq"`
+	Added   []string   `json:"added"`
+	Removed []string   `json:"removed"`
+	Changed []string   `json:"changed"`
+}
+
+// ErrorBody is every non-2xx answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"` // "no_such_worker", "illegal", "bad_request", "refused", "unavailable", "failed"
+}
+
+// ReplayResult is every worker's state at a moment of the log.
+type ReplayResult struct {
+	Seq     events.Seq     `json:"seq"`
+	Time    time.Time      `json:"time"`
+	Workers []WorkerStatus `json:"workers"`
+}

@@ -1,0 +1,33 @@
+package config
+
+import (
+	"syscall"
+	"time"
+)
+
+// Defaults, in one place so the documentation and the code cannot drift.
+const (
+	DefaultStateDir       = "/var/lib/tend"
+	DefaultSocketName     = "tend.sock" // inside the state dir
+	DefaultLogLevel       = "info"
+	DefaultSampleInterval = time.Second
+
+	DefaultRestart            = RestartOnFailure
+	DefaultStartTimeout       = time.Second
+	DefaultStopSignal         = syscall.SIGTERM
+	DefaultStopTimeout        = 10 * time.Second
+	DefaultBackoffInitial     = time.Second
+	DefaultBackoffMax         = 30 * time.Second
+	DefaultCircuitMaxRestarts = 5
+	DefaultCircuitWindow      = 60 * time.Second
+	DefaultCircuitCooldown    = 0
+	DefaultLogMaxSize         = 10 << 20
+	DefaultLogBackups         = 3
+
+	DefaultHealthInterval = 10 * time.Second
+	DefaultHealthTimeout  = 2 * time.Second
+	DefaultHealthFailures = 3
+	DefaultHealthGrace    = 0
+
+	DefaultLimitPolicy = PolicyLog
+)

@@ -1,0 +1,16 @@
+// Package config reads tend's TOML configuration file and turns it into a
+// validated, fully defaulted description of the daemon and its workers.
+//
+// Every problem is reported with the file, the line and the full key path
+// (for example "tend.toml:12: worker.web.stop_timeout: ..."), and all
+// problems found are reported together, so an operator can fix a file in one
+// pass. Unknown keys are errors: a misspelt limit must never be dropped
+// silently.
+//
+// Parse is pure: it only looks at the bytes it is given. Validate adds the
+// checks that depend on the host (users and groups exist) and Load does both.
+//
+// This package may NOT start processes, open sockets, create directories,
+// write files or touch the network. Paths are resolved, not created; that is
+// the daemon's job.
+package config

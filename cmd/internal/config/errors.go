@@ -1,0 +1,70 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Error is one problem in a configuration file.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // full key path, e.g. worker.web.stop_timeout; empty for syntax errors
+	Msg  string
+}
+
+// Error renders "file:line: key: msg", leaving out the parts that are unknown.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one file, sorted by line.
+type Errors []*Error
+
+// Error joins the problems one per line.
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap lets errors.As find an individual *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// sorted orders by line, keeping discovery order within a line so that
+// related messages stay together.
+func (es Errors) sorted() Errors {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+	return es
+}
+
+// err returns nil for no problems; returning a nil Errors as error would be
+// a non-nil interface.
+func (es Errors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es.sorted()
+}

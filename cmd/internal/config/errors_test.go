@@ -1,0 +1,200 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const okWorker = "[worker.web]\ncommand = [\"/bin/web\"]\n" // lines 1-2
+
+func TestErrorMessages(t *testing.T) {
+	cases := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"syntax error keeps the library's line",
+			lines(`[daemon]`, `log_level = "info"`, `socket =`, `[worker.a]`),
+			[]string{`tend.toml:3: syntax error: expected value but found '\n' instead`}},
+		{"unknown top-level table",
+			lines(`[deamon]`, `log_level = "info"`),
+			[]string{`tend.toml:1: deamon: unknown key (did you mean "daemon"?)`}},
+		{"unknown key in daemon",
+			lines(`[daemon]`, `state_dir = "/tmp/x"`, `log_levl = "debug"`),
+			[]string{`tend.toml:3: daemon.log_levl: unknown key (did you mean "log_level"?)`}},
+		{"unknown key in worker",
+			okWorker + lines(`stop_timout = "5s"`),
+			[]string{`tend.toml:3: worker.web.stop_timout: unknown key (did you mean "stop_timeout"?)`}},
+		{"unknown key in health",
+			okWorker + lines(`[worker.web.health]`, `type = "tcp"`, `address = "127.0.0.1:80"`, `intervall = "5s"`),
+			[]string{`tend.toml:6: worker.web.health.intervall: unknown key (did you mean "interval"?)`}},
+		{"unknown key in limits, no near match",
+			okWorker + lines(`[worker.web.limits]`, `memory = "1GiB"`, `max_open_files = 10`),
+			[]string{`tend.toml:5: worker.web.limits.max_open_files: unknown key`}},
+		{"unknown key in inline limits",
+			okWorker + lines(`limits = { memroy = "1GiB" }`),
+			[]string{`tend.toml:3: worker.web.limits.memroy: unknown key (did you mean "memory"?)`}},
+		{"bad duration",
+			okWorker + lines(`stop_timeout = "5x"`),
+			[]string{`tend.toml:3: worker.web.stop_timeout: invalid duration "5x" (use e.g. "10s")`}},
+		{"duration of the wrong type",
+			okWorker + lines(`stop_timeout = 5`),
+			[]string{`tend.toml:3: worker.web.stop_timeout: expected a duration string such as "10s", got integer 5`}},
+		{"negative duration",
+			okWorker + lines(`start_timeout = "-1s"`),
+			[]string{`tend.toml:3: worker.web.start_timeout: must not be negative, got "-1s"`}},
+		{"bad size",
+			okWorker + lines(`[worker.web.limits]`, `memory = "12XB"`),
+			[]string{`tend.toml:4: worker.web.limits.memory: invalid size "12XB" (use e.g. "512MiB", "10MB" or a number of bytes)`}},
+		{"bad enum",
+			okWorker + lines(`restart = "sometimes"`),
+			[]string{`tend.toml:3: worker.web.restart: invalid value "sometimes" (use one of "always", "on-failure", "never")`}},
+		{"bad log level",
+			lines(`[daemon]`, `log_level = "verbose"`),
+			[]string{`tend.toml:2: daemon.log_level: invalid value "verbose" (use one of "trace", "debug", "info", "warn", "error")`}},
+		{"bad policy",
+			okWorker + lines(`[worker.web.limits]`, `cpu = 50`, `cpu_policy = "nice"`),
+			[]string{`tend.toml:5: worker.web.limits.cpu_policy: invalid value "nice" (use one of "log", "restart", "stop", "kill")`}},
+		{"missing command",
+			lines(`[worker.web]`, `restart = "always"`),
+			[]string{`tend.toml:1: worker.web.command: required key is missing (e.g. command = ["/usr/bin/app", "--flag"])`}},
+		{"empty command",
+			lines(`[worker.web]`, `command = []`),
+			[]string{`tend.toml:2: worker.web.command: must not be empty`}},
+		{"command of the wrong type",
+			lines(`[worker.web]`, `command = "/bin/web --flag"`),
+			[]string{`tend.toml:2: worker.web.command: expected an array of strings such as ["/usr/bin/app", "--flag"], got string "/bin/web --flag"`}},
+		{"command element of the wrong type",
+			lines(`[worker.web]`, `command = ["/bin/web", 8080]`),
+			[]string{`tend.toml:2: worker.web.command: element 1: expected a string, got integer 8080`}},
+		{"health without address",
+			okWorker + lines(`[worker.web.health]`, `type = "tcp"`),
+			[]string{`tend.toml:3: worker.web.health.address: required key is missing for type = "tcp"`}},
+		{"health without type",
+			okWorker + lines(`[worker.web.health]`, `url = "http://x/"`),
+			[]string{`tend.toml:3: worker.web.health.type: required key is missing (use "exec", "tcp" or "http")`}},
+		{"health with a target of another type",
+			okWorker + lines(`[worker.web.health]`, `type = "http"`, `url = "http://127.0.0.1/"`, `address = "127.0.0.1:80"`),
+			[]string{`tend.toml:6: worker.web.health.address: is only used with type = "tcp", not "http"`}},
+		{"health with a bad url",
+			okWorker + lines(`[worker.web.health]`, `type = "http"`, `url = "127.0.0.1/healthz"`),
+			[]string{`tend.toml:5: worker.web.health.url: invalid URL "127.0.0.1/healthz" (use e.g. "http://127.0.0.1:8080/healthz")`}},
+		{"bad worker name",
+			lines(`[worker."web server"]`, `command = ["/bin/web"]`),
+			[]string{`tend.toml:1: worker."web server": invalid worker name "web server" (use 1-64 of A-Z a-z 0-9 _ . -)`}},
+		{"worker name too long",
+			lines(`[worker.`+strings.Repeat("a", 65)+`]`, `command = ["/bin/web"]`),
+			[]string{`tend.toml:1: worker.` + strings.Repeat("a", 65) + `: invalid worker name "` + strings.Repeat("a", 65) + `" (use 1-64 of A-Z a-z 0-9 _ . -)`}},
+		{"worker that is not a table",
+			lines(`[worker]`, `web = "/bin/web"`),
+			[]string{`tend.toml:2: worker.web: expected a table [worker.web], got string "/bin/web"`}},
+		{"backoff_max below backoff_initial",
+			okWorker + lines(`backoff_initial = "5s"`, `backoff_max = "1s"`),
+			[]string{`tend.toml:4: worker.web.backoff_max: backoff_max (1s) must be at least backoff_initial (5s)`}},
+		{"backoff_initial above the default backoff_max",
+			okWorker + lines(`backoff_initial = "1m"`),
+			[]string{`tend.toml:3: worker.web.backoff_initial: backoff_max (30s) must be at least backoff_initial (1m0s)`}},
+		{"bad signal",
+			okWorker + lines(`stop_signal = "STOP"`),
+			[]string{`tend.toml:3: worker.web.stop_signal: invalid signal "STOP" (use TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a number)`}},
+		{"signal out of range",
+			okWorker + lines(`stop_signal = 65`),
+			[]string{`tend.toml:3: worker.web.stop_signal: invalid signal number 65 (use 1-64)`}},
+		{"negative integer",
+			okWorker + lines(`log_backups = -1`),
+			[]string{`tend.toml:3: worker.web.log_backups: must be between 0 and 2147483647, got -1`}},
+		{"boolean of the wrong type",
+			okWorker + lines(`autostart = "yes"`),
+			[]string{`tend.toml:3: worker.web.autostart: expected true or false, got string "yes"`}},
+		{"cpu not positive",
+			okWorker + lines(`[worker.web.limits]`, `cpu = 0`),
+			[]string{`tend.toml:4: worker.web.limits.cpu: must be a percentage of one core greater than 0 (e.g. 50 or 150)`}},
+		{"cpu nan",
+			okWorker + lines(`[worker.web.limits]`, `cpu = nan`),
+			[]string{`tend.toml:4: worker.web.limits.cpu: must be a percentage of one core greater than 0 (e.g. 50 or 150)`}},
+		{"env value of the wrong type",
+			okWorker + lines(`[worker.web.env]`, `PORT = 8080`),
+			[]string{`tend.toml:4: worker.web.env.PORT: expected a string, got integer 8080`}},
+		{"bad metrics address",
+			lines(`[daemon]`, `metrics_listen = "localhost"`),
+			[]string{`tend.toml:2: daemon.metrics_listen: invalid address "localhost" (use host:port, e.g. "127.0.0.1:9100")`}},
+		{"bad supervisor rpc",
+			lines(`[daemon]`, `supervisor_rpc = "/run/supervisor.sock"`),
+			[]string{`tend.toml:2: daemon.supervisor_rpc: invalid endpoint "/run/supervisor.sock" (use "unix:///path/to/supervisor.sock" or "http://host:port")`}},
+		{"socket path too long",
+			lines(`[daemon]`, `state_dir = "/`+strings.Repeat("d", 100)+`"`),
+			[]string{`tend.toml:2: daemon.state_dir: socket path "/` + strings.Repeat("d", 100) + `/tend.sock" is 111 bytes; Unix sockets allow at most 107`}},
+		{"circuit breaker without a window",
+			okWorker + lines(`circuit_window = "0s"`),
+			[]string{`tend.toml:3: worker.web.circuit_window: must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseString(t, tc.src)
+			if got := configErrors(t, err); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+		})
+	}
+}
+
+// All problems in a file are reported at once, in line order, not just the
+// first one found.
+func TestErrorsCollectedAndSorted(t *testing.T) {
+	src := lines(
+		`[worker.zeta]`,         // 1
+		`command = ["/bin/z"]`,  // 2
+		`stop_timeout = "5x"`,   // 3
+		`[worker.alpha]`,        // 4
+		`restart = "sometimes"`, // 5
+		`[daemon]`,              // 6
+		`log_level = 3`,         // 7
+	)
+	_, err := parseString(t, src)
+	got := configErrors(t, err)
+	want := []string{
+		`tend.toml:3: worker.zeta.stop_timeout: invalid duration "5x" (use e.g. "10s")`,
+		`tend.toml:4: worker.alpha.command: required key is missing (e.g. command = ["/usr/bin/app", "--flag"])`,
+		`tend.toml:5: worker.alpha.restart: invalid value "sometimes" (use one of "always", "on-failure", "never")`,
+		`tend.toml:7: daemon.log_level: expected one of "trace", "debug", "info", "warn", "error", got integer 3`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if err.Error() != strings.Join(want, "\n") {
+		t.Errorf("Errors.Error() = %q", err.Error())
+	}
+	var one *Error
+	if !errors.As(err, &one) || one.Line != 3 || one.Key != "worker.zeta.stop_timeout" || one.File != "tend.toml" {
+		t.Errorf("errors.As(*Error) = %+v", one)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	cases := map[string]*Error{
+		"tend.toml:12: worker.web.x: bad": {File: "tend.toml", Line: 12, Key: "worker.web.x", Msg: "bad"},
+		"tend.toml: worker.web.x: bad":    {File: "tend.toml", Key: "worker.web.x", Msg: "bad"},
+		"tend.toml:3: bad":                {File: "tend.toml", Line: 3, Msg: "bad"},
+		"bad":                             {Msg: "bad"},
+	}
+	for want, e := range cases {
+		if got := e.Error(); got != want {
+			t.Errorf("Error() = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestWorkerNames(t *testing.T) {
+	for _, ok := range []string{"web", "db.replica", "a_b-C.9", strings.Repeat("x", 64), ".hidden"} {
+		if err := checkWorkerName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".", "..", "...", "a b", "a/b", "é", strings.Repeat("x", 65), "a\x00"} {
+		if checkWorkerName(bad) == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+package config
+
+import "math"
+
+func (d *decoder) limits(t *table) *Limits {
+	l := &Limits{}
+	l.Memory = t.size("memory", 0)
+	if cpu, ok := t.number("cpu"); ok {
+		if math.IsNaN(cpu) || math.IsInf(cpu, 0) || cpu <= 0 {
+			t.errorf("cpu", "must be a percentage of one core greater than 0 (e.g. 50 or 150)")
+		} else {
+			l.CPU = cpu
+		}
+	}
+	l.Sustained = t.duration("sustained", 0)
+	policies := []string{PolicyLog, PolicyRestart, PolicyStop, PolicyKill}
+	l.MemoryPolicy = t.enum("memory_policy", DefaultLimitPolicy, policies...)
+	l.CPUPolicy = t.enum("cpu_policy", DefaultLimitPolicy, policies...)
+	t.finish()
+	return l
+}

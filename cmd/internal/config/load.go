@@ -1,0 +1,108 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads, parses and validates the file at path, including the host
+// checks of Validate. Problems in the file come back as Errors; failing to
+// read the file is a plain wrapped error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Parse turns data, the contents of the file at path, into a Config. path
+// is used for error messages and to resolve relative paths; it is not read.
+// Every problem is returned at once, as Errors.
+func Parse(path string, data []byte) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = filepath.Clean(path)
+	}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, syntaxError(path, err)
+	}
+	d := &decoder{file: path, lines: indexLines(data)}
+	root := newTable(d, nil, raw)
+	dir := filepath.Dir(abs)
+
+	dt := root.sub("daemon")
+	if dt == nil {
+		dt = newTable(d, toml.Key{"daemon"}, nil)
+	}
+	daemon := d.daemon(dt, dir)
+
+	workers := map[string]*Worker{}
+	if wt := root.sub("worker"); wt != nil {
+		names := make([]string, 0, len(wt.m))
+		for name := range wt.m {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			v, _ := wt.get(name)
+			m, ok := v.(map[string]any)
+			if !ok {
+				wt.wrongType(name, "a table [worker."+toml.Key{name}.String()+"]", v)
+				continue
+			}
+			nameErr := checkWorkerName(name)
+			if nameErr != nil {
+				wt.errorf(name, "%v", nameErr)
+			}
+			w := d.worker(newTable(d, wt.key(name), m), name, dir, daemon.StateDir)
+			if nameErr == nil {
+				workers[name] = w
+			}
+		}
+		wt.finish()
+	}
+	root.finish()
+	if err := d.errs.err(); err != nil {
+		return nil, err
+	}
+
+	order := make([]string, 0, len(workers))
+	for name, w := range workers {
+		w.Hash = workerHash(w)
+		order = append(order, name)
+	}
+	sort.Strings(order)
+	return &Config{
+		Path:    abs,
+		Hash:    fileHash(data),
+		Daemon:  daemon,
+		Workers: workers,
+		Order:   order,
+		file:    path,
+		lines:   d.lines,
+	}, nil
+}
+
+// syntaxError keeps the library's line number, which is the one thing an
+// operator needs to find a stray quote.
+func syntaxError(path string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return Errors{{File: path, Line: pe.Position.Line, Msg: "syntax error: " + pe.Message}}
+	}
+	return Errors{{File: path, Msg: err.Error()}}
+}

@@ -1,0 +1,263 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseFull(t *testing.T) {
+	data, err := os.ReadFile("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tend.toml")
+	c, err := Parse(path, data)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Path != path {
+		t.Errorf("Path = %q, want %q", c.Path, path)
+	}
+	if c.Hash != fileHash(data) || len(c.Hash) != 64 {
+		t.Errorf("Hash = %q", c.Hash)
+	}
+	state := filepath.Join(dir, "state")
+	wantDaemon := Daemon{
+		StateDir:       state,
+		Socket:         "/run/tend/tend.sock",
+		SocketGroup:    "nogroup",
+		LogLevel:       "debug",
+		MetricsListen:  "127.0.0.1:9187",
+		SupervisorRPC:  "unix:///run/tend/supervisor.sock",
+		LeaveRunning:   true,
+		SampleInterval: 2 * time.Second,
+	}
+	if c.Daemon != wantDaemon {
+		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
+	}
+	if want := []string{"cron", "db.replica", "web"}; !reflect.DeepEqual(c.Order, want) {
+		t.Errorf("Order = %v, want %v", c.Order, want)
+	}
+
+	web := *c.Workers["web"]
+	if len(web.Hash) != 64 {
+		t.Errorf("web.Hash = %q", web.Hash)
+	}
+	web.Hash = ""
+	wantWeb := Worker{
+		Name:               "web",
+		Line:               14,
+		Command:            []string{"/usr/bin/python3", "-m", "http.server", "8080"},
+		Dir:                "/srv/web",
+		Env:                map[string]string{"PORT": "8080", "MODE": "production"},
+		User:               "nobody",
+		Group:              "nogroup",
+		Autostart:          false,
+		Restart:            RestartAlways,
+		StartTimeout:       0,
+		StopSignal:         syscall.SIGINT,
+		StopTimeout:        90 * time.Second,
+		BackoffInitial:     500 * time.Millisecond,
+		BackoffMax:         24 * time.Hour,
+		CircuitMaxRestarts: 10,
+		CircuitWindow:      2 * time.Minute,
+		CircuitCooldown:    15 * time.Minute,
+		Stdout:             filepath.Join(dir, "logs/web.stdout"),
+		Stderr:             "/var/log/web.stderr",
+		LogMaxSize:         1_500_000_000,
+		LogBackups:         7,
+		Health: &Health{
+			Type:     HealthHTTP,
+			URL:      "http://127.0.0.1:8080/healthz",
+			Interval: 5 * time.Second,
+			Timeout:  time.Second,
+			Failures: 2,
+			Grace:    30 * time.Second,
+		},
+		Limits: &Limits{
+			Memory:       512 << 20,
+			CPU:          150.5,
+			Sustained:    time.Minute,
+			MemoryPolicy: PolicyRestart,
+			CPUPolicy:    PolicyKill,
+		},
+	}
+	if !reflect.DeepEqual(web, wantWeb) {
+		t.Errorf("web =\n%+v\nwant\n%+v\nhealth %+v\nlimits %+v", web, wantWeb, *web.Health, *web.Limits)
+	}
+
+	db := c.Workers["db.replica"]
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 50 {
+		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
+	}
+	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
+		t.Errorf("db.replica health = %+v", db.Health)
+	}
+	if want := filepath.Join(state, "logs", "db.replica.out"); db.Stdout != want {
+		t.Errorf("db.replica stdout = %q, want %q", db.Stdout, want)
+	}
+
+	cron := c.Workers["cron"]
+	if want := "  exec /usr/local/bin/cron-runner --config \"/etc/cron runner.conf\"\n"; len(cron.Command) != 3 || cron.Command[2] != want {
+		t.Errorf("cron command = %q", cron.Command)
+	}
+	if cron.StopSignal != syscall.SIGUSR2 || cron.Restart != RestartNever {
+		t.Errorf("cron: signal %v restart %q", cron.StopSignal, cron.Restart)
+	}
+	if cron.Limits == nil || cron.Limits.Memory != 1<<20 || cron.Limits.MemoryPolicy != PolicyLog {
+		t.Errorf("cron limits = %+v", cron.Limits)
+	}
+	if cron.Health == nil || !reflect.DeepEqual(cron.Health.Command, []string{"/bin/true"}) {
+		t.Errorf("cron health = %+v", cron.Health)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c := mustParse(t, lines(
+		`[worker.app]`,
+		`command = ["/bin/app"]`,
+		`[worker.app.health]`,
+		`type = "exec"`,
+		`command = ["/bin/check"]`,
+		`[worker.app.limits]`,
+		`cpu = 50`,
+	))
+	wantDaemon := Daemon{
+		StateDir:       "/var/lib/tend",
+		Socket:         "/var/lib/tend/tend.sock",
+		LogLevel:       "info",
+		SampleInterval: time.Second,
+	}
+	if c.Daemon != wantDaemon {
+		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)
+	}
+	w := *c.Workers["app"]
+	w.Hash = ""
+	want := Worker{
+		Name:               "app",
+		Line:               1,
+		Command:            []string{"/bin/app"},
+		Autostart:          true,
+		Restart:            RestartOnFailure,
+		StartTimeout:       time.Second,
+		StopSignal:         syscall.SIGTERM,
+		StopTimeout:        10 * time.Second,
+		BackoffInitial:     time.Second,
+		BackoffMax:         30 * time.Second,
+		CircuitMaxRestarts: 5,
+		CircuitWindow:      60 * time.Second,
+		CircuitCooldown:    0,
+		Stdout:             "/var/lib/tend/logs/app.out",
+		Stderr:             "/var/lib/tend/logs/app.err",
+		LogMaxSize:         10 << 20,
+		LogBackups:         3,
+		Health: &Health{
+			Type:     HealthExec,
+			Command:  []string{"/bin/check"},
+			Interval: 10 * time.Second,
+			Timeout:  2 * time.Second,
+			Failures: 3,
+			Grace:    0,
+		},
+		Limits: &Limits{CPU: 50, Sustained: 0, MemoryPolicy: PolicyLog, CPUPolicy: PolicyLog},
+	}
+	if !reflect.DeepEqual(w, want) {
+		t.Errorf("worker =\n%+v\nwant\n%+v\nhealth %+v\nlimits %+v", w, want, *w.Health, *w.Limits)
+	}
+}
+
+func TestParseAbsentSections(t *testing.T) {
+	c := mustParse(t, lines(`[worker.a]`, `command = ["/bin/a"]`))
+	if a := c.Workers["a"]; a.Health != nil || a.Limits != nil || a.Env != nil {
+		t.Errorf("absent tables should be nil: %+v", a)
+	}
+	empty := mustParse(t, "# nothing to run yet\n")
+	if len(empty.Workers) != 0 || len(empty.Order) != 0 || empty.Daemon.StateDir != DefaultStateDir {
+		t.Errorf("empty config = %+v", empty)
+	}
+}
+
+func TestStopSignalForms(t *testing.T) {
+	cases := map[string]syscall.Signal{
+		`"TERM"`: syscall.SIGTERM, `"SIGTERM"`: syscall.SIGTERM, `"INT"`: syscall.SIGINT,
+		`"HUP"`: syscall.SIGHUP, `"QUIT"`: syscall.SIGQUIT, `"KILL"`: syscall.SIGKILL,
+		`"USR1"`: syscall.SIGUSR1, `"SIGUSR2"`: syscall.SIGUSR2, `"term"`: syscall.SIGTERM,
+		`9`: syscall.SIGKILL, `"15"`: syscall.SIGTERM, `34`: syscall.Signal(34),
+	}
+	for in, want := range cases {
+		c, err := parseString(t, lines(`[worker.a]`, `command = ["/bin/a"]`, `stop_signal = `+in))
+		if err != nil {
+			t.Errorf("stop_signal = %s: %v", in, err)
+			continue
+		}
+		if got := c.Workers["a"].StopSignal; got != want {
+			t.Errorf("stop_signal = %s: got %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "etc", "tend.toml"), lines(
+		`[daemon]`,
+		`state_dir = "../var/tend"`,
+		`socket = "run/tend.sock"`,
+		`[worker.a]`,
+		`command = ["bin/a"]`,
+		`dir = "work"`,
+		`stdout = "out/a.log"`,
+		`stderr = "./err/../a.err"`,
+		`[worker.b]`,
+		`command = ["/bin/b"]`,
+	))
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	state := filepath.Join(dir, "var", "tend")
+	checks := map[string][2]string{
+		"state_dir": {c.Daemon.StateDir, state},
+		"socket":    {c.Daemon.Socket, filepath.Join(etc, "run", "tend.sock")},
+		"a.dir":     {c.Workers["a"].Dir, filepath.Join(etc, "work")},
+		"a.stdout":  {c.Workers["a"].Stdout, filepath.Join(etc, "out", "a.log")},
+		"a.stderr":  {c.Workers["a"].Stderr, filepath.Join(etc, "a.err")},
+		"b.stdout":  {c.Workers["b"].Stdout, filepath.Join(state, "logs", "b.out")},
+		"b.stderr":  {c.Workers["b"].Stderr, filepath.Join(state, "logs", "b.err")},
+		"b.dir":     {c.Workers["b"].Dir, ""},
+	}
+	for name, gw := range checks {
+		if gw[0] != gw[1] {
+			t.Errorf("%s = %q, want %q", name, gw[0], gw[1])
+		}
+	}
+	// The command is an argv, not a path: it is passed through untouched.
+	if got := c.Workers["a"].Command[0]; got != "bin/a" {
+		t.Errorf("command[0] = %q", got)
+	}
+	// A relative path given to Load still yields an absolute Config.Path.
+	t.Chdir(etc)
+	c2, err := Load("tend.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Path != path || c2.Daemon.StateDir != state {
+		t.Errorf("relative load: Path %q StateDir %q", c2.Path, c2.Daemon.StateDir)
+	}
+}
+
+func TestLoadReadError(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "missing.toml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("err = %v, want a wrapped not-exist error", err)
+	}
+	var es Errors
+	if asErrors(err, &es) {
+		t.Errorf("I/O failure must not look like a config problem: %v", err)
+	}
+}

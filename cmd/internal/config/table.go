@@ -1,0 +1,299 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// decoder collects problems while the generic TOML tree is turned into
+// typed settings, so that one run reports every problem in the file.
+type decoder struct {
+	file  string
+	lines lineIndex
+	errs  Errors
+}
+
+func (d *decoder) errorf(key toml.Key, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: d.lines.find(key), Key: key.String(), Msg: fmt.Sprintf(format, args...)})
+}
+
+// table reads typed values out of one TOML table. Every key asked for is
+// remembered, so whatever is left at the end is, by construction, unknown.
+type table struct {
+	d     *decoder
+	path  toml.Key
+	m     map[string]any
+	asked map[string]bool
+}
+
+func newTable(d *decoder, path toml.Key, m map[string]any) *table {
+	return &table{d: d, path: path, m: m, asked: map[string]bool{}}
+}
+
+func (t *table) key(name string) toml.Key {
+	return append(t.path[:len(t.path):len(t.path)], name)
+}
+
+func (t *table) errorf(name, format string, args ...any) {
+	t.d.errorf(t.key(name), format, args...)
+}
+
+func (t *table) get(name string) (any, bool) {
+	t.asked[name] = true
+	v, ok := t.m[name]
+	return v, ok
+}
+
+func (t *table) has(name string) bool {
+	_, ok := t.m[name]
+	return ok
+}
+
+func (t *table) line(name string) int {
+	if name == "" {
+		return t.d.lines.find(t.path)
+	}
+	return t.d.lines.find(t.key(name))
+}
+
+// describe names a TOML value the way the file spells it, for "got ..." in
+// type errors.
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		if len(v) > 40 {
+			v = v[:40] + "..."
+		}
+		return fmt.Sprintf("string %q", v)
+	case int64:
+		return fmt.Sprintf("integer %d", v)
+	case float64:
+		return fmt.Sprintf("float %v", v)
+	case bool:
+		return fmt.Sprintf("boolean %v", v)
+	case []any:
+		return "an array"
+	case []map[string]any:
+		return "an array of tables"
+	case map[string]any:
+		return "a table"
+	case time.Time:
+		return "a datetime"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func (t *table) wrongType(name, want string, v any) {
+	t.errorf(name, "expected %s, got %s", want, describe(v))
+}
+
+func (t *table) str(name, def string) string {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.wrongType(name, "a string", v)
+		return def
+	}
+	if strings.ContainsRune(s, 0) {
+		t.errorf(name, "must not contain a NUL byte")
+		return def
+	}
+	return s
+}
+
+func (t *table) boolean(name string, def bool) bool {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.wrongType(name, "true or false", v)
+		return def
+	}
+	return b
+}
+
+// integer reads a whole number no smaller than min.
+func (t *table) integer(name string, def, min int) int {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	n, ok := v.(int64)
+	if !ok {
+		t.wrongType(name, "an integer", v)
+		return def
+	}
+	if n < int64(min) || n > math.MaxInt32 {
+		t.errorf(name, "must be between %d and %d, got %d", min, math.MaxInt32, n)
+		return def
+	}
+	return int(n)
+}
+
+// duration reads a non-negative duration string. Bare numbers are refused
+// rather than guessed at: "5" could mean seconds or nanoseconds.
+func (t *table) duration(name string, def time.Duration) time.Duration {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.wrongType(name, `a duration string such as "10s"`, v)
+		return def
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		t.errorf(name, "%v", err)
+		return def
+	}
+	if d < 0 {
+		t.errorf(name, "must not be negative, got %q", s)
+		return def
+	}
+	return d
+}
+
+// size reads a size string or a plain integer number of bytes.
+func (t *table) size(name string, def uint64) uint64 {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	switch v := v.(type) {
+	case string:
+		n, err := ParseSize(v)
+		if err != nil {
+			t.errorf(name, "%v", err)
+			return def
+		}
+		return n
+	case int64:
+		if v < 0 {
+			t.errorf(name, "must not be negative, got %d", v)
+			return def
+		}
+		return uint64(v)
+	}
+	t.wrongType(name, `a size such as "512MiB"`, v)
+	return def
+}
+
+func (t *table) enum(name, def string, allowed ...string) string {
+	v, ok := t.get(name)
+	if !ok {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.wrongType(name, "one of "+quoteList(allowed), v)
+		return def
+	}
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	t.errorf(name, "invalid value %q (use one of %s)", s, quoteList(allowed))
+	return def
+}
+
+func quoteList(xs []string) string {
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// stringList reads an array of strings; present reports whether the key was
+// written at all, so callers can tell "missing" from "wrong".
+func (t *table) stringList(name string) (out []string, present bool) {
+	v, ok := t.get(name)
+	if !ok {
+		return nil, false
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		t.wrongType(name, `an array of strings such as ["/usr/bin/app", "--flag"]`, v)
+		return nil, true
+	}
+	out = make([]string, 0, len(arr))
+	for i, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			t.errorf(name, "element %d: expected a string, got %s", i, describe(e))
+			return nil, true
+		}
+		if strings.ContainsRune(s, 0) {
+			t.errorf(name, "element %d must not contain a NUL byte", i)
+			return nil, true
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// number reads an integer or a float as float64.
+func (t *table) number(name string) (float64, bool) {
+	v, ok := t.get(name)
+	if !ok {
+		return 0, false
+	}
+	switch v := v.(type) {
+	case int64:
+		return float64(v), true
+	case float64:
+		return v, true
+	}
+	t.wrongType(name, "a number", v)
+	return 0, false
+}
+
+// sub returns the child table name, or nil when it is absent or not a table.
+func (t *table) sub(name string) *table {
+	v, ok := t.get(name)
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.wrongType(name, "a table", v)
+		return nil
+	}
+	return newTable(t.d, t.key(name), m)
+}
+
+// finish reports every key that nobody asked for. The nearest known key is
+// suggested because most unknown keys are typos.
+func (t *table) finish() {
+	var unknown []string
+	for k := range t.m {
+		if !t.asked[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	known := make([]string, 0, len(t.asked))
+	for k := range t.asked {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	for _, k := range unknown {
+		msg := "unknown key"
+		if s := closest(k, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		t.errorf(k, "%s", msg)
+	}
+}

@@ -1,0 +1,86 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Validate runs the checks that depend on the host rather than the file:
+// every user and group named must exist. It is separate from Parse so a
+// config can be checked on a machine other than the one it is for.
+func (c *Config) Validate() error {
+	var errs Errors
+	add := func(key toml.Key, fallback int, err error) {
+		line := c.lines.find(key)
+		if line == 0 {
+			line = fallback
+		}
+		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error()})
+	}
+	if g := c.Daemon.SocketGroup; g != "" {
+		if err := lookupGroup(g); err != nil {
+			add(toml.Key{"daemon", "socket_group"}, 0, err)
+		}
+	}
+	for _, name := range c.Order {
+		w := c.Workers[name]
+		if w == nil {
+			continue
+		}
+		if w.User != "" {
+			if err := lookupUser(w.User); err != nil {
+				add(toml.Key{"worker", name, "user"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
+			}
+		}
+		if w.Group != "" {
+			if err := lookupGroup(w.Group); err != nil {
+				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
+			}
+		}
+	}
+	return errs.err()
+}
+
+func numeric(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+func lookupUser(name string) error {
+	var err error
+	if numeric(name) {
+		_, err = user.LookupId(name)
+	} else {
+		_, err = user.Lookup(name)
+	}
+	var unknownName user.UnknownUserError
+	var unknownID user.UnknownUserIdError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unknownName), errors.As(err, &unknownID):
+		return fmt.Errorf("unknown user %q", name)
+	}
+	return fmt.Errorf("cannot look up user %q: %v", name, err)
+}
+
+func lookupGroup(name string) error {
+	var err error
+	if numeric(name) {
+		_, err = user.LookupGroupId(name)
+	} else {
+		_, err = user.LookupGroup(name)
+	}
+	var unknownName user.UnknownGroupError
+	var unknownID user.UnknownGroupIdError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unknownName), errors.As(err, &unknownID):
+		return fmt.Errorf("unknown group %q", name)
+	}
+	return fmt.Errorf("cannot look up group %q: %v", name, err)
+}

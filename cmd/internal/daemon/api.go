@@ -1,0 +1,547 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/explain"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/supervisor"
+)
+
+// Bounds on what one client may cost.
+const (
+	maxBody        = 64 << 10
+	maxConns       = 128
+	maxHistory     = 100_000
+	defaultTimeout = 30 * time.Second
+)
+
+// api is the control API: HTTP/JSON over the unix socket. Every request
+// carries its peer's credentials; every command is an event whose actor is
+// the peer's uid.
+type api struct {
+	d *Daemon
+}
+
+func (d *Daemon) handler() http.Handler {
+	a := &api{d: d}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", a.status)
+	mux.HandleFunc("POST /v1/workers/{name}/{verb}", a.command)
+	mux.HandleFunc("POST /v1/reload", a.reload)
+	mux.HandleFunc("GET /v1/history/{name}", a.history)
+	mux.HandleFunc("GET /v1/why/{name}", a.why)
+	mux.HandleFunc("GET /v1/events", a.events)
+	mux.HandleFunc("GET /v1/logs/{name}", a.logs)
+	mux.HandleFunc("GET /v1/replay", a.replay)
+	mux.HandleFunc("GET /v1/verify", a.verify)
+	return a.authorize(mux)
+}
+
+// authorize admits root, the daemon's own uid and members of the socket
+// group; anyone else is refused, and the refusal is recorded without the
+// request's payload.
+func (a *api) authorize(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := peerOf(r.Context())
+		if !ok {
+			fail(w, http.StatusForbidden, "refused", errors.New("no peer credentials"))
+			return
+		}
+		if !a.d.allowed(p) {
+			a.d.refused(p, r.Method+" "+r.URL.Path)
+			fail(w, http.StatusForbidden, "refused", fmt.Errorf("uid %d is not allowed to use this socket", p.UID))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, code string, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(client.ErrorBody{Error: err.Error(), Code: code})
+}
+
+// failErr maps an error to its status and code.
+func failErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, supervisor.ErrNoWorker):
+		fail(w, http.StatusNotFound, "no_such_worker", err)
+	case errors.Is(err, fsm.ErrIllegal):
+		fail(w, http.StatusConflict, "illegal", err)
+	case errors.Is(err, supervisor.ErrClosed):
+		fail(w, http.StatusServiceUnavailable, "unavailable", err)
+	default:
+		fail(w, http.StatusInternalServerError, "failed", err)
+	}
+}
+
+func (a *api) status(w http.ResponseWriter, r *http.Request) {
+	ws, seq := a.d.sup.Workers()
+	names := r.URL.Query()["name"]
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
+	for i := range ws {
+		if len(want) > 0 && !want[ws[i].Name] {
+			continue
+		}
+		delete(want, ws[i].Name)
+		st := client.FromWorker(&ws[i])
+		if ws[i].Live() {
+			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
+				st.RSSBytes = smp.RSS
+				if smp.CPUValid {
+					st.CPUPercent = smp.CPU
+				}
+			}
+		}
+		out.Workers = append(out.Workers, st)
+	}
+	for n := range want {
+		fail(w, http.StatusNotFound, "no_such_worker", fmt.Errorf("%w: %q", supervisor.ErrNoWorker, n))
+		return
+	}
+	writeJSON(w, out)
+}
+
+// command runs start, stop or restart and, with wait=1, waits until the
+// target state is reached or it becomes clear it will not be.
+func (a *api) command(w http.ResponseWriter, r *http.Request) {
+	name, verb := r.PathValue("name"), r.PathValue("verb")
+	p, _ := peerOf(r.Context())
+	timeout := defaultTimeout
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad timeout %q", t))
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	before, err := a.d.sup.Worker(name)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	var ev *events.Event
+	switch verb {
+	case "start":
+		ev, err = a.d.sup.Start(ctx, name, p.Actor())
+	case "stop":
+		ev, err = a.d.sup.Stop(ctx, name, p.Actor())
+	case "restart":
+		ev, err = a.d.sup.Restart(ctx, name, p.Actor())
+	default:
+		fail(w, http.StatusNotFound, "bad_request", fmt.Errorf("unknown command %q (start, stop, restart)", verb))
+		return
+	}
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	res := client.CommandResult{Worker: name}
+	if ev != nil {
+		j := ev.ToJSON()
+		res.Event = &j
+	}
+	if r.URL.Query().Get("wait") != "1" {
+		wk, _ := a.d.sup.Worker(name)
+		res.Status = client.FromWorker(&wk)
+		res.Reached = true
+		writeJSON(w, res)
+		return
+	}
+	cond := targetFor(verb, before, ev)
+	wk, werr := a.d.sup.WaitFor(ctx, name, func(w *fsm.Worker) bool { ok, done := cond(w); return ok || done })
+	ok, _ := cond(&wk)
+	res.Status = client.FromWorker(&wk)
+	res.Reached = ok
+	if !ok {
+		switch {
+		case werr != nil:
+			res.Reason = fmt.Sprintf("timed out after %s: %s is %s (%s)", timeout, name, wk.State, wk.Cause)
+		default:
+			res.Reason = fmt.Sprintf("%s is %s: %s", name, wk.State, wk.Cause)
+			if wk.LastExit != nil {
+				res.Reason += "; last exit: " + wk.LastExit.Cause
+			}
+		}
+	}
+	writeJSON(w, res)
+}
+
+// targetFor says when a command is done: ok when its goal is reached, done
+// when it is settled without reaching it (a start that died).
+func targetFor(verb string, before fsm.Worker, ev *events.Event) func(*fsm.Worker) (ok, done bool) {
+	stopped := func(w *fsm.Worker) bool { return w.State == events.Stopped || w.State == events.Killed }
+	switch verb {
+	case "stop":
+		return func(w *fsm.Worker) (bool, bool) { return stopped(w) && !w.Policy.Pending, false }
+	default:
+		// A start or restart is done when a newer incarnation than the one
+		// it found runs, or has ended again.
+		base := before.Incarnation
+		if before.Live() && verb == "start" {
+			base = before.Incarnation - 1 // already up: the current one counts
+		}
+		return func(w *fsm.Worker) (bool, bool) {
+			if w.Incarnation <= base {
+				return false, false
+			}
+			if w.State == events.Running {
+				return true, true
+			}
+			return false, stopped(w) && !w.Policy.Pending && !w.Flags.RestartAfter
+		}
+	}
+}
+
+func (a *api) reload(w http.ResponseWriter, r *http.Request) {
+	p, _ := peerOf(r.Context())
+	res, err := a.d.Reload(r.Context(), p.Actor())
+	if err != nil {
+		var le *loadError
+		if errors.As(err, &le) {
+			fail(w, http.StatusBadRequest, "bad_config", err)
+			return
+		}
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+func (a *api) history(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	q := r.URL.Query()
+	limit := maxHistory
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n <= 0 {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad limit %q", l))
+			return
+		}
+		limit = min(n, maxHistory)
+	}
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad since %q", s))
+			return
+		}
+		since = t
+	}
+	evs, err := History(a.d.log, name, since, limit)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	out := make([]events.JSON, len(evs))
+	for i := range evs {
+		out[i] = evs[i].ToJSON()
+	}
+	writeJSON(w, out)
+}
+
+func (a *api) why(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	wk, err := a.d.sup.Worker(name)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	hist, err := a.d.log.WorkerTail(name, 500)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, explain.Why(&wk, hist))
+}
+
+// events streams events as JSON lines. With follow=1 it keeps the
+// connection open and sends new events as they become durable; a client
+// resumes without loss by passing from = last seq seen + 1.
+func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	filter, err := parseFilter(q.Get("worker"), q.Get("type"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err)
+		return
+	}
+	from := events.Seq(1)
+	if f := q.Get("from"); f != "" {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad from %q", f))
+			return
+		}
+		from = events.Seq(n)
+	}
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad since %q", s))
+			return
+		}
+		seq, err := a.d.log.SeqAt(t)
+		if err != nil {
+			failErr(w, err)
+			return
+		}
+		from = max(from, seq+1)
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriter(w)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(bw)
+	send := func(e *events.Event) error {
+		if !filter(e) {
+			return nil
+		}
+		return enc.Encode(e.ToJSON())
+	}
+	if q.Get("follow") != "1" {
+		_ = a.d.log.Scan(from, a.d.sup.Seq(), send)
+		_ = bw.Flush()
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = a.d.sup.Follow(r.Context(), from, func(e *events.Event) error {
+		if err := send(e); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return nil
+	})
+}
+
+// parseFilter builds the worker/type filter of events.
+func parseFilter(worker, typ string) (func(*events.Event) bool, error) {
+	var t events.Type
+	if typ != "" {
+		var err error
+		if t, err = events.ParseType(typ); err != nil {
+			return nil, err
+		}
+	}
+	return func(e *events.Event) bool {
+		return (worker == "" || e.Worker == worker) && (typ == "" || e.Type == t)
+	}, nil
+}
+
+// logs serves a worker's output file: the last n lines, then with follow=1
+// whatever is appended.
+func (a *api) logs(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	spec := a.d.sup.Spec(name)
+	if spec == nil {
+		failErr(w, fmt.Errorf("%w: %q", supervisor.ErrNoWorker, name))
+		return
+	}
+	q := r.URL.Query()
+	path := spec.Stdout
+	if q.Get("stderr") == "1" {
+		path = spec.Stderr
+	}
+	n := 20
+	if s := q.Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad n %q", s))
+			return
+		}
+		n = v
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	if err := tailFile(r.Context(), w, path, n, q.Get("follow") == "1", func() { _ = rc.Flush() }); err != nil && !errors.Is(err, context.Canceled) {
+		a.d.logger.Debug().Err(err).Str("worker", name).Msg("logs")
+	}
+}
+
+func (a *api) replay(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	res, err := ReplayAt(a.d.log, q.Get("at"), q.Get("seq"))
+	if err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+func (a *api) verify(w http.ResponseWriter, r *http.Request) {
+	rep, err := a.d.log.Verify(nil)
+	if err != nil {
+		failErr(w, err)
+		return
+	}
+	writeJSON(w, rep)
+}
+
+// tailFile writes the last n lines of path, then follows it.
+func tailFile(ctx context.Context, w io.Writer, path string, n int, follow bool, flush func()) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) && follow {
+			return waitAndFollow(ctx, w, path, flush)
+		}
+		return err
+	}
+	defer f.Close()
+	off, err := lastLinesOffset(f, n)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	flush()
+	if !follow {
+		return nil
+	}
+	return follow1(ctx, w, f, path, flush)
+}
+
+func waitAndFollow(ctx context.Context, w io.Writer, path string, flush func()) error {
+	for {
+		f, err := os.Open(path)
+		if err == nil {
+			defer f.Close()
+			return follow1(ctx, w, f, path, flush)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// follow1 copies what is appended to f; after a copytruncate rotation the
+// file shrinks and reading starts again from its beginning.
+func follow1(ctx context.Context, w io.Writer, f *os.File, path string, flush func()) error {
+	for {
+		n, err := io.Copy(w, f)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			flush()
+		}
+		if st, err := f.Stat(); err == nil {
+			if pos, _ := f.Seek(0, io.SeekCurrent); st.Size() < pos {
+				_, _ = f.Seek(0, io.SeekStart)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// lastLinesOffset finds where the last n lines of f begin, reading backwards.
+func lastLinesOffset(f *os.File, n int) (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := st.Size()
+	if n == 0 {
+		return size, nil
+	}
+	buf := make([]byte, 32<<10)
+	pos, lines := size, 0
+	for pos > 0 {
+		chunk := int64(len(buf))
+		if chunk > pos {
+			chunk = pos
+		}
+		pos -= chunk
+		if _, err := f.ReadAt(buf[:chunk], pos); err != nil && err != io.EOF {
+			return 0, err
+		}
+		for i := chunk - 1; i >= 0; i-- {
+			if buf[i] == '\n' && pos+i != size-1 {
+				lines++
+				if lines == n {
+					return pos + i + 1, nil
+				}
+			}
+		}
+	}
+	return 0, nil
+}
+
+// listen opens the control socket: a stale one left by a dead daemon is
+// replaced, a live one never.
+func listen(path string, gid int) (net.Listener, error) {
+	if _, err := os.Lstat(path); err == nil {
+		c, err := net.DialTimeout("unix", path, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("a tend daemon already answers on %s", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	mode := os.FileMode(0o600)
+	if gid >= 0 {
+		mode = 0o660
+		if err := os.Chown(path, -1, gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("chown socket %s: %w", path, err)
+		}
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,275 @@
+// Package daemon wires tend's daemon together: configuration, the event
+// log, the supervisor, the OS edges, the control socket and signals. It
+// owns their lifetimes and the order they start and stop in.
+//
+// It may not decide anything about workers itself: every change goes
+// through the supervisor, and so through the log.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+)
+
+// Options are the daemon's command-line settings.
+type Options struct {
+	ConfigPath   string
+	LeaveRunning bool // leave workers running on SIGTERM, to be adopted by the next start
+	Logger       zerolog.Logger
+	// Ready, if set, is called once the socket accepts requests.
+	Ready func(socket string)
+}
+
+// Daemon is one running tend daemon.
+type Daemon struct {
+	opts    Options
+	logger  zerolog.Logger
+	log     *store.Log
+	sup     *supervisor.Supervisor
+	spawner *proc.Spawner
+	sampler *limits.Sampler
+	clients atomic.Int64
+	uid     uint32
+	gid     int // socket group, -1 when none
+
+	reloadMu sync.Mutex // one reload at a time
+	cfgMu    sync.Mutex
+	cfg      *config.Config
+}
+
+// DBPath is where a state directory keeps its log.
+func DBPath(stateDir string) string { return filepath.Join(stateDir, "tend.db") }
+
+// loadError is a configuration that did not load; nothing was changed.
+type loadError struct{ err error }
+
+func (e *loadError) Error() string { return e.err.Error() }
+func (e *loadError) Unwrap() error { return e.err }
+
+func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, &loadError{err}
+	}
+	specs, err := Specs(cfg)
+	if err != nil {
+		return nil, nil, &loadError{err}
+	}
+	return cfg, specs, nil
+}
+
+// Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT, then
+// stops the workers (unless leaving them running) and closes the log.
+func Run(ctx context.Context, opts Options) error {
+	cfg, specs, err := loadConfig(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1}
+	if cfg.Daemon.LeaveRunning {
+		d.opts.LeaveRunning = true
+	}
+	if g := cfg.Daemon.SocketGroup; g != "" {
+		grp, err := user.LookupGroup(g)
+		if err != nil {
+			return fmt.Errorf("%s: daemon.socket_group: %w", cfg.Path, err)
+		}
+		d.gid, _ = strconv.Atoi(grp.Gid)
+	}
+	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	d.log, err = store.Open(DBPath(cfg.Daemon.StateDir), store.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("another tend daemon is running on %s: %w", cfg.Daemon.StateDir, err)
+		}
+		return err
+	}
+	defer d.log.Close()
+	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, OnError: func(err error) {
+		d.logger.Warn().Err(err).Msg("process housekeeping")
+	}})
+	if err != nil {
+		return err
+	}
+	defer d.spawner.Close()
+	d.sampler = limits.NewSampler(cfg.Daemon.SampleInterval)
+	sctx, stopSampler := context.WithCancel(context.Background())
+	defer stopSampler()
+	go d.sampler.Run(sctx)
+
+	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: supervisor.ProcSpawner{Spawner: d.spawner},
+		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path()})
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			d.sup.Close()
+		}
+	}()
+
+	ln, err := listen(cfg.Daemon.Socket, d.gid)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          nil,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if lc, ok := c.(*limitConn); ok {
+				c = lc.Conn
+			}
+			if p, err := peerCred(c); err == nil {
+				return context.WithValue(ctx, peerKey{}, p)
+			}
+			return ctx
+		},
+	}
+	lim := &limitListener{Listener: ln, sem: make(chan struct{}, maxConns), open: func(n int) { d.clients.Add(int64(n)) }}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lim) }()
+	defer os.Remove(cfg.Daemon.Socket)
+
+	if _, err := d.sup.Load(ctx, specs, cfg.Hash, events.ActorDaemon); err != nil {
+		return err
+	}
+	if err := d.sup.Recover(ctx); err != nil {
+		return err
+	}
+	d.logger.Info().Str("socket", cfg.Daemon.Socket).Str("log", d.log.Path()).Int("workers", len(specs)).Msg("tend daemon ready")
+	if opts.Ready != nil {
+		opts.Ready(cfg.Daemon.Socket)
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	why := ""
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			why = "context ended"
+			break loop
+		case err := <-serveErr:
+			d.logger.Error().Err(err).Msg("control socket failed")
+			why = "control socket failed"
+			break loop
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if _, err := d.Reload(context.Background(), "signal SIGHUP"); err != nil {
+					d.logger.Error().Err(err).Msg("reload refused; the running configuration is unchanged")
+				}
+				continue
+			}
+			why = "signal " + sig.String()
+			break loop
+		}
+	}
+	d.logger.Info().Str("why", why).Bool("leave_running", d.opts.LeaveRunning).Msg("shutting down")
+	sctx2, cancel := context.WithTimeout(context.Background(), d.shutdownBudget())
+	defer cancel()
+	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
+		d.logger.Error().Err(err).Msg("workers did not all stop in time")
+	}
+	_ = srv.Close()
+	d.sup.Close()
+	closed = true
+	return nil
+}
+
+// shutdownBudget is the longest stop timeout plus room for SIGKILL to land.
+func (d *Daemon) shutdownBudget() time.Duration {
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	longest := time.Duration(0)
+	for _, w := range d.cfg.Workers {
+		longest = max(longest, w.StopTimeout)
+	}
+	return longest + 5*time.Second
+}
+
+// Reload re-reads the configuration file. A file that fails to load
+// changes nothing.
+func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, specs, err := loadConfig(d.opts.ConfigPath)
+	if err != nil {
+		return client.ReloadResult{}, err
+	}
+	res, err := d.sup.Load(ctx, specs, cfg.Hash, actor)
+	if err != nil {
+		return client.ReloadResult{}, err
+	}
+	d.cfgMu.Lock()
+	d.cfg = cfg
+	d.cfgMu.Unlock()
+	return client.ReloadResult{Hash: cfg.Hash, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+}
+
+// allowed admits root, the daemon's own uid, and the socket group.
+func (d *Daemon) allowed(p Peer) bool {
+	if p.UID == 0 || p.UID == d.uid {
+		return true
+	}
+	if d.gid < 0 {
+		return false
+	}
+	if int(p.GID) == d.gid {
+		return true
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(p.UID), 10))
+	if err != nil {
+		return false
+	}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return false
+	}
+	for _, g := range gids {
+		if g == strconv.Itoa(d.gid) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Daemon) refused(p Peer, what string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	actor := fmt.Sprintf("uid=%d gid=%d pid=%d", p.UID, p.GID, p.PID)
+	if err := d.sup.Refused(ctx, actor, "refused: uid "+strconv.FormatUint(uint64(p.UID), 10)+" is not allowed to control this daemon"); err != nil {
+		d.logger.Warn().Err(err).Msg("refusal not recorded")
+	}
+	_ = what // the request is not recorded: a refused client writes nothing into the log
+}

@@ -1,0 +1,159 @@
+// Package explain turns a worker's state and its recent events into the
+// plain-words causal chain `tend why` prints. It is pure: it reads only its
+// arguments, so the same answer comes from the live daemon and from a copy
+// of its log.
+package explain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+)
+
+// Step is one link of the chain, with the event it rests on.
+type Step struct {
+	Seq  events.Seq `json:"seq"`
+	Text string     `json:"text"`
+}
+
+// Answer is the explanation of a worker's current state.
+type Answer struct {
+	Worker  string `json:"worker"`
+	State   string `json:"state"`
+	Summary string `json:"summary"`
+	Chain   []Step `json:"chain"`
+}
+
+// Why explains w's state from its events (oldest first; the worker's last
+// few hundred are plenty).
+func Why(w *fsm.Worker, hist []events.Event) Answer {
+	a := Answer{Worker: w.Name, State: w.State.String()}
+	at := func(t time.Time) string { return t.Local().Format("15:04:05") }
+	find := func(pred func(e *events.Event) bool) *events.Event {
+		for i := len(hist) - 1; i >= 0; i-- {
+			if pred(&hist[i]) {
+				return &hist[i]
+			}
+		}
+		return nil
+	}
+	add := func(e *events.Event, format string, args ...any) {
+		var seq events.Seq
+		if e != nil {
+			seq = e.Seq
+		}
+		a.Chain = append(a.Chain, Step{Seq: seq, Text: fmt.Sprintf(format, args...)})
+	}
+
+	head := fmt.Sprintf("%s since %s", w.State, at(w.Since))
+	cause := w.Cause
+	if w.Actor != "" {
+		cause += " (by " + w.Actor + ")"
+	}
+	var parts []string
+	switch {
+	case w.Policy.BreakerOpen:
+		b := find(func(e *events.Event) bool { return e.Type == events.BreakerOpened && !e.Stale })
+		why := "the circuit breaker opened"
+		if b != nil {
+			why += " (" + b.Cause + ")"
+			add(b, "%s: circuit breaker opened: %s", at(b.Time), b.Cause)
+		}
+		parts = append(parts, "because "+why)
+	case w.Policy.Pending:
+		parts = append(parts, fmt.Sprintf("waiting to restart at %s", at(w.Policy.Due)))
+		if r := find(func(e *events.Event) bool { return e.Type == events.RestartScheduled && !e.Stale }); r != nil {
+			add(r, "%s: restart scheduled in %s: %s", at(r.Time), r.Delay.Round(time.Millisecond), r.Cause)
+		}
+	default:
+		parts = append(parts, "because "+cause)
+		if e := find(func(e *events.Event) bool { return e.Seq == w.CauseSeq }); e != nil {
+			add(e, "%s: %s → %s: %s (by %s)", at(e.Time), e.From, e.To, e.Cause, e.Actor)
+		}
+	}
+
+	if x := w.LastExit; x != nil && (!w.Live() || w.Restarts > 0) {
+		exit := find(func(e *events.Event) bool {
+			return (e.Type == events.Exited || e.Type == events.Lost || e.Type == events.SpawnFailed) && !e.Stale && e.Incarnation == x.Incarnation
+		})
+		what := "the last exit was " + strings.TrimPrefix(x.Cause, "process ")
+		if trigger := triggerOf(hist, x.Incarnation); trigger != nil {
+			what += " after " + describe(trigger)
+			add(trigger, "%s: %s (by %s)", at(trigger.Time), trigger.Cause, trigger.Actor)
+		}
+		if exit != nil {
+			add(exit, "%s: incarnation %d ended: %s", at(exit.Time), exit.Incarnation, exit.Cause)
+		}
+		parts = append(parts, what)
+	}
+	if w.Restarts > 0 {
+		parts = append(parts, fmt.Sprintf("%d restart(s) so far", w.Restarts))
+	}
+	if w.Health != "" {
+		if h := find(func(e *events.Event) bool { return e.Type == events.HealthFailed && !e.Stale }); h != nil {
+			parts = append(parts, "health check failing: "+h.Cause)
+		}
+	}
+	a.Summary = head + " " + strings.Join(parts, "; ")
+	// Oldest first reads as a story.
+	for i, j := 0, len(a.Chain)-1; i < j; i, j = i+1, j-1 {
+		a.Chain[i], a.Chain[j] = a.Chain[j], a.Chain[i]
+	}
+	sortBySeq(a.Chain)
+	return a
+}
+
+// triggerOf finds what ended an incarnation from outside: a kill, a stop or
+// restart request, a limit or health verdict.
+func triggerOf(hist []events.Event, inc events.Incarnation) *events.Event {
+	for i := len(hist) - 1; i >= 0; i-- {
+		e := &hist[i]
+		if e.Stale || e.Incarnation != inc {
+			continue
+		}
+		switch e.Type {
+		case events.KillSent, events.StopRequested, events.RestartRequested:
+			// The verdict behind a policy's request says more than the request.
+			if e.Actor == events.ActorLimits || e.Actor == events.ActorHealth {
+				for j := i - 1; j >= 0; j-- {
+					p := &hist[j]
+					if p.Incarnation == inc && !p.Stale && (p.Type == events.LimitViolated || p.Type == events.HealthFailed) {
+						if e.Type == events.KillSent {
+							return e
+						}
+						return p
+					}
+				}
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+func describe(e *events.Event) string {
+	switch e.Type {
+	case events.KillSent:
+		if e.Actor == events.ActorLimits {
+			return "SIGKILL sent by the limit policy: " + strings.TrimPrefix(e.Cause, "SIGKILL to the process group: ")
+		}
+		return "SIGKILL sent by " + e.Actor + ": " + e.Cause
+	case events.LimitViolated:
+		return "a resource limit violation: " + e.Cause
+	case events.HealthFailed:
+		return "a failed health check: " + e.Cause
+	default:
+		return e.Type.String() + " by " + e.Actor
+	}
+}
+
+func sortBySeq(s []Step) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j].Seq < s[j-1].Seq; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

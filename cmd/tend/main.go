@@ -1,0 +1,208 @@
+// Command tend is a process supervisor whose every lifecycle change is an
+// event in an append-only log: `tend daemon` runs the workers, the other
+// subcommands ask it (or a copy of its log) what is happening and why.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/store"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+// Exit codes: scripts branch on them.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNoWorker = 3
+)
+
+// exitError carries the exit code a failure should end the process with.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	config string
+	socket string
+	output string
+	db     string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	g := &globals{}
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "tend:", err)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
+		return exitNoWorker
+	case isUsage(err):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+var errNoWorker = errors.New("no such worker")
+
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
+		if len(msg) >= len(p) && contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tend",
+		Short: "A process supervisor whose log explains every change",
+		Long: `tend starts, watches and restarts worker processes. Every lifecycle change is
+an event, made durable in an append-only log before anything acts on it, so
+the log can be replayed and queried: what was every worker doing at 03:14,
+and why.`,
+		Example: `  tend daemon -c /etc/tend/tend.toml     # run the supervisor
+  tend status                              # what is running
+  tend why web                             # why web is in its state
+  tend history web --since 1h              # what happened to web`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.config, "config", "c", "", "config file (default: $TEND_CONFIG, ./tend.toml, /etc/tend/tend.toml)")
+	pf.StringVar(&g.socket, "socket", "", "control socket (default: from the config)")
+	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(
+		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
+		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
+		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
+		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g),
+	)
+	for _, c := range extraCommands {
+		root.AddCommand(c(g))
+	}
+	return root
+}
+
+// extraCommands are registered by other files of this package.
+var extraCommands []func(g *globals) *cobra.Command
+
+// configPath finds the config file the flags point to.
+func (g *globals) configPath() (string, error) { return config.Find(g.config) }
+
+// loadConfig parses the config without host checks: enough to find the
+// socket and the state directory.
+func (g *globals) loadConfig() (*config.Config, error) {
+	path, err := g.configPath()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(path, data)
+}
+
+// client connects to the daemon the flags point to.
+func (g *globals) client() (*client.Client, error) {
+	if g.socket != "" {
+		return client.New(g.socket), nil
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, fmt.Errorf("finding the daemon's socket: %w (or pass --socket)", err)
+	}
+	return client.New(cfg.Daemon.Socket), nil
+}
+
+// openDB opens a log read-only for an offline command: the --db file, or
+// the config's state directory when no daemon answers.
+func (g *globals) openDB() (*store.Log, error) {
+	path := g.db
+	if path == "" {
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return nil, err
+		}
+		path = cfg.Daemon.StateDir + "/tend.db"
+	}
+	return store.Open(path, store.Options{ReadOnly: true})
+}
+
+// offline reports whether a command should read the log file itself.
+func (g *globals) offline(ctx context.Context) bool {
+	if g.db != "" {
+		return true
+	}
+	c, err := g.client()
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_, err = c.Status(ctx, "\x00probe")
+	if errors.Is(err, client.ErrNoDaemon) {
+		fmt.Fprintln(os.Stderr, "tend: no daemon answers; reading the log file directly")
+		return true
+	}
+	return false
+}
+
+func (g *globals) json() bool { return g.output == "json" }
+
+func (g *globals) checkOutput() error {
+	if g.output != "table" && g.output != "json" {
+		return usageErr("--output must be table or json, not %q", g.output)
+	}
+	return nil
+}
+
+var _ = fsm.NewWorld
