@@ -42,7 +42,7 @@ faulttest: build
 	TEND_FAULTTEST=1 $(GO) test -timeout 60m -run 'Fault' ./cmd/tend/ -v
 
 report-screenshot: build
-	$(GO) run ./cmd/internal/report/screenshot -o report.png
+	scripts/report-screenshot.sh
 
 clean:
 	rm -rf bin .tend report.html report.png

@@ -45,6 +45,10 @@ type Config struct {
 	SnapshotEvery uint64
 	// SpawnConcurrency bounds simultaneous fork+execs (default 2×CPUs).
 	SpawnConcurrency int
+	// OnDurable, if set, is told of every batch of events once it is
+	// durable, with the time from its append to its commit (for metrics).
+	// It runs on the release path and must not block.
+	OnDurable func(evs []*events.Event, commit time.Duration)
 	// Instance names this daemon's workers (the log's path): every worker
 	// carries it in its environment, so recovery finds its own processes
 	// and never another tend's.
@@ -111,6 +115,7 @@ type Supervisor struct {
 // batch is the events one decision made, the effects they imply, and the
 // caller waiting for them to be durable.
 type batch struct {
+	created time.Time
 	evs     []*events.Event
 	effects []effect
 	ticket  *store.Ticket
@@ -215,7 +220,7 @@ func (t *txn) effect(f effect) { t.b.effects = append(t.b.effects, f) }
 // record are released (or, if their commit failed, trigger recovery).
 func (s *Supervisor) transact(build func(t *txn) error) (*batch, error) {
 	s.mu.Lock()
-	t := &txn{s: s, b: &batch{done: make(chan struct{})}}
+	t := &txn{s: s, b: &batch{done: make(chan struct{}), created: time.Now()}}
 	err := build(t)
 	if len(t.b.evs) == 0 {
 		s.mu.Unlock()
@@ -308,6 +313,9 @@ func (s *Supervisor) releaseLoop() {
 		seq := s.durable.Seq
 		s.viewMu.Unlock()
 		s.logFailure.Store(nil)
+		if s.cfg.OnDurable != nil {
+			s.cfg.OnDurable(b.evs, time.Since(b.created))
+		}
 		s.logEvents(b.evs)
 		for _, f := range b.effects {
 			s.dispatch(f)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
-	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 )
 
@@ -188,8 +187,7 @@ func (g *globals) offline(ctx context.Context) bool {
 		return false
 	}
 	defer c.Close()
-	_, err = c.Status(ctx, "\x00probe")
-	if errors.Is(err, client.ErrNoDaemon) {
+	if err := c.Ping(ctx); errors.Is(err, client.ErrNoDaemon) {
 		fmt.Fprintln(os.Stderr, "tend: no daemon answers; reading the log file directly")
 		return true
 	}
@@ -204,5 +202,3 @@ func (g *globals) checkOutput() error {
 	}
 	return nil
 }
-
-var _ = fsm.NewWorld

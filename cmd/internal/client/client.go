@@ -96,6 +96,12 @@ func (c *Client) getJSON(ctx context.Context, method, path string, q url.Values,
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// Ping checks that a daemon answers.
+func (c *Client) Ping(ctx context.Context) error {
+	var v map[string]any
+	return c.getJSON(ctx, http.MethodGet, "/v1/ping", nil, &v)
+}
+
 // Status asks for the named workers (all when none).
 func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	var s Status

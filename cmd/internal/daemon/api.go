@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
@@ -39,6 +38,9 @@ type api struct {
 func (d *Daemon) handler() http.Handler {
 	a := &api{d: d}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{"seq": a.d.sup.Seq(), "pid": os.Getpid()})
+	})
 	mux.HandleFunc("GET /v1/status", a.status)
 	mux.HandleFunc("POST /v1/workers/{name}/{verb}", a.command)
 	mux.HandleFunc("POST /v1/reload", a.reload)
@@ -543,5 +545,3 @@ func listen(path string, gid int) (net.Listener, error) {
 	}
 	return l, nil
 }
-
-var _ = strings.TrimSpace

@@ -26,7 +26,9 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/metrics"
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -53,6 +55,8 @@ type Daemon struct {
 	clients atomic.Int64
 	uid     uint32
 	gid     int // socket group, -1 when none
+
+	metrics *metrics.Metrics
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
@@ -121,10 +125,24 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopSampler()
 	go d.sampler.Run(sctx)
 
+	d.metrics = metrics.New(d)
 	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: supervisor.ProcSpawner{Spawner: d.spawner},
-		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path()})
+		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(),
+		OnDurable: func(evs []*events.Event, commit time.Duration) {
+			d.metrics.ObserveAppend(commit)
+			for _, e := range evs {
+				d.metrics.EventAppended(e.Type)
+			}
+		}})
 	if err != nil {
 		return err
+	}
+	if addr := cfg.Daemon.MetricsListen; addr != "" {
+		stopMetrics, err := d.serveMetrics(addr)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	closed := false
 	defer func() {
@@ -272,4 +290,36 @@ func (d *Daemon) refused(p Peer, what string) {
 		d.logger.Warn().Err(err).Msg("refusal not recorded")
 	}
 	_ = what // the request is not recorded: a refused client writes nothing into the log
+}
+
+// The daemon is the metrics' Source.
+
+// Workers implements metrics.Source.
+func (d *Daemon) Workers() ([]fsm.Worker, events.Seq) { return d.sup.Workers() }
+
+// Sample implements metrics.Source.
+func (d *Daemon) Sample(name string) (limits.Sample, bool) { return d.sup.Sample(name) }
+
+// LogSize implements metrics.Source.
+func (d *Daemon) LogSize() int64 {
+	n, _ := d.log.Size()
+	return n
+}
+
+// Clients implements metrics.Source.
+func (d *Daemon) Clients() int { return int(d.clients.Load()) }
+
+// serveMetrics serves Prometheus metrics on addr (loopback unless the
+// configuration says otherwise).
+func (d *Daemon) serveMetrics(addr string) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	d.logger.Info().Str("listen", ln.Addr().String()).Msg("serving metrics")
+	return func() { _ = srv.Close() }, nil
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/report"
+)
+
+func init() { extraCommands = append(extraCommands, newReportCmd) }
+
+func newReportCmd(g *globals) *cobra.Command {
+	var out, sinceFlag, untilFlag, shot string
+	var workers []string
+	cmd := &cobra.Command{
+		Use:   "report -o report.html",
+		Short: "Write a self-contained HTML postmortem: timeline, events, per-worker summary",
+		Long: `Write one self-contained HTML file (no network, no external assets) from a log:
+a timeline with one lane per worker coloured by state, markers for exits,
+health failures, limit violations, breaker events and operator commands; a
+filterable table of the events; and a summary per worker. It opens in any
+browser, from a copied log too. The log is read directly (read-only), so it
+works while the daemon runs on a copy, or on the daemon's file once it is down.`,
+		Example: `  tend report --db /tmp/copy-of-tend.db -o report.html
+  tend report --since 2h --worker web --worker api -o last-2h.html`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" || out == "table" || out == "json" {
+				return usageErr("report needs -o FILE.html")
+			}
+			opts := report.Options{Workers: workers}
+			now := time.Now()
+			if sinceFlag != "" {
+				t, err := daemon.ParseTime(sinceFlag, now)
+				if err != nil {
+					return usageErr("--since: %v", err)
+				}
+				opts.Since = t
+			}
+			if untilFlag != "" {
+				t, err := daemon.ParseTime(untilFlag, now)
+				if err != nil {
+					return usageErr("--until: %v", err)
+				}
+				opts.Until = t
+			}
+			l, err := g.openDB()
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			p := newProgress("report")
+			opts.Progress = p.update
+			f, err := os.Create(out)
+			if err != nil {
+				return err
+			}
+			bw := bufio.NewWriterSize(f, 1<<20)
+			st, err := report.Write(bw, l, opts)
+			p.done()
+			if err == nil {
+				err = bw.Flush()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(out)
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d events, %d workers, %d table rows (%d left out), %d KiB\n",
+				out, st.Events, st.Workers, st.Rows, st.Omitted, st.Bytes>>10)
+			if shot != "" {
+				if err := report.Screenshot(out, shot); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "screenshot: %s\n", shot)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&g.db, "db", "", "the log file (default: the config's state directory)")
+	f.StringVar(&sinceFlag, "since", "", "start of the window (a duration like 2h, or a time)")
+	f.StringVar(&untilFlag, "until", "", "end of the window")
+	f.StringSliceVar(&workers, "worker", nil, "only these workers (repeatable)")
+	f.StringVar(&shot, "screenshot", "", "also render the report to this PNG with headless chromium")
+	cmd.Flags().StringVarP(&out, "out", "", "", "")
+	_ = cmd.Flags().MarkHidden("out")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { out = g.output }
+	return cmd
+}
