@@ -224,8 +224,10 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		switch {
 		case w.State == events.Starting || w.State == events.Running:
 			return via(TrStop)
-		case w.State == events.Stopping && w.Flags.RestartAfter:
-			return same, nil // cancels the restart that was to follow
+		case w.State == events.Stopping && (w.Flags.RestartAfter || !w.Flags.StopAsked):
+			// Cancels the restart that was to follow, or makes a policy's
+			// kill an explicit stop: either way nothing restarts it.
+			return same, nil
 		case stopped && w.Policy.Pending:
 			return same, nil // cancels the scheduled restart
 		default:

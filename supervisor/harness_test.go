@@ -37,11 +37,18 @@ type rig struct {
 	sup     *Supervisor
 	// recovered: Recover runs once per open, after the first Load.
 	recovered bool
+	adjust    func(*Config)
 }
 
 func newRig(t testing.TB, specs ...*WorkerSpec) *rig {
 	t.Helper()
-	r := &rig{t: t, dir: t.TempDir()}
+	return newRigWith(t, nil, specs...)
+}
+
+// newRigWith lets a test adjust the supervisor's Config (e.g. its Prober).
+func newRigWith(t testing.TB, adjust func(*Config), specs ...*WorkerSpec) *rig {
+	t.Helper()
+	r := &rig{t: t, dir: t.TempDir(), adjust: adjust}
 	r.open()
 	if len(specs) > 0 {
 		r.load(specs...)
@@ -66,8 +73,12 @@ func (r *rig) open() {
 	r.stopSmp = cancel
 	go r.sampler.Run(ctx)
 	r.recovered = false
-	r.sup, err = New(Config{Log: r.log, Instance: filepath.Join(r.dir, "tend.db"), Spawner: ProcSpawner{r.spawner}, Watcher: r.sampler,
-		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), BaseEnv: []string{"PATH=" + os.Getenv("PATH")}})
+	cfg := Config{Log: r.log, Instance: filepath.Join(r.dir, "tend.db"), Spawner: ProcSpawner{r.spawner}, Watcher: r.sampler,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel()), BaseEnv: []string{"PATH=" + os.Getenv("PATH")}}
+	if r.adjust != nil {
+		r.adjust(&cfg)
+	}
+	r.sup, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,4 +270,11 @@ func (r *rig) waitEvent(name, what string, pred func(*events.Event) bool) events
 	}
 	r.t.Fatalf("%s: no %s in history", name, what)
 	return events.Event{}
+}
+
+func testLogLevel() zerolog.Level {
+	if os.Getenv("TEND_TEST_LOG") != "" {
+		return zerolog.DebugLevel
+	}
+	return zerolog.WarnLevel
 }
