@@ -159,12 +159,13 @@ func TestHealthFailureRestarts(t *testing.T) {
 	ln.Close()
 	s := spec("api", proctest.Command("http-fail", addr))
 	s.Health = &health.Spec{Type: "http", URL: "http://" + addr + "/healthz", Interval: 30 * time.Millisecond,
-		Timeout: 500 * time.Millisecond, Failures: 2}
+		Timeout: 500 * time.Millisecond, Failures: 2, Grace: 300 * time.Millisecond}
 	r := newRig(t, s)
 	e := r.waitEvent("api", "restart by health", func(e *events.Event) bool {
 		return e.Type == events.RestartRequested && e.Actor == events.ActorHealth
 	})
-	if !strings.Contains(e.Cause, "status 503") || (e.From != events.Running && e.From != events.Starting) || e.To != events.Stopping {
+	// 503 once the server is up; refused if a loaded machine starts it late.
+	if !(strings.Contains(e.Cause, "status 503") || strings.Contains(e.Cause, "refused")) || (e.From != events.Running && e.From != events.Starting) || e.To != events.Stopping {
 		t.Fatalf("health restart: %+v", e)
 	}
 	r.waitFor("api", "running again", func(w *fsm.Worker) bool { return w.Incarnation > e.Incarnation && w.State == events.Running })
