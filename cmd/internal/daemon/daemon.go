@@ -56,7 +56,8 @@ type Daemon struct {
 	uid     uint32
 	gid     int // socket group, -1 when none
 
-	metrics *metrics.Metrics
+	metrics  *metrics.Metrics
+	shutdown chan string // a shutdown asked for over a control interface, with its actor
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
@@ -91,7 +92,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1}
+	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	if cfg.Daemon.LeaveRunning {
 		d.opts.LeaveRunning = true
 	}
@@ -183,6 +184,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.sup.Recover(ctx); err != nil {
 		return err
 	}
+	if addr := cfg.Daemon.SupervisorRPC; addr != "" {
+		stopRPC, err := d.serveRPC(addr)
+		if err != nil {
+			return err
+		}
+		defer stopRPC()
+	}
 	d.logger.Info().Str("socket", cfg.Daemon.Socket).Str("log", d.log.Path()).Int("workers", len(specs)).Msg("tend daemon ready")
 	if opts.Ready != nil {
 		opts.Ready(cfg.Daemon.Socket)
@@ -197,6 +205,9 @@ loop:
 		select {
 		case <-ctx.Done():
 			why = "context ended"
+			break loop
+		case actor := <-d.shutdown:
+			why = "shutdown requested by " + actor
 			break loop
 		case err := <-serveErr:
 			d.logger.Error().Err(err).Msg("control socket failed")

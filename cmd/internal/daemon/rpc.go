@@ -1,0 +1,162 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tendhq/tend/cmd/internal/supervisord/importer"
+	"github.com/tendhq/tend/cmd/internal/supervisord/xmlrpc"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/supervisor"
+)
+
+// rpcControl lets supervisorctl drive the daemon: every command it sends
+// becomes an event like any other, with the caller's uid as its actor.
+type rpcControl struct{ d *Daemon }
+
+// serveRPC serves supervisord's XML-RPC interface on addr
+// ("unix:///path/supervisor.sock").
+func (d *Daemon) serveRPC(addr string) (func(), error) {
+	path, ok := strings.CutPrefix(addr, "unix://")
+	if !ok {
+		return nil, fmt.Errorf("supervisor_rpc %q: only unix:///path sockets are served", addr)
+	}
+	ln, err := listen(path, d.gid)
+	if err != nil {
+		return nil, fmt.Errorf("supervisor_rpc %s: %w", addr, err)
+	}
+	srv := xmlrpc.NewServer(rpcControl{d}, xmlrpc.Options{Identifier: "tend", PID: os.Getpid()})
+	go func() { _ = srv.Serve(ln) }()
+	d.logger.Info().Str("socket", path).Msg("serving supervisord XML-RPC")
+	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil
+}
+
+func (c rpcControl) groups() map[string]string {
+	c.d.cfgMu.Lock()
+	path := c.d.cfg.Path
+	c.d.cfgMu.Unlock()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return importer.Groups(b)
+}
+
+func (c rpcControl) Workers() []xmlrpc.WorkerInfo {
+	ws, _ := c.d.sup.Workers()
+	groups := c.groups()
+	out := make([]xmlrpc.WorkerInfo, 0, len(ws))
+	for i := range ws {
+		w := &ws[i]
+		info := xmlrpc.WorkerInfo{
+			Name: w.Name, Group: groups[w.Name], State: w.State, PID: w.PID, Since: w.Since,
+			Started: w.SpawnedAt, Incarnation: uint64(w.Incarnation), RestartPending: w.Policy.Pending,
+			BreakerOpen: w.Policy.BreakerOpen, Description: w.Cause,
+		}
+		if x := w.LastExit; x != nil {
+			info.ExitCode = x.Code
+			info.Exited = !w.Live() && !w.Flags.StopAsked
+			if x.Code == nil && x.Signal == 0 && !x.Lost && strings.HasPrefix(x.Cause, "spawn failed") {
+				info.SpawnError = x.Cause
+			}
+		}
+		if spec := c.d.sup.Spec(w.Name); spec != nil {
+			info.Autostart = spec.Autostart
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+func mapErr(err error) error {
+	switch {
+	case errors.Is(err, supervisor.ErrNoWorker):
+		return fmt.Errorf("%w: %v", xmlrpc.ErrNoWorker, err)
+	case errors.Is(err, supervisor.ErrClosed):
+		return fmt.Errorf("%w: %v", xmlrpc.ErrShuttingDown, err)
+	}
+	return err
+}
+
+func (c rpcControl) Start(ctx context.Context, name, actor string) error {
+	w, err := c.d.sup.Worker(name)
+	if err != nil {
+		return mapErr(err)
+	}
+	if w.State == events.Running || w.State == events.Starting {
+		return xmlrpc.ErrAlreadyStarted
+	}
+	_, err = c.d.sup.Start(ctx, name, actor)
+	return mapErr(err)
+}
+
+func (c rpcControl) Stop(ctx context.Context, name, actor string) error {
+	w, err := c.d.sup.Worker(name)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !w.Live() && !w.Policy.Pending {
+		return xmlrpc.ErrNotRunning
+	}
+	_, err = c.d.sup.Stop(ctx, name, actor)
+	return mapErr(err)
+}
+
+func (c rpcControl) WaitState(ctx context.Context, name string, running bool) error {
+	before, err := c.d.sup.Worker(name)
+	if err != nil {
+		return mapErr(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	w, err := c.d.sup.WaitFor(ctx, name, func(w *fsm.Worker) bool {
+		if !running {
+			return !w.Live()
+		}
+		return w.State == events.Running || (!w.Live() && w.Incarnation >= before.Incarnation && !w.Policy.Pending && !w.Flags.RestartAfter)
+	})
+	if err != nil {
+		return err
+	}
+	if running && w.State != events.Running {
+		cause := w.Cause
+		if w.LastExit != nil {
+			cause = w.LastExit.Cause
+		}
+		return fmt.Errorf("%w: %s", xmlrpc.ErrSpawn, cause)
+	}
+	return nil
+}
+
+func (c rpcControl) Reload(ctx context.Context, actor string) (added, changed, removed []string, err error) {
+	r, err := c.d.Reload(ctx, actor)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", xmlrpc.ErrCantReread, err)
+	}
+	return r.Added, r.Changed, r.Removed, nil
+}
+
+func (c rpcControl) Shutdown(actor string) error {
+	select {
+	case c.d.shutdown <- actor:
+		return nil
+	default:
+		return xmlrpc.ErrShuttingDown
+	}
+}
+
+func (c rpcControl) LogPath(name string, stderr bool) string {
+	spec := c.d.sup.Spec(name)
+	if spec == nil {
+		return ""
+	}
+	if stderr {
+		return spec.Stderr
+	}
+	return spec.Stdout
+}

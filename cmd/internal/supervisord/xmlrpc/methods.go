@@ -1,0 +1,614 @@
+package xmlrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// apiVersion is what supervisorctl 3.x and 4.x insist on.
+const apiVersion = "3.0"
+
+// methods lists what dispatch serves, for system.listMethods.
+func methods() []string {
+	m := []string{
+		"system.listMethods", "system.methodHelp", "system.methodSignature", "system.multicall",
+		"supervisor.getAPIVersion", "supervisor.getVersion", "supervisor.getSupervisorVersion",
+		"supervisor.getIdentification", "supervisor.getState", "supervisor.getPID",
+		"supervisor.getProcessInfo", "supervisor.getAllProcessInfo", "supervisor.getAllConfigInfo",
+		"supervisor.startProcess", "supervisor.startProcessGroup", "supervisor.startAllProcesses",
+		"supervisor.stopProcess", "supervisor.stopProcessGroup", "supervisor.stopAllProcesses",
+		"supervisor.readProcessLog", "supervisor.readProcessStdoutLog", "supervisor.readProcessStderrLog",
+		"supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog", "supervisor.tailProcessStderrLog",
+		"supervisor.reloadConfig", "supervisor.addProcessGroup", "supervisor.removeProcessGroup",
+		"supervisor.shutdown",
+	}
+	sort.Strings(m)
+	return m
+}
+
+// args checks a call's parameters against kinds: "s" string, "i" int,
+// "b" bool, "a" array; an upper-case kind is optional.
+func args(params []any, kinds string) *Fault {
+	required := 0
+	for _, k := range kinds {
+		if k >= 'a' && k <= 'z' {
+			required++
+		}
+	}
+	if len(params) < required || len(params) > len(kinds) {
+		return fault(faultIncorrectParameters, fmt.Sprintf("takes %d to %d parameters, got %d", required, len(kinds), len(params)))
+	}
+	for i, p := range params {
+		ok := false
+		switch strings.ToLower(string(kinds[i])) {
+		case "s":
+			_, ok = p.(string)
+		case "i":
+			_, ok = p.(int64)
+		case "b":
+			_, ok = p.(bool)
+			if n, isInt := p.(int64); isInt && (n == 0 || n == 1) {
+				ok = true // Python clients may send 0/1 for booleans
+			}
+		case "a":
+			_, ok = p.([]any)
+		}
+		if !ok {
+			return fault(faultBadArguments, fmt.Sprintf("parameter %d has the wrong type", i+1))
+		}
+	}
+	return nil
+}
+
+func boolArg(params []any, i int, def bool) bool {
+	if i >= len(params) {
+		return def
+	}
+	switch v := params[i].(type) {
+	case bool:
+		return v
+	case int64:
+		return v != 0
+	}
+	return def
+}
+
+// dispatch runs one call. inMulticall forbids nesting multicalls.
+func (s *Server) dispatch(ctx context.Context, actor, method string, params []any, inMulticall bool) (any, *Fault) {
+	sig := map[string]string{
+		"system.listMethods": "", "system.methodHelp": "s", "system.methodSignature": "s", "system.multicall": "a",
+		"supervisor.getAPIVersion": "", "supervisor.getVersion": "", "supervisor.getSupervisorVersion": "",
+		"supervisor.getIdentification": "", "supervisor.getState": "", "supervisor.getPID": "",
+		"supervisor.getProcessInfo": "s", "supervisor.getAllProcessInfo": "", "supervisor.getAllConfigInfo": "",
+		"supervisor.startProcess": "sB", "supervisor.startProcessGroup": "sB", "supervisor.startAllProcesses": "B",
+		"supervisor.stopProcess": "sB", "supervisor.stopProcessGroup": "sB", "supervisor.stopAllProcesses": "B",
+		"supervisor.readProcessLog": "sii", "supervisor.readProcessStdoutLog": "sii", "supervisor.readProcessStderrLog": "sii",
+		"supervisor.tailProcessLog": "sii", "supervisor.tailProcessStdoutLog": "sii", "supervisor.tailProcessStderrLog": "sii",
+		"supervisor.reloadConfig": "", "supervisor.addProcessGroup": "s", "supervisor.removeProcessGroup": "s",
+		"supervisor.shutdown": "",
+	}
+	kinds, known := sig[method]
+	if !known {
+		return nil, fault(faultUnknownMethod, "")
+	}
+	if f := args(params, kinds); f != nil {
+		return nil, f
+	}
+	// Like supervisord's _update, everything but introspection is refused
+	// once shutdown has begun.
+	if s.down.Load() && strings.HasPrefix(method, "supervisor.") {
+		return nil, fault(faultShutdownState, "")
+	}
+	str := func(i int) string { return params[i].(string) }
+	num := func(i int) int64 { return params[i].(int64) }
+
+	switch method {
+	case "system.listMethods":
+		return methods(), nil
+	case "system.methodHelp":
+		return "", nil
+	case "system.methodSignature":
+		return "undef", nil
+	case "system.multicall":
+		if inMulticall {
+			return nil, fault(faultIncorrectParameters, "multicall cannot nest")
+		}
+		return s.multicall(ctx, actor, params[0].([]any)), nil
+	case "supervisor.getAPIVersion", "supervisor.getVersion":
+		return apiVersion, nil
+	case "supervisor.getSupervisorVersion":
+		return s.opts.Version, nil
+	case "supervisor.getIdentification":
+		return s.opts.Identifier, nil
+	case "supervisor.getState":
+		return rpcStruct{"statecode": 1, "statename": "RUNNING"}, nil
+	case "supervisor.getPID":
+		return s.opts.PID, nil
+	case "supervisor.getProcessInfo":
+		p, _, f := s.lookup(str(0))
+		if f != nil {
+			return nil, f
+		}
+		if p == nil {
+			return nil, fault(faultBadName, str(0))
+		}
+		return s.processInfo(*p), nil
+	case "supervisor.getAllProcessInfo":
+		var out []rpcStruct
+		for _, p := range s.procs() {
+			out = append(out, s.processInfo(p))
+		}
+		return out, nil
+	case "supervisor.getAllConfigInfo":
+		var out []rpcStruct
+		for _, p := range s.procs() {
+			out = append(out, s.configInfo(p))
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i]["name"].(string) < out[j]["name"].(string) })
+		return out, nil
+	case "supervisor.startProcess", "supervisor.stopProcess":
+		start := method == "supervisor.startProcess"
+		p, group, f := s.lookup(str(0))
+		if f != nil {
+			return nil, f
+		}
+		if p == nil {
+			return s.all(ctx, actor, group, start, boolArg(params, 1, true)), nil
+		}
+		if f := s.startStop(ctx, actor, *p, start, boolArg(params, 1, true)); f != nil {
+			return nil, f
+		}
+		return true, nil
+	case "supervisor.startProcessGroup", "supervisor.stopProcessGroup":
+		start := method == "supervisor.startProcessGroup"
+		name := str(0)
+		var group []procRef
+		for _, p := range s.procs() {
+			if p.group == name {
+				group = append(group, p)
+			}
+		}
+		if len(group) == 0 {
+			if !start && s.reloaded(name) == "removed" {
+				return []rpcStruct{}, nil // "update" stops what the reload already removed
+			}
+			return nil, fault(faultBadName, name)
+		}
+		return s.all(ctx, actor, group, start, boolArg(params, 1, true)), nil
+	case "supervisor.startAllProcesses", "supervisor.stopAllProcesses":
+		return s.all(ctx, actor, s.procs(), method == "supervisor.startAllProcesses", boolArg(params, 0, true)), nil
+	case "supervisor.readProcessLog", "supervisor.readProcessStdoutLog", "supervisor.readProcessStderrLog":
+		return s.readLog(str(0), num(1), num(2), method == "supervisor.readProcessStderrLog")
+	case "supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog", "supervisor.tailProcessStderrLog":
+		return s.tailLog(str(0), num(1), num(2), method == "supervisor.tailProcessStderrLog")
+	case "supervisor.reloadConfig":
+		return s.reload(ctx, actor)
+	case "supervisor.addProcessGroup":
+		return s.addGroup(ctx, actor, str(0))
+	case "supervisor.removeProcessGroup":
+		return s.removeGroup(str(0))
+	case "supervisor.shutdown":
+		if err := s.c.Shutdown(actor); err != nil {
+			return nil, toFault(err, "")
+		}
+		s.down.Store(true)
+		return true, nil
+	}
+	return nil, fault(faultUnknownMethod, "")
+}
+
+// multicall runs each call in turn; each result is [value] or a fault
+// struct, as Python's MultiCall expects.
+func (s *Server) multicall(ctx context.Context, actor string, calls []any) []any {
+	out := make([]any, 0, len(calls))
+	for _, c := range calls {
+		m, ok := c.(map[string]any)
+		name, okName := m["methodName"].(string)
+		if !ok || !okName {
+			f := fault(faultIncorrectParameters, "multicall entries need methodName and params")
+			out = append(out, rpcStruct{"faultCode": f.Code, "faultString": f.String})
+			continue
+		}
+		var params []any
+		if p, ok := m["params"].([]any); ok {
+			params = p
+		}
+		v, f := s.dispatch(ctx, actor, name, params, true)
+		if f != nil {
+			out = append(out, rpcStruct{"faultCode": f.Code, "faultString": f.String})
+			continue
+		}
+		out = append(out, []any{v})
+	}
+	return out
+}
+
+func (s *Server) processInfo(p procRef) rpcStruct {
+	w := p.info
+	code, name := StateOf(w)
+	now := s.opts.Now()
+	var start, stop int64
+	if !w.Started.IsZero() {
+		start = w.Started.Unix()
+		if code == stateStopped || code == stateExited || code == stateFatal || code == stateBackoff {
+			stop = w.Since.Unix()
+		}
+	}
+	exit := 0
+	if w.ExitCode != nil {
+		exit = *w.ExitCode
+	}
+	spawnerr := w.SpawnError
+	if spawnerr == "" && (code == stateFatal || code == stateBackoff) {
+		spawnerr = w.Description
+	}
+	out := s.c.LogPath(w.Name, false)
+	errPath := s.c.LogPath(w.Name, true)
+	return rpcStruct{
+		"name": w.Name, "group": p.group,
+		"start": start, "stop": stop, "now": now.Unix(),
+		"state": code, "statename": name,
+		"spawnerr": spawnerr, "exitstatus": exit,
+		"logfile": out, "stdout_logfile": out, "stderr_logfile": errPath,
+		"pid":         w.PID,
+		"description": describe(w, code, spawnerr, now),
+	}
+}
+
+// describe is supervisord's _interpretProcessInfo.
+func describe(w WorkerInfo, code int, spawnerr string, now time.Time) string {
+	switch code {
+	case stateRunning:
+		up := now.Sub(w.Started)
+		if w.Started.IsZero() {
+			up = now.Sub(w.Since)
+		}
+		if up < 0 {
+			up = 0
+		}
+		return fmt.Sprintf("pid %d, uptime %s", w.PID, pyTimedelta(up))
+	case stateFatal, stateBackoff:
+		if spawnerr != "" {
+			return spawnerr
+		}
+		return fmt.Sprintf("unknown error (try \"tail %s\")", w.Name)
+	case stateStopped, stateExited:
+		if w.Started.IsZero() {
+			return "Not started"
+		}
+		return w.Since.Local().Format("Jan 02 03:04 PM")
+	}
+	return ""
+}
+
+// pyTimedelta formats a duration as str(datetime.timedelta) does for whole
+// seconds: "1:02:03", "2 days, 0:00:05".
+func pyTimedelta(d time.Duration) string {
+	secs := int64(d / time.Second)
+	days := secs / 86400
+	secs %= 86400
+	hms := fmt.Sprintf("%d:%02d:%02d", secs/3600, secs%3600/60, secs%60)
+	switch {
+	case days == 1:
+		return "1 day, " + hms
+	case days > 1:
+		return fmt.Sprintf("%d days, %s", days, hms)
+	}
+	return hms
+}
+
+func (s *Server) configInfo(p procRef) rpcStruct {
+	out, errPath := s.c.LogPath(p.info.Name, false), s.c.LogPath(p.info.Name, true)
+	return rpcStruct{
+		"name": p.info.Name, "group": p.group,
+		"autostart": p.info.Autostart, "inuse": true,
+		"group_prio": 999, "process_prio": 999,
+		"stdout_logfile": out, "stderr_logfile": errPath,
+		"redirect_stderr": out != "" && out == errPath,
+	}
+}
+
+// startStop starts or stops one worker, waiting for it when asked, with
+// supervisord's checks and faults.
+func (s *Server) startStop(ctx context.Context, actor string, p procRef, start, wait bool) *Fault {
+	name := p.info.Name
+	code, _ := StateOf(p.info)
+	if start && running(code) {
+		return fault(faultAlreadyStarted, name)
+	}
+	if !start && !running(code) {
+		return fault(faultNotRunning, name)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	var err error
+	if start {
+		err = s.c.Start(ctx, name, actor)
+	} else {
+		err = s.c.Stop(ctx, name, actor)
+	}
+	if err != nil {
+		return toFault(err, name)
+	}
+	if !wait {
+		return nil
+	}
+	if err := s.c.WaitState(ctx, name, start); err != nil {
+		switch {
+		case errors.Is(err, ErrSpawn):
+			return fault(faultSpawnError, name)
+		case !start:
+			return toFault(err, name)
+		}
+		return fault(faultAbnormalTermination, name)
+	}
+	return nil
+}
+
+// all starts or stops procs concurrently (as supervisord's deferred
+// callbacks do), skipping those already in the wanted state, and reports
+// one result struct per worker acted on, in order.
+func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, wait bool) []rpcStruct {
+	var todo []procRef
+	for _, p := range procs {
+		code, _ := StateOf(p.info)
+		if running(code) != start {
+			todo = append(todo, p)
+		}
+	}
+	out := make([]rpcStruct, len(todo))
+	var wg sync.WaitGroup
+	for i, p := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
+			if f := s.startStop(ctx, actor, p, start, wait); f != nil {
+				r["status"], r["description"] = f.Code, f.String
+			}
+			out[i] = r
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// logFile resolves name's log, with supervisord's faults.
+func (s *Server) logFile(name string, stderr bool) (string, *Fault) {
+	p, _, f := s.lookup(name)
+	if f != nil {
+		return "", f
+	}
+	if p == nil {
+		return "", fault(faultBadName, name)
+	}
+	return s.c.LogPath(p.info.Name, stderr), nil
+}
+
+// readLog is supervisord's readFile: a negative offset reads that many
+// bytes from the end (length must then be 0); otherwise length bytes from
+// offset, or everything after it when length is 0. Reads are capped at
+// MaxLogRead, a limit supervisord does not have.
+func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *Fault) {
+	path, f := s.logFile(name, stderr)
+	if f != nil {
+		return nil, f
+	}
+	if path == "" {
+		return nil, fault(faultNoFile, "")
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fault(faultNoFile, path)
+		}
+		return nil, fault(faultFailed, "")
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fault(faultFailed, "")
+	}
+	size := st.Size()
+	var pos, n int64
+	switch {
+	case offset < 0:
+		if length != 0 {
+			return nil, fault(faultBadArguments, "")
+		}
+		n = -offset
+		pos = max(size-n, 0)
+	case length < 0:
+		return nil, fault(faultBadArguments, "")
+	case length == 0:
+		pos, n = offset, max(size-offset, 0)
+	default:
+		pos, n = offset, length
+	}
+	n = min(n, s.opts.MaxLogRead)
+	buf := make([]byte, n)
+	got, err := fh.ReadAt(buf, pos)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fault(faultFailed, "")
+	}
+	return string(buf[:got]), nil
+}
+
+// tailLog is supervisord's tailFile: [data, next offset, overflow]. When
+// the file has grown past offset+length, overflow is set and the last
+// length bytes are returned; the returned offset is the file size.
+func (s *Server) tailLog(name string, offset, length int64, stderr bool) (any, *Fault) {
+	path, f := s.logFile(name, stderr)
+	if f != nil {
+		return nil, f
+	}
+	empty := []any{"", int64(0), false}
+	if path == "" {
+		return empty, nil
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return empty, nil
+		}
+		return []any{"", offset, false}, nil
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return []any{"", offset, false}, nil
+	}
+	sz := st.Size()
+	length = min(length, s.opts.MaxLogRead)
+	overflow := false
+	if sz > offset+length {
+		overflow = true
+		offset = sz - 1
+	}
+	if offset+length > sz {
+		if offset > sz-1 {
+			length = 0
+		}
+		offset = sz - length
+	}
+	offset = max(offset, 0)
+	length = max(length, 0)
+	data := ""
+	if length > 0 {
+		buf := make([]byte, length)
+		got, err := fh.ReadAt(buf, offset)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return []any{"", offset, false}, nil
+		}
+		data = string(buf[:got])
+	}
+	return []any{data, sz, overflow}, nil
+}
+
+// groupMap maps worker names to supervisord group names.
+func (s *Server) groupMap() map[string]string {
+	m := map[string]string{}
+	for _, p := range s.procs() {
+		m[p.info.Name] = p.group
+	}
+	return m
+}
+
+// reload turns tend's worker-level diff into supervisord's group-level one:
+// a group that only exists after the reload is added, one that no longer
+// exists is removed, and any other group with a worker added, changed or
+// removed is changed (so "update" re-adds it and its autostart workers run).
+func (s *Server) reload(ctx context.Context, actor string) (any, *Fault) {
+	before := s.groupMap()
+	added, changed, removed, err := s.c.Reload(ctx, actor)
+	if err != nil {
+		if errors.Is(err, ErrShuttingDown) {
+			return nil, toFault(err, "")
+		}
+		// supervisorctl prints CANT_REREAD's text; any other fault
+		// would end it with a traceback.
+		return nil, fault(faultCantReread, err.Error())
+	}
+	after := s.groupMap()
+	exists := func(m map[string]string, g string) bool {
+		for _, x := range m {
+			if x == g {
+				return true
+			}
+		}
+		return false
+	}
+	touched := map[string]bool{}
+	for _, names := range [][]string{added, changed, removed} {
+		for _, n := range names {
+			g, ok := after[n]
+			if !ok {
+				g, ok = before[n]
+			}
+			if !ok {
+				g = n
+			}
+			touched[g] = true
+		}
+	}
+	a, c, r := []string{}, []string{}, []string{}
+	kinds := map[string]string{}
+	for g := range touched {
+		switch {
+		case !exists(before, g):
+			a, kinds[g] = append(a, g), "added"
+		case !exists(after, g):
+			r, kinds[g] = append(r, g), "removed"
+		default:
+			c, kinds[g] = append(c, g), "changed"
+		}
+	}
+	sort.Strings(a)
+	sort.Strings(c)
+	sort.Strings(r)
+	s.mu.Lock()
+	s.lastReload = kinds
+	s.mu.Unlock()
+	return []any{[]any{a, c, r}}, nil
+}
+
+func (s *Server) reloaded(group string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastReload[group]
+}
+
+// addGroup is what "update" calls after a reload: tend has already put the
+// group in place, so this only starts its stopped autostart workers, as
+// supervisord does when it adds a group.
+func (s *Server) addGroup(ctx context.Context, actor, name string) (any, *Fault) {
+	var group []procRef
+	for _, p := range s.procs() {
+		if p.group == name {
+			group = append(group, p)
+		}
+	}
+	if len(group) == 0 {
+		return nil, fault(faultBadName, name)
+	}
+	for _, p := range group {
+		code, _ := StateOf(p.info)
+		if p.info.Autostart && !running(code) && code != stateStopping {
+			if err := s.c.Start(ctx, p.info.Name, actor); err != nil && !errors.Is(err, ErrAlreadyStarted) {
+				return nil, toFault(err, p.info.Name)
+			}
+		}
+	}
+	return true, nil
+}
+
+// removeGroup succeeds for a group the last reload removed, and for a
+// stopped group (tend's configuration, not this call, decides what
+// exists); a group with a live process is STILL_RUNNING, as in supervisord.
+func (s *Server) removeGroup(name string) (any, *Fault) {
+	var group []procRef
+	for _, p := range s.procs() {
+		if p.group == name {
+			group = append(group, p)
+		}
+	}
+	if len(group) == 0 {
+		if s.reloaded(name) == "removed" {
+			return true, nil
+		}
+		return nil, fault(faultBadName, name)
+	}
+	for _, p := range group {
+		if code, _ := StateOf(p.info); running(code) || code == stateStopping {
+			return nil, fault(faultStillRunning, name)
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,204 @@
+package xmlrpc
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/events"
+)
+
+func post(t *testing.T, sock, path, body string) (int, string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Post("http://x"+path, "text/xml", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func callXML(method string, params ...string) string {
+	var b strings.Builder
+	b.WriteString("<?xml version='1.0'?><methodCall><methodName>" + method + "</methodName><params>")
+	for _, p := range params {
+		b.WriteString("<param><value>" + p + "</value></param>")
+	}
+	b.WriteString("</params></methodCall>")
+	return b.String()
+}
+
+func faultCode(body string) string {
+	i := strings.Index(body, "<name>faultCode</name><value><int>")
+	if !strings.Contains(body, "<fault>") || i < 0 {
+		return ""
+	}
+	rest := body[i+len("<name>faultCode</name><value><int>"):]
+	return rest[:strings.Index(rest, "<")]
+}
+
+func TestFaults(t *testing.T) {
+	f := newFake(t)
+	_, sock := serve(t, f, Options{MaxRequest: 4096})
+	if err := os.WriteFile(f.logs["web"], []byte("log\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, body, code string
+	}{
+		{"bad XML", "<methodCall><methodName>x", "2"},
+		{"not XML-RPC", "<foo/>", "2"},
+		{"no method name", "<methodCall><params/></methodCall>", "2"},
+		{"unknown method", callXML("supervisor.frobnicate"), "1"},
+		{"unknown namespace", callXML("nope.getState"), "1"},
+		{"too few params", callXML("supervisor.getProcessInfo"), "2"},
+		{"wrong param type", callXML("supervisor.getProcessInfo", "<int>3</int>"), "3"},
+		{"bad int", callXML("supervisor.readProcessStdoutLog", "web", "<int>x</int>", "<int>0</int>"), "2"},
+		{"bad name", callXML("supervisor.getProcessInfo", "<string>nope</string>"), "10"},
+		{"bad group", callXML("supervisor.startProcessGroup", "<string>nope</string>"), "10"},
+		{"oversized", callXML("supervisor.getState", "<string>"+strings.Repeat("x", 5000)+"</string>"), "2"},
+		{"deep nesting", callXML("system.multicall", strings.Repeat("<array><data><value>", 40)+strings.Repeat("</value></data></array>", 40)), "2"},
+		{"negative offset with length", callXML("supervisor.readProcessStdoutLog", "web", "<int>-5</int>", "<int>3</int>"), "3"},
+		{"no log file yet", callXML("supervisor.readProcessStdoutLog", "cron", "<int>-5</int>", "<int>0</int>"), "20"},
+	} {
+		status, body := post(t, sock, "/RPC2", tc.body)
+		if status != 200 || faultCode(body) != tc.code {
+			t.Errorf("%s: HTTP %d, fault %q, want fault %s:\n%s", tc.name, status, faultCode(body), tc.code, body)
+		}
+	}
+	if calls := f.callLog(); len(calls) != 0 {
+		t.Errorf("faulted calls reached the Control: %q", calls)
+	}
+}
+
+func TestMulticallAndListMethods(t *testing.T) {
+	f := newFake(t)
+	_, sock := serve(t, f, Options{})
+	member := func(m, params string) string {
+		return "<value><struct><member><name>methodName</name><value>" + m + "</value></member>" +
+			"<member><name>params</name><value><array><data>" + params + "</data></array></value></member></struct></value>"
+	}
+	body := callXML("system.multicall", "<array><data>"+
+		member("supervisor.getAPIVersion", "")+
+		member("supervisor.nope", "")+
+		member("system.multicall", "<value><array><data/></array></value>")+
+		member("supervisor.getProcessInfo", "<value>web</value>")+
+		"</data></array>")
+	_, resp := post(t, sock, "/RPC2", body)
+	for _, want := range []string{"<string>3.0</string>", "<int>1</int>", "UNKNOWN_METHOD", "multicall cannot nest", "<name>statename</name><value><string>RUNNING</string>"} {
+		if !strings.Contains(resp, want) {
+			t.Errorf("multicall response lacks %q:\n%s", want, resp)
+		}
+	}
+	_, resp = post(t, sock, "/RPC2", callXML("system.listMethods"))
+	if !strings.Contains(resp, "supervisor.tailProcessStdoutLog") || !strings.Contains(resp, "system.multicall") {
+		t.Errorf("listMethods: %s", resp)
+	}
+	if status, _ := post(t, sock, "/logtail/web/stdout", ""); status != http.StatusBadRequest {
+		t.Errorf("POST /logtail: HTTP %d", status)
+	}
+}
+
+func TestStateMapping(t *testing.T) {
+	code := 1
+	for _, tc := range []struct {
+		w    WorkerInfo
+		want string
+	}{
+		{WorkerInfo{State: events.Running}, "RUNNING"},
+		{WorkerInfo{State: events.Stopping}, "STOPPING"},
+		{WorkerInfo{State: events.Starting}, "STARTING"},
+		{WorkerInfo{State: events.Starting, RestartPending: true}, "BACKOFF"},
+		{WorkerInfo{State: events.Stopped}, "STOPPED"},
+		{WorkerInfo{State: events.Stopped, Exited: true, ExitCode: &code}, "EXITED"},
+		{WorkerInfo{State: events.Stopped, RestartPending: true}, "BACKOFF"},
+		{WorkerInfo{State: events.Stopped, BreakerOpen: true}, "FATAL"},
+		{WorkerInfo{State: events.Stopped, SpawnError: "exec failed"}, "FATAL"},
+		{WorkerInfo{State: events.Killed}, "EXITED"},
+	} {
+		if _, got := StateOf(tc.w); got != tc.want {
+			t.Errorf("StateOf(%+v) = %s, want %s", tc.w, got, tc.want)
+		}
+	}
+	if pyTimedelta(49*time.Hour+62*time.Second) != "2 days, 1:01:02" || pyTimedelta(5*time.Second) != "0:00:05" {
+		t.Error("pyTimedelta does not match Python's timedelta")
+	}
+}
+
+// The log calls follow supervisord's readFile and tailFile exactly.
+func TestLogOffsets(t *testing.T) {
+	f := newFake(t)
+	s := NewServer(f, Options{})
+	defer s.Close()
+	if err := os.WriteFile(f.logs["web"], []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		off, n int64
+		want   string
+	}{{-4, 0, "6789"}, {-40, 0, "0123456789"}, {2, 3, "234"}, {7, 0, "789"}, {20, 0, ""}, {8, 10, "89"}} {
+		got, flt := s.readLog("web", tc.off, tc.n, false)
+		if flt != nil || got != tc.want {
+			t.Errorf("read(%d, %d) = %v, %v; want %q", tc.off, tc.n, got, flt, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		off, n   int64
+		want     string
+		next     int64
+		overflow bool
+	}{{0, 4, "6789", 10, true}, {0, 20, "0123456789", 10, false}, {10, 5, "", 10, false}, {8, 5, "56789", 10, false}} {
+		got, flt := s.tailLog("web", tc.off, tc.n, false)
+		r := got.([]any)
+		if flt != nil || r[0] != tc.want || r[1] != tc.next || r[2] != tc.overflow {
+			t.Errorf("tail(%d, %d) = %v, %v; want [%q %d %v]", tc.off, tc.n, r, flt, tc.want, tc.next, tc.overflow)
+		}
+	}
+}
+
+func FuzzDecodeCall(f *testing.F) {
+	f.Add([]byte(callXML("system.multicall", "<array><data><value><struct><member><name>methodName</name><value>x</value></member></struct></value></data></array>")))
+	f.Add([]byte(callXML("supervisor.readProcessStdoutLog", "web", "<int>-1600</int>", "<i4>0</i4>", "<boolean>1</boolean>", "<double>1.5</double>", "<base64>aGk=</base64>", "<nil/>")))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := decodeCall(data)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must dispatch without panicking.
+		s := NewServer(newStatic(), Options{})
+		defer s.Close()
+		v, flt := s.dispatch(context.Background(), "fuzz", c.method, c.params, false)
+		if flt == nil {
+			_ = encodeResponse(v)
+		}
+	})
+}
+
+// static is a Control with one stopped worker and no side effects.
+type static struct{}
+
+func newStatic() static { return static{} }
+
+func (static) Workers() []WorkerInfo {
+	return []WorkerInfo{{Name: "web", State: events.Stopped}, {Name: "a", Group: "g", State: events.Stopped}}
+}
+func (static) Start(context.Context, string, string) error { return ErrSpawn }
+func (static) Stop(context.Context, string, string) error  { return nil }
+func (static) WaitState(context.Context, string, bool) error {
+	return nil
+}
+func (static) Reload(context.Context, string) ([]string, []string, []string, error) {
+	return []string{"x"}, nil, nil, nil
+}
+func (static) Shutdown(string) error       { return nil }
+func (static) LogPath(string, bool) string { return "" }
