@@ -1,0 +1,140 @@
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/tendhq/tend/"
+
+type pkg struct {
+	ImportPath string
+	Doc        string
+	Imports    []string
+	Deps       []string
+	Name       string
+}
+
+func list(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", mod+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var ps []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func ours(imports []string) []string {
+	var out []string
+	for _, i := range imports {
+		if strings.HasPrefix(i, mod) {
+			out = append(out, strings.TrimPrefix(i, mod))
+		}
+	}
+	return out
+}
+
+// allowed lists, for each package, the packages of ours it may import
+// directly. Dependencies point one way: cmd → supervisor → {fsm, store,
+// events, supervisor/proc, supervisor/health, supervisor/limits}; fsm and
+// store import only events; events imports nothing of ours.
+var allowed = map[string][]string{
+	"events":            {},
+	"fsm":               {"events"},
+	"fsm/policy":        {},
+	"store":             {"events"},
+	"supervisor/proc":   {},
+	"supervisor/health": {},
+	"supervisor/limits": {},
+	"supervisor":        {"events", "fsm", "fsm/policy", "store", "supervisor/proc", "supervisor/health", "supervisor/limits"},
+}
+
+// forbidden lists third-party or standard packages a pure or leaf
+// package must not reach even indirectly.
+var forbidden = map[string][]string{
+	"events":     {"go.etcd.io/bbolt", "os/exec", "net", "github.com/rs/zerolog"},
+	"fsm":        {"go.etcd.io/bbolt", "os/exec", "net", "github.com/rs/zerolog", "github.com/shirou/gopsutil/v4/process"},
+	"fsm/policy": {"os/exec", "net", "math/rand", "math/rand/v2", "github.com/rs/zerolog"},
+	"store":      {"os/exec", "net", "github.com/rs/zerolog"},
+}
+
+func TestImportRules(t *testing.T) {
+	for _, p := range list(t) {
+		rel := strings.TrimPrefix(p.ImportPath, mod)
+		if strings.HasPrefix(rel, "cmd") || strings.HasPrefix(rel, "proptest") {
+			continue
+		}
+		allow, ok := allowed[rel]
+		if !ok {
+			if strings.HasSuffix(rel, "proctest") {
+				continue // test helper: imports nothing of ours either
+			}
+			t.Errorf("%s: no import rule; add it to this test", rel)
+			continue
+		}
+		set := map[string]bool{}
+		for _, a := range allow {
+			set[a] = true
+		}
+		for _, imp := range ours(p.Imports) {
+			if !set[imp] {
+				t.Errorf("%s imports %s, which the dependency direction forbids", rel, imp)
+			}
+		}
+		for _, imp := range p.Imports {
+			if rel == "fsm/policy" && (imp == "os" || imp == "time") {
+				continue // time.Duration and time.Time are its vocabulary; see TestPolicyReadsNoClock
+			}
+			if (rel == "fsm/policy" || rel == "fsm" || rel == "events") && imp == "os" {
+				t.Errorf("%s imports os: pure packages do no I/O", rel)
+			}
+		}
+		for _, bad := range forbidden[rel] {
+			for _, d := range append(p.Deps, p.Imports...) {
+				if d == bad {
+					t.Errorf("%s depends on %s", rel, bad)
+				}
+			}
+		}
+	}
+}
+
+// Nothing but tests and commands may import the test helpers.
+func TestTestHelpersStayInTests(t *testing.T) {
+	for _, p := range list(t) {
+		for _, imp := range ours(p.Imports) {
+			if strings.HasSuffix(imp, "proctest") || imp == "proptest" {
+				t.Errorf("%s (non-test code) imports %s", p.ImportPath, imp)
+			}
+		}
+	}
+}
+
+func TestEveryPackageHasADoc(t *testing.T) {
+	for _, p := range list(t) {
+		if p.Name == "main" && p.Doc == "" || p.Name != "main" && len(p.Doc) < 20 {
+			t.Errorf("%s: package doc missing or too short (%q): say what it is for", p.ImportPath, p.Doc)
+		}
+	}
+}
+
+// The pure packages never read the clock: time comes in with the events.
+func TestPureCodeReadsNoClock(t *testing.T) {
+	for _, dir := range []string{"../../../fsm", "../../../fsm/policy", "../../../events"} {
+		out, _ := exec.Command("grep", "-rn", "--include=*.go", "--exclude=*_test.go", "-e", "time.Now()", "-e", "time.Since(", "-e", "time.After(", dir).Output()
+		if len(out) > 0 {
+			t.Errorf("pure package reads the clock:\n%s", out)
+		}
+	}
+}
