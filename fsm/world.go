@@ -166,7 +166,7 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 	if w == nil {
 		return illegal("no such worker")
 	}
-	if observation(e.Type) {
+	if observation(e.Type) && !mutantNoIncarnationCheck {
 		if e.Incarnation > w.Incarnation {
 			return illegal(fmt.Sprintf("incarnation %d is newer than the worker's %d", e.Incarnation, w.Incarnation))
 		}
@@ -237,7 +237,7 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		switch {
 		case w.State == events.Starting || w.State == events.Running:
 			return via(TrKill)
-		case w.State == events.Stopping && !w.Flags.KillSent:
+		case w.State == events.Stopping && (!w.Flags.KillSent || mutantDoubleKill):
 			return same, nil
 		default:
 			return stale, nil

@@ -52,12 +52,16 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 	}
 	var d events.Decoder
 	stopped := false
+	var metaLast events.Seq // what the source's meta says its last seq is
 	err = guard(src, func() error {
 		tx, err := db.Begin(false)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
+		if tx.Bucket(bucketMeta) != nil {
+			metaLast = metaSeq(tx, keyLast)
+		}
 		b := tx.Bucket(bucketEvents)
 		if b == nil {
 			return fmt.Errorf("%w: no events bucket", ErrNotLog)
@@ -112,6 +116,18 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 		}
 		return flush()
 	})
+	if errors.Is(err, ErrCorrupt) && !stopped {
+		// A page of the source faulted or failed bbolt's checks (a
+		// truncated or torn file): nothing past it can be read, but
+		// everything read before it was whole and chained. Keep that.
+		stopped = true
+		rep.FirstBad, rep.Problem = want, "the file cannot be read from here on: "+err.Error()
+		rep.SourceEnd = max(rep.SourceEnd, metaLast)
+		if rep.SourceEnd >= want {
+			rep.Dropped = uint64(rep.SourceEnd - want + 1)
+		}
+		err = flush()
+	}
 	if err == nil && rep.Copied > 0 && out.Head() != prev {
 		err = errors.New("the copy's chain head differs from the source's")
 	}

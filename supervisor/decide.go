@@ -24,6 +24,7 @@ func (s *Supervisor) effectsFor(t *txn, e *events.Event) {
 	if spec == nil {
 		return
 	}
+	mutantSignalAgain(t, e, spec)
 	switch {
 	case e.To == events.Starting:
 		t.effect(effect{kind: effSpawn, worker: e.Worker, inc: e.Incarnation, spec: spec})
@@ -128,7 +129,7 @@ func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig in
 		_, err := s.startLocked(t, name, events.StartRequested, actor, "starting again: restart requested by "+actor)
 		return err
 	}
-	if w.Flags.StopAsked {
+	if w.Flags.StopAsked && !mutantRestartAfterStop {
 		return nil
 	}
 	ex := policy.Exit{Code: code, Signal: sig, FailedStart: e.From == events.Starting, Lost: e.Type == events.Lost}

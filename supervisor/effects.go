@@ -25,7 +25,6 @@ const (
 	effStopTimer                       // SIGKILL if still stopping after the stop timeout
 	effRestartAt                       // start again after the backoff
 	effCooldown                        // close the breaker after its cooldown
-	effCleanup                         // after the leader exited: end monitors, kill leftovers
 )
 
 // effect is data until its event is durable; then dispatch runs it.
@@ -180,15 +179,6 @@ func (s *Supervisor) run(f effect) {
 		}
 	case effMonitors:
 		s.startMonitors(f.worker, f.inc, f.spec)
-	case effCleanup:
-		if rt := s.current(f.worker, f.inc); rt != nil {
-			rt.cancel()
-			if rt.proc != nil && rt.proc.GroupAlive() {
-				_ = rt.proc.Signal(syscall.SIGKILL)
-				n, _ := rt.proc.SignalStrays(syscall.SIGKILL)
-				s.recordStrays(f.worker, f.inc, max(n, 1), "outlived the worker's main process; killed")
-			}
-		}
 	}
 }
 
@@ -265,10 +255,17 @@ func (s *Supervisor) spawn(worker string, inc events.Incarnation, spec *WorkerSp
 	go s.wait(worker, rt)
 }
 
-// wait is the one owner of the process's exit status.
+// wait is the one owner of the process's exit status. Whatever of the
+// worker outlives its main process (group members, descendants that left
+// the group) is killed before the exit is recorded, so a worker is never
+// shown Stopped while something of it runs.
 func (s *Supervisor) wait(worker string, rt *incarnation) {
 	defer s.waiters.Done()
 	ex := rt.proc.Wait()
+	mutantCancel(rt.cancel) // its monitors end with it
+	if rt.proc.GroupAlive() {
+		s.killLeftovers(worker, rt)
+	}
 	s.observe("exited", func(t *txn) error {
 		ev := events.Event{Type: events.Exited, Worker: worker, Incarnation: rt.inc, Actor: events.ActorProcess,
 			Cause: "process " + ex.String(), Details: events.Details{PID: rt.proc.PID(), Signal: int(ex.Signal)}}
@@ -279,9 +276,29 @@ func (s *Supervisor) wait(worker string, rt *incarnation) {
 		if err != nil || e.Stale {
 			return err
 		}
-		t.effect(effect{kind: effCleanup, worker: worker, inc: rt.inc})
 		return s.afterEnd(t, worker, e, ex.Code, int(ex.Signal))
 	})
+}
+
+// killLeftovers records, then kills, what outlived the worker's main
+// process, and waits (bounded) until it is gone.
+func (s *Supervisor) killLeftovers(worker string, rt *incarnation) {
+	b, err := s.transact(func(t *txn) error {
+		_, err := t.add(events.Event{Type: events.StrayFound, Worker: worker, Incarnation: rt.inc, Actor: events.ActorDaemon,
+			Cause: fmt.Sprintf("processes of incarnation %d outlived its main process (pid %d): killed with SIGKILL", rt.inc, rt.proc.PID())})
+		return err
+	})
+	if err == nil {
+		<-b.done
+	}
+	// Even if the log refused the event, leaving them would let the next
+	// incarnation run beside them; the kill cannot wait for the disk.
+	deadline := time.Now().Add(5 * time.Second)
+	for rt.proc.GroupAlive() && time.Now().Before(deadline) {
+		_ = rt.proc.Signal(syscall.SIGKILL)
+		_, _ = rt.proc.SignalStrays(syscall.SIGKILL)
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // startMonitors runs the incarnation's health check and limit watch, and

@@ -252,3 +252,21 @@ func TestDaemonRestartReplays(t *testing.T) {
 	}
 	r.load(s)
 }
+
+// A worker that double-forks a descendant out of its process group: the
+// stop still finds it (by its markers), kills it, and says so in the log.
+// The worker is never shown Stopped while something of it runs.
+func TestEscapedDescendantIsStopped(t *testing.T) {
+	r := newRig(t, spec("forker", proctest.Command("escape")))
+	r.waitState("forker", events.Running)
+	time.Sleep(200 * time.Millisecond) // let the descendant leave the group
+	if _, err := r.sup.Stop(bg, "forker", "cli uid=0"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("forker", events.Stopped)
+	e := r.waitEvent("forker", "stray found", func(e *events.Event) bool { return e.Type == events.StrayFound })
+	if !strings.Contains(e.Cause, "killed") {
+		t.Fatalf("stray event: %+v", e)
+	}
+	r.noProcessOf("forker")
+}

@@ -230,7 +230,9 @@ func TestRaceEverythingAtOnce(t *testing.T) {
 			func() { _, _ = r.sup.Start(bg, "w", "cli uid=0") },
 			func() { _, _ = r.sup.Stop(bg, "w", "cli uid=1") },
 			func() { _, _ = r.sup.Restart(bg, "w", "cli uid=2") },
-			func() { r.sup.onHealth("w", w.Incarnation, health.Report{Healthy: false, Consecutive: 3, Detail: "injected"}) },
+			func() {
+				r.sup.onHealth("w", w.Incarnation, health.Report{Healthy: false, Consecutive: 3, Detail: "injected"})
+			},
 			func() { r.sup.onViolation("w", w.Incarnation, v) },
 		)
 		// Quiesce: running again (restart won) or stopped for good.

@@ -188,28 +188,27 @@ type txn struct {
 	b *batch
 }
 
-// add judges e against the pending world, hands it to the log and folds it
-// into the pending world. It returns the event as recorded (with its seq,
-// transition and staleness), or the judgement's error, in which case
-// nothing was recorded.
+// add judges e against the pending world and folds it into the pending
+// world; transact hands the whole batch to the log in one Append. It
+// returns the event as it will be recorded (with its seq, transition and
+// staleness), or the judgement's error, in which case nothing was added.
 func (t *txn) add(e events.Event) (*events.Event, error) {
 	s := t.s
 	e.Time = s.now()
 	if err := s.pending.Decide(&e); err != nil {
 		return nil, err
 	}
+	mutantUnlockedGap(&s.mu)
 	ev := &e
-	tk, err := s.log.Append(ev)
-	if err != nil {
-		return nil, err
-	}
+	// Every append goes through a txn under mu, so the log's next seq is
+	// the one after the pending world's; transact checks it.
+	ev.Seq = s.pending.Seq + 1
 	if err := s.pending.Apply(ev); err != nil {
 		// Decide and Apply judge with the same function; disagreement is
 		// a bug in this program, not a condition to handle.
 		panic(fmt.Sprintf("supervisor: event decided but not applicable: %v", err))
 	}
 	t.b.evs = append(t.b.evs, ev)
-	t.b.ticket = tk
 	return ev, nil
 }
 
@@ -228,6 +227,28 @@ func (s *Supervisor) transact(build func(t *txn) error) (*batch, error) {
 		close(t.b.done)
 		return t.b, err
 	}
+	// One Append for the whole decision: the log commits it whole or not
+	// at all, so no part of a decision is ever durable without the rest
+	// (a decision split over two commits, the second refused, left an
+	// event in the log that the durable view never folded).
+	first := t.b.evs[0].Seq
+	tk, aerr := s.log.Append(t.b.evs...)
+	if aerr != nil {
+		// Nothing of it is in the log. The pending world folded it, but
+		// the log refuses appends only after a failed commit, and that
+		// commit's batch is in the release queue: recoverFromFailedCommit
+		// rebuilds the pending world from the durable one before the log
+		// takes anything again (or the log is closed).
+		s.mu.Unlock()
+		t.b.err = aerr
+		close(t.b.done)
+		return t.b, aerr
+	}
+	if t.b.evs[0].Seq != first {
+		s.mu.Unlock()
+		panic(fmt.Sprintf("supervisor: the log gave seq %d to an event the pending world folded as seq %d", t.b.evs[0].Seq, first))
+	}
+	t.b.ticket = tk
 	s.relMu.Lock()
 	if s.relStop {
 		// Closed: the events are in the log's queue and will be written,
@@ -263,19 +284,32 @@ func (s *Supervisor) command(ctx context.Context, build func(t *txn) error) ([]*
 	return b.evs, b.err
 }
 
-// observe records what the OS or a monitor reported. Observations must not
-// be lost: while the log refuses writes (disk full), it retries until the
-// log recovers or the supervisor closes.
+// observe records what the OS or a monitor reported, and returns once it
+// is durable. Observations must not be lost: while the log refuses writes
+// (disk full), whether it refuses the append or fails the commit, the
+// observation is judged again and retried until the log recovers or the
+// supervisor closes.
 func (s *Supervisor) observe(what string, build func(t *txn) error) {
 	delay := 20 * time.Millisecond
 	for {
-		_, err := s.transact(build)
+		b, err := s.transact(build)
 		if err == nil {
-			return
-		}
-		if !errors.Is(err, store.ErrFailed) {
+			select {
+			case <-b.done:
+			case <-s.ctx.Done():
+				return
+			}
+			if b.err == nil || errors.Is(b.err, ErrClosed) {
+				return
+			}
+			// Its commit failed (the only other way a queued batch
+			// fails); the pending world is rebuilt without it.
+		} else if !errors.Is(err, store.ErrFailed) {
 			s.logger.Debug().Err(err).Str("observation", what).Msg("observation not recorded")
 			return
+		}
+		if err == nil {
+			err = b.err
 		}
 		s.logger.Error().Err(err).Str("observation", what).Msg("log refuses writes; observation will be retried")
 		select {
@@ -297,6 +331,7 @@ func (s *Supervisor) releaseLoop() {
 		if b == nil {
 			return
 		}
+		b.effects = mutantEarlyEffects(s, b.effects)
 		if err := b.ticket.Wait(); err != nil {
 			s.recoverFromFailedCommit(b, err)
 			continue

@@ -137,30 +137,20 @@ var extraCommands []func(g *globals) *cobra.Command
 // configPath finds the config file the flags point to.
 func (g *globals) configPath() (string, error) { return config.Find(g.config) }
 
-// loadConfig parses the config without host checks: enough to find the
-// socket and the state directory.
-func (g *globals) loadConfig() (*config.Config, error) {
-	path, err := g.configPath()
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return config.Parse(path, data)
-}
-
 // client connects to the daemon the flags point to.
 func (g *globals) client() (*client.Client, error) {
 	if g.socket != "" {
 		return client.New(g.socket), nil
 	}
-	cfg, err := g.loadConfig()
+	path, err := g.configPath()
 	if err != nil {
 		return nil, fmt.Errorf("finding the daemon's socket: %w (or pass --socket)", err)
 	}
-	return client.New(cfg.Daemon.Socket), nil
+	d, err := config.Locate(path)
+	if err != nil {
+		return nil, fmt.Errorf("finding the daemon's socket: %w (or pass --socket)", err)
+	}
+	return client.New(d.Socket), nil
 }
 
 // openDB opens a log read-only for an offline command: the --db file, or
@@ -168,11 +158,15 @@ func (g *globals) client() (*client.Client, error) {
 func (g *globals) openDB() (*store.Log, error) {
 	path := g.db
 	if path == "" {
-		cfg, err := g.loadConfig()
+		cfgPath, err := g.configPath()
 		if err != nil {
 			return nil, err
 		}
-		path = cfg.Daemon.StateDir + "/tend.db"
+		d, err := config.Locate(cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		path = d.StateDir + "/tend.db"
 	}
 	return store.Open(path, store.Options{ReadOnly: true})
 }

@@ -53,10 +53,12 @@ func (s *Spawner) Adopt(worker string, inc uint64, id Identity) (*Process, error
 	return &Process{
 		spawner: s, proc: osp, identity: id, worker: worker, inc: inc,
 		wMarker: wm, iMarker: im, done: make(chan struct{}), adopted: true,
+		exited: s.watchExit(osp),
 	}, nil
 }
 
-// waitAdopted blocks until the pidfd says the process exited.
+// waitAdopted blocks until the pidfd says the process exited (at once
+// when the exit watch already said so).
 func (p *Process) waitAdopted() Exit {
 	var perr error
 	err := p.proc.WithHandle(func(fd uintptr) {

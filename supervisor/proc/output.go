@@ -9,10 +9,9 @@ import (
 	"syscall"
 )
 
-// outputs owns the daemon's copies of one incarnation's stdout/stderr
-// files. The child has its own descriptors; the daemon keeps these so that
-// rotation truncates exactly the file the worker writes to, even if the
-// path was renamed meanwhile. close runs once, from Wait.
+// outputs owns one incarnation's stdout/stderr files. The daemon opens
+// them for the child, closes its own copies once the child runs (detach),
+// and rotates them by path. close runs once, from Wait.
 type outputs struct {
 	mu     sync.Mutex // guards closed and the files against close during rotation
 	closed bool
@@ -72,6 +71,23 @@ func (o *outputs) open(path string) (*os.File, error) {
 	return f, nil
 }
 
+// detach closes the daemon's descriptors once the child has its own, and
+// keeps the paths for rotation.
+func (o *outputs) detach() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.files {
+		if o.files[i].f != nil {
+			_ = o.files[i].f.Close()
+			o.files[i].f = nil
+		}
+	}
+	if o.null != nil {
+		_ = o.null.Close()
+		o.null = nil
+	}
+}
+
 // close releases the daemon's descriptors; later calls do nothing.
 func (o *outputs) close() error {
 	o.mu.Lock()
@@ -82,9 +98,13 @@ func (o *outputs) close() error {
 	o.closed = true
 	var errs []error
 	for _, of := range o.files {
-		errs = append(errs, of.f.Close())
+		if of.f != nil {
+			errs = append(errs, of.f.Close())
+		}
 	}
-	errs = append(errs, o.null.Close())
+	if o.null != nil {
+		errs = append(errs, o.null.Close())
+	}
 	o.files = nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("proc: close output: %w", err)
@@ -106,23 +126,34 @@ func (o *outputs) rotate(seen map[[2]uint64]bool) error {
 	}
 	var errs []error
 	for _, of := range o.files {
-		fi, err := of.f.Stat()
+		f, err := os.OpenFile(of.path, os.O_WRONLY|os.O_APPEND, 0)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("proc: rotate %s: %w", of.path, err))
+			if !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("proc: rotate %s: %w", of.path, err))
+			}
 			continue
 		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok {
-			continue
-		}
-		key := [2]uint64{uint64(st.Dev), st.Ino}
-		if seen[key] {
-			continue
-		}
-		seen[key] = true
-		if _, err := rotateFile(of.f, of.path, o.max, o.keep); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, rotateOnce(f, of.path, o.max, o.keep, seen))
+		f.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// rotateOnce rotates the open file unless this sweep already did.
+func rotateOnce(f *os.File, path string, max int64, keep int, seen map[[2]uint64]bool) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("proc: rotate %s: %w", path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	key := [2]uint64{uint64(st.Dev), st.Ino}
+	if seen[key] {
+		return nil
+	}
+	seen[key] = true
+	_, err = rotateFile(f, path, max, keep)
+	return err
 }

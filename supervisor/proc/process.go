@@ -18,10 +18,11 @@ type Process struct {
 	identity Identity
 	worker   string
 	inc      uint64
-	wMarker  string   // "TEND_WORKER=<worker>"
-	iMarker  string   // "TEND_INCARNATION=<n>"
-	out      *outputs // nil for an adopted process: its files belong to it
-	adopted  bool     // spawned by an earlier daemon: not our child
+	wMarker  string          // "TEND_WORKER=<worker>"
+	iMarker  string          // "TEND_INCARNATION=<n>"
+	out      *outputs        // nil for an adopted process: its files belong to it
+	adopted  bool            // spawned by an earlier daemon: not our child
+	exited   <-chan struct{} // closed by the exit watch; nil: wait in waitid
 
 	once sync.Once
 	done chan struct{}
@@ -42,6 +43,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // same Exit.
 func (p *Process) Wait() Exit {
 	p.once.Do(func() {
+		if p.exited != nil {
+			<-p.exited // then the waits below return at once
+		}
 		if p.adopted {
 			p.exit = p.waitAdopted()
 			close(p.done)
@@ -93,7 +97,7 @@ func (p *Process) Signal(sig syscall.Signal) error {
 // killGroup signals the group by id, but only when a live member exists:
 // an empty group's id may already belong to someone else.
 func (p *Process) killGroup(sig syscall.Signal) error {
-	members, err := groupMembers(p.identity.PID)
+	members, err := p.markedMembers()
 	if err != nil {
 		return fmt.Errorf("proc: signal %q incarnation %d: %w", p.worker, p.inc, err)
 	}
@@ -107,23 +111,39 @@ func (p *Process) killGroup(sig syscall.Signal) error {
 }
 
 // GroupAlive reports whether any member of the process group is alive
-// (zombies do not count) or any stray of this incarnation is. If /proc
-// cannot be listed it falls back to whether the leader is still unreaped.
+// (zombies do not count) or any stray of this incarnation is. It is cheap
+// in the usual case, an empty group with no strays: the kernel answers
+// whether the group has members, and only then is /proc scanned for them.
 func (p *Process) GroupAlive() bool {
-	alive := false
-	err := scanStats(func(st stat) bool {
-		if st.PGRP == p.identity.PID && !st.zombie() {
-			alive = true
-		}
-		return !alive
-	})
-	if err != nil {
-		select {
-		case <-p.done:
-			return false
-		default:
+	select {
+	case <-p.done:
+	default:
+		return true // the leader is not reaped yet
+	}
+	if err := unix.Kill(-p.identity.PID, 0); err == nil || errors.Is(err, unix.EPERM) {
+		// Someone is in the group; zombies count for kill, not for us, and
+		// after the leader is gone the number could in principle be a new
+		// group's: only members carrying this incarnation's markers count.
+		if members, err := p.markedMembers(); err != nil || len(members) > 0 {
 			return true
 		}
 	}
-	return alive || len(p.Strays()) > 0
+	return len(p.Strays()) > 0
+}
+
+// markedMembers lists live members of the process group that carry this
+// incarnation's markers: once the leader is reaped its group id is only a
+// number, and a number is not an identity.
+func (p *Process) markedMembers() ([]int, error) {
+	members, err := groupMembers(p.identity.PID)
+	if err != nil {
+		return nil, err
+	}
+	out := members[:0]
+	for _, pid := range members {
+		if hasMarkers(pid, p.wMarker, p.iMarker) {
+			out = append(out, pid)
+		}
+	}
+	return out, nil
 }

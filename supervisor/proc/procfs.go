@@ -137,6 +137,24 @@ func hasMarkers(pid int, worker, inc string) bool {
 	return gotW && gotI
 }
 
+// orphanCandidates lists children of the daemon's main thread: where the
+// kernel reparents orphans of a subreaper. Worker leaders forked from other
+// threads are not all there, and need not be: this is for orphans. It
+// reads one file, so it is cheap however many threads the daemon has.
+func orphanCandidates(self int) ([]int, error) {
+	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(self) + "/task/" + strconv.Itoa(self) + "/children")
+	if err != nil {
+		return selfChildren(self)
+	}
+	var kids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			kids = append(kids, pid)
+		}
+	}
+	return kids, nil
+}
+
 // selfChildren lists the daemon's direct children, live or zombie. The
 // per-thread children files are used because Go forks from any thread;
 // when they are unavailable (CONFIG_PROC_CHILDREN off) /proc is scanned.

@@ -44,7 +44,7 @@ func (s *Spawner) reapLoop(sigc chan os.Signal) {
 func (s *Spawner) reapOrphans() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	kids, err := selfChildren(s.self)
+	kids, err := orphanCandidates(s.self)
 	if err != nil {
 		return err
 	}

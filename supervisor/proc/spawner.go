@@ -36,6 +36,7 @@ type Options struct {
 
 // Spawner starts incarnations and owns reaping for the whole daemon.
 type Spawner struct {
+	watch    *exitWatch // tells exits without a thread per worker
 	opts     Options
 	bootID   string
 	self     int
@@ -73,7 +74,12 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proc: getsid: %w", err)
 	}
+	watch, err := newExitWatch()
+	if err != nil {
+		return nil, err
+	}
 	s := &Spawner{
+		watch:    watch,
 		opts:     opts,
 		bootID:   boot,
 		self:     self,
@@ -84,6 +90,7 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	}
 	if opts.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			watch.close()
 			return nil, fmt.Errorf("proc: set child subreaper: %w", err)
 		}
 		// Notify, never Ignore: an ignored SIGCHLD is inherited by workers
@@ -108,6 +115,7 @@ func (s *Spawner) Close() error {
 		s.mu.Unlock()
 		close(s.stop)
 		s.wg.Wait()
+		s.watch.close()
 		if s.opts.Subreaper {
 			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
 				s.closeErr = fmt.Errorf("proc: clear child subreaper: %w", err)
@@ -148,17 +156,24 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		out.close()
 		return fail(ErrClosed)
 	}
+	// The fork runs outside mu, so spawns overlap: the reaper cannot take
+	// the new child meanwhile, because it never touches a group leader in
+	// the daemon's session, which every worker leader is from birth.
 	osp, err := os.StartProcess(path, spec.Command, attr)
 	if err != nil {
-		s.mu.Unlock()
 		out.close()
 		return fail(err)
 	}
+	// The child has its own descriptors now. Keeping ours would cost a
+	// descriptor per file per worker, and every later fork copies and
+	// exec closes them all: rotation reopens the files by path instead.
+	out.detach()
 	p := &Process{
 		spawner:  s,
 		proc:     osp,
@@ -170,6 +185,8 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		done:     make(chan struct{}),
 		identity: Identity{PID: osp.Pid, BootID: s.bootID},
 	}
+	p.exited = s.watchExit(osp)
+	s.mu.Lock()
 	s.live[osp.Pid] = p
 	s.mu.Unlock()
 
@@ -216,4 +233,14 @@ func (s *Spawner) report(err error) {
 	if err != nil && s.opts.OnError != nil {
 		s.opts.OnError(err)
 	}
+}
+
+// watchExit registers the process with the exit watch; nil means Wait
+// blocks in waitid itself (no pidfd, or the watch is closed).
+func (s *Spawner) watchExit(osp *os.Process) <-chan struct{} {
+	var ch <-chan struct{}
+	_ = osp.WithHandle(func(fd uintptr) {
+		ch, _ = s.watch.add(fd)
+	})
+	return ch
 }

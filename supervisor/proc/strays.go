@@ -14,12 +14,29 @@ import (
 // Zombies are not strays: they are dead and only wait to be reaped.
 func (p *Process) Strays() []int {
 	var out []int
-	scanStats(func(st stat) bool {
-		if p.isStray(st) {
-			out = append(out, st.PID)
+	if p.adopted {
+		// Not our descendant: its escapees were never reparented to us.
+		scanStats(func(st stat) bool {
+			if p.isStray(st) {
+				out = append(out, st.PID)
+			}
+			return true
+		})
+		return out
+	}
+	// A descendant that left the group was reparented to the daemon (the
+	// subreaper) once its parent died; until then its parent is in the
+	// group and dies with it. So only the daemon's orphans need checking,
+	// not every process on the host.
+	kids, err := orphanCandidates(p.spawner.self)
+	if err != nil {
+		return nil
+	}
+	for _, pid := range kids {
+		if st, err := readStat(pid); err == nil && p.isStray(st) {
+			out = append(out, pid)
 		}
-		return true
-	})
+	}
 	return out
 }
 

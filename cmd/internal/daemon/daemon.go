@@ -111,6 +111,9 @@ func Run(ctx context.Context, opts Options) error {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("another tend daemon is running on %s: %w", cfg.Daemon.StateDir, err)
 		}
+		if errors.Is(err, store.ErrCorrupt) {
+			return damagedLog(DBPath(cfg.Daemon.StateDir), err)
+		}
 		return err
 	}
 	defer d.log.Close()
@@ -136,7 +139,8 @@ func Run(ctx context.Context, opts Options) error {
 			}
 		}})
 	if err != nil {
-		return err
+		// New fails only when the log cannot be replayed to its end.
+		return damagedLog(d.log.Path(), err)
 	}
 	if addr := cfg.Daemon.MetricsListen; addr != "" {
 		stopMetrics, err := d.serveMetrics(addr)
@@ -175,15 +179,19 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lim := &limitListener{Listener: ln, sem: make(chan struct{}, maxConns), open: func(n int) { d.clients.Add(int64(n)) }}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lim) }()
 	defer os.Remove(cfg.Daemon.Socket)
 
-	if _, err := d.sup.Load(ctx, specs, cfg.Hash, events.ActorDaemon); err != nil {
+	// Clients wait in the socket's backlog until the log is reconciled with
+	// the OS: no command is judged against a world recovery has not seen.
+	// A signal during start-up still ends in an orderly shutdown.
+	startCtx := context.WithoutCancel(ctx)
+	if _, err := d.sup.Load(startCtx, specs, cfg.Hash, events.ActorDaemon); err != nil {
 		return err
 	}
-	if err := d.sup.Recover(ctx); err != nil {
+	if err := d.sup.Recover(startCtx); err != nil {
 		return err
 	}
+	go func() { serveErr <- srv.Serve(lim) }()
 	if addr := cfg.Daemon.SupervisorRPC; addr != "" {
 		stopRPC, err := d.serveRPC(addr)
 		if err != nil {
@@ -234,6 +242,18 @@ loop:
 	d.sup.Close()
 	closed = true
 	return nil
+}
+
+// damagedLog says what is wrong with a log the daemon will not start on,
+// and what to run about it.
+func damagedLog(path string, err error) error {
+	return fmt.Errorf("%w\n"+
+		"The log is damaged; the daemon will not start on it, and never modifies it.\n"+
+		"  tend verify --db %[2]s\n"+
+		"      names the first bad seq;\n"+
+		"  tend recover --db %[2]s --out %[2]s.recovered\n"+
+		"      copies every whole, chain-valid event before it into a new file and reports what it dropped.\n"+
+		"Keep the damaged file for study, move the recovered one to %[2]s, and start the daemon again.", err, path)
 }
 
 // shutdownBudget is the longest stop timeout plus room for SIGKILL to land.

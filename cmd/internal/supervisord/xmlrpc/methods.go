@@ -516,7 +516,16 @@ func (s *Server) reload(ctx context.Context, actor string) (any, *Fault) {
 		// would end it with a traceback.
 		return nil, fault(faultCantReread, err.Error())
 	}
+	// A removed worker stays listed while it stops: it must not keep its
+	// group in existence, nor count against removing the group.
+	gone := map[string]bool{}
+	for _, n := range removed {
+		gone[n] = true
+	}
 	after := s.groupMap()
+	for n := range gone {
+		delete(after, n)
+	}
 	exists := func(m map[string]string, g string) bool {
 		for _, x := range m {
 			if x == g {
@@ -555,6 +564,7 @@ func (s *Server) reload(ctx context.Context, actor string) (any, *Fault) {
 	sort.Strings(r)
 	s.mu.Lock()
 	s.lastReload = kinds
+	s.lastRemoved = gone
 	s.mu.Unlock()
 	return []any{[]any{a, c, r}}, nil
 }
@@ -563,6 +573,13 @@ func (s *Server) reloaded(group string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lastReload[group]
+}
+
+// removedWorker reports whether the last reload removed the worker.
+func (s *Server) removedWorker(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastRemoved[name]
 }
 
 // addGroup is what "update" calls after a reload: tend has already put the
@@ -580,7 +597,7 @@ func (s *Server) addGroup(ctx context.Context, actor, name string) (any, *Fault)
 	}
 	for _, p := range group {
 		code, _ := StateOf(p.info)
-		if p.info.Autostart && !running(code) && code != stateStopping {
+		if p.info.Autostart && !running(code) && code != stateStopping && !s.removedWorker(p.info.Name) {
 			if err := s.c.Start(ctx, p.info.Name, actor); err != nil && !errors.Is(err, ErrAlreadyStarted) {
 				return nil, toFault(err, p.info.Name)
 			}
@@ -591,7 +608,8 @@ func (s *Server) addGroup(ctx context.Context, actor, name string) (any, *Fault)
 
 // removeGroup succeeds for a group the last reload removed, and for a
 // stopped group (tend's configuration, not this call, decides what
-// exists); a group with a live process is STILL_RUNNING, as in supervisord.
+// exists); a group with a live process is STILL_RUNNING, as in supervisord,
+// unless the last reload removed that process (tend is stopping it).
 func (s *Server) removeGroup(name string) (any, *Fault) {
 	var group []procRef
 	for _, p := range s.procs() {
@@ -606,6 +624,9 @@ func (s *Server) removeGroup(name string) (any, *Fault) {
 		return nil, fault(faultBadName, name)
 	}
 	for _, p := range group {
+		if s.removedWorker(p.info.Name) {
+			continue // tend stops and drops it itself
+		}
 		if code, _ := StateOf(p.info); running(code) || code == stateStopping {
 			return nil, fault(faultStillRunning, name)
 		}

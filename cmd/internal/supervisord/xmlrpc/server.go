@@ -262,6 +262,9 @@ type Server struct {
 
 	mu         sync.Mutex
 	lastReload map[string]string // group -> "added", "changed" or "removed"
+	// lastRemoved holds the workers the last reload removed: tend stops
+	// and drops them itself, but they stay listed until they have exited.
+	lastRemoved map[string]bool
 }
 
 // NewServer returns a Server over c.
@@ -290,7 +293,7 @@ func NewServer(c Control, opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{c: c, opts: opts, lastReload: map[string]string{}}
+	s := &Server{c: c, opts: opts, lastReload: map[string]string{}, lastRemoved: map[string]bool{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/RPC2", s.serveRPC)

@@ -1,0 +1,118 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// exitWatch tells many processes' exits from one goroutine. A pidfd becomes
+// readable when its process exits, so one epoll set over all of them
+// replaces a goroutine blocked in waitid per worker, and with it an OS
+// thread per worker: a thousand workers would otherwise cost a thousand
+// threads and their stacks.
+type exitWatch struct {
+	epfd int
+	wake int // eventfd: Close writes it to end the loop
+
+	mu      sync.Mutex
+	watched map[int32]chan struct{} // dup'ed pidfd → closed on exit
+	closed  bool
+	done    chan struct{}
+}
+
+func newExitWatch() (*exitWatch, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("proc: epoll: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("proc: eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wake)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("proc: epoll add: %w", err)
+	}
+	w := &exitWatch{epfd: epfd, wake: wake, watched: make(map[int32]chan struct{}), done: make(chan struct{})}
+	go w.loop()
+	return w, nil
+}
+
+// add watches the process behind pidfd (which add duplicates; the caller
+// keeps its own). The returned channel is closed when the process exits.
+func (w *exitWatch) add(pidfd uintptr) (<-chan struct{}, error) {
+	fd, err := unix.FcntlInt(pidfd, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("proc: dup pidfd: %w", err)
+	}
+	ch := make(chan struct{})
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		unix.Close(fd)
+		return nil, ErrClosed
+	}
+	w.watched[int32(fd)] = ch
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+		delete(w.watched, int32(fd))
+		unix.Close(fd)
+		return nil, fmt.Errorf("proc: epoll add pidfd: %w", err)
+	}
+	return ch, nil
+}
+
+func (w *exitWatch) loop() {
+	defer close(w.done)
+	evs := make([]unix.EpollEvent, 64)
+	for {
+		n, err := unix.EpollWait(w.epfd, evs, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			w.failAll()
+			return
+		}
+		for _, ev := range evs[:n] {
+			if ev.Fd == int32(w.wake) {
+				w.failAll()
+				return
+			}
+			w.mu.Lock()
+			ch := w.watched[ev.Fd]
+			delete(w.watched, ev.Fd)
+			w.mu.Unlock()
+			_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+			unix.Close(int(ev.Fd))
+			if ch != nil {
+				close(ch)
+			}
+		}
+	}
+}
+
+// failAll ends the watch: waiters fall back to a blocking wait of their own.
+func (w *exitWatch) failAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for fd, ch := range w.watched {
+		unix.Close(int(fd))
+		close(ch)
+	}
+	w.watched = map[int32]chan struct{}{}
+}
+
+func (w *exitWatch) close() {
+	var one [8]byte
+	one[7] = 1
+	_, _ = unix.Write(w.wake, one[:])
+	<-w.done
+	unix.Close(w.epfd)
+	unix.Close(w.wake)
+}
