@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench proptest faulttest deps report-screenshot clean
+.PHONY: all build run test test-short bench bench-peers proptest faulttest deps report-screenshot clean
 
 all: build
 
@@ -32,6 +32,11 @@ deps:
 # Benchmarks: medians matter, so several counts. See README "Performance".
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 5 ./events/ ./store/ ./fsm/ ./supervisor/... ./cmd/...
+
+# tend against the machine floor (and the peers' published figures) on the
+# shared harness: cold start, restart latency, memory, idle CPU, stop-all, status.
+bench-peers: build
+	scripts/bench-peers.sh -n "400 1000" -r 3
 
 # The deep property run: thousands of checks of concurrent interleavings.
 proptest:
