@@ -18,7 +18,7 @@ type exitWatch struct {
 	wake int // eventfd: Close writes it to end the loop
 
 	mu      sync.Mutex
-	watched map[int32]chan struct{} // dup'ed pidfd → closed on exit
+	watched map[int32]chan struct{} // pidfd → closed on exit
 	closed  bool
 	done    chan struct{}
 }
@@ -43,24 +43,23 @@ func newExitWatch() (*exitWatch, error) {
 	return w, nil
 }
 
-// add watches the process behind pidfd (which add duplicates; the caller
-// keeps its own). The returned channel is closed when the process exits.
+// add watches the process behind pidfd. The descriptor stays the
+// caller's: it is not duplicated, because every descriptor the daemon holds
+// is copied by each later fork and closed again by each exec, and a
+// thousand workers' worth of them made every spawn slower. The caller must
+// not close it before the returned channel is closed (Process.Wait waits
+// for the channel first).
 func (w *exitWatch) add(pidfd uintptr) (<-chan struct{}, error) {
-	fd, err := unix.FcntlInt(pidfd, unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("proc: dup pidfd: %w", err)
-	}
+	fd := int(pidfd)
 	ch := make(chan struct{})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		unix.Close(fd)
 		return nil, ErrClosed
 	}
 	w.watched[int32(fd)] = ch
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 		delete(w.watched, int32(fd))
-		unix.Close(fd)
 		return nil, fmt.Errorf("proc: epoll add pidfd: %w", err)
 	}
 	return ch, nil
@@ -88,7 +87,6 @@ func (w *exitWatch) loop() {
 			delete(w.watched, ev.Fd)
 			w.mu.Unlock()
 			_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
-			unix.Close(int(ev.Fd))
 			if ch != nil {
 				close(ch)
 			}
@@ -102,7 +100,7 @@ func (w *exitWatch) failAll() {
 	defer w.mu.Unlock()
 	w.closed = true
 	for fd, ch := range w.watched {
-		unix.Close(int(fd))
+		_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
 		close(ch)
 	}
 	w.watched = map[int32]chan struct{}{}
