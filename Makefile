@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-peers proptest faulttest deps report-screenshot clean
+.PHONY: all build run test test-short bench bench-peers proptest proptest-mutants faulttest deps report-screenshot clean
 
 all: build
 
@@ -38,9 +38,16 @@ bench: build
 bench-peers: build
 	scripts/bench-peers.sh -n "400 1000" -r 3
 
-# The deep property run: thousands of checks of concurrent interleavings.
+# The deep property run: thousands of generated concurrent interleavings per
+# property (make test runs a few of each under -race). A failure prints the
+# seed and the shrunk interleaving and leaves a fail file under
+# proptest/testdata/rapid, which every later run replays first.
 proptest:
-	RAPID_CHECKS=2000 $(GO) test -race -timeout 60m -run . ./proptest/ -v
+	RAPID_CHECKS=$${RAPID_CHECKS:-2000} $(GO) test -count=1 -timeout 600m ./proptest/ -v
+
+# Every deliberately broken variant of the supervisor must be caught.
+proptest-mutants:
+	sh proptest/mutants.sh
 
 # Crash-recovery fault injection (long): SIGKILL the daemon at random moments.
 faulttest: build

@@ -158,10 +158,16 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		return plan{}, &IllegalError{Worker: e.Worker, From: from, Type: e.Type, Seq: e.Seq, Reason: reason}
 	}
 	if e.Type == events.WorkerAdded {
-		if w != nil && !w.Removed {
-			return plan{stale: true}, nil
+		switch {
+		case w == nil:
+			return plan{}, nil
+		case !w.Removed:
+			return plan{stale: true, inc: w.Incarnation}, nil
+		default:
+			// Back in the configuration: its incarnations keep counting,
+			// so a late report about its earlier life is still stale.
+			return plan{inc: w.Incarnation}, nil
 		}
-		return plan{}, nil
 	}
 	if w == nil {
 		return illegal("no such worker")
@@ -228,8 +234,10 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 			// Cancels the restart that was to follow, or makes a policy's
 			// kill an explicit stop: either way nothing restarts it.
 			return same, nil
-		case stopped && w.Policy.Pending:
-			return same, nil // cancels the scheduled restart
+		case stopped && (w.Policy.Pending || w.Policy.BreakerOpen && !w.Flags.StopAsked):
+			// Cancels the scheduled restart, or the one the breaker's
+			// cooldown would make: an explicit stop is never followed by one.
+			return same, nil
 		default:
 			return stale, nil
 		}

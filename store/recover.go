@@ -125,6 +125,8 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 		rep.SourceEnd = max(rep.SourceEnd, metaLast)
 		if rep.SourceEnd >= want {
 			rep.Dropped = uint64(rep.SourceEnd - want + 1)
+		} else {
+			rep.Problem += " (how many records follow could not be read)"
 		}
 		err = flush()
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -216,7 +217,7 @@ func (s *Supervisor) onRestartDue(name string, inc events.Incarnation, d time.Du
 func (s *Supervisor) onCooldown(name string, inc events.Incarnation, d time.Duration) {
 	s.timer("breaker cooldown", func(t *txn) error {
 		w := s.pending.Worker(name)
-		if w == nil || w.Incarnation != inc || !w.Policy.BreakerOpen || w.Live() || s.closing {
+		if w == nil || w.Incarnation != inc || !w.Policy.BreakerOpen || w.Live() || w.Flags.StopAsked || s.closing {
 			return nil
 		}
 		if _, err := t.add(events.Event{Type: events.BreakerClosed, Worker: name, Actor: events.ActorPolicy,
@@ -320,11 +321,12 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 					}
 				}
 			case first:
-				if spec.Autostart && !w.Live() && !w.Policy.Pending {
+				if spec.Autostart && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen {
 					if _, err := s.startLocked(t, spec.Name, events.StartRequested, actor, "autostart"); err != nil {
 						return err
 					}
 				}
+				s.rearmLocked(t, w, spec)
 			case old != nil && old.Hash != spec.Hash:
 				res.Changed = append(res.Changed, spec.Name)
 				if w.Live() {
@@ -407,4 +409,20 @@ func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
 		return err
 	})
 	return err
+}
+
+// rearmLocked re-arms, after a daemon restart, the timers the log says
+// were running: a scheduled restart and an open breaker's cooldown. They
+// are part of the state the log describes, not of the process that armed
+// them.
+func (s *Supervisor) rearmLocked(t *txn, w *fsm.Worker, spec *WorkerSpec) {
+	now := s.clock.Now()
+	switch {
+	case w.Live():
+	case w.Policy.Pending:
+		t.effect(effect{kind: effRestartAt, worker: w.Name, inc: w.Incarnation, delay: max(0, w.Policy.Due.Sub(now))})
+	case w.Policy.BreakerOpen && spec.Policy.BreakerCooldown > 0 && !w.Flags.StopAsked:
+		t.effect(effect{kind: effCooldown, worker: w.Name, inc: w.Incarnation,
+			delay: max(0, w.Policy.OpenedAt.Add(spec.Policy.BreakerCooldown).Sub(now))})
+	}
 }

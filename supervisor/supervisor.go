@@ -222,8 +222,14 @@ func (s *Supervisor) transact(build func(t *txn) error) (*batch, error) {
 	t := &txn{s: s, b: &batch{done: make(chan struct{}), created: time.Now()}}
 	err := build(t)
 	if len(t.b.evs) == 0 {
-		s.mu.Unlock()
 		t.b.err = err
+		if err != nil && s.pendingAhead() {
+			// A refusal judged against events that are not yet durable
+			// is itself news of them: it is answered in seq order, after
+			// them, and if their commit fails it is void.
+			return t.b, s.enqueueBatch(t.b)
+		}
+		s.mu.Unlock()
 		close(t.b.done)
 		return t.b, err
 	}
@@ -249,33 +255,48 @@ func (s *Supervisor) transact(build func(t *txn) error) (*batch, error) {
 		panic(fmt.Sprintf("supervisor: the log gave seq %d to an event the pending world folded as seq %d", t.b.evs[0].Seq, first))
 	}
 	t.b.ticket = tk
+	if qerr := s.enqueueBatch(t.b); qerr != nil {
+		return t.b, qerr
+	}
+	return t.b, err
+}
+
+// enqueueBatch puts a batch on the release queue and releases mu, which the
+// caller holds. A batch without a ticket is a barrier: it is released, in
+// order, once everything before it is.
+func (s *Supervisor) enqueueBatch(b *batch) error {
 	s.relMu.Lock()
 	if s.relStop {
-		// Closed: the events are in the log's queue and will be written,
+		// Closed: any events are in the log's queue and will be written,
 		// but nothing will act on them any more.
 		s.relMu.Unlock()
 		s.mu.Unlock()
-		t.b.err = ErrClosed
-		close(t.b.done)
-		return t.b, ErrClosed
+		b.err = ErrClosed
+		close(b.done)
+		return ErrClosed
 	}
-	s.relQ = append(s.relQ, t.b)
+	s.relQ = append(s.relQ, b)
 	s.relMu.Unlock()
 	s.mu.Unlock()
 	select {
 	case s.relWake <- struct{}{}:
 	default:
 	}
-	return t.b, err
+	return nil
+}
+
+// pendingAhead reports whether the pending world holds events that are not
+// durable yet. Called with mu held.
+func (s *Supervisor) pendingAhead() bool {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	return s.pending.Seq > s.durable.Seq
 }
 
 // command runs a decision on behalf of a client and waits until its events
 // are durable and its effects started.
 func (s *Supervisor) command(ctx context.Context, build func(t *txn) error) ([]*events.Event, error) {
-	b, err := s.transact(build)
-	if err != nil {
-		return nil, err
-	}
+	b, _ := s.transact(build)
 	select {
 	case <-b.done:
 	case <-ctx.Done():
@@ -332,6 +353,10 @@ func (s *Supervisor) releaseLoop() {
 			return
 		}
 		b.effects = mutantEarlyEffects(s, b.effects)
+		if b.ticket == nil {
+			close(b.done) // a barrier: everything before it is durable
+			continue
+		}
 		if err := b.ticket.Wait(); err != nil {
 			s.recoverFromFailedCommit(b, err)
 			continue
@@ -398,6 +423,11 @@ func (s *Supervisor) recoverFromFailedCommit(b *batch, err error) {
 	s.relQ = nil
 	s.relMu.Unlock()
 	for _, r := range rest {
+		if r.ticket == nil {
+			r.err = err // a refusal judged on events that never became durable
+			close(r.done)
+			continue
+		}
 		if rerr := r.ticket.Wait(); rerr == nil {
 			// Cannot happen: the store fails everything after a failed
 			// commit. Refuse to guess: stop with a clear message.

@@ -1,0 +1,746 @@
+package proptest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.uber.org/goleak"
+	"pgregory.net/rapid"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
+)
+
+// Bounds. A batch that does not finish within batchBound is a deadlock;
+// the supervisor is quiet once its durable seq has not moved for
+// quietFor.
+const (
+	batchBound  = 10 * time.Second
+	settleBound = 10 * time.Second
+	quietFor    = 30 * time.Millisecond
+)
+
+// ---- workers and configurations ----
+
+// The three workers cover the policy's corners: a restarts always with a
+// breaker that cools down; b ignores its stop signal (so stops end in
+// SIGKILL), needs a start timeout, restarts only on failure and its breaker
+// stays open; c restarts at once (no backoff).
+var workerNames = []string{"a", "b", "c"}
+
+func workerPolicy(w string) policy.Spec {
+	switch w {
+	case "a":
+		return policy.Spec{Restart: policy.Always, BackoffInitial: time.Second, BackoffMax: 4 * time.Second,
+			BreakerMax: 3, BreakerWindow: time.Minute, BreakerCooldown: 30 * time.Second, StableAfter: 10 * time.Second}
+	case "b":
+		return policy.Spec{Restart: policy.OnFailure, BackoffInitial: time.Second, BackoffMax: 8 * time.Second,
+			BreakerMax: 2, BreakerWindow: time.Minute, StableAfter: 10 * time.Second}
+	}
+	return policy.Spec{Restart: policy.Always, BreakerMax: 4, BreakerWindow: time.Minute,
+		BreakerCooldown: 20 * time.Second, StableAfter: 10 * time.Second}
+}
+
+const stopTimeout = 5 * time.Second
+
+func startTimeout(w string) time.Duration {
+	if w == "b" {
+		return 2 * time.Second
+	}
+	return 0
+}
+
+// configs: a configuration is a hash naming which workers it has and
+// whether a's spec changed (a reload then restarts a).
+var configs = map[string][]string{
+	"full":    {"a", "b", "c"},
+	"a2":      {"a", "b", "c"},
+	"noc":     {"a", "b"},
+	"noc-a2":  {"a", "b"},
+	"only-ab": {"a", "b"},
+}
+
+func buildSpecs(cfg string, real bool) []*supervisor.WorkerSpec {
+	var out []*supervisor.WorkerSpec
+	for _, w := range configs[cfg] {
+		s := &supervisor.WorkerSpec{
+			Name: w, Command: []string{"fake", w}, Autostart: w != "b",
+			StartTimeout: startTimeout(w), StopSignal: syscall.SIGTERM, StopTimeout: stopTimeout,
+			Policy: workerPolicy(w),
+			Health: &health.Spec{Type: health.TypeTCP, Address: probeAddr(w), Interval: time.Second, Timeout: time.Second, Failures: 1},
+			Limits: &limits.Spec{Memory: 1 << 20, MemoryPolicy: limits.PolicyLog},
+		}
+		if real {
+			mode := "hang"
+			if !termExits(w) {
+				mode = "ignore-sigterm"
+			}
+			s.Command = proctest.Command(mode)
+		}
+		if w == "a" && strings.HasSuffix(cfg, "a2") {
+			s.Env = map[string]string{"CHANGED": "1"}
+		}
+		s.Hash = s.SpecHash()
+		out = append(out, s)
+	}
+	return out
+}
+
+func policies() map[string]policy.Spec {
+	m := map[string]policy.Spec{}
+	for _, w := range workerNames {
+		m[w] = workerPolicy(w)
+	}
+	return m
+}
+
+// ---- operations ----
+
+type opKind int
+
+const (
+	opStart opKind = iota
+	opStop
+	opRestart
+	opExit       // the process exits with a code
+	opExitSignal // the process is killed by a signal from outside
+	opHealthFail
+	opHealthOK
+	opViolation      // a limit violation of the current incarnation
+	opStaleViolation // a late violation of an incarnation that has ended
+	opAdvance        // time passes: stop timeouts, backoffs, cooldowns elapse
+	opReload
+	opFailSpawn // the worker's next spawn fails
+)
+
+var opNames = map[opKind]string{
+	opStart: "start", opStop: "stop", opRestart: "restart", opExit: "exit", opExitSignal: "exit-signal",
+	opHealthFail: "health-fail", opHealthOK: "health-ok", opViolation: "violation", opStaleViolation: "stale-violation",
+	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn",
+}
+
+type op struct {
+	kind opKind
+	w    string
+	code int
+	sig  syscall.Signal
+	pol  limits.Policy
+	d    time.Duration
+	cfg  string
+}
+
+func (o op) String() string {
+	s := opNames[o.kind]
+	switch o.kind {
+	case opAdvance:
+		return fmt.Sprintf("%s %s", s, o.d)
+	case opReload:
+		return fmt.Sprintf("%s %s", s, o.cfg)
+	case opExit:
+		return fmt.Sprintf("%s %s code=%d", s, o.w, o.code)
+	case opExitSignal:
+		return fmt.Sprintf("%s %s SIG%s", s, o.w, events.SignalName(int(o.sig)))
+	case opViolation, opStaleViolation:
+		return fmt.Sprintf("%s %s policy=%s", s, o.w, o.pol)
+	}
+	return s + " " + o.w
+}
+
+var allPolicies = []limits.Policy{limits.PolicyLog, limits.PolicyRestart, limits.PolicyStop, limits.PolicyKill}
+
+// opGen draws one operation of the given kinds on the given workers.
+func opGen(kinds []opKind, workers []string) *rapid.Generator[op] {
+	return rapid.Custom(func(t *rapid.T) op {
+		o := op{kind: rapid.SampledFrom(kinds).Draw(t, "kind"), w: rapid.SampledFrom(workers).Draw(t, "worker")}
+		switch o.kind {
+		case opExit:
+			o.code = rapid.SampledFrom([]int{0, 1, 3}).Draw(t, "code")
+		case opExitSignal:
+			o.sig = rapid.SampledFrom([]syscall.Signal{syscall.SIGKILL, syscall.SIGSEGV}).Draw(t, "signal")
+		case opViolation, opStaleViolation:
+			o.pol = rapid.SampledFrom(allPolicies).Draw(t, "policy")
+		case opAdvance:
+			o.d = rapid.SampledFrom([]time.Duration{time.Second, 2 * time.Second, stopTimeout, 11 * time.Second, 30 * time.Second, 2 * time.Minute}).Draw(t, "advance")
+		case opReload:
+			o.cfg = rapid.SampledFrom([]string{"full", "a2", "noc", "noc-a2"}).Draw(t, "config")
+		}
+		return o
+	})
+}
+
+// progsGen draws a batch: one program per goroutine.
+func progsGen(kinds []opKind, workers []string, maxG, maxOps int) *rapid.Generator[[][]op] {
+	return rapid.SliceOfN(rapid.SliceOfN(opGen(kinds, workers), 1, maxOps), 1, maxG)
+}
+
+// ---- the rig ----
+
+type result struct {
+	g      int
+	o      op
+	before events.Seq // durable seq when the call was made
+	ev     *events.Event
+	load   supervisor.LoadResult
+	err    error
+	note   string
+}
+
+// rig is one daemon (supervisor over a real store.Log in a temporary
+// directory) over the fake OS, restarted as often as the test likes.
+type rig struct {
+	dir     string
+	fos     *fakeOS
+	log     *store.Log
+	sup     *supervisor.Supervisor
+	cfg     string
+	real    bool
+	results []result
+	story   []string // the interleaving so far, printed on failure
+	broken  bool     // deadlocked or panicked: do not touch the supervisor again
+	since   map[string]time.Time
+	model   *model // of the last check
+	leaks   goleak.Option
+}
+
+func newRig(t *rapid.T, real bool) *rig {
+	dir, err := os.MkdirTemp("", "tend-proptest-")
+	if err != nil {
+		t.Fatalf("tempdir: %v", err)
+	}
+	r := &rig{dir: dir, fos: newFakeOS(), cfg: "full", real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent()}
+	if real {
+		r.fos.real, err = proc.NewSpawner(proc.Options{})
+		if err != nil {
+			t.Fatalf("spawner: %v", err)
+		}
+	}
+	if err := r.open(); err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return r
+}
+
+// open starts a daemon the way the real one starts: replay, recover, load.
+func (r *rig) open() error {
+	var err error
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(supervisor.Config{
+		Log: r.log, Spawner: r.fos, Watcher: r.fos, Probe: r.fos.Probe, Clock: r.fos,
+		Jitter: func() float64 { return modelJitter }, Logger: zerolog.Nop(), BaseEnv: []string{},
+	})
+	if err != nil {
+		return err
+	}
+	r.sup = sup
+	r.fos.mu.Lock()
+	r.fos.gen++
+	r.fos.durable = func(name string) (fsm.Worker, bool) {
+		w := sup.World().Worker(name)
+		if w == nil {
+			return fsm.Worker{}, false
+		}
+		return *w, true
+	}
+	r.fos.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
+	defer cancel()
+	// The configuration in force is the last one the log recorded.
+	if h := sup.World().ConfigHash; h != "" {
+		r.cfg = h
+	}
+	if _, err := sup.Load(ctx, buildSpecs(r.cfg, r.real), r.cfg, "config"); err != nil {
+		return err
+	}
+	return sup.Recover(ctx)
+}
+
+// restartDaemon closes the daemon and opens a new one over the same log.
+// graceful: stop every worker first. Otherwise the workers are left
+// running and die while no daemon watches (recovery records them lost).
+func (r *rig) restartDaemon(graceful bool) []string {
+	r.story = append(r.story, fmt.Sprintf("daemon restart (graceful=%v)", graceful))
+	probs := r.shutdown(graceful)
+	if len(probs) > 0 {
+		return probs
+	}
+	if err := r.open(); err != nil {
+		return []string{fmt.Sprintf("reopen: %v", err)}
+	}
+	return nil
+}
+
+func (r *rig) shutdown(graceful bool) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), settleBound)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.sup.Shutdown(ctx, !graceful, "test") }()
+	// Workers that ignore their stop signal need the stop timeout to pass.
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-time.After(2 * time.Millisecond):
+			r.fos.advance(stopTimeout)
+		}
+	}
+	if err != nil {
+		r.broken = true
+		return []string{fmt.Sprintf("shutdown did not finish: %v", err)}
+	}
+	r.sup.Close()
+	if err := r.log.Close(); err != nil {
+		return []string{fmt.Sprintf("log close: %v", err)}
+	}
+	// Verify reads in short transactions, so it is run only on a closed
+	// log: on a live one a commit can land between its reads.
+	if probs := verifyLog(r.dir); len(probs) > 0 {
+		return probs
+	}
+	if !graceful {
+		r.fos.killAll()
+	}
+	if err := r.sup.WaitProcesses(ctx); err != nil {
+		r.broken = true
+		return []string{fmt.Sprintf("process waiters still running after shutdown: %v", err)}
+	}
+	r.fos.mu.Lock()
+	r.fos.durable = nil
+	r.fos.mu.Unlock()
+	r.sup = nil
+	return nil
+}
+
+// runBatch runs one program per goroutine, all at once.
+func (r *rig) runBatch(progs [][]op) []string {
+	var lines []string
+	for g, p := range progs {
+		var s []string
+		for _, o := range p {
+			s = append(s, o.String())
+		}
+		lines = append(lines, fmt.Sprintf("  g%d: %s", g, strings.Join(s, "; ")))
+	}
+	r.story = append(r.story, "batch:\n"+strings.Join(lines, "\n"))
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		panics []string
+		start  = make(chan struct{})
+	)
+	for g, prog := range progs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					mu.Lock()
+					panics = append(panics, fmt.Sprintf("g%d panicked: %v\n%s", g, p, debug.Stack()))
+					mu.Unlock()
+				}
+			}()
+			<-start
+			for _, o := range prog {
+				res := r.do(g, o)
+				mu.Lock()
+				r.results = append(r.results, res)
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(batchBound):
+		r.broken = true
+		return []string{fmt.Sprintf("batch did not finish within %s: deadlock", batchBound)}
+	}
+	if len(panics) > 0 {
+		r.broken = true
+		return panics
+	}
+	return nil
+}
+
+func actor(g int) string { return fmt.Sprintf("op%d", g) }
+
+// do runs one operation; it is called from the batch's goroutines.
+func (r *rig) do(g int, o op) result {
+	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
+	defer cancel()
+	res := result{g: g, o: o, before: r.sup.Seq()}
+	switch o.kind {
+	case opStart:
+		res.ev, res.err = r.sup.Start(ctx, o.w, actor(g))
+	case opStop:
+		res.ev, res.err = r.sup.Stop(ctx, o.w, actor(g))
+	case opRestart:
+		res.ev, res.err = r.sup.Restart(ctx, o.w, actor(g))
+	case opReload:
+		res.load, res.err = r.sup.Load(ctx, buildSpecs(o.cfg, r.real), o.cfg, actor(g))
+	case opExit:
+		res.note = fmt.Sprint(r.fos.exitProcess(o.w, o.code, 0))
+	case opExitSignal:
+		res.note = fmt.Sprint(r.fos.exitProcess(o.w, -1, o.sig))
+	case opHealthFail, opHealthOK:
+		res.note = fmt.Sprint(r.fos.healthReport(o.w, o.kind == opHealthOK))
+	case opViolation, opStaleViolation:
+		res.note = fmt.Sprint(r.fos.violation(o.w, o.pol, o.kind == opStaleViolation))
+	case opAdvance:
+		r.fos.advance(o.d)
+	case opFailSpawn:
+		r.fos.failNextSpawn(o.w)
+	}
+	return res
+}
+
+// quiesce waits until the durable seq stops moving.
+func (r *rig) quiesce() {
+	deadline := time.Now().Add(settleBound)
+	last, since := r.sup.Seq(), time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if s := r.sup.Seq(); s != last || r.log.LastSeq() != s {
+			last, since = s, time.Now()
+			continue
+		}
+		if time.Since(since) >= quietFor {
+			return
+		}
+	}
+}
+
+// readLog returns the events 1..to.
+func readLog(l *store.Log, to events.Seq) ([]events.Event, error) {
+	var evs []events.Event
+	if to == 0 {
+		return nil, nil
+	}
+	err := l.Scan(1, to, func(e *events.Event) error {
+		c := *e
+		c.EnvNames = append([]string(nil), e.EnvNames...)
+		c.Command = append([]string(nil), e.Command...)
+		evs = append(evs, c)
+		return nil
+	})
+	return evs, err
+}
+
+func canon(w *fsm.World) string {
+	b, _ := w.MarshalSnapshot()
+	c, err := fsm.UnmarshalSnapshot(b)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	b, _ = json.Marshal(c)
+	return string(b)
+}
+
+// check runs every invariant and returns what is broken.
+func (r *rig) check() []string {
+	probs := r.fos.takeProblems()
+	world := r.sup.World()
+	probs = append(probs, r.checkLog(world, r.log)...)
+	probs = append(probs, r.settled()...)
+	probs = append(probs, r.fos.takeProblems()...)
+	return probs
+}
+
+// checkLog checks the log against the world, the fold, the model and the
+// acknowledged results.
+func (r *rig) checkLog(world *fsm.World, l *store.Log) []string {
+	var probs []string
+	for n, w := range world.Workers {
+		if !w.State.Valid() {
+			probs = append(probs, fmt.Sprintf("worker %s in no state (%d)", n, w.State))
+		}
+	}
+	evs, err := readLog(l, world.Seq)
+	if err != nil {
+		return append(probs, fmt.Sprintf("scan: %v", err))
+	}
+	// Replaying the log from nothing gives exactly the daemon's state.
+	replayed := fsm.NewWorld()
+	for i := range evs {
+		if err := replayed.Apply(&evs[i]); err != nil {
+			probs = append(probs, fmt.Sprintf("replay: %v", err))
+			break
+		}
+	}
+	if a, b := canon(world), canon(replayed); a != b {
+		probs = append(probs, fmt.Sprintf("replayed world differs from the daemon's:\n  daemon   %s\n  replayed %s", a, b))
+	}
+	m := newModel(policies(), configs)
+	m.run(evs)
+	r.model = m
+	probs = append(probs, m.problems...)
+	probs = append(probs, m.compare(world)...)
+	probs = append(probs, r.witnesses(evs, m)...)
+	return probs
+}
+
+// witnesses checks each acknowledged command against the log: the log
+// order is the linearization order, so an accepted command's event must sit
+// at the seq it was acknowledged with, after the durable seq seen when it
+// was called, in each goroutine's program order; a refused one must have
+// been refusable at some point while it ran.
+func (r *rig) witnesses(evs []events.Event, m *model) []string {
+	var probs []string
+	last := map[int]events.Seq{}
+	end := events.Seq(len(evs))
+	for _, res := range r.results {
+		var seq events.Seq
+		switch {
+		case res.err != nil:
+			if errors.Is(res.err, supervisor.ErrNoWorker) && m.unconfiguredBetween(res.o.w, res.before, end) {
+				continue
+			}
+			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
+				res.g, res.o, res.err, res.before, m.configured[res.o.w]))
+			continue
+		case res.o.kind == opReload:
+			seq = res.load.Seq
+			if seq == 0 || seq > end || evs[seq-1].Type != events.ConfigLoaded || evs[seq-1].Hash != res.o.cfg || evs[seq-1].Actor != actor(res.g) {
+				probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d, which the log does not hold", res.g, res.o, seq))
+				continue
+			}
+		case res.ev != nil:
+			seq = res.ev.Seq
+			if seq == 0 || seq > end {
+				probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d beyond the durable log (%d)", res.g, res.o, seq, end))
+				continue
+			}
+			got := evs[seq-1]
+			if got.Type != res.ev.Type || got.Worker != res.ev.Worker || got.Actor != actor(res.g) ||
+				got.Stale != res.ev.Stale || got.From != res.ev.From || got.To != res.ev.To || got.Incarnation != res.ev.Incarnation {
+				probs = append(probs, fmt.Sprintf("g%d %s acknowledged %+v, the log holds %+v at seq %d", res.g, res.o, *res.ev, got, seq))
+			}
+		default:
+			if res.o.kind <= opRestart {
+				probs = append(probs, fmt.Sprintf("g%d %s returned neither an event nor an error", res.g, res.o))
+			}
+			continue
+		}
+		if seq <= res.before {
+			probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d, not after seq %d that was durable when it was called", res.g, res.o, seq, res.before))
+		}
+		if seq <= last[res.g] {
+			probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d, not after its previous command's seq %d", res.g, res.o, seq, last[res.g]))
+		}
+		last[res.g] = seq
+	}
+	return probs
+}
+
+// settled checks what must hold once the supervisor is quiet, waiting a
+// little longer when it does not (yet) hold, since quiet is judged from
+// outside.
+func (r *rig) settled() []string {
+	var probs []string
+	for try := 0; try < 4; try++ {
+		r.quiesce()
+		world := r.sup.World()
+		probs = r.fos.settledProblems(world)
+		if evs, err := readLog(r.log, world.Seq); err == nil {
+			probs = append(probs, r.fos.lateProblems(evs)...)
+		}
+		probs = append(probs, r.timersFire(world)...)
+		if len(probs) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return probs
+}
+
+// timersFire checks that whatever waits for time does not wait forever: a
+// scheduled restart, a breaker cooldown, a stop timeout and a start
+// timeout must each have fired once the fake clock has passed them.
+func (r *rig) timersFire(world *fsm.World) []string {
+	now := r.fos.Now()
+	var probs []string
+	seen := map[string]bool{}
+	for _, n := range world.Names(false) {
+		w := world.Worker(n)
+		pol := workerPolicy(n)
+		type wait struct {
+			what  string
+			bound time.Duration
+		}
+		var ws []wait
+		// A restart or cooldown scheduled by an earlier daemon is re-armed
+		// by the next one: it is part of the state the log describes.
+		if w.Policy.Pending {
+			ws = append(ws, wait{"scheduled restart", pol.BackoffMax})
+		}
+		if w.Policy.BreakerOpen && !w.Live() && pol.BreakerCooldown > 0 && !w.Flags.StopAsked {
+			ws = append(ws, wait{"breaker cooldown", pol.BreakerCooldown})
+		}
+		if w.State == events.Stopping && !w.Flags.KillSent {
+			ws = append(ws, wait{"stop timeout", stopTimeout})
+		}
+		if w.State == events.Starting && w.PID != 0 && startTimeout(n) > 0 {
+			ws = append(ws, wait{"start timeout", startTimeout(n)})
+		}
+		for _, x := range ws {
+			key := fmt.Sprintf("%s/%d/%s/%s", n, w.Incarnation, w.State, x.what)
+			seen[key] = true
+			t0, ok := r.since[key]
+			if !ok {
+				r.since[key] = now
+				continue
+			}
+			if !now.Before(t0.Add(x.bound)) {
+				probs = append(probs, fmt.Sprintf("%s of %s (incarnation %d, %s) never fired: waiting since %s, now %s",
+					x.what, n, w.Incarnation, w.State, t0.Format(time.TimeOnly), now.Format(time.TimeOnly)))
+			}
+		}
+	}
+	for k := range r.since {
+		if !seen[k] {
+			delete(r.since, k)
+		}
+	}
+	return probs
+}
+
+func verifyLog(dir string) []string {
+	l, err := store.Open(filepath.Join(dir, "tend.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		return []string{fmt.Sprintf("reopen read-only: %v", err)}
+	}
+	defer l.Close()
+	if rep, err := l.Verify(nil); err != nil || !rep.OK {
+		return []string{fmt.Sprintf("store verify: %v %+v", err, rep)}
+	}
+	return nil
+}
+
+// knownBugs turns on the checks that the current supervisor fails (see the
+// package doc): TEND_PROPTEST_KNOWN_BUGS=1.
+func knownBugs() bool { return os.Getenv("TEND_PROPTEST_KNOWN_BUGS") == "1" }
+
+// finish stops the daemon for good and checks the log one last time,
+// from the file alone, and that nothing was left behind.
+func (r *rig) finish() []string {
+	if r.broken {
+		return nil
+	}
+	probs := r.shutdown(true)
+	probs = append(probs, r.fos.takeProblems()...)
+	if r.fos.real != nil {
+		_ = r.fos.real.Close()
+		r.fos.real = nil
+	}
+	if len(probs) > 0 {
+		return probs
+	}
+	l, err := store.Open(filepath.Join(r.dir, "tend.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		return []string{fmt.Sprintf("reopen read-only: %v", err)}
+	}
+	defer l.Close()
+	world, _, err := supervisor.Replay(l, 0)
+	if err != nil {
+		return []string{fmt.Sprintf("replay: %v", err)}
+	}
+	probs = append(probs, r.checkLog(world, l)...)
+	for _, n := range world.Names(false) {
+		if w := world.Worker(n); w.Live() {
+			probs = append(probs, fmt.Sprintf("%s still %s after a graceful shutdown", n, w.State))
+		}
+	}
+	if n := r.fos.liveCount(); n > 0 {
+		probs = append(probs, fmt.Sprintf("%d processes alive after a graceful shutdown", n))
+	}
+	if err := goleak.Find(r.leaks); err != nil {
+		probs = append(probs, fmt.Sprintf("goroutines leaked: %v", err))
+	}
+	return probs
+}
+
+// abandon releases what a failed check left open, without judging it. A
+// deadlocked or panicked supervisor cannot be closed; its goroutines are
+// left to the failure.
+func (r *rig) abandon() {
+	defer os.RemoveAll(r.dir)
+	if r.sup != nil && !r.broken {
+		r.shutdown(true)
+	}
+	if r.fos.real != nil {
+		r.fos.killAll()
+		_ = r.fos.real.Close()
+	}
+}
+
+// verdict is the one place a property fails: the message is always the
+// same, so rapid can shrink a failure it reproduces; the details go to the
+// log.
+func (r *rig) verdict(t *rapid.T, probs []string) {
+	if len(probs) == 0 {
+		return
+	}
+	t.Log("interleaving:\n" + strings.Join(r.story, "\n"))
+	if len(r.results) > 0 {
+		var s []string
+		for _, res := range r.results {
+			what := res.note
+			switch {
+			case res.err != nil:
+				what = "error: " + res.err.Error()
+			case res.ev != nil:
+				what = fmt.Sprintf("seq %d %s stale=%v", res.ev.Seq, res.ev.Type, res.ev.Stale)
+			case res.o.kind == opReload:
+				what = fmt.Sprintf("seq %d", res.load.Seq)
+			}
+			s = append(s, fmt.Sprintf("  g%d %s (durable %d when called) → %s", res.g, res.o, res.before, what))
+		}
+		t.Log("results of the last batch:\n" + strings.Join(s, "\n"))
+	}
+	if !r.broken && r.sup != nil {
+		if evs, err := readLog(r.log, r.sup.Seq()); err == nil {
+			var s []string
+			for _, e := range evs {
+				s = append(s, fmt.Sprintf("  %3d %-17s %s/%d %s→%s stale=%v actor=%s %s", e.Seq, e.Type, e.Worker, e.Incarnation, e.From, e.To, e.Stale, e.Actor, e.Cause))
+			}
+			t.Log("log:\n" + strings.Join(s, "\n"))
+		}
+	}
+	sort.Strings(probs)
+	t.Log("violations:\n  " + strings.Join(probs, "\n  "))
+	t.Fatal("property violated (details above)")
+}
+
+// step runs a batch and checks every invariant.
+func (r *rig) step(t *rapid.T, progs [][]op) {
+	r.results = nil
+	probs := r.runBatch(progs)
+	if len(probs) == 0 {
+		probs = r.check()
+	}
+	r.verdict(t, probs)
+}
