@@ -7,16 +7,14 @@
 // Properties: TestSupervisorModel (everything, with daemon restarts and
 // reloads), TestRaceStopVsLimitKill, TestRaceStartStopHealth,
 // TestRaceTwoStops, TestRaceEverything, and TestRealProcesses (the first
-// over real processes). proptest/mutants.sh runs the broken variants
-// (build tags tend_mutant_*) each property must catch; proptest.mk has the
-// quick, deep and mutant targets.
+// over real processes). `make proptest-mutants` (proptest/mutants.sh) runs
+// the broken variants (build tags tend_mutant_*) each property must catch;
+// `make test` runs a few checks of every property, `make proptest` thousands.
 //
-// Known bugs, checked only with TEND_PROPTEST_KNOWN_BUGS=1. An operator's
-// stop of a worker whose breaker is open is recorded as stale and the
-// breaker's cooldown still starts it: an explicit stop followed by an
-// automatic restart. A restart the
-// policy scheduled (or a breaker cooldown) before a daemon restart is kept
-// in the log's state but never re-armed by the next daemon, so the worker
-// stays down. Reloads in these tests never re-add a removed worker: a
-// re-added worker starts again at incarnation 1.
+// The model found three bugs, now fixed and kept as regressions: an
+// operator's stop of a worker whose breaker was open did not keep the
+// breaker's cooldown from starting it again; a restart the policy scheduled
+// (or a breaker cooldown) before a daemon restart was never re-armed by the
+// next daemon; a removed worker added back started again at incarnation 1,
+// so a late report about its earlier life could pass as current.
 package proptest

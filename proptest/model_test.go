@@ -35,9 +35,6 @@ type mWorker struct {
 	recent           []time.Time
 	spawnedAt        time.Time
 	removing         bool
-	// waitsFromBefore: the pending restart or breaker cooldown was armed
-	// by an earlier daemon (see knownBugs).
-	waitsFromBefore bool
 	// held: an explicit stop settled this worker; nothing automatic may
 	// start it until someone asks.
 	held bool
@@ -249,7 +246,6 @@ func (m *model) step(evs []events.Event, i int) {
 		m.closing = false
 		for _, w := range m.ws {
 			w.removing = false // the supervisor's memory, not the log's
-			w.waitsFromBefore = w.pending || w.breaker
 		}
 		return
 	case events.CommandRefused:
@@ -331,9 +327,9 @@ func (m *model) apply(w *mWorker, e *events.Event, v verdict) {
 		if w.held {
 			m.fail(e, "restart scheduled for a worker an explicit stop settled")
 		}
-		w.pending, w.streak, w.waitsFromBefore = true, e.Attempt, false
+		w.pending, w.streak = true, e.Attempt
 	case events.BreakerOpened:
-		w.breaker, w.pending, w.waitsFromBefore = true, false, false
+		w.breaker, w.pending = true, false
 	case events.BreakerClosed:
 		w.breaker, w.recent = false, nil
 	case events.RestartCancelled:

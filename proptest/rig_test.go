@@ -640,10 +640,6 @@ func verifyLog(dir string) []string {
 	return nil
 }
 
-// knownBugs turns on the checks that the current supervisor fails (see the
-// package doc): TEND_PROPTEST_KNOWN_BUGS=1.
-func knownBugs() bool { return os.Getenv("TEND_PROPTEST_KNOWN_BUGS") == "1" }
-
 // finish stops the daemon for good and checks the log one last time,
 // from the file alone, and that nothing was left behind.
 func (r *rig) finish() []string {
