@@ -35,7 +35,11 @@ file is opened read-only and never modified. Point the daemon at the new file
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
 			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "copied %d events (seq 1..%d) to %s\n", rep.Copied, rep.LastSeq, out)
+			if rep.Copied == 0 {
+				fmt.Fprintf(w, "copied no events to %s: the first record could not be read\n", out)
+			} else {
+				fmt.Fprintf(w, "copied %d events (seq 1..%d) to %s\n", rep.Copied, rep.LastSeq, out)
+			}
 			if rep.FirstBad != 0 {
 				fmt.Fprintf(w, "dropped %d records from seq %d on: %s\n", rep.Dropped, rep.FirstBad, rep.Problem)
 			} else {
