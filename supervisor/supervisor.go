@@ -373,14 +373,16 @@ func (s *Supervisor) releaseLoop() {
 		seq := s.durable.Seq
 		s.viewMu.Unlock()
 		s.logFailure.Store(nil)
-		if s.cfg.OnDurable != nil {
-			s.cfg.OnDurable(b.evs, time.Since(b.created))
-		}
-		s.logEvents(b.evs)
+		// Effects first: a restart should not wait for the daemon's own
+		// log lines to be written.
 		for _, f := range b.effects {
 			s.dispatch(f)
 		}
 		close(b.done)
+		if s.cfg.OnDurable != nil {
+			s.cfg.OnDurable(b.evs, time.Since(b.created))
+		}
+		s.logEvents(b.evs)
 		if uint64(seq)-s.lastSnapshot.Load() >= s.cfg.SnapshotEvery {
 			s.snapshot()
 		}

@@ -244,3 +244,11 @@ func (s *Spawner) watchExit(osp *os.Process) <-chan struct{} {
 	})
 	return ch
 }
+
+// isWorker reports whether pid is an unreaped worker leader of this Spawner.
+func (s *Spawner) isWorker(pid int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.live[pid]
+	return ok
+}

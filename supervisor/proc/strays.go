@@ -33,6 +33,11 @@ func (p *Process) Strays() []int {
 		return nil
 	}
 	for _, pid := range kids {
+		// The daemon's other children are mostly worker leaders, all
+		// known: skipping them keeps this cheap however many workers run.
+		if p.spawner.isWorker(pid) {
+			continue
+		}
 		if st, err := readStat(pid); err == nil && p.isStray(st) {
 			out = append(out, pid)
 		}
