@@ -561,7 +561,9 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 // outside.
 func (r *rig) settled() []string {
 	var probs []string
-	for try := 0; try < 4; try++ {
+	// Up to 2 s of patience: under -race beside other packages' tests a
+	// timer's goroutine can lag well behind the fake clock that fired it.
+	for try := 0; try < 40; try++ {
 		r.quiesce()
 		world := r.sup.World()
 		probs = r.fos.settledProblems(world)

@@ -534,7 +534,11 @@ backoff_initial = "0s"
 			t.Fatal(err)
 		}
 		t.Logf("truncated to %d of %d bytes: recovered %d of %d events:\n%s", cut, len(orig), n, last, out)
-		if n >= last || !strings.Contains(out, fmt.Sprintf("copied %d events", n)) || !strings.Contains(out, fmt.Sprintf("from seq %d", n+1)) {
+		copied := fmt.Sprintf("copied %d events", n)
+		if n == 0 {
+			copied = "copied no events"
+		}
+		if n >= last || !strings.Contains(out, copied) || !strings.Contains(out, fmt.Sprintf("from seq %d", n+1)) {
 			t.Fatalf("recover of a truncated log (%d of %d events in the copy):\n%s", n, last, out)
 		}
 		useRecovered(rec)
