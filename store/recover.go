@@ -118,8 +118,35 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 	})
 	if errors.Is(err, ErrCorrupt) && !stopped {
 		// A page of the source faulted or failed bbolt's checks (a
-		// truncated or torn file): nothing past it can be read, but
-		// everything read before it was whole and chained. Keep that.
+		// truncated or torn file): bbolt cannot walk past it. The records
+		// themselves may still be there: read the raw pages and go on from
+		// where the walk stopped, as long as the chain holds.
+		if found, serr := salvage(src); serr == nil {
+			for {
+				rec, ok := found[want]
+				if !ok {
+					break
+				}
+				var e events.Event
+				if d.Decode(rec, &e) != nil || !bytes.Equal(e.Prev[:], prev[:]) {
+					break
+				}
+				prev = events.Hash(rec)
+				ev := e
+				batch = append(batch, &ev)
+				rep.Copied++
+				rep.LastSeq = want
+				want++
+				if len(batch) == 4096 {
+					if ferr := flush(); ferr != nil {
+						return rep, fmt.Errorf("store: recover %s → %s: %w", src, dst, ferr)
+					}
+				}
+			}
+			for seq := range found {
+				rep.SourceEnd = max(rep.SourceEnd, seq)
+			}
+		}
 		stopped = true
 		rep.FirstBad, rep.Problem = want, "the file cannot be read from here on: "+err.Error()
 		rep.SourceEnd = max(rep.SourceEnd, metaLast)
