@@ -83,6 +83,11 @@ func (f *fakeOS) Now() time.Time {
 }
 
 func (f *fakeOS) AfterFunc(d time.Duration, fn func()) func() bool {
+	if d <= 0 {
+		// Already due, as time.AfterFunc: fire now, not at the next advance.
+		go fn()
+		return func() bool { return false }
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++

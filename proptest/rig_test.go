@@ -730,6 +730,9 @@ func (r *rig) verdict(t *rapid.T, probs []string) {
 	}
 	sort.Strings(probs)
 	t.Log("violations:\n  " + strings.Join(probs, "\n  "))
+	// rapid prints the log of the final replay only; a failure it cannot
+	// replay (a concurrency one) would otherwise leave no trace of why.
+	fmt.Fprintln(os.Stderr, "proptest violations:\n  "+strings.Join(probs, "\n  "))
 	t.Fatal("property violated (details above)")
 }
 

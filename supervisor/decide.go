@@ -33,7 +33,7 @@ func (s *Supervisor) effectsFor(t *txn, e *events.Event) {
 		t.effect(effect{kind: effKill, worker: e.Worker, inc: e.Incarnation})
 	case e.To == events.Stopping:
 		t.effect(effect{kind: effSignal, worker: e.Worker, inc: e.Incarnation, sig: spec.StopSignal})
-		t.effect(effect{kind: effStopTimer, worker: e.Worker, inc: e.Incarnation, delay: spec.StopTimeout})
+		t.effect(effect{kind: effStopTimer, worker: e.Worker, inc: e.Incarnation, delay: spec.StopTimeout, at: e.Time.Add(spec.StopTimeout)})
 	}
 }
 
@@ -146,23 +146,25 @@ func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig in
 	d := policy.Decide(spec.Policy, policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}, ex, e.Time, s.jitter())
 	switch d.Verdict {
 	case policy.RestartAfter:
-		if _, err := t.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,
+		r, err := t.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,
 			Actor: events.ActorPolicy, Cause: d.Reason,
-			Details: events.Details{Delay: d.Delay, Attempt: d.Streak, Policy: string(spec.Policy.Restart)}}); err != nil {
+			Details: events.Details{Delay: d.Delay, Attempt: d.Streak, Policy: string(spec.Policy.Restart)}})
+		if err != nil {
 			return err
 		}
 		if d.Delay <= 0 {
 			_, err := s.startLocked(t, name, events.StartRequested, events.ActorPolicy, "restarting: "+d.Reason)
 			return err
 		}
-		t.effect(effect{kind: effRestartAt, worker: name, inc: e.Incarnation, delay: d.Delay})
+		t.effect(effect{kind: effRestartAt, worker: name, inc: e.Incarnation, delay: d.Delay, at: r.Time.Add(d.Delay)})
 	case policy.OpenBreaker:
-		if _, err := t.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
-			Actor: events.ActorPolicy, Cause: d.Reason, Details: events.Details{Attempt: len(w.Recent)}}); err != nil {
+		b, err := t.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
+			Actor: events.ActorPolicy, Cause: d.Reason, Details: events.Details{Attempt: len(w.Recent)}})
+		if err != nil {
 			return err
 		}
-		if spec.Policy.BreakerCooldown > 0 {
-			t.effect(effect{kind: effCooldown, worker: name, inc: e.Incarnation, delay: spec.Policy.BreakerCooldown})
+		if cd := spec.Policy.BreakerCooldown; cd > 0 {
+			t.effect(effect{kind: effCooldown, worker: name, inc: e.Incarnation, delay: cd, at: b.Time.Add(cd)})
 		}
 	}
 	return nil
@@ -416,13 +418,13 @@ func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
 // are part of the state the log describes, not of the process that armed
 // them.
 func (s *Supervisor) rearmLocked(t *txn, w *fsm.Worker, spec *WorkerSpec) {
-	now := s.clock.Now()
 	switch {
 	case w.Live():
 	case w.Policy.Pending:
-		t.effect(effect{kind: effRestartAt, worker: w.Name, inc: w.Incarnation, delay: max(0, w.Policy.Due.Sub(now))})
+		t.effect(effect{kind: effRestartAt, worker: w.Name, inc: w.Incarnation,
+			delay: w.Policy.Due.Sub(w.Since), at: w.Policy.Due})
 	case w.Policy.BreakerOpen && spec.Policy.BreakerCooldown > 0 && !w.Flags.StopAsked:
 		t.effect(effect{kind: effCooldown, worker: w.Name, inc: w.Incarnation,
-			delay: max(0, w.Policy.OpenedAt.Add(spec.Policy.BreakerCooldown).Sub(now))})
+			delay: spec.Policy.BreakerCooldown, at: w.Policy.OpenedAt.Add(spec.Policy.BreakerCooldown)})
 	}
 }

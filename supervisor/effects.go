@@ -34,7 +34,8 @@ type effect struct {
 	inc    events.Incarnation
 	spec   *WorkerSpec
 	sig    syscall.Signal
-	delay  time.Duration
+	delay  time.Duration // what a timer waits, as the log states it
+	at     time.Time     // when a timer fires: from its event's time, so a late dispatch does not delay it
 }
 
 // incarnation is the runtime of one spawn: its process handle and the
@@ -107,11 +108,11 @@ func (s *Supervisor) drain(worker string, q *effectQueue) {
 func (s *Supervisor) dispatch(f effect) {
 	switch f.kind {
 	case effStopTimer:
-		s.after(f.delay, func() { s.onStopTimeout(f.worker, f.inc, f.delay) })
+		s.after(f.at.Sub(s.clock.Now()), func() { s.onStopTimeout(f.worker, f.inc, f.delay) })
 	case effRestartAt:
-		s.after(f.delay, func() { s.onRestartDue(f.worker, f.inc, f.delay) })
+		s.after(f.at.Sub(s.clock.Now()), func() { s.onRestartDue(f.worker, f.inc, f.delay) })
 	case effCooldown:
-		s.after(f.delay, func() { s.onCooldown(f.worker, f.inc, f.delay) })
+		s.after(f.at.Sub(s.clock.Now()), func() { s.onCooldown(f.worker, f.inc, f.delay) })
 	default:
 		s.enqueue(f.worker, func() { s.run(f) })
 	}

@@ -157,7 +157,7 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 			}
 			if w.State == events.Stopping {
 				t.effect(effect{kind: effSignal, worker: l.name, inc: l.inc, sig: spec.StopSignal})
-				t.effect(effect{kind: effStopTimer, worker: l.name, inc: l.inc, delay: spec.StopTimeout})
+				t.effect(effect{kind: effStopTimer, worker: l.name, inc: l.inc, delay: spec.StopTimeout, at: s.clock.Now().Add(spec.StopTimeout)})
 			} else {
 				t.effect(effect{kind: effMonitors, worker: l.name, inc: l.inc, spec: spec})
 			}
