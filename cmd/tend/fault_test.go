@@ -212,10 +212,11 @@ func (e *env) startReady(args ...string) *readyWatch {
 		e.t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	pid := e.daemon.Process.Pid // e.daemon is replaced by the next start
 	go func() {
 		// Only to notice an early exit; Wait stays the harness's.
 		for !rw.ready.Load() {
-			if procGone(e.daemon.Process.Pid) {
+			if procGone(pid) {
 				close(exited)
 				return
 			}

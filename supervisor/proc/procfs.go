@@ -137,23 +137,12 @@ func hasMarkers(pid int, worker, inc string) bool {
 	return gotW && gotI
 }
 
-// orphanCandidates lists children of the daemon's main thread: where the
-// kernel reparents orphans of a subreaper. Worker leaders forked from other
-// threads are not all there, and need not be: this is for orphans. It
-// reads one file, so it is cheap however many threads the daemon has.
-func orphanCandidates(self int) ([]int, error) {
-	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(self) + "/task/" + strconv.Itoa(self) + "/children")
-	if err != nil {
-		return selfChildren(self)
-	}
-	var kids []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			kids = append(kids, pid)
-		}
-	}
-	return kids, nil
-}
+// orphanCandidates lists the daemon's children, where the kernel reparents
+// orphans of a subreaper: to the thread that forked their ancestor, so every
+// thread's children count. With one exit watch instead of a waiting thread
+// per worker the daemon has a handful of threads, so this reads a handful
+// of files.
+func orphanCandidates(self int) ([]int, error) { return selfChildren(self) }
 
 // selfChildren lists the daemon's direct children, live or zombie. The
 // per-thread children files are used because Go forks from any thread;
