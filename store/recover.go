@@ -50,6 +50,18 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 		batch = batch[:0]
 		return err
 	}
+	// keep copies one whole record that extends the chain.
+	keep := func(rec []byte, e events.Event) error {
+		prev = events.Hash(rec)
+		batch = append(batch, &e)
+		rep.Copied++
+		rep.LastSeq = want
+		want++
+		if len(batch) == 4096 {
+			return flush()
+		}
+		return nil
+	}
 	var d events.Decoder
 	stopped := false
 	var metaLast events.Seq // what the source's meta says its last seq is
@@ -99,16 +111,8 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 				rep.Dropped++
 				continue
 			}
-			prev = events.Hash(v)
-			ev := e
-			batch = append(batch, &ev)
-			rep.Copied++
-			rep.LastSeq = seq
-			want++
-			if len(batch) == 4096 {
-				if err := flush(); err != nil {
-					return err
-				}
+			if err := keep(v, e); err != nil {
+				return err
 			}
 			if progress != nil && rep.Copied%65536 == 0 {
 				progress(rep.Copied, total)
@@ -131,16 +135,8 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 				if d.Decode(rec, &e) != nil || !bytes.Equal(e.Prev[:], prev[:]) {
 					break
 				}
-				prev = events.Hash(rec)
-				ev := e
-				batch = append(batch, &ev)
-				rep.Copied++
-				rep.LastSeq = want
-				want++
-				if len(batch) == 4096 {
-					if ferr := flush(); ferr != nil {
-						return rep, fmt.Errorf("store: recover %s → %s: %w", src, dst, ferr)
-					}
+				if ferr := keep(rec, e); ferr != nil {
+					return rep, fmt.Errorf("store: recover %s → %s: %w", src, dst, ferr)
 				}
 			}
 			for seq := range found {
