@@ -166,7 +166,6 @@ func Run(ctx context.Context, opts Options) error {
 		ReadTimeout:       10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if lc, ok := c.(*limitConn); ok {
 				c = lc.Conn
@@ -313,14 +312,13 @@ func (d *Daemon) allowed(p Peer) bool {
 	return false
 }
 
-func (d *Daemon) refused(p Peer, what string) {
+func (d *Daemon) refused(p Peer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	actor := fmt.Sprintf("uid=%d gid=%d pid=%d", p.UID, p.GID, p.PID)
 	if err := d.sup.Refused(ctx, actor, "refused: uid "+strconv.FormatUint(uint64(p.UID), 10)+" is not allowed to control this daemon"); err != nil {
 		d.logger.Warn().Err(err).Msg("refusal not recorded")
 	}
-	_ = what // the request is not recorded: a refused client writes nothing into the log
 }
 
 // The daemon is the metrics' Source.
