@@ -170,14 +170,12 @@ func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig in
 	return nil
 }
 
-// timer runs a timer's decision; a timer that no longer applies records
-// nothing (what made it moot is already in the log).
-func (s *Supervisor) timer(what string, f func(t *txn) error) {
-	s.observe(what, f)
-}
+// The on* timer handlers below check, under mu, that what they were armed
+// for still holds. One that no longer applies records nothing: what made it
+// moot (a stop, a start, a new incarnation) is already in the log.
 
 func (s *Supervisor) onStartTimeout(name string, inc events.Incarnation, d time.Duration) {
-	s.timer("start timeout", func(t *txn) error {
+	s.observe("start timeout", func(t *txn) error {
 		w := s.pending.Worker(name)
 		if w == nil || w.Incarnation != inc || w.State != events.Starting {
 			return nil
@@ -189,7 +187,7 @@ func (s *Supervisor) onStartTimeout(name string, inc events.Incarnation, d time.
 }
 
 func (s *Supervisor) onStopTimeout(name string, inc events.Incarnation, d time.Duration) {
-	s.timer("stop timeout", func(t *txn) error {
+	s.observe("stop timeout", func(t *txn) error {
 		w := s.pending.Worker(name)
 		if w == nil || w.Incarnation != inc || w.State != events.Stopping || w.Flags.KillSent {
 			return nil
@@ -202,7 +200,7 @@ func (s *Supervisor) onStopTimeout(name string, inc events.Incarnation, d time.D
 }
 
 func (s *Supervisor) onRestartDue(name string, inc events.Incarnation, d time.Duration) {
-	s.timer("restart", func(t *txn) error {
+	s.observe("restart", func(t *txn) error {
 		w := s.pending.Worker(name)
 		if w == nil || w.Incarnation != inc || !w.Policy.Pending || w.Live() || s.closing {
 			return nil
@@ -217,7 +215,7 @@ func (s *Supervisor) onRestartDue(name string, inc events.Incarnation, d time.Du
 }
 
 func (s *Supervisor) onCooldown(name string, inc events.Incarnation, d time.Duration) {
-	s.timer("breaker cooldown", func(t *txn) error {
+	s.observe("breaker cooldown", func(t *txn) error {
 		w := s.pending.Worker(name)
 		if w == nil || w.Incarnation != inc || !w.Policy.BreakerOpen || w.Live() || w.Flags.StopAsked || s.closing {
 			return nil
@@ -393,7 +391,7 @@ func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause stri
 	if err != nil || leaveRunning {
 		return err
 	}
-	return s.waitAll(ctx, func(ws []workerView) bool {
+	return s.waitAll(ctx, func(ws []*fsm.Worker) bool {
 		for _, w := range ws {
 			if w.Live() {
 				return false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -331,5 +330,3 @@ func (s *Supervisor) startMonitors(worker string, inc events.Incarnation, spec *
 		})
 	}
 }
-
-func formatInc(inc events.Incarnation) string { return strconv.FormatUint(uint64(inc), 10) }

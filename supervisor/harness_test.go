@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -201,7 +202,7 @@ func alive(pid int) bool {
 	return false
 }
 
-func itoa(n int) string { return formatInc(events.Incarnation(n)) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func spec(name string, cmd []string) *WorkerSpec {
 	return &WorkerSpec{

@@ -92,17 +92,9 @@ func TestCrashLoopOpensBreaker(t *testing.T) {
 	if _, err := r.sup.Start(bg, "crashy", "cli uid=0"); err != nil {
 		t.Fatal(err)
 	}
-	h = r.history("crashy")
-	if h[len(h)-2].Type != events.BreakerClosed && h[len(h)-1].Type != events.BreakerClosed {
-		// the start itself may already be followed by its spawn
-		found := false
-		for _, e := range h {
-			found = found || e.Type == events.BreakerClosed
-		}
-		if !found {
-			t.Fatal("operator start did not record the breaker reset")
-		}
-	}
+	r.waitEvent("crashy", "breaker reset by the operator", func(e *events.Event) bool {
+		return e.Type == events.BreakerClosed && e.Actor == "cli uid=0"
+	})
 	r.waitFor("crashy", "breaker open again", func(w *fsm.Worker) bool { return w.Policy.BreakerOpen })
 }
 
@@ -230,9 +222,15 @@ func TestReloadAddsRemovesChanges(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	// Unchanged reload changes nothing.
-	res = r.load(spec("a", proctest.Command("hang")), c)
-	_ = res
+	// A reload of the same configuration changes nothing.
+	before, _ := r.sup.Worker("a")
+	res = r.load(a2, c)
+	if len(res.Added)+len(res.Removed)+len(res.Changed) != 0 {
+		t.Fatalf("unchanged reload: %+v", res)
+	}
+	if after, _ := r.sup.Worker("a"); after.Incarnation != before.Incarnation {
+		t.Fatalf("unchanged reload restarted a: incarnation %d → %d", before.Incarnation, after.Incarnation)
+	}
 }
 
 func TestDaemonRestartReplays(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 // Everything here reads the durable world: what status reports has always
 // been written to the log first.
 
-type workerView = *fsm.Worker
-
 // Workers returns copies of the configured workers' durable state, sorted
 // by name, and the seq they reflect.
 func (s *Supervisor) Workers() ([]fsm.Worker, events.Seq) {
@@ -94,10 +92,10 @@ func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Wo
 	}
 }
 
-func (s *Supervisor) waitAll(ctx context.Context, cond func([]workerView) bool) error {
+func (s *Supervisor) waitAll(ctx context.Context, cond func([]*fsm.Worker) bool) error {
 	for {
 		s.viewMu.RLock()
-		ws := make([]workerView, 0, len(s.durable.Workers))
+		ws := make([]*fsm.Worker, 0, len(s.durable.Workers))
 		for _, w := range s.durable.Workers {
 			ws = append(ws, w)
 		}

@@ -424,6 +424,9 @@ func (s *Supervisor) recoverFromFailedCommit(b *batch, err error) {
 	rest := s.relQ
 	s.relQ = nil
 	s.relMu.Unlock()
+	// The committer resolves every ticket queued behind a failed commit in
+	// the same pass, so these waits are already over: nothing here waits
+	// for the disk.
 	for _, r := range rest {
 		if r.ticket == nil {
 			r.err = err // a refusal judged on events that never became durable

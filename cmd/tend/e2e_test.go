@@ -439,3 +439,31 @@ func openLog(t *testing.T, path string) *store.Log {
 }
 
 var _ = context.Background
+
+// A reload whose config does not parse is refused and changes nothing;
+// a good one is recorded with the file's hash.
+func TestReloadBadConfigChangesNothing(t *testing.T) {
+	good := fmt.Sprintf("[daemon]\nstate_dir = \"state\"\n\n[worker.a]\ncommand = %s\nstart_timeout = \"50ms\"\n", helperCmd("hang"))
+	e := newEnv(t, "")
+	e.write(good)
+	e.startDaemon()
+	before := e.waitStatus("a", "running", running)
+	e.write(good + "[worker.b]\ncommand = \"not an array\"\n")
+	_, errs, code := e.tend("reload")
+	if code == 0 || !strings.Contains(errs, "tend.toml:") {
+		t.Fatalf("bad reload: exit %d: %s", code, errs)
+	}
+	st := e.status()
+	if _, ok := st["b"]; ok || st["a"].PID != before.PID {
+		t.Fatalf("a refused reload changed the workers: %+v", st)
+	}
+	e.write(good + fmt.Sprintf("[worker.b]\ncommand = %s\n", helperCmd("hang")))
+	out := e.mustTend("reload")
+	if !strings.Contains(out, "added [b]") {
+		t.Fatalf("reload: %s", out)
+	}
+	e.waitStatus("b", "running", running)
+	if n := strings.Count(e.mustTend("events", "--type", "config_loaded", "-o", "json"), "\"config_loaded\""); n != 2 {
+		t.Fatalf("%d config_loaded events, want 2 (start and the good reload)", n)
+	}
+}

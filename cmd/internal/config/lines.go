@@ -28,12 +28,6 @@ func (ix lineIndex) find(key toml.Key) int {
 	return 0
 }
 
-// has reports whether key itself was written in the file.
-func (ix lineIndex) has(key toml.Key) bool {
-	_, ok := ix[key.String()]
-	return ok
-}
-
 // indexLines scans TOML that the library has already accepted. It never
 // panics on other input; it just stops early and returns what it has.
 func indexLines(src []byte) lineIndex {

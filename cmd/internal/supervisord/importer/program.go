@@ -53,7 +53,6 @@ type proc struct {
 	s    *section
 	dflt *section
 	vars map[string]any
-	bad  bool
 }
 
 // get returns the option, falling back to [DEFAULT] as configparser does.
