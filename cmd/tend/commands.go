@@ -59,7 +59,7 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
-			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, LeaveRunning: leave, Logger: logger})
+			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave, Logger: logger})
 		},
 	}
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
