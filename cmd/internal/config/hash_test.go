@@ -1,0 +1,151 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func hashTestWorker() *Worker {
+	return &Worker{
+		Name: "web", Line: 3, Command: []string{"/bin/web", "-x"}, Dir: "/srv", Env: map[string]string{"A": "1"},
+		User: "u", Group: "g", Autostart: true, Restart: RestartAlways,
+		StartTimeout: 1, StopTimeout: 2, BackoffInitial: 3, BackoffMax: 4, CircuitWindow: 5, CircuitCooldown: 6,
+		StopSignal: 15, CircuitMaxRestarts: 7, Stdout: "/o", Stderr: "/e", LogMaxSize: 8, LogBackups: 9,
+		Health: &Health{Type: HealthExec, Command: []string{"/bin/check"}, Address: "a:1", URL: "http://x/",
+			Interval: 10, Timeout: 11, Grace: 12, Failures: 13},
+		Limits: &Limits{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: PolicyLog, CPUPolicy: PolicyKill},
+	}
+}
+
+// fieldPaths lists every leaf setting of t, following pointers to structs,
+// as field-index paths.
+func fieldPaths(t reflect.Type, prefix []int, names string, out map[string][]int) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		p := append(prefix[:len(prefix):len(prefix)], i)
+		if f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
+			fieldPaths(f.Type.Elem(), p, names+f.Name+".", out)
+			continue
+		}
+		out[names+f.Name] = p
+	}
+}
+
+// TestWorkerHashCoversEveryField changes each setting of a worker in turn,
+// down into Health and Limits, and expects the hash to change: a field the
+// hasher forgot would let a reload keep a worker running on stale settings.
+// Line and Hash describe the text and the result, so they must not count.
+func TestWorkerHashCoversEveryField(t *testing.T) {
+	want := workerHash(hashTestWorker())
+	if again := workerHash(hashTestWorker()); again != want {
+		t.Fatalf("hash of equal workers differs: %s vs %s", want, again)
+	}
+	var h workerHasher
+	h.sum(&Worker{Name: "other", Env: map[string]string{"X": strings.Repeat("y", 1000)}})
+	if reused := h.sum(hashTestWorker()); reused != want {
+		t.Fatalf("a reused hasher gives %s, a fresh one %s", reused, want)
+	}
+
+	paths := map[string][]int{}
+	fieldPaths(reflect.TypeOf(Worker{}), nil, "", paths)
+	if len(paths) < 30 {
+		t.Fatalf("found only %d fields", len(paths))
+	}
+	for name, path := range paths {
+		w := hashTestWorker()
+		f := reflect.ValueOf(w).Elem()
+		for _, i := range path {
+			if f.Kind() == reflect.Pointer {
+				f = f.Elem()
+			}
+			f = f.Field(i)
+		}
+		changeValue(t, name, f)
+		got := workerHash(w)
+		switch name {
+		case "Line", "Hash":
+			if got != want {
+				t.Errorf("%s changed the hash; it must not", name)
+			}
+		default:
+			if got == want {
+				t.Errorf("%s is not part of the worker hash", name)
+			}
+		}
+	}
+
+	// nil and empty are told apart where the settings tell them apart.
+	a, b := hashTestWorker(), hashTestWorker()
+	a.Health, b.Health = nil, &Health{}
+	if workerHash(a) == workerHash(b) {
+		t.Error("no health check hashes like an empty one")
+	}
+	a, b = hashTestWorker(), hashTestWorker()
+	a.Limits, b.Limits = nil, &Limits{}
+	if workerHash(a) == workerHash(b) {
+		t.Error("no limits hash like empty limits")
+	}
+	a, b = hashTestWorker(), hashTestWorker()
+	a.Command, b.Command = []string{"ab", "c"}, []string{"a", "bc"}
+	if workerHash(a) == workerHash(b) {
+		t.Error("list elements run together")
+	}
+	a, b = hashTestWorker(), hashTestWorker()
+	a.Env, b.Env = map[string]string{"AB": "C"}, map[string]string{"A": "BC"}
+	if workerHash(a) == workerHash(b) {
+		t.Error("env names and values run together")
+	}
+}
+
+// changeValue sets f to a value different from the one it has.
+func changeValue(t *testing.T, name string, f reflect.Value) {
+	t.Helper()
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(f.String() + "~")
+	case reflect.Bool:
+		f.SetBool(!f.Bool())
+	case reflect.Int, reflect.Int64:
+		f.SetInt(f.Int() + 1)
+	case reflect.Uint64:
+		f.SetUint(f.Uint() + 1)
+	case reflect.Float64:
+		f.SetFloat(f.Float() + 1)
+	case reflect.Slice:
+		f.Set(reflect.Append(f, reflect.ValueOf("more")))
+	case reflect.Map:
+		m := reflect.MakeMap(f.Type())
+		for _, k := range f.MapKeys() {
+			m.SetMapIndex(k, f.MapIndex(k))
+		}
+		m.SetMapIndex(reflect.ValueOf("B"), reflect.ValueOf("2"))
+		f.Set(m)
+	default:
+		t.Fatalf("%s: kind %s is not handled here; teach this test and the hasher", name, f.Kind())
+	}
+}
+
+// TestReloadOfSameFileChangesNothing parses one file twice, as a reload of
+// an untouched file does, and expects no worker to count as changed.
+func TestReloadOfSameFileChangesNothing(t *testing.T) {
+	data := mustRead(t, "testdata/full.toml")
+	a, err := Parse("testdata/full.toml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("testdata/full.toml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, removed, changed := Diff(a, b)
+	if added != nil || removed != nil || changed != nil {
+		t.Errorf("Diff of the same file = %v %v %v", added, removed, changed)
+	}
+	big := benchConfig(200)
+	c, _ := Parse("tend.toml", big)
+	d, _ := Parse("tend.toml", big)
+	if _, _, changed := Diff(c, d); changed != nil {
+		t.Errorf("changed = %v", changed)
+	}
+}
