@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/BurntSushi/toml"
 )
@@ -50,13 +51,12 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	daemon := d.daemon(dt, dir)
 
-	workers := map[string]*Worker{}
+	var workers map[string]*Worker
+	var order []string
 	if wt := root.sub("worker"); wt != nil {
-		names := make([]string, 0, len(wt.m))
-		for name := range wt.m {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(wt.m))
+		workers = make(map[string]*Worker, len(names))
+		order = make([]string, 0, len(names))
 		for _, name := range names {
 			v, _ := wt.get(name)
 			m, ok := v.(map[string]any)
@@ -71,6 +71,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			w := d.worker(newTable(d, wt.key(name), m), name, dir, daemon.StateDir)
 			if nameErr == nil {
 				workers[name] = w
+				order = append(order, name)
 			}
 		}
 		wt.finish()
@@ -80,12 +81,15 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, err
 	}
 
-	order := make([]string, 0, len(workers))
-	for name, w := range workers {
-		w.Hash = workerHash(w)
-		order = append(order, name)
+	if workers == nil {
+		workers = map[string]*Worker{}
+		order = []string{}
 	}
-	sort.Strings(order)
+	var h workerHasher
+	for _, name := range order {
+		w := workers[name]
+		w.Hash = h.sum(w)
+	}
 	return &Config{
 		Path:    abs,
 		Hash:    fileHash(data),

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -24,15 +25,18 @@ func (d *decoder) errorf(key toml.Key, format string, args ...any) {
 
 // table reads typed values out of one TOML table. Every key asked for is
 // remembered, so whatever is left at the end is, by construction, unknown.
+// The names asked for are kept in a slice, repeats and all: a table is asked
+// for a few dozen names at most (env excepted), and a map per table was a
+// good part of parsing a file with a thousand workers.
 type table struct {
 	d     *decoder
 	path  toml.Key
 	m     map[string]any
-	asked map[string]bool
+	asked []string
 }
 
 func newTable(d *decoder, path toml.Key, m map[string]any) *table {
-	return &table{d: d, path: path, m: m, asked: map[string]bool{}}
+	return &table{d: d, path: path, m: m, asked: make([]string, 0, 32)}
 }
 
 func (t *table) key(name string) toml.Key {
@@ -44,7 +48,7 @@ func (t *table) errorf(name, format string, args ...any) {
 }
 
 func (t *table) get(name string) (any, bool) {
-	t.asked[name] = true
+	t.asked = append(t.asked, name)
 	v, ok := t.m[name]
 	return v, ok
 }
@@ -278,17 +282,28 @@ func (t *table) sub(name string) *table {
 // suggested because most unknown keys are typos.
 func (t *table) finish() {
 	var unknown []string
-	for k := range t.m {
-		if !t.asked[k] {
-			unknown = append(unknown, k)
+	if len(t.asked) > 64 {
+		asked := make(map[string]bool, len(t.asked))
+		for _, k := range t.asked {
+			asked[k] = true
+		}
+		for k := range t.m {
+			if !asked[k] {
+				unknown = append(unknown, k)
+			}
+		}
+	} else {
+		for k := range t.m {
+			if !slices.Contains(t.asked, k) {
+				unknown = append(unknown, k)
+			}
 		}
 	}
-	sort.Strings(unknown)
-	known := make([]string, 0, len(t.asked))
-	for k := range t.asked {
-		known = append(known, k)
+	if len(unknown) == 0 {
+		return
 	}
-	sort.Strings(known)
+	sort.Strings(unknown)
+	known := slices.Compact(slices.Sorted(slices.Values(t.asked)))
 	for _, k := range unknown {
 		msg := "unknown key"
 		if s := closest(k, known); s != "" {
