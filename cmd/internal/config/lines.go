@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -31,7 +32,9 @@ func (ix lineIndex) find(key toml.Key) int {
 // indexLines scans TOML that the library has already accepted. It never
 // panics on other input; it just stops early and returns what it has.
 func indexLines(src []byte) lineIndex {
-	s := &lineScanner{src: src, line: 1, out: lineIndex{}}
+	// About one key a line: sized up front, the map is not rehashed over
+	// and over while a large file is scanned.
+	s := &lineScanner{src: src, line: 1, out: make(lineIndex, bytes.Count(src, []byte{'\n'})+1)}
 	s.document()
 	return s.out
 }
@@ -59,17 +62,41 @@ func (s *lineScanner) advance() {
 	s.i++
 }
 
-// record keeps the first explicit definition of key, and gives every
-// ancestor at least an implied line so lookups of parents still land near.
-func (s *lineScanner) record(key toml.Key, line int) {
-	for n := 1; n <= len(key); n++ {
-		k := key[:n].String()
-		explicit := n == len(key)
-		e, ok := s.out[k]
+// record keeps the first explicit definition of the key parent.k, and gives
+// every ancestor below parent at least an implied line so lookups of parents
+// still land near. It returns parent.k. Keys are in toml.Key.String form,
+// parent "" for the root. parent (a table header, or the key of an inline
+// table) is recorded already, with its ancestors, so each key string is
+// built once rather than once for every key below it.
+func (s *lineScanner) record(parent string, k toml.Key, line int) string {
+	full := parent
+	for n, part := range k {
+		q := keyPart(part)
+		if full == "" {
+			full = q
+		} else {
+			full = full + "." + q
+		}
+		explicit := n == len(k)-1
+		e, ok := s.out[full]
 		if !ok || (explicit && !e.explicit) {
-			s.out[k] = lineEntry{line: line, explicit: explicit}
+			s.out[full] = lineEntry{line: line, explicit: explicit}
 		}
 	}
+	return full
+}
+
+// keyPart is one part of a key as toml.Key.String writes it.
+func keyPart(part string) string {
+	if part == "" {
+		return toml.Key{part}.String()
+	}
+	for i := 0; i < len(part); i++ {
+		if !isBare(part[i]) {
+			return toml.Key{part}.String()
+		}
+	}
+	return part
 }
 
 // skip consumes blanks, comments and, when newlines is set, line breaks.
@@ -91,7 +118,7 @@ func (s *lineScanner) skip(newlines bool) {
 }
 
 func (s *lineScanner) document() {
-	var table toml.Key
+	table := "" // the current table header, in toml.Key.String form
 	for {
 		s.skip(true)
 		if s.eof() {
@@ -104,14 +131,12 @@ func (s *lineScanner) document() {
 			if array {
 				s.i++
 			}
-			table = s.key()
+			k := s.key()
 			s.skip(false)
 			for !s.eof() && s.src[s.i] == ']' {
 				s.i++
 			}
-			if len(table) > 0 {
-				s.record(table, line)
-			}
+			table = s.record("", k, line)
 		} else {
 			k := s.key()
 			s.skip(false)
@@ -119,11 +144,7 @@ func (s *lineScanner) document() {
 				return
 			}
 			s.i++
-			full := append(table[:len(table):len(table)], k...)
-			if len(k) > 0 {
-				s.record(full, line)
-			}
-			s.value(full)
+			s.value(s.record(table, k, line))
 		}
 		if s.i == start {
 			return // no progress: not TOML this scanner understands
@@ -231,8 +252,8 @@ func (s *lineScanner) multiline(q byte, escapes bool) {
 }
 
 // value consumes one value; keys inside inline tables are recorded under
-// prefix.
-func (s *lineScanner) value(prefix toml.Key) {
+// prefix, in toml.Key.String form.
+func (s *lineScanner) value(prefix string) {
 	s.skip(false)
 	if s.eof() {
 		return
@@ -284,11 +305,7 @@ func (s *lineScanner) value(prefix toml.Key) {
 				return
 			}
 			s.i++
-			full := append(prefix[:len(prefix):len(prefix)], k...)
-			if len(k) > 0 {
-				s.record(full, line)
-			}
-			s.value(full)
+			s.value(s.record(prefix, k, line))
 			s.skip(true)
 			if !s.eof() && s.src[s.i] == ',' {
 				s.i++
