@@ -140,8 +140,12 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopSampler()
 	go d.sampler.Run(sctx)
 
+	var spawner supervisor.Spawner = supervisor.ProcSpawner{Spawner: d.spawner}
+	if d.log.LastSeq() == 0 {
+		spawner = freshSpawner{supervisor.ProcSpawner{Spawner: d.spawner}}
+	}
 	d.metrics = metrics.New(d)
-	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: supervisor.ProcSpawner{Spawner: d.spawner},
+	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: spawner,
 		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(),
 		OnDurable: func(evs []*events.Event, commit time.Duration) {
 			d.metrics.ObserveAppend(commit)
@@ -253,6 +257,20 @@ loop:
 	closed = true
 	return nil
 }
+
+// freshSpawner is the spawner of a daemon whose log was empty when it was
+// opened. Recover adopts, or kills as strays, only processes of workers the
+// replayed log knows; an empty log knows none, so every process its scan of
+// /proc could find would be left alone. The scan reads the environment of
+// every process group leader on the host while the first workers are being
+// spawned, so on an empty log it is not made. Everything else, Adopt
+// included, is the ProcSpawner's.
+type freshSpawner struct{ supervisor.ProcSpawner }
+
+// FindMarked implements supervisor.Adopter.
+func (freshSpawner) FindMarked(string) ([]proc.Marked, error) { return nil, nil }
+
+var _ supervisor.Adopter = freshSpawner{}
 
 // damagedLog says what is wrong with a log the daemon will not start on,
 // and what to run about it.
