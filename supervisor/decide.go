@@ -301,6 +301,7 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 			return err
 		}
 		s.loaded = true
+		var starting []*WorkerSpec
 		seen := make(map[string]bool, len(specs))
 		for _, spec := range specs {
 			seen[spec.Name] = true
@@ -319,12 +320,14 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 					if _, err := s.startLocked(t, spec.Name, events.StartRequested, actor, "autostart"); err != nil {
 						return err
 					}
+					starting = append(starting, spec)
 				}
 			case first:
 				if spec.Autostart && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen {
 					if _, err := s.startLocked(t, spec.Name, events.StartRequested, actor, "autostart"); err != nil {
 						return err
 					}
+					starting = append(starting, spec)
 				}
 				s.rearmLocked(t, w, spec)
 			case old != nil && old.Hash != spec.Hash:
@@ -357,6 +360,8 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 				return err
 			}
 		}
+		// Under mu, so it begins before the first spawn can.
+		s.prepareOutputs(starting)
 		return nil
 	})
 	if len(evs) > 0 {

@@ -190,6 +190,33 @@ func (s *Supervisor) recordStrays(worker string, inc events.Incarnation, n int, 
 	})
 }
 
+// outputSpec is the part of a worker's proc.Spec that names its output.
+func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
+	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
+		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups}
+}
+
+// prepareOutputs creates, in spawn order and beside the spawns, the output
+// files of the workers about to start, so the spawns find them made (see
+// proc.Prepare). It runs only when the Spawner can prepare.
+func (s *Supervisor) prepareOutputs(specs []*WorkerSpec) {
+	pr, ok := s.cfg.Spawner.(Preparer)
+	if !ok || len(specs) == 0 {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for _, spec := range specs {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// A failure here is Start's to report, as spawn_failed.
+			_ = pr.Prepare(outputSpec(spec.Name, spec))
+		}
+	}()
+}
+
 // spawn starts incarnation inc and reports the outcome as an event. The
 // waiter is started only after Spawned is in the log's order, so the exit
 // can never be recorded before the spawn.
@@ -199,11 +226,8 @@ func (s *Supervisor) spawn(worker string, inc events.Incarnation, spec *WorkerSp
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
-	ps := proc.Spec{
-		Worker: worker, Incarnation: uint64(inc), Command: spec.Command, Dir: spec.Dir, Env: env,
-		Credential: spec.Credential, Stdout: spec.Stdout, Stderr: spec.Stderr,
-		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups,
-	}
+	ps := outputSpec(worker, spec)
+	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(inc), spec.Command, spec.Dir, env, spec.Credential
 	var p Process
 	var err error
 	if s.ctx.Err() != nil {

@@ -85,6 +85,12 @@ type Spawner interface {
 	Start(spec proc.Spec) (Process, error)
 }
 
+// Preparer is a Spawner that can make a worker's output files ahead of its
+// spawn (proc.Prepare). Optional: without it Start makes them.
+type Preparer interface {
+	Prepare(spec proc.Spec) error
+}
+
 // ProcSpawner adapts *proc.Spawner to Spawner.
 type ProcSpawner struct{ *proc.Spawner }
 
@@ -96,6 +102,9 @@ func (s ProcSpawner) Start(spec proc.Spec) (Process, error) {
 	}
 	return p, nil
 }
+
+// Prepare implements Preparer.
+func (ProcSpawner) Prepare(spec proc.Spec) error { return proc.Prepare(spec) }
 
 // Prober runs one incarnation's health check until ctx ends (health.Run).
 type Prober func(ctx context.Context, spec health.Spec, report func(health.Report))
@@ -124,7 +133,8 @@ func (RealClock) Now() time.Time { return time.Now() }
 func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var (
-	_ Spawner = ProcSpawner{}
-	_ Watcher = (*limits.Sampler)(nil)
-	_ Prober  = health.Run
+	_ Spawner  = ProcSpawner{}
+	_ Preparer = ProcSpawner{}
+	_ Watcher  = (*limits.Sampler)(nil)
+	_ Prober   = health.Run
 )

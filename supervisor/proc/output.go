@@ -57,18 +57,53 @@ func (o *outputs) open(path string) (*os.File, error) {
 			return of.f, nil
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, err
-	}
-	// O_APPEND: every write lands at the current end, so two incarnations
-	// (or stdout and stderr) never overwrite each other, and writers carry
-	// on at offset 0 after rotation truncates the file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	f, err := openOutput(path)
 	if err != nil {
 		return nil, err
 	}
 	o.files = append(o.files, outFile{path: path, f: f})
 	return f, nil
+}
+
+// openOutput opens one output file for appending, creating it and its
+// directory when missing. The directory is made only after the open fails:
+// on the spawn path the file usually exists, and a stat per spawn is
+// wasted work.
+func openOutput(path string) (*os.File, error) {
+	// O_APPEND: every write lands at the current end, so two incarnations
+	// (or stdout and stderr) never overwrite each other, and writers carry
+	// on at offset 0 after rotation truncates the file.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	}
+	return f, err
+}
+
+// Prepare creates spec's output files (and their directories) if they are
+// missing, and does nothing else. Creating a file allocates an inode and
+// takes the directory's lock, which on a fresh state directory cost more
+// than the fork+exec itself; a caller that knows what it will start soon
+// prepares ahead, beside the spawns, so Start only opens files that exist.
+// Start creates whatever was not prepared, so calling this is never needed
+// for correctness.
+func Prepare(spec Spec) error {
+	var errs []error
+	for _, path := range []string{spec.Stdout, spec.Stderr} {
+		if path == "" {
+			continue
+		}
+		f, err := openOutput(filepath.Clean(path))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("proc: prepare output of %q: %w", spec.Worker, err))
+			continue
+		}
+		_ = f.Close()
+	}
+	return errors.Join(errs...)
 }
 
 // detach closes the daemon's descriptors once the child has its own, and
