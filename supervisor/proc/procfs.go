@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -137,46 +138,95 @@ func hasMarkers(pid int, worker, inc string) bool {
 	return gotW && gotI
 }
 
-// orphanCandidates lists the daemon's children, where the kernel reparents
-// orphans of a subreaper: to the thread that forked their ancestor, so every
-// thread's children count. With one exit watch instead of a waiting thread
-// per worker the daemon has a handful of threads, so this reads a handful
-// of files.
-func orphanCandidates(self int) ([]int, error) { return selfChildren(self) }
-
 // selfChildren lists the daemon's direct children, live or zombie. The
-// per-thread children files are used because Go forks from any thread;
-// when they are unavailable (CONFIG_PROC_CHILDREN off) /proc is scanned.
-func selfChildren(self int) ([]int, error) {
-	tasks, err := os.ReadDir(procRoot + "/self/task")
-	if err == nil {
-		var kids []int
-		ok := true
-		for _, t := range tasks {
-			b, err := os.ReadFile(procRoot + "/self/task/" + t.Name() + "/children")
-			if err != nil {
-				if errors.Is(err, os.ErrNotExist) && t.Name() == strconv.Itoa(self) {
-					ok = false
-					break
-				}
-				continue // the thread exited meanwhile
-			}
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					kids = append(kids, pid)
-				}
-			}
-		}
-		if ok {
-			return kids, nil
-		}
-	}
+// per-thread children files are used because Go forks from any thread, and
+// the kernel reparents a subreaper's orphans to the thread that forked
+// their ancestor, so every thread's children count. When the files are
+// unavailable (CONFIG_PROC_CHILDREN off) /proc is scanned.
+func selfChildren(self int, buf *[]byte) ([]int, error) {
 	var kids []int
-	err = scanStats(func(st stat) bool {
+	if ok := eachChildrenFile(self, buf, func(b []byte) { kids = appendPIDs(kids, b) }); ok {
+		return kids, nil
+	}
+	err := scanStats(func(st stat) bool {
 		if st.PPID == self {
 			kids = append(kids, st.PID)
 		}
 		return true
 	})
 	return kids, err
+}
+
+// eachChildrenFile calls fn with the contents of every thread's children
+// file, read into *buf (grown as needed and kept by the caller, so a
+// sweep over a thousand workers' pids does not allocate per read). It
+// reports false when the files are unavailable.
+func eachChildrenFile(self int, buf *[]byte, fn func([]byte)) bool {
+	d, err := os.Open(procRoot + "/self/task")
+	if err != nil {
+		return false
+	}
+	tids, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return false
+	}
+	if *buf == nil {
+		*buf = make([]byte, 16<<10)
+	}
+	me := strconv.Itoa(self)
+	for _, tid := range tids {
+		b, err := readAll(procRoot+"/self/task/"+tid+"/children", buf)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) && tid == me {
+				return false
+			}
+			continue // the thread exited meanwhile
+		}
+		fn(b)
+	}
+	return true
+}
+
+// readAll reads a small procfs file into *buf, growing it until the whole
+// file fits.
+func readAll(path string, buf *[]byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	n := 0
+	for {
+		if n == len(*buf) {
+			*buf = append(*buf, make([]byte, len(*buf))...)
+		}
+		m, err := f.Read((*buf)[n:])
+		n += m
+		if err == io.EOF || (err == nil && m == 0) {
+			return (*buf)[:n], nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// appendPIDs appends the space-separated decimal pids in b.
+func appendPIDs(pids []int, b []byte) []int {
+	pid, in := 0, false
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			pid, in = pid*10+int(c-'0'), true
+			continue
+		}
+		if in {
+			pids = append(pids, pid)
+		}
+		pid, in = 0, false
+	}
+	if in {
+		pids = append(pids, pid)
+	}
+	return pids
 }

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -62,7 +63,7 @@ func TestReaperNeverStealsWorkerStatus(t *testing.T) {
 		t.Error(e)
 	}
 	waitFor(t, "no zombie children left", func() bool {
-		kids, err := selfChildren(s.self)
+		kids, err := selfChildren(s.self, new([]byte))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,5 +91,52 @@ func TestReaperLeavesDaemonGroupChildren(t *testing.T) {
 	}
 	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
 		t.Fatalf("owner's wait: %v (status %v) — the reaper took the probe", err, ws)
+	}
+}
+
+func TestAppendPIDs(t *testing.T) {
+	for in, want := range map[string][]int{
+		"":               nil,
+		"12 345 6 ":      {12, 345, 6},
+		"7":              {7},
+		"  8  9\n":       {8, 9},
+		"4194304 1 2 3 ": {4194304, 1, 2, 3},
+	} {
+		if got := appendPIDs(nil, []byte(in)); !slices.Equal(got, want) {
+			t.Errorf("appendPIDs(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// The children list is read whole even when it outgrows the buffer.
+func TestSelfChildrenGrowsBuffer(t *testing.T) {
+	s := newSpawner(t, Options{})
+	var want []int
+	for range 20 {
+		p := start(t, s, Spec{Worker: "w", Command: []string{"/bin/sleep", "30"}})
+		t.Cleanup(func() { p.Signal(9); p.Wait() })
+		want = append(want, p.PID())
+	}
+	buf := make([]byte, 4)
+	got, err := selfChildren(s.self, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range want {
+		if !slices.Contains(got, pid) {
+			t.Fatalf("child %d missing from %v", pid, got)
+		}
+	}
+	if len(buf) <= 4 {
+		t.Fatalf("buffer did not grow: %d", len(buf))
+	}
+	orphans, err := s.orphans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range want {
+		if slices.Contains(orphans, pid) {
+			t.Fatalf("worker leader %d counted as an orphan", pid)
+		}
 	}
 }

@@ -28,6 +28,9 @@ type Options struct {
 	// ReapEvery is the reaper's sweep interval, a backstop for coalesced
 	// or missed SIGCHLDs. Default 10 s.
 	ReapEvery time.Duration
+	// ReapDelay is how long the reaper lets SIGCHLDs gather before a
+	// pass. Default 50 ms.
+	ReapDelay time.Duration
 	// OnError, if set, receives errors from the background goroutines
 	// (rotation, reaping). It is called from those goroutines and must not
 	// block.
@@ -43,12 +46,15 @@ type Spawner struct {
 	selfPgid int
 	selfSid  int
 
-	// mu is held across fork+registration in Start and across each reaper
-	// pass, so the reaper never sees a worker leader that Start has forked
-	// but not yet recorded in live.
-	mu     sync.Mutex
-	live   map[int]*Process // unreaped worker leaders by pid
-	closed bool
+	// mu guards live, closed and forking. The reaper decides and waits
+	// under it; forking tells it that a leader may exist that live does
+	// not name yet.
+	mu      sync.Mutex
+	live    map[int]*Process // unreaped worker leaders by pid
+	closed  bool
+	forking int // Starts between their fork and the leader's entry in live
+
+	bufs sync.Pool // *[]byte for reading children files
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -64,6 +70,9 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	}
 	if opts.ReapEvery <= 0 {
 		opts.ReapEvery = 10 * time.Second
+	}
+	if opts.ReapDelay <= 0 {
+		opts.ReapDelay = 50 * time.Millisecond
 	}
 	boot, err := readBootID()
 	if err != nil {
@@ -88,6 +97,7 @@ func NewSpawner(opts Options) (*Spawner, error) {
 		live:     make(map[int]*Process),
 		stop:     make(chan struct{}),
 	}
+	s.bufs.New = func() any { return new([]byte) }
 	if opts.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			watch.close()
@@ -157,6 +167,9 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 
 	s.mu.Lock()
 	closed := s.closed
+	if !closed {
+		s.forking++
+	}
 	s.mu.Unlock()
 	if closed {
 		out.close()
@@ -164,9 +177,14 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	// The fork runs outside mu, so spawns overlap: the reaper cannot take
 	// the new child meanwhile, because it never touches a group leader in
-	// the daemon's session, which every worker leader is from birth.
+	// the daemon's session, which every worker leader is from birth, nor,
+	// while forking is counted, one that has since left for a session of
+	// its own.
 	osp, err := os.StartProcess(path, spec.Command, attr)
 	if err != nil {
+		s.mu.Lock()
+		s.forking--
+		s.mu.Unlock()
 		out.close()
 		return fail(err)
 	}
@@ -188,6 +206,7 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	p.exited = s.watchExit(osp)
 	s.mu.Lock()
 	s.live[osp.Pid] = p
+	s.forking--
 	s.mu.Unlock()
 
 	// The child is unreaped, so its stat stays readable even if it has
@@ -245,10 +264,25 @@ func (s *Spawner) watchExit(osp *os.Process) <-chan struct{} {
 	return ch
 }
 
-// isWorker reports whether pid is an unreaped worker leader of this Spawner.
-func (s *Spawner) isWorker(pid int) bool {
+// orphans lists the daemon's children that are not unreaped worker leaders
+// of this Spawner: orphans of worker trees reparented to the subreaper, and
+// children other parts of the daemon started. Every worker exit asks, and
+// with a thousand workers the children files name a thousand pids, so the
+// read reuses a buffer and the live set is consulted under one lock.
+func (s *Spawner) orphans() ([]int, error) {
+	bp := s.bufs.Get().(*[]byte)
+	kids, err := selfChildren(s.self, bp)
+	s.bufs.Put(bp)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.live[pid]
-	return ok
+	out := kids[:0]
+	for _, pid := range kids {
+		if _, ok := s.live[pid]; !ok {
+			out = append(out, pid)
+		}
+	}
+	s.mu.Unlock()
+	return out, nil
 }

@@ -28,16 +28,11 @@ func (p *Process) Strays() []int {
 	// subreaper) once its parent died; until then its parent is in the
 	// group and dies with it. So only the daemon's orphans need checking,
 	// not every process on the host.
-	kids, err := orphanCandidates(p.spawner.self)
+	kids, err := p.spawner.orphans()
 	if err != nil {
 		return nil
 	}
 	for _, pid := range kids {
-		// The daemon's other children are mostly worker leaders, all
-		// known: skipping them keeps this cheap however many workers run.
-		if p.spawner.isWorker(pid) {
-			continue
-		}
 		if st, err := readStat(pid); err == nil && p.isStray(st) {
 			out = append(out, pid)
 		}
