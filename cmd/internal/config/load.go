@@ -37,9 +37,11 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err != nil {
 		abs = filepath.Clean(path)
 	}
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, syntaxError(path, err)
+	raw, plain := decodeFast(data)
+	if !plain {
+		if _, err := toml.Decode(string(data), &raw); err != nil {
+			return nil, syntaxError(path, err)
+		}
 	}
 	d := &decoder{file: path, lines: indexLines(data)}
 	root := newTable(d, nil, raw)
