@@ -37,13 +37,17 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err != nil {
 		abs = filepath.Clean(path)
 	}
+	// The line index reads the text on its own and is needed only once it
+	// is decoded: on a second core it is ready by then.
+	lines := make(chan lineIndex, 1)
+	go func() { lines <- indexLines(data) }()
 	raw, plain := decodeFast(data)
 	if !plain {
 		if _, err := toml.Decode(string(data), &raw); err != nil {
 			return nil, syntaxError(path, err)
 		}
 	}
-	d := &decoder{file: path, lines: indexLines(data)}
+	d := &decoder{file: path, lines: <-lines}
 	root := newTable(d, nil, raw)
 	dir := filepath.Dir(abs)
 
