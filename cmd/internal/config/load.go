@@ -44,6 +44,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	raw, plain := decodeFast(data)
 	if !plain {
 		if _, err := toml.Decode(string(data), &raw); err != nil {
+			<-lines // data is the caller's again once Parse returns
 			return nil, syntaxError(path, err)
 		}
 	}
