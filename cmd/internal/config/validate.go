@@ -21,8 +21,27 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error()})
 	}
+	// Many workers name the same user and group; each lookup reads the
+	// user database, so each name is looked up once.
+	users, groups := map[string]error{}, map[string]error{}
+	userErr := func(name string) error {
+		err, ok := users[name]
+		if !ok {
+			err = lookupUser(name)
+			users[name] = err
+		}
+		return err
+	}
+	groupErr := func(name string) error {
+		err, ok := groups[name]
+		if !ok {
+			err = lookupGroup(name)
+			groups[name] = err
+		}
+		return err
+	}
 	if g := c.Daemon.SocketGroup; g != "" {
-		if err := lookupGroup(g); err != nil {
+		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
 		}
 	}
@@ -32,12 +51,12 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if w.User != "" {
-			if err := lookupUser(w.User); err != nil {
+			if err := userErr(w.User); err != nil {
 				add(toml.Key{"worker", name, "user"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
 			}
 		}
 		if w.Group != "" {
-			if err := lookupGroup(w.Group); err != nil {
+			if err := groupErr(w.Group); err != nil {
 				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
 			}
 		}
