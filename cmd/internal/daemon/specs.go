@@ -16,9 +16,10 @@ import (
 // Specs turns a configuration into the supervisor's worker specs.
 func Specs(cfg *config.Config) ([]*supervisor.WorkerSpec, error) {
 	out := make([]*supervisor.WorkerSpec, 0, len(cfg.Order))
+	var ids idCache
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
-		cred, err := credential(w.User, w.Group)
+		cred, err := ids.credential(w.User, w.Group)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: worker.%s: %w", cfg.Path, w.Line, name, err)
 		}
@@ -45,14 +46,38 @@ func Specs(cfg *config.Config) ([]*supervisor.WorkerSpec, error) {
 	return out, nil
 }
 
+// idCache remembers the user and group lookups of one Specs call: many
+// workers name the same user, and each lookup reads the user database.
+type idCache struct {
+	users  map[string]lookedUp[*user.User]
+	groups map[string]lookedUp[*user.Group]
+}
+
+type lookedUp[T any] struct {
+	v   T
+	err error
+}
+
+func cached[T any](m *map[string]lookedUp[T], name string, lookup func(string) (T, error)) (T, error) {
+	if *m == nil {
+		*m = map[string]lookedUp[T]{}
+	}
+	r, ok := (*m)[name]
+	if !ok {
+		r.v, r.err = lookup(name)
+		(*m)[name] = r
+	}
+	return r.v, r.err
+}
+
 // credential resolves user and group names; empty means "as the daemon".
-func credential(userName, groupName string) (*syscall.Credential, error) {
+func (c *idCache) credential(userName, groupName string) (*syscall.Credential, error) {
 	if userName == "" && groupName == "" {
 		return nil, nil
 	}
 	cred := &syscall.Credential{Uid: uint32(syscall.Getuid()), Gid: uint32(syscall.Getgid())}
 	if userName != "" {
-		u, err := user.Lookup(userName)
+		u, err := cached(&c.users, userName, user.Lookup)
 		if err != nil {
 			return nil, fmt.Errorf("user %q: %w", userName, err)
 		}
@@ -61,7 +86,7 @@ func credential(userName, groupName string) (*syscall.Credential, error) {
 		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
 	}
 	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
+		g, err := cached(&c.groups, groupName, user.LookupGroup)
 		if err != nil {
 			return nil, fmt.Errorf("group %q: %w", groupName, err)
 		}
