@@ -257,6 +257,8 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 
 func (p *fakeProc) SignalStrays(syscall.Signal) (int, error) { return 0, nil }
 
+func (p *fakeProc) MembersAlive() bool { return p.GroupAlive() }
+
 func (p *fakeProc) GroupAlive() bool {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()

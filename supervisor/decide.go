@@ -11,6 +11,7 @@ import (
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
 )
 
 // The functions in this file decide. Each runs with mu held, inside a txn,
@@ -168,6 +169,41 @@ func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig in
 		}
 	}
 	return nil
+}
+
+// restartsAtOnceLocked reports whether recording the exit of worker's
+// incarnation inc now would, in the same decision, start the next
+// incarnation, so the worker is never shown Stopped. It follows afterEnd:
+// the exit changes none of the flags, memory and restart times that
+// afterEnd reads. It may answer false for an exit that does restart at
+// once, never true for one that does not: the backoff is judged with the
+// most delaying jitter, and the breaker with the earliest time the exit
+// can carry, as restarts only leave its window as time passes.
+func (s *Supervisor) restartsAtOnceLocked(name string, inc events.Incarnation, ex proc.Exit) bool {
+	w := s.pending.Worker(name)
+	spec := s.specs[name]
+	if s.removing[name] || s.closing || spec == nil || w == nil || w.Incarnation != inc || !w.Live() {
+		return false
+	}
+	if w.Flags.RestartAfter {
+		return true
+	}
+	if w.Flags.StopAsked {
+		return false
+	}
+	now := s.clock.Now().UTC()
+	if now.Before(s.lastTime) {
+		now = s.lastTime
+	}
+	pe := policy.Exit{Code: ex.Code, Signal: int(ex.Signal), FailedStart: w.State == events.Starting}
+	if pe.Signal != 0 || ex.Code < 0 {
+		pe.Code = -1
+	}
+	if !w.SpawnedAt.IsZero() {
+		pe.Ran = now.Sub(w.SpawnedAt)
+	}
+	d := policy.Decide(spec.Policy, policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}, pe, now, 1)
+	return d.Verdict == policy.RestartAfter && d.Delay <= 0
 }
 
 // The on* timer handlers below check, under mu, that what they were armed

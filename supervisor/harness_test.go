@@ -116,6 +116,9 @@ func (r *rig) close() {
 		r.t.Errorf("processes still running after shutdown: %v", err)
 	}
 	r.sup.Close()
+	if n := r.sup.mispredicted.Load(); n > 0 {
+		r.t.Errorf("%d exit(s) recorded ahead of the stray search without the restart that was predicted", n)
+	}
 	r.checkReplay()
 	r.stopSmp()
 	r.spawner.Close()

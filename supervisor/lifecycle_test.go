@@ -268,3 +268,41 @@ func TestEscapedDescendantIsStopped(t *testing.T) {
 	}
 	r.noProcessOf("forker")
 }
+
+// A worker that leaves a descendant outside its group and crashes, with an
+// immediate restart: the restart does not wait for the search for strays,
+// which runs beside it and still kills every stray, recording it against
+// the incarnation that left it. When the breaker opens instead, the worker
+// would be shown Stopped, so the search comes before the exit is recorded.
+func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
+	s := spec("crasher", proctest.Command("escape-exit", "3"))
+	s.StartTimeout = 0
+	s.Policy.Restart, s.Policy.BackoffInitial, s.Policy.BreakerMax = policy.Always, 0, 1
+	r := newRig(t, s)
+	r.waitFor("crasher", "breaker open", func(w *fsm.Worker) bool { return w.Policy.BreakerOpen })
+	r.noProcessOf("crasher")
+	h := r.history("crasher")
+	exitSeq := map[events.Incarnation]events.Seq{}
+	straySeq := map[events.Incarnation]events.Seq{}
+	for _, e := range h {
+		switch e.Type {
+		case events.Exited:
+			exitSeq[e.Incarnation] = e.Seq
+		case events.StrayFound:
+			straySeq[e.Incarnation] = e.Seq
+		}
+	}
+	last := events.Incarnation(len(exitSeq))
+	if last != 2 {
+		t.Fatalf("want a restart, then the breaker (max 1) open: exits %v", exitSeq)
+	}
+	for inc := events.Incarnation(1); inc <= last; inc++ {
+		st, ok := straySeq[inc]
+		if !ok {
+			t.Fatalf("incarnation %d: no stray_found", inc)
+		}
+		if restarted := inc < last; restarted != (st > exitSeq[inc]) {
+			t.Errorf("incarnation %d (restarted at once: %v): stray_found at seq %d, exited at seq %d", inc, restarted, st, exitSeq[inc])
+		}
+	}
+}

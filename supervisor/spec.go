@@ -77,7 +77,11 @@ type Process interface {
 	Wait() proc.Exit
 	Signal(sig syscall.Signal) error
 	SignalStrays(sig syscall.Signal) (int, error)
+	// GroupAlive: a member of the group or a stray is alive.
 	GroupAlive() bool
+	// MembersAlive: a member of the group is alive. Cheaper than
+	// GroupAlive, which also searches for strays.
+	MembersAlive() bool
 }
 
 // Spawner starts incarnations.

@@ -105,6 +105,7 @@ type Supervisor struct {
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Uint64
 	logFailure   atomic.Pointer[string]
+	mispredicted atomic.Int64 // exits recorded ahead of the stray search that did not restart (tests assert none)
 
 	ctx     context.Context // cancelled by Close: ends monitors and timers
 	cancel  context.CancelFunc

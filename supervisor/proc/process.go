@@ -111,10 +111,15 @@ func (p *Process) killGroup(sig syscall.Signal) error {
 }
 
 // GroupAlive reports whether any member of the process group is alive
-// (zombies do not count) or any stray of this incarnation is. It is cheap
-// in the usual case, an empty group with no strays: the kernel answers
-// whether the group has members, and only then is /proc scanned for them.
+// (zombies do not count) or any stray of this incarnation is.
 func (p *Process) GroupAlive() bool {
+	return p.MembersAlive() || len(p.Strays()) > 0
+}
+
+// MembersAlive is the cheap half of GroupAlive: whether any member of the
+// process group is alive, strays aside. In the usual case, an empty group,
+// the kernel answers and /proc is not read.
+func (p *Process) MembersAlive() bool {
 	select {
 	case <-p.done:
 	default:
@@ -128,7 +133,7 @@ func (p *Process) GroupAlive() bool {
 			return true
 		}
 	}
-	return len(p.Strays()) > 0
+	return false
 }
 
 // markedMembers lists live members of the process group that carry this

@@ -41,6 +41,8 @@ func dispatch(mode string, args []string) (int, error) {
 		return escape()
 	case "escape-mid":
 		return escapeMid()
+	case "escape-exit":
+		return escapeExit(args)
 	case "alloc":
 		return alloc(args)
 	case "spin":
@@ -143,6 +145,20 @@ func escape() (int, error) {
 	}
 	fmt.Print(string(out))
 	return hang()
+}
+
+// escapeExit leaves a grandchild outside the group, as escape does, then
+// exits with the given code (default 1) instead of hanging.
+func escapeExit(args []string) (int, error) {
+	out, err := exec.Command(self(), helperArg, "escape-mid").Output()
+	if err != nil {
+		return 0, err
+	}
+	fmt.Print(string(out))
+	if len(args) == 0 {
+		return 1, nil
+	}
+	return exitCode(args, 0)
 }
 
 func escapeMid() (int, error) {
