@@ -41,12 +41,10 @@ func Parse(path string, data []byte) (*Config, error) {
 	// is decoded: on a second core it is ready by then.
 	lines := make(chan lineIndex, 1)
 	go func() { lines <- indexLines(data) }()
-	raw, plain := decodeFast(data)
-	if !plain {
-		if _, err := toml.Decode(string(data), &raw); err != nil {
-			<-lines // data is the caller's again once Parse returns
-			return nil, syntaxError(path, err)
-		}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		<-lines // data is the caller's again once Parse returns
+		return nil, syntaxError(path, err)
 	}
 	d := &decoder{file: path, lines: <-lines}
 	root := newTable(d, nil, raw)
