@@ -42,7 +42,6 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
   tend daemon -c tend.toml --leave-running   # workers survive the daemon's exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			releaseGC := daemon.HoldGC()
 			path, err := g.configPath()
 			if err != nil {
 				return err
@@ -60,8 +59,7 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
-			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave, Logger: logger,
-				Ready: func(string) { releaseGC() }})
+			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave, Logger: logger})
 		},
 	}
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
