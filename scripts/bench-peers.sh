@@ -16,7 +16,11 @@
 #   1. bench.py tend -n N      (M1 cold start, M2 restart, M3 memory, M4 idle CPU
 #                               without limits, M5 stop --all, M6 status -o json)
 #   2. extra/floor.py N        (posix_spawn floor for M1 and M2)
-#   3. limits_idle.py N        (every worker with a [worker.pN.limits] table,
+#   3. scripts/ideal-supervisor.py N  (a supervisor that does nothing but spawn
+#                               and respawn, measured by M1's and M2's own method:
+#                               the best figures the harness can report for any
+#                               supervisor; the floor is measured differently)
+#   4. limits_idle.py N        (every worker with a [worker.pN.limits] table,
 #                               sample_interval 1s: daemon idle CPU over IDLE s,
 #                               RSS, and 5 timed `status -o json`)
 # The harness writes only under the scratch copy and /tmp/peers-bench. Nothing is
@@ -50,7 +54,7 @@ trap cleanup EXIT
 cp -r "$PEERS_DIR" "$WORK/peers"
 chmod -R u+w "$WORK/peers"
 rm -rf "$WORK/peers/results/raw"
-mkdir -p "$WORK/raw" "$WORK/floor" "$WORK/limits"
+mkdir -p "$WORK/raw" "$WORK/floor" "$WORK/bound" "$WORK/limits"
 
 echo "building tend ..." >&2
 ( cd "$REPO" && "$GO" build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
@@ -166,9 +170,17 @@ for n in ns:
     m1 = [t['m1_cold_start_s'] for t in T if t.get('m1_cold_start_s')]
     f1 = [f[0] for f in F]
     ok = lambda c: 'yes' if c else 'NO'
+    bounds = []
+    for p in sorted(glob.glob('%s/bound/n%d-r*.txt' % (work, n))):
+        m = re.search(r'cold start ([\d.]+) s; restart median ([\d.]+) ms', open(p).read())
+        if m:
+            bounds.append(tuple(float(x) for x in m.groups()))
     if m1 and f1:
         print('| cold start to all alive (s) | %d | %s | %s | %s | ≤1.2× | %s |' % (
             n, rng(m1), rng(f1), ratio(med(m1), med(f1)), ok(med(m1) <= 1.2 * med(f1))))
+    if m1 and bounds:
+        print('| cold start (s) against the ideal supervisor, same method | %d | %s | %s | %s | – | |' % (
+            n, rng(m1), rng([b[0] for b in bounds]), ratio(med(m1), med([b[0] for b in bounds]))))
     kills = [x for t in T for x in (t.get('m2_restart') or {}).get('all_s', [])]
     fails = sum((t.get('m2_restart') or {}).get('failed', 0) for t in T)
     permed = [t['m2_restart']['median_s'] * 1e3 for t in T if (t.get('m2_restart') or {}).get('median_s')]
@@ -178,6 +190,10 @@ for n in ns:
         print('| restart median (ms), %d kills pooled | %d | %.1f [per-rep %s] | %s | %s | ≤1.3× | %s |' % (
             len(kills), n, km, '/'.join('%.1f' % x for x in permed), rng(f2, '%.1f'),
             ratio(km, med(f2)), ok(km <= 1.3 * med(f2))))
+        B = [b[1] for b in bounds]
+        if B:
+            print('| restart median (ms) against the ideal supervisor, same method | %d | %.1f | %s | %s | – | |' % (
+                n, km, rng(B, '%.1f'), ratio(km, med(B))))
         p99, p95 = pct(kills, 99) * 1e3, pct(kills, 95) * 1e3
         print('| restart p95 / p99 / max (ms) | %d | %.1f / %.1f / %.1f | p95 %s | – | p99 ≤25 | %s |' % (
             n, p95, p99, max(kills) * 1e3, rng([f[2] for f in F], '%.1f'), ok(p99 <= 25)))
@@ -227,6 +243,8 @@ for n in $NS; do
     timeout 900 python3 bench.py tend -n "$n" --first-rep "$rep" --kills "$KILLS" --idle "$IDLE" \
         --out "$WORK/raw" || echo "FAILED tend N=$n rep=$rep"
     timeout 300 python3 extra/floor.py "$n" | tee "$WORK/floor/n$n-r$rep.txt" || echo "FAILED floor N=$n rep=$rep"
+    timeout 300 python3 "$REPO/scripts/ideal-supervisor.py" "$n" "$KILLS" "$WORK/peers" | tee "$WORK/bound/n$n-r$rep.txt" \
+        || echo "FAILED bound N=$n rep=$rep"
     timeout 600 python3 limits_idle.py "$n" "$rep" "$IDLE" "$WORK/limits/n$n-r$rep.json" \
         || echo "FAILED limits N=$n rep=$rep"
   done
