@@ -23,23 +23,7 @@ func (c *Config) Validate() error {
 	}
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
-	users, groups := map[string]error{}, map[string]error{}
-	userErr := func(name string) error {
-		err, ok := users[name]
-		if !ok {
-			err = lookupUser(name)
-			users[name] = err
-		}
-		return err
-	}
-	groupErr := func(name string) error {
-		err, ok := groups[name]
-		if !ok {
-			err = lookupGroup(name)
-			groups[name] = err
-		}
-		return err
-	}
+	userErr, groupErr := memoize(lookupUser), memoize(lookupGroup)
 	if g := c.Daemon.SocketGroup; g != "" {
 		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
@@ -102,4 +86,17 @@ func lookupGroup(name string) error {
 		return fmt.Errorf("unknown group %q", name)
 	}
 	return fmt.Errorf("cannot look up group %q: %v", name, err)
+}
+
+// memoize remembers f's answer for each name.
+func memoize(f func(string) error) func(string) error {
+	seen := map[string]error{}
+	return func(name string) error {
+		err, ok := seen[name]
+		if !ok {
+			err = f(name)
+			seen[name] = err
+		}
+		return err
+	}
 }
