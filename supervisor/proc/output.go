@@ -16,7 +16,7 @@ type outputs struct {
 	mu     sync.Mutex // guards closed and the files against close during rotation
 	closed bool
 	files  []outFile // distinct files only: a shared stdout/stderr appears once
-	null   *os.File  // /dev/null for stdin and any "" output
+	null   *os.File  // /dev/null for stdin and any "" output: the Spawner's, never closed here
 	stdout *os.File
 	stderr *os.File
 	max    int64
@@ -28,14 +28,11 @@ type outFile struct {
 	f    *os.File
 }
 
-// openOutputs opens the files for spec. On error nothing stays open.
-func openOutputs(spec Spec) (*outputs, error) {
-	o := &outputs{max: spec.LogMaxSize, keep: spec.LogBackups}
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	o.null = null
+// openOutputs opens the files for spec; null is the Spawner's /dev/null.
+// On error nothing stays open.
+func openOutputs(spec Spec, null *os.File) (*outputs, error) {
+	o := &outputs{max: spec.LogMaxSize, keep: spec.LogBackups, null: null}
+	var err error
 	o.stdout, err = o.open(spec.Stdout)
 	if err == nil {
 		o.stderr, err = o.open(spec.Stderr)
@@ -117,10 +114,6 @@ func (o *outputs) detach() {
 			o.files[i].f = nil
 		}
 	}
-	if o.null != nil {
-		_ = o.null.Close()
-		o.null = nil
-	}
 }
 
 // close releases the daemon's descriptors; later calls do nothing.
@@ -136,9 +129,6 @@ func (o *outputs) close() error {
 		if of.f != nil {
 			errs = append(errs, of.f.Close())
 		}
-	}
-	if o.null != nil {
-		errs = append(errs, o.null.Close())
 	}
 	o.files = nil
 	if err := errors.Join(errs...); err != nil {

@@ -403,3 +403,34 @@ func TestProctestCommandIsAbsolute(t *testing.T) {
 		t.Fatal("Command[0] does not exist")
 	}
 }
+
+// Where PATH led is remembered between spawns, but a program that has moved
+// is found again at once, not after the memory ages out.
+func TestSpawnFollowsAMovedProgram(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	t.Setenv("PATH", a+":"+b)
+	prog, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a, "tend-test-prog"), prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := newSpawner(t, Options{})
+	spec := Spec{Worker: "w", Command: []string{"tend-test-prog"}}
+	if e := start(t, s, spec).Wait(); !e.Success() {
+		t.Fatalf("first run: %+v", e)
+	}
+	if err := os.Rename(filepath.Join(a, "tend-test-prog"), filepath.Join(b, "tend-test-prog")); err != nil {
+		t.Fatal(err)
+	}
+	if e := start(t, s, spec).Wait(); !e.Success() {
+		t.Fatalf("after the move: %+v", e)
+	}
+	if err := os.Remove(filepath.Join(b, "tend-test-prog")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Start(spec); !errors.Is(err, syscall.ENOENT) {
+		t.Fatalf("after the removal: %v, want ENOENT", err)
+	}
+}

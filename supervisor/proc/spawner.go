@@ -56,6 +56,11 @@ type Spawner struct {
 
 	bufs sync.Pool // *[]byte for reading children files
 
+	// null is /dev/null, opened once: every worker's stdin, and any
+	// output configured as "".
+	null  *os.File
+	paths pathCache
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -83,8 +88,13 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proc: getsid: %w", err)
 	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("proc: %w", err)
+	}
 	watch, err := newExitWatch()
 	if err != nil {
+		null.Close()
 		return nil, err
 	}
 	s := &Spawner{
@@ -96,11 +106,13 @@ func NewSpawner(opts Options) (*Spawner, error) {
 		selfSid:  sid,
 		live:     make(map[int]*Process),
 		stop:     make(chan struct{}),
+		null:     null,
 	}
 	s.bufs.New = func() any { return new([]byte) }
 	if opts.Subreaper {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 			watch.close()
+			null.Close()
 			return nil, fmt.Errorf("proc: set child subreaper: %w", err)
 		}
 		// Notify, never Ignore: an ignored SIGCHLD is inherited by workers
@@ -126,6 +138,18 @@ func (s *Spawner) Close() error {
 		close(s.stop)
 		s.wg.Wait()
 		s.watch.close()
+		// Start refuses once closed; the forks it let through are the
+		// last to use /dev/null.
+		for {
+			s.mu.Lock()
+			forking := s.forking
+			s.mu.Unlock()
+			if forking == 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		s.null.Close()
 		if s.opts.Subreaper {
 			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
 				s.closeErr = fmt.Errorf("proc: clear child subreaper: %w", err)
@@ -147,11 +171,11 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	if spec.Credential != nil && os.Geteuid() != 0 {
 		return fail(ErrNeedRoot)
 	}
-	path, err := resolve(spec.Command[0])
+	path, cached, err := s.paths.resolve(spec.Command[0])
 	if err != nil {
 		return fail(err)
 	}
-	out, err := openOutputs(spec)
+	out, err := openOutputs(spec, s.null)
 	if err != nil {
 		return fail(err)
 	}
@@ -181,6 +205,13 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	// while forking is counted, one that has since left for a session of
 	// its own.
 	osp, err := os.StartProcess(path, spec.Command, attr)
+	if cached && errors.Is(err, syscall.ENOENT) {
+		// The file PATH led to last time is gone: search PATH again.
+		s.paths.forget(spec.Command[0])
+		if path, _, err = s.paths.resolve(spec.Command[0]); err == nil {
+			osp, err = os.StartProcess(path, spec.Command, attr)
+		}
+	}
 	if err != nil {
 		s.mu.Lock()
 		s.forking--
@@ -222,21 +253,57 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	return p, nil
 }
 
+// pathCache remembers where a command name was found in the daemon's
+// PATH. Searching a long PATH costs a dozen stats, about 0.1 ms, on every
+// restart; the answer is kept for pathTTL, so a program installed earlier in
+// PATH is taken up within that time, and dropped as soon as exec finds the
+// file gone.
+type pathCache struct {
+	mu sync.Mutex
+	m  map[string]pathEntry
+}
+
+type pathEntry struct {
+	path string
+	at   time.Time
+}
+
+const pathTTL = 10 * time.Second
+
 // resolve finds the executable. A name without a slash is looked up in the
 // daemon's PATH; "not found" is reported as ENOENT so callers can branch
-// on the errno alone.
-func resolve(name string) (string, error) {
+// on the errno alone. cached says the answer came from an earlier search.
+func (c *pathCache) resolve(name string) (path string, cached bool, err error) {
 	if strings.Contains(name, "/") {
-		return name, nil
+		return name, false, nil
 	}
-	path, err := exec.LookPath(name)
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.m[name]
+	c.mu.Unlock()
+	if ok && now.Sub(e.at) < pathTTL {
+		return e.path, true, nil
+	}
+	path, err = exec.LookPath(name)
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) {
-			return "", fmt.Errorf("%w: %w", err, syscall.ENOENT)
+			return "", false, fmt.Errorf("%w: %w", err, syscall.ENOENT)
 		}
-		return "", err
+		return "", false, err
 	}
-	return path, nil
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]pathEntry)
+	}
+	c.m[name] = pathEntry{path: path, at: now}
+	c.mu.Unlock()
+	return path, false, nil
+}
+
+func (c *pathCache) forget(name string) {
+	c.mu.Lock()
+	delete(c.m, name)
+	c.mu.Unlock()
 }
 
 // forget drops a reaped leader from the live set.
