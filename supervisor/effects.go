@@ -333,19 +333,19 @@ func (s *Supervisor) recordExit(worker string, rt *incarnation, ex proc.Exit, st
 		if err != nil || e.Stale {
 			return err
 		}
-		if err := s.afterEnd(t, worker, e, ex.Code, int(ex.Signal)); err != nil {
-			return err
-		}
+		err = s.afterEnd(t, worker, e, ex.Code, int(ex.Signal))
 		if !straysChecked {
-			if w := s.pending.Worker(worker); w == nil || w.State != events.Starting {
+			// Queued after the restart's spawn, and whatever afterEnd
+			// decided: the search runs once the exit is durable.
+			t.effect(effect{kind: effStrays, worker: worker, inc: rt.inc, old: rt})
+			if w := s.pending.Worker(worker); err == nil && (w == nil || w.State != events.Starting) {
 				// restartsAtOnceLocked promised a restart: a bug here,
 				// bounded by the search that follows at once.
 				s.mispredicted.Add(1)
 				s.logger.Error().Str("worker", worker).Msg("exit recorded before the search for strays without a restart")
 			}
-			t.effect(effect{kind: effStrays, worker: worker, inc: rt.inc, old: rt})
 		}
-		return nil
+		return err
 	})
 	return !first
 }

@@ -284,8 +284,11 @@ func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 	h := r.history("crasher")
 	exitSeq := map[events.Incarnation]events.Seq{}
 	straySeq := map[events.Incarnation]events.Seq{}
+	spawnSeq := map[events.Incarnation]events.Seq{}
 	for _, e := range h {
 		switch e.Type {
+		case events.Spawned:
+			spawnSeq[e.Incarnation] = e.Seq
 		case events.Exited:
 			exitSeq[e.Incarnation] = e.Seq
 		case events.StrayFound:
@@ -303,6 +306,9 @@ func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 		}
 		if restarted := inc < last; restarted != (st > exitSeq[inc]) {
 			t.Errorf("incarnation %d (restarted at once: %v): stray_found at seq %d, exited at seq %d", inc, restarted, st, exitSeq[inc])
+		}
+		if inc < last && st < spawnSeq[inc+1] {
+			t.Errorf("incarnation %d: the search for strays (seq %d) held up the restart's spawn (seq %d)", inc, st, spawnSeq[inc+1])
 		}
 	}
 }
