@@ -110,41 +110,70 @@ func (s *Supervisor) one(ctx context.Context, name string, f func(t *txn) (*even
 	return rec, err
 }
 
-// afterEnd decides what follows the end of an incarnation: removal, a
+// endPlan is what follows the end of an incarnation.
+type endPlan struct {
+	remove  bool            // removed from the configuration: record it removed
+	restart bool            // start again at once, as asked by actor
+	actor   string          // who asked for the restart
+	decided bool            // the restart policy decided: d
+	d       policy.Decision // its verdict
+}
+
+// planEndLocked decides what follows the end of name's incarnation, whose
+// exit the policy sees as ex, at now. jitter is drawn only if the policy
+// decides. It records nothing: afterEnd carries the plan out, and
+// restartsAtOnceLocked only looks at it, so the two cannot disagree on
+// anything but the exit's time and the jitter.
+func (s *Supervisor) planEndLocked(name string, w *fsm.Worker, ex policy.Exit, now time.Time, jitter func() float64) endPlan {
+	spec := s.specs[name]
+	switch {
+	case s.removing[name]:
+		return endPlan{remove: true}
+	case s.closing || spec == nil || w == nil:
+		return endPlan{}
+	case w.Flags.RestartAfter:
+		return endPlan{restart: true, actor: w.Flags.RestartActor}
+	case w.Flags.StopAsked && !mutantRestartAfterStop:
+		return endPlan{}
+	}
+	h := policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}
+	return endPlan{decided: true, d: policy.Decide(spec.Policy, h, ex, now, jitter())}
+}
+
+// policyExit is an exit as the restart policy sees it. hasCode: the
+// process exited with a status (no signal).
+func policyExit(typ events.Type, from events.State, code, sig int, hasCode bool, ran time.Duration) policy.Exit {
+	ex := policy.Exit{Code: code, Signal: sig, FailedStart: from == events.Starting, Lost: typ == events.Lost, Ran: ran}
+	if typ == events.SpawnFailed || sig != 0 || !hasCode {
+		ex.Code = -1
+	}
+	return ex
+}
+
+// afterEnd records what follows the end of an incarnation: removal, a
 // requested restart, or the restart policy's verdict. e is the recorded
 // exit (exited, spawn_failed or lost).
 func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig int) error {
 	w := s.pending.Worker(name)
-	spec := s.specs[name]
-	if s.removing[name] {
+	var ran time.Duration
+	if w != nil && w.LastExit != nil {
+		ran = w.LastExit.Ran
+	}
+	p := s.planEndLocked(name, w, policyExit(e.Type, e.From, code, sig, e.ExitCode != nil, ran), e.Time, s.jitter)
+	switch {
+	case p.remove:
 		delete(s.removing, name)
 		delete(s.specs, name)
 		_, err := t.add(events.Event{Type: events.WorkerRemoved, Worker: name, Actor: events.ActorDaemon,
 			Cause: "removed from the configuration"})
 		return err
-	}
-	if s.closing || spec == nil || w == nil {
-		return nil
-	}
-	if w.Flags.RestartAfter {
-		actor := w.Flags.RestartActor
-		_, err := s.startLocked(t, name, events.StartRequested, actor, "starting again: restart requested by "+actor)
+	case p.restart:
+		_, err := s.startLocked(t, name, events.StartRequested, p.actor, "starting again: restart requested by "+p.actor)
 		return err
-	}
-	if w.Flags.StopAsked && !mutantRestartAfterStop {
+	case !p.decided:
 		return nil
 	}
-	ex := policy.Exit{Code: code, Signal: sig, FailedStart: e.From == events.Starting, Lost: e.Type == events.Lost}
-	if e.Type == events.SpawnFailed {
-		ex.Code = -1
-	}
-	if ex.Signal != 0 || e.ExitCode == nil {
-		ex.Code = -1
-	}
-	if w.LastExit != nil {
-		ex.Ran = w.LastExit.Ran
-	}
-	d := policy.Decide(spec.Policy, policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}, ex, e.Time, s.jitter())
+	spec, d := s.specs[name], p.d
 	switch d.Verdict {
 	case policy.RestartAfter:
 		r, err := t.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,
@@ -173,37 +202,29 @@ func (s *Supervisor) afterEnd(t *txn, name string, e *events.Event, code, sig in
 
 // restartsAtOnceLocked reports whether recording the exit of worker's
 // incarnation inc now would, in the same decision, start the next
-// incarnation, so the worker is never shown Stopped. It follows afterEnd:
-// the exit changes none of the flags, memory and restart times that
-// afterEnd reads. It may answer false for an exit that does restart at
+// incarnation, so the worker is never shown Stopped. It asks
+// planEndLocked, as afterEnd does, before the exit is recorded: the exit
+// changes none of the flags, memory and restart times the plan reads. It
+// may answer false for an exit that does restart at
 // once, never true for one that does not: the backoff is judged with the
 // most delaying jitter, and the breaker with the earliest time the exit
 // can carry, as restarts only leave its window as time passes.
 func (s *Supervisor) restartsAtOnceLocked(name string, inc events.Incarnation, ex proc.Exit) bool {
 	w := s.pending.Worker(name)
-	spec := s.specs[name]
-	if s.removing[name] || s.closing || spec == nil || w == nil || w.Incarnation != inc || !w.Live() {
-		return false
-	}
-	if w.Flags.RestartAfter {
-		return true
-	}
-	if w.Flags.StopAsked {
+	if w == nil || w.Incarnation != inc || !w.Live() {
 		return false
 	}
 	now := s.clock.Now().UTC()
 	if now.Before(s.lastTime) {
 		now = s.lastTime
 	}
-	pe := policy.Exit{Code: ex.Code, Signal: int(ex.Signal), FailedStart: w.State == events.Starting}
-	if pe.Signal != 0 || ex.Code < 0 {
-		pe.Code = -1
-	}
+	var ran time.Duration
 	if !w.SpawnedAt.IsZero() {
-		pe.Ran = now.Sub(w.SpawnedAt)
+		ran = now.Sub(w.SpawnedAt)
 	}
-	d := policy.Decide(spec.Policy, policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}, pe, now, 1)
-	return d.Verdict == policy.RestartAfter && d.Delay <= 0
+	pe := policyExit(events.Exited, w.State, ex.Code, int(ex.Signal), ex.Signal == 0 && ex.Code >= 0, ran)
+	p := s.planEndLocked(name, w, pe, now, func() float64 { return 1 })
+	return p.restart || p.decided && p.d.Verdict == policy.RestartAfter && p.d.Delay <= 0
 }
 
 // The on* timer handlers below check, under mu, that what they were armed
