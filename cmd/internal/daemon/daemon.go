@@ -37,10 +37,10 @@ import (
 
 // Options are the daemon's command-line settings.
 type Options struct {
-	ConfigPath string
-	// Config, if set, is the file at ConfigPath as the caller already
-	// loaded it (to pick a log level, say); parsing a large file again
-	// would delay the first spawn by as long as the first parse took.
+	ConfigPath string // read again on every reload
+	// Config is the file at ConfigPath as the command loaded it (to pick
+	// a log level): parsing a large file a second time would delay the
+	// first spawn by as long again.
 	Config       *config.Config
 	LeaveRunning bool // leave workers running on SIGTERM, to be adopted by the next start
 	Logger       zerolog.Logger
@@ -92,16 +92,10 @@ func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
 // Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT, then
 // stops the workers (unless leaving them running) and closes the log.
 func Run(ctx context.Context, opts Options) error {
-	var cfg *config.Config
-	var specs []*supervisor.WorkerSpec
-	var err error
-	if opts.Config != nil {
-		cfg = opts.Config
-		if specs, err = Specs(cfg); err != nil {
-			return &loadError{err}
-		}
-	} else if cfg, specs, err = loadConfig(opts.ConfigPath); err != nil {
-		return err
+	cfg := opts.Config
+	specs, err := Specs(cfg)
+	if err != nil {
+		return &loadError{err}
 	}
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	if cfg.Daemon.LeaveRunning {
