@@ -100,11 +100,8 @@ func (l *Log) scan(from, to events.Seq, match func(rec []byte) (bool, error), fn
 		if err != nil {
 			return err
 		}
-		for i := range page {
-			e = page[i]
-			if err := fn(&e); err != nil {
-				return err
-			}
+		if err := deliver(page, &e, fn); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -134,6 +131,18 @@ func recordWorkerBytes(rec []byte) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: worker field truncated", events.ErrCorrupt)
+}
+
+// deliver hands each event of a page to fn through e, the one *Event a
+// scan lends its caller, outside the read transaction.
+func deliver(page []events.Event, e *events.Event, fn func(*events.Event) error) error {
+	for i := range page {
+		*e = page[i]
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func metaSeq(tx *bolt.Tx, key []byte) events.Seq {
@@ -184,11 +193,8 @@ func (l *Log) ScanWorker(worker string, from events.Seq, fn func(*events.Event) 
 		if err != nil {
 			return err
 		}
-		for i := range page {
-			e = page[i]
-			if err := fn(&e); err != nil {
-				return err
-			}
+		if err := deliver(page, &e, fn); err != nil {
+			return err
 		}
 		if len(page) == scanPage {
 			next = page[len(page)-1].Seq + 1
