@@ -318,8 +318,9 @@ func (s *Supervisor) wait(worker string, rt *incarnation) {
 // include the search for strays; it reports false, having recorded
 // nothing, when the search must come first.
 func (s *Supervisor) recordExit(worker string, rt *incarnation, ex proc.Exit, straysChecked bool) bool {
-	first := false
+	first, mispredicted := false, false
 	s.observe("exited", func(t *txn) error {
+		first, mispredicted = false, false
 		if !straysChecked && !s.restartsAtOnceLocked(worker, rt.inc, ex) {
 			first = true
 			return nil
@@ -338,15 +339,17 @@ func (s *Supervisor) recordExit(worker string, rt *incarnation, ex proc.Exit, st
 			// Queued after the restart's spawn, and whatever afterEnd
 			// decided: the search runs once the exit is durable.
 			t.effect(effect{kind: effStrays, worker: worker, inc: rt.inc, old: rt})
-			if w := s.pending.Worker(worker); err == nil && (w == nil || w.State != events.Starting) {
-				// restartsAtOnceLocked promised a restart: a bug here,
-				// bounded by the search that follows at once.
-				s.mispredicted.Add(1)
-				s.logger.Error().Str("worker", worker).Msg("exit recorded before the search for strays without a restart")
-			}
+			// restartsAtOnceLocked promised a restart: a bug if not,
+			// bounded by the search that follows at once.
+			w := s.pending.Worker(worker)
+			mispredicted = err == nil && (w == nil || w.State != events.Starting)
 		}
 		return err
 	})
+	if mispredicted {
+		s.mispredicted.Add(1)
+		s.logger.Error().Str("worker", worker).Msg("exit recorded before the search for strays without a restart")
+	}
 	return !first
 }
 
