@@ -84,7 +84,15 @@ const (
 	WorkerRemoved    Type = 23 // configuration no longer has this worker
 	RestartCancelled Type = 24 // a scheduled restart will not happen (stop, removal)
 	StrayFound       Type = 25 // a process of the worker outside its group survived the stop
-	lastType              = StrayFound
+	// WorkerChanged records the settings now in force for a worker (Hash:
+	// their keyed digest); an empty Hash means it was removed from the
+	// configuration and is stopping before it is removed. Format 2.
+	WorkerChanged Type = 26
+	// LeaderExited: the worker's main process exited while other processes
+	// of its incarnation remain (Attempt: how many); they are stopped
+	// before the end of the incarnation is recorded. Format 2.
+	LeaderExited Type = 27
+	lastType          = LeaderExited
 )
 
 var typeNames = [...]string{
@@ -92,7 +100,7 @@ var typeNames = [...]string{
 	"running", "exited", "signal_sent", "killed", "health_failed", "health_recovered",
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
-	"worker_removed", "restart_cancelled", "stray_found",
+	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
 }
 
 func (t Type) String() string {

@@ -9,7 +9,9 @@ import (
 // snapshotVersion is the version of the snapshot encoding. A snapshot is a
 // cache of the fold, never the truth: one this code cannot read is ignored
 // and the state is rebuilt from the log.
-const snapshotVersion = 1
+// Version 2 added the settings digest, the removal flag and the closing
+// flag: a version 1 snapshot lacks what the events before it said of them.
+const snapshotVersion = 2
 
 // ErrSnapshotVersion says a snapshot was written by another version of tend.
 var ErrSnapshotVersion = errors.New("fsm: snapshot written by another version")

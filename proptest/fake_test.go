@@ -257,15 +257,20 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 
 func (p *fakeProc) SignalStrays(syscall.Signal) (int, error) { return 0, nil }
 
-func (p *fakeProc) MembersAlive() bool { return p.GroupAlive() }
-
-func (p *fakeProc) GroupAlive() bool {
+func (p *fakeProc) Remaining() int {
 	p.f.mu.Lock()
-	defer p.f.mu.Unlock()
 	if !p.reaped {
 		p.f.problem("process %s/%d: group inspected for cleanup before its exit was reaped", p.worker, p.inc)
 	}
-	return !p.exited
+	exited, real := p.exited, p.real
+	p.f.mu.Unlock()
+	if real != nil {
+		return real.Remaining()
+	}
+	if exited {
+		return 0
+	}
+	return 1
 }
 
 // latestLive returns the worker's live process, or nil.

@@ -80,7 +80,8 @@ func isObservation(t events.Type) bool {
 	switch t {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
-		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened:
+		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
+		events.LeaderExited:
 		return true
 	}
 	return false
@@ -208,6 +209,19 @@ func judge(w *mWorker, e *events.Event) verdict {
 			return verdict{illegal: "removed while live"}
 		}
 		return same
+	case events.WorkerChanged:
+		if w.removed {
+			return verdict{illegal: "changed while removed"}
+		}
+		return same
+	case events.LeaderExited:
+		switch {
+		case st == events.Starting || st == events.Running:
+			return to(events.Stopping)
+		case st == events.Stopping:
+			return same
+		}
+		return stale
 	}
 	return verdict{illegal: "not a worker event"}
 }
@@ -243,10 +257,9 @@ func (m *model) step(evs []events.Event, i int) {
 		m.closing = true
 		return
 	case events.DaemonStarted:
+		// A removal in progress is in the log (worker_changed), so it
+		// outlives the daemon that began it.
 		m.closing = false
-		for _, w := range m.ws {
-			w.removing = false // the supervisor's memory, not the log's
-		}
 		return
 	case events.CommandRefused:
 		return
@@ -336,6 +349,12 @@ func (m *model) apply(w *mWorker, e *events.Event, v verdict) {
 		w.pending, w.restartAfter = false, false
 	case events.WorkerRemoved:
 		w.removed, w.pending, w.removing = true, false, false
+	case events.WorkerChanged:
+		// The configuration loaded just before decided whether it is
+		// being removed; the log must say the same.
+		if (e.Hash == "") != w.removing {
+			m.fail(e, "worker_changed with hash %q, but the model says removing=%v", e.Hash, w.removing)
+		}
 	}
 }
 

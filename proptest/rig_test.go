@@ -21,6 +21,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/health"
@@ -662,7 +663,7 @@ func (r *rig) finish() []string {
 		return []string{fmt.Sprintf("reopen read-only: %v", err)}
 	}
 	defer l.Close()
-	world, _, err := supervisor.Replay(l, 0)
+	world, _, err := replay.World(l, 0)
 	if err != nil {
 		return []string{fmt.Sprintf("replay: %v", err)}
 	}

@@ -85,13 +85,15 @@ func TestFixtureV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Types every fixture must cover, so a new Type shows up here.
+	// Types every fixture must cover, so a new Type shows up here. The v1
+	// fixture covers every type up to stray_found; later types come with a
+	// later fixture.
 	seen := map[events.Type]bool{}
 	for _, e := range evs {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
+		if typ <= events.StrayFound && !seen[typ] {
 			t.Errorf("fixture lacks type %v (add it with a new fixture, never by editing v1)", typ)
 		}
 	}

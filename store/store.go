@@ -94,6 +94,10 @@ type Options struct {
 	// writable open, 200ms for ReadOnly. It is never infinite, because a
 	// lock held by a running daemon does not go away by waiting.
 	Timeout time.Duration
+	// FaultCommit, when set, is asked before each commit writes anything;
+	// an error it returns fails that commit exactly as a disk error would.
+	// It is for fault-injection tests; the daemon never sets it.
+	FaultCommit func() error
 }
 
 // Log is an open event log. Its methods are safe for concurrent use.
@@ -134,6 +138,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, &OpenError{Path: path, Err: err}
 	}
+	l.commitHook = opts.FaultCommit
 	return l, nil
 }
 

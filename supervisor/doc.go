@@ -1,35 +1,38 @@
-// Package supervisor runs workers through tend's event log: it is the one
-// place where commands and observations become events, and where durable
-// events become actions.
+// Package supervisor runs workers through tend's event log. It is the shell
+// around core.Step (supervisor/core), where every decision is made; this
+// package only holds the lock, runs the commit pipeline and carries out
+// effects, as raft's node does around its RawNode.
 //
-// # One path for every change
+// # Reading it top-down
 //
-// A command (start, stop, restart, reload) or an observation (a spawn's
-// outcome, an exit, a health report, a limit violation, a timer) takes the
-// one lock, mu. Under it, and only under it:
+//	commands.go  the command layer every front end calls: Do (start, stop,
+//	             restart on one or many workers), Load, Shutdown, Refused;
+//	             observe, through which the OS edges and timers report.
+//	commit.go    step: decide and append under the one lock; the release
+//	             loop: in seq order, once durable, fold into the durable
+//	             world, start the effects, answer the caller; what a failed
+//	             commit undoes.
+//	exec.go      the executor: per-worker effect queues, spawn, the waiter
+//	             that owns each incarnation's exit, signals, timers,
+//	             monitors.
+//	recover.go   what recovery gathers from the OS before its one decision.
+//	view.go      what status and queries read: the durable world.
+//	spec.go      a worker's full settings and the OS edges' interfaces.
 //
-//  1. the event is judged against the pending world (fsm.World.Decide):
-//     an illegal command is refused, a stale observation is marked stale;
-//  2. the restart policy (fsm/policy) decides follow-up events, with the
-//     jitter drawn here and recorded in the event;
-//  3. the events are handed to the store (store.Log.Append), which numbers
-//     and chains them and queues them for the next group commit, and are
-//     folded into the pending world;
-//  4. the batch, with the effects it implies (spawn, signal, timers,
-//     monitors), joins the release queue.
+// Following one exit: the waiter (exec.go wait) reports core.Exited (or
+// core.LeaderExited first, when something of the incarnation remains);
+// step (commit.go) hands it to core.Step, which records the end and decides
+// what follows in one place (core/exit.go afterEnd); the release loop
+// dispatches the resulting effects (exec.go) once they are durable.
 //
-// Nothing under mu waits: not for the disk, not for a process. The release
-// goroutine takes batches in seq order, waits for their commit, folds them
-// into the durable world (the one status and queries read), starts their
-// effects, and only then answers the caller. An effect therefore never runs
-// before its event is durable, and nobody is told of an event the log could
-// still lose.
+// # What it may not do
 //
-// Validation sees the pending world, which includes events queued but not
-// yet durable, so that a burst of commands is judged in order without
-// holding mu across an fsync. If a commit fails, every event queued after it
-// fails too, the pending world is rebuilt from the durable one, and the log
-// resumes: no event is ever chained to one that was not written.
+// It never decides: what follows any input is core.Step's answer. It never
+// holds its lock while doing I/O, waiting, logging or encoding; it never
+// changes state other than by folding an event; it never signals a process
+// except through the handle of the incarnation the durable event names.
+// Effects never run before their events are durable, and nobody is told of
+// an event the log could still lose.
 //
 // # Incarnations
 //
@@ -38,10 +41,4 @@
 // incarnation that has ended are recorded as stale and change nothing; a
 // monitor is cancelled with its incarnation's context, and an effect aimed
 // at an incarnation that is no longer current does nothing.
-//
-// # What it may not do
-//
-// It never holds mu while doing I/O or waiting; it never changes state other
-// than by folding an event; it never signals a process except through the
-// handle of the incarnation the durable event names.
 package supervisor

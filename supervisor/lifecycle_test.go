@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,8 +103,7 @@ func TestStopTimeoutKills(t *testing.T) {
 	s := spec("stubborn", proctest.Command("ignore-sigterm"))
 	s.StopTimeout = 200 * time.Millisecond
 	r := newRig(t, s)
-	r.waitState("stubborn", events.Running)
-	time.Sleep(50 * time.Millisecond) // let it install its handler
+	waitIgnoring(t, r.waitState("stubborn", events.Running).PID, syscall.SIGTERM)
 	if _, err := r.sup.Stop(bg, "stubborn", "cli"); err != nil {
 		t.Fatal(err)
 	}
@@ -252,8 +252,8 @@ func TestDaemonRestartReplays(t *testing.T) {
 }
 
 // A worker that double-forks a descendant out of its process group: the
-// stop still finds it (by its markers), kills it, and says so in the log.
-// The worker is never shown Stopped while something of it runs.
+// stop reaches it too, and the worker is never shown Stopped while
+// something of it runs.
 func TestEscapedDescendantIsStopped(t *testing.T) {
 	r := newRig(t, spec("forker", proctest.Command("escape")))
 	r.waitState("forker", events.Running)
@@ -262,18 +262,13 @@ func TestEscapedDescendantIsStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitState("forker", events.Stopped)
-	e := r.waitEvent("forker", "stray found", func(e *events.Event) bool { return e.Type == events.StrayFound })
-	if !strings.Contains(e.Cause, "killed") {
-		t.Fatalf("stray event: %+v", e)
-	}
 	r.noProcessOf("forker")
 }
 
-// A worker that leaves a descendant outside its group and crashes, with an
-// immediate restart: the restart does not wait for the search for strays,
-// which runs beside it and still kills every stray, recording it against
-// the incarnation that left it. When the breaker opens instead, the worker
-// would be shown Stopped, so the search comes before the exit is recorded.
+// A worker that leaves a descendant outside its group and crashes: what
+// remains is stopped before the end of the incarnation is recorded and
+// before any restart, and that is in the log (leader_exited, how many
+// remained).
 func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 	s := spec("crasher", proctest.Command("escape-exit", "3"))
 	s.StartTimeout = 0
@@ -283,7 +278,7 @@ func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 	r.noProcessOf("crasher")
 	h := r.history("crasher")
 	exitSeq := map[events.Incarnation]events.Seq{}
-	straySeq := map[events.Incarnation]events.Seq{}
+	leftSeq := map[events.Incarnation]events.Seq{}
 	spawnSeq := map[events.Incarnation]events.Seq{}
 	for _, e := range h {
 		switch e.Type {
@@ -291,8 +286,11 @@ func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 			spawnSeq[e.Incarnation] = e.Seq
 		case events.Exited:
 			exitSeq[e.Incarnation] = e.Seq
-		case events.StrayFound:
-			straySeq[e.Incarnation] = e.Seq
+		case events.LeaderExited:
+			leftSeq[e.Incarnation] = e.Seq
+			if e.Attempt < 1 || !strings.Contains(e.Cause, "remain") {
+				t.Errorf("leader_exited does not say what remained: %+v", e)
+			}
 		}
 	}
 	last := events.Incarnation(len(exitSeq))
@@ -300,15 +298,15 @@ func TestEscapedDescendantOfACrashIsKilled(t *testing.T) {
 		t.Fatalf("want a restart, then the breaker (max 1) open: exits %v", exitSeq)
 	}
 	for inc := events.Incarnation(1); inc <= last; inc++ {
-		st, ok := straySeq[inc]
+		lt, ok := leftSeq[inc]
 		if !ok {
-			t.Fatalf("incarnation %d: no stray_found", inc)
+			t.Fatalf("incarnation %d: no leader_exited", inc)
 		}
-		if restarted := inc < last; restarted != (st > exitSeq[inc]) {
-			t.Errorf("incarnation %d (restarted at once: %v): stray_found at seq %d, exited at seq %d", inc, restarted, st, exitSeq[inc])
+		if lt > exitSeq[inc] {
+			t.Errorf("incarnation %d: leader_exited at seq %d after its end at seq %d", inc, lt, exitSeq[inc])
 		}
-		if inc < last && st < spawnSeq[inc+1] {
-			t.Errorf("incarnation %d: the search for strays (seq %d) held up the restart's spawn (seq %d)", inc, st, spawnSeq[inc+1])
+		if inc < last && spawnSeq[inc+1] < exitSeq[inc] {
+			t.Errorf("incarnation %d: the restart (seq %d) came before the end (seq %d)", inc, spawnSeq[inc+1], exitSeq[inc])
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -103,7 +104,10 @@ func TestRaceStopVersusLimitKill(t *testing.T) {
 		v := limits.Violation{Resource: "memory", Measured: 2 << 40, Limit: 1 << 40, Policy: limits.PolicyKill, Detail: "injected"}
 		go2(
 			func() { _, _ = r.sup.Stop(bg, "w", "cli uid=0") },
-			func() { r.sup.onViolation("w", w.Incarnation, v) },
+			func() {
+				r.sup.observe("limit", core.Violation{Worker: "w", Inc: w.Incarnation, Resource: v.Resource, Policy: string(v.Policy),
+					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
+			},
 		)
 		end := r.settled("w")
 		if end.State != events.Stopped && end.State != events.Killed {
@@ -195,7 +199,7 @@ func TestRaceOperatorStopVersusHealthRestart(t *testing.T) {
 		go2(
 			func() { _, _ = r.sup.Stop(bg, "w", "cli uid=0") },
 			func() {
-				r.sup.onHealth("w", w.Incarnation, health.Report{Healthy: false, Consecutive: 3, Detail: "injected"})
+				r.sup.observe("health", core.HealthReport{Worker: "w", Inc: w.Incarnation, Healthy: false, Consecutive: 3, Detail: "injected"})
 			},
 		)
 		end := r.settled("w")
@@ -231,9 +235,12 @@ func TestRaceEverythingAtOnce(t *testing.T) {
 			func() { _, _ = r.sup.Stop(bg, "w", "cli uid=1") },
 			func() { _, _ = r.sup.Restart(bg, "w", "cli uid=2") },
 			func() {
-				r.sup.onHealth("w", w.Incarnation, health.Report{Healthy: false, Consecutive: 3, Detail: "injected"})
+				r.sup.observe("health", core.HealthReport{Worker: "w", Inc: w.Incarnation, Healthy: false, Consecutive: 3, Detail: "injected"})
 			},
-			func() { r.sup.onViolation("w", w.Incarnation, v) },
+			func() {
+				r.sup.observe("limit", core.Violation{Worker: "w", Inc: w.Incarnation, Resource: v.Resource, Policy: string(v.Policy),
+					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
+			},
 		)
 		// Quiesce: running again (restart won) or stopped for good.
 		end := r.waitFor("w", "quiet", func(w *fsm.Worker) bool {

@@ -2,10 +2,10 @@ package supervisor
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
 )
 
@@ -33,52 +33,51 @@ func (ProcSpawner) FindMarked(instance string) ([]proc.Marked, error) {
 
 var _ Adopter = ProcSpawner{}
 
-// Recover reconciles the replayed log with the OS, after the first Load:
+// Recover reconciles the replayed log with the OS, after the first Load.
+// It gathers what the OS holds, outside the lock, then hands it to
+// core.Step as one input, which records every finding and redoes every
+// effect whose outcome the log never saw (see core's Recovered):
 //
 //   - a worker the log says is live whose process is still the same process
-//     (pid, start time and boot id, never the pid alone) is adopted: watched
-//     through a pidfd and from then on treated like any other;
-//   - a worker the log says is live whose process is gone is recorded as
-//     lost (exit status unknown) and handed to its restart policy;
-//   - a process carrying this daemon's markers that the log's state does
-//     not account for (spawned just before a crash, before its spawn was
-//     durable) is adopted when it is the worker's current incarnation and
-//     the log knows no other pid for it; any other is killed with its group
-//     and recorded as a stray.
+//     (pid, start time and boot id, never the pid alone) is adopted;
+//   - a process of this daemon that the log's state does not account for
+//     (spawned just before a crash, before its spawn was durable) is
+//     adopted when it is the worker's current incarnation and the log knows
+//     no other pid for it; any other is killed with its group and recorded
+//     as a stray.
 //
 // A pid that now belongs to some other process is never adopted or
-// signalled. Every step is an event.
+// signalled.
 func (s *Supervisor) Recover(ctx context.Context) error {
-	type live struct {
-		name  string
-		inc   events.Incarnation
-		id    proc.Identity
-		state events.State
-	}
 	// Only what the log said before this daemon started is recovered:
 	// workers this daemon has started since are its own.
-	var want []live
+	found := make(map[string]core.Found)
 	past := make(map[string]events.Incarnation)
+	type want struct {
+		name string
+		inc  events.Incarnation
+		id   proc.Identity
+	}
+	var wants []want
 	for _, name := range s.replayed.Names(true) {
 		w := s.replayed.Worker(name)
 		past[name] = w.Incarnation
 		if w.Live() {
-			want = append(want, live{name: name, inc: w.Incarnation, state: w.State,
-				id: proc.Identity{PID: w.PID, StartTicks: w.StartTicks, BootID: w.BootID}})
+			wants = append(wants, want{name, w.Incarnation, proc.Identity{PID: w.PID, StartTicks: w.StartTicks, BootID: w.BootID}})
+			found[name] = core.Found{Inc: w.Incarnation}
 		}
 	}
-
 	ad, _ := s.cfg.Spawner.(Adopter)
 	var marked []proc.Marked
-	if ad != nil && s.cfg.Instance != "" {
+	if ad != nil && s.cfg.Instance != "" && len(past) > 0 {
 		var err error
 		if marked, err = ad.FindMarked(s.cfg.Instance); err != nil {
 			s.logger.Warn().Err(err).Msg("recovery: could not scan for this daemon's processes")
 		}
 	}
-	adopted := make(map[string]Process)
+	var rts []*incarnation
 	used := make(map[int]bool)
-	for _, l := range want {
+	for _, l := range wants {
 		if ad == nil {
 			break
 		}
@@ -94,13 +93,18 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		if id.PID == 0 {
 			continue
 		}
-		if p, err := ad.Adopt(l.name, uint64(l.inc), id); err == nil {
-			adopted[l.name] = p
-			used[id.PID] = true
+		p, err := ad.Adopt(l.name, uint64(l.inc), id)
+		if err != nil {
+			continue
 		}
+		used[id.PID] = true
+		pid := p.Identity()
+		found[l.name] = core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		ctx, cancel := context.WithCancel(s.ctx)
+		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel})
 	}
 	// Marked processes nobody owns: ours, but not in the log's state.
-	var strays []proc.Marked
+	var strays []core.Stray
 	for _, m := range marked {
 		// Only the past is reconciled: a worker or incarnation the log did
 		// not have when this daemon started is this daemon's own.
@@ -109,67 +113,19 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		if p, err := ad.Adopt(m.Worker, m.Incarnation, m.Identity); err == nil {
 			_ = p.Signal(syscall.SIGKILL)
-			strays = append(strays, m)
+			strays = append(strays, core.Stray{Worker: m.Worker, Inc: events.Incarnation(m.Incarnation), PID: m.Identity.PID})
 		}
 	}
-
-	var rts []*incarnation
-	b, err := s.transact(func(t *txn) error {
-		for _, m := range strays {
-			if _, err := t.add(events.Event{Type: events.StrayFound, Worker: m.Worker, Incarnation: events.Incarnation(m.Incarnation),
-				Actor: events.ActorRecovery, Details: events.Details{PID: m.Identity.PID},
-				Cause: fmt.Sprintf("pid %d of incarnation %d was running but the log does not account for it: killed with its group", m.Identity.PID, m.Incarnation)}); err != nil {
-				return err
-			}
-		}
-		for _, l := range want {
-			w := s.pending.Worker(l.name)
-			if w == nil || w.Incarnation != l.inc || !w.Live() {
-				continue
-			}
-			p := adopted[l.name]
-			if p == nil {
-				e, err := t.add(events.Event{Type: events.Lost, Worker: l.name, Incarnation: l.inc, Actor: events.ActorRecovery,
-					Cause: "lost while the daemon was down: exit status unknown", Details: events.Details{PID: l.id.PID}})
-				if err != nil {
-					return err
-				}
-				if err := s.afterEnd(t, l.name, e, -1, 0); err != nil {
-					return err
-				}
-				continue
-			}
-			id := p.Identity()
-			if _, err := t.add(events.Event{Type: events.Adopted, Worker: l.name, Incarnation: l.inc, Actor: events.ActorRecovery,
-				Cause:   fmt.Sprintf("adopted pid %d, still running since before the daemon restarted", id.PID),
-				Details: events.Details{PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID}}); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithCancel(s.ctx)
-			rt := &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel}
-			s.rtMu.Lock()
-			s.rts[l.name] = rt
-			s.rtMu.Unlock()
-			rts = append(rts, rt)
-			spec := s.specs[l.name]
-			if spec == nil {
-				continue
-			}
-			if w.State == events.Stopping {
-				t.effect(effect{kind: effSignal, worker: l.name, inc: l.inc, sig: spec.StopSignal})
-				t.effect(effect{kind: effStopTimer, worker: l.name, inc: l.inc, delay: spec.StopTimeout, at: s.clock.Now().Add(spec.StopTimeout)})
-			} else {
-				t.effect(effect{kind: effMonitors, worker: l.name, inc: l.inc, spec: spec})
-			}
-		}
-		return nil
-	})
-	// Waiters start once the adoptions are in the log's order, so an exit
-	// is always recorded after its adoption.
+	// The adopted runtimes are in place before the decision, whose
+	// effects (watch, monitors, signals) are aimed at them.
 	for _, rt := range rts {
-		s.waiters.Add(1)
-		go s.wait(rt.worker, rt)
+		rt.spec = s.Spec(rt.worker)
+		if rt.spec == nil {
+			rt.spec = &WorkerSpec{}
+		}
+		s.ex.install(rt)
 	}
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -34,12 +35,23 @@ type WorkerSpec struct {
 	StopTimeout  time.Duration
 	Policy       policy.Spec
 
+	// OnLeaderExit: what happens to the rest of an incarnation when its
+	// main process exits ("": stop it, core.StopRest).
+	OnLeaderExit core.LeaderExit
+
 	Health *health.Spec
 	Limits *limits.Spec
 
 	// Hash identifies the worker's effective configuration: a reload
-	// restarts the worker iff it changed.
+	// restarts the worker iff it changed. It is recorded in the log, so it
+	// must reveal nothing of the settings (the daemon keys it).
 	Hash string
+}
+
+// core is what core.Step needs of the settings.
+func (w *WorkerSpec) core() *core.Spec {
+	return &core.Spec{Name: w.Name, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
+		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy}
 }
 
 // SpecHash is a default Hash for specs built in code.
@@ -77,11 +89,9 @@ type Process interface {
 	Wait() proc.Exit
 	Signal(sig syscall.Signal) error
 	SignalStrays(sig syscall.Signal) (int, error)
-	// GroupAlive: a member of the group or a stray is alive.
-	GroupAlive() bool
-	// MembersAlive: a member of the group is alive. Cheaper than
-	// GroupAlive, which also searches for strays.
-	MembersAlive() bool
+	// Remaining counts the processes of the incarnation still alive once
+	// its main process has exited (0 when nothing of it runs).
+	Remaining() int
 }
 
 // Spawner starts incarnations.

@@ -20,7 +20,9 @@ import (
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/explain"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
 )
 
@@ -311,7 +313,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			}
 			var from time.Time
 			if sinceFlag != "" {
-				t, err := daemon.ParseTime(sinceFlag, time.Now())
+				t, err := query.ParseTime(sinceFlag, time.Now())
 				if err != nil {
 					return usageErr("--since: %v", err)
 				}
@@ -324,7 +326,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer l.Close()
-				raw, err := daemon.History(l, args[0], from, limit)
+				raw, err := replay.History(l, args[0], from, limit)
 				if err != nil {
 					return err
 				}
@@ -433,7 +435,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 			var t time.Time
 			if sinceFlag != "" {
 				var err error
-				if t, err = daemon.ParseTime(sinceFlag, time.Now()); err != nil {
+				if t, err = query.ParseTime(sinceFlag, time.Now()); err != nil {
 					return usageErr("--since: %v", err)
 				}
 			}
@@ -551,7 +553,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer l.Close()
-				if r, err = daemon.ReplayAt(l, at, seq); err != nil {
+				if r, err = query.ReplayAt(l, at, seq); err != nil {
 					return usageErr("%v", err)
 				}
 			} else {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
-	"github.com/tendhq/tend/cmd/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
 )
@@ -68,7 +68,16 @@ func TestGoldenLogReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := goldenReport(t, db); !bytes.Equal(got, want) {
+	got = goldenReport(t, db)
+	// Event types are appended to the vocabulary, never renumbered, so the
+	// report's list of them may only have grown at its end.
+	gt, wt := reportTypes.FindSubmatch(got), reportTypes.FindSubmatch(want)
+	if gt == nil || wt == nil || !bytes.HasPrefix(gt[1], bytes.TrimSuffix(wt[1], []byte("]"))) {
+		t.Errorf("the report's event types are not the golden ones with new ones appended:\n got  %s\n want %s", gt, wt)
+	} else {
+		got = bytes.Replace(got, gt[0], wt[0], 1)
+	}
+	if !bytes.Equal(got, want) {
 		t.Errorf("report differs from %s/report.html", goldenDir)
 	}
 }
@@ -97,7 +106,7 @@ func goldenReplay(t *testing.T, db string) []byte {
 	defer l.Close()
 	var out bytes.Buffer
 	for seq := events.Seq(1); seq <= l.LastSeq(); seq++ {
-		res, err := daemon.ReplayAt(l, "", fmt.Sprint(seq))
+		res, err := query.ReplayAt(l, "", fmt.Sprint(seq))
 		if err != nil {
 			t.Fatalf("replay to seq %d: %v", seq, err)
 		}
@@ -147,6 +156,8 @@ func goldenReport(t *testing.T, db string) []byte {
 	b = bytes.ReplaceAll(b, []byte(db), []byte("LOG"))
 	return reportGenerated.ReplaceAll(b, []byte("generated GENERATED"))
 }
+
+var reportTypes = regexp.MustCompile(`"types":(\[[^\]]*\])`)
 
 var reportGenerated = regexp.MustCompile(`generated \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC`)
 

@@ -6,8 +6,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
-	"github.com/tendhq/tend/supervisor"
 )
 
 func newRecoverCmd(g *globals) *cobra.Command {
@@ -55,7 +55,7 @@ file is opened read-only and never modified. Point the daemon at the new file
 
 // replayWorker folds a log and returns one worker's state.
 func replayWorker(l *store.Log, name string) (*fsm.Worker, error) {
-	w, _, err := supervisor.Replay(l, 0)
+	w, _, err := replay.World(l, 0)
 	if err != nil {
 		return nil, err
 	}

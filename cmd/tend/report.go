@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tendhq/tend/cmd/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/cmd/internal/report"
 )
 
@@ -36,14 +36,14 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 			opts := report.Options{Workers: workers}
 			now := time.Now()
 			if sinceFlag != "" {
-				t, err := daemon.ParseTime(sinceFlag, now)
+				t, err := query.ParseTime(sinceFlag, now)
 				if err != nil {
 					return usageErr("--since: %v", err)
 				}
 				opts.Since = t
 			}
 			if untilFlag != "" {
-				t, err := daemon.ParseTime(untilFlag, now)
+				t, err := query.ParseTime(untilFlag, now)
 				if err != nil {
 					return usageErr("--until: %v", err)
 				}

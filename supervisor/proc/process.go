@@ -116,6 +116,29 @@ func (p *Process) GroupAlive() bool {
 	return p.MembersAlive() || len(p.Strays()) > 0
 }
 
+// Remaining counts what is alive of the incarnation besides its leader
+// once the leader has been reaped: members of its process group that carry
+// its markers, and strays (descendants that left the group). While the
+// leader is unreaped it counts as one. In the usual case, an empty group,
+// the kernel answers for the group, and only the daemon's children are
+// read for strays.
+func (p *Process) Remaining() int {
+	select {
+	case <-p.done:
+	default:
+		return 1
+	}
+	n := 0
+	if err := unix.Kill(-p.identity.PID, 0); err == nil || errors.Is(err, unix.EPERM) {
+		members, err := p.markedMembers()
+		if err != nil {
+			n = 1 // cannot tell: count it as alive, and look again
+		}
+		n += len(members)
+	}
+	return n + len(p.Strays())
+}
+
 // MembersAlive is the cheap half of GroupAlive: whether any member of the
 // process group is alive, strays aside. In the usual case, an empty group,
 // the kernel answers and /proc is not read.

@@ -57,7 +57,10 @@ var allowed = map[string][]string{
 	"supervisor/proc":   {},
 	"supervisor/health": {},
 	"supervisor/limits": {},
-	"supervisor":        {"events", "fsm", "fsm/policy", "store", "supervisor/proc", "supervisor/health", "supervisor/limits"},
+	"fsm/replay":        {"events", "fsm", "store"},
+	"supervisor/core":   {"events", "fsm", "fsm/policy"},
+	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
+		"supervisor/health", "supervisor/limits"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf
@@ -67,6 +70,8 @@ var forbidden = map[string][]string{
 	"fsm":        {"go.etcd.io/bbolt", "os/exec", "net", "github.com/rs/zerolog", "github.com/shirou/gopsutil/v4/process"},
 	"fsm/policy": {"os/exec", "net", "math/rand", "math/rand/v2", "github.com/rs/zerolog"},
 	"store":      {"os/exec", "net", "github.com/rs/zerolog"},
+	"supervisor/core": {"go.etcd.io/bbolt", "os/exec", "net", "math/rand", "math/rand/v2", "github.com/rs/zerolog",
+		"github.com/shirou/gopsutil/v4/process"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -96,7 +101,7 @@ func TestImportRules(t *testing.T) {
 			if rel == "fsm/policy" && (imp == "os" || imp == "time") {
 				continue // time.Duration and time.Time are its vocabulary; see TestPolicyReadsNoClock
 			}
-			if (rel == "fsm/policy" || rel == "fsm" || rel == "events") && imp == "os" {
+			if (rel == "fsm/policy" || rel == "fsm" || rel == "events" || rel == "supervisor/core") && imp == "os" {
 				t.Errorf("%s imports os: pure packages do no I/O", rel)
 			}
 		}
@@ -131,10 +136,33 @@ func TestEveryPackageHasADoc(t *testing.T) {
 
 // The pure packages never read the clock: time comes in with the events.
 func TestPureCodeReadsNoClock(t *testing.T) {
-	for _, dir := range []string{"../../../fsm", "../../../fsm/policy", "../../../events"} {
+	for _, dir := range []string{"../../../fsm", "../../../fsm/policy", "../../../events", "../../../supervisor/core"} {
 		out, _ := exec.Command("grep", "-rn", "--include=*.go", "--exclude=*_test.go", "-e", "time.Now()", "-e", "time.Since(", "-e", "time.After(", dir).Output()
 		if len(out) > 0 {
 			t.Errorf("pure package reads the clock:\n%s", out)
 		}
+	}
+}
+
+// The read side (replay, history, why, the report, the offline CLI's
+// queries) reads the log through fsm and never reaches the supervisor or
+// its OS edges: a postmortem on a copied log runs nothing of the daemon.
+func TestReadSideNeedsNoSupervisor(t *testing.T) {
+	readSide := map[string]bool{"fsm/replay": true, "cmd/internal/query": true, "cmd/internal/report": true,
+		"cmd/internal/explain": true, "cmd/internal/client": true}
+	for _, p := range list(t) {
+		rel := strings.TrimPrefix(p.ImportPath, mod)
+		if !readSide[rel] {
+			continue
+		}
+		delete(readSide, rel)
+		for _, d := range ours(append(p.Deps, p.Imports...)) {
+			if d == "supervisor" || strings.HasPrefix(d, "supervisor/") || d == "cmd/internal/daemon" {
+				t.Errorf("%s (read side) depends on %s", rel, d)
+			}
+		}
+	}
+	for rel := range readSide {
+		t.Errorf("%s: read-side package not found", rel)
 	}
 }

@@ -15,8 +15,10 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/explain"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/supervisor"
 )
 
@@ -259,7 +261,7 @@ func (a *api) history(w http.ResponseWriter, r *http.Request) {
 		}
 		since = t
 	}
-	evs, err := History(a.d.log, name, since, limit)
+	evs, err := replay.History(a.d.log, name, since, limit)
 	if err != nil {
 		failErr(w, err)
 		return
@@ -396,7 +398,7 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) replay(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	res, err := ReplayAt(a.d.log, q.Get("at"), q.Get("seq"))
+	res, err := query.ReplayAt(a.d.log, q.Get("at"), q.Get("seq"))
 	if err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", err)
 		return

@@ -1,4 +1,4 @@
-package supervisor
+package replay
 
 import (
 	"fmt"
@@ -107,7 +107,7 @@ func BenchmarkStartupReplay(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				w, st, err := Replay(l, 0)
+				w, st, err := World(l, 0)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,8 @@
-package daemon
+// Package query answers questions about a log for the CLI and the daemon
+// alike: the states at a moment (replay), and the times an operator may
+// type. It reads through the read side (fsm/replay) and never imports the
+// supervisor: the offline CLI on a copied log does not reach the OS edges.
+package query
 
 import (
 	"fmt"
@@ -7,39 +11,9 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
-	"github.com/tendhq/tend/supervisor"
 )
-
-// These read a log directly; the daemon serves them over its socket and
-// the CLI runs them on a copied file (--db) for postmortems.
-
-// History returns a worker's events since a time (zero: all), oldest
-// first, at most limit of the newest.
-func History(log *store.Log, worker string, since time.Time, limit int) ([]events.Event, error) {
-	if since.IsZero() {
-		return log.WorkerTail(worker, limit)
-	}
-	from, err := log.SeqAt(since)
-	if err != nil {
-		return nil, err
-	}
-	var ring []events.Event
-	err = log.ScanWorker(worker, from+1, func(e *events.Event) error {
-		if e.Time.Before(since) {
-			return nil
-		}
-		ring = append(ring, *e)
-		if len(ring) > 2*limit {
-			ring = append(ring[:0:0], ring[len(ring)-limit:]...)
-		}
-		return nil
-	})
-	if len(ring) > limit {
-		ring = ring[len(ring)-limit:]
-	}
-	return ring, err
-}
 
 // ParseTime accepts RFC 3339 ("2026-03-14T03:14:07Z"), a local date and
 // time ("2026-03-14 03:14:07"), a local time of today ("03:14:07"), or a
@@ -93,7 +67,7 @@ func ReplayAt(log *store.Log, at, seq string) (client.ReplayResult, error) {
 	default:
 		until = log.LastSeq()
 	}
-	w, _, err := supervisor.Replay(log, until)
+	w, _, err := replay.World(log, until)
 	if err != nil {
 		return client.ReplayResult{}, err
 	}

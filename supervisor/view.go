@@ -36,6 +36,19 @@ func (s *Supervisor) Worker(name string) (fsm.Worker, error) {
 	return *w, nil
 }
 
+func (s *Supervisor) durableWorker(name string) fsm.Worker {
+	w, _ := s.Worker(name)
+	return w
+}
+
+// configuredNames lists the workers of the durable world that are in the
+// configuration, sorted.
+func (s *Supervisor) configuredNames() []string {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	return s.durable.Names(false)
+}
+
 // World returns a deep copy of the durable world.
 func (s *Supervisor) World() *fsm.World {
 	s.viewMu.RLock()
@@ -47,7 +60,10 @@ func (s *Supervisor) World() *fsm.World {
 func (s *Supervisor) Spec(name string) *WorkerSpec {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.specs[name]
+	if sp := s.st.SpecOf(name); sp != nil {
+		return s.full[sp.Digest]
+	}
+	return nil
 }
 
 // Sample returns the latest resource sample of a worker's live process
@@ -57,9 +73,7 @@ func (s *Supervisor) Sample(name string) (limits.Sample, bool) {
 	if !ok {
 		return limits.Sample{}, false
 	}
-	s.rtMu.Lock()
-	rt := s.rts[name]
-	s.rtMu.Unlock()
+	rt := s.ex.latest(name)
 	if rt == nil || rt.proc == nil || rt.ctx.Err() != nil {
 		return limits.Sample{}, false
 	}
@@ -67,27 +81,53 @@ func (s *Supervisor) Sample(name string) (limits.Sample, bool) {
 }
 
 // WaitFor blocks until cond holds for the named worker's durable state, or
-// ctx ends. It returns the state that satisfied it.
+// ctx ends. It returns the state that satisfied it (or the last one seen).
 func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Worker) bool) (fsm.Worker, error) {
+	s.viewMu.RLock()
+	known := s.durable.Worker(name) != nil
+	s.viewMu.RUnlock()
+	if !known {
+		return fsm.Worker{}, fmt.Errorf("%w: %q", ErrNoWorker, name)
+	}
+	var got fsm.Worker
+	err := s.waitEach(ctx, 1, func(_ int, w *fsm.Worker) bool {
+		got = *w
+		return cond(w)
+	}, func(int) string { return name })
+	return got, err
+}
+
+// waitEach waits until done(j, w) reports true for each of n workers
+// (named by name(j)), judged on the durable world each time it advances,
+// or ctx ends. A worker that is gone from the world counts as done.
+func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fsm.Worker) bool, name func(j int) string) error {
+	left := make([]int, n)
+	for j := range left {
+		left[j] = j
+	}
 	for {
 		s.viewMu.RLock()
-		w := s.durable.Worker(name)
+		keep := left[:0]
+		for _, j := range left {
+			w := s.durable.Worker(name(j))
+			if w == nil {
+				continue
+			}
+			cp := *w
+			if !done(j, &cp) {
+				keep = append(keep, j)
+			}
+		}
+		left = keep
 		ch := s.changed
-		var cp fsm.Worker
-		if w != nil {
-			cp = *w
-		}
 		s.viewMu.RUnlock()
-		if w == nil {
-			return cp, fmt.Errorf("%w: %q", ErrNoWorker, name)
-		}
-		if cond(&cp) {
-			return cp, nil
+		if len(left) == 0 {
+			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return cp, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }
@@ -115,9 +155,7 @@ func (s *Supervisor) waitAll(ctx context.Context, cond func([]*fsm.Worker) bool)
 
 // Seq is the last durable seq.
 func (s *Supervisor) Seq() events.Seq {
-	s.viewMu.RLock()
-	defer s.viewMu.RUnlock()
-	return s.durable.Seq
+	return events.Seq(s.durableSeq.Load())
 }
 
 // Follow calls fn for every durable event from seq from on, in order,
@@ -143,37 +181,5 @@ func (s *Supervisor) Follow(ctx context.Context, from events.Seq, fn func(*event
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}
-}
-
-// Close ends every monitor and timer and the release loop, after the
-// batches already queued are released. Workers are left as they are: call
-// Shutdown first to stop them. The log stays open; its owner closes it.
-func (s *Supervisor) Close() {
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
-	s.cancel()
-	s.stopTimers()
-	s.relMu.Lock()
-	s.relStop = true
-	s.relMu.Unlock()
-	select {
-	case s.relWake <- struct{}{}:
-	default:
-	}
-	s.wg.Wait()
-}
-
-// WaitProcesses waits for the waiters of processes this supervisor
-// spawned (after Shutdown stopped them all).
-func (s *Supervisor) WaitProcesses(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.waiters.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -1,0 +1,211 @@
+package core
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tendhq/tend/events"
+)
+
+// Input is what Step judges: one of the types below.
+type Input interface{ input() }
+
+// Verb is an operator's command on workers.
+type Verb int
+
+const (
+	Start Verb = iota + 1
+	Stop
+	Restart
+)
+
+func (v Verb) String() string {
+	switch v {
+	case Start:
+		return "start"
+	case Stop:
+		return "stop"
+	case Restart:
+		return "restart"
+	}
+	return fmt.Sprintf("Verb(%d)", int(v))
+}
+
+// ParseVerb is the inverse of String.
+func ParseVerb(s string) (Verb, error) {
+	for _, v := range []Verb{Start, Stop, Restart} {
+		if v.String() == s {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown command %q (start, stop, restart)", s)
+}
+
+// Command is an operator's verb on one or many workers, judged as one
+// decision: its events are appended, and made durable, together.
+type Command struct {
+	Verb    Verb
+	Workers []string
+	Actor   string
+}
+
+// Load applies a configuration. First is the first load of this daemon:
+// it records daemon_started, resumes what the log left scheduled, and
+// starts autostart workers that are down; it restarts nothing.
+type Load struct {
+	Specs []*Spec // sorted by name
+	Hash  string  // digest of the configuration as a whole
+	Actor string
+	First bool
+}
+
+// Shutdown records that the daemon is stopping and, unless LeaveRunning,
+// stops every worker.
+type Shutdown struct {
+	LeaveRunning bool
+	Cause        string
+}
+
+// Refused records a client that was turned away (what it asked is never
+// recorded).
+type Refused struct{ Actor, Cause string }
+
+// Spawned: the incarnation's process exists.
+type Spawned struct {
+	Worker     string
+	Inc        events.Incarnation
+	PID        int
+	StartTicks uint64
+	BootID     string
+	Command    []string
+	EnvNames   []string
+}
+
+// SpawnFailed: the incarnation's process could not be started.
+type SpawnFailed struct {
+	Worker  string
+	Inc     events.Incarnation
+	Errno   int
+	Err     string
+	Command []string
+}
+
+// Exit is how a main process ended.
+type Exit struct {
+	Code    int  // exit status; -1 when signalled or unknown
+	Signal  int  // the signal that ended it, 0 if none
+	HasCode bool // it exited with a status
+	Desc    string
+}
+
+// LeaderExited: the main process ended while Remaining other processes of
+// the incarnation still run.
+type LeaderExited struct {
+	Worker    string
+	Inc       events.Incarnation
+	PID       int
+	Exit      Exit
+	Remaining int
+}
+
+// Exited: the incarnation is over: its main process ended and nothing of
+// it runs any more. Exit is the main process's.
+type Exited struct {
+	Worker string
+	Inc    events.Incarnation
+	PID    int
+	Exit   Exit
+}
+
+// Signalled: a signal effect was carried out (Err says how it failed).
+type Signalled struct {
+	Worker string
+	Inc    events.Incarnation
+	PID    int
+	Signal int
+	Err    string
+}
+
+// StraysFound: processes of the incarnation were found outside it and
+// killed (What says how they were found).
+type StraysFound struct {
+	Worker string
+	Inc    events.Incarnation
+	N      int
+	What   string
+}
+
+// HealthReport is a health check's verdict.
+type HealthReport struct {
+	Worker      string
+	Inc         events.Incarnation
+	Healthy     bool
+	Consecutive int
+	Detail      string
+}
+
+// Violation is a resource limit exceeded for its sustained time.
+type Violation struct {
+	Worker           string
+	Inc              events.Incarnation
+	Resource, Policy string
+	Measured, Limit  float64
+	Detail           string
+}
+
+// TimerKind says what a timer was armed for.
+type TimerKind int
+
+const (
+	StartTimeout TimerKind = iota + 1 // Starting long enough: running
+	StopTimeout                       // still stopping: SIGKILL
+	RestartDue                        // the backoff is over: start again
+	Cooldown                          // the breaker's cooldown is over
+)
+
+// TimerFired: a timer armed by an ArmTimer effect came due.
+type TimerFired struct {
+	Kind   TimerKind
+	Worker string
+	Inc    events.Incarnation
+	Delay  time.Duration
+}
+
+// Found is what recovery found of an incarnation the log believed alive.
+type Found struct {
+	Inc        events.Incarnation
+	Alive      bool // the same process (pid, start time, boot) still runs and was adopted
+	PID        int
+	StartTicks uint64
+	BootID     string
+}
+
+// Stray is a process of this daemon the log does not account for, found
+// and killed by recovery.
+type Stray struct {
+	Worker string
+	Inc    events.Incarnation
+	PID    int
+}
+
+// Recovered reports what the OS holds of the workers the replayed log
+// believed alive, after the first load.
+type Recovered struct {
+	Workers map[string]Found
+	Strays  []Stray
+}
+
+func (Command) input()      {}
+func (Load) input()         {}
+func (Shutdown) input()     {}
+func (Refused) input()      {}
+func (Spawned) input()      {}
+func (SpawnFailed) input()  {}
+func (LeaderExited) input() {}
+func (Exited) input()       {}
+func (Signalled) input()    {}
+func (StraysFound) input()  {}
+func (HealthReport) input() {}
+func (Violation) input()    {}
+func (TimerFired) input()   {}
+func (Recovered) input()    {}

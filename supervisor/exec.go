@@ -1,0 +1,361 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+)
+
+// This file is the executor: it carries out the effects of durable
+// batches and reports what it observes back through step. It decides
+// nothing: what to do next is always core.Step's answer to the report.
+
+// incarnation is the runtime of one spawn: its process handle, its
+// settings, and the context that every monitor of that spawn lives under.
+// Exactly one owner closes each: the waiter reaps the process and cancels
+// the context.
+type incarnation struct {
+	worker string
+	inc    events.Incarnation
+	spec   *WorkerSpec
+	proc   Process
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// executor owns the per-worker effect queues, the runtime of each worker's
+// latest incarnation and the armed timers, all under exMu (the last lock
+// in the order; see Supervisor).
+type executor struct {
+	s *Supervisor
+
+	exMu         sync.Mutex
+	queues       map[string]*effectQueue
+	rts          map[string]*incarnation
+	timers       map[uint64]func() bool
+	nextTimer    uint64
+	timersClosed bool
+}
+
+// effectQueue runs one worker's effects one at a time, in seq order, so a
+// signal can never overtake the spawn it is aimed at. Its goroutine exists
+// only while there is work.
+type effectQueue struct {
+	items   []effect
+	running bool
+}
+
+func (x *executor) init(s *Supervisor) {
+	x.s = s
+	x.queues = make(map[string]*effectQueue)
+	x.rts = make(map[string]*incarnation)
+	x.timers = make(map[uint64]func() bool)
+}
+
+// current returns the runtime of worker's incarnation inc, or nil if that
+// incarnation is not the latest one spawned (a stale effect).
+func (x *executor) current(worker string, inc events.Incarnation) *incarnation {
+	x.exMu.Lock()
+	defer x.exMu.Unlock()
+	if rt := x.rts[worker]; rt != nil && rt.inc == inc {
+		return rt
+	}
+	return nil
+}
+
+// latest returns the runtime of worker's latest incarnation, or nil.
+func (x *executor) latest(worker string) *incarnation {
+	x.exMu.Lock()
+	defer x.exMu.Unlock()
+	return x.rts[worker]
+}
+
+// install makes rt the worker's latest incarnation; the one it replaces
+// has ended (its exit was recorded before this one could be decided), so
+// its monitors, if any are left, end now.
+func (x *executor) install(rt *incarnation) {
+	x.exMu.Lock()
+	old := x.rts[rt.worker]
+	x.rts[rt.worker] = rt
+	x.exMu.Unlock()
+	if old != nil {
+		old.cancel()
+	}
+}
+
+// dispatch starts one effect of a durable batch. Timers and the output
+// pass start here; everything that touches a worker's processes goes
+// through the worker's queue.
+func (x *executor) dispatch(f effect) {
+	switch f.Kind {
+	case core.ArmTimer:
+		x.arm(f)
+	case core.Prepare:
+		x.prepare(f)
+	default:
+		x.enqueue(f)
+	}
+}
+
+func (x *executor) enqueue(f effect) {
+	x.exMu.Lock()
+	q := x.queues[f.Worker]
+	if q == nil {
+		q = &effectQueue{}
+		x.queues[f.Worker] = q
+	}
+	q.items = append(q.items, f)
+	if !q.running {
+		q.running = true
+		x.s.wg.Add(1)
+		go x.drain(f.Worker, q)
+	}
+	x.exMu.Unlock()
+}
+
+func (x *executor) drain(worker string, q *effectQueue) {
+	defer x.s.wg.Done()
+	for {
+		x.exMu.Lock()
+		if len(q.items) == 0 {
+			q.running = false
+			delete(x.queues, worker)
+			x.exMu.Unlock()
+			return
+		}
+		f := q.items[0]
+		q.items[0] = effect{}
+		q.items = q.items[1:]
+		x.exMu.Unlock()
+		x.run(f)
+	}
+}
+
+// run carries out one effect on the worker's queue.
+func (x *executor) run(f effect) {
+	s := x.s
+	switch f.Kind {
+	case core.Spawn:
+		x.spawn(f)
+	case core.Signal:
+		if rt := x.current(f.Worker, f.Inc); rt != nil {
+			// The group, and whatever of the incarnation left it: a stop
+			// reaches everything of it at once.
+			sig := syscall.Signal(f.Signal)
+			err := rt.proc.Signal(sig)
+			if _, serr := rt.proc.SignalStrays(sig); err == nil {
+				err = serr
+			}
+			in := core.Signalled{Worker: f.Worker, Inc: f.Inc, PID: rt.proc.PID(), Signal: f.Signal}
+			if err != nil {
+				in.Err = err.Error()
+			}
+			s.observe("signal", in)
+		}
+	case core.Kill:
+		if rt := x.current(f.Worker, f.Inc); rt != nil {
+			_ = rt.proc.Signal(syscall.SIGKILL)
+			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
+				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
+			}
+		}
+	case core.StartMonitors:
+		x.startMonitors(f)
+	case core.Watch:
+		if rt := x.current(f.Worker, f.Inc); rt != nil {
+			s.waiters.Add(1)
+			go x.wait(rt)
+		}
+	case core.Forget:
+		x.exMu.Lock()
+		rt := x.rts[f.Worker]
+		delete(x.rts, f.Worker)
+		x.exMu.Unlock()
+		if rt != nil {
+			rt.cancel()
+		}
+	}
+}
+
+// arm arms a timer that dies with the supervisor. What it was armed for is
+// judged again by Step when it fires.
+func (x *executor) arm(f effect) {
+	s := x.s
+	in := core.TimerFired{Kind: f.Timer, Worker: f.Worker, Inc: f.Inc, Delay: f.Delay}
+	x.exMu.Lock()
+	defer x.exMu.Unlock()
+	if x.timersClosed {
+		return
+	}
+	x.nextTimer++
+	id := x.nextTimer
+	s.wg.Add(1)
+	x.timers[id] = s.clock.AfterFunc(f.At.Sub(s.clock.Now()), func() {
+		defer s.wg.Done()
+		x.exMu.Lock()
+		delete(x.timers, id)
+		x.exMu.Unlock()
+		if s.ctx.Err() == nil {
+			s.observe(in.Kind.String(), in)
+		}
+	})
+}
+
+// stopTimers cancels every armed timer; those already firing finish.
+func (x *executor) stopTimers() {
+	x.exMu.Lock()
+	defer x.exMu.Unlock()
+	x.timersClosed = true
+	for id, stop := range x.timers {
+		if stop() {
+			x.s.wg.Done()
+		}
+		delete(x.timers, id)
+	}
+}
+
+// prepare creates, in spawn order and beside the spawns, the output files
+// of the workers about to start, so the spawns find them made (see
+// proc.Prepare). It runs only when the Spawner can prepare.
+func (x *executor) prepare(f effect) {
+	s := x.s
+	pr, ok := s.cfg.Spawner.(Preparer)
+	if !ok {
+		return
+	}
+	specs := make([]*WorkerSpec, 0, len(f.Digests))
+	s.mu.Lock()
+	for _, dg := range f.Digests {
+		if sp := s.full[dg]; sp != nil {
+			specs = append(specs, sp)
+		}
+	}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for _, spec := range specs {
+			if s.ctx.Err() != nil {
+				return
+			}
+			// A failure here is the spawn's to report, as spawn_failed.
+			_ = pr.Prepare(outputSpec(spec.Name, spec))
+		}
+	}()
+}
+
+// outputSpec is the part of a worker's proc.Spec that names its output.
+func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
+	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
+		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups}
+}
+
+// spawn starts incarnation f.Inc and reports the outcome. The waiter starts
+// only once the spawn is recorded, so an exit is never recorded before it.
+func (x *executor) spawn(f effect) {
+	s := x.s
+	spec := f.spec
+	if spec == nil {
+		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Err: "no settings for digest " + f.Digest})
+		return
+	}
+	env := append([]string(nil), s.cfg.BaseEnv...)
+	env = append(env, sortedEnv(spec.Env)...)
+	if s.cfg.Instance != "" {
+		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
+	}
+	ps := outputSpec(f.Worker, spec)
+	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(f.Inc), spec.Command, spec.Dir, env, spec.Credential
+	var p Process
+	var err error
+	if s.ctx.Err() != nil {
+		err = ErrClosed
+	} else {
+		s.spawnSem <- struct{}{}
+		p, err = s.cfg.Spawner.Start(ps)
+		<-s.spawnSem
+	}
+	if err != nil {
+		var errno syscall.Errno
+		errors.As(err, &errno)
+		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Errno: int(errno), Err: err.Error(), Command: spec.Command})
+		return
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ctx: ctx, cancel: cancel}
+	x.install(rt)
+	id := p.Identity()
+	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
+		Command: spec.Command, EnvNames: envNames(spec.Env)})
+	s.waiters.Add(1)
+	go x.wait(rt)
+}
+
+// wait is the one owner of the incarnation's exit. When the main process
+// exits and something of the incarnation remains, that is reported first
+// (Step decides to stop it), and the end only once nothing remains: a
+// worker is never shown Stopped while something of it runs.
+func (x *executor) wait(rt *incarnation) {
+	s := x.s
+	defer s.waiters.Done()
+	ex := rt.proc.Wait()
+	// A broken variant: the ended incarnation's monitors are not cancelled.
+	cancel := rt.cancel
+	// gofail: var mutantKeepMonitors struct{}
+	// cancel = func() {}
+	cancel()
+	exit := toExit(ex)
+	if n := rt.proc.Remaining(); n > 0 && rt.spec.OnLeaderExit != core.Leave {
+		s.observe("leader exited", core.LeaderExited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit, Remaining: n})
+		for rt.proc.Remaining() > 0 {
+			if !s.sleep(10 * time.Millisecond) {
+				return
+			}
+		}
+	}
+	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})
+}
+
+func toExit(ex proc.Exit) core.Exit {
+	return core.Exit{Code: ex.Code, Signal: int(ex.Signal), HasCode: ex.Signal == 0 && ex.Code >= 0 && ex.Err == nil, Desc: ex.String()}
+}
+
+// startMonitors runs the incarnation's health check and limit watch under
+// the incarnation's context.
+func (x *executor) startMonitors(f effect) {
+	s := x.s
+	rt := x.current(f.Worker, f.Inc)
+	if rt == nil || rt.ctx.Err() != nil || f.spec == nil {
+		return
+	}
+	worker, inc := f.Worker, f.Inc
+	if f.spec.Health != nil {
+		hs := *f.spec.Health
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.cfg.Probe(rt.ctx, hs, func(r health.Report) {
+				s.observe("health", core.HealthReport{Worker: worker, Inc: inc, Healthy: r.Healthy, Consecutive: r.Consecutive, Detail: r.Detail})
+			})
+		}()
+	}
+	if f.spec.Limits != nil && s.cfg.Watcher != nil {
+		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, func(v limits.Violation) {
+			// The sampler must not block: record from a goroutine.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.observe("limit", core.Violation{Worker: worker, Inc: inc, Resource: v.Resource, Policy: string(v.Policy),
+					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
+			}()
+		})
+	}
+}

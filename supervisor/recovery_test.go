@@ -1,0 +1,157 @@
+package supervisor
+
+import (
+	"errors"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
+)
+
+// crash ends the daemon as a SIGKILL would: nothing is stopped, nothing
+// more is written, the workers run on.
+func (r *rig) crash() {
+	r.sup.Close()
+	r.stopSmp()
+	r.spawner.Close()
+	if err := r.log.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.sup = nil
+}
+
+// lostKills is a spawner whose processes never receive SIGKILL: the daemon
+// died between recording "killed" and sending it.
+type lostKills struct{ ProcSpawner }
+
+func (s lostKills) Start(spec proc.Spec) (Process, error) {
+	p, err := s.ProcSpawner.Start(spec)
+	if err != nil {
+		return nil, err
+	}
+	return noKill{p}, nil
+}
+
+type noKill struct{ Process }
+
+func (p noKill) Signal(sig syscall.Signal) error {
+	if sig == syscall.SIGKILL {
+		return nil
+	}
+	return p.Process.Signal(sig)
+}
+
+func (p noKill) SignalStrays(sig syscall.Signal) (int, error) {
+	if sig == syscall.SIGKILL {
+		return 0, nil
+	}
+	return p.Process.SignalStrays(sig)
+}
+
+// A SIGKILL decided but never sent before a crash is sent after it. The
+// log's "killed" records that it was decided, not that it was delivered.
+func TestKillDecidedBeforeCrashIsSentAfter(t *testing.T) {
+	s := spec("stubborn", proctest.Command("ignore-sigterm"))
+	s.StopTimeout = 100 * time.Millisecond
+	r := newRigWith(t, nil)
+	r.adjust = func(c *Config) { c.Spawner = lostKills{ProcSpawner{r.spawner}} }
+	r.crash()
+	r.open()
+	r.load(s)
+	w := r.waitState("stubborn", events.Running)
+	waitIgnoring(t, w.PID, syscall.SIGTERM)
+	if _, err := r.sup.Stop(bg, "stubborn", "cli uid=0"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("stubborn", "SIGKILL decided", func(w *fsm.Worker) bool { return w.Flags.KillSent })
+	time.Sleep(100 * time.Millisecond)
+	if !alive(w.PID) {
+		t.Fatal("the kill was not lost: the test cannot tell")
+	}
+	r.crash()
+	r.adjust = nil
+	r.open()
+	r.load(s)
+	end := r.waitState("stubborn", events.Killed)
+	if alive(w.PID) {
+		t.Fatalf("pid %d still alive after recovery; worker %+v", w.PID, end)
+	}
+}
+
+// A start decided before a crash, whose spawn never happened, is spawned
+// after it, as the same incarnation. The first daemon is core.Step alone:
+// it decides and records the start, and dies before any effect runs.
+func TestSpawnDecidedBeforeCrashIsMadeAfter(t *testing.T) {
+	s := spec("w", proctest.Command("hang"))
+	s.Hash = s.SpecHash()
+	r := &rig{t: t, dir: t.TempDir()}
+	l, err := store.Open(filepath.Join(r.dir, "tend.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := core.Step(core.NewState(fsm.NewWorld()), core.Load{Specs: []*core.Spec{s.core()}, Hash: "test-config", Actor: "test", First: true},
+		time.Now(), func() float64 { return 0.5 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AppendWait(res.Events...); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.open()
+	t.Cleanup(r.finish)
+	r.load(s)
+	w := r.waitState("w", events.Running)
+	if w.Incarnation != 1 || w.PID == 0 {
+		t.Fatalf("after recovery: %+v, want incarnation 1 running", w)
+	}
+	if n := count(r.history("w"), events.Lost, false); n != 0 {
+		t.Fatalf("%d lost events: an unmade spawn is made, not lost", n)
+	}
+}
+
+// A reload whose commit failed changes nothing, and the same reload
+// retried once the disk recovers is judged against what the log says is in
+// force: the changed worker restarts with its new settings, and a removed
+// worker is removed.
+func TestReloadAfterFailedCommit(t *testing.T) {
+	a, b := spec("a", proctest.Command("hang")), spec("b", proctest.Command("hang"))
+	b.Autostart = false
+	r := newRig(t, a, b)
+	before := r.waitState("a", events.Running)
+	a2 := spec("a", proctest.Command("hang"))
+	a2.Env = map[string]string{"CHANGED": "1"}
+	a2.Hash = a2.SpecHash()
+	full := errors.New("no space left on device (injected)")
+	r.fault.Store(&full)
+	if _, err := r.sup.Load(bg, []*WorkerSpec{a2}, "c2", "test"); err == nil {
+		t.Fatal("a reload whose commit failed was acknowledged")
+	}
+	r.fault.Store(nil)
+	if w, _ := r.sup.Worker("a"); w.Incarnation != before.Incarnation || w.State != events.Running {
+		t.Fatalf("a failed reload changed a: %+v", w)
+	}
+	res, err := r.sup.Load(bg, []*WorkerSpec{a2}, "c2", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 1 || res.Changed[0] != "a" || len(res.Removed) != 1 || res.Removed[0] != "b" {
+		t.Fatalf("the retried reload: %+v, want a changed and b removed", res)
+	}
+	after := r.waitFor("a", "restarted", func(w *fsm.Worker) bool { return w.State == events.Running && w.Incarnation > before.Incarnation })
+	if got := r.sup.Spec("a"); got == nil || got.Env["CHANGED"] != "1" {
+		t.Fatalf("a runs incarnation %d with settings %+v", after.Incarnation, got)
+	}
+	if _, err := r.sup.Worker("b"); !errors.Is(err, ErrNoWorker) {
+		t.Fatalf("b after its removal: %v", err)
+	}
+}
