@@ -51,11 +51,12 @@ const (
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
 var (
-	// ErrNewerVersion: the record was written by a newer tend. It is never
-	// misread; upgrade tend to read it.
+	// ErrNewerVersion: the record was written by a newer tend: its version
+	// byte is higher and its checksum, which then covers that byte, holds.
+	// It is never misread; upgrade tend to read it.
 	ErrNewerVersion = errors.New("events: record written by a newer version of tend")
 	// ErrChecksum: the record's bytes do not match its CRC (a torn write or a
-	// flipped bit).
+	// flipped bit), including a damaged version byte.
 	ErrChecksum = errors.New("events: record checksum mismatch")
 	// ErrCorrupt: the record passed its checksum but does not decode: it was
 	// forged or written by a broken writer.
@@ -159,19 +160,37 @@ func appendStrs(dst []byte, ss []string) []byte {
 func Hash(rec []byte) [32]byte { return sha256.Sum256(rec) }
 
 // Check validates a record's version and checksum without decoding it.
+//
+// The checksum is tested before the version is believed: version 1's CRC
+// leaves the version byte out, so a version-1 record whose version byte was
+// damaged still matches its CRC, and is reported as damaged (ErrChecksum),
+// never as newer. A record is newer (ErrNewerVersion) only when its version
+// byte is higher and its CRC, which from version 2 on covers the version
+// byte too, matches.
 func Check(rec []byte) error {
 	if len(rec) < headerLen {
 		return fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrChecksum, len(rec), headerLen)
 	}
-	if v := rec[offVersion]; v > Version {
+	stored := binary.BigEndian.Uint32(rec[offCRC:])
+	body := crc32.Checksum(rec[offSeq:], castagnoli)
+	v := rec[offVersion]
+	switch {
+	case v == Version && body == stored:
+		return nil
+	case v == Version:
+		return fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, stored, body)
+	case body == stored:
+		return fmt.Errorf("%w: the version byte reads %d, but the record checks as version %d: the version byte is damaged", ErrChecksum, v, Version)
+	case v > Version && crcWithVersion(rec) == stored:
 		return fmt.Errorf("%w: record version %d, this tend reads up to %d", ErrNewerVersion, v, Version)
-	} else if v == 0 {
-		return fmt.Errorf("%w: record version 0", ErrCorrupt)
 	}
-	if want, got := binary.BigEndian.Uint32(rec[offCRC:]), crc32.Checksum(rec[offSeq:], castagnoli); want != got {
-		return fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, want, got)
-	}
-	return nil
+	return fmt.Errorf("%w: version byte %d, stored %08x, computed %08x", ErrChecksum, v, stored, body)
+}
+
+// crcWithVersion is the checksum a record of version 2 or later carries:
+// CRC-32C over the version byte followed by every byte after the CRC.
+func crcWithVersion(rec []byte) uint32 {
+	return crc32.Update(crc32.Checksum(rec[offVersion:offVersion+1], castagnoli), castagnoli, rec[offSeq:])
 }
 
 // RecordSeq and RecordPrev read header fields of a record that passed Check.

@@ -40,6 +40,16 @@
 //	7 limit        8-byte float64 14 env names    uvarint count, then str each
 //	                              15 command      uvarint count, then str each
 //
+// Every version keeps the first five bytes: the version byte, then the CRC.
+// In version 1 the CRC leaves the version byte out; from version 2 on it
+// covers the version byte followed by every byte after the CRC. A reader
+// therefore checks the CRC before it believes the version: a record whose
+// version byte is not 1 but whose bytes after the CRC match it as version 1
+// is a version-1 record with a damaged version byte (ErrChecksum), and only
+// a record whose higher version byte is covered by a matching CRC is newer
+// (ErrNewerVersion). A flipped byte anywhere is reported as damage, never as
+// "written by a newer tend".
+//
 // A version-1 reader that meets a tag it does not know refuses the record
 // (ErrCorrupt): new tags come with a new version byte, so an old reader refuses
 // a newer log instead of silently dropping what it cannot read.
