@@ -81,10 +81,12 @@ func newCheckCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
-			if _, err := daemon.Specs(cfg); err != nil {
+			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers (hash %s)\n", path, len(cfg.Order), cfg.Hash[:12])
+			// No hash of the file is printed: the log records a digest
+			// keyed per log, which only the daemon can compute.
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
 			return nil
 		},
 	}
@@ -255,7 +257,7 @@ func newReloadCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "reloaded (hash %.12s, seq %d): added %v, removed %v, changed %v\n", r.Hash, r.Seq, r.Added, r.Removed, r.Changed)
+			fmt.Fprintf(cmd.OutOrStdout(), "reloaded (digest %.12s, seq %d): added %v, removed %v, changed %v\n", strings.TrimPrefix(r.Hash, store.DigestPrefix), r.Seq, r.Added, r.Removed, r.Changed)
 			return nil
 		},
 	}

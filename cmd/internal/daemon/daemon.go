@@ -77,12 +77,12 @@ type loadError struct{ err error }
 func (e *loadError) Error() string { return e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
 
-func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
+func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
-	specs, err := Specs(cfg)
+	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
@@ -93,10 +93,6 @@ func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
 // stops the workers (unless leaving them running) and closes the log.
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
-	specs, err := Specs(cfg)
-	if err != nil {
-		return &loadError{err}
-	}
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	if cfg.Daemon.LeaveRunning {
 		d.opts.LeaveRunning = true
@@ -111,6 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
+	var err error
 	d.log, err = store.Open(DBPath(cfg.Daemon.StateDir), store.Options{Timeout: 300 * time.Millisecond})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -122,6 +119,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.log.Close()
+	specs, err := Specs(cfg, d.log.Digest)
+	if err != nil {
+		return &loadError{err}
+	}
 	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, OnError: func(err error) {
 		d.logger.Warn().Err(err).Msg("process housekeeping")
 	}})
@@ -193,7 +194,7 @@ func Run(ctx context.Context, opts Options) error {
 	// the OS: no command is judged against a world recovery has not seen.
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
-	if _, err := d.sup.Load(startCtx, specs, cfg.Hash, events.ActorDaemon); err != nil {
+	if _, err := d.sup.Load(startCtx, specs, d.log.Digest([]byte(cfg.Hash)), events.ActorDaemon); err != nil {
 		return err
 	}
 	if err := d.sup.Recover(startCtx); err != nil {
@@ -294,18 +295,19 @@ func (d *Daemon) shutdownBudget() time.Duration {
 func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, specs, err := loadConfig(d.opts.ConfigPath)
+	cfg, specs, err := d.loadConfig(d.opts.ConfigPath)
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
-	res, err := d.sup.Load(ctx, specs, cfg.Hash, actor)
+	digest := d.log.Digest([]byte(cfg.Hash))
+	res, err := d.sup.Load(ctx, specs, digest, actor)
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
-	return client.ReloadResult{Hash: cfg.Hash, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
 }
 
 // allowed admits root, the daemon's own uid, and the socket group.

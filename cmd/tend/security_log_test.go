@@ -1,0 +1,138 @@
+package main
+
+// What the log and the configuration give away or accept, end to end
+// against the real binary.
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/store"
+)
+
+// oldDigests are what tend recorded before digests were keyed: the plain
+// SHA-256 of the file and of the worker's settings, which config still
+// computes in memory. Each is returned in hex and as raw bytes.
+func oldDigests(t *testing.T, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	add := func(h string) {
+		raw, err := hex.DecodeString(h)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("fingerprint %q is not a hex SHA-256", h)
+		}
+		out = append(out, []byte(h), raw)
+	}
+	add(cfg.Hash)
+	for _, name := range cfg.Order {
+		add(cfg.Workers[name].Hash)
+	}
+	return out
+}
+
+// The digests the log records of a worker's settings and of the file are
+// keyed per log: neither the plain SHA-256 an older tend recorded (against
+// which a secret in env could be guessed offline) nor the secret appears in
+// the file or in what the readers export, and the digest still tells
+// whether the settings changed.
+func TestSettingsDigestsAreKeyed(t *testing.T) {
+	e := newEnv(t, "")
+	conf := func(secret string, withWorker bool) string {
+		s := "[daemon]\nstate_dir = \"state\"\n"
+		if withWorker {
+			s += fmt.Sprintf("\n[worker.api]\ncommand = %s\nautostart = false\nenv = { API_TOKEN = %q }\n", helperCmd("hang"), secret)
+		}
+		return s
+	}
+	const s1, s2 = "hunter2-very-secret-1", "hunter2-very-secret-2"
+	var old [][]byte
+	load := func(secret string, withWorker bool) {
+		t.Helper()
+		e.write(conf(secret, withWorker))
+		old = append(old, oldDigests(t, e.conf)...)
+		if e.daemon == nil {
+			e.startDaemon()
+			return
+		}
+		e.mustTend("reload")
+	}
+	// api added with s1, the same file again, removed, added with s2,
+	// removed, added with s1 again.
+	load(s1, true)
+	load(s1, true)
+	load(s1, false)
+	load(s2, true)
+	load(s2, false)
+	load(s1, true)
+	e.stopDaemon()
+
+	out := e.mustTend("events", "--db", e.db(), "-o", "json")
+	var loaded, added []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev events.JSON
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		switch ev.Type {
+		case "config_loaded":
+			loaded = append(loaded, ev.Hash)
+		case "worker_added":
+			added = append(added, ev.Hash)
+		}
+	}
+	if len(loaded) != 6 || len(added) != 3 {
+		t.Fatalf("%d config_loaded and %d worker_added, want 6 and 3:\n%s", len(loaded), len(added), out)
+	}
+	for _, h := range append(append([]string(nil), loaded...), added...) {
+		if !strings.HasPrefix(h, store.DigestPrefix) {
+			t.Errorf("recorded digest %q is not keyed", h)
+		}
+	}
+	// Same settings, same log: same digest. Other settings: another.
+	if loaded[0] != loaded[1] || loaded[0] != loaded[5] || loaded[0] == loaded[3] || loaded[2] != loaded[4] {
+		t.Errorf("config_loaded digests do not follow the file: %q", loaded)
+	}
+	if added[0] != added[2] || added[0] == added[1] {
+		t.Errorf("worker_added digests do not follow the env value: %q", added)
+	}
+
+	report := filepath.Join(e.dir, "report.html")
+	e.mustTend("report", "--db", e.db(), "-o", report)
+	for name, path := range map[string]string{"the log file": e.db(), "the report": report} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range old {
+			if bytes.Contains(data, o) {
+				t.Errorf("%s holds an unkeyed digest of the settings (%x)", name, o)
+			}
+		}
+		for _, s := range []string{s1, s2} {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s holds the secret", name)
+			}
+		}
+	}
+	for _, o := range old {
+		if strings.Contains(out, string(o)) {
+			t.Errorf("tend events -o json shows an unkeyed digest %q", o)
+		}
+	}
+}
