@@ -68,6 +68,15 @@
 // variables it set (EnvNames), never their values, because values are where
 // secrets live.
 //
+// Nor any plain hash of them. The hash detail (tag 11) of config_loaded and
+// worker_added is a digest of the settings loaded, which include those
+// values and the configuration file's bytes. It is opaque to every reader
+// and to the fold, which only compares digests with each other. Its writer
+// keys it with a secret kept beside the log, never in it (package store,
+// "Digests of settings"): "hmac-sha256:" and 64 hex digits. Logs written by
+// an older tend hold the plain SHA-256 instead, 64 hex digits without a
+// prefix; they read and replay as before.
+//
 // These constants and layouts are part of the on-disk format: a change that
 // alters the meaning of an existing byte is a new version, never an edit.
 package events
