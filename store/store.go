@@ -76,6 +76,9 @@ var (
 	ErrReadOnly = errors.New("store: log is open read-only")
 	// ErrNotFound: no event with that seq.
 	ErrNotFound = errors.New("store: no such event")
+	// ErrMissing: a seq the log should hold has no record (inside a
+	// RecordError).
+	ErrMissing = errors.New("store: record missing")
 	// ErrBadWorker: a worker name the index cannot hold (it contains NUL).
 	ErrBadWorker = errors.New("store: worker name contains a NUL byte")
 )

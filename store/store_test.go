@@ -449,8 +449,10 @@ func TestScanReportsBadRecord(t *testing.T) {
 		}
 		want := func(what string, err error) {
 			t.Helper()
-			if !errors.Is(err, events.ErrChecksum) || errors.Is(err, events.ErrNewerVersion) || !strings.Contains(err.Error(), "seq 12") {
-				t.Fatalf("byte %d flipped: %s: %v, want a checksum error at seq 12", i, what, err)
+			var re *RecordError
+			if !errors.Is(err, events.ErrChecksum) || errors.Is(err, events.ErrNewerVersion) || !errors.As(err, &re) ||
+				re.Seq != 12 || re.Path != path || !strings.Contains(err.Error(), path+": seq 12") || !Damaged(err) {
+				t.Fatalf("byte %d flipped: %s: %v, want a checksum error naming %s and seq 12", i, what, err, path)
 			}
 		}
 		want("Scan", l.Scan(1, 0, func(*events.Event) error { return nil }))
