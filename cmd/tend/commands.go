@@ -328,7 +328,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				defer l.Close()
 				raw, err := daemon.History(l, args[0], from, limit)
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				if len(raw) == 0 && !workerInLog(l, args[0]) {
 					return &exitError{code: exitNoWorker, err: fmt.Errorf("no worker %q in %s", args[0], l.Path())}
@@ -383,11 +383,11 @@ func newWhyCmd(g *globals) *cobra.Command {
 				defer l.Close()
 				w, err := replayWorker(l, args[0])
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				hist, err := l.WorkerTail(args[0], 500)
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				a = explain.Why(w, hist)
 			} else {
@@ -466,7 +466,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 				if !t.IsZero() {
 					s, err := l.SeqAt(t)
 					if err != nil {
-						return err
+						return logFailure(l, err)
 					}
 					start = max(start, s+1)
 				}
@@ -481,7 +481,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 					return nil
 				})
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 			} else {
 				c, err := g.client()
@@ -553,8 +553,12 @@ func newReplayCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer l.Close()
-				if r, err = daemon.ReplayAt(l, at, seq); err != nil {
+				r, err = daemon.ReplayAt(l, at, seq)
+				var bad *daemon.BadQuery
+				if errors.As(err, &bad) {
 					return usageErr("%v", err)
+				} else if err != nil {
+					return logFailure(l, err)
 				}
 			} else {
 				c, err := g.client()
@@ -595,17 +599,19 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rep store.Report
+			what := "the daemon's log"
 			if g.offline(cmd.Context()) {
 				l, err := g.openDB()
 				if err != nil {
 					return err
 				}
 				defer l.Close()
+				what = l.Path()
 				p := newProgress("verify")
 				r, err := l.Verify(p.update)
 				p.done()
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				rep = *r
 			} else {
@@ -623,8 +629,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			} else if rep.OK {
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events, chain and checksums intact, index consistent\n", rep.Events)
 			}
-			if !rep.OK {
-				return &exitError{code: exitFailure, err: fmt.Errorf("log damaged: first bad seq %d: %s (%d index problems); `tend recover` copies the good part", rep.FirstBad, rep.Problem, rep.IndexProblems)}
+			switch {
+			case !rep.OK && rep.Problem != "":
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: first bad seq %d: %s (%d index problems); `tend recover` copies every whole event before it", what, rep.FirstBad, rep.Problem, rep.IndexProblems)}
+			case !rep.OK:
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s: the worker index has %d problems; the records and their chain are whole", what, rep.IndexProblems)}
 			}
 			return nil
 		},

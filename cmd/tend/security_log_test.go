@@ -136,3 +136,52 @@ func TestSettingsDigestsAreKeyed(t *testing.T) {
 		}
 	}
 }
+
+// Every offline command on a damaged log fails with exit 1 (not 2, the
+// usage code), naming the file and the first bad seq; recover, whose job it
+// is, succeeds and names them too.
+func TestDamagedLogExitCodes(t *testing.T) {
+	e := newEnv(t, fmt.Sprintf("[worker.w]\ncommand = %s\nstart_timeout = \"50ms\"\n", helperCmd("hang")))
+	e.startDaemon()
+	e.waitStatus("w", "running", running)
+	for range 5 {
+		e.mustTend("restart", "w")
+	}
+	e.stopDaemon()
+	l := openLog(t, e.db())
+	last := l.LastSeq()
+	l.Close()
+	bad := last / 2
+	off, n := recordOffset(t, e.db(), bad)
+	data, err := os.ReadFile(e.db())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[off+int64(n/2)] ^= 0x20
+	db := filepath.Join(e.dir, "damaged.db")
+	if err := os.WriteFile(db, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seq := fmt.Sprintf("seq %d", bad)
+	for _, args := range [][]string{
+		{"history", "w"},
+		{"why", "w"},
+		{"events"},
+		{"events", "--worker", "w", "-o", "json"},
+		{"replay", "--at", "1s"},
+		{"replay", "--seq", fmt.Sprint(last)},
+		{"verify"},
+		{"report", "-o", filepath.Join(e.dir, "r.html")},
+	} {
+		out, errs, code := e.tend(append(args, "--db", db)...)
+		t.Logf("tend %s: exit %d: %s", strings.Join(args, " "), code, errs)
+		if code != 1 || !strings.Contains(errs, db) || !strings.Contains(errs, seq) {
+			t.Errorf("tend %s on a log damaged at %s: exit %d, want 1 and a message naming %s and the seq:\n%s%s",
+				strings.Join(args, " "), seq, code, db, out, errs)
+		}
+	}
+	out, errs, code := e.tend("recover", "--db", db, "--out", filepath.Join(e.dir, "recovered.db"))
+	if code != 0 || !strings.Contains(out, db) || !strings.Contains(out, "from "+seq) {
+		t.Errorf("recover: exit %d:\n%s%s", code, out, errs)
+	}
+}
