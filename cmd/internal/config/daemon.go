@@ -22,7 +22,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		socketKey = "state_dir"
 	}
 	if len(out.Socket) > maxSocketPath {
-		t.errorf(socketKey, "socket path %q is %d bytes; Unix sockets allow at most %d", out.Socket, len(out.Socket), maxSocketPath)
+		t.errorf(socketKey, "the socket path would be %d bytes; Unix sockets allow at most %d", len(out.Socket), maxSocketPath)
 	}
 	out.SocketGroup = t.str("socket_group", "")
 	out.LogLevel = t.enum("log_level", DefaultLogLevel, "trace", "debug", "info", "warn", "error")

@@ -65,9 +65,10 @@ func lookupUser(name string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &unknownName), errors.As(err, &unknownID):
-		return fmt.Errorf("unknown user %q", name)
+		return errors.New("no such user on this host")
 	}
-	return fmt.Errorf("cannot look up user %q: %v", name, err)
+	// Not err itself: it repeats the name. The key and line name the user.
+	return errors.New("cannot look up the user: the user database failed")
 }
 
 func lookupGroup(name string) error {
@@ -83,9 +84,9 @@ func lookupGroup(name string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &unknownName), errors.As(err, &unknownID):
-		return fmt.Errorf("unknown group %q", name)
+		return errors.New("no such group on this host")
 	}
-	return fmt.Errorf("cannot look up group %q: %v", name, err)
+	return errors.New("cannot look up the group: the user database failed")
 }
 
 // memoize remembers f's answer for each name.

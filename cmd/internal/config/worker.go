@@ -56,7 +56,11 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 		if !t.has(key) {
 			key = "backoff_initial"
 		}
-		t.errorf(key, "backoff_max (%v) must be at least backoff_initial (%v)", w.BackoffMax, w.BackoffInitial)
+		if key == "backoff_max" {
+			t.errorf(key, "must be at least backoff_initial")
+		} else {
+			t.errorf(key, "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
+		}
 	}
 	w.CircuitMaxRestarts = t.integer("circuit_max_restarts", DefaultCircuitMaxRestarts, 0)
 	w.CircuitWindow = t.duration("circuit_window", DefaultCircuitWindow)
@@ -91,7 +95,7 @@ func (d *decoder) logPath(t *table, key, def, dir string) string {
 		return def
 	}
 	if p == "" {
-		t.errorf(key, "must not be empty (leave it out for the default %q)", def)
+		t.errorf(key, "must not be empty (leave it out for the default, under the state directory's logs/)")
 		return def
 	}
 	return resolve(dir, p)
