@@ -333,3 +333,25 @@ func TestGroupsParsesQuoting(t *testing.T) {
 		t.Errorf("Groups = %q", g)
 	}
 }
+
+// A value the importer cannot expand is named by its option and line, never
+// repeated: an environment line is where secrets live.
+func TestWarningsDoNotRepeatValues(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[program:web]\ncommand = /bin/web\n" +
+		"environment = TOKEN=\"" + secret + "%(nope)s\"\n" +
+		"directory = /srv/" + secret + "%(\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, ws := convertFile(t, path)
+	if !hasWarning(ws, path, 3, "environment") || !hasWarning(ws, path, 4, "directory") {
+		t.Fatalf("warnings do not name the options: %+v", ws)
+	}
+	for _, w := range ws {
+		if strings.Contains(w.Msg, secret) {
+			t.Errorf("warning repeats the value: %s", w.Msg)
+		}
+	}
+}
