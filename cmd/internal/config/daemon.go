@@ -39,7 +39,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		}
 	}
 	out.LeaveRunning = t.boolean("leave_running", false)
-	out.SampleInterval = t.duration("sample_interval", DefaultSampleInterval)
+	out.SampleInterval = t.durationIn("sample_interval", DefaultSampleInterval, MinSampleInterval, MaxSampleInterval)
 	if out.SampleInterval == 0 {
 		t.errorf("sample_interval", "must be greater than 0")
 		out.SampleInterval = DefaultSampleInterval

@@ -77,6 +77,13 @@ func FuzzParse(f *testing.F) {
 			if h := w.Health; h != nil && (h.Interval <= 0 || h.Timeout <= 0 || h.Failures < 1) {
 				t.Fatalf("invariant broken for %q health: %+v", name, h)
 			}
+			if w.LogBackups > MaxLogBackups || w.LogMaxSize > MaxLogMaxSize || w.StopTimeout > MaxStopTimeout ||
+				w.BackoffMax > MaxBackoff || w.CircuitMaxRestarts > MaxCircuitRestarts || w.CircuitWindow > MaxCircuitWindow {
+				t.Fatalf("a setting of %q is past its bound: %+v", name, w)
+			}
+			if l := w.Limits; l != nil && (l.CPU > MaxCPUPercent || l.Memory > MaxMemoryLimit || l.Sustained > MaxSustained) {
+				t.Fatalf("a limit of %q is past its bound: %+v", name, l)
+			}
 		}
 		again, err := Parse("tend.toml", data)
 		if err != nil {

@@ -127,20 +127,7 @@ func (t *table) boolean(name string, def bool) bool {
 
 // integer reads a whole number no smaller than min.
 func (t *table) integer(name string, def, min int) int {
-	v, ok := t.get(name)
-	if !ok {
-		return def
-	}
-	n, ok := v.(int64)
-	if !ok {
-		t.wrongType(name, "an integer", v)
-		return def
-	}
-	if n < int64(min) || n > math.MaxInt32 {
-		t.errorf(name, "must be between %d and %d", min, math.MaxInt32)
-		return def
-	}
-	return int(n)
+	return t.intIn(name, def, min, math.MaxInt32)
 }
 
 // duration reads a non-negative duration string. Bare numbers are refused
@@ -162,6 +149,10 @@ func (t *table) duration(name string, def time.Duration) time.Duration {
 	}
 	if d < 0 {
 		t.errorf(name, "must not be negative")
+		return def
+	}
+	if d > MaxDuration {
+		t.errorf(name, "must be at most %s", humanDuration(MaxDuration))
 		return def
 	}
 	return d

@@ -10,7 +10,8 @@ import (
 )
 
 // Validate runs the checks that depend on the host rather than the file:
-// every user and group named must exist. It is separate from Parse so a
+// every user and group named must exist, and every command with its
+// environment must fit in what execve accepts here (execArgLimit). It is separate from Parse so a
 // config can be checked on a machine other than the one it is for.
 func (c *Config) Validate() error {
 	var errs Errors
@@ -24,6 +25,7 @@ func (c *Config) Validate() error {
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
 	userErr, groupErr := memoize(lookupUser), memoize(lookupGroup)
+	base, limit := environBytes(), execArgLimit()
 	if g := c.Daemon.SocketGroup; g != "" {
 		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
@@ -42,6 +44,14 @@ func (c *Config) Validate() error {
 		if w.Group != "" {
 			if err := groupErr(w.Group); err != nil {
 				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
+			}
+		}
+		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
+			add(toml.Key{"worker", name, "command"}, w.Line, err)
+		}
+		if h := w.Health; h != nil && h.Type == HealthExec {
+			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
+				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}
 		}
 	}
