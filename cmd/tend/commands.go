@@ -31,7 +31,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newDaemonCmd(g *globals) *cobra.Command {
-	var leave bool
+	var leave, allowUnsafe bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor in the foreground",
@@ -59,10 +59,12 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
-			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave, Logger: logger})
+			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
+				AllowUnsafeConfig: allowUnsafe, Logger: logger})
 		},
 	}
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
+	cmd.Flags().BoolVar(&allowUnsafe, "allow-unsafe-config", false, "run on a config file that users other than root and the daemon's could change (it can start anything as root)")
 	return cmd
 }
 
@@ -83,6 +85,11 @@ func newCheckCmd(g *globals) *cobra.Command {
 			}
 			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
+			}
+			// The daemon refuses what only warns here: check reports on
+			// the file, it does not act on it.
+			if err := config.CheckTrusted(path, os.Geteuid()); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 			}
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.

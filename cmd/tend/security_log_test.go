@@ -185,3 +185,62 @@ func TestDamagedLogExitCodes(t *testing.T) {
 		t.Errorf("recover: exit %d:\n%s%s", code, out, errs)
 	}
 }
+
+// A configuration file that users other than root and the daemon's could
+// change is refused by the daemon (at start and on reload) unless the
+// command line allows it, and tend check warns of it.
+func TestUnsafeConfigFileRefused(t *testing.T) {
+	e := newEnv(t, fmt.Sprintf("[worker.w]\ncommand = %s\n", helperCmd("hang")))
+	if err := os.Chmod(e.conf, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := e.tend("check")
+	if code != 0 || !strings.Contains(errs, "warning: "+e.conf) || !strings.Contains(errs, "every user (mode 0666)") || !strings.Contains(out, "ok, 1 workers") {
+		t.Fatalf("check of a world-writable config: exit %d:\n%s%s", code, out, errs)
+	}
+	msg := e.daemonRefuses()
+	if !strings.Contains(msg, e.conf) || !strings.Contains(msg, "every user") || !strings.Contains(msg, "--allow-unsafe-config") {
+		t.Fatalf("the refusal does not name the file and who can write it:\n%s", msg)
+	}
+	if _, err := os.Stat(e.db()); err == nil {
+		t.Fatal("the refused daemon created its log")
+	}
+
+	// A directory on the way, group-writable by a group that is not root's.
+	etc := filepath.Join(e.dir, "etc")
+	if err := os.Mkdir(etc, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(etc, 0, 65534); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(etc, 0o775)
+	moved := filepath.Join(etc, "tend.toml")
+	if err := os.Rename(e.conf, moved); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(moved, 0o600)
+	e.conf = moved
+	e.write(fmt.Sprintf("[daemon]\nstate_dir = %q\n[worker.w]\ncommand = %s\n", filepath.Join(e.dir, "state"), helperCmd("hang")))
+	msg = e.daemonRefuses()
+	if !strings.Contains(msg, etc+" (on the way to "+moved+")") || !strings.Contains(msg, "group") {
+		t.Fatalf("the refusal does not name the directory and its group:\n%s", msg)
+	}
+
+	// Allowed on the command line: it runs, and says so in its log.
+	e.startDaemon("--allow-unsafe-config")
+	e.waitStatus("w", "running", running)
+	if !strings.Contains(e.stderr.String(), "allow-unsafe-config") {
+		t.Errorf("no warning in the daemon's log:\n%s", e.stderr)
+	}
+	e.stopDaemon()
+
+	// A safe file; made unsafe while the daemon runs, a reload is refused.
+	os.Chmod(etc, 0o755)
+	e.startDaemon()
+	e.waitStatus("w", "running", running)
+	os.Chmod(moved, 0o646)
+	if out, errs, code := e.tend("reload"); code == 0 || !strings.Contains(errs, moved) {
+		t.Fatalf("reload of a world-writable config: exit %d:\n%s%s", code, out, errs)
+	}
+}

@@ -43,7 +43,12 @@ type Options struct {
 	// first spawn by as long again.
 	Config       *config.Config
 	LeaveRunning bool // leave workers running on SIGTERM, to be adopted by the next start
-	Logger       zerolog.Logger
+	// AllowUnsafeConfig runs on a configuration file that someone other
+	// than root and the daemon's user could change (config.CheckTrusted),
+	// with a warning, instead of refusing it. Only the command line can say
+	// so: a setting in the file could have been put there by that someone.
+	AllowUnsafeConfig bool
+	Logger            zerolog.Logger
 	// Ready, if set, is called once the socket accepts requests.
 	Ready func(socket string)
 }
@@ -78,6 +83,9 @@ func (e *loadError) Error() string { return e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
 
 func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
+	if err := d.trusted(path); err != nil {
+		return nil, nil, &loadError{err}
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, &loadError{err}
@@ -94,6 +102,9 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
+	if err := d.trusted(opts.ConfigPath); err != nil {
+		return err
+	}
 	if cfg.Daemon.LeaveRunning {
 		d.opts.LeaveRunning = true
 	}
@@ -277,6 +288,20 @@ func damagedLog(path string, err error) error {
 		"  tend recover --db %[2]s --out %[2]s.recovered\n"+
 		"      copies every whole, chain-valid event before it into a new file and reports what it dropped.\n"+
 		"Keep the damaged file for study, move the recovered one to %[2]s, and start the daemon again.", err, path)
+}
+
+// trusted refuses a configuration file others could change, or only warns
+// of it when the command line allowed that. It is checked again on every
+// reload: the file is read again then.
+func (d *Daemon) trusted(path string) error {
+	err := config.CheckTrusted(path, os.Geteuid())
+	var unsafe *config.UnsafeError
+	if errors.As(err, &unsafe) && d.opts.AllowUnsafeConfig {
+		d.logger.Warn().Str("config", unsafe.File).Str("unsafe", unsafe.Path).Str("writable_by", unsafe.Who).
+			Msg("the configuration file can be changed by others, who can then run anything as the daemon's user; running on it because of --allow-unsafe-config")
+		return nil
+	}
+	return err
 }
 
 // shutdownBudget is the longest stop timeout plus room for SIGKILL to land.
