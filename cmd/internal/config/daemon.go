@@ -32,6 +32,10 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 			t.errorf("metrics_listen", "%v", err)
 		}
 	}
+	out.MetricsWebConfig = resolve(dir, t.str("metrics_web_config", ""))
+	if out.MetricsWebConfig != "" && out.MetricsListen == "" {
+		t.errorf("metrics_web_config", "is only used with metrics_listen")
+	}
 	out.SupervisorRPC = t.str("supervisor_rpc", "")
 	if out.SupervisorRPC != "" {
 		if err := checkRPCEndpoint(out.SupervisorRPC); err != nil {

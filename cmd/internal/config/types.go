@@ -30,6 +30,10 @@ type Daemon struct {
 	SupervisorRPC  string // empty: off
 	LeaveRunning   bool
 	SampleInterval time.Duration
+
+	// MetricsWebConfig is an exporter-toolkit web configuration file for
+	// the metrics listener (TLS, basic auth); empty: plain HTTP.
+	MetricsWebConfig string
 }
 
 // Worker holds one [worker.NAME] table.
