@@ -20,6 +20,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/explain"
+	"github.com/tendhq/tend/cmd/internal/metrics"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
 )
@@ -86,10 +87,27 @@ func newCheckCmd(g *globals) *cobra.Command {
 			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
+			if web := cfg.Daemon.MetricsWebConfig; web != "" {
+				if err := metrics.ValidateWebConfig(web); err != nil {
+					return &exitError{code: exitFailure, err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
+				}
+			}
 			// The daemon refuses what only warns here: check reports on
-			// the file, it does not act on it.
-			if err := config.CheckTrusted(path, os.Geteuid()); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+			// the files, it does not act on them.
+			for _, f := range []string{path, cfg.Daemon.MetricsWebConfig} {
+				if f == "" {
+					continue
+				}
+				if err := config.CheckTrusted(f, os.Geteuid()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+				}
+			}
+			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
+				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
+				if cfg.Daemon.MetricsWebConfig != "" {
+					what = "they name every worker and its state; metrics_web_config says who may read them"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: daemon.metrics_listen listens beyond loopback %s\n", path, what)
 			}
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.

@@ -5,13 +5,29 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/events"
@@ -242,5 +258,103 @@ func TestUnsafeConfigFileRefused(t *testing.T) {
 	os.Chmod(moved, 0o646)
 	if out, errs, code := e.tend("reload"); code == 0 || !strings.Contains(errs, moved) {
 		t.Fatalf("reload of a world-writable config: exit %d:\n%s%s", code, out, errs)
+	}
+}
+
+// Metrics on every interface are warned of by check and the daemon, and
+// served through the exporter toolkit's web configuration: TLS with a
+// self-signed certificate, basic auth with a bcrypt hash. A request
+// without the password, or without TLS, is refused; with both, the
+// Prometheus text parses.
+func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	e := newEnv(t, "")
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tend"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("scrape-pass"), bcrypt.MinCost)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	for name, data := range map[string][]byte{
+		"cert.pem": certPEM,
+		"key.pem":  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		"web.yml": []byte("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n" +
+			"basic_auth_users:\n  prometheus: '" + string(hash) + "'\n"),
+	} {
+		if err := os.WriteFile(filepath.Join(e.dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write(fmt.Sprintf("[daemon]\nstate_dir = \"state\"\nmetrics_listen = \"0.0.0.0:%d\"\nmetrics_web_config = \"web.yml\"\n\n"+
+		"[worker.w]\ncommand = %s\n", port, helperCmd("hang")))
+
+	if out, errs, code := e.tend("check"); code != 0 || !strings.Contains(errs, "metrics_listen listens beyond loopback") {
+		t.Fatalf("check: exit %d:\n%s%s", code, out, errs)
+	}
+	e.startDaemon()
+	e.waitStatus("w", "running", running)
+	if !strings.Contains(e.stderr.String(), "beyond loopback") {
+		t.Errorf("the daemon did not warn of its metrics listener:\n%s", e.stderr)
+	}
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	get := func(url string, auth bool) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		if auth {
+			req.SetBasicAuth("prometheus", "scrape-pass")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	url := fmt.Sprintf("https://127.0.0.1:%d/metrics", port)
+	if code, body := get(url, false); code != http.StatusUnauthorized {
+		t.Fatalf("without credentials: %d %s", code, body)
+	}
+	if code, body := get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port), true); code == http.StatusOK {
+		t.Fatalf("served over plain HTTP: %s", body)
+	}
+	code, body := get(url, true)
+	if code != http.StatusOK {
+		t.Fatalf("with credentials: %d %s", code, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, body)
+	}
+	found := false
+	for _, m := range fams["tend_worker_state"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		found = found || labels["worker"] == "w" && labels["state"] == "Running" && m.GetGauge().GetValue() == 1
+	}
+	if !found {
+		t.Fatalf("no tend_worker_state{worker=w,state=Running} 1 in:\n%s", body)
 	}
 }

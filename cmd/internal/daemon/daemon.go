@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -164,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 		return damagedLog(d.log.Path(), err)
 	}
 	if addr := cfg.Daemon.MetricsListen; addr != "" {
-		stopMetrics, err := d.serveMetrics(addr)
+		stopMetrics, err := d.serveMetrics(addr, cfg.Daemon.MetricsWebConfig)
 		if err != nil {
 			return err
 		}
@@ -389,16 +390,32 @@ func (d *Daemon) LogSize() int64 {
 func (d *Daemon) Clients() int { return int(d.clients.Load()) }
 
 // serveMetrics serves Prometheus metrics on addr (loopback unless the
-// configuration says otherwise).
-func (d *Daemon) serveMetrics(addr string) (func(), error) {
+// configuration says otherwise), through webConfig when it is set. The
+// metrics name every worker and its state: a listener other hosts can reach
+// is warned of, since anyone who reaches it reads them unless webConfig
+// asks for credentials.
+func (d *Daemon) serveMetrics(addr, webConfig string) (func(), error) {
+	if webConfig != "" {
+		if err := d.trusted(webConfig); err != nil {
+			return nil, fmt.Errorf("metrics_web_config: %w", err)
+		}
+		if err := metrics.ValidateWebConfig(webConfig); err != nil {
+			return nil, fmt.Errorf("metrics_web_config %s: %w", webConfig, err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", d.metrics.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	d.logger.Info().Str("listen", ln.Addr().String()).Msg("serving metrics")
-	return func() { _ = srv.Close() }, nil
+	if metrics.BeyondLoopback(ln.Addr().String()) {
+		ev := d.logger.Warn().Str("listen", ln.Addr().String())
+		if webConfig == "" {
+			ev.Msg("metrics listen beyond loopback without metrics_web_config: whoever reaches the port reads every worker's name and state")
+		} else {
+			ev.Str("web_config", webConfig).Msg("metrics listen beyond loopback: they name every worker and its state; metrics_web_config says who may read them")
+		}
+	}
+	stop := metrics.Serve(ln, d.metrics.Handler(), webConfig, slog.New(zerolog.NewSlogHandler(d.logger.With().Str("part", "metrics").Logger())))
+	d.logger.Info().Str("listen", ln.Addr().String()).Bool("web_config", webConfig != "").Msg("serving metrics")
+	return stop, nil
 }
