@@ -246,10 +246,10 @@ func TestUnsafeConfigFileRefused(t *testing.T) {
 	// Allowed on the command line: it runs, and says so in its log.
 	e.startDaemon("--allow-unsafe-config")
 	e.waitStatus("w", "running", running)
+	e.stopDaemon() // its stderr is whole, and no longer written to
 	if !strings.Contains(e.stderr.String(), "allow-unsafe-config") {
 		t.Errorf("no warning in the daemon's log:\n%s", e.stderr)
 	}
-	e.stopDaemon()
 
 	// A safe file; made unsafe while the daemon runs, a reload is refused.
 	os.Chmod(etc, 0o755)
@@ -307,9 +307,6 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 	}
 	e.startDaemon()
 	e.waitStatus("w", "running", running)
-	if !strings.Contains(e.stderr.String(), "beyond loopback") {
-		t.Errorf("the daemon did not warn of its metrics listener:\n%s", e.stderr)
-	}
 
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(certPEM)
@@ -356,5 +353,9 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no tend_worker_state{worker=w,state=Running} 1 in:\n%s", body)
+	}
+	e.stopDaemon() // its stderr is whole, and no longer written to
+	if !strings.Contains(e.stderr.String(), "beyond loopback") {
+		t.Errorf("the daemon did not warn of its metrics listener:\n%s", e.stderr)
 	}
 }
