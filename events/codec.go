@@ -11,8 +11,12 @@ import (
 )
 
 // Version is the record format this package writes. It reads every version
-// up to and including it.
-const Version = 1
+// up to and including it. Version 2 added the event types worker_changed and
+// leader_exited, and its CRC covers the version byte.
+const Version = 2
+
+// lastTypeV1 is the last event type a version-1 record may hold.
+const lastTypeV1 = StrayFound
 
 // Record layout offsets (see the package doc). Part of the on-disk format.
 const (
@@ -51,11 +55,12 @@ const (
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
 var (
-	// ErrNewerVersion: the record was written by a newer tend. It is never
-	// misread; upgrade tend to read it.
+	// ErrNewerVersion: the record was written by a newer tend: its version
+	// byte is higher and its checksum, which then covers that byte, holds.
+	// It is never misread; upgrade tend to read it.
 	ErrNewerVersion = errors.New("events: record written by a newer version of tend")
 	// ErrChecksum: the record's bytes do not match its CRC (a torn write or a
-	// flipped bit).
+	// flipped bit), including a damaged version byte.
 	ErrChecksum = errors.New("events: record checksum mismatch")
 	// ErrCorrupt: the record passed its checksum but does not decode: it was
 	// forged or written by a broken writer.
@@ -138,7 +143,7 @@ func Encode(dst []byte, e *Event) []byte {
 	if len(d.Command) > 0 {
 		dst = appendStrs(append(dst, tagCommand), d.Command)
 	}
-	binary.BigEndian.PutUint32(dst[start+offCRC:], crc32.Checksum(dst[start+offSeq:], castagnoli))
+	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
 }
 
@@ -159,19 +164,39 @@ func appendStrs(dst []byte, ss []string) []byte {
 func Hash(rec []byte) [32]byte { return sha256.Sum256(rec) }
 
 // Check validates a record's version and checksum without decoding it.
+//
+// The checksum is tested before the version is believed: version 1's CRC
+// leaves the version byte out, so a version-1 record whose version byte was
+// damaged still matches its CRC, and is reported as damaged (ErrChecksum),
+// never as newer. A record is newer (ErrNewerVersion) only when its version
+// byte is higher and its CRC, which from version 2 on covers the version
+// byte too, matches.
 func Check(rec []byte) error {
 	if len(rec) < headerLen {
 		return fmt.Errorf("%w: %d bytes is shorter than the %d-byte header", ErrChecksum, len(rec), headerLen)
 	}
-	if v := rec[offVersion]; v > Version {
-		return fmt.Errorf("%w: record version %d, this tend reads up to %d", ErrNewerVersion, v, Version)
-	} else if v == 0 {
-		return fmt.Errorf("%w: record version 0", ErrCorrupt)
+	stored := binary.BigEndian.Uint32(rec[offCRC:])
+	v := rec[offVersion]
+	if v >= 2 && crcWithVersion(rec) == stored {
+		if v > Version {
+			return fmt.Errorf("%w: record version %d, this tend reads up to %d", ErrNewerVersion, v, Version)
+		}
+		return nil
 	}
-	if want, got := binary.BigEndian.Uint32(rec[offCRC:]), crc32.Checksum(rec[offSeq:], castagnoli); want != got {
-		return fmt.Errorf("%w: stored %08x, computed %08x", ErrChecksum, want, got)
+	body := crc32.Checksum(rec[offSeq:], castagnoli)
+	switch {
+	case v == 1 && body == stored:
+		return nil
+	case body == stored:
+		return fmt.Errorf("%w: the version byte reads %d, but the record checks as version 1: the version byte is damaged", ErrChecksum, v)
 	}
-	return nil
+	return fmt.Errorf("%w: version byte %d, stored %08x", ErrChecksum, v, stored)
+}
+
+// crcWithVersion is the checksum a record of version 2 or later carries:
+// CRC-32C over the version byte followed by every byte after the CRC.
+func crcWithVersion(rec []byte) uint32 {
+	return crc32.Update(crc32.Checksum(rec[offVersion:offVersion+1], castagnoli), castagnoli, rec[offSeq:])
 }
 
 // RecordSeq and RecordPrev read header fields of a record that passed Check.
@@ -229,7 +254,14 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 	e.To = State(rec[offTo])
 	flags := rec[offFlags]
 	e.Stale = flags&flagStale != 0
-	if flags&^flagStale != 0 || !e.Type.Valid() || (e.From != 0 && !e.From.Valid()) || (e.To != 0 && !e.To.Valid()) {
+	v := rec[offVersion]
+	if v >= 2 && !e.Type.Valid() && e.Type > lastType {
+		// A whole record (its CRC covers every byte) of a type this tend
+		// does not know: a newer tend wrote it. Refuse, never misread.
+		return fmt.Errorf("%w: seq %d: event type %d, this tend knows up to %d", ErrNewerVersion, e.Seq, e.Type, lastType)
+	}
+	if flags&^flagStale != 0 || !e.Type.Valid() || v == 1 && e.Type > lastTypeV1 ||
+		(e.From != 0 && !e.From.Valid()) || (e.To != 0 && !e.To.Valid()) {
 		return fmt.Errorf("%w: seq %d: bad type, state or flags", ErrCorrupt, e.Seq)
 	}
 	r := reader{b: rec[headerLen:]}
@@ -272,6 +304,11 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 		case tagCommand:
 			e.Command = r.strs()
 		default:
+			if v >= 2 && tag > tagCommand {
+				// As for types: a whole record with a detail this tend
+				// does not know was written by a newer one.
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagCommand)
+			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}
 	}

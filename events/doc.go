@@ -6,7 +6,7 @@
 // anything: it describes what happened; fsm decides whether it may, store keeps
 // it, supervisor makes it happen.
 //
-// # Record format, version 1
+// # Record format, versions 1 and 2
 //
 // Each event is one record. The store keys it by its seq (8 bytes, big-endian)
 // and stores the record as the value. All integers below are unsigned varints
@@ -14,8 +14,9 @@
 // followed by that many bytes of UTF-8.
 //
 //	offset size  field
-//	0      1     version         = 1; a reader refuses a higher version (ErrNewerVersion)
-//	1      4     crc             CRC-32C (Castagnoli), big-endian, of every byte after it
+//	0      1     version         1 or 2 (this tend writes 2); a reader refuses a higher one (ErrNewerVersion)
+//	1      4     crc             CRC-32C (Castagnoli), big-endian: version 1, of every byte after it;
+//	                             version 2, of the version byte and every byte after the CRC
 //	5      8     seq             big-endian; equals the key
 //	13     8     time            Unix nanoseconds, UTC, big-endian two's complement
 //	21     32    prev            SHA-256 of the previous record's bytes (zero for seq 1)
@@ -40,9 +41,26 @@
 //	7 limit        8-byte float64 14 env names    uvarint count, then str each
 //	                              15 command      uvarint count, then str each
 //
-// A version-1 reader that meets a tag it does not know refuses the record
-// (ErrCorrupt): new tags come with a new version byte, so an old reader refuses
-// a newer log instead of silently dropping what it cannot read.
+// Every version keeps the first five bytes: the version byte, then the CRC.
+// In version 1 the CRC leaves the version byte out; from version 2 on it
+// covers the version byte followed by every byte after the CRC. A reader
+// therefore checks the CRC before it believes the version: a record whose
+// version byte is not 1 but whose bytes after the CRC match it as version 1
+// is a version-1 record with a damaged version byte (ErrChecksum), and only
+// a record whose higher version byte is covered by a matching CRC is newer
+// (ErrNewerVersion). A flipped byte anywhere is reported as damage, never as
+// "written by a newer tend".
+//
+// Version 2 has the layout of version 1. It adds the event types
+// worker_changed (26) and leader_exited (27); a version-1 record holding
+// either is malformed (ErrCorrupt). A version-1 reader meets version 2's
+// version byte and refuses the record as newer.
+//
+// A version-2 reader that meets, in a record whose CRC matches, an event type
+// or a detail tag it does not know refuses it as written by a newer tend
+// (ErrNewerVersion), never silently dropping what it cannot read: a later
+// tend may add types and tags without a new version byte. In a version-1
+// record an unknown type or tag is malformed (ErrCorrupt).
 //
 // # The chain
 //
@@ -57,6 +75,15 @@
 // Worker environment values: a Spawned event records the names of the
 // variables it set (EnvNames), never their values, because values are where
 // secrets live.
+//
+// Nor any plain hash of them. The hash detail (tag 11) of config_loaded,
+// worker_added and worker_changed is a digest of the settings loaded, which include those
+// values and the configuration file's bytes. It is opaque to every reader
+// and to the fold, which only compares digests with each other. Its writer
+// keys it with a secret kept beside the log, never in it (package store,
+// "Digests of settings"): "hmac-sha256:" and 64 hex digits. Logs written by
+// an older tend hold the plain SHA-256 instead, 64 hex digits without a
+// prefix; they read and replay as before.
 //
 // These constants and layouts are part of the on-disk format: a change that
 // alters the meaning of an existing byte is a new version, never an edit.

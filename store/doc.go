@@ -32,6 +32,7 @@
 //	          "head"    [32]byte          events.Hash of record "last"
 //	          "created" int64             Unix nanoseconds when the log was created
 //	          "indexed" uint64            every event up to here is in "workers", none after
+//	          "digestkey" [32]byte        the key of Digest (see below); readers ignore it
 //	events    seq (8 bytes)        → the record (events.Encode; its own format is in package events)
 //	workers   worker 0x00 seq (8)  → empty; one per event up to "indexed", "" for daemon-level ones
 //	snapshots seq (8 bytes)        → events.Hash of record seq (32 bytes), then opaque state
@@ -43,6 +44,30 @@
 // commit made group commit 3-4 times slower. Readers scan the short tail the
 // index does not cover yet. The events bucket is written with FillPercent 1.0: its keys only ever
 // grow, so half-empty pages would only waste space (about 2x on disk).
+//
+// # Digests of settings
+//
+// Events that say which settings were loaded (config_loaded, worker_added)
+// carry a digest of them, so a reader can tell whether the settings changed
+// between two loads. The settings include worker environment values and
+// the configuration file's bytes, where secrets live, so the digest is
+// keyed: Digest is HMAC-SHA256 under "digestkey", 32 random bytes
+// (crypto/rand) made with the log. The key is kept only in the meta bucket:
+// never in an event, and never in anything the log's readers export (JSON,
+// the HTML report). Two loads of the same settings against the same log
+// record the same digest; a reader holding only the events cannot test a
+// guessed value offline, as it could against a plain SHA-256. Whoever can
+// read the whole file can read the key too: the file is the daemon's
+// (mode 0600), and a copy of it must be kept as carefully.
+//
+// A log created by an older tend has no key. Its first writable open
+// (a daemon starting on it) adds one; Open ReadOnly never does, and does not
+// need it. The digests such a log recorded before then are the older plain
+// SHA-256 over the same settings: they stay as written (the chain forbids
+// rewriting them) and still replay exactly, since a digest is opaque to the
+// fold; only what it means changed. Digest strings start with DigestPrefix;
+// an older, unkeyed one is 64 hex digits without it. Recover copies the key
+// with the events, so the copy's digests stay comparable.
 //
 // # Caveats
 //

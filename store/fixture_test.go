@@ -11,9 +11,14 @@ import (
 	"github.com/tendhq/tend/events"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/v1.tend with the current code")
+var update = flag.Bool("update", false, "rewrite the fixture named by -fixture with the current code")
 
-const fixture = "testdata/v1.tend"
+var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1 or v2); never rewrite one that is committed")
+
+const (
+	fixture   = "testdata/v1.tend"
+	fixtureV2 = "testdata/v2.tend"
+)
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
 // Details field, daemon-level and worker events. It must never change once
@@ -64,9 +69,81 @@ func fixtureEvents() []*events.Event {
 	return out
 }
 
+// fixtureEventsV2 is the content of testdata/v2.tend: v1's events, then
+// the types version 2 added.
+func fixtureEventsV2() []*events.Event {
+	out := fixtureEvents()
+	next := func(worker string, typ events.Type, from, to events.State, d events.Details) {
+		last := out[len(out)-1]
+		out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: worker, Incarnation: 9, Type: typ,
+			From: from, To: to, Actor: events.ActorDaemon, Cause: "fixture " + typ.String(), Details: d})
+	}
+	next("web", events.WorkerChanged, 0, 0, events.Details{Hash: "hmac-sha256:00ff"})
+	next("web", events.WorkerChanged, 0, 0, events.Details{})
+	next("web", events.LeaderExited, events.Running, events.Stopping, events.Details{PID: 4300, ExitCode: events.IntPtr(1), Attempt: 2})
+	return out
+}
+
+func TestFixtureV2(t *testing.T) {
+	evs := fixtureEventsV2()
+	if *update && *updateWhich == "v2" {
+		writeFixture(t, fixtureV2, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if !seen[typ] {
+			t.Errorf("fixture v2 lacks type %v (add it with a new fixture, never by editing v2)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2 -args -update -fixture v2)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2 has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+func writeFixture(t *testing.T, path string, evs []*events.Event) {
+	os.MkdirAll("testdata", 0o755)
+	os.Remove(path)
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(evs); i += 7 { // several commits, as a daemon makes
+		if err := l.AppendWait(evs[i:min(i+7, len(evs))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SaveSnapshot(events.Seq(len(evs)), []byte("fixture state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFixtureV1(t *testing.T) {
 	evs := fixtureEvents()
-	if *update {
+	if *update && *updateWhich == "v1" {
 		os.MkdirAll("testdata", 0o755)
 		os.Remove(fixture)
 		l, err := Open(fixture, Options{})

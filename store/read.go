@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -20,16 +21,47 @@ func seqKey(seq events.Seq) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(seq))
 }
 
+// RecordError is a record a read met and could not use: the file and the
+// seq, and why. Err wraps ErrMissing, or an error of package events
+// (events.ErrChecksum, events.ErrCorrupt for damage; events.ErrNewerVersion
+// for a record a newer tend wrote).
+type RecordError struct {
+	Path string
+	Seq  events.Seq
+	Err  error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("store: %s: seq %d: %v", e.Path, e.Seq, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Damaged says whether err is a record or a file that is damaged, as
+// opposed to one a newer tend wrote, or a failure to read at all.
+func Damaged(err error) bool {
+	var re *RecordError
+	if errors.As(err, &re) {
+		return !errors.Is(err, events.ErrNewerVersion)
+	}
+	return errors.Is(err, ErrCorrupt)
+}
+
 // decodeAt decodes rec, stored under seq, checking that it is the record the
 // key says it is.
-func decodeAt(d *events.Decoder, seq events.Seq, rec []byte, e *events.Event) error {
+func (l *Log) decodeAt(d *events.Decoder, seq events.Seq, rec []byte, e *events.Event) error {
 	if err := d.Decode(rec, e); err != nil {
-		return fmt.Errorf("store: seq %d: %w", seq, err)
+		return &RecordError{Path: l.path, Seq: seq, Err: err}
 	}
 	if e.Seq != seq {
-		return fmt.Errorf("store: seq %d: %w: key holds the record of seq %d", seq, events.ErrCorrupt, e.Seq)
+		return &RecordError{Path: l.path, Seq: seq, Err: fmt.Errorf("%w: the key holds the record of seq %d", events.ErrCorrupt, e.Seq)}
 	}
 	return nil
+}
+
+// missing is the error for a seq the log should hold and does not.
+func (l *Log) missing(seq events.Seq, how string) error {
+	return &RecordError{Path: l.path, Seq: seq, Err: fmt.Errorf("%w%s", ErrMissing, how)}
 }
 
 // Get returns the event with that seq, or an error wrapping ErrNotFound.
@@ -41,7 +73,7 @@ func (l *Log) Get(seq events.Seq) (events.Event, error) {
 			return fmt.Errorf("store: get seq %d: %w", seq, ErrNotFound)
 		}
 		var d events.Decoder
-		return decodeAt(&d, seq, rec, &e)
+		return l.decodeAt(&d, seq, rec, &e)
 	})
 	return e, err
 }
@@ -77,18 +109,18 @@ func (l *Log) scan(from, to events.Seq, match func(rec []byte) (bool, error), fn
 			k, v := c.Seek(seqKey(next))
 			for n := 0; n < scanPage && next <= to; n++ {
 				if k == nil || binary.BigEndian.Uint64(k) != uint64(next) {
-					return fmt.Errorf("store: scan: seq %d missing from %s", next, l.path)
+					return l.missing(next, "")
 				}
 				ok := true
 				if match != nil {
 					var err error
 					if ok, err = match(v); err != nil {
-						return fmt.Errorf("store: seq %d: %w", next, err)
+						return &RecordError{Path: l.path, Seq: next, Err: err}
 					}
 				}
 				if ok {
 					page = append(page, events.Event{})
-					if err := decodeAt(&d, next, v, &page[len(page)-1]); err != nil {
+					if err := l.decodeAt(&d, next, v, &page[len(page)-1]); err != nil {
 						return err
 					}
 				}
@@ -181,10 +213,10 @@ func (l *Log) ScanWorker(worker string, from events.Seq, fn func(*events.Event) 
 				s := events.Seq(binary.BigEndian.Uint64(k[len(prefix):]))
 				rec := evb.Get(k[len(prefix):])
 				if rec == nil {
-					return fmt.Errorf("store: worker %q: index names seq %d, which is missing from %s", worker, s, l.path)
+					return l.missing(s, fmt.Sprintf(" (the index of worker %q names it)", worker))
 				}
 				page = append(page, events.Event{})
-				if err := decodeAt(&d, s, rec, &page[len(page)-1]); err != nil {
+				if err := l.decodeAt(&d, s, rec, &page[len(page)-1]); err != nil {
 					return err
 				}
 			}
@@ -230,7 +262,7 @@ func (l *Log) WorkerTail(worker string, n int) ([]events.Event, error) {
 			}
 			w, err := recordWorkerBytes(v)
 			if err != nil {
-				return fmt.Errorf("store: seq %d: %w", s, err)
+				return &RecordError{Path: l.path, Seq: s, Err: err}
 			}
 			if string(w) == worker {
 				seqs = append(seqs, s)
@@ -255,9 +287,9 @@ func (l *Log) WorkerTail(worker string, n int) ([]events.Event, error) {
 		for i, s := range seqs {
 			rec := evb.Get(seqKey(s))
 			if rec == nil {
-				return fmt.Errorf("store: worker %q: index names seq %d, which is missing from %s", worker, s, l.path)
+				return l.missing(s, fmt.Sprintf(" (the index of worker %q names it)", worker))
 			}
-			if err := decodeAt(&d, s, rec, &out[len(seqs)-1-i]); err != nil {
+			if err := l.decodeAt(&d, s, rec, &out[len(seqs)-1-i]); err != nil {
 				return err
 			}
 		}
@@ -283,10 +315,10 @@ func (l *Log) SeqAt(t time.Time) (events.Seq, error) {
 			mid := lo + (hi-lo)/2
 			rec := evb.Get(seqKey(mid))
 			if rec == nil {
-				return fmt.Errorf("store: seq-at: seq %d missing from %s", mid, l.path)
+				return l.missing(mid, "")
 			}
 			if err := events.Check(rec); err != nil {
-				return fmt.Errorf("store: seq-at: seq %d: %w", mid, err)
+				return &RecordError{Path: l.path, Seq: mid, Err: err}
 			}
 			if recordTime(rec) <= want {
 				found = mid

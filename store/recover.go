@@ -71,8 +71,13 @@ func Recover(src, dst string, progress func(done, total uint64)) (*RecoverReport
 			return err
 		}
 		defer tx.Rollback()
-		if tx.Bucket(bucketMeta) != nil {
+		if m := tx.Bucket(bucketMeta); m != nil {
 			metaLast = metaSeq(tx, keyLast)
+			// The copy continues the same log: its settings digests
+			// stay comparable with the ones already recorded.
+			if err := out.adoptDigestKey(m.Get(keyDigest)); err != nil {
+				return err
+			}
 		}
 		b := tx.Bucket(bucketEvents)
 		if b == nil {

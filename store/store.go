@@ -37,7 +37,11 @@ var (
 	keyHead    = []byte("head")
 	keyCreated = []byte("created")
 	keyIndexed = []byte("indexed")
+	keyDigest  = []byte("digestkey")
 )
+
+// digestKeyLen is the size of the key Digest is keyed with.
+const digestKeyLen = 32
 
 const magic = "tend event log"
 
@@ -72,6 +76,9 @@ var (
 	ErrReadOnly = errors.New("store: log is open read-only")
 	// ErrNotFound: no event with that seq.
 	ErrNotFound = errors.New("store: no such event")
+	// ErrMissing: a seq the log should hold has no record (inside a
+	// RecordError).
+	ErrMissing = errors.New("store: record missing")
 	// ErrBadWorker: a worker name the index cannot hold (it contains NUL).
 	ErrBadWorker = errors.New("store: worker name contains a NUL byte")
 )
@@ -129,6 +136,11 @@ type Log struct {
 	closing    bool
 	closed     bool
 	scratch    []byte // encode buffer, reused under mu
+
+	// digestKey keys Digest; set when a writable Log is opened, or once by
+	// Recover before the first append, and only read after that. nil on a
+	// ReadOnly Log, which never needs it.
+	digestKey []byte
 }
 
 // Open opens the log at path, creating it if (and only if) the path does not
@@ -200,7 +212,12 @@ func open(path string, opts Options) (*Log, error) {
 		db.Close()
 		return nil, err
 	}
-	return newLog(path, db, false, st), nil
+	l := newLog(path, db, false, st)
+	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // create makes a new log at a path that does not exist. O_EXCL makes sure a
@@ -226,6 +243,10 @@ func create(path string, opts Options) (*Log, error) {
 			}
 		}
 		var zero [32]byte
+		key, err := newDigestKey()
+		if err != nil {
+			return err
+		}
 		for k, v := range map[string][]byte{
 			string(keyMagic):   []byte(magic),
 			string(keyFormat):  binary.BigEndian.AppendUint32(nil, FormatVersion),
@@ -233,6 +254,7 @@ func create(path string, opts Options) (*Log, error) {
 			string(keyIndexed): binary.BigEndian.AppendUint64(nil, 0),
 			string(keyHead):    zero[:],
 			string(keyCreated): binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())),
+			string(keyDigest):  key,
 		} {
 			if err := m.Put([]byte(k), v); err != nil {
 				return err
@@ -245,7 +267,12 @@ func create(path string, opts Options) (*Log, error) {
 		os.Remove(path) // ours: created a moment ago by O_EXCL, never initialised
 		return nil, fmt.Errorf("initialise: %w", err)
 	}
-	return newLog(path, db, false, durable{}), nil
+	l := newLog(path, db, false, durable{})
+	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 func openBolt(path string, readOnly bool, timeout time.Duration) (db *bolt.DB, err error) {

@@ -43,8 +43,10 @@ type WorkerSpec struct {
 	Limits *limits.Spec
 
 	// Hash identifies the worker's effective configuration: a reload
-	// restarts the worker iff it changed. It is recorded in the log, so it
-	// must reveal nothing of the settings (the daemon keys it).
+	// restarts the worker iff it changed. It is recorded in the log
+	// (worker_added, worker_changed), so it must be keyed
+	// (store.Log.Digest), never a plain hash of settings that include env
+	// values.
 	Hash string
 }
 
@@ -54,7 +56,8 @@ func (w *WorkerSpec) core() *core.Spec {
 		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy}
 }
 
-// SpecHash is a default Hash for specs built in code.
+// SpecHash is a default Hash for specs built in code (tests). It hashes
+// env values unkeyed: a daemon must not record it.
 func (w *WorkerSpec) SpecHash() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v", w.Command, w.Dir, w.Credential,

@@ -20,6 +20,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/explain"
+	"github.com/tendhq/tend/cmd/internal/metrics"
 	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm/replay"
@@ -33,7 +34,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func newDaemonCmd(g *globals) *cobra.Command {
-	var leave bool
+	var leave, allowUnsafe bool
 	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the supervisor in the foreground",
@@ -61,10 +62,12 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
-			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave, Logger: logger})
+			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
+				AllowUnsafeConfig: allowUnsafe, Logger: logger})
 		},
 	}
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
+	cmd.Flags().BoolVar(&allowUnsafe, "allow-unsafe-config", false, "run on a config file that users other than root and the daemon's could change (it can start anything as root)")
 	return cmd
 }
 
@@ -83,10 +86,34 @@ func newCheckCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
-			if _, err := daemon.Specs(cfg); err != nil {
+			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers (hash %s)\n", path, len(cfg.Order), cfg.Hash[:12])
+			if web := cfg.Daemon.MetricsWebConfig; web != "" {
+				if err := metrics.ValidateWebConfig(web); err != nil {
+					return &exitError{code: exitFailure, err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
+				}
+			}
+			// The daemon refuses what only warns here: check reports on
+			// the files, it does not act on them.
+			for _, f := range []string{path, cfg.Daemon.MetricsWebConfig} {
+				if f == "" {
+					continue
+				}
+				if err := config.CheckTrusted(f, os.Geteuid()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+				}
+			}
+			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
+				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
+				if cfg.Daemon.MetricsWebConfig != "" {
+					what = "they name every worker and its state; metrics_web_config says who may read them"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: daemon.metrics_listen listens beyond loopback %s\n", path, what)
+			}
+			// No hash of the file is printed: the log records a digest
+			// keyed per log, which only the daemon can compute.
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
 			return nil
 		},
 	}
@@ -257,7 +284,7 @@ func newReloadCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), r)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "reloaded (hash %.12s, seq %d): added %v, removed %v, changed %v\n", r.Hash, r.Seq, r.Added, r.Removed, r.Changed)
+			fmt.Fprintf(cmd.OutOrStdout(), "reloaded (digest %.12s, seq %d): added %v, removed %v, changed %v\n", strings.TrimPrefix(r.Hash, store.DigestPrefix), r.Seq, r.Added, r.Removed, r.Changed)
 			return nil
 		},
 	}
@@ -328,7 +355,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 				defer l.Close()
 				raw, err := replay.History(l, args[0], from, limit)
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				if len(raw) == 0 && !workerInLog(l, args[0]) {
 					return &exitError{code: exitNoWorker, err: fmt.Errorf("no worker %q in %s", args[0], l.Path())}
@@ -383,11 +410,11 @@ func newWhyCmd(g *globals) *cobra.Command {
 				defer l.Close()
 				w, err := replayWorker(l, args[0])
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				hist, err := l.WorkerTail(args[0], 500)
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				a = explain.Why(w, hist)
 			} else {
@@ -466,7 +493,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 				if !t.IsZero() {
 					s, err := l.SeqAt(t)
 					if err != nil {
-						return err
+						return logFailure(l, err)
 					}
 					start = max(start, s+1)
 				}
@@ -481,7 +508,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 					return nil
 				})
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 			} else {
 				c, err := g.client()
@@ -553,8 +580,12 @@ func newReplayCmd(g *globals) *cobra.Command {
 					return err
 				}
 				defer l.Close()
-				if r, err = query.ReplayAt(l, at, seq); err != nil {
+				r, err = query.ReplayAt(l, at, seq)
+				var bad *query.BadQuery
+				if errors.As(err, &bad) {
 					return usageErr("%v", err)
+				} else if err != nil {
+					return logFailure(l, err)
 				}
 			} else {
 				c, err := g.client()
@@ -595,17 +626,19 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rep store.Report
+			what := "the daemon's log"
 			if g.offline(cmd.Context()) {
 				l, err := g.openDB()
 				if err != nil {
 					return err
 				}
 				defer l.Close()
+				what = l.Path()
 				p := newProgress("verify")
 				r, err := l.Verify(p.update)
 				p.done()
 				if err != nil {
-					return err
+					return logFailure(l, err)
 				}
 				rep = *r
 			} else {
@@ -623,8 +656,11 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			} else if rep.OK {
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events, chain and checksums intact, index consistent\n", rep.Events)
 			}
-			if !rep.OK {
-				return &exitError{code: exitFailure, err: fmt.Errorf("log damaged: first bad seq %d: %s (%d index problems); `tend recover` copies the good part", rep.FirstBad, rep.Problem, rep.IndexProblems)}
+			switch {
+			case !rep.OK && rep.Problem != "":
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: first bad seq %d: %s (%d index problems); `tend recover` copies every whole event before it", what, rep.FirstBad, rep.Problem, rep.IndexProblems)}
+			case !rep.OK:
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s: the worker index has %d problems; the records and their chain are whole", what, rep.IndexProblems)}
 			}
 			return nil
 		},

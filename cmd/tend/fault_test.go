@@ -153,10 +153,10 @@ func (e *env) daemonRefuses() string {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, tendBin, "daemon", "-c", e.conf).CombinedOutput()
 	if ctx.Err() != nil {
-		e.t.Fatalf("the daemon started on a damaged log:\n%s", out)
+		e.t.Fatalf("the daemon started where it must refuse:\n%s", out)
 	}
 	if err == nil {
-		e.t.Fatalf("the daemon exited 0 on a damaged log:\n%s", out)
+		e.t.Fatalf("the daemon exited 0 where it must refuse:\n%s", out)
 	}
 	return string(out)
 }

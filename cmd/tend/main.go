@@ -162,7 +162,35 @@ func (g *globals) openDB() (*store.Log, error) {
 		}
 		path = d.StateDir + "/tend.db"
 	}
-	return store.Open(path, store.Options{ReadOnly: true})
+	l, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		if store.Damaged(err) {
+			err = fmt.Errorf("%w\nThe log is damaged; `tend recover --db %s --out NEW` copies every whole, chain-valid event it still holds", err, path)
+		}
+		return nil, &exitError{code: exitFailure, err: err}
+	}
+	return l, nil
+}
+
+// logFailure is a failure reading the log l offline: exit 1, whatever its
+// words say (never the usage code), and for a damaged log the first bad seq
+// and what to run.
+func logFailure(l *store.Log, err error) error {
+	var ee *exitError
+	if err == nil || errors.As(err, &ee) {
+		return err
+	}
+	if store.Damaged(err) {
+		// The read that failed may have met a later bad record first
+		// (newest-first reads do): Verify names the first.
+		if rep, verr := l.Verify(nil); verr == nil && !rep.OK && rep.FirstBad != 0 {
+			err = fmt.Errorf("%w\nThe log %s is damaged: its first bad seq is %d.\n"+
+				"`tend recover --db %[2]s --out NEW` copies every whole, chain-valid event before it", err, l.Path(), rep.FirstBad)
+		} else {
+			err = fmt.Errorf("%w\nThe log %s is damaged: `tend verify --db %[2]s` names the first bad seq", err, l.Path())
+		}
+	}
+	return &exitError{code: exitFailure, err: err}
 }
 
 // offline reports whether a command should read the log file itself.

@@ -36,9 +36,9 @@ file is opened read-only and never modified. Point the daemon at the new file
 			}
 			w := cmd.OutOrStdout()
 			if rep.Copied == 0 {
-				fmt.Fprintf(w, "copied no events to %s: the first record could not be read\n", out)
+				fmt.Fprintf(w, "copied no events from %s to %s: the first record could not be read\n", db, out)
 			} else {
-				fmt.Fprintf(w, "copied %d events (seq 1..%d) to %s\n", rep.Copied, rep.LastSeq, out)
+				fmt.Fprintf(w, "copied %d events (seq 1..%d) from %s to %s\n", rep.Copied, rep.LastSeq, db, out)
 			}
 			if rep.FirstBad != 0 {
 				fmt.Fprintf(w, "dropped %d records from seq %d on: %s\n", rep.Dropped, rep.FirstBad, rep.Problem)

@@ -71,7 +71,7 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 			}
 			if err != nil {
 				os.Remove(out)
-				return err
+				return logFailure(l, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d events, %d workers, %d table rows (%d left out), %d KiB\n",
 				out, st.Events, st.Workers, st.Rows, st.Omitted, st.Bytes>>10)

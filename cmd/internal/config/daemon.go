@@ -22,7 +22,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		socketKey = "state_dir"
 	}
 	if len(out.Socket) > maxSocketPath {
-		t.errorf(socketKey, "socket path %q is %d bytes; Unix sockets allow at most %d", out.Socket, len(out.Socket), maxSocketPath)
+		t.errorf(socketKey, "the socket path would be %d bytes; Unix sockets allow at most %d", len(out.Socket), maxSocketPath)
 	}
 	out.SocketGroup = t.str("socket_group", "")
 	out.LogLevel = t.enum("log_level", DefaultLogLevel, "trace", "debug", "info", "warn", "error")
@@ -32,6 +32,10 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 			t.errorf("metrics_listen", "%v", err)
 		}
 	}
+	out.MetricsWebConfig = resolve(dir, t.str("metrics_web_config", ""))
+	if out.MetricsWebConfig != "" && out.MetricsListen == "" {
+		t.errorf("metrics_web_config", "is only used with metrics_listen")
+	}
 	out.SupervisorRPC = t.str("supervisor_rpc", "")
 	if out.SupervisorRPC != "" {
 		if err := checkRPCEndpoint(out.SupervisorRPC); err != nil {
@@ -39,7 +43,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		}
 	}
 	out.LeaveRunning = t.boolean("leave_running", false)
-	out.SampleInterval = t.duration("sample_interval", DefaultSampleInterval)
+	out.SampleInterval = t.durationIn("sample_interval", DefaultSampleInterval, MinSampleInterval, MaxSampleInterval)
 	if out.SampleInterval == 0 {
 		t.errorf("sample_interval", "must be greater than 0")
 		out.SampleInterval = DefaultSampleInterval

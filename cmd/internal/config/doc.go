@@ -8,7 +8,12 @@
 // silently.
 //
 // Parse is pure: it only looks at the bytes it is given. Validate adds the
-// checks that depend on the host (users and groups exist) and Load does both.
+// checks that depend on the host (users and groups exist, commands fit in
+// what exec accepts) and Load does both. CheckTrusted says whether anyone
+// but root and the daemon's user could change the file.
+//
+// No error repeats a value of the file: a value in the wrong place may be
+// a secret, and the file, line and key already point at it.
 //
 // This package may NOT start processes, open sockets, create directories,
 // write files or touch the network. Paths are resolved, not created; that is

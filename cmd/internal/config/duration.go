@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"math"
 	"strings"
 	"time"
@@ -11,7 +11,8 @@ import (
 // unit of 24 hours ("1d", "1d12h"), because retention-like settings read
 // better in days.
 func ParseDuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("invalid duration %q (use e.g. \"10s\")", s)
+	// The value is not repeated: it may be a secret in the wrong place.
+	bad := errors.New(`invalid duration (expected one such as "10s", "1m30s" or "1d")`)
 	if !strings.Contains(s, "d") {
 		// Go's own parser handles the full range, including the most
 		// negative duration, which the summing below cannot represent.

@@ -2,11 +2,18 @@ package config
 
 import (
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"pgregory.net/rapid"
 )
 
@@ -27,9 +34,14 @@ func FuzzParse(f *testing.F) {
 		"[worker.\"a\\u0062\"]\ncommand = ['''\n''']\nenv = {\"\" = \"x\", \"A=B\" = \"y\"}\n",
 		"[worker.a]\ncommand=[\"/x\"]\nstop_signal=-1\nlog_max_size=-5\nbackoff_max=\"1d\"\nbackoff_initial=\"2d\"\n",
 		"a = \"\"\"\n[worker.x]\n\"\"\"\n",
+		"[daemon]\nlog_level = \"hunter2-secret\"\nmetrics_listen = \"hunter2:secret\"\nsample_interval = \"hunter2s\"\n",
+		"[worker.a]\ncommand = \"hunter2-secret\"\nrestart = \"hunter2-secret\"\nstop_signal = \"hunter2\"\nautostart = \"hunter2\"\n",
+		"[worker.a]\ncommand = [\"/x\"]\nstdout = \"\"\nlimits = { memory = \"hunter2GiB\" }\nhealth = { type = \"http\", url = \"http://u:hunter2@\" }\n",
+		"[worker]\na = \"hunter2-secret\"\n",
 	} {
 		f.Add([]byte(s))
 	}
+	vocabulary := messageVocabulary(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("tend.toml", data)
 		if err != nil {
@@ -37,12 +49,16 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("error is not a non-empty Errors: %T %v", err, err)
 			}
+			values, keys := stringValues(data)
 			for i, e := range es {
 				if e == nil || e.Msg == "" || e.File != "tend.toml" || e.Line < 0 {
 					t.Fatalf("malformed error %d: %+v", i, e)
 				}
 				if i > 0 && es[i-1].Line > e.Line {
 					t.Fatalf("errors not sorted by line: %v", err)
+				}
+				if v := echoedValue(e.Msg, values, keys, vocabulary); v != "" {
+					t.Fatalf("error %q repeats the value %q of the file", e.Error(), v)
 				}
 			}
 			return
@@ -60,6 +76,13 @@ func FuzzParse(f *testing.F) {
 			}
 			if h := w.Health; h != nil && (h.Interval <= 0 || h.Timeout <= 0 || h.Failures < 1) {
 				t.Fatalf("invariant broken for %q health: %+v", name, h)
+			}
+			if w.LogBackups > MaxLogBackups || w.LogMaxSize > MaxLogMaxSize || w.StopTimeout > MaxStopTimeout ||
+				w.BackoffMax > MaxBackoff || w.CircuitMaxRestarts > MaxCircuitRestarts || w.CircuitWindow > MaxCircuitWindow {
+				t.Fatalf("a setting of %q is past its bound: %+v", name, w)
+			}
+			if l := w.Limits; l != nil && (l.CPU > MaxCPUPercent || l.Memory > MaxMemoryLimit || l.Sustained > MaxSustained) {
+				t.Fatalf("a limit of %q is past its bound: %+v", name, l)
 			}
 		}
 		again, err := Parse("tend.toml", data)
@@ -81,4 +104,88 @@ func TestParseDurationReadsGoFormat(t *testing.T) {
 			t.Fatalf("ParseDuration(%q) = %v, %v", d.String(), got, err)
 		}
 	})
+}
+
+// messageVocabulary is every string literal of the package's own code: the
+// words its messages are made of. A value of the file that happens to be
+// one of them (or part of one) is not an echo.
+func messageVocabulary(f testing.TB) []string {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var out []string
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), name, nil, 0)
+		if err != nil {
+			f.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if s, err := strconv.Unquote(lit.Value); err == nil {
+					out = append(out, s)
+				}
+			}
+			return true
+		})
+	}
+	return out
+}
+
+// stringValues decodes data as plain TOML and returns every string value
+// in it, and every key (each path element), or nothing when it does not
+// decode.
+func stringValues(data []byte) (values, keys []string) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		return nil, nil
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			values = append(values, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case []map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range v {
+				keys = append(keys, k)
+				walk(e)
+			}
+		}
+	}
+	walk(raw)
+	return values, keys
+}
+
+// echoedValue returns a value longer than a few characters that msg
+// repeats, or "". A value that is part of a key (messages name keys), of
+// the package's own words, or is all digits (messages state limits) does
+// not count.
+func echoedValue(msg string, values, keys, vocabulary []string) string {
+	for _, v := range values {
+		if len(v) < 5 || !strings.Contains(msg, v) || strings.Trim(v, "0123456789") == "" {
+			continue
+		}
+		ours := false
+		for _, w := range slices.Concat(keys, vocabulary) {
+			if strings.Contains(w, v) {
+				ours = true
+				break
+			}
+		}
+		if !ours {
+			return v
+		}
+	}
+	return ""
 }

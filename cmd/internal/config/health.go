@@ -19,6 +19,7 @@ func (d *decoder) health(t *table) *Health {
 	h.Type = t.enum("type", "", HealthExec, HealthTCP, HealthHTTP)
 
 	h.Command, _ = t.stringList("command")
+	t.checkArgStrings("command", h.Command)
 	h.Address = t.str("address", "")
 	h.URL = t.str("url", "")
 	for _, ht := range healthTargets() {
@@ -44,18 +45,18 @@ func (d *decoder) health(t *table) *Health {
 		}
 	}
 
-	h.Interval = t.duration("interval", DefaultHealthInterval)
+	h.Interval = t.durationIn("interval", DefaultHealthInterval, MinHealthInterval, MaxHealthInterval)
 	if h.Interval == 0 {
 		t.errorf("interval", "must be greater than 0")
 		h.Interval = DefaultHealthInterval
 	}
-	h.Timeout = t.duration("timeout", DefaultHealthTimeout)
+	h.Timeout = t.durationIn("timeout", DefaultHealthTimeout, 0, MaxHealthTimeout)
 	if h.Timeout == 0 {
 		t.errorf("timeout", "must be greater than 0")
 		h.Timeout = DefaultHealthTimeout
 	}
-	h.Failures = t.integer("failures", DefaultHealthFailures, 1)
-	h.Grace = t.duration("grace", DefaultHealthGrace)
+	h.Failures = t.intIn("failures", DefaultHealthFailures, 1, MaxHealthFailures)
+	h.Grace = t.durationIn("grace", DefaultHealthGrace, 0, MaxHealthGrace)
 	t.finish()
 	return h
 }

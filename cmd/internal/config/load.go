@@ -107,11 +107,12 @@ func Parse(path string, data []byte) (*Config, error) {
 }
 
 // syntaxError keeps the library's line number, which is the one thing an
-// operator needs to find a stray quote.
+// operator needs to find a stray quote, and its words without the text of
+// the file they quote (withoutQuotes).
 func syntaxError(path string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return Errors{{File: path, Line: pe.Position.Line, Msg: "syntax error: " + pe.Message}}
+		return Errors{{File: path, Line: pe.Position.Line, Msg: "syntax error: " + withoutQuotes(pe.Message)}}
 	}
-	return Errors{{File: path, Msg: err.Error()}}
+	return Errors{{File: path, Msg: "syntax error: " + withoutQuotes(err.Error())}}
 }

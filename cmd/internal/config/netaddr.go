@@ -1,11 +1,14 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
 )
+
+// These errors never repeat the value they refuse: a URL may carry a
+// password, and the file and line already point at it.
 
 // checkHostPort accepts "host:port" with a port from 1 to 65535. An empty
 // host is allowed: it means every interface when listening and the local
@@ -13,11 +16,11 @@ import (
 func checkHostPort(s string) error {
 	_, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return fmt.Errorf("invalid address %q (use host:port, e.g. \"127.0.0.1:9100\")", s)
+		return errors.New(`invalid address (use host:port, e.g. "127.0.0.1:9100")`)
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("invalid port in %q (use 1-65535)", s)
+		return errors.New("invalid port (use 1-65535)")
 	}
 	return nil
 }
@@ -25,14 +28,14 @@ func checkHostPort(s string) error {
 func checkHTTPURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("invalid URL %q (use e.g. \"http://127.0.0.1:8080/healthz\")", s)
+		return errors.New(`invalid URL (use e.g. "http://127.0.0.1:8080/healthz")`)
 	}
 	return nil
 }
 
 // checkRPCEndpoint accepts unix:///absolute/path or http://host:port.
 func checkRPCEndpoint(s string) error {
-	bad := fmt.Errorf("invalid endpoint %q (use \"unix:///path/to/supervisor.sock\" or \"http://host:port\")", s)
+	bad := errors.New(`invalid endpoint (use "unix:///path/to/supervisor.sock" or "http://host:port")`)
 	u, err := url.Parse(s)
 	if err != nil {
 		return bad

@@ -46,7 +46,7 @@ func (t *table) signal(name string, def syscall.Signal) syscall.Signal {
 		}
 		num, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			t.errorf(name, "invalid signal %q (use TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a number)", v)
+			t.errorf(name, "invalid signal (use TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a number 1-%d)", maxSignal)
 			return def
 		}
 		n = num
@@ -55,7 +55,7 @@ func (t *table) signal(name string, def syscall.Signal) syscall.Signal {
 		return def
 	}
 	if n < 1 || n > maxSignal {
-		t.errorf(name, "invalid signal number %d (use 1-%d)", n, maxSignal)
+		t.errorf(name, "invalid signal number (use 1-%d)", maxSignal)
 		return def
 	}
 	return syscall.Signal(n)

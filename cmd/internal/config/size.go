@@ -1,7 +1,7 @@
 package config
 
 import (
-	"fmt"
+	"errors"
 	"math/big"
 	"strings"
 )
@@ -36,7 +36,8 @@ func sizeUnit(u string) (uint64, bool) {
 // ParseSize parses a byte size such as "512MiB", "1.5GB", "100B" or a bare
 // number of bytes ("4096"). Fractions are rounded down to a whole byte.
 func ParseSize(s string) (uint64, error) {
-	bad := fmt.Errorf("invalid size %q (use e.g. \"512MiB\", \"10MB\" or a number of bytes)", s)
+	// The value is not repeated: it may be a secret in the wrong place.
+	bad := errors.New(`invalid size (expected one such as "512MiB", "10MB" or a number of bytes)`)
 	t := strings.TrimSpace(s)
 	n := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
 	if n < 0 {
@@ -57,7 +58,7 @@ func ParseSize(s string) (uint64, error) {
 	r.Mul(r, new(big.Rat).SetUint64(mult))
 	v := new(big.Int).Quo(r.Num(), r.Denom())
 	if !v.IsUint64() {
-		return 0, fmt.Errorf("size %q is too large", s)
+		return 0, errors.New("size is too large")
 	}
 	return v.Uint64(), nil
 }

@@ -65,21 +65,20 @@ func (t *table) line(name string) int {
 	return t.d.lines.find(t.key(name))
 }
 
-// describe names a TOML value the way the file spells it, for "got ..." in
-// type errors.
+// describe names the type of a TOML value, for "got ..." in type errors.
+// It never shows the value: a value in the wrong place may be a secret
+// (an error message ends up in terminals, CI logs and tickets), and the
+// file and line already point at it.
 func describe(v any) string {
-	switch v := v.(type) {
+	switch v.(type) {
 	case string:
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
-		return fmt.Sprintf("string %q", v)
+		return "a string"
 	case int64:
-		return fmt.Sprintf("integer %d", v)
+		return "an integer"
 	case float64:
-		return fmt.Sprintf("float %v", v)
+		return "a float"
 	case bool:
-		return fmt.Sprintf("boolean %v", v)
+		return "a boolean"
 	case []any:
 		return "an array"
 	case []map[string]any:
@@ -128,20 +127,7 @@ func (t *table) boolean(name string, def bool) bool {
 
 // integer reads a whole number no smaller than min.
 func (t *table) integer(name string, def, min int) int {
-	v, ok := t.get(name)
-	if !ok {
-		return def
-	}
-	n, ok := v.(int64)
-	if !ok {
-		t.wrongType(name, "an integer", v)
-		return def
-	}
-	if n < int64(min) || n > math.MaxInt32 {
-		t.errorf(name, "must be between %d and %d, got %d", min, math.MaxInt32, n)
-		return def
-	}
-	return int(n)
+	return t.intIn(name, def, min, math.MaxInt32)
 }
 
 // duration reads a non-negative duration string. Bare numbers are refused
@@ -153,7 +139,7 @@ func (t *table) duration(name string, def time.Duration) time.Duration {
 	}
 	s, ok := v.(string)
 	if !ok {
-		t.wrongType(name, `a duration string such as "10s"`, v)
+		t.wrongType(name, `a duration such as "10s"`, v)
 		return def
 	}
 	d, err := ParseDuration(s)
@@ -162,7 +148,11 @@ func (t *table) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	if d < 0 {
-		t.errorf(name, "must not be negative, got %q", s)
+		t.errorf(name, "must not be negative")
+		return def
+	}
+	if d > MaxDuration {
+		t.errorf(name, "must be at most %s", humanDuration(MaxDuration))
 		return def
 	}
 	return d
@@ -184,7 +174,7 @@ func (t *table) size(name string, def uint64) uint64 {
 		return n
 	case int64:
 		if v < 0 {
-			t.errorf(name, "must not be negative, got %d", v)
+			t.errorf(name, "must not be negative")
 			return def
 		}
 		return uint64(v)
@@ -208,7 +198,7 @@ func (t *table) enum(name, def string, allowed ...string) string {
 			return s
 		}
 	}
-	t.errorf(name, "invalid value %q (use one of %s)", s, quoteList(allowed))
+	t.errorf(name, "invalid value (use one of %s)", quoteList(allowed))
 	return def
 }
 

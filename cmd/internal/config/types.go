@@ -9,7 +9,7 @@ import (
 // A Config is never modified after Parse returns it.
 type Config struct {
 	Path    string // absolute path of the file
-	Hash    string // hex SHA-256 of the file bytes
+	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
 	Daemon  Daemon
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
@@ -30,6 +30,10 @@ type Daemon struct {
 	SupervisorRPC  string // empty: off
 	LeaveRunning   bool
 	SampleInterval time.Duration
+
+	// MetricsWebConfig is an exporter-toolkit web configuration file for
+	// the metrics listener (TLS, basic auth); empty: plain HTTP.
+	MetricsWebConfig string
 }
 
 // Worker holds one [worker.NAME] table.
@@ -66,6 +70,9 @@ type Worker struct {
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,
 	// whatever the key order, comments or line numbers in the file.
+	// It covers env values and is unkeyed, so anyone holding it can test
+	// a guess of a secret: it stays in memory. What the log records is the
+	// log's keyed digest of it (store.Log.Digest).
 	Hash string
 }
 

@@ -42,7 +42,7 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 	_, err := ParseDuration("5x")
-	if want := `invalid duration "5x" (use e.g. "10s")`; err == nil || err.Error() != want {
+	if want := `invalid duration (expected one such as "10s", "1m30s" or "1d")`; err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // Validate runs the checks that depend on the host rather than the file:
-// every user and group named must exist. It is separate from Parse so a
+// every user and group named must exist, and every command with its
+// environment must fit in what execve accepts here (execArgLimit). It is separate from Parse so a
 // config can be checked on a machine other than the one it is for.
 func (c *Config) Validate() error {
 	var errs Errors
@@ -24,6 +25,7 @@ func (c *Config) Validate() error {
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
 	userErr, groupErr := memoize(lookupUser), memoize(lookupGroup)
+	base, limit := environBytes(), execArgLimit()
 	if g := c.Daemon.SocketGroup; g != "" {
 		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
@@ -42,6 +44,14 @@ func (c *Config) Validate() error {
 		if w.Group != "" {
 			if err := groupErr(w.Group); err != nil {
 				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
+			}
+		}
+		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
+			add(toml.Key{"worker", name, "command"}, w.Line, err)
+		}
+		if h := w.Health; h != nil && h.Type == HealthExec {
+			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
+				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}
 		}
 	}
@@ -65,9 +75,10 @@ func lookupUser(name string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &unknownName), errors.As(err, &unknownID):
-		return fmt.Errorf("unknown user %q", name)
+		return errors.New("no such user on this host")
 	}
-	return fmt.Errorf("cannot look up user %q: %v", name, err)
+	// Not err itself: it repeats the name. The key and line name the user.
+	return errors.New("cannot look up the user: the user database failed")
 }
 
 func lookupGroup(name string) error {
@@ -83,9 +94,9 @@ func lookupGroup(name string) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &unknownName), errors.As(err, &unknownID):
-		return fmt.Errorf("unknown group %q", name)
+		return errors.New("no such group on this host")
 	}
-	return fmt.Errorf("cannot look up group %q: %v", name, err)
+	return errors.New("cannot look up the group: the user database failed")
 }
 
 // memoize remembers f's answer for each name.

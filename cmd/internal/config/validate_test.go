@@ -45,10 +45,10 @@ func TestValidateUsersAndGroups(t *testing.T) {
 	_, err = Load(bad)
 	got := configErrors(t, err)
 	want := []string{
-		bad + `:2: daemon.socket_group: unknown group "tend-no-such-group"`,
-		bad + `:5: worker.a.group: worker "a": unknown group "tend-no-such-group"`,
-		bad + `:6: worker.a.user: worker "a": unknown user "tend-no-such-user"`,
-		bad + `:9: worker.b.user: worker "b": unknown user "4000000000"`,
+		bad + `:2: daemon.socket_group: no such group on this host`,
+		bad + `:5: worker.a.group: worker "a": no such group on this host`,
+		bad + `:6: worker.a.user: worker "a": no such user on this host`,
+		bad + `:9: worker.b.user: worker "b": no such user on this host`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -38,6 +37,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	case cmd != nil && cmd[0] == "":
 		t.errorf("command", "the program (first element) must not be empty")
 	}
+	t.checkArgStrings("command", cmd)
 	w.Command = cmd
 	w.Dir = resolve(dir, t.str("dir", ""))
 	w.Env = d.env(t)
@@ -46,34 +46,33 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.Autostart = t.boolean("autostart", true)
 	w.Restart = t.enum("restart", DefaultRestart, RestartAlways, RestartOnFailure, RestartNever)
 
-	w.StartTimeout = t.duration("start_timeout", DefaultStartTimeout)
+	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
 	w.StopSignal = t.signal("stop_signal", DefaultStopSignal)
-	w.StopTimeout = t.duration("stop_timeout", DefaultStopTimeout)
-	w.BackoffInitial = t.duration("backoff_initial", DefaultBackoffInitial)
-	w.BackoffMax = t.duration("backoff_max", DefaultBackoffMax)
+	w.StopTimeout = t.durationIn("stop_timeout", DefaultStopTimeout, 0, MaxStopTimeout)
+	w.BackoffInitial = t.durationIn("backoff_initial", DefaultBackoffInitial, 0, MaxBackoff)
+	w.BackoffMax = t.durationIn("backoff_max", DefaultBackoffMax, 0, MaxBackoff)
 	if w.BackoffMax < w.BackoffInitial {
 		key := "backoff_max"
 		if !t.has(key) {
 			key = "backoff_initial"
 		}
-		t.errorf(key, "backoff_max (%v) must be at least backoff_initial (%v)", w.BackoffMax, w.BackoffInitial)
+		if key == "backoff_max" {
+			t.errorf(key, "must be at least backoff_initial")
+		} else {
+			t.errorf(key, "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
+		}
 	}
-	w.CircuitMaxRestarts = t.integer("circuit_max_restarts", DefaultCircuitMaxRestarts, 0)
-	w.CircuitWindow = t.duration("circuit_window", DefaultCircuitWindow)
+	w.CircuitMaxRestarts = t.intIn("circuit_max_restarts", DefaultCircuitMaxRestarts, 0, MaxCircuitRestarts)
+	w.CircuitWindow = t.durationIn("circuit_window", DefaultCircuitWindow, 0, MaxCircuitWindow)
 	if w.CircuitMaxRestarts > 0 && w.CircuitWindow == 0 {
 		t.errorf("circuit_window", "must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)")
 	}
-	w.CircuitCooldown = t.duration("circuit_cooldown", DefaultCircuitCooldown)
+	w.CircuitCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)
-	size := t.size("log_max_size", DefaultLogMaxSize)
-	if size > math.MaxInt64 {
-		t.errorf("log_max_size", "is too large")
-		size = DefaultLogMaxSize
-	}
-	w.LogMaxSize = int64(size)
-	w.LogBackups = t.integer("log_backups", DefaultLogBackups, 0)
+	w.LogMaxSize = int64(t.sizeMax("log_max_size", DefaultLogMaxSize, MaxLogMaxSize))
+	w.LogBackups = t.intIn("log_backups", DefaultLogBackups, 0, MaxLogBackups)
 
 	if h := t.sub("health"); h != nil {
 		w.Health = d.health(h)
@@ -91,7 +90,7 @@ func (d *decoder) logPath(t *table, key, def, dir string) string {
 		return def
 	}
 	if p == "" {
-		t.errorf(key, "must not be empty (leave it out for the default %q)", def)
+		t.errorf(key, "must not be empty (leave it out for the default, under the state directory's logs/)")
 		return def
 	}
 	return resolve(dir, p)
@@ -115,6 +114,10 @@ func (d *decoder) env(t *table) map[string]string {
 		v := e.str(k, "")
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			e.errorf(k, "invalid environment variable name %q", k)
+			continue
+		}
+		if n := len(k) + 1 + len(v); n+1 > maxArgStrlen {
+			e.errorf(k, "NAME=value is %d bytes; the kernel refuses a single environment string of more than %d (MAX_ARG_STRLEN)", n, maxArgStrlen-1)
 			continue
 		}
 		out[k] = v

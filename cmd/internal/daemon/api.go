@@ -399,8 +399,13 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 func (a *api) replay(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	res, err := query.ReplayAt(a.d.log, q.Get("at"), q.Get("seq"))
-	if err != nil {
+	var bad *query.BadQuery
+	switch {
+	case errors.As(err, &bad):
 		fail(w, http.StatusBadRequest, "bad_request", err)
+		return
+	case err != nil:
+		failErr(w, err)
 		return
 	}
 	writeJSON(w, res)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -43,7 +44,12 @@ type Options struct {
 	// first spawn by as long again.
 	Config       *config.Config
 	LeaveRunning bool // leave workers running on SIGTERM, to be adopted by the next start
-	Logger       zerolog.Logger
+	// AllowUnsafeConfig runs on a configuration file that someone other
+	// than root and the daemon's user could change (config.CheckTrusted),
+	// with a warning, instead of refusing it. Only the command line can say
+	// so: a setting in the file could have been put there by that someone.
+	AllowUnsafeConfig bool
+	Logger            zerolog.Logger
 	// Ready, if set, is called once the socket accepts requests.
 	Ready func(socket string)
 }
@@ -77,12 +83,15 @@ type loadError struct{ err error }
 func (e *loadError) Error() string { return e.err.Error() }
 func (e *loadError) Unwrap() error { return e.err }
 
-func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
+func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
+	if err := d.trusted(path); err != nil {
+		return nil, nil, &loadError{err}
+	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
-	specs, err := Specs(cfg)
+	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
@@ -93,11 +102,10 @@ func loadConfig(path string) (*config.Config, []*supervisor.WorkerSpec, error) {
 // stops the workers (unless leaving them running) and closes the log.
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
-	specs, err := Specs(cfg)
-	if err != nil {
-		return &loadError{err}
-	}
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
+	if err := d.trusted(opts.ConfigPath); err != nil {
+		return err
+	}
 	if cfg.Daemon.LeaveRunning {
 		d.opts.LeaveRunning = true
 	}
@@ -111,6 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(cfg.Daemon.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
+	var err error
 	d.log, err = store.Open(DBPath(cfg.Daemon.StateDir), store.Options{Timeout: 300 * time.Millisecond})
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
@@ -122,6 +131,10 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.log.Close()
+	specs, err := Specs(cfg, d.log.Digest)
+	if err != nil {
+		return &loadError{err}
+	}
 	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, OnError: func(err error) {
 		d.logger.Warn().Err(err).Msg("process housekeeping")
 	}})
@@ -152,7 +165,7 @@ func Run(ctx context.Context, opts Options) error {
 		return damagedLog(d.log.Path(), err)
 	}
 	if addr := cfg.Daemon.MetricsListen; addr != "" {
-		stopMetrics, err := d.serveMetrics(addr)
+		stopMetrics, err := d.serveMetrics(addr, cfg.Daemon.MetricsWebConfig)
 		if err != nil {
 			return err
 		}
@@ -193,7 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	// the OS: no command is judged against a world recovery has not seen.
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
-	if _, err := d.sup.Load(startCtx, specs, cfg.Hash, events.ActorDaemon); err != nil {
+	if _, err := d.sup.Load(startCtx, specs, d.log.Digest([]byte(cfg.Hash)), events.ActorDaemon); err != nil {
 		return err
 	}
 	if err := d.sup.Recover(startCtx); err != nil {
@@ -278,6 +291,20 @@ func damagedLog(path string, err error) error {
 		"Keep the damaged file for study, move the recovered one to %[2]s, and start the daemon again.", err, path)
 }
 
+// trusted refuses a configuration file others could change, or only warns
+// of it when the command line allowed that. It is checked again on every
+// reload: the file is read again then.
+func (d *Daemon) trusted(path string) error {
+	err := config.CheckTrusted(path, os.Geteuid())
+	var unsafe *config.UnsafeError
+	if errors.As(err, &unsafe) && d.opts.AllowUnsafeConfig {
+		d.logger.Warn().Str("config", unsafe.File).Str("unsafe", unsafe.Path).Str("writable_by", unsafe.Who).
+			Msg("the configuration file can be changed by others, who can then run anything as the daemon's user; running on it because of --allow-unsafe-config")
+		return nil
+	}
+	return err
+}
+
 // shutdownBudget is the longest stop timeout plus room for SIGKILL to land.
 func (d *Daemon) shutdownBudget() time.Duration {
 	d.cfgMu.Lock()
@@ -294,18 +321,19 @@ func (d *Daemon) shutdownBudget() time.Duration {
 func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, specs, err := loadConfig(d.opts.ConfigPath)
+	cfg, specs, err := d.loadConfig(d.opts.ConfigPath)
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
-	res, err := d.sup.Load(ctx, specs, cfg.Hash, actor)
+	digest := d.log.Digest([]byte(cfg.Hash))
+	res, err := d.sup.Load(ctx, specs, digest, actor)
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
-	return client.ReloadResult{Hash: cfg.Hash, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
 }
 
 // allowed admits root, the daemon's own uid, and the socket group.
@@ -362,16 +390,32 @@ func (d *Daemon) LogSize() int64 {
 func (d *Daemon) Clients() int { return int(d.clients.Load()) }
 
 // serveMetrics serves Prometheus metrics on addr (loopback unless the
-// configuration says otherwise).
-func (d *Daemon) serveMetrics(addr string) (func(), error) {
+// configuration says otherwise), through webConfig when it is set. The
+// metrics name every worker and its state: a listener other hosts can reach
+// is warned of, since anyone who reaches it reads them unless webConfig
+// asks for credentials.
+func (d *Daemon) serveMetrics(addr, webConfig string) (func(), error) {
+	if webConfig != "" {
+		if err := d.trusted(webConfig); err != nil {
+			return nil, fmt.Errorf("metrics_web_config: %w", err)
+		}
+		if err := metrics.ValidateWebConfig(webConfig); err != nil {
+			return nil, fmt.Errorf("metrics_web_config %s: %w", webConfig, err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_listen %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", d.metrics.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	d.logger.Info().Str("listen", ln.Addr().String()).Msg("serving metrics")
-	return func() { _ = srv.Close() }, nil
+	if metrics.BeyondLoopback(ln.Addr().String()) {
+		ev := d.logger.Warn().Str("listen", ln.Addr().String())
+		if webConfig == "" {
+			ev.Msg("metrics listen beyond loopback without metrics_web_config: whoever reaches the port reads every worker's name and state")
+		} else {
+			ev.Str("web_config", webConfig).Msg("metrics listen beyond loopback: they name every worker and its state; metrics_web_config says who may read them")
+		}
+	}
+	stop := metrics.Serve(ln, d.metrics.Handler(), webConfig, slog.New(zerolog.NewSlogHandler(d.logger.With().Str("part", "metrics").Logger())))
+	d.logger.Info().Str("listen", ln.Addr().String()).Bool("web_config", webConfig != "").Msg("serving metrics")
+	return stop, nil
 }

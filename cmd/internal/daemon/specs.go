@@ -14,7 +14,14 @@ import (
 )
 
 // Specs turns a configuration into the supervisor's worker specs.
-func Specs(cfg *config.Config) ([]*supervisor.WorkerSpec, error) {
+//
+// Each spec's Hash is what the log records for the worker's settings, so it
+// is digest applied to the configuration's fingerprint of them
+// (store.Log.Digest: keyed per log), never the fingerprint itself: that is
+// an unkeyed SHA-256 over settings that include environment values, and
+// anyone reading the events could test guesses of a secret against it.
+// With digest nil, Hash is left empty; for callers that record nothing.
+func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.WorkerSpec, error) {
 	out := make([]*supervisor.WorkerSpec, 0, len(cfg.Order))
 	var ids idCache
 	for _, name := range cfg.Order {
@@ -31,7 +38,9 @@ func Specs(cfg *config.Config) ([]*supervisor.WorkerSpec, error) {
 				Restart: policy.Restart(w.Restart), BackoffInitial: w.BackoffInitial, BackoffMax: w.BackoffMax,
 				BreakerMax: w.CircuitMaxRestarts, BreakerWindow: w.CircuitWindow, BreakerCooldown: w.CircuitCooldown,
 			},
-			Hash: w.Hash,
+		}
+		if digest != nil {
+			s.Hash = digest([]byte(w.Hash))
 		}
 		if h := w.Health; h != nil {
 			s.Health = &health.Spec{Type: h.Type, Command: h.Command, Address: h.Address, URL: h.URL,

@@ -5,7 +5,10 @@
 // collector: there is no background goroutine and no copy of the state that
 // could drift from the fold the daemon keeps. Daemon-level counters and
 // histograms (events appended, append and fsync latency) are fed by the
-// daemon as things happen.
+// daemon as things happen. Serve puts them on a listener, as plain HTTP or
+// through a Prometheus exporter-toolkit web configuration (TLS, basic auth);
+// the series name every worker and its state, so a listener other hosts can
+// reach (BeyondLoopback) deserves one.
 //
 // It may not change anything: it reads the Source, never calls into the log
 // or the supervisor, and registers only on its own prometheus.Registry (one

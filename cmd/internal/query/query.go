@@ -36,25 +36,37 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot read time %q: use 2026-03-14T03:14:07Z, \"2026-03-14 03:14:07\", 03:14:07 or a duration like 15m", s)
 }
 
+// BadQuery is a query argument that cannot be read: the asker's mistake
+// (a usage error), not a failure of the log.
+type BadQuery struct{ Err error }
+
+func (e *BadQuery) Error() string { return e.Err.Error() }
+func (e *BadQuery) Unwrap() error { return e.Err }
+
+func badQuery(format string, args ...any) error {
+	return &BadQuery{Err: fmt.Errorf(format, args...)}
+}
+
 // ReplayAt folds the log up to a moment (at) or a seq; one of them is set.
+// An argument it cannot read is a *BadQuery; anything else is the log's.
 func ReplayAt(log *store.Log, at, seq string) (client.ReplayResult, error) {
 	var until events.Seq
 	switch {
 	case at != "" && seq != "":
-		return client.ReplayResult{}, fmt.Errorf("give --at or --seq, not both")
+		return client.ReplayResult{}, badQuery("give --at or --seq, not both")
 	case seq != "":
 		n, err := strconv.ParseUint(seq, 10, 64)
 		if err != nil || n == 0 {
-			return client.ReplayResult{}, fmt.Errorf("bad seq %q", seq)
+			return client.ReplayResult{}, badQuery("bad seq %q", seq)
 		}
 		if events.Seq(n) > log.LastSeq() {
-			return client.ReplayResult{}, fmt.Errorf("seq %d is past the end of the log (last seq %d)", n, log.LastSeq())
+			return client.ReplayResult{}, badQuery("seq %d is past the end of the log (last seq %d)", n, log.LastSeq())
 		}
 		until = events.Seq(n)
 	case at != "":
 		t, err := ParseTime(at, time.Now())
 		if err != nil {
-			return client.ReplayResult{}, err
+			return client.ReplayResult{}, &BadQuery{Err: err}
 		}
 		s, err := log.SeqAt(t)
 		if err != nil {

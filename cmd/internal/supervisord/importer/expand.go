@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 // supervisord expands %(name)s, %(process_num)02d and friends. Values are
 // strings or ints; like Python, a numeric conversion of a string is an
 // error, and so is a "%" that starts no valid conversion ("%%" is a "%").
+// Errors never repeat s: it may be an environment line holding a secret,
+// and the caller names the option and its line.
 func expand(s string, vars map[string]any) (string, error) {
 	if !strings.Contains(s, "%") {
 		return s, nil
@@ -25,7 +28,7 @@ func expand(s string, vars map[string]any) (string, error) {
 		}
 		i++
 		if i >= len(s) {
-			return "", fmt.Errorf("incomplete format: %q ends with %%", s)
+			return "", errors.New("incomplete format: the value ends with %")
 		}
 		if s[i] == '%' {
 			b.WriteByte('%')
@@ -33,11 +36,11 @@ func expand(s string, vars map[string]any) (string, error) {
 			continue
 		}
 		if s[i] != '(' {
-			return "", fmt.Errorf("%q: a %% must start %%(name)s (write %%%% for a literal %%)", s)
+			return "", errors.New("a % must start %(name)s (write %% for a literal %)")
 		}
 		end := strings.IndexByte(s[i:], ')')
 		if end < 0 {
-			return "", fmt.Errorf("%q: unterminated %%(name", s)
+			return "", errors.New("unterminated %(name")
 		}
 		name := s[i+1 : i+end]
 		i += end + 1
@@ -56,20 +59,20 @@ func expand(s string, vars map[string]any) (string, error) {
 			}
 		}
 		if j >= len(s) {
-			return "", fmt.Errorf("incomplete format in %q", s)
+			return "", errors.New("incomplete format")
 		}
 		spec, verb := s[i:j], s[j]
 		i = j + 1
 		if len(spec) > 8 {
-			return "", fmt.Errorf("%q: format width too large", s)
+			return "", errors.New("format width too large")
 		}
 		v, ok := vars[name]
 		if !ok {
-			return "", fmt.Errorf("%q names %%(%s) which cannot be expanded (available: %s)", s, name, strings.Join(varNames(vars), ", "))
+			return "", fmt.Errorf("%%(%s) cannot be expanded (available: %s)", name, strings.Join(varNames(vars), ", "))
 		}
 		out, err := convert(v, spec, verb)
 		if err != nil {
-			return "", fmt.Errorf("%q: %%(%s): %v", s, name, err)
+			return "", fmt.Errorf("%%(%s): %v", name, err)
 		}
 		b.WriteString(out)
 	}

@@ -333,3 +333,51 @@ func TestGroupsParsesQuoting(t *testing.T) {
 		t.Errorf("Groups = %q", g)
 	}
 }
+
+// A value the importer cannot expand is named by its option and line, never
+// repeated: an environment line is where secrets live.
+func TestWarningsDoNotRepeatValues(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[program:web]\ncommand = /bin/web\n" +
+		"environment = TOKEN=\"" + secret + "%(nope)s\"\n" +
+		"directory = /srv/" + secret + "%(\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, ws := convertFile(t, path)
+	if !hasWarning(ws, path, 3, "environment") || !hasWarning(ws, path, 4, "directory") {
+		t.Fatalf("warnings do not name the options: %+v", ws)
+	}
+	for _, w := range ws {
+		if strings.Contains(w.Msg, secret) {
+			t.Errorf("warning repeats the value: %s", w.Msg)
+		}
+	}
+}
+
+// supervisord takes numbers tend bounds: the conversion caps them, says
+// so, and still loads.
+func TestValuesPastTendsBoundsAreCapped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[program:web]\ncommand = /bin/web\nstartsecs = 100000\nstopwaitsecs = 999999\nstartretries = 3\n" +
+		"stdout_logfile = /var/log/web.log\nstdout_logfile_maxbytes = 999999999MB\nstdout_logfile_backups = 100000\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, ws := convertFile(t, path)
+	w := cfg.Workers["web"]
+	if w.StartTimeout != config.MaxStartTimeout || w.StopTimeout != config.MaxStopTimeout ||
+		w.LogMaxSize != config.MaxLogMaxSize || w.LogBackups != config.MaxLogBackups {
+		t.Fatalf("not capped: %+v", w)
+	}
+	for _, want := range []string{"startsecs", "stopwaitsecs", "maxbytes", "backups"} {
+		found := false
+		for _, x := range ws {
+			found = found || strings.Contains(x.Msg, want) && strings.Contains(x.Msg, "capped")
+		}
+		if !found {
+			t.Errorf("no warning that %s was capped: %+v", want, ws)
+		}
+	}
+}

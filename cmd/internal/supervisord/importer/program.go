@@ -370,7 +370,8 @@ func (c *converter) process(p *proc, prog, gname, pnRaw string) *worker {
 	}
 
 	startsecs := 1
-	if n, _, ok := p.integer("startsecs", 0); ok {
+	if n, o, ok := p.integer("startsecs", 0); ok {
+		n = capAt(c, o, s.name, "startsecs", n, int(config.MaxStartTimeout.Seconds()))
 		startsecs = n
 		set("start_timeout", tomlString(fmt.Sprintf("%ds", n)))
 	}
@@ -397,7 +398,8 @@ func (c *converter) process(p *proc, prog, gname, pnRaw string) *worker {
 			c.warnOpt(o, "[%s] stopsignal: %q is not a signal: skipped", s.name, v)
 		}
 	}
-	if n, _, ok := p.integer("stopwaitsecs", 0); ok {
+	if n, o, ok := p.integer("stopwaitsecs", 0); ok {
+		n = capAt(c, o, s.name, "stopwaitsecs", n, int(config.MaxStopTimeout.Seconds()))
 		set("stop_timeout", tomlString(fmt.Sprintf("%ds", n)))
 	}
 	for _, k := range []string{"stopasgroup", "killasgroup"} {
@@ -500,12 +502,20 @@ func (c *converter) logs(p *proc, w *worker, set func(k, v string), note func(st
 		return vals[0], srcs[0], true
 	}
 	if n, src, ok := pick("maxbytes", byteSize); ok {
+		if n > config.MaxLogMaxSize {
+			c.warn(p.s.file, p.s.line, "[%s] %s: capped at tend's largest log_max_size, %d", p.s.name, src, int64(config.MaxLogMaxSize))
+			n = config.MaxLogMaxSize
+		}
 		set("log_max_size", strconv.FormatInt(n, 10)+" # "+src)
 	}
 	if n, src, ok := pick("backups", func(v string) (int64, bool) {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		return int64(n), err == nil && n >= 0
 	}); ok {
+		if n > config.MaxLogBackups {
+			c.warn(p.s.file, p.s.line, "[%s] %s: capped at tend's largest log_backups, %d", p.s.name, src, config.MaxLogBackups)
+			n = config.MaxLogBackups
+		}
 		set("log_backups", strconv.FormatInt(n, 10)+" # "+src)
 	}
 }
@@ -561,4 +571,14 @@ func circuitWindow(n, startsecs int) int {
 		delay = min(delay*2, maxDelay)
 	}
 	return max(total+10, int(config.DefaultCircuitWindow.Seconds()))
+}
+
+// capAt keeps n within tend's bound for the setting an option maps to,
+// saying so when it does not fit.
+func capAt(c *converter, o *option, section, key string, n, hi int) int {
+	if n > hi {
+		c.warnOpt(o, "[%s] %s = %d: capped at %d, tend's bound", section, key, n, hi)
+		return hi
+	}
+	return n
 }
