@@ -389,6 +389,15 @@ func TestNoFDLeak(t *testing.T) {
 		if _, err := s.Start(Spec{Worker: "w", Command: []string{"/bin/true"}, Stdout: filepath.Join(dir, "out", "x")}); err == nil {
 			t.Fatal("output under a file opened")
 		}
+		// Through the launcher, and a launch that fails.
+		p, err = s.Start(Spec{Worker: "w", Command: []string{"/bin/true"}, Stdout: out, NoNewPrivs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+		if _, err := s.Start(Spec{Worker: "w", Command: []string{filepath.Join(dir, "nope")}, Stdout: out, NoNewPrivs: true}); err == nil {
+			t.Fatal("missing binary launched")
+		}
 	}
 	if after := count(); after != before {
 		t.Fatalf("fds: %d before, %d after", before, after)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // Options configures a Spawner. The zero value is usable.
@@ -180,14 +182,8 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		return fail(err)
 	}
 	wm, im := markers(spec.Worker, spec.Incarnation)
-	attr := &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   append(slices.Clip(spec.Env), wm, im),
-		Files: []*os.File{out.null, out.stdout, out.stderr},
-		// No Pdeathsig: it fires when the forking OS thread exits, and
-		// workers must survive the daemon anyway.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
-	}
+	env := append(slices.Clip(spec.Env), wm, im)
+	files := []*os.File{out.null, out.stdout, out.stderr}
 
 	s.mu.Lock()
 	closed := s.closed
@@ -204,12 +200,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	// the daemon's session, which every worker leader is from birth, nor,
 	// while forking is counted, one that has since left for a session of
 	// its own.
-	osp, err := os.StartProcess(path, spec.Command, attr)
+	osp, err := startProcess(path, &spec, env, files)
 	if cached && errors.Is(err, syscall.ENOENT) {
 		// The file PATH led to last time is gone: search PATH again.
 		s.paths.forget(spec.Command[0])
 		if path, _, err = s.paths.resolve(spec.Command[0]); err == nil {
-			osp, err = os.StartProcess(path, spec.Command, attr)
+			osp, err = startProcess(path, &spec, env, files)
 		}
 	}
 	if err != nil {
@@ -251,6 +247,39 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	p.identity.StartTicks = st.StartTicks
 	return p, nil
+}
+
+// startProcess forks and execs the program at path with the given
+// environment and descriptors 0, 1, 2, in a new process group, through the
+// launcher when the Spec asks for what only the launcher can set.
+//
+// Whatever the way, the program inherits exactly files: every other
+// descriptor of the daemon has close-on-exec. Go sets it on all it opens,
+// but not on descriptors the daemon inherited from whoever started it, nor
+// on those C code (cgo) opened. A direct spawn sets it on everything from
+// 3 up right before the fork, which is one close_range call; the launcher
+// does the same in the child, where nothing can open a descriptor between
+// it and the exec.
+func startProcess(path string, spec *Spec, env []string, files []*os.File) (*os.Process, error) {
+	// No Pdeathsig: it fires when the forking OS thread exits, and workers
+	// must survive the daemon anyway.
+	if spec.launched() {
+		c := &launch.Config{Path: path, Argv: spec.Command, Env: env, Dir: spec.Dir,
+			Credential: spec.Credential, Umask: -1, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits}
+		if spec.Umask != nil {
+			c.Umask = int(*spec.Umask)
+		}
+		return launch.Start(c, files, &syscall.SysProcAttr{Setpgid: true})
+	}
+	if err := launch.CloseOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("set close-on-exec on inherited descriptors: %w", err)
+	}
+	return os.StartProcess(path, spec.Command, &os.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
+	})
 }
 
 // pathCache remembers where a command name was found in the daemon's

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // Spec describes one incarnation of a worker. The caller builds it
@@ -20,6 +22,21 @@ type Spec struct {
 	Env []string
 	// Credential, when set, requires the daemon to run as root.
 	Credential *syscall.Credential
+
+	// Umask, NoNewPrivs and Rlimits are set in the child, between fork and
+	// exec, by the launcher stage (package launch). A Spec that sets none
+	// of them is spawned directly, without the launcher's cost.
+	//
+	// Umask is the file mode creation mask; nil keeps the daemon's.
+	Umask *uint32
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS: neither the program nor anything
+	// it execs can gain privileges through setuid bits or file
+	// capabilities.
+	NoNewPrivs bool
+	// Rlimits are set before the switch to Credential, so a hard limit may
+	// be raised above the daemon's.
+	Rlimits []Rlimit
+
 	// Stdout and Stderr are file paths opened O_WRONLY|O_CREATE|O_APPEND
 	// 0640, their parent directories created 0750. "" means /dev/null. The
 	// same path for both shares one open file, so lines interleave in order.
@@ -28,6 +45,15 @@ type Spec struct {
 	// 0 never rotates. LogBackups is how many rotated copies are kept.
 	LogMaxSize int64
 	LogBackups int
+}
+
+// Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
+// no limit.
+type Rlimit = launch.Rlimit
+
+// launched reports whether the Spec needs the launcher stage.
+func (s *Spec) launched() bool {
+	return s.Umask != nil || s.NoNewPrivs || len(s.Rlimits) > 0
 }
 
 // Environment markers that Start adds to every worker. They are how
