@@ -227,13 +227,13 @@ func (s *Supervisor) prepareOutputs(specs []*WorkerSpec) {
 // waiter is started only after Spawned is in the log's order, so the exit
 // can never be recorded before the spawn.
 func (s *Supervisor) spawn(worker string, inc events.Incarnation, spec *WorkerSpec) {
-	env := append([]string(nil), s.cfg.BaseEnv...)
-	env = append(env, sortedEnv(spec.Env)...)
+	env := workerEnv(s.cfg.BaseEnv, spec)
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(worker, spec)
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(inc), spec.Command, spec.Dir, env, spec.Credential
+	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
 	var err error
 	if s.ctx.Err() != nil {
