@@ -53,6 +53,17 @@ func procLimit(t *testing.T, pid int, name string) (string, string) {
 
 func umask(m uint32) *uint32 { return &m }
 
+// sameCore is a limit that changes nothing (the core size the test runs
+// with) and so only makes Start take the launcher.
+func sameCore(t *testing.T) []Rlimit {
+	t.Helper()
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &l); err != nil {
+		t.Fatal(err)
+	}
+	return []Rlimit{{Resource: unix.RLIMIT_CORE, Cur: l.Cur, Max: l.Max}}
+}
+
 // A worker that asks for confinement gets it, and is still the worker: the
 // process Start returns runs the program (not the launcher), leads its
 // own group, and carries the identity Start recorded. (A Go program raises
@@ -99,7 +110,7 @@ func TestLaunchedWorkerEnvironment(t *testing.T) {
 	s := newSpawner(t, Options{})
 	spec := helperSpec(t, "w", "print-env")
 	spec.Env = []string{"FOO=bar", "LD_PRELOAD="}
-	spec.NoNewPrivs = true
+	spec.Rlimits = sameCore(t)
 	env := waitReady(t, start(t, s, spec), spec.Stdout)
 	want := []string{"FOO=bar", "LD_PRELOAD=", "TEND_WORKER=" + spec.Worker, "TEND_INCARNATION=1"}
 	if !slices.Equal(env, want) {
@@ -120,26 +131,62 @@ func TestDirectWorkerKeepsDaemonSettings(t *testing.T) {
 	}
 }
 
-// The launcher changes nothing else a program inherits: blocked and
-// ignored signals, and the soft limit on open files, which the Go runtime
-// raises for itself at start and a direct spawn restores.
-func TestLaunchedWorkerInheritsLikeDirect(t *testing.T) {
+// Neither the launcher nor a fork thread changes anything else a program
+// inherits: blocked and ignored signals, credentials, capabilities, and
+// the soft limit on open files, which the Go runtime raises for itself at
+// start and a direct spawn restores.
+func TestConfinedWorkerInheritsLikeDirect(t *testing.T) {
 	s := newSpawner(t, Options{})
-	direct := start(t, s, Spec{Worker: t.Name() + "/d", Command: []string{"/bin/sleep", "30"}})
-	launched := start(t, s, Spec{Worker: t.Name() + "/l", Command: []string{"/bin/sleep", "30"}, NoNewPrivs: true})
-	waitFor(t, "both exec'd", func() bool {
-		return procStatus(t, direct.PID())["Name"] == "sleep" && procStatus(t, launched.PID())["Name"] == "sleep"
-	})
-	d, l := procStatus(t, direct.PID()), procStatus(t, launched.PID())
-	for _, k := range []string{"SigBlk", "SigIgn", "SigCgt", "Umask", "Uid", "Gid", "Groups", "CapBnd", "CapAmb"} {
-		if d[k] != l[k] {
-			t.Errorf("%s: direct %q, launched %q", k, d[k], l[k])
+	sleep := []string{"/bin/sleep", "30"}
+	direct := start(t, s, Spec{Worker: t.Name() + "/d", Command: sleep})
+	for _, confined := range []Spec{
+		{Worker: t.Name() + "/l", Command: sleep, Rlimits: sameCore(t)},
+		{Worker: t.Name() + "/t", Command: sleep, NoNewPrivs: true},
+	} {
+		p := start(t, s, confined)
+		d, c := procStatus(t, direct.PID()), procStatus(t, p.PID())
+		for _, k := range []string{"SigBlk", "SigIgn", "SigCgt", "Umask", "Uid", "Gid", "Groups", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+			if d[k] != c[k] {
+				t.Errorf("%s: %s: direct %q, confined %q", confined.Worker, k, d[k], c[k])
+			}
+		}
+		ds, dh := procLimit(t, direct.PID(), "Max open files")
+		cs, ch := procLimit(t, p.PID(), "Max open files")
+		if ds != cs || dh != ch {
+			t.Errorf("%s: nofile: direct %s:%s, confined %s:%s", confined.Worker, ds, dh, cs, ch)
 		}
 	}
-	ds, dh := procLimit(t, direct.PID(), "Max open files")
-	ls, lh := procLimit(t, launched.PID(), "Max open files")
-	if ds != ls || dh != lh {
-		t.Errorf("nofile: direct %s:%s, launched %s:%s", ds, dh, ls, lh)
+}
+
+// no_new_privs and a umask come from a fork thread: the worker has them,
+// the daemon and the workers forked after it do not, and a file the daemon
+// creates meanwhile gets the daemon's umask.
+func TestForkThreadConfinesOnlyTheWorker(t *testing.T) {
+	s := newSpawner(t, Options{})
+	self := procStatus(t, os.Getpid())
+	if self["NoNewPrivs"] != "0" {
+		t.Skip("the test runs with no_new_privs already")
+	}
+	for i := range 3 {
+		p := start(t, s, Spec{Worker: t.Name(), Command: []string{"/bin/sleep", "30"}, NoNewPrivs: i != 1, Umask: umask(0o077)})
+		if st := procStatus(t, p.PID()); st["NoNewPrivs"] != strconv.Itoa(b2i(i != 1)) || st["Umask"] != "0077" || st["Name"] != "sleep" {
+			t.Errorf("worker %d: NoNewPrivs %q, Umask %q, Name %q", i, st["NoNewPrivs"], st["Umask"], st["Name"])
+		}
+	}
+	plain := start(t, s, Spec{Worker: t.Name(), Command: []string{"/bin/sleep", "30"}})
+	if st := procStatus(t, plain.PID()); st["NoNewPrivs"] != "0" || st["Umask"] != self["Umask"] {
+		t.Errorf("a plain worker after confined ones: NoNewPrivs %q, Umask %q", st["NoNewPrivs"], st["Umask"])
+	}
+	if now := procStatus(t, os.Getpid()); now["NoNewPrivs"] != "0" || now["Umask"] != self["Umask"] {
+		t.Errorf("the daemon: NoNewPrivs %q, Umask %q; was %q", now["NoNewPrivs"], now["Umask"], self["Umask"])
+	}
+	f := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(f, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := strconv.ParseUint(self["Umask"], 8, 32)
+	if fi, _ := os.Stat(f); uint32(fi.Mode().Perm()) != 0o666&^uint32(m) {
+		t.Errorf("a file the daemon made: mode %v with umask %s", fi.Mode().Perm(), self["Umask"])
 	}
 }
 
@@ -206,7 +253,7 @@ func TestLaunchedWorkerInheritsOnlyStdio(t *testing.T) {
 	defer syscall.Close(fd)
 	s := newSpawner(t, Options{})
 	spec := helperSpec(t, "w", "print-fds")
-	spec.NoNewPrivs = true
+	spec.Rlimits = sameCore(t)
 	if fds := workerFDs(t, s, spec); len(fds) != 3 || fds["0"] == "" || fds["1"] == "" || fds["2"] == "" {
 		t.Fatalf("launched worker started with descriptors %v, want exactly 0, 1 and 2", fds)
 	}
@@ -242,7 +289,10 @@ func TestLaunchErrors(t *testing.T) {
 			if tc.spec.Credential != nil && os.Geteuid() != 0 {
 				t.Skip("needs root")
 			}
-			tc.spec.Worker, tc.spec.Incarnation, tc.spec.NoNewPrivs = "w", 9, true
+			tc.spec.Worker, tc.spec.Incarnation = "w", 9
+			if tc.spec.Rlimits == nil {
+				tc.spec.Rlimits = sameCore(t)
+			}
 			_, err := s.Start(tc.spec)
 			var se *StartError
 			if !errors.As(err, &se) || se.Worker != "w" || se.Incarnation != 9 {

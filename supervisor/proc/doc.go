@@ -23,10 +23,12 @@
 //   - A worker inherits exactly its stdin, stdout and stderr: every other
 //     descriptor of the daemon gets close-on-exec before the worker's
 //     exec, including those the daemon inherited or C code opened.
-//   - What Go's fork cannot set in the child (umask, resource limits,
-//     no_new_privs) is set by the launcher stage, package launch, and only
-//     for the Specs that ask for it: it costs an exec of the daemon's
-//     binary on the spawn path.
+//   - What Go's fork cannot set in the child comes from elsewhere, and
+//     only for the Specs that ask for it: no_new_privs and a umask from a
+//     thread set aside to fork with them (the child copies both from the
+//     forking thread); resource limits from the launcher stage, package
+//     launch, which costs an exec of the daemon's binary on the spawn
+//     path.
 //
 // # What this package does not do
 //

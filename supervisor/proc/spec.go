@@ -23,9 +23,11 @@ type Spec struct {
 	// Credential, when set, requires the daemon to run as root.
 	Credential *syscall.Credential
 
-	// Umask, NoNewPrivs and Rlimits are set in the child, between fork and
-	// exec, by the launcher stage (package launch). A Spec that sets none
-	// of them is spawned directly, without the launcher's cost.
+	// Umask and NoNewPrivs are copied by the child from the thread that
+	// forks it (see forkThreads), at the cost of a plain spawn. Rlimits
+	// belong to the whole process: a Spec with any is started through the
+	// launcher stage (package launch), which sets everything in the child
+	// between fork and exec and costs an exec of the daemon's binary more.
 	//
 	// Umask is the file mode creation mask; nil keeps the daemon's.
 	Umask *uint32
@@ -36,7 +38,6 @@ type Spec struct {
 	// Rlimits are set before the switch to Credential, so a hard limit may
 	// be raised above the daemon's.
 	Rlimits []Rlimit
-
 	// Stdout and Stderr are file paths opened O_WRONLY|O_CREATE|O_APPEND
 	// 0640, their parent directories created 0750. "" means /dev/null. The
 	// same path for both shares one open file, so lines interleave in order.
@@ -52,9 +53,7 @@ type Spec struct {
 type Rlimit = launch.Rlimit
 
 // launched reports whether the Spec needs the launcher stage.
-func (s *Spec) launched() bool {
-	return s.Umask != nil || s.NoNewPrivs || len(s.Rlimits) > 0
-}
+func (s *Spec) launched() bool { return len(s.Rlimits) > 0 }
 
 // Environment markers that Start adds to every worker. They are how
 // descendants that escaped the process group are recognised.
