@@ -12,7 +12,8 @@
 // user can read, nor through the environment, which the dynamic loader and
 // the Go runtime of the launcher would act on (LD_PRELOAD naming a file
 // the worker's user can write would otherwise run as root). The launcher
-// runs with an empty environment and, in this order:
+// runs with an environment of its own (two settings of its Go runtime)
+// and, in this order:
 //
 //  1. reads the Config;
 //  2. sets close-on-exec on every descriptor from 3 up, its end of the
@@ -45,5 +46,15 @@
 // # What this package does not do
 //
 // It decides nothing: which workers need the launcher, and with what, is
-// its caller's choice. It does not log, and it imports nothing of tend's.
+// its caller's choice (package proc takes it only for resource limits,
+// which belong to the whole process; see proc's forkThreads for the
+// rest). It does not log, and it imports nothing of tend's.
+//
+// # Cost
+//
+// The launcher is a second start of the daemon's binary: the Go runtime
+// and every package's init run before Main does. For the tend binary that
+// is many times a plain fork and exec (BenchmarkStartWaitLaunched in
+// package proc against BenchmarkStartWait), paid on each spawn of a worker
+// with resource limits.
 package launch

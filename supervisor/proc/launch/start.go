@@ -17,6 +17,8 @@ import (
 // variable only so that tests can put a misbehaving launcher in its place.
 var self = "/proc/self/exe"
 
+var launcherEnv = []string{"GOMAXPROCS=1", "GOGC=off"}
+
 // Start runs the launcher with files as its descriptors 0, 1, 2, ... and
 // sys for the fork (its process group; no Credential, the launcher applies
 // c.Credential itself after the limits), hands it c, and returns once it
@@ -39,9 +41,11 @@ func Start(c *Config, files []*os.File, sys *syscall.SysProcAttr) (*os.Process, 
 	}
 	ours, theirs := fds[0], os.NewFile(uintptr(fds[1]), "launch")
 	p, err := os.StartProcess(self, []string{"tend", Arg, strconv.Itoa(len(files))}, &os.ProcAttr{
-		// Empty, not nil (which would pass the daemon's): the worker's
-		// environment travels on the socket, out of the loader's reach.
-		Env:   []string{},
+		// Not the daemon's (nil) nor the worker's: the worker's travels on
+		// the socket, out of the loader's reach. Only what makes the
+		// launcher's own runtime start sooner: one P and no cgroup reads
+		// to size more, and no collection (about a fifth of its start).
+		Env:   launcherEnv,
 		Files: append(slices.Clip(files), theirs),
 		Sys:   sys,
 	})
