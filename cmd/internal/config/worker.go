@@ -120,7 +120,7 @@ func (d *decoder) env(t *table) map[string]string {
 	sort.Strings(names)
 	out := make(map[string]string, len(names))
 	for _, k := range names {
-		v := e.str(k, "")
+		v := e.secret(k)
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			e.errorf(k, "invalid environment variable name %q", k)
 			continue
