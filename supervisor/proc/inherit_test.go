@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // workerFDs starts spec (a print-fds helper) and returns the descriptor
@@ -44,5 +46,21 @@ func TestWorkerInheritsOnlyStdio(t *testing.T) {
 	fds := workerFDs(t, s, helperSpec(t, "w", "print-fds"))
 	if len(fds) != 3 || fds["0"] == "" || fds["1"] == "" || fds["2"] == "" {
 		t.Fatalf("worker started with descriptors %v, want exactly 0, 1 and 2 (leaked %d and %d: %s)", fds, fd, dup, leak)
+	}
+}
+
+// A descriptor the daemon inherited gets close-on-exec as soon as the
+// Spawner exists, so that what the daemon runs before any worker (a
+// health probe through os/exec) does not inherit it either.
+func TestNewSpawnerMarksInheritedDescriptors(t *testing.T) {
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDONLY, 0) // no O_CLOEXEC
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	newSpawner(t, Options{})
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Fatalf("fd %d flags %#x, %v: no close-on-exec", fd, flags, err)
 	}
 }

@@ -71,7 +71,8 @@ type Spawner struct {
 }
 
 // NewSpawner prepares a Spawner and starts its rotation goroutine and, with
-// opts.Subreaper, its reaper.
+// opts.Subreaper, its reaper. It sets close-on-exec on every descriptor of
+// the process from 3 up (see startProcess).
 func NewSpawner(opts Options) (*Spawner, error) {
 	if opts.RotateEvery <= 0 {
 		opts.RotateEvery = 5 * time.Second
@@ -81,6 +82,11 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	}
 	if opts.ReapDelay <= 0 {
 		opts.ReapDelay = 50 * time.Millisecond
+	}
+	// Every spawn does this again; doing it now also covers what the
+	// daemon runs by other means (health probes) from the start.
+	if err := launch.CloseOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("proc: set close-on-exec on inherited descriptors: %w", err)
 	}
 	boot, err := readBootID()
 	if err != nil {
