@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // A worker inherits nothing of the daemon by accident. The daemon is
@@ -20,7 +23,9 @@ import (
 // a user) and directly (no_new_privileges = false), and one with
 // clear_env. Each lists its descriptors and its environment: it must see
 // exactly 0, 1 and 2, nobody's login variables, and, with clear_env,
-// nothing of the daemon's.
+// nothing of the daemon's. The three take the three ways to spawn: the
+// launcher (a resource limit), a fork thread (no_new_privs) and a plain
+// fork.
 func TestWorkerInheritsNothingByAccident(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("workers run as nobody: needs root")
@@ -38,7 +43,7 @@ func TestWorkerInheritsNothingByAccident(t *testing.T) {
 command = %[1]s
 user = "nobody"
 umask = "027"
-rlimits.core = 0
+rlimits.core = 0 # a resource limit: through the launcher
 
 [worker.direct]
 command = %[1]s
@@ -47,9 +52,15 @@ no_new_privileges = false
 
 [worker.clean]
 command = %[1]s
-user = "nobody"
+user = "nobody" # no_new_privileges by default: from a fork thread
 clear_env = true
 env = { KEEP = "mine" }
+
+[worker.missing]
+command = ["/nonexistent/program"]
+user = "nobody"
+rlimits.nofile = 1024
+restart = "never"
 `, show))
 	leak, err := os.Create(filepath.Join(e.dir, "daemon-only"))
 	if err != nil {
@@ -63,6 +74,8 @@ env = { KEEP = "mine" }
 	if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", e.daemon.Process.Pid)); err != nil || target != leak.Name() {
 		t.Fatalf("the daemon does not hold the descriptor under test: %q, %v", target, err)
 	}
+
+	checkLaunchFailure(t, e)
 
 	wantLogin := map[string]string{"HOME": nobody.HomeDir, "USER": "nobody", "LOGNAME": "nobody", "SHELL": passwdShell(t, "nobody")}
 	for _, name := range []string{"launched", "direct", "clean"} {
@@ -106,6 +119,25 @@ env = { KEEP = "mine" }
 			}
 		}
 	}
+}
+
+// A program the launcher cannot exec is a failed spawn with its errno,
+// as without the launcher: never an exit of the worker.
+func checkLaunchFailure(t *testing.T, e *env) {
+	t.Helper()
+	e.waitStatus("missing", "failed", func(w client.WorkerStatus) bool { return w.State == "Stopped" && w.Incarnation > 0 })
+	for _, ev := range e.history("missing") {
+		switch ev.Type {
+		case "spawn_failed":
+			if ev.Errno != int(syscall.ENOENT) || !strings.Contains(ev.Cause, "launch: exec /nonexistent/program") {
+				t.Errorf("spawn_failed: errno %d, cause %q", ev.Errno, ev.Cause)
+			}
+			return
+		case "spawned", "exited":
+			t.Fatalf("missing: %s event: %+v", ev.Type, ev)
+		}
+	}
+	t.Fatalf("missing: no spawn_failed in %+v", e.history("missing"))
 }
 
 // workerReport waits for the shell's report and returns its descriptor
