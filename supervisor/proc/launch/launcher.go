@@ -40,9 +40,8 @@ func run(fdArg string) int {
 	// The credentials and no_new_privs are set on this thread only, and
 	// the exec that makes them the program's must come from it.
 	runtime.LockOSThread()
-	// No collection until exec: a collection can start threads, and a
-	// thread started after the switch to the worker's uid could fail on
-	// its process limit and end the launcher without a report.
+	// Nothing the launcher allocates needs collecting before exec (the
+	// daemon also starts it with GOGC=off; this holds when it does not).
 	debug.SetGCPercent(-1)
 
 	fd, err := strconv.Atoi(fdArg)
@@ -92,8 +91,8 @@ func run(fdArg string) int {
 			return fail(op, errno, 0)
 		}
 	}
-	// Raw calls from here on: nothing may hand this thread's work to
-	// another one, which would still be root.
+	// Raw calls from here on: this thread, now the worker's user, stays
+	// out of the scheduler until its exec.
 	if dir != nil {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_CHDIR, uintptr(unsafe.Pointer(dir)), 0, 0); e != 0 {
 			return fail(opChdir, e, 0)
