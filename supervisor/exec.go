@@ -267,13 +267,13 @@ func (x *executor) spawn(f effect) {
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Err: "no settings for digest " + f.Digest})
 		return
 	}
-	env := append([]string(nil), s.cfg.BaseEnv...)
-	env = append(env, sortedEnv(spec.Env)...)
+	env := workerEnv(s.cfg.BaseEnv, spec)
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(f.Worker, spec)
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(f.Inc), spec.Command, spec.Dir, env, spec.Credential
+	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
 	var err error
 	if s.ctx.Err() != nil {

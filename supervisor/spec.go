@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +25,18 @@ type WorkerSpec struct {
 	Dir        string
 	Env        map[string]string // added to BaseEnv; values never enter the log
 	Credential *syscall.Credential
+	// ClearEnv starts the environment from PATH=DefaultPath instead of
+	// the supervisor's BaseEnv.
+	ClearEnv bool
+	// UserEnv holds the login variables (HOME, USER, LOGNAME, SHELL) of
+	// the user the worker runs as; nil when it runs as the daemon's. Env
+	// wins over it, and it over BaseEnv.
+	UserEnv map[string]string
+	// Umask, NoNewPrivs and Rlimits are set in the child before exec; see
+	// proc.Spec. Umask nil keeps the daemon's.
+	Umask      *uint32
+	NoNewPrivs bool
+	Rlimits    []proc.Rlimit
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64
@@ -60,10 +73,56 @@ func (w *WorkerSpec) core() *core.Spec {
 // env values unkeyed: a daemon must not record it.
 func (w *WorkerSpec) SpecHash() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v", w.Command, w.Dir, w.Credential,
+	umask := int64(-1)
+	if w.Umask != nil {
+		umask = int64(*w.Umask)
+	}
+	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v %v %q %d %v %v", w.Command, w.Dir, w.Credential,
 		w.Stdout, w.Stderr, w.LogMaxSize, w.LogBackups, w.Autostart, w.StartTimeout, w.StopSignal,
-		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env))
+		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env),
+		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DefaultPath is the PATH of a worker with ClearEnv that sets none of its
+// own: systemd's default for services.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// workerEnv is a worker's environment before tend's markers, from three
+// sources, each later one winning: the daemon's environment (base) or,
+// with ClearEnv, only PATH=DefaultPath; the login variables of the
+// worker's user; the configured Env. Each name appears once, where it
+// first did: programs disagree about which of two entries counts (glibc's
+// getenv and Go take the first, sh the last), so there must not be two.
+func workerEnv(base []string, spec *WorkerSpec) []string {
+	out := make([]string, 0, len(base)+len(spec.UserEnv)+len(spec.Env)+1)
+	at := make(map[string]int, cap(out))
+	set := func(kv string) {
+		name := kv
+		if i := strings.IndexByte(kv, '='); i >= 0 {
+			name = kv[:i]
+		}
+		if i, ok := at[name]; ok {
+			out[i] = kv
+			return
+		}
+		at[name] = len(out)
+		out = append(out, kv)
+	}
+	if spec.ClearEnv {
+		set("PATH=" + DefaultPath)
+	} else {
+		for _, kv := range base {
+			set(kv)
+		}
+	}
+	for _, kv := range sortedEnv(spec.UserEnv) {
+		set(kv)
+	}
+	for _, kv := range sortedEnv(spec.Env) {
+		set(kv)
+	}
+	return out
 }
 
 func sortedEnv(env map[string]string) []string {

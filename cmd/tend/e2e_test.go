@@ -82,9 +82,19 @@ func (e *env) socket() string { return filepath.Join(e.dir, "state", "tend.sock"
 
 func (e *env) startDaemon(args ...string) {
 	e.t.Helper()
+	e.startDaemonWith(nil, args...)
+}
+
+// startDaemonWith starts the daemon after adjust has had its say on the
+// command (extra descriptors, environment).
+func (e *env) startDaemonWith(adjust func(*exec.Cmd), args ...string) {
+	e.t.Helper()
 	e.stderr = &bytes.Buffer{}
 	e.daemon = exec.Command(tendBin, append([]string{"daemon", "-c", e.conf}, args...)...)
 	e.daemon.Stderr = e.stderr
+	if adjust != nil {
+		adjust(e.daemon)
+	}
 	if err := e.daemon.Start(); err != nil {
 		e.t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -52,6 +53,9 @@ type globals struct {
 }
 
 func main() {
+	// First: when the daemon started this binary as a worker's launcher,
+	// it becomes the worker here and never returns.
+	launch.Main()
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -20,6 +20,15 @@
 //   - Start appends TEND_WORKER and TEND_INCARNATION to the environment, so
 //     descendants that leave the group (setsid, double fork) can still be
 //     found through /proc/PID/environ.
+//   - A worker inherits exactly its stdin, stdout and stderr: every other
+//     descriptor of the daemon gets close-on-exec before the worker's
+//     exec, including those the daemon inherited or C code opened.
+//   - What Go's fork cannot set in the child comes from elsewhere, and
+//     only for the Specs that ask for it: no_new_privs and a umask from a
+//     thread set aside to fork with them (the child copies both from the
+//     forking thread); resource limits from the launcher stage, package
+//     launch, which costs an exec of the daemon's binary on the spawn
+//     path.
 //
 // # What this package does not do
 //
@@ -34,7 +43,7 @@
 //     so other parts of the daemon may run short-lived children (probes)
 //     as long as they leave them in the daemon's group.
 //   - It does not log, retry, restart, or decide anything.
-//   - It imports nothing from the rest of tend.
+//   - It imports nothing from the rest of tend but its launcher stage.
 //
 // # Caveats
 //

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
@@ -388,6 +390,22 @@ func TestNoFDLeak(t *testing.T) {
 		}
 		if _, err := s.Start(Spec{Worker: "w", Command: []string{"/bin/true"}, Stdout: filepath.Join(dir, "out", "x")}); err == nil {
 			t.Fatal("output under a file opened")
+		}
+		// Through a fork thread and through the launcher, and a launch
+		// that fails.
+		core := []Rlimit{{Resource: unix.RLIMIT_CORE, Cur: 0, Max: 0}}
+		p, err = s.Start(Spec{Worker: "w", Command: []string{"/bin/true"}, Stdout: out, NoNewPrivs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+		p, err = s.Start(Spec{Worker: "w", Command: []string{"/bin/true"}, Stdout: out, Rlimits: core})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Wait()
+		if _, err := s.Start(Spec{Worker: "w", Command: []string{filepath.Join(dir, "nope")}, Stdout: out, Rlimits: core}); err == nil {
+			t.Fatal("missing binary launched")
 		}
 	}
 	if after := count(); after != before {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // Options configures a Spawner. The zero value is usable.
@@ -58,8 +60,9 @@ type Spawner struct {
 
 	// null is /dev/null, opened once: every worker's stdin, and any
 	// output configured as "".
-	null  *os.File
-	paths pathCache
+	null    *os.File
+	paths   pathCache
+	threads forkThreads // for no_new_privs and umask
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -68,7 +71,8 @@ type Spawner struct {
 }
 
 // NewSpawner prepares a Spawner and starts its rotation goroutine and, with
-// opts.Subreaper, its reaper.
+// opts.Subreaper, its reaper. It sets close-on-exec on every descriptor of
+// the process from 3 up (see startProcess).
 func NewSpawner(opts Options) (*Spawner, error) {
 	if opts.RotateEvery <= 0 {
 		opts.RotateEvery = 5 * time.Second
@@ -78,6 +82,11 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	}
 	if opts.ReapDelay <= 0 {
 		opts.ReapDelay = 50 * time.Millisecond
+	}
+	// Every spawn does this again; doing it now also covers what the
+	// daemon runs by other means (health probes) from the start.
+	if err := launch.CloseOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("proc: set close-on-exec on inherited descriptors: %w", err)
 	}
 	boot, err := readBootID()
 	if err != nil {
@@ -150,6 +159,7 @@ func (s *Spawner) Close() error {
 			time.Sleep(time.Millisecond)
 		}
 		s.null.Close()
+		s.threads.close()
 		if s.opts.Subreaper {
 			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
 				s.closeErr = fmt.Errorf("proc: clear child subreaper: %w", err)
@@ -180,14 +190,8 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		return fail(err)
 	}
 	wm, im := markers(spec.Worker, spec.Incarnation)
-	attr := &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   append(slices.Clip(spec.Env), wm, im),
-		Files: []*os.File{out.null, out.stdout, out.stderr},
-		// No Pdeathsig: it fires when the forking OS thread exits, and
-		// workers must survive the daemon anyway.
-		Sys: &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
-	}
+	env := append(slices.Clip(spec.Env), wm, im)
+	files := []*os.File{out.null, out.stdout, out.stderr}
 
 	s.mu.Lock()
 	closed := s.closed
@@ -204,12 +208,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	// the daemon's session, which every worker leader is from birth, nor,
 	// while forking is counted, one that has since left for a session of
 	// its own.
-	osp, err := os.StartProcess(path, spec.Command, attr)
+	osp, err := s.startProcess(path, &spec, env, files)
 	if cached && errors.Is(err, syscall.ENOENT) {
 		// The file PATH led to last time is gone: search PATH again.
 		s.paths.forget(spec.Command[0])
 		if path, _, err = s.paths.resolve(spec.Command[0]); err == nil {
-			osp, err = os.StartProcess(path, spec.Command, attr)
+			osp, err = s.startProcess(path, &spec, env, files)
 		}
 	}
 	if err != nil {
@@ -251,6 +255,55 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	p.identity.StartTicks = st.StartTicks
 	return p, nil
+}
+
+// startProcess forks and execs the program at path with the given
+// environment and descriptors 0, 1, 2, in a new process group, the
+// cheapest way that gives the worker what its Spec asks for:
+//   - resource limits belong to the whole process, so they need the
+//     launcher, which sets them (and the rest) in the child;
+//   - no_new_privs and a umask are per-thread state a child copies from
+//     the thread that forks it: a fork from one of forkThreads;
+//   - otherwise a plain fork from any thread.
+//
+// Whatever the way, the program inherits exactly files: every other
+// descriptor of the daemon has close-on-exec. Go sets it on all it opens,
+// but not on descriptors the daemon inherited from whoever started it, nor
+// on those C code (cgo) opened. A fork by the daemon comes right after
+// close-on-exec is set on everything from 3 up, which is one close_range
+// call; the launcher does the same in the child, where nothing can open a
+// descriptor between it and the exec.
+func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*os.File) (*os.Process, error) {
+	// No Pdeathsig: it fires when the forking OS thread exits, and workers
+	// must survive the daemon anyway.
+	if spec.launched() {
+		c := &launch.Config{Path: path, Argv: spec.Command, Env: env, Dir: spec.Dir,
+			Credential: spec.Credential, Umask: -1, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits}
+		if spec.Umask != nil {
+			c.Umask = int(*spec.Umask)
+		}
+		return launch.Start(c, files, &syscall.SysProcAttr{Setpgid: true})
+	}
+	if err := launch.CloseOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("set close-on-exec on inherited descriptors: %w", err)
+	}
+	attr := &os.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
+	}
+	if !spec.NoNewPrivs && spec.Umask == nil {
+		return os.StartProcess(path, spec.Command, attr)
+	}
+	var p *os.Process
+	var err error
+	if ferr := s.threads.fork(spec.NoNewPrivs, spec.Umask, func() {
+		p, err = os.StartProcess(path, spec.Command, attr)
+	}); ferr != nil {
+		return nil, ferr
+	}
+	return p, err
 }
 
 // pathCache remembers where a command name was found in the daemon's

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // Spec describes one incarnation of a worker. The caller builds it
@@ -20,6 +22,22 @@ type Spec struct {
 	Env []string
 	// Credential, when set, requires the daemon to run as root.
 	Credential *syscall.Credential
+
+	// Umask and NoNewPrivs are copied by the child from the thread that
+	// forks it (see forkThreads), at the cost of a plain spawn. Rlimits
+	// belong to the whole process: a Spec with any is started through the
+	// launcher stage (package launch), which sets everything in the child
+	// between fork and exec and costs an exec of the daemon's binary more.
+	//
+	// Umask is the file mode creation mask; nil keeps the daemon's.
+	Umask *uint32
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS: neither the program nor anything
+	// it execs can gain privileges through setuid bits or file
+	// capabilities.
+	NoNewPrivs bool
+	// Rlimits are set before the switch to Credential, so a hard limit may
+	// be raised above the daemon's.
+	Rlimits []Rlimit
 	// Stdout and Stderr are file paths opened O_WRONLY|O_CREATE|O_APPEND
 	// 0640, their parent directories created 0750. "" means /dev/null. The
 	// same path for both shares one open file, so lines interleave in order.
@@ -29,6 +47,13 @@ type Spec struct {
 	LogMaxSize int64
 	LogBackups int
 }
+
+// Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
+// no limit.
+type Rlimit = launch.Rlimit
+
+// launched reports whether the Spec needs the launcher stage.
+func (s *Spec) launched() bool { return len(s.Rlimits) > 0 }
 
 // Environment markers that Start adds to every worker. They are how
 // descendants that escaped the process group are recognised.

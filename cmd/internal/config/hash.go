@@ -53,6 +53,16 @@ func (h *workerHasher) sum(w *Worker) string {
 	b = hashStr(b, w.User)
 	b = hashStr(b, w.Group)
 	b = hashBool(b, w.Autostart)
+	b = hashBool(b, w.ClearEnv)
+	b = hashBool(b, w.NoNewPrivileges)
+	b = binary.AppendVarint(b, int64(w.Umask))
+	b = binary.AppendUvarint(b, uint64(len(w.Rlimits)))
+	for _, r := range w.Rlimits {
+		b = hashStr(b, r.Name)
+		b = binary.AppendVarint(b, int64(r.Resource))
+		b = binary.AppendUvarint(b, r.Soft)
+		b = binary.AppendUvarint(b, r.Hard)
+	}
 	b = hashStr(b, w.Restart)
 	b = hashDur(b, w.StartTimeout)
 	b = hashDur(b, w.StopTimeout)

@@ -14,18 +14,26 @@ func hashTestWorker() *Worker {
 		StopSignal: 15, CircuitMaxRestarts: 7, Stdout: "/o", Stderr: "/e", LogMaxSize: 8, LogBackups: 9,
 		Health: &Health{Type: HealthExec, Command: []string{"/bin/check"}, Address: "a:1", URL: "http://x/",
 			Interval: 10, Timeout: 11, Grace: 12, Failures: 13},
-		Limits: &Limits{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: PolicyLog, CPUPolicy: PolicyKill},
+		Limits:   &Limits{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: PolicyLog, CPUPolicy: PolicyKill},
+		ClearEnv: true, NoNewPrivileges: true, Umask: 0o27,
+		Rlimits: []Rlimit{{Name: "nofile", Resource: 7, Soft: 17, Hard: 18}},
 	}
 }
 
-// fieldPaths lists every leaf setting of t, following pointers to structs,
-// as field-index paths.
+// fieldPaths lists every leaf setting of t, following pointers to structs
+// and the elements of slices of structs (-1 in a path: element 0), as
+// field-index paths.
 func fieldPaths(t reflect.Type, prefix []int, names string, out map[string][]int) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		p := append(prefix[:len(prefix):len(prefix)], i)
 		if f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct {
 			fieldPaths(f.Type.Elem(), p, names+f.Name+".", out)
+			continue
+		}
+		if f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct {
+			out[names+f.Name] = p // the list itself: one more element
+			fieldPaths(f.Type.Elem(), append(p, -1), names+f.Name+"[0].", out)
 			continue
 		}
 		out[names+f.Name] = p
@@ -58,6 +66,10 @@ func TestWorkerHashCoversEveryField(t *testing.T) {
 		for _, i := range path {
 			if f.Kind() == reflect.Pointer {
 				f = f.Elem()
+			}
+			if i < 0 {
+				f = f.Index(0)
+				continue
 			}
 			f = f.Field(i)
 		}
@@ -113,7 +125,11 @@ func changeValue(t *testing.T, name string, f reflect.Value) {
 	case reflect.Float64:
 		f.SetFloat(f.Float() + 1)
 	case reflect.Slice:
-		f.Set(reflect.Append(f, reflect.ValueOf("more")))
+		if f.Type().Elem().Kind() == reflect.String {
+			f.Set(reflect.Append(f, reflect.ValueOf("more")))
+		} else {
+			f.Set(reflect.Append(f, reflect.Zero(f.Type().Elem())))
+		}
 	case reflect.Map:
 		m := reflect.MakeMap(f.Type())
 		for _, k := range f.MapKeys() {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseFull(t *testing.T) {
@@ -50,14 +52,24 @@ func TestParseFull(t *testing.T) {
 	}
 	web.Hash = ""
 	wantWeb := Worker{
-		Name:               "web",
-		Line:               14,
-		Command:            []string{"/usr/bin/python3", "-m", "http.server", "8080"},
-		Dir:                "/srv/web",
-		Env:                map[string]string{"PORT": "8080", "MODE": "production"},
-		User:               "nobody",
-		Group:              "nogroup",
-		Autostart:          false,
+		Name:            "web",
+		Line:            14,
+		Command:         []string{"/usr/bin/python3", "-m", "http.server", "8080"},
+		Dir:             "/srv/web",
+		Env:             map[string]string{"PORT": "8080", "MODE": "production"},
+		User:            "nobody",
+		Group:           "nogroup",
+		Autostart:       false,
+		ClearEnv:        true,
+		NoNewPrivileges: false,
+		Umask:           0o027,
+		Rlimits: []Rlimit{
+			{Name: "core", Resource: unix.RLIMIT_CORE, Soft: RlimitInfinity, Hard: RlimitInfinity},
+			{Name: "cpu", Resource: unix.RLIMIT_CPU, Soft: 3600, Hard: 3600},
+			{Name: "memlock", Resource: unix.RLIMIT_MEMLOCK, Soft: 64 << 20, Hard: RlimitInfinity},
+			{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 4096, Hard: 65536},
+			{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: 512, Hard: 512},
+		},
 		Restart:            RestartAlways,
 		StartTimeout:       0,
 		StopSignal:         syscall.SIGINT,
@@ -92,7 +104,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 50 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 60 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
@@ -108,6 +120,12 @@ func TestParseFull(t *testing.T) {
 	}
 	if cron.StopSignal != syscall.SIGUSR2 || cron.Restart != RestartNever {
 		t.Errorf("cron: signal %v restart %q", cron.StopSignal, cron.Restart)
+	}
+	if want := []Rlimit{{Name: "core", Resource: unix.RLIMIT_CORE}}; !reflect.DeepEqual(cron.Rlimits, want) {
+		t.Errorf("cron rlimits = %+v", cron.Rlimits)
+	}
+	if cron.ClearEnv || cron.NoNewPrivileges || cron.Umask != -1 {
+		t.Errorf("cron: clear_env %v, no_new_privileges %v, umask %d; want the defaults", cron.ClearEnv, cron.NoNewPrivileges, cron.Umask)
 	}
 	if cron.Limits == nil || cron.Limits.Memory != 1<<20 || cron.Limits.MemoryPolicy != PolicyLog {
 		t.Errorf("cron limits = %+v", cron.Limits)
@@ -143,6 +161,7 @@ func TestParseDefaults(t *testing.T) {
 		Line:               1,
 		Command:            []string{"/bin/app"},
 		Autostart:          true,
+		Umask:              -1,
 		Restart:            RestartOnFailure,
 		StartTimeout:       time.Second,
 		StopSignal:         syscall.SIGTERM,
@@ -168,6 +187,47 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("worker =\n%+v\nwant\n%+v\nhealth %+v\nlimits %+v", w, want, *w.Health, *w.Limits)
+	}
+}
+
+// A worker that runs as another user gets no_new_privs unless the file
+// says no; one that runs as the daemon's user does not unless it says yes.
+func TestNoNewPrivilegesDefault(t *testing.T) {
+	for _, tc := range []struct {
+		keys string
+		want bool
+	}{
+		{``, false},
+		{`user = "nobody"`, true},
+		{`group = "nogroup"`, false},
+		{"user = \"nobody\"\nno_new_privileges = false", false},
+		{`no_new_privileges = true`, true},
+	} {
+		c := mustParse(t, lines(`[worker.a]`, `command = ["/bin/a"]`, tc.keys))
+		if got := c.Workers["a"].NoNewPrivileges; got != tc.want {
+			t.Errorf("%q: no_new_privileges %v, want %v", tc.keys, got, tc.want)
+		}
+	}
+}
+
+func TestRlimitForms(t *testing.T) {
+	inf := uint64(RlimitInfinity)
+	for in, want := range map[string][2]uint64{
+		`1024`: {1024, 1024}, `"1024"`: {1024, 1024}, `"1024:4096"`: {1024, 4096},
+		`"infinity"`: {inf, inf}, `"0:infinity"`: {0, inf}, `"1KiB:1MiB"`: {1024, 1 << 20},
+	} {
+		c, err := parseString(t, lines(`[worker.a]`, `command = ["/bin/a"]`, `rlimits.core = `+in))
+		if err != nil {
+			t.Errorf("core = %s: %v", in, err)
+			continue
+		}
+		if r := c.Workers["a"].Rlimits; len(r) != 1 || r[0].Soft != want[0] || r[0].Hard != want[1] {
+			t.Errorf("core = %s: %+v, want %v", in, r, want)
+		}
+	}
+	c := mustParse(t, lines(`[worker.a]`, `command = ["/bin/a"]`, `rlimits.cpu = "1m:3600"`))
+	if r := c.Workers["a"].Rlimits; len(r) != 1 || r[0].Soft != 60 || r[0].Hard != 3600 {
+		t.Errorf("cpu: %+v", r)
 	}
 }
 

@@ -112,6 +112,41 @@ func (t *table) str(name, def string) string {
 	return s
 }
 
+// secret reads a string whose value must never appear in an error: an
+// environment value may be a password. Errors name the key and the kind
+// of value only.
+func (t *table) secret(name string) string {
+	v, ok := t.get(name)
+	if !ok {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		t.errorf(name, "expected a string, got %s (the value is not shown: it may be a secret)", kind(v))
+		return ""
+	}
+	if strings.ContainsRune(s, 0) {
+		t.errorf(name, "must not contain a NUL byte")
+		return ""
+	}
+	return s
+}
+
+// kind names the type of a TOML value without its value.
+func kind(v any) string {
+	switch v.(type) {
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a datetime"
+	}
+	return describe(v) // arrays and tables: describe shows no value
+}
+
 func (t *table) boolean(name string, def bool) bool {
 	v, ok := t.get(name)
 	if !ok {

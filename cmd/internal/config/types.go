@@ -48,6 +48,20 @@ type Worker struct {
 	Group     string
 	Autostart bool
 
+	// ClearEnv starts the worker from a clean environment instead of the
+	// daemon's: only a default PATH, the user's login variables, Env and
+	// tend's own markers.
+	ClearEnv bool
+	// NoNewPrivileges sets no_new_privs on the worker. Default: true when
+	// User is set.
+	NoNewPrivileges bool
+	// Umask is the worker's file mode creation mask; -1 keeps the
+	// daemon's.
+	Umask int
+	// Rlimits are the worker's resource limits, sorted by name; nil when
+	// the worker keeps the daemon's.
+	Rlimits []Rlimit
+
 	Restart         string // RestartAlways, RestartOnFailure or RestartNever
 	StartTimeout    time.Duration
 	StopTimeout     time.Duration
@@ -95,6 +109,13 @@ type Limits struct {
 	Sustained    time.Duration
 	MemoryPolicy string // PolicyLog, PolicyRestart, PolicyStop or PolicyKill
 	CPUPolicy    string
+}
+
+// Rlimit is one key of a [worker.NAME.rlimits] table.
+type Rlimit struct {
+	Name       string // "nofile", "nproc", "core", ...
+	Resource   int    // unix.RLIMIT_NOFILE, ...
+	Soft, Hard uint64 // RlimitInfinity for "infinity"
 }
 
 // Values of Worker.Restart.

@@ -3,16 +3,20 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
 )
 
 // Validate runs the checks that depend on the host rather than the file:
-// every user and group named must exist, and every command with its
-// environment must fit in what execve accepts here (execArgLimit). It is separate from Parse so a
-// config can be checked on a machine other than the one it is for.
+// every user and group named must exist, every command with its
+// environment must fit in what execve accepts here (execArgLimit), and no
+// limit on open files may pass the kernel's fs.nr_open. It is separate from
+// Parse so a config can be checked on a machine other than the one it is for.
 func (c *Config) Validate() error {
 	var errs Errors
 	add := func(key toml.Key, fallback int, err error) {
@@ -54,8 +58,29 @@ func (c *Config) Validate() error {
 				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}
 		}
+		for _, r := range w.Rlimits {
+			if r.Resource != unix.RLIMIT_NOFILE {
+				continue
+			}
+			if max, err := nrOpen(); err == nil && r.Hard > max {
+				add(toml.Key{"worker", name, "rlimits", r.Name}, w.Line,
+					fmt.Errorf("worker %q: %d open files is above this host's maximum, fs.nr_open = %d", name, r.Hard, max))
+			}
+		}
 	}
 	return errs.err()
+}
+
+// nrOpenPath holds the kernel's ceiling on a process's open files: a
+// hard RLIMIT_NOFILE above it is refused with EPERM, even to root.
+var nrOpenPath = "/proc/sys/fs/nr_open"
+
+func nrOpen() (uint64, error) {
+	b, err := os.ReadFile(nrOpenPath)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
 func numeric(s string) bool {

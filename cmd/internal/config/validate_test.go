@@ -54,3 +54,21 @@ func TestValidateUsersAndGroups(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
+
+// A limit on open files above the kernel's fs.nr_open would fail every
+// spawn with EPERM: Validate says so at the key's line.
+func TestValidateNofileAgainstNrOpen(t *testing.T) {
+	dir := t.TempDir()
+	old := nrOpenPath
+	nrOpenPath = writeFile(t, filepath.Join(dir, "nr_open"), "1048576\n")
+	defer func() { nrOpenPath = old }()
+	path := writeFile(t, filepath.Join(dir, "tend.toml"), lines(
+		`[worker.a]`, `command = ["/bin/a"]`, `[worker.a.rlimits]`, `nofile = "1024:1048576"`,
+		`[worker.b]`, `command = ["/bin/b"]`, `[worker.b.rlimits]`, `nofile = "1024:1048577"`,
+	))
+	got := configErrors(t, func() error { _, err := Load(path); return err }())
+	want := []string{path + `:8: worker.b.rlimits.nofile: worker "b": 1048577 open files is above this host's maximum, fs.nr_open = 1048576`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}

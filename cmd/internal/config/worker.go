@@ -44,6 +44,11 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.User = t.str("user", "")
 	w.Group = t.str("group", "")
 	w.Autostart = t.boolean("autostart", true)
+	w.ClearEnv = t.boolean("clear_env", false)
+	// A worker that runs as another user is kept from gaining privileges
+	// back through setuid programs, unless the file says otherwise.
+	w.NoNewPrivileges = t.boolean("no_new_privileges", w.User != "")
+	w.Umask = t.umask("umask")
 	w.Restart = t.enum("restart", DefaultRestart, RestartAlways, RestartOnFailure, RestartNever)
 
 	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
@@ -80,6 +85,9 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	if l := t.sub("limits"); l != nil {
 		w.Limits = d.limits(l)
 	}
+	if r := t.sub("rlimits"); r != nil {
+		w.Rlimits = d.rlimits(r)
+	}
 	t.finish()
 	return w
 }
@@ -111,7 +119,7 @@ func (d *decoder) env(t *table) map[string]string {
 	sort.Strings(names)
 	out := make(map[string]string, len(names))
 	for _, k := range names {
-		v := e.str(k, "")
+		v := e.secret(k)
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			e.errorf(k, "invalid environment variable name %q", k)
 			continue

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"bufio"
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/tendhq/tend/cmd/internal/config"
@@ -11,6 +14,7 @@ import (
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
 )
 
 // Specs turns a configuration into the supervisor's worker specs.
@@ -26,12 +30,13 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 	var ids idCache
 	for _, name := range cfg.Order {
 		w := cfg.Workers[name]
-		cred, err := ids.credential(w.User, w.Group)
+		cred, login, err := ids.credential(w.User, w.Group)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: worker.%s: %w", cfg.Path, w.Line, name, err)
 		}
 		s := &supervisor.WorkerSpec{
 			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, Credential: cred,
+			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
 			Policy: policy.Spec{
@@ -41,6 +46,10 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))
+		}
+		if w.Umask >= 0 {
+			m := uint32(w.Umask)
+			s.Umask = &m
 		}
 		if h := w.Health; h != nil {
 			s.Health = &health.Spec{Type: h.Type, Command: h.Command, Address: h.Address, URL: h.URL,
@@ -80,27 +89,91 @@ func cached[T any](m *map[string]lookedUp[T], name string, lookup func(string) (
 }
 
 // credential resolves user and group names; empty means "as the daemon".
-func (c *idCache) credential(userName, groupName string) (*syscall.Credential, error) {
+// A worker with a user also gets that user's login variables, so that
+// it does not run with the daemon's HOME. A numeric name is an id, as
+// config.Validate reads it.
+func (c *idCache) credential(userName, groupName string) (*syscall.Credential, map[string]string, error) {
 	if userName == "" && groupName == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cred := &syscall.Credential{Uid: uint32(syscall.Getuid()), Gid: uint32(syscall.Getgid())}
+	var login map[string]string
 	if userName != "" {
-		u, err := cached(&c.users, userName, user.Lookup)
+		u, err := cached(&c.users, userName, lookupUser)
 		if err != nil {
-			return nil, fmt.Errorf("user %q: %w", userName, err)
+			return nil, nil, fmt.Errorf("user %q: %w", userName, err)
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		login = loginEnv(u)
 	}
 	if groupName != "" {
-		g, err := cached(&c.groups, groupName, user.LookupGroup)
+		lookup := user.LookupGroup
+		if numeric(groupName) {
+			lookup = user.LookupGroupId
+		}
+		g, err := cached(&c.groups, groupName, lookup)
 		if err != nil {
-			return nil, fmt.Errorf("group %q: %w", groupName, err)
+			return nil, nil, fmt.Errorf("group %q: %w", groupName, err)
 		}
 		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
 		cred.Gid = uint32(gid)
 	}
-	return cred, nil
+	return cred, login, nil
+}
+
+func lookupUser(name string) (*user.User, error) {
+	if numeric(name) {
+		return user.LookupId(name)
+	}
+	return user.Lookup(name)
+}
+
+func numeric(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+
+// loginEnv is what login(1) sets for u: HOME, USER, LOGNAME and SHELL.
+func loginEnv(u *user.User) map[string]string {
+	return map[string]string{"HOME": u.HomeDir, "USER": u.Username, "LOGNAME": u.Username, "SHELL": loginShell(u.Username)}
+}
+
+// passwdPath is the file the login shell is read from.
+var passwdPath = "/etc/passwd"
+
+// loginShell is the shell of name's entry in /etc/passwd, or /bin/sh, as
+// login(1) has it when the entry names none. os/user does not return the
+// shell, so the file is read here; a user known only to another name
+// service (LDAP, sssd) gets /bin/sh.
+func loginShell(name string) string {
+	f, err := os.Open(passwdPath)
+	if err != nil {
+		return defaultShell
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// name:password:uid:gid:gecos:home:shell
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) == 7 && fields[0] == name {
+			if fields[6] == "" {
+				return defaultShell
+			}
+			return fields[6]
+		}
+	}
+	return defaultShell
+}
+
+const defaultShell = "/bin/sh"
+
+// rlimits turns the configuration's limits into the spawner's.
+func rlimits(rs []config.Rlimit) []proc.Rlimit {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]proc.Rlimit, len(rs))
+	for i, r := range rs {
+		out[i] = proc.Rlimit{Resource: r.Resource, Cur: r.Soft, Max: r.Hard}
+	}
+	return out
 }

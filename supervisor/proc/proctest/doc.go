@@ -16,5 +16,8 @@
 // once they have, so a test can wait for it before signalling. Modes that
 // start descendants print their pids, one per line, before "ready".
 //
+// Main also serves as the entry point of the launcher stage
+// (supervisor/proc/launch), which re-executes the running binary.
+//
 // It is for tests only: no production package may import it.
 package proctest

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // dispatch runs one mode and returns its exit status.
@@ -35,6 +37,8 @@ func dispatch(mode string, args []string) (int, error) {
 	case "print-env":
 		fmt.Print(strings.Join(os.Environ(), "\n") + "\n")
 		return hang()
+	case "print-fds":
+		return printFDs()
 	case "fork-grandchild":
 		return forkGrandchild()
 	case "escape":
@@ -206,4 +210,44 @@ func serve(args []string, status int) (int, error) {
 	fmt.Println(ln.Addr())
 	ready()
 	return 0, http.Serve(ln, mux)
+}
+
+// printFDs prints the descriptors the process inherited, one
+// "fd -> target" line each, then "ready", and hangs. An inherited
+// descriptor is one without close-on-exec: exec closed the others, and
+// what the Go runtime opens for itself (the cgroup files it reads at
+// start, the poller) has it set, so is left out.
+func printFDs() (int, error) {
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(dir, buf)
+		if err != nil {
+			unix.Close(dir)
+			return 0, err
+		}
+		if n == 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+	var lines []string
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil || fd == dir {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC != 0 {
+			continue
+		}
+		target, _ := os.Readlink("/proc/self/fd/" + name)
+		lines = append(lines, fmt.Sprintf("%d -> %s", fd, target))
+	}
+	unix.Close(dir)
+	fmt.Print(strings.Join(lines, "\n") + "\n")
+	return hang()
 }

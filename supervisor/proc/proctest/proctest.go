@@ -4,14 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
 // helperArg marks an invocation of the test binary as a helper worker.
 const helperArg = "tend-helper"
 
 // Main runs the helper mode and exits when the process was started by
-// Command; otherwise it returns at once.
+// Command; otherwise it returns at once. It is also the launcher's entry
+// point (launch.Main), so that a test binary can start workers that need
+// the launcher, as the tend binary does.
 func Main() {
+	launch.Main()
 	if len(os.Args) < 3 || os.Args[1] != helperArg {
 		return
 	}

@@ -64,7 +64,7 @@ func TestDebianSample(t *testing.T) {
 	if !reflect.DeepEqual(w.Command, []string{"/bin/cat"}) || w.Dir != "/tmp" || w.User != "chrism" ||
 		w.StopSignal != syscall.SIGQUIT || w.Stdout != "/a/path" || w.Stderr != "/a/path" ||
 		w.LogMaxSize != 1<<20 || w.LogBackups != 10 || w.CircuitMaxRestarts != 3 ||
-		!reflect.DeepEqual(w.Env, map[string]string{"A": "1", "B": "2"}) {
+		!reflect.DeepEqual(w.Env, map[string]string{"A": "1", "B": "2"}) || w.Umask != 0o22 {
 		t.Errorf("theprogramname = %+v", w)
 	}
 	f := "testdata/debian-sample-uncommented.conf"
@@ -73,7 +73,6 @@ func TestDebianSample(t *testing.T) {
 		msg  string
 	}{
 		{39, "[inet_http_server] has no tend equivalent"},
-		{91, "umask has no tend equivalent"},
 		{123, "[eventlistener:theeventlistenername] has no tend equivalent"},
 		{160, `names unknown program "progname1"`},
 		{170, "no file matches include"},
@@ -109,8 +108,12 @@ func TestFullConf(t *testing.T) {
 		web.StopSignal != syscall.SIGINT || web.StopTimeout != 30*time.Second ||
 		web.Stdout != "/var/log/web/web.out" || web.Stderr != "/var/log/web/web.err" ||
 		web.LogMaxSize != 20<<20 || web.LogBackups != 4 ||
-		!reflect.DeepEqual(web.Env, map[string]string{"PORT": "8080", "MODE": "production", "PATH": "/usr/bin:/bin", "GREETING": "hello, world"}) {
+		!reflect.DeepEqual(web.Env, map[string]string{"PORT": "8080", "MODE": "production", "PATH": "/usr/bin:/bin", "GREETING": "hello, world"}) ||
+		web.Umask != 0o22 {
 		t.Errorf("web = %+v", web)
+	}
+	if w := cfg.Workers["auto"]; w.Umask != -1 {
+		t.Errorf("auto: umask %o without one in supervisord's file", w.Umask)
 	}
 	q := cfg.Workers["queue_02"]
 	if !reflect.DeepEqual(q.Command, []string{"/usr/local/bin/worker", "--id", "2", "--of", "3", "--group", "backend", "--host", host}) ||
@@ -155,7 +158,6 @@ func TestFullConf(t *testing.T) {
 	}{
 		{f, 8, "[inet_http_server] has no tend equivalent"},
 		{f, 31, "priority has no tend equivalent"},
-		{f, 32, "umask has no tend equivalent"},
 		{f, 33, "frobnicate: not a supervisord program option"},
 		{f, 41, "tend treats only exit code 0 as success"},
 		{f, 55, "stopasgroup = false"},
@@ -379,5 +381,22 @@ func TestValuesPastTendsBoundsAreCapped(t *testing.T) {
 		if !found {
 			t.Errorf("no warning that %s was capped: %+v", want, ws)
 		}
+	}
+}
+
+// supervisord's umask becomes the worker's; one that is not an octal mask
+// is reported and left out.
+func TestUmask(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.conf")
+	conf := "[program:a]\ncommand = /bin/a\numask = 0o027\n\n[program:b]\ncommand = /bin/b\numask = 089\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, ws := convertFile(t, path)
+	if a, b := cfg.Workers["a"], cfg.Workers["b"]; a.Umask != 0o27 || b.Umask != -1 {
+		t.Errorf("umask a %o, b %d", a.Umask, b.Umask)
+	}
+	if !hasWarning(ws, path, 7, `umask "089" is not an octal mask`) {
+		t.Errorf("no warning for b's umask: %v", ws)
 	}
 }

@@ -22,10 +22,8 @@ func programKey(key string) (why string, known bool) {
 		"stopasgroup", "killasgroup", "user", "redirect_stderr",
 		"stdout_logfile", "stdout_logfile_maxbytes", "stdout_logfile_backups",
 		"stderr_logfile", "stderr_logfile_maxbytes", "stderr_logfile_backups",
-		"environment", "directory":
+		"environment", "directory", "umask":
 		return "", true
-	case "umask":
-		return "tend does not set a umask; workers inherit the daemon's", true
 	case "serverurl":
 		return "tend sets no SUPERVISOR_SERVER_URL", true
 	case "stdout_capture_maxbytes", "stderr_capture_maxbytes":
@@ -336,6 +334,15 @@ func (c *converter) process(p *proc, prog, gname, pnRaw string) *worker {
 	}
 	if v, _, ok := p.str("user"); ok && v != "" {
 		set("user", tomlString(v))
+	}
+	if v, o, ok := p.str("umask"); ok && v != "" {
+		// supervisord reads it as Python's int(v, 8) does: "022" or "0o22".
+		m, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(v)), "0o"), 8, 32)
+		if err != nil || m > 0o777 {
+			c.warnOpt(o, "[%s] umask %q is not an octal mask: skipped", s.name, v)
+		} else {
+			set("umask", tomlString(fmt.Sprintf("%03o", m)))
+		}
 	}
 	if v, set_ := p.boolean("autostart"); set_ {
 		set("autostart", strconv.FormatBool(v))

@@ -1,0 +1,90 @@
+package daemon
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/supervisor/proc"
+)
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	c, err := config.Parse(filepath.Join(t.TempDir(), "tend.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A worker that runs as another user gets that user's login variables and,
+// by default, no_new_privs; the daemon's own are not its. A numeric user
+// or group is an id, as tend check reads it.
+func TestSpecsUserAndConfinement(t *testing.T) {
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	c := parse(t, `
+[worker.byname]
+command = ["/bin/true"]
+user = "nobody"
+umask = "027"
+rlimits = { nofile = "100:200", core = "infinity" }
+
+[worker.byid]
+command = ["/bin/true"]
+user = "`+nobody.Uid+`"
+group = "`+nobody.Gid+`"
+clear_env = true
+no_new_privileges = false
+
+[worker.asdaemon]
+command = ["/bin/true"]
+`)
+	specs, err := Specs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]int{}
+	for i, s := range specs {
+		byName[s.Name] = i
+	}
+	login := map[string]string{"HOME": nobody.HomeDir, "USER": "nobody", "LOGNAME": "nobody", "SHELL": loginShell("nobody")}
+	a := specs[byName["byname"]]
+	if !reflect.DeepEqual(a.UserEnv, login) || !a.NoNewPrivs || a.ClearEnv || a.Umask == nil || *a.Umask != 0o27 {
+		t.Errorf("byname: UserEnv %v, NoNewPrivs %v, ClearEnv %v, Umask %v", a.UserEnv, a.NoNewPrivs, a.ClearEnv, a.Umask)
+	}
+	if len(a.Rlimits) != 2 || a.Rlimits[0] != (proc.Rlimit{Resource: unix.RLIMIT_CORE, Cur: config.RlimitInfinity, Max: config.RlimitInfinity}) ||
+		a.Rlimits[1] != (proc.Rlimit{Resource: unix.RLIMIT_NOFILE, Cur: 100, Max: 200}) {
+		t.Errorf("byname: Rlimits %+v", a.Rlimits)
+	}
+	b := specs[byName["byid"]]
+	if b.Credential == nil || b.Credential.Uid != 65534 || !reflect.DeepEqual(b.UserEnv, login) || b.NoNewPrivs || !b.ClearEnv || b.Umask != nil {
+		t.Errorf("byid: Credential %+v, UserEnv %v, NoNewPrivs %v, ClearEnv %v", b.Credential, b.UserEnv, b.NoNewPrivs, b.ClearEnv)
+	}
+	d := specs[byName["asdaemon"]]
+	if d.Credential != nil || d.UserEnv != nil || d.NoNewPrivs || d.Rlimits != nil || d.Umask != nil {
+		t.Errorf("asdaemon: %+v", d)
+	}
+}
+
+func TestLoginShell(t *testing.T) {
+	dir := t.TempDir()
+	old := passwdPath
+	passwdPath = filepath.Join(dir, "passwd")
+	defer func() { passwdPath = old }()
+	if err := os.WriteFile(passwdPath, []byte("root:x:0:0:root:/root:/bin/bash\nsvc:x:900:900::/srv:\nbroken line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"root": "/bin/bash", "svc": "/bin/sh", "ldap-only": "/bin/sh"} {
+		if got := loginShell(name); got != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+}
