@@ -28,14 +28,15 @@ func TestParseFull(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	wantDaemon := Daemon{
-		StateDir:       state,
-		Socket:         "/run/tend/tend.sock",
-		SocketGroup:    "nogroup",
-		LogLevel:       "debug",
-		MetricsListen:  "127.0.0.1:9187",
-		SupervisorRPC:  "unix:///run/tend/supervisor.sock",
-		LeaveRunning:   true,
-		SampleInterval: 2 * time.Second,
+		StateDir:         state,
+		Socket:           "/run/tend/tend.sock",
+		SocketGroup:      "nogroup",
+		LogLevel:         "debug",
+		MetricsListen:    "127.0.0.1:9187",
+		SupervisorRPC:    "unix:///run/tend/supervisor.sock",
+		LeaveRunning:     true,
+		SampleInterval:   2 * time.Second,
+		LogCheckInterval: 250 * time.Millisecond,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -51,7 +52,7 @@ func TestParseFull(t *testing.T) {
 	web.Hash = ""
 	wantWeb := Worker{
 		Name:               "web",
-		Line:               14,
+		Line:               15,
 		Command:            []string{"/usr/bin/python3", "-m", "http.server", "8080"},
 		Dir:                "/srv/web",
 		Env:                map[string]string{"PORT": "8080", "MODE": "production"},
@@ -92,7 +93,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 50 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 51 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
@@ -128,10 +129,11 @@ func TestParseDefaults(t *testing.T) {
 		`cpu = 50`,
 	))
 	wantDaemon := Daemon{
-		StateDir:       "/var/lib/tend",
-		Socket:         "/var/lib/tend/tend.sock",
-		LogLevel:       "info",
-		SampleInterval: time.Second,
+		StateDir:         "/var/lib/tend",
+		Socket:           "/var/lib/tend/tend.sock",
+		LogLevel:         "info",
+		SampleInterval:   time.Second,
+		LogCheckInterval: time.Second,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)

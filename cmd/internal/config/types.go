@@ -30,6 +30,9 @@ type Daemon struct {
 	SupervisorRPC  string // empty: off
 	LeaveRunning   bool
 	SampleInterval time.Duration
+	// LogCheckInterval is how often every worker's output files are
+	// checked against their log_max_size.
+	LogCheckInterval time.Duration
 }
 
 // Worker holds one [worker.NAME] table.

@@ -122,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.log.Close()
-	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, OnError: func(err error) {
+	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, OnError: func(err error) {
 		d.logger.Warn().Err(err).Msg("process housekeeping")
 	}})
 	if err != nil {
