@@ -21,7 +21,7 @@ type SharedDirError struct {
 }
 
 func (e *SharedDirError) Error() string {
-	return fmt.Sprintf("%s can be written by %s", e.Dir, e.Writer)
+	return fmt.Sprintf("%s is writable by %s", e.Dir, e.Writer)
 }
 
 // CheckDir judges the directory that will hold a worker's output files,
@@ -73,7 +73,7 @@ func CheckDir(dir string, uid, gid uint32) error {
 		case unix.S_IFLNK:
 			if !trustsLinks(&curSt, &st) {
 				return &UnsafeError{Path: next, Reason: fmt.Sprintf(
-					"is a symbolic link in a directory that %s can write, and tend does not follow links a user other than root could have made",
+					"is a symbolic link in a directory writable by %s; a link is followed only where only root can write",
 					writers(&curSt, rootOnly, 0, false))}
 			}
 			target, err := os.Readlink(next)

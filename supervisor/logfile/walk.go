@@ -256,7 +256,7 @@ func (w *walker) follow(fd int, name string, link *unix.Stat_t) (string, error) 
 	}
 	if !trustsLinks(&dir, link) {
 		return "", &UnsafeError{Path: w.join(name), Reason: fmt.Sprintf(
-			"is a symbolic link in a directory that %s can write; a link is followed only where only root can write", writers(&dir, rootOnly, 0, false))}
+			"is a symbolic link in a directory writable by %s; a link is followed only where only root can write", writers(&dir, rootOnly, 0, false))}
 	}
 	buf := make([]byte, 256)
 	for {
