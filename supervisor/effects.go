@@ -196,10 +196,11 @@ func (s *Supervisor) recordStrays(worker string, inc events.Incarnation, n int, 
 	})
 }
 
-// outputSpec is the part of a worker's proc.Spec that names its output.
+// outputSpec is the part of a worker's proc.Spec that names its output,
+// with the credential its files are judged against.
 func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
 	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
-		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups}
+		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups, Credential: spec.Credential}
 }
 
 // prepareOutputs creates, in spawn order and beside the spawns, the output
@@ -233,7 +234,7 @@ func (s *Supervisor) spawn(worker string, inc events.Incarnation, spec *WorkerSp
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(worker, spec)
-	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(inc), spec.Command, spec.Dir, env, spec.Credential
+	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(inc), spec.Command, spec.Dir, env
 	var p Process
 	var err error
 	if s.ctx.Err() != nil {

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -44,5 +45,31 @@ func BenchmarkOpenOutputs(b *testing.B) {
 		}
 		o.detach()
 		o.close()
+	}
+}
+
+// BenchmarkRotateCheck is one rotation sweep over 1,000 workers' two
+// output files, all under their limit: the cost of each RotateEvery.
+func BenchmarkRotateCheck(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "logs")
+	outs := make([]*outputs, 1000)
+	for i := range outs {
+		spec := Spec{Worker: "bench", Stdout: filepath.Join(dir, strconv.Itoa(i)+".out"),
+			Stderr: filepath.Join(dir, strconv.Itoa(i)+".err"), LogMaxSize: 10 << 20, LogBackups: 3}
+		o, err := openOutputs(spec, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o.detach()
+		b.Cleanup(func() { o.close() })
+		outs[i] = o
+	}
+	for b.Loop() {
+		seen := make(map[string]bool, 2*len(outs))
+		for _, o := range outs {
+			if err := o.rotate(seen); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
