@@ -8,7 +8,9 @@
 // silently.
 //
 // Parse is pure: it only looks at the bytes it is given. Validate adds the
-// checks that depend on the host (users and groups exist) and Load does both.
+// checks that depend on the host (users and groups exist; no one but root
+// and the worker can write the directories of its output files, judged by
+// supervisor/logfile) and Load does both.
 //
 // This package may NOT start processes, open sockets, create directories,
 // write files or touch the network. Paths are resolved, not created; that is

@@ -51,27 +51,28 @@ func TestParseFull(t *testing.T) {
 	}
 	web.Hash = ""
 	wantWeb := Worker{
-		Name:               "web",
-		Line:               15,
-		Command:            []string{"/usr/bin/python3", "-m", "http.server", "8080"},
-		Dir:                "/srv/web",
-		Env:                map[string]string{"PORT": "8080", "MODE": "production"},
-		User:               "nobody",
-		Group:              "nogroup",
-		Autostart:          false,
-		Restart:            RestartAlways,
-		StartTimeout:       0,
-		StopSignal:         syscall.SIGINT,
-		StopTimeout:        90 * time.Second,
-		BackoffInitial:     500 * time.Millisecond,
-		BackoffMax:         24 * time.Hour,
-		CircuitMaxRestarts: 10,
-		CircuitWindow:      2 * time.Minute,
-		CircuitCooldown:    15 * time.Minute,
-		Stdout:             filepath.Join(dir, "logs/web.stdout"),
-		Stderr:             "/var/log/web.stderr",
-		LogMaxSize:         1_500_000_000,
-		LogBackups:         7,
+		Name:                 "web",
+		Line:                 15,
+		Command:              []string{"/usr/bin/python3", "-m", "http.server", "8080"},
+		Dir:                  "/srv/web",
+		Env:                  map[string]string{"PORT": "8080", "MODE": "production"},
+		User:                 "nobody",
+		Group:                "nogroup",
+		Autostart:            false,
+		Restart:              RestartAlways,
+		StartTimeout:         0,
+		StopSignal:           syscall.SIGINT,
+		StopTimeout:          90 * time.Second,
+		BackoffInitial:       500 * time.Millisecond,
+		BackoffMax:           24 * time.Hour,
+		CircuitMaxRestarts:   10,
+		CircuitWindow:        2 * time.Minute,
+		CircuitCooldown:      15 * time.Minute,
+		Stdout:               filepath.Join(dir, "logs/web.stdout"),
+		Stderr:               "/var/log/web.stderr",
+		LogMaxSize:           1_500_000_000,
+		LogBackups:           7,
+		AllowSharedOutputDir: true,
 		Health: &Health{
 			Type:     HealthHTTP,
 			URL:      "http://127.0.0.1:8080/healthz",
@@ -93,7 +94,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 51 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 52 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {

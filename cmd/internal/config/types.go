@@ -62,6 +62,9 @@ type Worker struct {
 	Stderr     string
 	LogMaxSize int64 // 0: never rotate
 	LogBackups int
+	// AllowSharedOutputDir accepts output directories that users other
+	// than root and the worker can write (see Validate).
+	AllowSharedOutputDir bool
 
 	Health *Health // nil when absent
 	Limits *Limits // nil when absent

@@ -74,6 +74,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	}
 	w.LogMaxSize = int64(size)
 	w.LogBackups = t.integer("log_backups", DefaultLogBackups, 0)
+	w.AllowSharedOutputDir = t.boolean("allow_shared_output_dir", false)
 
 	if h := t.sub("health"); h != nil {
 		w.Health = d.health(h)
