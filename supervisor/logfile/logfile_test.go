@@ -391,7 +391,7 @@ func TestOpenAppend(t *testing.T) {
 		t.Fatalf("/dev/null: %v", err)
 	}
 	n.Close()
-	if _, err := OpenRead(os.DevNull, me); !errors.Is(err, ErrUnsafe) {
+	if _, err := OpenRead(os.DevNull, me); !errors.Is(err, ErrNoLog) {
 		t.Errorf("reading /dev/null as a log: %v", err)
 	}
 }

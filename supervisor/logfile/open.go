@@ -30,8 +30,13 @@ func OpenAppend(path string, uid uint32) (*os.File, error) {
 	return finish(fd, path, uid, true, unix.O_APPEND, &st)
 }
 
+// ErrNoLog says that a worker's output goes to a character device root
+// owns (such as /dev/null): there is nothing to read back.
+var ErrNoLog = errors.New("output goes to a device, not to a file")
+
 // OpenRead opens a worker's output file for reading; see OpenAppend for
-// uid. Only a regular file is opened.
+// uid. Only a regular file is opened; a character device root owns is
+// ErrNoLog (in an *os.PathError).
 func OpenRead(path string, uid uint32) (*os.File, error) {
 	f, _, err := openRead(path, uid)
 	return f, err
@@ -81,8 +86,11 @@ func check(fd int, path string, uid uint32, devices bool, st *unix.Stat_t) error
 		}
 		return nil
 	case unix.S_IFCHR:
-		if devices && st.Uid == 0 {
-			return nil
+		if st.Uid == 0 {
+			if devices {
+				return nil
+			}
+			return &os.PathError{Op: "open", Path: path, Err: ErrNoLog}
 		}
 	}
 	return &UnsafeError{Path: path, Reason: "is a " + kind(st.Mode) + ", not a regular file"}

@@ -391,8 +391,9 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 	follow := q.Get("follow") == "1"
 	fl := logfile.NewFollower(path, outputOwner(spec))
 	defer fl.Close()
-	// A file not made yet is empty, and followed until it is.
-	if err := fl.Open(logfile.LastLines(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// A file not made yet is empty, and followed until it is; output to
+	// /dev/null is empty.
+	if err := fl.Open(logfile.LastLines(n)); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, logfile.ErrNoLog) {
 		if errors.Is(err, logfile.ErrUnsafe) {
 			fail(w, http.StatusForbidden, "refused", fmt.Errorf("output of %s: %w", name, err))
 		} else {

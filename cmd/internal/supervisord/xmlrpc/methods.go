@@ -399,14 +399,15 @@ func (s *Server) logFile(name string, stderr bool) (string, uint32, *Fault) {
 }
 
 // openLog opens a worker's log for reading through logfile. A missing
-// file is supervisord's NO_FILE; a file logfile refuses (a link or FIFO a
-// worker planted) is FAILED, with the reason but nothing of its contents.
+// file, or output to /dev/null, is supervisord's NO_FILE; a file logfile
+// refuses (a link or FIFO a worker planted) is FAILED, with the reason but
+// nothing of its contents.
 func openLog(path string, uid uint32) (*os.File, *Fault) {
 	fh, err := logfile.OpenRead(path, uid)
 	switch {
 	case err == nil:
 		return fh, nil
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, logfile.ErrNoLog):
 		return nil, fault(faultNoFile, path)
 	case errors.Is(err, logfile.ErrUnsafe):
 		return nil, fault(faultFailed, "refused: "+err.Error())
