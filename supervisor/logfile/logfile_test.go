@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -326,12 +327,12 @@ func TestWalkResolvesLikeTheKernel(t *testing.T) {
 		filepath.Join(base, "a", "b", "w.out"),
 		filepath.Join(base, "a", "c", "..", "b", "x.out"),
 	} {
-		dir, name, err := walk(p, true)
+		pl, err := walk(p, true)
 		if err != nil {
 			t.Fatalf("walk %s: %v", p, err)
 		}
-		fd, err := openIn(dir, name, p, unix.O_WRONLY|unix.O_CREAT, 0o640)
-		unix.Close(dir)
+		fd, err := pl.open(p, unix.O_WRONLY|unix.O_CREAT, 0o640)
+		pl.close()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,13 +342,13 @@ func TestWalkResolvesLikeTheKernel(t *testing.T) {
 		}
 	}
 	t.Chdir(base)
-	dir, name, err := walk("a/b/../b/w.out", false)
-	if err != nil || name != "w.out" {
-		t.Fatalf("relative walk: %q %v", name, err)
+	pl, err := walk("a/b/../b/w.out", false)
+	if err != nil || pl.name != "w.out" {
+		t.Fatalf("relative walk: %v", err)
 	}
 	var st, want unix.Stat_t
-	unix.Fstat(dir, &st)
-	unix.Close(dir)
+	unix.Fstat(pl.dir, &st)
+	pl.close()
 	unix.Stat(filepath.Join(base, "a", "b"), &want)
 	if st.Ino != want.Ino {
 		t.Fatal("relative walk ended elsewhere")
@@ -460,9 +461,9 @@ func TestRotateKeepsBackups(t *testing.T) {
 // the newest data, beginning with whole lines.
 func TestRotateIsABound(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.log")
-	const max, backups = 1 << 20, 2
-	data := make([]byte, 0, 16<<20+200)
-	for i := 0; len(data) < 16<<20; i++ {
+	const max, backups = 256 << 10, 2
+	data := make([]byte, 0, 4<<20+200)
+	for i := 0; len(data) < 4<<20; i++ {
 		data = fmt.Appendf(data, "%09d %s\n", i, strings.Repeat("x", i%97))
 	}
 	data = append(data, "the last line\n"...)
@@ -660,5 +661,58 @@ func TestCheckDir(t *testing.T) {
 	}
 	if err := CheckDir(filepath.Join(base, "rootlink", "logs"), worker, wgid); err != nil {
 		t.Errorf("root's link: %v", err)
+	}
+}
+
+// What root set up is written to, whatever it is: the daemon's own stdout
+// through /proc/self/fd (where /dev/stdout leads), a FIFO in a directory
+// only root can write. Nothing of it is read back as a log.
+func TestRootsPipesAreWrittenTo(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("trust rests on root owning the directories")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	self := fmt.Sprintf("/proc/self/fd/%d", w.Fd())
+	f, err := OpenAppend(self, 65534)
+	if err != nil {
+		t.Fatalf("%s: %v", self, err)
+	}
+	f.WriteString("through the pipe\n")
+	f.Close()
+	w.Close()
+	if b, _ := io.ReadAll(r); string(b) != "through the pipe\n" {
+		t.Fatalf("read %q from the pipe", b)
+	}
+	if _, err := OpenRead(self, 65534); !errors.Is(err, ErrNoLog) && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenRead of a pipe: %v", err)
+	}
+
+	fifo := filepath.Join(t.TempDir(), "fifo") // 0700, root's
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenAppend(fifo, 65534); err == nil || errors.Is(err, ErrUnsafe) || !errors.Is(err, unix.ENXIO) {
+		t.Fatalf("root's FIFO without a reader: %v, want ENXIO", err)
+	}
+	rd, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	if f, err := OpenAppend(fifo, 65534); err != nil {
+		t.Fatalf("root's FIFO: %v", err)
+	} else {
+		f.Close()
+	}
+	if _, err := OpenRead(fifo, 65534); !errors.Is(err, ErrNoLog) {
+		t.Fatalf("OpenRead of root's FIFO: %v", err)
+	}
+	if rotated, err := Rotate(fifo, 65534, 1, 1); rotated || err != nil {
+		t.Fatalf("Rotate of root's FIFO: %v %v", rotated, err)
 	}
 }

@@ -50,20 +50,23 @@ func Rotate(path string, uid uint32, max int64, backups int) (bool, error) {
 	default:
 		return false, nil // a device, or a FIFO no one will open
 	}
-	dir, name, err := walk(path, false)
+	p, err := walk(path, false)
 	if err != nil {
 		return false, err
 	}
-	defer unix.Close(dir)
-	fd, err := openIn(dir, name, path, unix.O_RDWR, 0)
+	defer p.close()
+	fd, err := p.open(path, unix.O_RDWR, 0)
 	if err != nil {
 		return false, err
 	}
 	defer unix.Close(fd)
-	if err := check(fd, path, uid, false, &st); err != nil || st.Size <= max {
+	if _, err := check(fd, path, uid, forRotate, p.trusted, &st); err != nil || st.Size <= max {
+		if err == errNotRotated {
+			err = nil
+		}
 		return false, err
 	}
-	return true, rotate(dir, name, path, fd, st.Size, max, backups)
+	return true, rotate(p.dir, p.name, path, fd, st.Size, max, backups)
 }
 
 // rotate does Rotate's work on the file open as fd, of the given size,

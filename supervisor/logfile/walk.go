@@ -37,42 +37,57 @@ func (e *UnsafeError) Unwrap() error { return ErrUnsafe }
 // every open then takes the walk.
 var noOpenat2 atomic.Bool
 
-// openPath opens path with flags|safeFlags. A path with no symbolic link
-// in it is opened by one openat2; one with a link, or with a directory
-// to make (mkdirs), is walked.
-func openPath(path string, flags int, mode uint32, mkdirs bool) (int, error) {
-	if !noOpenat2.Load() {
-		how := unix.OpenHow{Flags: uint64(flags | safeFlags), Mode: uint64(mode), Resolve: unix.RESOLVE_NO_SYMLINKS}
-		for {
-			fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
-			switch {
-			case err == nil:
-				return fd, nil
-			case err == unix.EINTR:
-				continue
-			case err == unix.ENOSYS:
-				noOpenat2.Store(true)
-			case err == unix.ELOOP: // a link on the way: the walk judges it
-			case err == unix.ENOENT && mkdirs: // a directory to make
-			default:
-				return -1, &os.PathError{Op: "open", Path: path, Err: err}
-			}
-			break
+// errSlow says the one-call open could not decide: the walk must.
+var errSlow = errors.New("walk")
+
+// openFast opens path with flags|safeFlags in one openat2 that refuses
+// every symbolic link. errSlow means there is a link on the way (the walk
+// judges it), a directory to make (mkdirs), or no openat2 at all.
+func openFast(path string, flags int, mode uint32, mkdirs bool) (int, error) {
+	if noOpenat2.Load() {
+		return -1, errSlow
+	}
+	how := unix.OpenHow{Flags: uint64(flags | safeFlags), Mode: uint64(mode), Resolve: unix.RESOLVE_NO_SYMLINKS}
+	for {
+		fd, err := unix.Openat2(unix.AT_FDCWD, path, &how)
+		switch {
+		case err == nil:
+			return fd, nil
+		case err == unix.EINTR:
+			continue
+		case err == unix.ENOSYS:
+			noOpenat2.Store(true)
+			return -1, errSlow
+		case err == unix.ELOOP, err == unix.ENOENT && mkdirs:
+			return -1, errSlow
 		}
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	dir, name, err := walk(path, mkdirs)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(dir)
-	return openIn(dir, name, path, flags, mode)
 }
 
-// openIn opens name in the directory dir without following a link there.
-// display is the path for messages.
-func openIn(dir int, name, display string, flags int, mode uint32) (int, error) {
+// place is where the walk found a path's last component.
+type place struct {
+	dir  int    // the directory holding it, open O_PATH
+	name string // the last component, which may not exist
+	// trusted: only root can write dir, so whatever is in it is root's.
+	trusted bool
+	// magic: name is a link in a root-only directory of /proc (such as
+	// /proc/self/fd/1, where /dev/stdout leads), which names an open file
+	// rather than a path: it is opened through the kernel's own resolution.
+	magic bool
+}
+
+func (p *place) close() { unix.Close(p.dir) }
+
+// open opens the last component with flags|safeFlags, following it only
+// when it is a magic link. display is the path for messages.
+func (p *place) open(display string, flags int, mode uint32) (int, error) {
+	extra := safeFlags
+	if p.magic {
+		extra &^= unix.O_NOFOLLOW
+	}
 	for {
-		fd, err := unix.Openat(dir, name, flags|safeFlags, mode)
+		fd, err := unix.Openat(p.dir, p.name, flags|extra, mode)
 		switch {
 		case err == nil:
 			return fd, nil
@@ -86,16 +101,15 @@ func openIn(dir int, name, display string, flags int, mode uint32) (int, error) 
 }
 
 // walk resolves path one component at a time through O_PATH descriptors,
-// and returns the directory that holds the last component, open, and the
-// last component's name (which may not exist). A symbolic link is followed
-// only in a directory where only root could have made it (trustsLinks),
-// the last component included; any other link is an *UnsafeError. mkdirs
-// makes missing directories 0750.
-func walk(path string, mkdirs bool) (int, string, error) {
+// and returns where its last component is (which may not exist). A
+// symbolic link is followed only in a directory where only root could have
+// made it (trustsLinks), the last component included; any other link is
+// an *UnsafeError. mkdirs makes missing directories 0750.
+func walk(path string, mkdirs bool) (*place, error) {
 	var w walker
 	defer w.closeAll()
 	if err := w.reset(filepath.IsAbs(path)); err != nil {
-		return -1, "", err
+		return nil, err
 	}
 	comps := strings.Split(path, "/")
 	links := 0
@@ -105,58 +119,71 @@ func walk(path string, mkdirs bool) (int, string, error) {
 		last := len(comps) == 0
 		switch {
 		case last && (c == "" || c == "." || c == ".."):
-			return -1, "", &os.PathError{Op: "open", Path: path, Err: unix.EISDIR}
+			return nil, &os.PathError{Op: "open", Path: path, Err: unix.EISDIR}
 		case c == "" || c == ".":
 			continue
 		case c == "..":
 			if err := w.up(); err != nil {
-				return -1, "", err
+				return nil, err
 			}
 			continue
 		}
 		fd, err := w.lookup(c, last, mkdirs)
 		if err != nil {
-			return -1, "", err
+			return nil, err
 		}
 		if fd < 0 { // the last component does not exist
-			return w.take(), c, nil
+			return w.place(c)
 		}
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
 			unix.Close(fd)
-			return -1, "", &os.PathError{Op: "stat", Path: w.join(c), Err: err}
+			return nil, &os.PathError{Op: "stat", Path: w.join(c), Err: err}
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFLNK:
+			if last {
+				if magic, err := w.magic(c, &st); err != nil || magic {
+					unix.Close(fd)
+					if err != nil {
+						return nil, err
+					}
+					p, err := w.place(c)
+					if p != nil {
+						p.magic = true
+					}
+					return p, err
+				}
+			}
 			target, err := w.follow(fd, c, &st)
 			unix.Close(fd)
 			if err != nil {
-				return -1, "", err
+				return nil, err
 			}
 			if links++; links > maxLinks {
-				return -1, "", &os.PathError{Op: "open", Path: path, Err: unix.ELOOP}
+				return nil, &os.PathError{Op: "open", Path: path, Err: unix.ELOOP}
 			}
 			if filepath.IsAbs(target) {
 				if err := w.reset(true); err != nil {
-					return -1, "", err
+					return nil, err
 				}
 			}
 			comps = append(strings.Split(target, "/"), comps...)
 		case unix.S_IFDIR:
 			if last {
 				unix.Close(fd)
-				return w.take(), c, nil
+				return w.place(c)
 			}
 			w.push(fd, c)
 		default:
 			unix.Close(fd)
 			if last {
-				return w.take(), c, nil
+				return w.place(c)
 			}
-			return -1, "", &os.PathError{Op: "open", Path: w.join(c), Err: unix.ENOTDIR}
+			return nil, &os.PathError{Op: "open", Path: w.join(c), Err: unix.ENOTDIR}
 		}
 	}
-	return -1, "", &os.PathError{Op: "open", Path: path, Err: unix.EISDIR}
+	return nil, &os.PathError{Op: "open", Path: path, Err: unix.EISDIR}
 }
 
 // walker holds the directories walked so far, outermost first, each open
@@ -195,6 +222,31 @@ func (w *walker) join(name string) string { return filepath.Join(w.names[len(w.n
 func (w *walker) push(fd int, name string) {
 	w.names = append(w.names, w.join(name))
 	w.fds = append(w.fds, fd)
+}
+
+// place hands the current directory to the caller, with name in it.
+func (w *walker) place(name string) (*place, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(w.top(), &st); err != nil {
+		return nil, &os.PathError{Op: "stat", Path: w.names[len(w.names)-1], Err: err}
+	}
+	return &place{dir: w.take(), name: name, trusted: writers(&st, rootOnly, 0, false) == ""}, nil
+}
+
+// magic says whether the last component, a link, is a magic link: in
+// /proc, in a directory only root can write. Such a link names an open
+// file, not a path, and cannot be walked; where only root can write, it is
+// the daemon's own (/proc/self/fd/1) and opened as the kernel resolves it.
+func (w *walker) magic(name string, link *unix.Stat_t) (bool, error) {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(w.top(), &fs); err != nil || fs.Type != unix.PROC_SUPER_MAGIC {
+		return false, nil
+	}
+	var dir unix.Stat_t
+	if err := unix.Fstat(w.top(), &dir); err != nil {
+		return false, &os.PathError{Op: "stat", Path: w.names[len(w.names)-1], Err: err}
+	}
+	return trustsLinks(&dir, link), nil
 }
 
 // take hands the current directory to the caller, who closes it.
