@@ -14,7 +14,10 @@
 //     nor a FIFO planted at its name is followed or blocks the daemon, and
 //     then judged through its descriptor: it must be a regular file with one
 //     link, owned by root, the daemon or the worker. A worker's output may
-//     also be a character device root owns (/dev/null).
+//     also go where only root could have pointed it: a character device
+//     root owns (/dev/null), or a FIFO or socket in a directory only root
+//     can write, or the daemon's own stdout (/dev/stdout, a magic link in
+//     /proc). Only regular files are read back and rotated.
 //   - Rotation renames, unlinks and creates names relative to a descriptor
 //     of the directory. A backup is written to a temporary name that is
 //     unlinked first and then created O_EXCL, so whatever was planted there
