@@ -252,10 +252,11 @@ func (x *executor) prepare(f effect) {
 	}()
 }
 
-// outputSpec is the part of a worker's proc.Spec that names its output.
+// outputSpec is the part of a worker's proc.Spec that names its output,
+// with the credential its files are judged against.
 func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
 	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
-		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups}
+		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups, Credential: spec.Credential}
 }
 
 // spawn starts incarnation f.Inc and reports the outcome. The waiter starts
@@ -272,7 +273,7 @@ func (x *executor) spawn(f effect) {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(f.Worker, spec)
-	ps.Incarnation, ps.Command, ps.Dir, ps.Env, ps.Credential = uint64(f.Inc), spec.Command, spec.Dir, env, spec.Credential
+	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
 	var err error

@@ -1,9 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"os"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,21 +55,13 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 			defer l.Close()
 			p := newProgress("report")
 			opts.Progress = p.update
-			f, err := os.Create(out)
-			if err != nil {
+			var st report.Stats
+			err = report.WriteFile(out, func(w io.Writer) error {
+				st, err = report.Write(w, l, opts)
 				return err
-			}
-			bw := bufio.NewWriterSize(f, 1<<20)
-			st, err := report.Write(bw, l, opts)
+			})
 			p.done()
-			if err == nil {
-				err = bw.Flush()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
 			if err != nil {
-				os.Remove(out)
 				return logFailure(l, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d events, %d workers, %d table rows (%d left out), %d KiB\n",

@@ -17,6 +17,8 @@
 //   - Standard output and error are O_APPEND files opened by Start, never
 //     pipes: a worker must neither block nor die of SIGPIPE when the daemon
 //     is gone. Wait closes the daemon's copies of those files exactly once.
+//     They are opened and rotated through supervisor/logfile, which follows
+//     no link, FIFO or hard link a worker could have planted in their way.
 //   - Start appends TEND_WORKER and TEND_INCARNATION to the environment, so
 //     descendants that leave the group (setsid, double fork) can still be
 //     found through /proc/PID/environ.
@@ -48,8 +50,10 @@
 // # Caveats
 //
 // Output rotation is copy-then-truncate because the worker holds the file
-// open and writes to it directly. Lines written between the copy and the
-// truncate are lost; the window is one copy of at most LogMaxSize bytes.
+// open and writes to it directly (see logfile.Rotate). Lines written
+// between the copy and the truncate are lost; the window is one copy of at
+// most LogBackups × LogMaxSize bytes. Files are checked every RotateEvery,
+// and a worker can write as much as it likes in between.
 //
 // After the leader has been reaped, group signals fall back to
 // kill(-pgid). The kernel keeps a process group id allocated while any

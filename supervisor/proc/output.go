@@ -3,10 +3,12 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
+
+	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // outputs owns one incarnation's stdout/stderr files. The daemon opens
@@ -19,19 +21,29 @@ type outputs struct {
 	null   *os.File  // /dev/null for stdin and any "" output: the Spawner's, never closed here
 	stdout *os.File
 	stderr *os.File
+	uid    uint32 // the worker's: it may own its files
 	max    int64
 	keep   int
 }
 
 type outFile struct {
-	path string
-	f    *os.File
+	path    string
+	f       *os.File
+	lastErr string // the last rotation error reported, so a lasting one is said once
+}
+
+// workerUID is the uid the incarnation runs as.
+func workerUID(spec Spec) uint32 {
+	if spec.Credential != nil {
+		return spec.Credential.Uid
+	}
+	return uint32(os.Geteuid())
 }
 
 // openOutputs opens the files for spec; null is the Spawner's /dev/null.
 // On error nothing stays open.
 func openOutputs(spec Spec, null *os.File) (*outputs, error) {
-	o := &outputs{max: spec.LogMaxSize, keep: spec.LogBackups, null: null}
+	o := &outputs{max: spec.LogMaxSize, keep: spec.LogBackups, null: null, uid: workerUID(spec)}
 	var err error
 	o.stdout, err = o.open(spec.Stdout)
 	if err == nil {
@@ -44,6 +56,9 @@ func openOutputs(spec Spec, null *os.File) (*outputs, error) {
 	return o, nil
 }
 
+// open opens one output file for appending, creating it and its
+// directories when missing, through logfile: no link or FIFO a worker
+// planted at the name, or on the way to it, is followed.
 func (o *outputs) open(path string) (*os.File, error) {
 	if path == "" {
 		return o.null, nil
@@ -54,30 +69,12 @@ func (o *outputs) open(path string) (*os.File, error) {
 			return of.f, nil
 		}
 	}
-	f, err := openOutput(path)
+	f, err := logfile.OpenAppend(path, o.uid)
 	if err != nil {
 		return nil, err
 	}
 	o.files = append(o.files, outFile{path: path, f: f})
 	return f, nil
-}
-
-// openOutput opens one output file for appending, creating it and its
-// directory when missing. The directory is made only after the open fails:
-// on the spawn path the file usually exists, and a stat per spawn is
-// wasted work.
-func openOutput(path string) (*os.File, error) {
-	// O_APPEND: every write lands at the current end, so two incarnations
-	// (or stdout and stderr) never overwrite each other, and writers carry
-	// on at offset 0 after rotation truncates the file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, err
-		}
-		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	}
-	return f, err
 }
 
 // Prepare creates spec's output files (and their directories) if they are
@@ -93,7 +90,7 @@ func Prepare(spec Spec) error {
 		if path == "" {
 			continue
 		}
-		f, err := openOutput(filepath.Clean(path))
+		f, err := logfile.OpenAppend(filepath.Clean(path), workerUID(spec))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("proc: prepare output of %q: %w", spec.Worker, err))
 			continue
@@ -138,9 +135,11 @@ func (o *outputs) close() error {
 }
 
 // rotate rotates every output file above the size limit. seen holds the
-// (device, inode) pairs already handled in this sweep, so a file shared by
-// several incarnations or workers is rotated once.
-func (o *outputs) rotate(seen map[[2]uint64]bool) error {
+// paths already handled in this sweep, so a file shared by several
+// incarnations or workers is looked at once. An error is returned once,
+// not on every sweep while it lasts: a worker that keeps a link planted at
+// its file's name must not fill the daemon's log.
+func (o *outputs) rotate(seen map[string]bool) error {
 	if o.max <= 0 {
 		return nil
 	}
@@ -150,35 +149,24 @@ func (o *outputs) rotate(seen map[[2]uint64]bool) error {
 		return nil
 	}
 	var errs []error
-	for _, of := range o.files {
-		f, err := os.OpenFile(of.path, os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("proc: rotate %s: %w", of.path, err))
-			}
+	for i := range o.files {
+		of := &o.files[i]
+		if seen[of.path] {
 			continue
 		}
-		errs = append(errs, rotateOnce(f, of.path, o.max, o.keep, seen))
-		f.Close()
+		seen[of.path] = true
+		_, err := logfile.Rotate(of.path, o.uid, o.max, o.keep)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != of.lastErr && err != nil {
+			errs = append(errs, fmt.Errorf("proc: rotate: %w", err))
+		}
+		of.lastErr = msg
 	}
 	return errors.Join(errs...)
-}
-
-// rotateOnce rotates the open file unless this sweep already did.
-func rotateOnce(f *os.File, path string, max int64, keep int, seen map[[2]uint64]bool) error {
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("proc: rotate %s: %w", path, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	key := [2]uint64{uint64(st.Dev), st.Ino}
-	if seen[key] {
-		return nil
-	}
-	seen[key] = true
-	_, err = rotateFile(f, path, max, keep)
-	return err
 }

@@ -109,7 +109,7 @@ func (s *Spawner) rotateAll() error {
 		procs = append(procs, p)
 	}
 	s.mu.Unlock()
-	seen := make(map[[2]uint64]bool)
+	seen := make(map[string]bool)
 	var errs []error
 	for _, p := range procs {
 		errs = append(errs, p.out.rotate(seen))

@@ -25,7 +25,8 @@ type Options struct {
 	// Only one Spawner per process should set it.
 	Subreaper bool
 	// RotateEvery is how often live output files are checked against
-	// their LogMaxSize. Default 5 s.
+	// their LogMaxSize: a file can grow past it by what its worker writes
+	// in this time. A check is one fstatat per file. Default 1 s.
 	RotateEvery time.Duration
 	// ReapEvery is the reaper's sweep interval, a backstop for coalesced
 	// or missed SIGCHLDs. Default 10 s.
@@ -75,7 +76,7 @@ type Spawner struct {
 // the process from 3 up (see startProcess).
 func NewSpawner(opts Options) (*Spawner, error) {
 	if opts.RotateEvery <= 0 {
-		opts.RotateEvery = 5 * time.Second
+		opts.RotateEvery = time.Second
 	}
 	if opts.ReapEvery <= 0 {
 		opts.ReapEvery = 10 * time.Second
@@ -225,7 +226,8 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	// The child has its own descriptors now. Keeping ours would cost a
 	// descriptor per file per worker, and every later fork copies and
-	// exec closes them all: rotation reopens the files by path instead.
+	// exec closes them all: rotation finds the files by path instead, as
+	// carefully as Start opened them.
 	out.detach()
 	p := &Process{
 		spawner:  s,

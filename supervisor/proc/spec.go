@@ -39,11 +39,14 @@ type Spec struct {
 	// be raised above the daemon's.
 	Rlimits []Rlimit
 	// Stdout and Stderr are file paths opened O_WRONLY|O_CREATE|O_APPEND
-	// 0640, their parent directories created 0750. "" means /dev/null. The
-	// same path for both shares one open file, so lines interleave in order.
+	// 0640, their parent directories created 0750, by logfile.OpenAppend:
+	// a link, FIFO, hard link or file of another user planted there is
+	// refused (logfile.ErrUnsafe). "" means /dev/null. The same path for
+	// both shares one open file, so lines interleave in order.
 	Stdout, Stderr string
 	// LogMaxSize is the size in bytes above which output files are rotated;
-	// 0 never rotates. LogBackups is how many rotated copies are kept.
+	// 0 never rotates. LogBackups is how many rotated copies are kept, each
+	// of at most LogMaxSize bytes.
 	LogMaxSize int64
 	LogBackups int
 }

@@ -48,6 +48,11 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		t.errorf("sample_interval", "must be greater than 0")
 		out.SampleInterval = DefaultSampleInterval
 	}
+	out.LogCheckInterval = t.duration("log_check_interval", DefaultLogCheckInterval)
+	if out.LogCheckInterval == 0 {
+		t.errorf("log_check_interval", "must be greater than 0")
+		out.LogCheckInterval = DefaultLogCheckInterval
+	}
 	t.finish()
 	return out
 }

@@ -11,6 +11,9 @@ const (
 	DefaultSocketName     = "tend.sock" // inside the state dir
 	DefaultLogLevel       = "info"
 	DefaultSampleInterval = time.Second
+	// DefaultLogCheckInterval bounds how far a worker's output file can
+	// grow past log_max_size: by what it writes in this time.
+	DefaultLogCheckInterval = time.Second
 
 	DefaultRestart            = RestartOnFailure
 	DefaultStartTimeout       = time.Second

@@ -9,8 +9,10 @@
 //
 // Parse is pure: it only looks at the bytes it is given. Validate adds the
 // checks that depend on the host (users and groups exist, commands fit in
-// what exec accepts) and Load does both. CheckTrusted says whether anyone
-// but root and the daemon's user could change the file.
+// what exec accepts, no one but root and the worker can write the
+// directories of its output files, judged by supervisor/logfile) and Load
+// does both. CheckTrusted says whether anyone but root and the daemon's user
+// could change the file.
 //
 // No error repeats a value of the file: a value in the wrong place may be
 // a secret, and the file, line and key already point at it.

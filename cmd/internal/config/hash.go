@@ -76,6 +76,7 @@ func (h *workerHasher) sum(w *Worker) string {
 	b = hashStr(b, w.Stderr)
 	b = binary.AppendVarint(b, w.LogMaxSize)
 	b = binary.AppendVarint(b, int64(w.LogBackups))
+	b = hashBool(b, w.AllowSharedOutputDir)
 	if hc := w.Health; hc == nil {
 		b = append(b, 0)
 	} else {

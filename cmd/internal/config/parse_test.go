@@ -30,14 +30,15 @@ func TestParseFull(t *testing.T) {
 	}
 	state := filepath.Join(dir, "state")
 	wantDaemon := Daemon{
-		StateDir:       state,
-		Socket:         "/run/tend/tend.sock",
-		SocketGroup:    "nogroup",
-		LogLevel:       "debug",
-		MetricsListen:  "127.0.0.1:9187",
-		SupervisorRPC:  "unix:///run/tend/supervisor.sock",
-		LeaveRunning:   true,
-		SampleInterval: 2 * time.Second,
+		StateDir:         state,
+		Socket:           "/run/tend/tend.sock",
+		SocketGroup:      "nogroup",
+		LogLevel:         "debug",
+		MetricsListen:    "127.0.0.1:9187",
+		SupervisorRPC:    "unix:///run/tend/supervisor.sock",
+		LeaveRunning:     true,
+		SampleInterval:   2 * time.Second,
+		LogCheckInterval: 250 * time.Millisecond,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -53,7 +54,7 @@ func TestParseFull(t *testing.T) {
 	web.Hash = ""
 	wantWeb := Worker{
 		Name:            "web",
-		Line:            14,
+		Line:            15,
 		Command:         []string{"/usr/bin/python3", "-m", "http.server", "8080"},
 		Dir:             "/srv/web",
 		Env:             map[string]string{"PORT": "8080", "MODE": "production"},
@@ -70,19 +71,20 @@ func TestParseFull(t *testing.T) {
 			{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 4096, Hard: 65536},
 			{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: 512, Hard: 512},
 		},
-		Restart:            RestartAlways,
-		StartTimeout:       0,
-		StopSignal:         syscall.SIGINT,
-		StopTimeout:        90 * time.Second,
-		BackoffInitial:     500 * time.Millisecond,
-		BackoffMax:         24 * time.Hour,
-		CircuitMaxRestarts: 10,
-		CircuitWindow:      2 * time.Minute,
-		CircuitCooldown:    15 * time.Minute,
-		Stdout:             filepath.Join(dir, "logs/web.stdout"),
-		Stderr:             "/var/log/web.stderr",
-		LogMaxSize:         1_500_000_000,
-		LogBackups:         7,
+		Restart:              RestartAlways,
+		StartTimeout:         0,
+		StopSignal:           syscall.SIGINT,
+		StopTimeout:          90 * time.Second,
+		BackoffInitial:       500 * time.Millisecond,
+		BackoffMax:           24 * time.Hour,
+		CircuitMaxRestarts:   10,
+		CircuitWindow:        2 * time.Minute,
+		CircuitCooldown:      15 * time.Minute,
+		Stdout:               filepath.Join(dir, "logs/web.stdout"),
+		Stderr:               "/var/log/web.stderr",
+		LogMaxSize:           1_500_000_000,
+		LogBackups:           7,
+		AllowSharedOutputDir: true,
 		Health: &Health{
 			Type:     HealthHTTP,
 			URL:      "http://127.0.0.1:8080/healthz",
@@ -104,7 +106,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 60 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 62 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
@@ -146,10 +148,11 @@ func TestParseDefaults(t *testing.T) {
 		`cpu = 50`,
 	))
 	wantDaemon := Daemon{
-		StateDir:       "/var/lib/tend",
-		Socket:         "/var/lib/tend/tend.sock",
-		LogLevel:       "info",
-		SampleInterval: time.Second,
+		StateDir:         "/var/lib/tend",
+		Socket:           "/var/lib/tend/tend.sock",
+		LogLevel:         "info",
+		SampleInterval:   time.Second,
+		LogCheckInterval: time.Second,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)

@@ -34,6 +34,10 @@ type Daemon struct {
 	// MetricsWebConfig is an exporter-toolkit web configuration file for
 	// the metrics listener (TLS, basic auth); empty: plain HTTP.
 	MetricsWebConfig string
+
+	// LogCheckInterval is how often every worker's output files are
+	// checked against their log_max_size.
+	LogCheckInterval time.Duration
 }
 
 // Worker holds one [worker.NAME] table.
@@ -77,6 +81,9 @@ type Worker struct {
 	Stderr     string
 	LogMaxSize int64 // 0: never rotate
 	LogBackups int
+	// AllowSharedOutputDir accepts output directories that users other
+	// than root and the worker can write (see Validate).
+	AllowSharedOutputDir bool
 
 	Health *Health // nil when absent
 	Limits *Limits // nil when absent

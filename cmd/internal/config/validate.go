@@ -5,18 +5,24 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // Validate runs the checks that depend on the host rather than the file:
 // every user and group named must exist, every command with its
-// environment must fit in what execve accepts here (execArgLimit), and no
-// limit on open files may pass the kernel's fs.nr_open. It is separate from
-// Parse so a config can be checked on a machine other than the one it is for.
+// environment must fit in what execve accepts here (execArgLimit), no
+// limit on open files may pass the kernel's fs.nr_open, and no user other
+// than root and the worker may be able to write the directories on the way
+// to a worker's output files (unless allow_shared_output_dir says so). It
+// is separate from Parse so a config can be checked on a machine other
+// than the one it is for.
 func (c *Config) Validate() error {
 	var errs Errors
 	add := func(key toml.Key, fallback int, err error) {
@@ -30,6 +36,12 @@ func (c *Config) Validate() error {
 	// user database, so each name is looked up once.
 	userErr, groupErr := memoize(lookupUser), memoize(lookupGroup)
 	base, limit := environBytes(), execArgLimit()
+	dirs := map[dirCheck]error{}
+	type ids struct {
+		uid, gid uint32
+		err      error
+	}
+	idsOf := map[[2]string]ids{}
 	if g := c.Daemon.SocketGroup; g != "" {
 		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
@@ -67,6 +79,32 @@ func (c *Config) Validate() error {
 					fmt.Errorf("worker %q: %d open files is above this host's maximum, fs.nr_open = %d", name, r.Hard, max))
 			}
 		}
+		id, ok := idsOf[[2]string{w.User, w.Group}]
+		if !ok {
+			id.uid, id.gid, id.err = workerIDs(w)
+			idsOf[[2]string{w.User, w.Group}] = id
+		}
+		if id.err != nil {
+			continue // reported above
+		}
+		uid, gid := id.uid, id.gid
+		checked := ""
+		for _, out := range []struct{ key, path string }{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+			dir := filepath.Dir(out.path)
+			if dir == checked {
+				continue
+			}
+			checked = dir
+			k := dirCheck{dir, uid, gid}
+			err, ok := dirs[k]
+			if !ok {
+				err = logfile.CheckDir(dir, uid, gid)
+				dirs[k] = err
+			}
+			if err := outputDirError(w, out.key, uid, err); err != nil {
+				add(toml.Key{"worker", name, out.key}, w.Line, err)
+			}
+		}
 	}
 	return errs.err()
 }
@@ -81,6 +119,69 @@ func nrOpen() (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+type dirCheck struct {
+	dir      string
+	uid, gid uint32
+}
+
+// outputDirError words what logfile.CheckDir found for the worker's key
+// (stdout or stderr), or returns nil when it found nothing or the worker
+// accepts a shared directory.
+func outputDirError(w *Worker, key string, uid uint32, err error) error {
+	var shared *logfile.SharedDirError
+	var unsafe *logfile.UnsafeError
+	switch {
+	case errors.As(err, &shared):
+		if w.AllowSharedOutputDir {
+			return nil
+		}
+		return fmt.Errorf("worker %q: %s is in %s (or below it), which is writable by %s, not only by root and the worker (uid %d): "+
+			"whoever can write there could swap the output files, or a directory on the way to them, for links to files only root may write, "+
+			"and read what the worker writes; make it writable only by root and the worker, or set allow_shared_output_dir = true to accept that",
+			w.Name, key, shared.Dir, shared.Writer, uid)
+	case errors.As(err, &unsafe):
+		return fmt.Errorf("worker %q: %s: %v", w.Name, key, unsafe)
+	}
+	return nil
+}
+
+// workerIDs is the uid and gid the worker runs as, looked up as the daemon
+// does: its user's, its group's, or else the daemon's own (taken to be
+// this process's).
+func workerIDs(w *Worker) (uid, gid uint32, err error) {
+	uid, gid = uint32(os.Geteuid()), uint32(os.Getegid())
+	if w.User != "" {
+		var u *user.User
+		if numeric(w.User) {
+			u, err = user.LookupId(w.User)
+		} else {
+			u, err = user.Lookup(w.User)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		uid, gid = parseID(u.Uid), parseID(u.Gid)
+	}
+	if w.Group != "" {
+		var g *user.Group
+		if numeric(w.Group) {
+			g, err = user.LookupGroupId(w.Group)
+		} else {
+			g, err = user.LookupGroup(w.Group)
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+		gid = parseID(g.Gid)
+	}
+	return uid, gid, nil
+}
+
+func parseID(s string) uint32 {
+	n, _ := strconv.ParseUint(s, 10, 32)
+	return uint32(n)
 }
 
 func numeric(s string) bool {

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"os"
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -70,5 +72,63 @@ func TestValidateNofileAgainstNrOpen(t *testing.T) {
 	want := []string{path + `:8: worker.b.rlimits.nofile: worker "b": 1048577 open files is above this host's maximum, fs.nr_open = 1048576`}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// An output directory someone other than root and the worker can write is
+// refused at the key's line, once per directory, unless the worker allows
+// it; the directory a path goes through a link the daemon would not follow
+// is refused either way.
+func TestValidateOutputDirs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("judges directories as the daemon (root) would")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody on this host")
+	}
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "shared")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o777)
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(home, 65534, 65534)
+	if err := os.Symlink(shared, filepath.Join(home, "link")); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeFile(t, filepath.Join(dir, "tend.toml"), lines(
+		`[worker.a]`, // 1
+		`command = ["/bin/a"]`,
+		`user = "nobody"`,
+		`stdout = "shared/a.out"`, // 4
+		`stderr = "shared/a.err"`,
+		`[worker.b]`, // 6
+		`command = ["/bin/b"]`,
+		`user = "nobody"`,
+		`stdout = "shared/b.out"`,
+		`allow_shared_output_dir = true`,
+		`[worker.c]`, // 11
+		`command = ["/bin/c"]`,
+		`user = "nobody"`,
+		`stdout = "home/logs/c.out"`,
+		`stderr = "home/link/c.err"`, // 15
+		`allow_shared_output_dir = true`,
+	))
+	_, err := Load(conf)
+	got := configErrors(t, err)
+	if len(got) != 2 {
+		t.Fatalf("got %d errors, want 2:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, want := range []string{conf + `:4: worker.a.stdout: worker "a": stdout is in ` + shared + ` (or below it), which is writable by every user (mode 0777)`, "allow_shared_output_dir = true"} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("error %q lacks %q", got[0], want)
+		}
+	}
+	if want := conf + `:15: worker.c.stderr: worker "c": stderr: ` + filepath.Join(home, "link") + " is a symbolic link"; !strings.HasPrefix(got[1], want) {
+		t.Errorf("error %q, want it to begin %q", got[1], want)
 	}
 }

@@ -78,6 +78,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)
 	w.LogMaxSize = int64(t.sizeMax("log_max_size", DefaultLogMaxSize, MaxLogMaxSize))
 	w.LogBackups = t.intIn("log_backups", DefaultLogBackups, 0, MaxLogBackups)
+	w.AllowSharedOutputDir = t.boolean("allow_shared_output_dir", false)
 
 	if h := t.sub("health"); h != nil {
 		w.Health = d.health(h)

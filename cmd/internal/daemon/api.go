@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +20,7 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // Bounds on what one client may cost.
@@ -366,7 +367,8 @@ func parseFilter(worker, typ string) (func(*events.Event) bool, error) {
 }
 
 // logs serves a worker's output file: the last n lines, then with follow=1
-// whatever is appended.
+// whatever is appended. The file is opened and followed through logfile,
+// so a link or a FIFO the worker planted at its name is refused, not read.
 func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	spec := a.d.sup.Spec(name)
@@ -388,12 +390,40 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		n = v
 	}
+	follow := q.Get("follow") == "1"
+	fl := logfile.NewFollower(path, outputOwner(spec))
+	defer fl.Close()
+	// A file not made yet is empty, and followed until it is; output to
+	// /dev/null is empty.
+	if err := fl.Open(logfile.LastLines(n)); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, logfile.ErrNoLog) {
+		if errors.Is(err, logfile.ErrUnsafe) {
+			fail(w, http.StatusForbidden, "refused", fmt.Errorf("output of %s: %w", name, err))
+		} else {
+			fail(w, http.StatusInternalServerError, "failed", fmt.Errorf("output of %s: %w", name, err))
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
-	if err := tailFile(r.Context(), w, path, n, q.Get("follow") == "1", func() { _ = rc.Flush() }); err != nil && !errors.Is(err, context.Canceled) {
+	var err error
+	if follow {
+		err = fl.Follow(r.Context(), 200*time.Millisecond, w, func() { _ = rc.Flush() })
+	} else {
+		_, err = fl.Poll(w)
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
 		a.d.logger.Debug().Err(err).Str("worker", name).Msg("logs")
 	}
+}
+
+// outputOwner is the uid that may own a worker's output files besides
+// root and the daemon: the worker's.
+func outputOwner(spec *supervisor.WorkerSpec) uint32 {
+	if spec.Credential != nil {
+		return spec.Credential.Uid
+	}
+	return uint32(os.Geteuid())
 }
 
 func (a *api) replay(w http.ResponseWriter, r *http.Request) {
@@ -418,105 +448,6 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, rep)
-}
-
-// tailFile writes the last n lines of path, then follows it.
-func tailFile(ctx context.Context, w io.Writer, path string, n int, follow bool, flush func()) error {
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) && follow {
-			return waitAndFollow(ctx, w, path, flush)
-		}
-		return err
-	}
-	defer f.Close()
-	off, err := lastLinesOffset(f, n)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return err
-	}
-	if _, err := io.Copy(w, f); err != nil {
-		return err
-	}
-	flush()
-	if !follow {
-		return nil
-	}
-	return follow1(ctx, w, f, path, flush)
-}
-
-func waitAndFollow(ctx context.Context, w io.Writer, path string, flush func()) error {
-	for {
-		f, err := os.Open(path)
-		if err == nil {
-			defer f.Close()
-			return follow1(ctx, w, f, path, flush)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-// follow1 copies what is appended to f; after a copytruncate rotation the
-// file shrinks and reading starts again from its beginning.
-func follow1(ctx context.Context, w io.Writer, f *os.File, path string, flush func()) error {
-	for {
-		n, err := io.Copy(w, f)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			flush()
-		}
-		if st, err := f.Stat(); err == nil {
-			if pos, _ := f.Seek(0, io.SeekCurrent); st.Size() < pos {
-				_, _ = f.Seek(0, io.SeekStart)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// lastLinesOffset finds where the last n lines of f begin, reading backwards.
-func lastLinesOffset(f *os.File, n int) (int64, error) {
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	size := st.Size()
-	if n == 0 {
-		return size, nil
-	}
-	buf := make([]byte, 32<<10)
-	pos, lines := size, 0
-	for pos > 0 {
-		chunk := int64(len(buf))
-		if chunk > pos {
-			chunk = pos
-		}
-		pos -= chunk
-		if _, err := f.ReadAt(buf[:chunk], pos); err != nil && err != io.EOF {
-			return 0, err
-		}
-		for i := chunk - 1; i >= 0; i-- {
-			if buf[i] == '\n' && pos+i != size-1 {
-				lines++
-				if lines == n {
-					return pos + i + 1, nil
-				}
-			}
-		}
-	}
-	return 0, nil
 }
 
 // listen opens the control socket: a stale one left by a dead daemon is

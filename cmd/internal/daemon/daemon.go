@@ -135,7 +135,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return &loadError{err}
 	}
-	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, OnError: func(err error) {
+	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, OnError: func(err error) {
 		d.logger.Warn().Err(err).Msg("process housekeeping")
 	}})
 	if err != nil {

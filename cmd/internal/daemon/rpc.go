@@ -150,13 +150,13 @@ func (c rpcControl) Shutdown(actor string) error {
 	}
 }
 
-func (c rpcControl) LogPath(name string, stderr bool) string {
+func (c rpcControl) LogPath(name string, stderr bool) (string, uint32) {
 	spec := c.d.sup.Spec(name)
 	if spec == nil {
-		return ""
+		return "", 0
 	}
 	if stderr {
-		return spec.Stderr
+		return spec.Stderr, outputOwner(spec)
 	}
-	return spec.Stdout
+	return spec.Stdout, outputOwner(spec)
 }

@@ -136,14 +136,14 @@ func (f *fakeControl) Shutdown(actor string) error {
 	return nil
 }
 
-func (f *fakeControl) LogPath(name string, stderr bool) string {
+func (f *fakeControl) LogPath(name string, stderr bool) (string, uint32) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.logs[name]
 	if stderr && p != "" {
 		p += ".err"
 	}
-	return p
+	return p, uint32(os.Geteuid())
 }
 
 func (f *fakeControl) callLog() []string {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // apiVersion is what supervisorctl 3.x and 4.x insist on.
@@ -249,8 +252,8 @@ func (s *Server) processInfo(p procRef) rpcStruct {
 	if spawnerr == "" && (code == stateFatal || code == stateBackoff) {
 		spawnerr = w.Description
 	}
-	out := s.c.LogPath(w.Name, false)
-	errPath := s.c.LogPath(w.Name, true)
+	out, _ := s.c.LogPath(w.Name, false)
+	errPath, _ := s.c.LogPath(w.Name, true)
 	return rpcStruct{
 		"name": w.Name, "group": p.group,
 		"start": start, "stop": stop, "now": now.Unix(),
@@ -305,7 +308,8 @@ func pyTimedelta(d time.Duration) string {
 }
 
 func (s *Server) configInfo(p procRef) rpcStruct {
-	out, errPath := s.c.LogPath(p.info.Name, false), s.c.LogPath(p.info.Name, true)
+	out, _ := s.c.LogPath(p.info.Name, false)
+	errPath, _ := s.c.LogPath(p.info.Name, true)
 	return rpcStruct{
 		"name": p.info.Name, "group": p.group,
 		"autostart": p.info.Autostart, "inuse": true,
@@ -380,16 +384,35 @@ func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, 
 	return out
 }
 
-// logFile resolves name's log, with supervisord's faults.
-func (s *Server) logFile(name string, stderr bool) (string, *Fault) {
+// logFile resolves name's log and the uid that may own it, with
+// supervisord's faults.
+func (s *Server) logFile(name string, stderr bool) (string, uint32, *Fault) {
 	p, _, f := s.lookup(name)
 	if f != nil {
-		return "", f
+		return "", 0, f
 	}
 	if p == nil {
-		return "", fault(faultBadName, name)
+		return "", 0, fault(faultBadName, name)
 	}
-	return s.c.LogPath(p.info.Name, stderr), nil
+	path, uid := s.c.LogPath(p.info.Name, stderr)
+	return path, uid, nil
+}
+
+// openLog opens a worker's log for reading through logfile. A missing
+// file, or output to /dev/null, is supervisord's NO_FILE; a file logfile
+// refuses (a link or FIFO a worker planted) is FAILED, with the reason but
+// nothing of its contents.
+func openLog(path string, uid uint32) (*os.File, *Fault) {
+	fh, err := logfile.OpenRead(path, uid)
+	switch {
+	case err == nil:
+		return fh, nil
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, logfile.ErrNoLog):
+		return nil, fault(faultNoFile, path)
+	case errors.Is(err, logfile.ErrUnsafe):
+		return nil, fault(faultFailed, "refused: "+err.Error())
+	}
+	return nil, fault(faultFailed, "")
 }
 
 // readLog is supervisord's readFile: a negative offset reads that many
@@ -397,19 +420,16 @@ func (s *Server) logFile(name string, stderr bool) (string, *Fault) {
 // offset, or everything after it when length is 0. Reads are capped at
 // MaxLogRead, a limit supervisord does not have.
 func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *Fault) {
-	path, f := s.logFile(name, stderr)
+	path, uid, f := s.logFile(name, stderr)
 	if f != nil {
 		return nil, f
 	}
 	if path == "" {
 		return nil, fault(faultNoFile, "")
 	}
-	fh, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fault(faultNoFile, path)
-		}
-		return nil, fault(faultFailed, "")
+	fh, f := openLog(path, uid)
+	if f != nil {
+		return nil, f
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
@@ -445,7 +465,7 @@ func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *
 // the file has grown past offset+length, overflow is set and the last
 // length bytes are returned; the returned offset is the file size.
 func (s *Server) tailLog(name string, offset, length int64, stderr bool) (any, *Fault) {
-	path, f := s.logFile(name, stderr)
+	path, uid, f := s.logFile(name, stderr)
 	if f != nil {
 		return nil, f
 	}
@@ -453,9 +473,9 @@ func (s *Server) tailLog(name string, offset, length int64, stderr bool) (any, *
 	if path == "" {
 		return empty, nil
 	}
-	fh, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
+	fh, f := openLog(path, uid)
+	if f != nil {
+		if f.Code == faultNoFile {
 			return empty, nil
 		}
 		return []any{"", offset, false}, nil

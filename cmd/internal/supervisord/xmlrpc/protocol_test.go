@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,77 @@ func (static) WaitState(context.Context, string, bool) error {
 func (static) Reload(context.Context, string) ([]string, []string, []string, error) {
 	return []string{"x"}, nil, nil, nil
 }
-func (static) Shutdown(string) error       { return nil }
-func (static) LogPath(string, bool) string { return "" }
+func (static) Shutdown(string) error                 { return nil }
+func (static) LogPath(string, bool) (string, uint32) { return "", 0 }
+
+// /logtail streams as supervisord's does: the last KiB, what is appended,
+// "==> File truncated <==" when the file shrinks, the new file from its
+// start when another replaces it, and never a link planted at its name.
+func TestLogtailFollowsRotation(t *testing.T) {
+	f := newFake(t)
+	_, sock := serve(t, f, Options{TailInterval: 10 * time.Millisecond})
+	path := f.logs["web"]
+	if err := os.WriteFile(path, []byte(strings.Repeat("x", 2000)+"\nstart\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	defer c.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://x/logtail/web/stdout", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got syncBuffer
+	go io.Copy(&got, resp.Body)
+	waitFor(t, func() bool { return strings.Contains(got.String(), "start\n") })
+	if n := len(got.String()); n != tailHead {
+		t.Errorf("the tail began with %d bytes, want %d", n, tailHead)
+	}
+	appendTo := func(s string) {
+		fh, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh.WriteString(s)
+		fh.Close()
+	}
+	appendTo("appended\n")
+	waitFor(t, func() bool { return strings.HasSuffix(got.String(), "start\nappended\n") })
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendTo("after truncation\n")
+	waitFor(t, func() bool {
+		return strings.HasSuffix(got.String(), "appended\n==> File truncated <==\nafter truncation\n")
+	})
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("a new file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.HasSuffix(got.String(), "after truncation\na new file\n") })
+	secret := filepath.Join(filepath.Dir(path), "secret")
+	if err := os.WriteFile(secret, []byte("SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(path), 0o777) // a directory a worker could write
+	os.Remove(path)
+	if err := os.Symlink(secret, path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if strings.Contains(got.String(), "SECRET") {
+		t.Fatalf("/logtail read through a planted link:\n%s", got.String())
+	}
+	srv := NewServer(f, Options{})
+	defer srv.Close()
+	if _, flt := srv.readLog("web", -100, 0, false); flt == nil || flt.Code != faultFailed {
+		t.Errorf("readLog of a planted link: %v, want FAILED", flt)
+	}
+}

@@ -44,7 +44,9 @@
 //
 // This package may NOT start, stop or signal processes, read the event log
 // or the configuration itself: it acts only through Control. It reads log
-// files only at the paths Control.LogPath returns. It never panics on bad
+// files only at the paths Control.LogPath returns, through
+// supervisor/logfile, which refuses a link or FIFO a worker planted there
+// instead of reading through it. It never panics on bad
 // input: malformed, oversized and unknown calls get XML-RPC faults.
 package xmlrpc
 
@@ -107,8 +109,9 @@ type Control interface {
 	// Shutdown begins stopping the daemon and returns without waiting;
 	// the daemon closes this Server as part of it.
 	Shutdown(actor string) error
-	// LogPath is the worker's stdout (or stderr) file, "" if none.
-	LogPath(name string, stderr bool) string
+	// LogPath is the worker's stdout (or stderr) file, "" if none, and
+	// the uid the worker runs as, which may own it besides root.
+	LogPath(name string, stderr bool) (path string, uid uint32)
 }
 
 // Errors a Control returns (wrapped or not) to get supervisord's matching
