@@ -3,9 +3,12 @@
 // "supervisorctl status" against a tend daemon.
 //
 // It speaks HTTP on a unix socket: POST /RPC2 for XML-RPC calls and
-// GET /logtail/NAME/CHANNEL for "supervisorctl tail -f". Every connection's
-// peer is identified with SO_PEERCRED and every command is passed to the
-// Control as actor "supervisorctl uid=N", so the event log says who did it.
+// GET /logtail/NAME/CHANNEL for "supervisorctl tail -f". Who may connect is
+// decided before this package sees a connection, by the listener its
+// caller serves it on (the daemon's peer.Listener, with the control
+// socket's uid rule and limits); every command is passed to the Control as
+// actor "supervisorctl uid=N", the peer's uid as the kernel gives it, so
+// the event log says who did it.
 //
 // # Names and groups
 //
@@ -62,8 +65,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tendhq/tend/cmd/internal/peer"
 	"github.com/tendhq/tend/events"
 )
 
@@ -299,17 +301,17 @@ func NewServer(c Control, opts Options) *Server {
 	mux.HandleFunc("/RPC2", s.serveRPC)
 	mux.HandleFunc("/logtail/", s.serveLogtail)
 	s.http = &http.Server{
-		Handler:           mux,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		Handler:     mux,
+		ConnContext: connContext,
+		BaseContext: func(net.Listener) context.Context { return s.ctx },
 	}
+	peer.LimitServer(s.http)
 	return s
 }
 
 // Serve accepts connections on l until Close. l should be a unix socket
-// listener: connections whose peer cannot be identified are refused.
+// listener; it decides who may connect (the daemon gives it a
+// peer.Listener). Connections whose peer cannot be identified get 403.
 func (s *Server) Serve(l net.Listener) error {
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -330,22 +332,11 @@ type actorKey struct{}
 // connContext records the peer's uid when the connection is accepted, so
 // that every request on it is attributed to the same actor.
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
-	}
-	raw, err := uc.SyscallConn()
+	cred, err := peer.Of(c)
 	if err != nil {
 		return ctx
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return ctx
-	}
-	return context.WithValue(ctx, actorKey{}, fmt.Sprintf("supervisorctl uid=%d", cred.Uid))
+	return context.WithValue(ctx, actorKey{}, fmt.Sprintf("supervisorctl uid=%d", cred.UID))
 }
 
 func actorOf(r *http.Request) (string, bool) {
