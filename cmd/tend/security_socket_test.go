@@ -10,10 +10,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -368,6 +370,124 @@ func TestSupervisorRPCAppliesTheUIDRule(t *testing.T) {
 		t.Fatalf("supervisorctl stop a as nobody in %s: exit %d:\n%s", group, code, out)
 	}
 	sdRecorded(e, "stop by a group member", 0, "supervisorctl uid=65534", [2]string{"a", "stop_requested"})
+}
+
+// One response of the XML-RPC socket is bounded: a multicall asking for
+// 80 MB of log gets faults past the bound, and the daemon's peak memory
+// grows by far less than what was asked.
+func TestSupervisorRPCResponseIsBounded(t *testing.T) {
+	e := newEnv(t, "")
+	sock := filepath.Join(e.dir, "supervisor.sock")
+	out := filepath.Join(e.dir, "a.out")
+	if err := os.WriteFile(out, bytes.Repeat([]byte("0123456789abcdef\n"), 5<<20/17), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.write(fmt.Sprintf("[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\nsupervisor_rpc = \"unix://%s\"\n\n[worker.a]\ncommand = %s\nstdout = %q\nlog_max_size = \"100MiB\"\n",
+		sock, helperCmd("hang"), out))
+	e.startDaemon()
+	e.waitStatus("a", "running", running)
+	const calls, each = 20, 4 << 20
+	var mc strings.Builder
+	for range calls {
+		mc.WriteString(`<value><struct><member><name>methodName</name><value><string>supervisor.readProcessLog</string></value></member>` +
+			`<member><name>params</name><value><array><data><value><string>a</string></value><value><int>0</int></value>` +
+			`<value><int>` + strconv.Itoa(each) + `</int></value></data></array></value></member></struct></value>`)
+	}
+	body := sdCall("system.multicall", `<param><value><array><data>`+mc.String()+`</data></array></value></param>`)
+	hwm := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.daemon.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+				return kb << 10
+			}
+		}
+		t.Fatal("no VmHWM")
+		return 0
+	}
+	base := hwm()
+	resp := sdPostAll(t, sock, body)
+	grew := hwm() - base
+	t.Logf("a %d-byte multicall asking for %d MiB: %d-byte response, daemon peak memory grew %d MiB", len(body), calls*each>>20, len(resp), grew>>20)
+	if !strings.Contains(resp, "response too large") {
+		t.Errorf("no fault for a response past the bound:\n%.600s", resp)
+	}
+	if len(resp) > 17<<20 {
+		t.Errorf("response of %d bytes", len(resp))
+	}
+	if grew > 100<<20 {
+		t.Errorf("the daemon's peak memory grew by %d MiB", grew>>20)
+	}
+	if !strings.Contains(resp, "0123456789abcdef") {
+		t.Errorf("the reads that fit were not answered:\n%.300s", resp)
+	}
+
+	// A multicall of too many calls is refused as a whole.
+	var many strings.Builder
+	for range 300 {
+		many.WriteString(`<value><struct><member><name>methodName</name><value><string>supervisor.getPID</string></value></member></struct></value>`)
+	}
+	if code, r := sdPost(t, sock, sdCall("system.multicall", `<param><value><array><data>`+many.String()+`</data></array></value></param>`)); code != 2 {
+		t.Errorf("a multicall of 300 calls: fault %d, want 2:\n%.300s", code, r)
+	}
+}
+
+// sdPostAll posts body to /RPC2 and returns the whole answer.
+func sdPostAll(t *testing.T, sock string, body []byte) string {
+	t.Helper()
+	resp, err := sdRPCClient(sock).Post("http://supervisor/RPC2", "text/xml", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST /RPC2: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /RPC2: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
+}
+
+// Offsets and lengths at the ends of int64 get an answer or a fault, never
+// a panic (which net/http would recover, printing a stack trace into the
+// daemon's log).
+func TestSupervisorRPCLogOffsetsAtTheLimits(t *testing.T) {
+	e := newEnv(t, "")
+	sock := filepath.Join(e.dir, "supervisor.sock")
+	e.write(fmt.Sprintf("[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\nsupervisor_rpc = \"unix://%s\"\n\n[worker.a]\ncommand = %s\n",
+		sock, helperCmd("spam-stdout", "10ms")))
+	e.startDaemon()
+	e.waitStatus("a", "running", running)
+	lo, hi := strconv.FormatInt(math.MinInt64, 10), strconv.FormatInt(math.MaxInt64, 10)
+	param := func(v string) string { return `<param><value><int>` + v + `</int></value></param>` }
+	name := `<param><value><string>a</string></value></param>`
+	for _, tc := range []struct {
+		method, off, n string
+		fault          int // -1: any answer will do
+	}{
+		{"supervisor.readProcessStdoutLog", lo, "0", 3},
+		{"supervisor.readProcessStderrLog", lo, "0", 3},
+		{"supervisor.readProcessStdoutLog", lo, lo, 3},
+		{"supervisor.readProcessStdoutLog", hi, hi, 0},
+		{"supervisor.readProcessStdoutLog", "-1", lo, 3},
+		{"supervisor.readProcessStdoutLog", "0", hi, 0},
+		{"supervisor.tailProcessStdoutLog", lo, "0", 0},
+		{"supervisor.tailProcessStdoutLog", lo, lo, 0},
+		{"supervisor.tailProcessStdoutLog", hi, hi, 0},
+		{"supervisor.tailProcessStdoutLog", "-1", lo, 0},
+		{"supervisor.tailProcessStdoutLog", hi, lo, 0},
+		{"supervisor.tailProcessStdoutLog", lo, hi, 0},
+	} {
+		code, resp := sdPost(t, sock, sdCall(tc.method, name+param(tc.off)+param(tc.n)))
+		if code != tc.fault {
+			t.Errorf("%s(a, %s, %s): fault %d, want %d:\n%.300s", tc.method, tc.off, tc.n, code, tc.fault, resp)
+		}
+	}
+	if log := e.stderr.String(); strings.Contains(log, "panic") || strings.Contains(log, `"level":"error"`) {
+		t.Errorf("the daemon logged a panic or an error:\n%s", log)
+	}
 }
 
 // A socket path that names anything but a socket is a configuration error

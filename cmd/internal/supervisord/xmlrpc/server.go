@@ -10,6 +10,14 @@
 // actor "supervisorctl uid=N", the peer's uid as the kernel gives it, so
 // the event log says who did it.
 //
+// # Limits
+//
+// A request is at most MaxRequest bytes, a multicall at most MaxMulticall
+// calls, and a response at most MaxResponse bytes of XML: a call whose
+// answer would take it past that gets a FAILED fault saying so. One log
+// read returns at most MaxLogRead bytes, and the log reads of all
+// responses not yet written hold at most MaxReading bytes.
+//
 // # Names and groups
 //
 // supervisord addresses processes as "group:name"; a process alone in a
@@ -243,6 +251,9 @@ func running(code int) bool {
 type Options struct {
 	MaxRequest   int64         // largest request body; default 1 MiB
 	MaxLogRead   int64         // most bytes one log read returns; default 4 MiB
+	MaxResponse  int64         // most bytes of XML one response carries; default 16 MiB
+	MaxReading   int64         // most bytes of log reads held by all responses at once; default 64 MiB
+	MaxMulticall int           // most calls in one system.multicall; default 256
 	WaitTimeout  time.Duration // longest a start or stop waits; default 2 minutes
 	TailInterval time.Duration // how often /logtail polls its file; default 250ms
 	Version      string        // getSupervisorVersion; default "4.2.5 (tend)"
@@ -260,7 +271,8 @@ type Server struct {
 	ctx    context.Context // ends when the server closes, ending log tails
 	cancel context.CancelFunc
 
-	down atomic.Bool // Shutdown was called
+	down    atomic.Bool  // Shutdown was called
+	reading atomic.Int64 // bytes of log reads held by responses not yet written
 
 	mu         sync.Mutex
 	lastReload map[string]string // group -> "added", "changed" or "removed"
@@ -276,6 +288,15 @@ func NewServer(c Control, opts Options) *Server {
 	}
 	if opts.MaxLogRead <= 0 {
 		opts.MaxLogRead = 4 << 20
+	}
+	if opts.MaxResponse <= 0 {
+		opts.MaxResponse = 16 << 20
+	}
+	if opts.MaxReading <= 0 {
+		opts.MaxReading = 64 << 20
+	}
+	if opts.MaxMulticall <= 0 {
+		opts.MaxMulticall = 256
 	}
 	if opts.WaitTimeout <= 0 {
 		opts.WaitTimeout = 2 * time.Minute
@@ -367,7 +388,12 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 			resp = encodeFault(fault(faultIncorrectParameters, err.Error()))
 			break
 		}
-		v, f := s.dispatch(r.Context(), actor, c.method, c.params, false)
+		b := s.newBudget()
+		defer b.release() // once the response is written
+		v, f := s.dispatch(r.Context(), actor, c.method, c.params, false, b)
+		if f == nil && c.method != "system.multicall" { // a multicall counts each of its calls
+			f = b.take(v)
+		}
 		if f != nil {
 			resp = encodeFault(f)
 		} else {
