@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -30,6 +31,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
 )
 
@@ -667,5 +669,36 @@ func TestRefusalFloodIsSummarised(t *testing.T) {
 	}
 	if grew := size() - before; grew > 256<<10 {
 		t.Errorf("the log grew by %d bytes", grew)
+	}
+}
+
+// "tend status NAME" shows exactly the workers named, as supervisorctl's
+// "status NAME" does.
+func TestStatusShowsExactlyTheNamedWorkers(t *testing.T) {
+	var conf strings.Builder
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		fmt.Fprintf(&conf, "[worker.%s]\ncommand = %s\n", n, helperCmd("hang"))
+	}
+	e := newEnv(t, conf.String())
+	e.startDaemon()
+	for _, tc := range [][]string{{"a"}, {"e"}, {"b", "d"}, {"d", "b"}, {"a", "b", "c", "d", "e"}} {
+		var ws []client.WorkerStatus
+		if err := json.Unmarshal([]byte(e.mustTend(append([]string{"status", "-o", "json"}, tc...)...)), &ws); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, w := range ws {
+			got = append(got, w.Name)
+		}
+		want := append([]string(nil), tc...)
+		if len(want) == 2 {
+			want = []string{"b", "d"} // in the daemon's order
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("status %v shows %v", tc, got)
+		}
+	}
+	if out, errOut, code := e.tend("status", "a", "nope"); code == 0 || !strings.Contains(errOut, "nope") {
+		t.Errorf("status a nope: exit %d:\n%s%s", code, out, errOut)
 	}
 }

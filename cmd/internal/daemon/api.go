@@ -100,10 +100,10 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	}
 	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
 	for i := range ws {
-		if len(want) > 0 && !want[ws[i].Name] {
+		if len(names) > 0 && !want[ws[i].Name] {
 			continue
 		}
-		delete(want, ws[i].Name)
+		delete(want, ws[i].Name) // what is left was not found
 		st := client.FromWorker(&ws[i])
 		if ws[i].Live() {
 			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
