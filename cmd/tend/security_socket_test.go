@@ -487,6 +487,7 @@ func TestSupervisorRPCLogOffsetsAtTheLimits(t *testing.T) {
 			t.Errorf("%s(a, %s, %s): fault %d, want %d:\n%.300s", tc.method, tc.off, tc.n, code, tc.fault, resp)
 		}
 	}
+	e.stopDaemon() // its log is complete, and no longer being written
 	if log := e.stderr.String(); strings.Contains(log, "panic") || strings.Contains(log, `"level":"error"`) {
 		t.Errorf("the daemon logged a panic or an error:\n%s", log)
 	}
