@@ -2,6 +2,9 @@ package config
 
 import (
 	"path/filepath"
+	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // maxSocketPath is the usable length of sun_path on Linux; a longer socket
@@ -55,4 +58,55 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 	}
 	t.finish()
 	return out
+}
+
+// RPCSocket is the path of the supervisorctl socket that supervisor_rpc
+// names ("unix:///path"), or "" when there is none.
+func (d Daemon) RPCSocket() string {
+	p, ok := strings.CutPrefix(d.SupervisorRPC, "unix://")
+	if !ok {
+		return ""
+	}
+	return filepath.Clean(p)
+}
+
+// SocketKey is the key the control socket's path comes from: socket, or
+// state_dir when the socket is the default one inside it.
+func (c *Config) SocketKey() []string { return c.lines.socketKey() }
+
+func (ix lineIndex) socketKey() toml.Key {
+	if e, ok := ix["daemon.socket"]; ok && e.explicit {
+		return toml.Key{"daemon", "socket"}
+	}
+	return toml.Key{"daemon", "state_dir"}
+}
+
+// socketPaths checks that the sockets do not share a path with each other
+// or with a file tend writes (the event log, a worker's output): whatever
+// was created second would fail, or take the other's place.
+func (d *decoder) socketPaths(dm Daemon, workers map[string]*Worker, order []string) {
+	type socket struct {
+		key  toml.Key
+		path string
+	}
+	socks := []socket{{d.lines.socketKey(), dm.Socket}}
+	if p := dm.RPCSocket(); p != "" {
+		socks = append(socks, socket{toml.Key{"daemon", "supervisor_rpc"}, p})
+	}
+	if len(socks) == 2 && socks[0].path == socks[1].path {
+		d.errorf(socks[1].key, "%s is also the control socket's path; the two sockets need paths of their own", socks[1].path)
+	}
+	for _, s := range socks {
+		if s.path == filepath.Join(dm.StateDir, LogName) {
+			d.errorf(s.key, "%s is the event log's path; the socket needs a path of its own", s.path)
+		}
+		for _, name := range order {
+			w := workers[name]
+			for _, out := range [][2]string{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+				if out[1] == s.path {
+					d.errorf(s.key, "%s is also worker %q's %s file; the socket needs a path of its own", s.path, name, out[0])
+				}
+			}
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 const (
 	DefaultStateDir       = "/var/lib/tend"
 	DefaultSocketName     = "tend.sock" // inside the state dir
+	LogName               = "tend.db"   // the event log, inside the state dir
 	DefaultLogLevel       = "info"
 	DefaultSampleInterval = time.Second
 	// DefaultLogCheckInterval bounds how far a worker's output file can

@@ -12,7 +12,11 @@ type Error struct {
 	Line int    // 0 when unknown
 	Key  string // full key path, e.g. worker.web.stop_timeout; empty for syntax errors
 	Msg  string
+	Err  error // the error Msg came from, if any, for errors.Is and As
 }
+
+// Unwrap returns the error the message came from.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error renders "file:line: key: msg", leaving out the parts that are unknown.
 func (e *Error) Error() string {

@@ -12,17 +12,19 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/cmd/internal/peer"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // Validate runs the checks that depend on the host rather than the file:
 // every user and group named must exist, every command with its
 // environment must fit in what execve accepts here (execArgLimit), no
-// limit on open files may pass the kernel's fs.nr_open, and no user other
-// than root and the worker may be able to write the directories on the way
-// to a worker's output files (unless allow_shared_output_dir says so). It
-// is separate from Parse so a config can be checked on a machine other
-// than the one it is for.
+// limit on open files may pass the kernel's fs.nr_open, no user other than
+// root and the worker may be able to write the directories on the way to a
+// worker's output files (unless allow_shared_output_dir says so), and each
+// socket's path must be free or hold a socket (tend replaces only a stale
+// socket, never a file that happens to be there). It is separate from Parse
+// so a config can be checked on a machine other than the one it is for.
 func (c *Config) Validate() error {
 	var errs Errors
 	add := func(key toml.Key, fallback int, err error) {
@@ -30,7 +32,7 @@ func (c *Config) Validate() error {
 		if line == 0 {
 			line = fallback
 		}
-		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error()})
+		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error(), Err: err})
 	}
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
@@ -45,6 +47,14 @@ func (c *Config) Validate() error {
 	if g := c.Daemon.SocketGroup; g != "" {
 		if err := groupErr(g); err != nil {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
+		}
+	}
+	if err := peer.CheckPath(c.Daemon.Socket); err != nil {
+		add(c.SocketKey(), 0, err)
+	}
+	if p := c.Daemon.RPCSocket(); p != "" {
+		if err := peer.CheckPath(p); err != nil {
+			add(toml.Key{"daemon", "supervisor_rpc"}, 0, err)
 		}
 	}
 	for _, name := range c.Order {
@@ -236,4 +246,11 @@ func memoize(f func(string) error) func(string) error {
 		}
 		return err
 	}
+}
+
+// KeyError reports err as a problem of key (e.g. "daemon", "socket") at its
+// line in the file, for what is found wrong after loading: a socket path
+// that changed between "tend check" and the daemon's start.
+func (c *Config) KeyError(err error, key ...string) error {
+	return Errors{{File: c.file, Line: c.lines.find(key), Key: toml.Key(key).String(), Msg: err.Error(), Err: err}}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -26,7 +25,6 @@ import (
 // Bounds on what one client may cost.
 const (
 	maxBody        = 64 << 10
-	maxConns       = 128
 	maxHistory     = 100_000
 	defaultTimeout = 30 * time.Second
 )
@@ -56,19 +54,14 @@ func (d *Daemon) handler() http.Handler {
 	return a.authorize(mux)
 }
 
-// authorize admits root, the daemon's own uid and members of the socket
-// group; anyone else is refused, and the refusal is recorded without the
-// request's payload.
+// authorize serves only connections that came through the socket's
+// peer.Listener, which applied the uid rule (root, the daemon's own uid,
+// members of the socket group) before anything was read, and recorded the
+// refusal of anyone else, without the request's payload.
 func (a *api) authorize(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := peerOf(r.Context())
-		if !ok {
+		if _, ok := peerOf(r.Context()); !ok {
 			fail(w, http.StatusForbidden, "refused", errors.New("no peer credentials"))
-			return
-		}
-		if !a.d.allowed(p) {
-			a.d.refused(p) // what it asked is not recorded: a refused client writes nothing into the log
-			fail(w, http.StatusForbidden, "refused", fmt.Errorf("uid %d is not allowed to use this socket", p.UID))
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -110,10 +103,10 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	}
 	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
 	for i := range ws {
-		if len(want) > 0 && !want[ws[i].Name] {
+		if len(names) > 0 && !want[ws[i].Name] {
 			continue
 		}
-		delete(want, ws[i].Name)
+		delete(want, ws[i].Name) // what is left was not found
 		st := client.FromWorker(&ws[i])
 		if ws[i].Live() {
 			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
@@ -156,11 +149,11 @@ func (a *api) command(w http.ResponseWriter, r *http.Request) {
 	var ev *events.Event
 	switch verb {
 	case "start":
-		ev, err = a.d.sup.Start(ctx, name, p.Actor())
+		ev, err = a.d.sup.Start(ctx, name, actor(p))
 	case "stop":
-		ev, err = a.d.sup.Stop(ctx, name, p.Actor())
+		ev, err = a.d.sup.Stop(ctx, name, actor(p))
 	case "restart":
-		ev, err = a.d.sup.Restart(ctx, name, p.Actor())
+		ev, err = a.d.sup.Restart(ctx, name, actor(p))
 	default:
 		fail(w, http.StatusNotFound, "bad_request", fmt.Errorf("unknown command %q (start, stop, restart)", verb))
 		return
@@ -228,7 +221,7 @@ func targetFor(verb string, before fsm.Worker, ev *events.Event) func(*fsm.Worke
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	p, _ := peerOf(r.Context())
-	res, err := a.d.Reload(r.Context(), p.Actor())
+	res, err := a.d.Reload(r.Context(), actor(p))
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {
@@ -448,36 +441,4 @@ func (a *api) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, rep)
-}
-
-// listen opens the control socket: a stale one left by a dead daemon is
-// replaced, a live one never.
-func listen(path string, gid int) (net.Listener, error) {
-	if _, err := os.Lstat(path); err == nil {
-		c, err := net.DialTimeout("unix", path, 500*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil, fmt.Errorf("a tend daemon already answers on %s", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-		}
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	mode := os.FileMode(0o600)
-	if gid >= 0 {
-		mode = 0o660
-		if err := os.Chown(path, -1, gid); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("chown socket %s: %w", path, err)
-		}
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/metrics"
+	"github.com/tendhq/tend/cmd/internal/peer"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
@@ -75,7 +76,7 @@ type Daemon struct {
 }
 
 // DBPath is where a state directory keeps its log.
-func DBPath(stateDir string) string { return filepath.Join(stateDir, "tend.db") }
+func DBPath(stateDir string) string { return filepath.Join(stateDir, config.LogName) }
 
 // loadError is a configuration that did not load; nothing was changed.
 type loadError struct{ err error }
@@ -178,29 +179,15 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}()
 
-	ln, err := listen(cfg.Daemon.Socket, d.gid)
+	ln, err := peer.Listen(cfg.Daemon.Socket, d.gid)
 	if err != nil {
-		return err
+		return cfg.KeyError(err, cfg.SocketKey()...)
 	}
-	srv := &http.Server{
-		Handler:           d.handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			if lc, ok := c.(*limitConn); ok {
-				c = lc.Conn
-			}
-			if p, err := peerCred(c); err == nil {
-				return context.WithValue(ctx, peerKey{}, p)
-			}
-			return ctx
-		},
-	}
-	lim := &limitListener{Listener: ln, sem: make(chan struct{}, maxConns), open: func(n int) { d.clients.Add(int64(n)) }}
+	srv := &http.Server{Handler: d.handler(), ConnContext: withPeer}
+	peer.LimitServer(srv)
+	gate := d.gate(ln, "control socket", apiRefused, apiBusy)
+	defer gate.Close() // removes the socket file, also when start-up fails
 	serveErr := make(chan error, 1)
-	defer os.Remove(cfg.Daemon.Socket)
 
 	// Clients wait in the socket's backlog until the log is reconciled with
 	// the OS: no command is judged against a world recovery has not seen.
@@ -212,9 +199,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.sup.Recover(startCtx); err != nil {
 		return err
 	}
-	go func() { serveErr <- srv.Serve(lim) }()
-	if addr := cfg.Daemon.SupervisorRPC; addr != "" {
-		stopRPC, err := d.serveRPC(addr)
+	go func() { serveErr <- srv.Serve(gate) }()
+	defer srv.Close()
+	stopRPC := func() {}
+	if cfg.Daemon.SupervisorRPC != "" {
+		stopRPC, err = d.serveRPC(cfg)
 		if err != nil {
 			return err
 		}
@@ -259,7 +248,10 @@ loop:
 	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
+	// The sockets close before the log: counted refusals are recorded as
+	// their listeners close.
 	_ = srv.Close()
+	stopRPC()
 	d.sup.Close()
 	closed = true
 	return nil
@@ -334,42 +326,6 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfg = cfg
 	d.cfgMu.Unlock()
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
-}
-
-// allowed admits root, the daemon's own uid, and the socket group.
-func (d *Daemon) allowed(p Peer) bool {
-	if p.UID == 0 || p.UID == d.uid {
-		return true
-	}
-	if d.gid < 0 {
-		return false
-	}
-	if int(p.GID) == d.gid {
-		return true
-	}
-	u, err := user.LookupId(strconv.FormatUint(uint64(p.UID), 10))
-	if err != nil {
-		return false
-	}
-	gids, err := u.GroupIds()
-	if err != nil {
-		return false
-	}
-	for _, g := range gids {
-		if g == strconv.Itoa(d.gid) {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *Daemon) refused(p Peer) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	actor := fmt.Sprintf("uid=%d gid=%d pid=%d", p.UID, p.GID, p.PID)
-	if err := d.sup.Refused(ctx, actor, "refused: uid "+strconv.FormatUint(uint64(p.UID), 10)+" is not allowed to control this daemon"); err != nil {
-		d.logger.Warn().Err(err).Msg("refusal not recorded")
-	}
 }
 
 // The daemon is the metrics' Source.

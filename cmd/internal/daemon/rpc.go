@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/peer"
 
 	"github.com/tendhq/tend/cmd/internal/supervisord/importer"
 	"github.com/tendhq/tend/cmd/internal/supervisord/xmlrpc"
@@ -19,21 +24,37 @@ import (
 // becomes an event like any other, with the caller's uid as its actor.
 type rpcControl struct{ d *Daemon }
 
-// serveRPC serves supervisord's XML-RPC interface on addr
-// ("unix:///path/supervisor.sock").
-func (d *Daemon) serveRPC(addr string) (func(), error) {
-	path, ok := strings.CutPrefix(addr, "unix://")
-	if !ok {
-		return nil, fmt.Errorf("supervisor_rpc %q: only unix:///path sockets are served", addr)
+// serveRPC serves supervisord's XML-RPC interface on the socket that
+// supervisor_rpc names ("unix:///path/supervisor.sock"), behind the same
+// uid rule and limits as the control socket.
+func (d *Daemon) serveRPC(cfg *config.Config) (func(), error) {
+	path := cfg.Daemon.RPCSocket()
+	if path == "" {
+		return nil, cfg.KeyError(fmt.Errorf("%q: only unix:///path sockets are served", cfg.Daemon.SupervisorRPC), "daemon", "supervisor_rpc")
 	}
-	ln, err := listen(path, d.gid)
+	ln, err := peer.Listen(path, d.gid)
 	if err != nil {
-		return nil, fmt.Errorf("supervisor_rpc %s: %w", addr, err)
+		return nil, cfg.KeyError(err, "daemon", "supervisor_rpc")
 	}
+	gate := d.gate(ln, "supervisorctl socket", rpcRefused, rpcBusy)
 	srv := xmlrpc.NewServer(rpcControl{d}, xmlrpc.Options{Identifier: "tend", PID: os.Getpid()})
-	go func() { _ = srv.Serve(ln) }()
+	go func() { _ = srv.Serve(gate) }()
 	d.logger.Info().Str("socket", path).Msg("serving supervisord XML-RPC")
-	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil
+	var once sync.Once
+	return func() { once.Do(func() { _ = srv.Close() }) }, nil
+}
+
+// rpcRefused is the answer to a peer the rule refuses. supervisorctl shows
+// an HTTP error's status line, not its body, so the reason is said there
+// too.
+func rpcRefused(c peer.Cred) []byte {
+	msg := fmt.Sprintf("uid %d is not allowed to use this socket", c.UID)
+	return peer.Answer(http.StatusForbidden, "Forbidden: "+msg, "text/plain; charset=utf-8", msg+"\n")
+}
+
+func rpcBusy(peer.Cred) []byte {
+	msg := fmt.Sprintf("all %d connections of this socket are in use; try again", peer.MaxConns)
+	return peer.Answer(http.StatusServiceUnavailable, "Service Unavailable: "+msg, "text/plain; charset=utf-8", msg+"\n")
 }
 
 func (c rpcControl) groups() map[string]string {

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -193,7 +194,38 @@ func encodeFault(f *Fault) []byte {
 	return b.Bytes()
 }
 
-func encodeValue(b *bytes.Buffer, v any) {
+// sink is what values are encoded into: a bytes.Buffer, or a counter that
+// learns how long the encoding is without keeping it.
+type sink interface {
+	io.Writer
+	io.ByteWriter
+	io.StringWriter
+	WriteRune(r rune) (int, error)
+}
+
+// counter counts what is written to it.
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error)       { c.n += int64(len(p)); return len(p), nil }
+func (c *counter) WriteString(s string) (int, error) { c.n += int64(len(s)); return len(s), nil }
+func (c *counter) WriteByte(byte) error              { c.n++; return nil }
+func (c *counter) WriteRune(r rune) (int, error) {
+	n := utf8.RuneLen(r)
+	if n < 0 {
+		n = len(string(utf8.RuneError))
+	}
+	c.n += int64(n)
+	return n, nil
+}
+
+// encodedLen is how many bytes encodeValue writes for v.
+func encodedLen(v any) int64 {
+	var c counter
+	encodeValue(&c, v)
+	return c.n
+}
+
+func encodeValue(b sink, v any) {
 	b.WriteString("<value>")
 	switch v := v.(type) {
 	case nil:
@@ -265,7 +297,7 @@ func encodeValue(b *bytes.Buffer, v any) {
 // escape writes s as XML text. Bytes that XML 1.0 cannot carry (invalid
 // UTF-8, most control characters, as log files may hold) become U+FFFD;
 // supervisorctl's expat parser would otherwise reject the whole response.
-func escape(b *bytes.Buffer, s string) {
+func escape(b sink, s string) {
 	for len(s) > 0 {
 		r, size := utf8.DecodeRuneInString(s)
 		if r == utf8.RuneError && size == 1 {

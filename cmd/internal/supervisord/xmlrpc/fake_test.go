@@ -27,7 +27,7 @@ type fakeControl struct {
 	shutdown bool
 }
 
-func newFake(t *testing.T) *fakeControl {
+func newFake(t testing.TB) *fakeControl {
 	dir := t.TempDir()
 	f := &fakeControl{workers: map[string]*WorkerInfo{}, logs: map[string]string{}, fail: map[string]bool{}, nextPID: 4000}
 	add := func(name, group string, state events.State) {

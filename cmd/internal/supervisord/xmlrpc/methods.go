@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -83,8 +84,9 @@ func boolArg(params []any, i int, def bool) bool {
 	return def
 }
 
-// dispatch runs one call. inMulticall forbids nesting multicalls.
-func (s *Server) dispatch(ctx context.Context, actor, method string, params []any, inMulticall bool) (any, *Fault) {
+// dispatch runs one call. inMulticall forbids nesting multicalls; b is
+// what the response may still carry.
+func (s *Server) dispatch(ctx context.Context, actor, method string, params []any, inMulticall bool, b *budget) (any, *Fault) {
 	sig := map[string]string{
 		"system.listMethods": "", "system.methodHelp": "s", "system.methodSignature": "s", "system.multicall": "a",
 		"supervisor.getAPIVersion": "", "supervisor.getVersion": "", "supervisor.getSupervisorVersion": "",
@@ -123,7 +125,11 @@ func (s *Server) dispatch(ctx context.Context, actor, method string, params []an
 		if inMulticall {
 			return nil, fault(faultIncorrectParameters, "multicall cannot nest")
 		}
-		return s.multicall(ctx, actor, params[0].([]any)), nil
+		calls := params[0].([]any)
+		if len(calls) > s.opts.MaxMulticall {
+			return nil, fault(faultIncorrectParameters, fmt.Sprintf("a multicall of %d calls; at most %d are served in one", len(calls), s.opts.MaxMulticall))
+		}
+		return s.multicall(ctx, actor, calls, b), nil
 	case "supervisor.getAPIVersion", "supervisor.getVersion":
 		return apiVersion, nil
 	case "supervisor.getSupervisorVersion":
@@ -188,9 +194,9 @@ func (s *Server) dispatch(ctx context.Context, actor, method string, params []an
 	case "supervisor.startAllProcesses", "supervisor.stopAllProcesses":
 		return s.all(ctx, actor, s.procs(), method == "supervisor.startAllProcesses", boolArg(params, 0, true)), nil
 	case "supervisor.readProcessLog", "supervisor.readProcessStdoutLog", "supervisor.readProcessStderrLog":
-		return s.readLog(str(0), num(1), num(2), method == "supervisor.readProcessStderrLog")
+		return s.readLog(str(0), num(1), num(2), method == "supervisor.readProcessStderrLog", b)
 	case "supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog", "supervisor.tailProcessStderrLog":
-		return s.tailLog(str(0), num(1), num(2), method == "supervisor.tailProcessStderrLog")
+		return s.tailLog(str(0), num(1), num(2), method == "supervisor.tailProcessStderrLog", b)
 	case "supervisor.reloadConfig":
 		return s.reload(ctx, actor)
 	case "supervisor.addProcessGroup":
@@ -208,27 +214,34 @@ func (s *Server) dispatch(ctx context.Context, actor, method string, params []an
 }
 
 // multicall runs each call in turn; each result is [value] or a fault
-// struct, as Python's MultiCall expects.
-func (s *Server) multicall(ctx context.Context, actor string, calls []any) []any {
+// struct, as Python's MultiCall expects. A result that would take the
+// response past its budget is replaced by a fault.
+func (s *Server) multicall(ctx context.Context, actor string, calls []any, b *budget) []any {
 	out := make([]any, 0, len(calls))
+	faultOf := func(f *Fault) any { return rpcStruct{"faultCode": f.Code, "faultString": f.String} }
 	for _, c := range calls {
 		m, ok := c.(map[string]any)
 		name, okName := m["methodName"].(string)
 		if !ok || !okName {
-			f := fault(faultIncorrectParameters, "multicall entries need methodName and params")
-			out = append(out, rpcStruct{"faultCode": f.Code, "faultString": f.String})
+			out = append(out, faultOf(fault(faultIncorrectParameters, "multicall entries need methodName and params")))
 			continue
 		}
 		var params []any
 		if p, ok := m["params"].([]any); ok {
 			params = p
 		}
-		v, f := s.dispatch(ctx, actor, name, params, true)
-		if f != nil {
-			out = append(out, rpcStruct{"faultCode": f.Code, "faultString": f.String})
-			continue
+		var r any
+		v, f := s.dispatch(ctx, actor, name, params, true, b)
+		if f == nil {
+			r = []any{v}
+			f = b.take(r)
 		}
-		out = append(out, []any{v})
+		if f != nil {
+			// A fault is small and there are at most MaxMulticall of
+			// them: it is sent even when the budget is spent.
+			r = faultOf(f)
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -418,8 +431,9 @@ func openLog(path string, uid uint32) (*os.File, *Fault) {
 // readLog is supervisord's readFile: a negative offset reads that many
 // bytes from the end (length must then be 0); otherwise length bytes from
 // offset, or everything after it when length is 0. Reads are capped at
-// MaxLogRead, a limit supervisord does not have.
-func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *Fault) {
+// MaxLogRead, a limit supervisord does not have, and at what the response
+// may still carry.
+func (s *Server) readLog(name string, offset, length int64, stderr bool, b *budget) (any, *Fault) {
 	path, uid, f := s.logFile(name, stderr)
 	if f != nil {
 		return nil, f
@@ -436,23 +450,13 @@ func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *
 	if err != nil {
 		return nil, fault(faultFailed, "")
 	}
-	size := st.Size()
-	var pos, n int64
-	switch {
-	case offset < 0:
-		if length != 0 {
-			return nil, fault(faultBadArguments, "")
-		}
-		n = -offset
-		pos = max(size-n, 0)
-	case length < 0:
-		return nil, fault(faultBadArguments, "")
-	case length == 0:
-		pos, n = offset, max(size-offset, 0)
-	default:
-		pos, n = offset, length
+	pos, n, f := readRange(offset, length, st.Size(), s.opts.MaxLogRead)
+	if f != nil {
+		return nil, f
 	}
-	n = min(n, s.opts.MaxLogRead)
+	if f := b.read(n); f != nil {
+		return nil, f
+	}
 	buf := make([]byte, n)
 	got, err := fh.ReadAt(buf, pos)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -461,10 +465,37 @@ func (s *Server) readLog(name string, offset, length int64, stderr bool) (any, *
 	return string(buf[:got]), nil
 }
 
+// readRange is readFile's arithmetic for a file of size bytes: where to
+// read and how much, never more than the file holds past pos nor more than
+// most. No combination of offset and length overflows; the one offset
+// whose magnitude int64 cannot hold (math.MinInt64) is BAD_ARGUMENTS.
+func readRange(offset, length, size, most int64) (pos, n int64, f *Fault) {
+	switch {
+	case offset < 0:
+		if length != 0 {
+			return 0, 0, fault(faultBadArguments, "a negative offset reads from the end and takes length 0")
+		}
+		if offset == math.MinInt64 {
+			return 0, 0, fault(faultBadArguments, "offset out of range")
+		}
+		pos = max(size+offset, 0) // size >= 0 > offset: no overflow
+		n = min(-offset, size-pos)
+	case length < 0:
+		return 0, 0, fault(faultBadArguments, "negative length")
+	default:
+		pos = offset
+		n = max(size-pos, 0) // size >= 0 and pos >= 0: no overflow
+		if length > 0 {
+			n = min(n, length)
+		}
+	}
+	return pos, min(n, most), nil
+}
+
 // tailLog is supervisord's tailFile: [data, next offset, overflow]. When
 // the file has grown past offset+length, overflow is set and the last
 // length bytes are returned; the returned offset is the file size.
-func (s *Server) tailLog(name string, offset, length int64, stderr bool) (any, *Fault) {
+func (s *Server) tailLog(name string, offset, length int64, stderr bool, b *budget) (any, *Fault) {
 	path, uid, f := s.logFile(name, stderr)
 	if f != nil {
 		return nil, f
@@ -486,30 +517,67 @@ func (s *Server) tailLog(name string, offset, length int64, stderr bool) (any, *
 		return []any{"", offset, false}, nil
 	}
 	sz := st.Size()
-	length = min(length, s.opts.MaxLogRead)
-	overflow := false
-	if sz > offset+length {
-		overflow = true
-		offset = sz - 1
-	}
-	if offset+length > sz {
-		if offset > sz-1 {
-			length = 0
-		}
-		offset = sz - length
-	}
-	offset = max(offset, 0)
-	length = max(length, 0)
+	pos, n, overflow := tailRange(offset, length, sz, s.opts.MaxLogRead)
 	data := ""
-	if length > 0 {
-		buf := make([]byte, length)
-		got, err := fh.ReadAt(buf, offset)
+	if n > 0 {
+		if f := b.read(n); f != nil {
+			return nil, f
+		}
+		buf := make([]byte, n)
+		got, err := fh.ReadAt(buf, pos)
 		if err != nil && !errors.Is(err, io.EOF) {
 			return []any{"", offset, false}, nil
 		}
 		data = string(buf[:got])
 	}
 	return []any{data, sz, overflow}, nil
+}
+
+// tailRange is tailFile's arithmetic, Python's on unbounded integers,
+// done on int64 with sums that saturate instead of wrapping; length is
+// first capped at most. It returns where to read and how much (never past
+// the end of a file of sz bytes).
+func tailRange(offset, length, sz, most int64) (pos, n int64, overflow bool) {
+	length = min(length, most)
+	if sz > addSat(offset, length) {
+		overflow = true
+		offset = sz - 1
+	}
+	if addSat(offset, length) > sz {
+		if offset > sz-1 {
+			length = 0
+		}
+		offset = subSat(sz, length)
+	}
+	offset = max(offset, 0)
+	length = max(length, 0)
+	if offset >= sz {
+		return offset, 0, overflow
+	}
+	return offset, min(length, sz-offset), overflow
+}
+
+// addSat and subSat are a+b and a-b, held at the int64 bounds instead of
+// wrapping around.
+func addSat(a, b int64) int64 {
+	c := a + b
+	switch {
+	case a > 0 && b > 0 && c < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && c >= 0:
+		return math.MinInt64
+	}
+	return c
+}
+
+func subSat(a, b int64) int64 {
+	if b == math.MinInt64 {
+		if a >= 0 {
+			return math.MaxInt64
+		}
+		return a - b // a < 0: a - MinInt64 = a + 2^63 fits
+	}
+	return addSat(a, -b)
 }
 
 // groupMap maps worker names to supervisord group names.

@@ -148,7 +148,7 @@ func TestLogOffsets(t *testing.T) {
 		off, n int64
 		want   string
 	}{{-4, 0, "6789"}, {-40, 0, "0123456789"}, {2, 3, "234"}, {7, 0, "789"}, {20, 0, ""}, {8, 10, "89"}} {
-		got, flt := s.readLog("web", tc.off, tc.n, false)
+		got, flt := s.readLog("web", tc.off, tc.n, false, s.newBudget())
 		if flt != nil || got != tc.want {
 			t.Errorf("read(%d, %d) = %v, %v; want %q", tc.off, tc.n, got, flt, tc.want)
 		}
@@ -159,7 +159,7 @@ func TestLogOffsets(t *testing.T) {
 		next     int64
 		overflow bool
 	}{{0, 4, "6789", 10, true}, {0, 20, "0123456789", 10, false}, {10, 5, "", 10, false}, {8, 5, "56789", 10, false}} {
-		got, flt := s.tailLog("web", tc.off, tc.n, false)
+		got, flt := s.tailLog("web", tc.off, tc.n, false, s.newBudget())
 		r := got.([]any)
 		if flt != nil || r[0] != tc.want || r[1] != tc.next || r[2] != tc.overflow {
 			t.Errorf("tail(%d, %d) = %v, %v; want [%q %d %v]", tc.off, tc.n, r, flt, tc.want, tc.next, tc.overflow)
@@ -178,7 +178,7 @@ func FuzzDecodeCall(f *testing.F) {
 		// Whatever decodes must dispatch without panicking.
 		s := NewServer(newStatic(), Options{})
 		defer s.Close()
-		v, flt := s.dispatch(context.Background(), "fuzz", c.method, c.params, false)
+		v, flt := s.dispatch(context.Background(), "fuzz", c.method, c.params, false, s.newBudget())
 		if flt == nil {
 			_ = encodeResponse(v)
 		}
@@ -271,7 +271,7 @@ func TestLogtailFollowsRotation(t *testing.T) {
 	}
 	srv := NewServer(f, Options{})
 	defer srv.Close()
-	if _, flt := srv.readLog("web", -100, 0, false); flt == nil || flt.Code != faultFailed {
+	if _, flt := srv.readLog("web", -100, 0, false, srv.newBudget()); flt == nil || flt.Code != faultFailed {
 		t.Errorf("readLog of a planted link: %v, want FAILED", flt)
 	}
 }

@@ -3,9 +3,20 @@
 // "supervisorctl status" against a tend daemon.
 //
 // It speaks HTTP on a unix socket: POST /RPC2 for XML-RPC calls and
-// GET /logtail/NAME/CHANNEL for "supervisorctl tail -f". Every connection's
-// peer is identified with SO_PEERCRED and every command is passed to the
-// Control as actor "supervisorctl uid=N", so the event log says who did it.
+// GET /logtail/NAME/CHANNEL for "supervisorctl tail -f". Who may connect is
+// decided before this package sees a connection, by the listener its
+// caller serves it on (the daemon's peer.Listener, with the control
+// socket's uid rule and limits); every command is passed to the Control as
+// actor "supervisorctl uid=N", the peer's uid as the kernel gives it, so
+// the event log says who did it.
+//
+// # Limits
+//
+// A request is at most MaxRequest bytes, a multicall at most MaxMulticall
+// calls, and a response at most MaxResponse bytes of XML: a call whose
+// answer would take it past that gets a FAILED fault saying so. One log
+// read returns at most MaxLogRead bytes, and the log reads of all
+// responses not yet written hold at most MaxReading bytes.
 //
 // # Names and groups
 //
@@ -64,8 +75,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/tendhq/tend/cmd/internal/peer"
 	"github.com/tendhq/tend/events"
 )
 
@@ -244,6 +254,9 @@ func running(code int) bool {
 type Options struct {
 	MaxRequest   int64         // largest request body; default 1 MiB
 	MaxLogRead   int64         // most bytes one log read returns; default 4 MiB
+	MaxResponse  int64         // most bytes of XML one response carries; default 16 MiB
+	MaxReading   int64         // most bytes of log reads held by all responses at once; default 64 MiB
+	MaxMulticall int           // most calls in one system.multicall; default 256
 	WaitTimeout  time.Duration // longest a start or stop waits; default 2 minutes
 	TailInterval time.Duration // how often /logtail polls its file; default 250ms
 	Version      string        // getSupervisorVersion; default "4.2.5 (tend)"
@@ -261,7 +274,8 @@ type Server struct {
 	ctx    context.Context // ends when the server closes, ending log tails
 	cancel context.CancelFunc
 
-	down atomic.Bool // Shutdown was called
+	down    atomic.Bool  // Shutdown was called
+	reading atomic.Int64 // bytes of log reads held by responses not yet written
 
 	mu         sync.Mutex
 	lastReload map[string]string // group -> "added", "changed" or "removed"
@@ -277,6 +291,15 @@ func NewServer(c Control, opts Options) *Server {
 	}
 	if opts.MaxLogRead <= 0 {
 		opts.MaxLogRead = 4 << 20
+	}
+	if opts.MaxResponse <= 0 {
+		opts.MaxResponse = 16 << 20
+	}
+	if opts.MaxReading <= 0 {
+		opts.MaxReading = 64 << 20
+	}
+	if opts.MaxMulticall <= 0 {
+		opts.MaxMulticall = 256
 	}
 	if opts.WaitTimeout <= 0 {
 		opts.WaitTimeout = 2 * time.Minute
@@ -302,17 +325,17 @@ func NewServer(c Control, opts Options) *Server {
 	mux.HandleFunc("/RPC2", s.serveRPC)
 	mux.HandleFunc("/logtail/", s.serveLogtail)
 	s.http = &http.Server{
-		Handler:           mux,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          nil,
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		Handler:     mux,
+		ConnContext: connContext,
+		BaseContext: func(net.Listener) context.Context { return s.ctx },
 	}
+	peer.LimitServer(s.http)
 	return s
 }
 
 // Serve accepts connections on l until Close. l should be a unix socket
-// listener: connections whose peer cannot be identified are refused.
+// listener; it decides who may connect (the daemon gives it a
+// peer.Listener). Connections whose peer cannot be identified get 403.
 func (s *Server) Serve(l net.Listener) error {
 	err := s.http.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -333,22 +356,11 @@ type actorKey struct{}
 // connContext records the peer's uid when the connection is accepted, so
 // that every request on it is attributed to the same actor.
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return ctx
-	}
-	raw, err := uc.SyscallConn()
+	cred, err := peer.Of(c)
 	if err != nil {
 		return ctx
 	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return ctx
-	}
-	return context.WithValue(ctx, actorKey{}, fmt.Sprintf("supervisorctl uid=%d", cred.Uid))
+	return context.WithValue(ctx, actorKey{}, fmt.Sprintf("supervisorctl uid=%d", cred.UID))
 }
 
 func actorOf(r *http.Request) (string, bool) {
@@ -379,7 +391,12 @@ func (s *Server) serveRPC(w http.ResponseWriter, r *http.Request) {
 			resp = encodeFault(fault(faultIncorrectParameters, err.Error()))
 			break
 		}
-		v, f := s.dispatch(r.Context(), actor, c.method, c.params, false)
+		b := s.newBudget()
+		defer b.release() // once the response is written
+		v, f := s.dispatch(r.Context(), actor, c.method, c.params, false, b)
+		if f == nil && c.method != "system.multicall" { // a multicall counts each of its calls
+			f = b.take(v)
+		}
 		if f != nil {
 			resp = encodeFault(f)
 		} else {
