@@ -19,6 +19,7 @@ type Exit struct {
 	Code        *int `json:",omitempty"` // nil when signalled or unknown
 	Signal      int  `json:",omitempty"`
 	Lost        bool `json:",omitempty"` // ended while the daemon was down
+	SpawnFailed bool `json:",omitempty"` // it never ran: its spawn failed
 	At          time.Time
 	Ran         time.Duration // from spawn to exit
 	Cause       string
@@ -484,7 +485,7 @@ func mutate(w *Worker, e *events.Event) {
 			w.SpawnedAt = e.Time
 		}
 	case events.SpawnFailed:
-		w.LastExit = &Exit{Incarnation: e.Incarnation, At: e.Time, Cause: e.Cause}
+		w.LastExit = &Exit{Incarnation: e.Incarnation, At: e.Time, Cause: e.Cause, SpawnFailed: true}
 		w.PID = 0
 	case events.Exited, events.Lost:
 		ran := time.Duration(0)

@@ -205,27 +205,21 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			ctx := cmd.Context()
-			if all {
-				st, err := c.Status(ctx)
-				if err != nil {
-					return err
-				}
-				for _, w := range st.Workers {
-					names = append(names, w.Name)
-				}
+			// One request for every worker named: the daemon judges it as
+			// one command, makes it durable in one commit and answers once.
+			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
+				Wait: !noWait, Timeout: timeout.String()})
+			if err != nil {
+				return err
 			}
-			results := make([]client.CommandResult, len(names))
-			errs := make([]error, len(names))
-			done := make(chan int, len(names))
-			for i, n := range names {
-				go func() {
-					results[i], errs[i] = c.Command(ctx, verb, n, !noWait, timeout)
-					done <- i
-				}()
-			}
-			for range names {
-				<-done
+			results := reply.Results
+			names = make([]string, len(results))
+			errs := make([]error, len(results))
+			for i, r := range results {
+				names[i] = r.Worker
+				if r.Error != nil {
+					errs[i] = &client.Error{ErrorBody: *r.Error}
+				}
 			}
 			out := cmd.OutOrStdout()
 			if g.json() {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,22 +57,52 @@ func IsNoWorker(err error) bool {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	return c.doBody(ctx, method, path, q, nil)
+}
+
+// ErrBusy says the daemon is there but takes no more connections now.
+var ErrBusy = errors.New("the tend daemon is busy")
+
+func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
 	u := "http://tend" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
+	var resp *http.Response
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
 		}
-		if errors.As(err, &op) && op.Op == "dial" {
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err = c.http.Do(req)
+		if err == nil {
+			break
+		}
+		var op *net.OpError
+		dial := errors.As(err, &op) && op.Op == "dial"
+		switch {
+		case dial && errors.Is(err, syscall.EAGAIN):
+			// The socket's backlog is full: a daemon is there, and busy.
+			// Wait and try again, as long as the caller's context allows.
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: its socket %s took no connection before the deadline: %v", ErrBusy, c.socket, op.Err)
+			case <-time.After(delay):
+			}
+			continue
+		case dial && errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
+		case dial && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)):
 			return nil, fmt.Errorf("%w on %s (is the daemon running? start it with `tend daemon`, or read a log file with --db): %v", ErrNoDaemon, c.socket, op.Err)
+		case dial:
+			return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
 		}
 		return nil, err
 	}
@@ -107,6 +138,23 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	var s Status
 	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
 	return s, err
+}
+
+// Commands runs start, stop or restart on many workers as one command:
+// one request, one decision, one answer.
+func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return CommandReply{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/command", nil, body)
+	if err != nil {
+		return CommandReply{}, err
+	}
+	defer resp.Body.Close()
+	var r CommandReply
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
 }
 
 // Command runs start, stop or restart on one worker, waiting up to timeout

@@ -67,9 +67,25 @@ func FromWorker(w *fsm.Worker) WorkerStatus {
 	return s
 }
 
-// CommandResult answers start, stop and restart.
+// CommandRequest is start, stop or restart on many workers: one command,
+// judged as one decision and made durable in one commit.
+type CommandRequest struct {
+	Verb    string   `json:"verb"`              // start, stop or restart
+	Workers []string `json:"workers,omitempty"` // the workers, in the order to answer them
+	All     bool     `json:"all,omitempty"`     // every configured worker instead
+	Wait    bool     `json:"wait,omitempty"`    // until each reaches its target state
+	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default 30s)
+}
+
+// CommandReply answers a CommandRequest: one result per worker.
+type CommandReply struct {
+	Results []CommandResult `json:"results"`
+}
+
+// CommandResult answers start, stop and restart for one worker.
 type CommandResult struct {
 	Worker  string       `json:"worker"`
+	Error   *ErrorBody   `json:"error,omitempty"` // the command was refused for this worker
 	Event   *events.JSON `json:"event,omitempty"` // the command as recorded
 	Status  WorkerStatus `json:"status"`          // the state reached (or at timeout)
 	Reached bool         `json:"reached"`         // the target state was reached

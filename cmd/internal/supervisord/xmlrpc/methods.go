@@ -10,7 +10,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tendhq/tend/supervisor/logfile"
@@ -333,67 +332,49 @@ func (s *Server) configInfo(p procRef) rpcStruct {
 }
 
 // startStop starts or stops one worker, waiting for it when asked, with
-// supervisord's checks and faults.
+// supervisord's faults. Whether it is already in the wanted state is the
+// daemon's judgement, made with the command, never read beforehand.
 func (s *Server) startStop(ctx context.Context, actor string, p procRef, start, wait bool) *Fault {
-	name := p.info.Name
-	code, _ := StateOf(p.info)
-	if start && running(code) {
-		return fault(faultAlreadyStarted, name)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	return commandFault(s.c.Command(ctx, start, []string{p.info.Name}, actor, wait)[0], p.info.Name)
+}
+
+// commandFault is supervisord's fault for one worker's command outcome.
+func commandFault(err error, name string) *Fault {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrSpawn):
+		return fault(faultSpawnError, name)
+	case errors.Is(err, ErrExited):
+		return fault(faultAbnormalTermination, name)
 	}
-	if !start && !running(code) {
-		return fault(faultNotRunning, name)
+	return toFault(err, name)
+}
+
+// all starts or stops procs as one command, and reports one result struct
+// per worker acted on, in order: like supervisord, those already in the
+// wanted state are left out.
+func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, wait bool) []rpcStruct {
+	names := make([]string, len(procs))
+	for i, p := range procs {
+		names[i] = p.info.Name
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
 	defer cancel()
-	var err error
-	if start {
-		err = s.c.Start(ctx, name, actor)
-	} else {
-		err = s.c.Stop(ctx, name, actor)
-	}
-	if err != nil {
-		return toFault(err, name)
-	}
-	if !wait {
-		return nil
-	}
-	if err := s.c.WaitState(ctx, name, start); err != nil {
-		switch {
-		case errors.Is(err, ErrSpawn):
-			return fault(faultSpawnError, name)
-		case !start:
-			return toFault(err, name)
+	errs := s.c.Command(ctx, start, names, actor, wait)
+	out := make([]rpcStruct, 0, len(procs))
+	for i, p := range procs {
+		if start && errors.Is(errs[i], ErrAlreadyStarted) || !start && errors.Is(errs[i], ErrNotRunning) {
+			continue
 		}
-		return fault(faultAbnormalTermination, name)
-	}
-	return nil
-}
-
-// all starts or stops procs concurrently (as supervisord's deferred
-// callbacks do), skipping those already in the wanted state, and reports
-// one result struct per worker acted on, in order.
-func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, wait bool) []rpcStruct {
-	var todo []procRef
-	for _, p := range procs {
-		code, _ := StateOf(p.info)
-		if running(code) != start {
-			todo = append(todo, p)
+		r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
+		if f := commandFault(errs[i], p.info.Name); f != nil {
+			r["status"], r["description"] = f.Code, f.String
 		}
+		out = append(out, r)
 	}
-	out := make([]rpcStruct, len(todo))
-	var wg sync.WaitGroup
-	for i, p := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
-			if f := s.startStop(ctx, actor, p, start, wait); f != nil {
-				r["status"], r["description"] = f.Code, f.String
-			}
-			out[i] = r
-		}()
-	}
-	wg.Wait()
 	return out
 }
 
@@ -683,12 +664,15 @@ func (s *Server) addGroup(ctx context.Context, actor, name string) (any, *Fault)
 	if len(group) == 0 {
 		return nil, fault(faultBadName, name)
 	}
+	var names []string
 	for _, p := range group {
-		code, _ := StateOf(p.info)
-		if p.info.Autostart && !running(code) && code != stateStopping && !s.removedWorker(p.info.Name) {
-			if err := s.c.Start(ctx, p.info.Name, actor); err != nil && !errors.Is(err, ErrAlreadyStarted) {
-				return nil, toFault(err, p.info.Name)
-			}
+		if p.info.Autostart && !s.removedWorker(p.info.Name) {
+			names = append(names, p.info.Name)
+		}
+	}
+	for i, err := range s.c.Command(ctx, true, names, actor, false) {
+		if err != nil && !errors.Is(err, ErrAlreadyStarted) {
+			return nil, toFault(err, names[i])
 		}
 	}
 	return true, nil

@@ -193,10 +193,16 @@ func newStatic() static { return static{} }
 func (static) Workers() []WorkerInfo {
 	return []WorkerInfo{{Name: "web", State: events.Stopped}, {Name: "a", Group: "g", State: events.Stopped}}
 }
-func (static) Start(context.Context, string, string) error { return ErrSpawn }
-func (static) Stop(context.Context, string, string) error  { return nil }
-func (static) WaitState(context.Context, string, bool) error {
-	return nil
+func (static) Command(_ context.Context, start bool, names []string, _ string, _ bool) []error {
+	errs := make([]error, len(names))
+	for i := range errs {
+		if start {
+			errs[i] = ErrSpawn
+		} else {
+			errs[i] = ErrNotRunning
+		}
+	}
+	return errs
 }
 func (static) Reload(context.Context, string) ([]string, []string, []string, error) {
 	return []string{"x"}, nil, nil, nil
