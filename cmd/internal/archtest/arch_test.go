@@ -48,7 +48,8 @@ func ours(imports []string) []string {
 // allowed lists, for each package, the packages of ours it may import
 // directly. Dependencies point one way: cmd → supervisor → {fsm, store,
 // events, supervisor/proc, supervisor/health, supervisor/limits}; fsm and
-// store import only events; events imports nothing of ours.
+// store import only events; events imports nothing of ours. supervisor/cgroup
+// is a leaf like them, for supervisor/proc and supervisor to import.
 var allowed = map[string][]string{
 	"events":            {},
 	"fsm":               {"events"},
@@ -57,6 +58,7 @@ var allowed = map[string][]string{
 	"supervisor/proc":   {},
 	"supervisor/health": {},
 	"supervisor/limits": {},
+	"supervisor/cgroup": {},
 	"supervisor":        {"events", "fsm", "fsm/policy", "store", "supervisor/proc", "supervisor/health", "supervisor/limits"},
 }
 
