@@ -44,7 +44,7 @@
 //     start; g.CloseFD(). If the start fails, g.Remove(). Keep Setpgid:
 //     group signals stay the fast path while the leader lives.
 //  3. Right after a spawn, tree.Prepare(worker, inc+1) may take the mkdir
-//     of the next incarnation off the restart path.
+//     of the next incarnation off the restart path (see Costs).
 //  4. Leader exit: the pidfd tells it, as now. Then g.Signal(stopSignal)
 //     to whatever is left, wait on g.Empty() up to stop_timeout, then
 //     g.Kill() and wait on g.Empty() again. g.Populated() replaces
@@ -73,6 +73,21 @@
 //   - It touches no cgroup it did not create, except enabling controllers
 //     in the base's cgroup.subtree_control and moving the daemon itself.
 //   - It scans no /proc: Leader.Owns is a pure rule over a parsed stat.
+//
+// # Costs
+//
+// Measured with BenchmarkSpawn on a 2-vCPU VM (Linux 6.18) under a load
+// average of about 10, medians of ten runs of 400 spawns of /bin/true:
+// mkdir of a group 38 µs, open 10 µs, rmdir 9 µs, Group.Remove 52 µs (after
+// the exit, off the restart path). A spawn into a new group took 1.77 ms
+// against 1.41 ms without a cgroup back to back, and 2.39 ms against
+// 2.06 ms with 10 ms pauses: about +0.33 ms, of which mkdir and open are
+// 0.05 ms. The rest is the first fork into an empty cgroup: the kernel
+// announces the populated change on cgroup.events (at most one
+// announcement per 20 ms per cgroup, the next ones are deferred), and the
+// spawning thread waits longer for the CPU; a fork into a group whose
+// announcement was made less than 20 ms before costs no more than a plain
+// one. Prepare takes the mkdir away, not that.
 //
 // # Caveats
 //
