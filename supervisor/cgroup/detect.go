@@ -246,7 +246,7 @@ func find(opts Options) (where, error) {
 		w.mode = ModeDelegated
 	default:
 		return where{}, &UnavailableError{Reason: NotDelegated, Path: w.base,
-			Hint: "run tend in a systemd unit with Delegate=yes (on systemd before 251 also set cgroup_delegated = true)"}
+			Hint: "run tend in a systemd unit with Delegate=yes (systemd before 251 does not mark the delegation; tend must then be told)"}
 	}
 	return w, nil
 }

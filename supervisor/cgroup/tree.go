@@ -239,11 +239,16 @@ func Open(instance string, opts Options) (*Tree, error) {
 	}
 	name := subtreePrefix + instance
 	dir := path.Join(w.baseDir, name)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	err = os.Mkdir(dir, 0o755)
+	made := err == nil
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, &UnavailableError{Reason: NotWritable, Path: dir, Err: err}
 	}
 	kill, err := checkKernel(dir)
 	if err != nil {
+		if made {
+			_ = unix.Rmdir(dir)
+		}
 		return nil, err
 	}
 	t := &Tree{
