@@ -466,3 +466,74 @@ func TestOOMReported(t *testing.T) {
 		t.Fatal("no OOM report")
 	}
 }
+
+// The OOM watch, on a stand-in group: inotify reports a modified file the
+// same way for a regular file as for memory.events, so the watch's logic
+// (count, increment, one report per rise) is tested on hosts without the
+// memory controller too.
+func TestOOMWatchCounts(t *testing.T) {
+	dir := t.TempDir()
+	oom := make(chan OOM, 8)
+	tr := &Tree{dir: dir, path: "/fake", kill: true, enabled: map[string]bool{"memory": true},
+		onOOM: func(o OOM) { oom <- o }, procRoot: "/proc", groups: map[string]*Group{}}
+	defer tr.Close()
+	events := filepath.Join(dir, "w.1", "memory.events")
+	os.Mkdir(filepath.Dir(events), 0o755)
+	write := func(kills int) {
+		// One write over the same length, never a truncation: the
+		// watcher must not read a half-written file.
+		f, _ := os.OpenFile(events, os.O_WRONLY|os.O_CREATE, 0o644)
+		f.WriteAt([]byte("low 0\nhigh 0\nmax 3\noom 1\noom_kill "+strconv.Itoa(kills)+"\n"), 0)
+		f.Close()
+	}
+	write(1)
+	if _, err := tr.Adopt("w", 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-oom:
+		t.Fatalf("reported %+v before any new kill", o)
+	case <-time.After(50 * time.Millisecond):
+	}
+	write(3)
+	select {
+	case o := <-oom:
+		if o.Worker != "w" || o.Incarnation != 1 || o.Kills != 3 || o.New != 2 {
+			t.Fatalf("OOM = %+v, want 3 kills, 2 new", o)
+		}
+	case <-time.After(patience):
+		t.Fatal("no OOM report")
+	}
+	write(3) // modified, no new kill
+	select {
+	case o := <-oom:
+		t.Fatalf("reported %+v without a new kill", o)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// A watch inotify could not take (the per-user limit) is polled by the
+// same goroutine, and still reports.
+func TestEmptyPolledWithoutInotify(t *testing.T) {
+	tr := openTree(t, Options{})
+	g, err := tr.New("polled", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := spawn(t, g, nil, "/bin/sleep", "60")
+	w := tr.watcher(true)
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.empty = ch
+	g.mu.Unlock()
+	w.poll(&watch{kind: watchEmpty, g: g, empty: ch})
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-ch:
+		t.Fatal("closed while the member lives")
+	default:
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitClosed(t, "the polled Empty", g.Empty())
+}

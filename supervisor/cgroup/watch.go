@@ -125,21 +125,29 @@ func (w *watcher) add(wa *watch, file string) {
 	if cerr != nil {
 		err = cerr
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
 			wa.wd = -1
 			return // the group is gone; check reports it
 		}
-		wa.wd = -1
-		w.polled[wa] = true
-		// Wake the reader so it starts polling.
-		w.file.SetReadDeadline(time.Now())
+		w.poll(wa)
 		return
 	}
+	w.mu.Lock()
 	wa.wd = int32(wd)
 	w.byWD[wa.wd] = wa
+	w.mu.Unlock()
+}
+
+// poll has the loop check a watch every pollEvery instead of waiting for
+// inotify.
+func (w *watcher) poll(wa *watch) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	wa.wd = -1
+	w.polled[wa] = true
+	// Wake the reader so it starts polling.
+	w.file.SetReadDeadline(time.Now())
 }
 
 // drop ends a watch.
