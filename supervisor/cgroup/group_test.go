@@ -537,3 +537,46 @@ func TestEmptyPolledWithoutInotify(t *testing.T) {
 	cmd.Wait()
 	waitClosed(t, "the polled Empty", g.Empty())
 }
+
+// A worker running as another user than root can neither leave its group
+// nor make cgroups of its own in the daemon's subtree.
+func TestWorkerCannotEscape(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a worker as nobody")
+	}
+	tr := openTree(t, Options{})
+	g, err := tr.New("jail", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	os.Chmod(filepath.Dir(out), 0o755) // the per-test parent is 0700 too
+	os.Chmod(out, 0o777)
+	report := filepath.Join(out, "report")
+	script := `exec 2>/dev/null
+echo $$ > ` + tr.Info().Dir + `/cgroup.procs && echo moved-to-subtree
+echo $$ > ` + filepath.Dir(tr.Info().Dir) + `/cgroup.procs && echo moved-to-base
+mkdir ` + tr.Info().Dir + `/mine && echo made-cgroup
+mkdir ` + g.Dir() + `/nested && echo made-nested
+echo done > ` + report + `.tmp; mv ` + report + `.tmp ` + report + `
+exec sleep 60`
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Stdout, _ = os.Create(filepath.Join(out, "stdout"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: true, CgroupFD: g.FD(),
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.CloseFD()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "the worker's attempts", func() bool { _, err := os.Stat(report); return err == nil })
+	if b, _ := os.ReadFile(filepath.Join(out, "stdout")); len(b) != 0 {
+		t.Fatalf("a worker as nobody got out: %q", b)
+	}
+	if p, _ := g.Procs(); !slices.Equal(p, []int{cmd.Process.Pid}) {
+		t.Fatalf("Procs = %v, want the worker %d", p, cmd.Process.Pid)
+	}
+	if got := cgroupOf(t, cmd.Process.Pid); got != g.Path() {
+		t.Fatalf("worker in %q, want %q", got, g.Path())
+	}
+}
