@@ -76,18 +76,19 @@
 //
 // # Costs
 //
-// Measured with BenchmarkSpawn on a 2-vCPU VM (Linux 6.18) under a load
-// average of about 10, medians of ten runs of 400 spawns of /bin/true:
-// mkdir of a group 38 µs, open 10 µs, rmdir 9 µs, Group.Remove 52 µs (after
-// the exit, off the restart path). A spawn into a new group took 1.77 ms
-// against 1.41 ms without a cgroup back to back, and 2.39 ms against
-// 2.06 ms with 10 ms pauses: about +0.33 ms, of which mkdir and open are
-// 0.05 ms. The rest is the first fork into an empty cgroup: the kernel
-// announces the populated change on cgroup.events (at most one
-// announcement per 20 ms per cgroup, the next ones are deferred), and the
-// spawning thread waits longer for the CPU; a fork into a group whose
-// announcement was made less than 20 ms before costs no more than a plain
-// one. Prepare takes the mkdir away, not that.
+// Measured with BenchmarkSpawn on a 2-vCPU VM (Linux 6.18) shared with other
+// work, medians of five runs of 400 spawns of /bin/true: mkdir of a group
+// 26-47 µs, open 8-13 µs, rmdir 9-12 µs, Group.Remove 28-66 µs (after the
+// exit, off the restart path). A plain spawn took 1.4 ms back to back and
+// 1.6 ms with a 10 ms pause before each; New plus a spawn into the new group
+// took 0.1 ms more back to back and 0.2-0.3 ms more with pauses. Most of
+// that is not mkdir: the first fork into an empty cgroup makes the kernel
+// announce the populated change on cgroup.events, which wakes a kworker on
+// the forking CPU while the spawning thread waits for its child. New
+// announces a change of its own beforehand (preannounce), so that the
+// fork's announcement is deferred by the kernel's rate limit; back to back
+// that took the extra cost from 0.44 ms to 0.12 ms. Prepare takes the mkdir
+// off the restart path, not the rest.
 //
 // # Caveats
 //

@@ -538,3 +538,27 @@ func writeFile(file, val string) error {
 	}
 	return err
 }
+
+// preannounce makes the kernel announce a change of the empty group's
+// cgroup.events now, so that the announcement of its first member, due in
+// the spawn right after, falls within the kernel's rate limit (one per
+// 20 ms per file; later ones wait for a timer). Announced at once, inside
+// clone3, it wakes a kworker on the forking CPU while the spawning thread
+// waits for its child, and back-to-back spawns took 0.3 to 0.6 ms longer
+// (BenchmarkSpawn). Freezing and thawing a group that holds no process is
+// an announcement to be had without one, and it changes nothing else. Only
+// a failed thaw matters: a worker born into a frozen group would hang.
+func preannounce(dir string) error {
+	fd, err := unix.Open(path.Join(dir, "cgroup.freeze"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // no freezer: no announcement, and nothing frozen
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte("1")); err != nil {
+		return nil
+	}
+	if _, err := unix.Write(fd, []byte("0")); err != nil {
+		return fmt.Errorf("thaw: %w", err)
+	}
+	return nil
+}

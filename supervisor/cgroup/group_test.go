@@ -25,6 +25,9 @@ func TestSpawnIntoGroup(t *testing.T) {
 	if g.FD() < 0 {
 		t.Fatal("New returned no descriptor")
 	}
+	if f, err := eventsField(g.Dir(), "frozen"); err != nil || f != 0 {
+		t.Fatalf("New left the group frozen (%d, %v): the worker would hang", f, err)
+	}
 	out := filepath.Join(t.TempDir(), "out")
 	cmd := spawn(t, g, nil, "/bin/sh", "-c", "cat /proc/self/cgroup > "+out+".tmp; mv "+out+".tmp "+out+"; exec sleep 60")
 	if g.FD() != -1 {
