@@ -182,6 +182,16 @@ func TestDelegatedMovesIntoLeaf(t *testing.T) {
 	if !avail[ctrl] {
 		t.Skipf("%s is not offered by %s; no controller to delegate", ctrl, w.baseDir)
 	}
+	// The base's subtree_control is the host's: test binaries of other
+	// checkouts running at the same time take turns.
+	lock, err := os.OpenFile(path.Join(os.TempDir(), "tend-cgroup-"+ctrl+".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() }) // registered first: released last
 	on, _ := fields(path.Join(w.baseDir, "cgroup.subtree_control"))
 	if !on[ctrl] {
 		if err := writeFile(path.Join(w.baseDir, "cgroup.subtree_control"), "+"+ctrl); err != nil {
