@@ -56,9 +56,12 @@
 //     group with its members. Adopt (tree.Adopt) those of incarnations the
 //     log knows as running; for the others Kill, wait for Empty, Remove.
 //     Then tree.RemoveEmpty() deletes empty leftovers.
-//  8. Sampling: g.Usage() gives CPU always and memory where the memory
+//  8. Exit: tree.Close() always; tree.Remove() first when every worker was
+//     stopped, so no empty subtree is left behind (tests start many
+//     daemons, each with a subtree of its own).
+//  9. Sampling: g.Usage() gives CPU always and memory where the memory
 //     controller is enabled; otherwise sum RSS over g.AppendProcs.
-//  9. Limits where the controllers are enabled: Limits (memory.max,
+//  10. Limits where the controllers are enabled: Limits (memory.max,
 //     memory.high, memory.oom.group, cpu.max, pids.max), and
 //     Options.OnOOM for OOM kills.
 //

@@ -583,3 +583,35 @@ exec sleep 60`
 		t.Fatalf("worker in %q, want %q", got, g.Path())
 	}
 }
+
+// Tree.Remove takes the whole subtree once nothing lives there, and kills
+// no one to get there.
+func TestTreeRemove(t *testing.T) {
+	tr := openTree(t, Options{})
+	busy, err := tr.New("busy", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := spawn(t, busy, nil, "/bin/sleep", "60")
+	if err := tr.Prepare("idle", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Remove(); !errors.Is(err, ErrPopulated) {
+		t.Fatalf("Remove with a live worker = %v, want ErrPopulated", err)
+	}
+	if !alive(t, cmd.Process.Pid) {
+		t.Fatal("Remove killed a worker")
+	}
+	if found, _ := tr.List(); len(found) != 1 || found[0].Worker != "busy" {
+		t.Fatalf("after Remove List = %+v, want only the busy group", found)
+	}
+	busy.Kill()
+	cmd.Wait()
+	waitClosed(t, "Empty", busy.Empty())
+	if err := tr.Remove(); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if _, err := os.Stat(tr.Info().Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("subtree still there: %v", err)
+	}
+}

@@ -583,6 +583,58 @@ func (t *Tree) RemoveEmpty() (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// Remove deletes the subtree once nothing lives in it: every incarnation
+// group, then the subtree itself. It kills nothing: groups with live
+// processes are left, and it fails with ErrPopulated. A daemon that has
+// stopped every worker calls it on its way out, so that a host running
+// many short-lived daemons (tests) keeps no empty directories. While the
+// daemon sits in its own leaf (it had to move to enable controllers) the
+// subtree cannot go; Remove then deletes the groups and leaves the rest.
+func (t *Tree) Remove() error {
+	ents, err := os.ReadDir(t.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup: remove %s: %w", t.dir, err)
+	}
+	var errs []error
+	busy := false
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if _, _, ok := parseGroupName(e.Name()); !ok {
+			continue
+		}
+		err := removeDir(path.Join(t.dir, e.Name()))
+		switch {
+		case err == nil, errors.Is(err, unix.ENOENT):
+			t.mu.Lock()
+			g := t.groups[e.Name()]
+			delete(t.groups, e.Name())
+			t.mu.Unlock()
+			if g != nil {
+				g.CloseFD()
+			}
+		case errors.Is(err, unix.EBUSY):
+			busy = true
+		default:
+			errs = append(errs, fmt.Errorf("cgroup: remove %s: %w", e.Name(), err))
+		}
+	}
+	if busy {
+		return errors.Join(append(errs, fmt.Errorf("cgroup: remove %s: %w", t.dir, ErrPopulated))...)
+	}
+	if err := unix.Rmdir(path.Join(t.dir, leafName)); err != nil && !errors.Is(err, unix.ENOENT) {
+		return errors.Join(errs...) // the daemon lives in its leaf
+	}
+	if err := unix.Rmdir(t.dir); err != nil && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("cgroup: remove %s: %w", t.dir, err))
+	}
+	return errors.Join(errs...)
+}
+
 // Purge kills every process in the subtree, waits (until ctx is done) for
 // them to die, and removes every group and then the subtree itself, unless
 // the daemon lives in it. It is for uninstalling and for tests, never for a
