@@ -50,7 +50,8 @@ func ours(imports []string) []string {
 // directly. Dependencies point one way: cmd → supervisor → {fsm, store,
 // events, supervisor/proc, supervisor/health, supervisor/limits}; proc →
 // proc/launch, its launcher stage, and supervisor/logfile; fsm and store
-// import only events; events and supervisor/logfile import nothing of ours.
+// import only events; events, supervisor/logfile and supervisor/cgroup
+// import nothing of ours.
 var allowed = map[string][]string{
 	"events":                 {},
 	"fsm":                    {"events"},
@@ -61,6 +62,7 @@ var allowed = map[string][]string{
 	"supervisor/proc/launch": {},
 	"supervisor/health":      {},
 	"supervisor/limits":      {},
+	"supervisor/cgroup":      {},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
