@@ -52,7 +52,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			s.Umask = &m
 		}
 		if h := w.Health; h != nil {
-			s.Health = &health.Spec{Type: h.Type, Command: h.Command, Address: h.Address, URL: h.URL,
+			s.Health = &health.Spec{Type: health.Type(h.Type), Command: h.Command, Address: h.Address, URL: h.URL,
 				Interval: h.Interval, Timeout: h.Timeout, Grace: h.Grace, Failures: h.Failures}
 		}
 		if l := w.Limits; l != nil {
