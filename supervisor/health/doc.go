@@ -20,9 +20,9 @@
 // it checks, the check of that field's value, its prober) and the prober in
 // a probe_*.go file of this package: the configuration file, tend check and
 // the worker hash take it from there. Only a type that needs a field Spec
-// does not have yet touches more: the field with its toml tag here, and its
-// key in cmd/internal/config's decoder and worker hash, whose tests fail
-// until both are there.
+// does not have yet touches more: the field with its toml tag and its entry
+// in targets here, and its key in cmd/internal/config's decoder and worker
+// hash, whose tests fail until all are there.
 //
 // It may not import anything of tend's, decide what unhealthy means for the
 // worker (restart, stop, log: that is the supervisor's policy), touch the
