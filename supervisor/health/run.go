@@ -66,15 +66,10 @@ func Run(ctx context.Context, spec Spec, report func(Report)) {
 	}
 }
 
+// newProber makes the prober of a valid spec's type.
 func newProber(spec Spec) prober {
-	switch spec.Type {
-	case TypeExec:
-		return execProber{argv: spec.Command, timeout: spec.Timeout}
-	case TypeTCP:
-		return tcpProber{address: spec.Address, timeout: spec.Timeout}
-	default:
-		return newHTTPProber(spec.URL, spec.Timeout)
-	}
+	p, _ := lookup(spec.Type)
+	return p.prober(spec)
 }
 
 // sleep waits d or until ctx is done, and says whether the full d elapsed.

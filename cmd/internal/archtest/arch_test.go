@@ -71,9 +71,13 @@ var allowed = map[string][]string{
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
 // adapters' ring, the packages of ours they may import directly: the door
-// of the sockets knows nothing of what is behind it, and the XML-RPC
-// adapter acts only through the Control it is given.
+// of the sockets knows nothing of what is behind it, the XML-RPC adapter
+// acts only through the Control it is given, and the configuration decodes
+// into the specs of the packages that own them (which import nothing of
+// ours) but reaches neither the supervisor nor the log.
 var cmdAllowed = map[string][]string{
+	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits",
+		"fsm/policy"},
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
 }

@@ -18,7 +18,12 @@ import (
 // The fields are written one by one into a length-prefixed encoding rather
 // than through encoding/json: reflection over a thousand workers was a
 // visible part of start-up. Every field but Line and Hash must be written
-// here; TestWorkerHashCoversEveryField fails when one is added and not.
+// here, down into the specs of Policy, Health and Limits;
+// TestWorkerHashCoversEveryField fails when one is added and not.
+//
+// The order is the one of earlier versions, when the restart policy was
+// fields of Worker: an unchanged file keeps its hashes across an upgrade,
+// so the log does not record every worker as changed at the next start.
 func workerHash(w *Worker) string {
 	var h workerHasher
 	return h.sum(w)
@@ -63,15 +68,16 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = binary.AppendUvarint(b, r.Soft)
 		b = binary.AppendUvarint(b, r.Hard)
 	}
-	b = hashStr(b, w.Restart)
+	p := &w.Policy
+	b = hashStr(b, string(p.Restart))
 	b = hashDur(b, w.StartTimeout)
 	b = hashDur(b, w.StopTimeout)
-	b = hashDur(b, w.BackoffInitial)
-	b = hashDur(b, w.BackoffMax)
-	b = hashDur(b, w.CircuitWindow)
-	b = hashDur(b, w.CircuitCooldown)
+	b = hashDur(b, p.BackoffInitial)
+	b = hashDur(b, p.BackoffMax)
+	b = hashDur(b, p.BreakerWindow)
+	b = hashDur(b, p.BreakerCooldown)
 	b = binary.AppendVarint(b, int64(w.StopSignal))
-	b = binary.AppendVarint(b, int64(w.CircuitMaxRestarts))
+	b = binary.AppendVarint(b, int64(p.BreakerMax))
 	b = hashStr(b, w.Stdout)
 	b = hashStr(b, w.Stderr)
 	b = binary.AppendVarint(b, w.LogMaxSize)
@@ -81,7 +87,7 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = append(b, 0)
 	} else {
 		b = append(b, 1)
-		b = hashStr(b, hc.Type)
+		b = hashStr(b, string(hc.Type))
 		b = hashStrs(b, hc.Command)
 		b = hashStr(b, hc.Address)
 		b = hashStr(b, hc.URL)
@@ -97,8 +103,14 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = binary.AppendUvarint(b, l.Memory)
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(l.CPU))
 		b = hashDur(b, l.Sustained)
-		b = hashStr(b, l.MemoryPolicy)
-		b = hashStr(b, l.CPUPolicy)
+		b = hashStr(b, string(l.MemoryPolicy))
+		b = hashStr(b, string(l.CPUPolicy))
+	}
+	// StableAfter has no key, so it is 0 from every file, and written only
+	// when it is not, last: what comes before is self-delimiting, so the
+	// encoding stays unambiguous and the hashes of earlier versions hold.
+	if p.StableAfter != 0 {
+		b = hashDur(b, p.StableAfter)
 	}
 	h.buf = b
 	h.d.Reset()
