@@ -92,9 +92,11 @@ func TestGroupMembersCounted(t *testing.T) {
 	pgid := spawnHelper(t, "fork:48")
 	s := startSampler(t, 50*time.Millisecond)
 	ch := watch(t, s, t.Context(), pgid, Spec{Memory: 40 * mib, MemoryPolicy: PolicyLog})
+	// The violation fires as soon as the group passes 40 MiB, which only
+	// the child can make it do (the child may still be growing to 48 MiB).
 	v := await(t, ch)
-	if v.Measured < 48*mib {
-		t.Errorf("measured %s, the child alone holds 48 MiB", formatBytes(v.Measured))
+	if v.Measured <= 40*mib {
+		t.Errorf("measured %s, not above the 40 MiB limit", formatBytes(v.Measured))
 	}
 	smp, ok := s.Latest(pgid)
 	if !ok || smp.Procs != 2 {
