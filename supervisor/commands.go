@@ -101,6 +101,13 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 			continue
 		}
 		w := rep.Status
+		if w.Waiting != "" {
+			rep.Reason = fmt.Sprintf("%s is %s, and %s", rep.Worker, w.State, w.WaitCause)
+			if werr != nil && !settled(x.cond, &w) {
+				rep.Reason = "timed out: " + rep.Reason
+			}
+			continue
+		}
 		if werr != nil && !settled(x.cond, &w) {
 			rep.Reason = fmt.Sprintf("timed out: %s is %s (%s)", rep.Worker, w.State, w.Cause)
 			continue

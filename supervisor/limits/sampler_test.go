@@ -79,8 +79,10 @@ func TestMemoryLimit(t *testing.T) {
 	if v.Resource != ResourceMemory || v.Policy != PolicyKill || v.Limit != 32*mib {
 		t.Fatalf("violation %+v", v)
 	}
-	if v.Measured < 60*mib || v.Measured > 200*mib {
-		t.Errorf("measured %s for a 64 MiB worker", formatBytes(v.Measured))
+	// Over the limit (it may still be growing towards its 64 MiB), and
+	// not the whole machine.
+	if v.Measured <= 32*mib || v.Measured > 200*mib {
+		t.Errorf("measured %s for a worker growing to 64 MiB, limit 32 MiB", formatBytes(v.Measured))
 	}
 	if v.At.Sub(v.Since) < spec.Sustained || !strings.HasPrefix(v.Detail, "RSS ") {
 		t.Errorf("violation %+v", v)

@@ -63,10 +63,11 @@ var allowed = map[string][]string{
 	"supervisor/health":      {},
 	"supervisor/limits":      {},
 	"supervisor/cgroup":      {},
+	"supervisor/notify":      {},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
@@ -76,7 +77,7 @@ var allowed = map[string][]string{
 // into the specs of the packages that own them (which import nothing of
 // ours) but reaches neither the supervisor nor the log.
 var cmdAllowed = map[string][]string{
-	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits",
+	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
 		"fsm/policy"},
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/tendhq/tend/supervisor/core"
+
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -105,6 +107,32 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = hashDur(b, l.Sustained)
 		b = hashStr(b, string(l.MemoryPolicy))
 		b = hashStr(b, string(l.CPUPolicy))
+	}
+	// What orders the worker in time, written only when set, after what
+	// came before (see StableAfter below for why that keeps old hashes).
+	if w.Oneshot || w.Ready != (core.Readiness{}) || len(w.DependsOn) > 0 || w.Schedule != nil {
+		b = append(b, 0xfe) // cannot start what follows: a marker
+		b = hashBool(b, w.Oneshot)
+		b = binary.AppendVarint(b, int64(w.Ready.Kind))
+		b = binary.AppendVarint(b, int64(w.Ready.FD))
+		b = hashDur(b, w.Ready.Timeout)
+		b = hashDur(b, w.Ready.Watchdog)
+		b = binary.AppendUvarint(b, uint64(len(w.DependsOn)))
+		for _, d := range w.DependsOn {
+			b = hashStr(b, d.Name)
+			b = hashStr(b, string(d.Cond))
+			b = hashStr(b, string(d.OnRestart))
+		}
+		if s := w.Schedule; s == nil {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			b = hashStr(b, s.Cron)
+			b = hashDur(b, s.Every)
+			b = hashStr(b, s.Location)
+			b = hashStr(b, s.Overlap)
+			b = hashStr(b, s.CatchUp)
+		}
 	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the

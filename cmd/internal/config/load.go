@@ -82,6 +82,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		wt.finish()
 	}
 	root.finish()
+	d.checkGraph(workers, order)
 	d.socketPaths(daemon, workers, order)
 	if err := d.errs.err(); err != nil {
 		return nil, err

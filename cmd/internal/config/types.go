@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 )
@@ -88,6 +89,15 @@ type Worker struct {
 
 	Health *health.Spec // nil when absent
 	Limits *limits.Spec // nil when absent
+
+	// Oneshot: type = "oneshot", a job that runs to completion.
+	Oneshot bool
+	// Ready is how it says it is ready (ready, ready_timeout, watchdog).
+	Ready core.Readiness
+	// DependsOn is what it needs before it starts, sorted by name.
+	DependsOn []core.Dep
+	// Schedule is when it runs on its own; nil: never.
+	Schedule *Schedule
 
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,

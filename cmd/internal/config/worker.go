@@ -72,6 +72,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	if r := t.sub("rlimits"); r != nil {
 		w.Rlimits = d.rlimits(r)
 	}
+	d.ordering(t, w)
 	t.finish()
 	return w
 }
