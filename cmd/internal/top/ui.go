@@ -211,7 +211,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.follow()
+		return m, m.follow()
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	case streamMsg:
@@ -223,7 +223,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.statusErr = msg.err
 		if msg.err == nil {
 			m.t.applyStatus(&msg.st)
-			m.follow()
+			return m, tea.Batch(m.statusTick(), m.follow())
 		}
 		return m, m.statusTick()
 	case clockMsg:
@@ -262,8 +262,7 @@ func (m *Model) onStream(msg streamMsg) tea.Cmd {
 			selected = true
 		}
 	}
-	m.follow()
-	cmds := []tea.Cmd{m.waitStream()}
+	cmds := []tea.Cmd{m.waitStream(), m.follow()}
 	if msg.overflow {
 		// Events were dropped: a status answer says what they would have.
 		cmds = append(cmds, m.fetchStatus())
@@ -293,12 +292,14 @@ func (m *Model) onCommand(msg cmdMsg) {
 }
 
 // follow keeps the cursor on the selected worker after the list changed
-// (re-sorted, filtered, a worker removed), and in sight.
-func (m *Model) follow() {
+// (re-sorted, filtered, a worker removed), and in sight. When the selected
+// worker is gone from the list, the one now under the cursor is selected,
+// and its why asked for.
+func (m *Model) follow() tea.Cmd {
 	l := m.t.view()
 	if len(l) == 0 {
-		m.cursor, m.offset = 0, 0
-		return
+		m.cursor, m.offset, m.sel = 0, 0, ""
+		return nil
 	}
 	found := false
 	if m.cursor < len(l) && l[m.cursor].Name == m.sel {
@@ -311,11 +312,14 @@ func (m *Model) follow() {
 			}
 		}
 	}
-	if !found {
-		m.cursor = min(max(m.cursor, 0), len(l)-1)
-		m.sel = l[m.cursor].Name
-	}
 	m.scroll()
+	if found {
+		return nil
+	}
+	m.cursor = min(max(m.cursor, 0), len(l)-1)
+	m.sel = l[m.cursor].Name
+	m.scroll()
+	return m.wantWhy()
 }
 
 // scroll keeps the cursor within the rows on screen.
@@ -378,8 +382,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 			m.filter += k.Text
 		}
 		m.t.setFilter(m.filter)
-		m.follow()
-		return m.wantWhy()
+		return m.follow()
 	}
 	page := max(1, m.layout().list-1)
 	switch s {
@@ -408,16 +411,16 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		case m.filter != "":
 			m.filter = ""
 			m.t.setFilter("")
-			m.follow()
+			return m.follow()
 		default:
 			m.note = ""
 		}
 	case "o":
 		m.t.setSort((m.t.sortBy+1)%numSortKeys, false)
-		m.follow()
+		return m.follow()
 	case "O":
 		m.t.setSort(m.t.sortBy, !m.t.desc)
-		m.follow()
+		return m.follow()
 	case "s":
 		if m.sel != "" {
 			return m.command("start", m.sel)

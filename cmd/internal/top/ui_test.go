@@ -375,3 +375,25 @@ func BenchmarkUpdateThousand(b *testing.B) {
 		_ = m.render()
 	}
 }
+
+// When the selected worker leaves the list (removed, or filtered out),
+// the one under the cursor is selected and its why asked for.
+func TestSelectionMovesWhenTheWorkerGoes(t *testing.T) {
+	f := &fake{status: client.Status{Seq: 3, Workers: []client.WorkerStatus{running("a", 10), running("b", 20)}}}
+	m := newModel(t, f, 120, 30)
+	press(m, "down")
+	m.why.armed, m.why.pending = false, false
+	_, cmd := m.Update(streamMsg{evs: []events.JSON{ev(4, "b", "worker_removed", "", "", nil)}})
+	if m.sel != "a" || m.cursor != 0 || cmd == nil || !m.why.pending {
+		t.Fatalf("after b was removed: sel %q cursor %d, why pending %v", m.sel, m.cursor, m.why.pending)
+	}
+	m.why.armed, m.why.pending = false, false
+	press(m, "/", "z")
+	if m.sel != "" || !strings.Contains(ansi.Strip(m.render()), "no worker selected") {
+		t.Fatalf("an empty list keeps %q selected", m.sel)
+	}
+	press(m, "esc")
+	if m.sel != "a" || !m.why.pending {
+		t.Fatalf("after the filter was cleared: sel %q, why pending %v", m.sel, m.why.pending)
+	}
+}
