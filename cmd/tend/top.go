@@ -15,9 +15,9 @@ func newTopCmd(g *globals) *cobra.Command {
 		Use:   "top",
 		Short: "A live full-screen view of every worker: state, pid, uptime, restarts, CPU, memory, health, why",
 		Long: `A live full-screen view of every worker, kept current from the daemon's event
-stream, with CPU and memory from its sampling (one status request per
---interval). The lower pane shows ` + "`tend why`" + ` of the selected worker, or its
-output. Keys: ↑↓ select, s start, x stop, r restart (x and r ask y/N),
+stream, with CPU and memory where the daemon samples them (workers with
+limits; one status request per --interval). The lower pane shows ` + "`tend why`" + ` of
+the selected worker, or its output. Keys: ↑↓ select, s start, x stop, r restart (x and r ask y/N),
 l logs, / filter, o sort (name, cpu, memory, restarts), O reverse, ? help,
 q quit. Commands run as you: the daemon records your uid as their actor.`,
 		Example: `  tend top

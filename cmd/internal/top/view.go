@@ -272,6 +272,8 @@ func helpLines() []string {
 		"",
 		"  The lower pane shows `tend why` of the selected worker. Commands run as you:",
 		"  the daemon records your uid as their actor, as for `tend restart`.",
+		"  CPU% and MEM are the daemon's samples of the worker's process group; it",
+		"  samples the workers that have [worker.NAME.limits] (\"-\": not sampled).",
 	}
 }
 
