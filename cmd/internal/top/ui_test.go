@@ -397,3 +397,23 @@ func TestSelectionMovesWhenTheWorkerGoes(t *testing.T) {
 		t.Fatalf("after the filter was cleared: sel %q, why pending %v", m.sel, m.why.pending)
 	}
 }
+
+// The help fits a 24-line terminal whole, and any key closes it.
+func TestHelp(t *testing.T) {
+	f := &fake{status: workers(3)}
+	m := newModel(t, f, 80, 24)
+	press(m, "?")
+	out := ansi.Strip(m.render())
+	if n := len(strings.Split(out, "\n")); n != 24 {
+		t.Errorf("help: %d lines", n)
+	}
+	for _, l := range helpLines() {
+		if !strings.Contains(out, strings.TrimSpace(ansi.Truncate(l, 80, "…"))) {
+			t.Errorf("help line %q not shown:\n%s", l, out)
+		}
+	}
+	press(m, "x")
+	if m.mode != modeList || len(f.commands) != 0 {
+		t.Errorf("the key that closed the help did something else: mode %d, commands %v", m.mode, f.commands)
+	}
+}

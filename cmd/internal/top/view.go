@@ -89,32 +89,33 @@ func (m *Model) render() string {
 	noteW := w - nameW - 1 - fixed
 
 	if m.mode == modeHelp {
+		// The help takes the list's lines and the pane's.
 		lines = append(lines, styleHead.Styled(cell("keys", w, false)))
 		help := helpLines()
-		for i := range lay.list {
+		for i := range lay.list + lay.pane {
 			s := ""
 			if i < len(help) {
 				s = help[i]
 			}
 			lines = append(lines, cell(s, w, false))
 		}
-	} else {
-		head := cell("NAME", nameW, false)
-		for _, c := range columns {
-			head += " " + cell(c.title, c.width, c.right)
+		return strings.Join(append(lines, m.footer(w)), "\n")
+	}
+	head := cell("NAME", nameW, false)
+	for _, c := range columns {
+		head += " " + cell(c.title, c.width, c.right)
+	}
+	head += " " + cell("NOTE", noteW, false)
+	lines = append(lines, styleHead.Styled(cell(head, w, false)))
+	for i := range lay.list {
+		j := m.offset + i
+		if j >= len(list) {
+			lines = append(lines, "")
+			continue
 		}
-		head += " " + cell("NOTE", noteW, false)
-		lines = append(lines, styleHead.Styled(cell(head, w, false)))
-		for i := range lay.list {
-			j := m.offset + i
-			if j >= len(list) {
-				lines = append(lines, "")
-				continue
-			}
-			// Cut to the width: on a narrow terminal the fixed columns
-			// alone are wider.
-			lines = append(lines, ansi.Truncate(m.rowLine(list[j], j == m.cursor, nameW, noteW), w, ""))
-		}
+		// Cut to the width: on a narrow terminal the fixed columns
+		// alone are wider.
+		lines = append(lines, ansi.Truncate(m.rowLine(list[j], j == m.cursor, nameW, noteW), w, ""))
 	}
 	if lay.pane > 0 {
 		lines = append(lines, m.pane(w, lay.pane)...)
@@ -123,9 +124,19 @@ func (m *Model) render() string {
 	return strings.Join(lines, "\n")
 }
 
+// headline says, most important first (a narrow terminal cuts the end):
+// the time, whether the view is cut off from the daemon, the counts, the
+// order, the filter and the last seq.
 func (m *Model) headline() string {
 	c := m.t.counts()
-	s := fmt.Sprintf(" tend top  %d workers: %d running, %d starting, %d stopping, %d stopped, %d killed",
+	s := " tend top  " + m.now.Format("15:04:05")
+	switch {
+	case m.streamErr != nil:
+		s += "  events: " + m.streamErr.Error() + " (reconnecting)"
+	case m.statusErr != nil:
+		s += "  status: " + m.statusErr.Error()
+	}
+	s += fmt.Sprintf("  %d workers: %d running, %d starting, %d stopping, %d stopped, %d killed",
 		len(m.t.rows), c["Running"], c["Starting"], c["Stopping"], c["Stopped"], c["Killed"])
 	order := "▼"
 	if m.t.sortBy == ByName {
@@ -138,13 +149,7 @@ func (m *Model) headline() string {
 	if m.filter != "" {
 		s += fmt.Sprintf("  filter: %s (%d shown)", m.filter, len(m.t.view()))
 	}
-	switch {
-	case m.streamErr != nil:
-		s += "  events: " + m.streamErr.Error() + " (reconnecting)"
-	case m.statusErr != nil:
-		s += "  status: " + m.statusErr.Error()
-	}
-	return s + "  seq " + fmt.Sprint(m.t.seq) + "  " + m.now.Format("15:04:05")
+	return s + "  seq " + fmt.Sprint(m.t.seq)
 }
 
 func (m *Model) rowLine(r *row, selected bool, nameW, noteW int) string {
