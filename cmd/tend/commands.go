@@ -167,30 +167,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
 			for _, w := range st.Workers {
-				why := ""
-				switch {
-				case w.BreakerOpen:
-					why = "circuit breaker open: " + w.Cause
-				case w.RestartDue != nil:
-					why = "restart at " + w.RestartDue.Local().Format("15:04:05")
-					if w.LastExit != nil {
-						why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.Waiting != "":
-					why = w.WaitingFor + " (since " + w.WaitingSince.Local().Format("15:04:05") + ")"
-				case w.State != "Running":
-					why = w.Cause
-					if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
-						why += "; last exit: " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.Health != "":
-					why = "health: " + w.Health
-				case w.StatusText != "":
-					why = w.StatusText
-				}
-				if w.NextRun != nil {
-					why = strings.TrimPrefix(why+"; next run at "+w.NextRun.Local().Format("2006-01-02 15:04:05"), "; ")
-				}
+				why := w.Note()
 				pid := "-"
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
@@ -445,12 +422,8 @@ func newWhyCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), a)
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s is %s\n", a.Worker, a.Summary)
-			for _, s := range a.Chain {
-				fmt.Fprintf(out, "  seq %-8d %s\n", s.Seq, s.Text)
-			}
-			return nil
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(a.Lines(), "\n"))
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")

@@ -73,14 +73,17 @@ var allowed = map[string][]string{
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
 // adapters' ring, the packages of ours they may import directly: the door
 // of the sockets knows nothing of what is behind it, the XML-RPC adapter
-// acts only through the Control it is given, and the configuration decodes
+// acts only through the Control it is given, the configuration decodes
 // into the specs of the packages that own them (which import nothing of
-// ours) but reaches neither the supervisor nor the log.
+// ours) but reaches neither the supervisor nor the log, and the live view
+// (`tend top`) is a client of the socket that knows the events' vocabulary
+// and the words of `tend why`, nothing more.
 var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
 		"fsm/policy"},
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
+	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "events"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf
@@ -185,9 +188,10 @@ func TestPureCodeReadsNoClock(t *testing.T) {
 // The read side (replay, history, why, the report, the offline CLI's
 // queries) reads the log through fsm and never reaches the supervisor or
 // its OS edges: a postmortem on a copied log runs nothing of the daemon.
+// The live view is a client of the socket alone, and so reaches neither.
 func TestReadSideNeedsNoSupervisor(t *testing.T) {
 	readSide := map[string]bool{"fsm/replay": true, "cmd/internal/query": true, "cmd/internal/report": true,
-		"cmd/internal/explain": true, "cmd/internal/client": true}
+		"cmd/internal/explain": true, "cmd/internal/client": true, "cmd/internal/top": true}
 	for _, p := range list(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
 		if !readSide[rel] {

@@ -6,6 +6,7 @@
 package client
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tendhq/tend/events"
@@ -38,6 +39,43 @@ type WorkerStatus struct {
 	// NextRun is when its next scheduled run is due (the daemon's answer
 	// only: it needs the schedule).
 	NextRun *time.Time `json:"next_run,omitempty"`
+}
+
+// Note says in a few words why a worker is where it is, as the WHY column
+// of `tend status` and the NOTE column of `tend top` show it: an open
+// breaker, a restart due, what a start waits for, the cause of a state
+// other than Running, a failing health check, or what the worker said of
+// itself. The words are the daemon's and the worker's: a view that prints
+// them to a terminal escapes them first.
+func (w *WorkerStatus) Note() string {
+	why := ""
+	switch {
+	case w.BreakerOpen:
+		why = "circuit breaker open: " + w.Cause
+	case w.RestartDue != nil:
+		why = "restart at " + w.RestartDue.Local().Format("15:04:05")
+		if w.LastExit != nil {
+			why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
+		}
+	case w.Waiting != "":
+		why = w.WaitingFor
+		if w.WaitingSince != nil {
+			why += " (since " + w.WaitingSince.Local().Format("15:04:05") + ")"
+		}
+	case w.State != "Running":
+		why = w.Cause
+		if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
+			why += "; last exit: " + strings.TrimPrefix(w.LastExit.Cause, "process ")
+		}
+	case w.Health != "":
+		why = "health: " + w.Health
+	case w.StatusText != "":
+		why = w.StatusText
+	}
+	if w.NextRun != nil {
+		why = strings.TrimPrefix(why+"; next run at "+w.NextRun.Local().Format("2006-01-02 15:04:05"), "; ")
+	}
+	return why
 }
 
 // ExitInfo is how an incarnation ended.

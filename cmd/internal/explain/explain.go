@@ -168,3 +168,15 @@ func sortBySeq(s []Step) {
 		}
 	}
 }
+
+// Lines is the answer as `tend why` prints it, one line each: the summary,
+// then the chain. Every view of an answer (the CLI, `tend top`) shows
+// these words.
+func (a *Answer) Lines() []string {
+	out := make([]string, 0, 1+len(a.Chain))
+	out = append(out, fmt.Sprintf("%s is %s", a.Worker, a.Summary))
+	for _, s := range a.Chain {
+		out = append(out, fmt.Sprintf("  seq %-8d %s", s.Seq, s.Text))
+	}
+	return out
+}
