@@ -92,7 +92,12 @@ const (
 	// of its incarnation remain (Attempt: how many); they are stopped
 	// before the end of the incarnation is recorded. Format 2.
 	LeaderExited Type = 27
-	lastType          = LeaderExited
+	// NotifyFailed: an alert ([[notify]]) could not be delivered after
+	// its last attempt (Attempt: how many); the cause names the alert, the
+	// seq it was about and the last error. A daemon-level event, the
+	// dead letter of at-least-once delivery.
+	NotifyFailed Type = 28
+	lastType          = NotifyFailed
 )
 
 var typeNames = [...]string{
@@ -100,7 +105,7 @@ var typeNames = [...]string{
 	"running", "exited", "signal_sent", "killed", "health_failed", "health_recovered",
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
-	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
+	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited", "notify_failed",
 }
 
 func (t Type) String() string {
@@ -140,6 +145,7 @@ const (
 	ActorPolicy   = "restart-policy"
 	ActorRecovery = "recovery"
 	ActorProcess  = "process" // the OS reported it (an exit)
+	ActorNotify   = "notify"  // alert delivery ([[notify]])
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.
