@@ -130,7 +130,7 @@ func fixtureEventsV2Notify() []*events.Event {
 	out := fixtureEventsV2()
 	last := out[len(out)-1]
 	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorNotify,
-		Cause: `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
+		Cause:   `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
 		Details: events.Details{Attempt: 5}})
 	return out
 }
