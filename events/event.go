@@ -93,9 +93,9 @@ const (
 	// before the end of the incarnation is recorded. Format 2.
 	LeaderExited Type = 27
 	// NotifyFailed: an alert ([[notify]]) could not be delivered after
-	// its last attempt (Attempt: how many); the cause names the alert, the
-	// seq it was about and the last error. A daemon-level event, the
-	// dead letter of at-least-once delivery.
+	// its last attempt (Attempt: how many; Policy: the alert's name); the
+	// cause names the alert, the seq it was about and the last error. A
+	// daemon-level event, the dead letter of at-least-once delivery.
 	NotifyFailed Type = 28
 	lastType          = NotifyFailed
 )

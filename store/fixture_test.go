@@ -131,7 +131,7 @@ func fixtureEventsV2Notify() []*events.Event {
 	last := out[len(out)-1]
 	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorNotify,
 		Cause:   `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
-		Details: events.Details{Attempt: 5}})
+		Details: events.Details{Attempt: 5, Policy: "ops"}})
 	return out
 }
 
@@ -166,7 +166,7 @@ func TestFixtureV2Notify(t *testing.T) {
 	}
 	for i, e := range got {
 		w := evs[i]
-		if e.Type != w.Type || e.Worker != w.Worker || e.Attempt != w.Attempt || e.Cause != w.Cause || e.Actor != w.Actor {
+		if e.Type != w.Type || e.Worker != w.Worker || e.Attempt != w.Attempt || e.Policy != w.Policy || e.Cause != w.Cause || e.Actor != w.Actor {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}
