@@ -69,10 +69,10 @@ func (l *Log) loadLogID() error {
 }
 
 // Cursor returns the seq a named reader of the log (an exporter, an alert
-// sender) has finished with, or 0 when it has none yet.
-func (l *Log) Cursor(name string) (events.Seq, error) {
-	var seq events.Seq
-	err := l.view(func(tx *bolt.Tx) error {
+// sender) has finished with; found is false when it has none yet (a cursor
+// at 0 is found: its reader has begun, before the first event).
+func (l *Log) Cursor(name string) (seq events.Seq, found bool, err error) {
+	err = l.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketCursors)
 		if b == nil {
 			return nil
@@ -84,13 +84,13 @@ func (l *Log) Cursor(name string) (events.Seq, error) {
 		case len(v) != 8:
 			return fmt.Errorf("%w: %s: cursor %q is %d bytes", ErrCorrupt, l.path, name, len(v))
 		}
-		seq = events.Seq(binary.BigEndian.Uint64(v))
+		seq, found = events.Seq(binary.BigEndian.Uint64(v)), true
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: cursor %q: %w", name, err)
+		return 0, false, fmt.Errorf("store: cursor %q: %w", name, err)
 	}
-	return seq, nil
+	return seq, found, nil
 }
 
 // SetCursor records that the named reader has finished with every event up

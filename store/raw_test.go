@@ -52,13 +52,13 @@ func TestLogIDAddedToAnOlderLog(t *testing.T) {
 
 func TestCursors(t *testing.T) {
 	path, l := fillLog(t, 20, 2)
-	if seq, err := l.Cursor("export"); err != nil || seq != 0 {
-		t.Fatalf("fresh cursor: %d %v", seq, err)
+	if seq, found, err := l.Cursor("export"); err != nil || seq != 0 || found {
+		t.Fatalf("fresh cursor: %d %v %v", seq, found, err)
 	}
 	if err := l.SetCursor("export", 12); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.SetCursor("notify.ops", 3); err != nil {
+	if err := l.SetCursor("notify.ops", 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.SetCursor("export", 21); err == nil {
@@ -66,9 +66,9 @@ func TestCursors(t *testing.T) {
 	}
 	l.Close()
 	ro := openT(t, path, Options{ReadOnly: true})
-	for name, want := range map[string]events.Seq{"export": 12, "notify.ops": 3, "other": 0} {
-		if seq, err := ro.Cursor(name); err != nil || seq != want {
-			t.Errorf("cursor %s = %d %v, want %d", name, seq, err, want)
+	for name, want := range map[string]events.Seq{"export": 12, "notify.ops": 0, "other": 0} {
+		if seq, found, err := ro.Cursor(name); err != nil || seq != want || found != (name != "other") {
+			t.Errorf("cursor %s = %d %v %v, want %d", name, seq, found, err, want)
 		}
 	}
 	if err := ro.SetCursor("export", 1); !errors.Is(err, ErrReadOnly) {

@@ -137,7 +137,7 @@ func (x *Exporter) Status() Status {
 // Run exports until ctx ends, reconnecting with backoff after any error,
 // and writes the cursor before it returns.
 func (x *Exporter) Run(ctx context.Context) {
-	cur, err := x.cfg.Log.Cursor(CursorName)
+	cur, _, err := x.cfg.Log.Cursor(CursorName)
 	if err != nil {
 		x.logger.Error().Err(err).Msg("export cursor unreadable; exporting from the start (the server drops what it already has)")
 	}

@@ -147,7 +147,7 @@ func TestExportEveryEventOnceInOrder(t *testing.T) {
 	waitCaughtUp(t, r.x, l, 20*time.Second)
 	r.stop()
 	checkStream(t, srv.URL(), l, "host-a")
-	if cur, err := l.Cursor(CursorName); err != nil || cur != l.LastSeq() {
+	if cur, _, err := l.Cursor(CursorName); err != nil || cur != l.LastSeq() {
 		t.Errorf("cursor %d %v after a clean stop, want %d", cur, err, l.LastSeq())
 	}
 	if st := r.x.Status(); st.LagEvents != 0 || st.LagSeconds != 0 || st.Log != l.LogID() {
