@@ -50,6 +50,10 @@ type globals struct {
 	socket string
 	output string
 	db     string
+	// nats: read a host's log from the stream (--nats URL --host H).
+	nats natsFlags
+	// cleanups run when the command has ended (temporary files).
+	cleanups []func()
 }
 
 func main() {
@@ -66,6 +70,9 @@ func run(args []string) int {
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	for _, f := range g.cleanups {
+		f()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -154,6 +161,12 @@ func (g *globals) client() (*client.Client, error) {
 // openDB opens a log read-only for an offline command: the --db file, or
 // the config's state directory when no daemon answers.
 func (g *globals) openDB() (*store.Log, error) {
+	if g.fromStream() {
+		if g.db != "" {
+			return nil, &exitError{code: exitUsage, err: errNATSWithDB}
+		}
+		return g.nats.pull(context.Background(), g)
+	}
 	path := g.db
 	if path == "" {
 		cfgPath, err := g.configPath()
@@ -199,7 +212,7 @@ func logFailure(l *store.Log, err error) error {
 
 // offline reports whether a command should read the log file itself.
 func (g *globals) offline(ctx context.Context) bool {
-	if g.db != "" {
+	if g.db != "" || g.fromStream() {
 		return true
 	}
 	c, err := g.client()
@@ -213,6 +226,10 @@ func (g *globals) offline(ctx context.Context) bool {
 	}
 	return false
 }
+
+// fromStream reports whether the command reads a host's log from the
+// stream (--nats, or --host with the config's [export.nats]).
+func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
 
 func (g *globals) json() bool { return g.output == "json" }
 

@@ -99,6 +99,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		want[n] = true
 	}
 	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
+	a.d.out.status(&out)
 	for i := range ws {
 		if len(names) > 0 && !want[ws[i].Name] {
 			continue
