@@ -41,7 +41,13 @@ const CursorName = "export"
 // small transaction: a crash repeats at most that much, and the server
 // drops the repeats by their message id.
 const (
-	cursorEvery    = time.Second
+	cursorEvery = time.Second
+	// linger: an idle exporter woken by new events waits this long before
+	// it reads them, so that the events of one decision and of what it
+	// sets off (an exit, the restart it schedules, the spawn) are read and
+	// published together after the supervisor has made them, rather than
+	// one by one while it is making them.
+	linger         = 10 * time.Millisecond
 	heartbeatEvery = 5 * time.Second
 	ackTimeout     = 10 * time.Second
 	minBackoff     = 50 * time.Millisecond
@@ -346,6 +352,11 @@ func (x *Exporter) session(ctx context.Context) error {
 			case <-closed:
 				return errors.New("connection closed")
 			case <-x.wake:
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(linger):
+				}
 			case <-tick.C:
 			}
 			continue
