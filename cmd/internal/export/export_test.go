@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -236,18 +237,22 @@ func TestExportRefusesAStreamWithoutItsSubjects(t *testing.T) {
 	}
 }
 
-// BenchmarkExport measures export throughput to a local embedded server:
-// b.N events already in the log, exported from an empty cursor.
+// BenchmarkExport measures export throughput to a local embedded server
+// (or to the server at TEND_NATS_URL, such as Debian's nats-server): b.N
+// events already in the log, exported from an empty cursor.
 func BenchmarkExport(b *testing.B) {
-	srv := natstest.Start(b, b.TempDir())
+	url := os.Getenv("TEND_NATS_URL")
+	if url == "" {
+		url = natstest.Start(b, b.TempDir()).URL()
+	}
 	l := openLog(b)
 	for done := 0; done < b.N; done += 10_000 {
 		appendN(b, l, min(10_000, b.N-done))
 	}
-	n := natsConfig(srv.URL())
+	n := natsConfig(url)
 	n.Window = config.DefaultExportWindow
 	b.ResetTimer()
-	r := start(b, l, n, "bench")
+	r := start(b, l, n, "bench-"+l.LogID()[:8])
 	waitCaughtUp(b, r.x, l, 10*time.Minute)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

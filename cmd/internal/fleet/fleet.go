@@ -370,7 +370,7 @@ func Status(logs []*Log, beats map[string]natsio.Heartbeat, o StatusOptions) []H
 		rep := Verify(cur)
 		w, last, err := fold(cur)
 		if err != nil && rep.OK {
-			rep.OK, rep.Problem = false, err.Error()
+			rep.OK, rep.FirstBad, rep.Problem = false, w.Seq+1, err.Error()
 		}
 		if !rep.OK {
 			hs.Flags = append(hs.Flags, "damaged")
@@ -434,7 +434,7 @@ func fold(l *Log) (*fsm.World, time.Time, error) {
 			return w, last, nil
 		}
 		if err := w.Apply(&e); err != nil {
-			return w, last, fmt.Errorf("seq %d does not fold: %v", s, err)
+			return w, last, fmt.Errorf("it does not fold: %v", err)
 		}
 		prev, last = events.Hash(rec), e.Time
 	}

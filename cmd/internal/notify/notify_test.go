@@ -316,3 +316,37 @@ func TestExecAndAStderrLink(t *testing.T) {
 		t.Errorf("stderr through a link: %q %q", m.Stderr, m.StderrError)
 	}
 }
+
+// A webhook URL may hold a token: no error, log line or dead letter
+// repeats it.
+func TestWebhookErrorsNeverShowTheURL(t *testing.T) {
+	f := newLog(t)
+	e := entry("ops", "http://127.0.0.1:1/T0/secret-token?key=hunter2")
+	e.MaxAttempts = 2
+	var dl deadLetters
+	var logs strings.Builder
+	var mu sync.Mutex
+	n, _ := run(t, Config{Log: f.l, Entries: []*config.Notify{e}, Host: "h1", DeadLetter: dl.record,
+		Logger: zerolog.New(zerolog.SyncWriter(&lockedWriter{w: &logs, mu: &mu}))})
+	time.Sleep(50 * time.Millisecond)
+	f.crash()
+	n.Wake()
+	waitFor(t, "the dead letter", func() bool { dl.mu.Lock(); defer dl.mu.Unlock(); return len(dl.seqs) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	all := logs.String() + strings.Join(dl.errs, "\n") + n.Status()[0].Error
+	if strings.Contains(all, "secret-token") || strings.Contains(all, "hunter2") || !strings.Contains(all, "connection refused") {
+		t.Errorf("errors:\n%s", all)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
