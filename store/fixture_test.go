@@ -84,6 +84,10 @@ func fixtureEventsV2() []*events.Event {
 	next("web", events.WorkerChanged, 0, 0, events.Details{Hash: "hmac-sha256:00ff"})
 	next("web", events.WorkerChanged, 0, 0, events.Details{})
 	next("web", events.LeaderExited, events.Running, events.Stopping, events.Details{PID: 4300, ExitCode: events.IntPtr(1), Attempt: 2})
+	next("api", events.Waiting, 0, 0, events.Details{Policy: "start"})
+	next("web", events.Notified, 0, 0, events.Details{Policy: "STATUS", Text: "accepting connections"})
+	next("web", events.NotReady, events.Starting, events.Stopping, events.Details{Delay: 90e9})
+	next("cron", events.RunSkipped, 0, 0, events.Details{Planned: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)})
 	return out
 }
 
@@ -97,7 +101,7 @@ func TestFixtureV2(t *testing.T) {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if typ <= events.LeaderExited && !seen[typ] {
+		if typ <= events.RunSkipped && !seen[typ] {
 			t.Errorf("fixture v2 lacks type %v (add it with a new fixture, never by editing v2)", typ)
 		}
 	}
@@ -118,7 +122,8 @@ func TestFixtureV2(t *testing.T) {
 	}
 	for i, e := range got {
 		w := evs[i]
-		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause {
+		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}
@@ -129,7 +134,7 @@ func TestFixtureV2(t *testing.T) {
 func fixtureEventsV2Notify() []*events.Event {
 	out := fixtureEventsV2()
 	last := out[len(out)-1]
-	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorNotify,
+	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorAlert,
 		Cause:   `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
 		Details: events.Details{Attempt: 5, Policy: "ops"}})
 	return out

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -451,6 +452,26 @@ func lockHolder(path string) int {
 
 // Path is the file the log lives in.
 func (l *Log) Path() string { return l.path }
+
+// CopyTo writes a consistent copy of the whole file to w, as it is at one
+// moment, while appends go on (one read transaction): what lets a reader
+// work on the log of a running daemon, which holds the file's lock. The
+// copy is a log like the original, its key of digests included: write it
+// where only the daemon's own could read the original.
+func (l *Log) CopyTo(w io.Writer) (int64, error) {
+	var n int64
+	err := guard(l.path, func() error {
+		return l.db.View(func(tx *bolt.Tx) error {
+			var err error
+			n, err = tx.WriteTo(w)
+			return err
+		})
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: copy %s: %w", l.path, err)
+	}
+	return n, nil
+}
 
 // Size is the size of the file in bytes. bbolt files never shrink; freed
 // pages are reused.

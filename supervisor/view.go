@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
@@ -64,6 +65,27 @@ func (s *Supervisor) Spec(name string) *WorkerSpec {
 		return s.full[sp.Digest]
 	}
 	return nil
+}
+
+// NextRun is when the worker's next scheduled run is due, or zero when it
+// has no schedule. It follows from the last run the log recorded, as the
+// decisions do.
+func (s *Supervisor) NextRun(name string) time.Time {
+	s.mu.Lock()
+	sp := s.st.SpecOf(name)
+	var last time.Time
+	if w := s.st.World.Worker(name); w != nil {
+		last = w.LastPlanned
+	}
+	s.mu.Unlock()
+	if sp == nil || sp.Schedule == nil || sp.Schedule.Next == nil {
+		return time.Time{}
+	}
+	now := s.clock.Now()
+	if last.IsZero() || sp.Schedule.Next(last).Before(now) {
+		last = now
+	}
+	return sp.Schedule.Next(last)
 }
 
 // Sample returns the latest resource sample of a worker's live process

@@ -182,6 +182,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 					if w.LastExit != nil {
 						why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
 					}
+				case w.Waiting != "":
+					why = w.WaitingFor + " (since " + w.WaitingSince.Local().Format("15:04:05") + ")"
 				case w.State != "Running":
 					why = w.Cause
 					if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
@@ -189,6 +191,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 					}
 				case w.Health != "":
 					why = "health: " + w.Health
+				case w.StatusText != "":
+					why = w.StatusText
+				}
+				if w.NextRun != nil {
+					why = strings.TrimPrefix(why+"; next run at "+w.NextRun.Local().Format("2006-01-02 15:04:05"), "; ")
 				}
 				pid := "-"
 				if w.PID != 0 {
@@ -236,7 +243,7 @@ func daemonLines(out io.Writer, st client.Status) {
 }
 
 func newCommandCmd(g *globals, verb string) *cobra.Command {
-	var all, noWait bool
+	var all, noWait, noDeps bool
 	var timeout time.Duration
 	target := map[string]string{"start": "Running", "stop": "Stopped (or Killed)", "restart": "Running again"}[verb]
 	cmd := &cobra.Command{
@@ -259,7 +266,7 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 			// One request for every worker named: the daemon judges it as
 			// one command, makes it durable in one commit and answers once.
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String()})
+				Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
 			if err != nil {
 				return err
 			}
@@ -305,6 +312,9 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the command is recorded")
+	if verb != "start" {
+		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
+	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the target state")
 	return cmd
 }

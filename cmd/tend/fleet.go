@@ -22,8 +22,6 @@ import (
 	"github.com/tendhq/tend/store"
 )
 
-func init() { extraCommands = append(extraCommands, newFleetCmd) }
-
 // natsFlags say which stream to read and how to reach it. What they leave
 // out comes from the config's [export.nats], when there is one: an
 // operator's host reads the stream its own daemon exports to.

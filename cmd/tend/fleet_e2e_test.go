@@ -17,10 +17,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tendhq/tend/cmd/internal/alert"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/fleet"
 	"github.com/tendhq/tend/cmd/internal/natsio/natstest"
-	"github.com/tendhq/tend/cmd/internal/notify"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
 )
@@ -370,7 +370,7 @@ type webhookReceiver struct {
 	failFirst int
 	down      bool
 	requests  int
-	got       []notify.Message
+	got       []alert.Message
 }
 
 func (r *webhookReceiver) start(t *testing.T) string {
@@ -383,7 +383,7 @@ func (r *webhookReceiver) start(t *testing.T) string {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
 		}
-		var m notify.Message
+		var m alert.Message
 		if err := json.Unmarshal(body, &m); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -428,11 +428,11 @@ func (r *webhookReceiver) duplicates() int {
 	return len(r.got) - n
 }
 
-func (r *webhookReceiver) first() notify.Message {
+func (r *webhookReceiver) first() alert.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.got) == 0 {
-		return notify.Message{}
+		return alert.Message{}
 	}
 	return r.got[0]
 }

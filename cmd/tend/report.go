@@ -11,8 +11,6 @@ import (
 	"github.com/tendhq/tend/cmd/internal/report"
 )
 
-func init() { extraCommands = append(extraCommands, newReportCmd) }
-
 func newReportCmd(g *globals) *cobra.Command {
 	var out, sinceFlag, untilFlag, shot string
 	var workers []string

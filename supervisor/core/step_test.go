@@ -284,7 +284,7 @@ func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
 	res := m.step(NotifyFailed{Notifier: "ops", Seq: 3, About: "spawned of web", Attempts: 5, Err: "HTTP 500"})
 	expect(t, "dead letter", types(res.Events)+" / "+kinds(res.Effects), "notify_failed / ")
 	e := res.Events[0]
-	if e.Worker != "" || e.Attempt != 5 || e.Policy != "ops" || e.Actor != events.ActorNotify || !strings.Contains(e.Cause, `alert "ops" about seq 3`) {
+	if e.Worker != "" || e.Attempt != 5 || e.Policy != "ops" || e.Actor != events.ActorAlert || !strings.Contains(e.Cause, `alert "ops" about seq 3`) {
 		t.Errorf("event %+v", e)
 	}
 	if w := m.st.World.Worker("web"); w.State != before.Worker("web").State || w.Incarnation != before.Worker("web").Incarnation {

@@ -50,7 +50,8 @@ func ours(imports []string) []string {
 // directly. Dependencies point one way: cmd → supervisor → {fsm, store,
 // events, supervisor/proc, supervisor/health, supervisor/limits}; proc →
 // proc/launch, its launcher stage, and supervisor/logfile; fsm and store
-// import only events; events and supervisor/logfile import nothing of ours.
+// import only events; events, supervisor/logfile and supervisor/cgroup
+// import nothing of ours.
 var allowed = map[string][]string{
 	"events":                 {},
 	"fsm":                    {"events"},
@@ -61,17 +62,23 @@ var allowed = map[string][]string{
 	"supervisor/proc/launch": {},
 	"supervisor/health":      {},
 	"supervisor/limits":      {},
+	"supervisor/cgroup":      {},
+	"supervisor/notify":      {},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
 // adapters' ring, the packages of ours they may import directly: the door
-// of the sockets knows nothing of what is behind it, and the XML-RPC
-// adapter acts only through the Control it is given.
+// of the sockets knows nothing of what is behind it, the XML-RPC adapter
+// acts only through the Control it is given, and the configuration decodes
+// into the specs of the packages that own them (which import nothing of
+// ours) but reaches neither the supervisor nor the log.
 var cmdAllowed = map[string][]string{
+	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
+		"fsm/policy", "events"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
 	// The stream's vocabulary and the three adapters around it: the
@@ -82,7 +89,7 @@ var cmdAllowed = map[string][]string{
 	"cmd/internal/natsio/natstest": {},
 	"cmd/internal/export":          {"cmd/internal/config", "cmd/internal/natsio", "events", "store"},
 	"cmd/internal/fleet":           {"cmd/internal/natsio", "events", "fsm", "store"},
-	"cmd/internal/notify":          {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile"},
+	"cmd/internal/alert":           {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf

@@ -192,6 +192,17 @@ func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) er
 	return c.getJSON(ctx, http.MethodGet, path, q, out)
 }
 
+// CopyLog writes a consistent copy of the daemon's log file to w.
+func (c *Client) CopyLog(ctx context.Context, w io.Writer) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/log", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // Events streams events from seq from; with follow it keeps going until
 // ctx ends, resuming after a broken connection from the last seq seen.
 func (c *Client) Events(ctx context.Context, from events.Seq, follow bool, worker, typ string, since time.Time, fn func(events.JSON) error) error {

@@ -28,6 +28,16 @@ type WorkerStatus struct {
 	BreakerOpen bool       `json:"breaker_open,omitempty"`
 	RSSBytes    uint64     `json:"rss_bytes,omitempty"`
 	CPUPercent  float64    `json:"cpu_percent,omitempty"`
+	// Waiting: what a start ("start"), a stop ("stop") or a scheduled run
+	// ("run") waits for, in words, and since when.
+	Waiting      string     `json:"waiting,omitempty"`
+	WaitingFor   string     `json:"waiting_for,omitempty"`
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	// StatusText is what the worker last said of itself (STATUS=).
+	StatusText string `json:"status_text,omitempty"`
+	// NextRun is when its next scheduled run is due (the daemon's answer
+	// only: it needs the schedule).
+	NextRun *time.Time `json:"next_run,omitempty"`
 }
 
 // ExitInfo is how an incarnation ended.
@@ -86,6 +96,11 @@ func FromWorker(w *fsm.Worker) WorkerStatus {
 		due := w.Policy.Due
 		s.RestartDue = &due
 	}
+	if w.Waiting != "" {
+		since := w.WaitSince
+		s.Waiting, s.WaitingFor, s.WaitingSince = w.Waiting, w.WaitCause, &since
+	}
+	s.StatusText = w.Status
 	if x := w.LastExit; x != nil {
 		s.LastExit = &ExitInfo{Incarnation: uint64(x.Incarnation), Code: x.Code, Lost: x.Lost, At: x.At, Cause: x.Cause}
 		if x.Signal != 0 {
@@ -103,6 +118,7 @@ type CommandRequest struct {
 	All     bool     `json:"all,omitempty"`     // every configured worker instead
 	Wait    bool     `json:"wait,omitempty"`    // until each reaches its target state
 	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default 30s)
+	NoDeps  bool     `json:"no_deps,omitempty"` // stop/restart: leave what depends on them alone
 }
 
 // CommandReply answers a CommandRequest: one result per worker.

@@ -90,6 +90,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		notify = d.notify(v, dir, workers)
 	}
 	root.finish()
+	d.checkGraph(workers, order)
 	d.socketPaths(daemon, workers, order)
 	if err := d.errs.err(); err != nil {
 		return nil, err

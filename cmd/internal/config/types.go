@@ -3,6 +3,11 @@ package config
 import (
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Config is one parsed configuration file with every default filled in.
@@ -68,16 +73,13 @@ type Worker struct {
 	// the worker keeps the daemon's.
 	Rlimits []Rlimit
 
-	Restart         string // RestartAlways, RestartOnFailure or RestartNever
-	StartTimeout    time.Duration
-	StopTimeout     time.Duration
-	BackoffInitial  time.Duration
-	BackoffMax      time.Duration
-	CircuitWindow   time.Duration
-	CircuitCooldown time.Duration // 0: the breaker stays open until an operator starts the worker
+	// Policy is the restart policy: the keys restart, backoff_initial,
+	// backoff_max and circuit_*, each a field of policy.Spec.
+	Policy policy.Spec
 
-	StopSignal         syscall.Signal
-	CircuitMaxRestarts int // 0: breaker off
+	StartTimeout time.Duration
+	StopTimeout  time.Duration
+	StopSignal   syscall.Signal
 
 	Stdout     string
 	Stderr     string
@@ -87,8 +89,17 @@ type Worker struct {
 	// than root and the worker can write (see Validate).
 	AllowSharedOutputDir bool
 
-	Health *Health // nil when absent
-	Limits *Limits // nil when absent
+	Health *health.Spec // nil when absent
+	Limits *limits.Spec // nil when absent
+
+	// Oneshot: type = "oneshot", a job that runs to completion.
+	Oneshot bool
+	// Ready is how it says it is ready (ready, ready_timeout, watchdog).
+	Ready core.Readiness
+	// DependsOn is what it needs before it starts, sorted by name.
+	DependsOn []core.Dep
+	// Schedule is when it runs on its own; nil: never.
+	Schedule *Schedule
 
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,
@@ -99,52 +110,9 @@ type Worker struct {
 	Hash string
 }
 
-// Health holds a [worker.NAME.health] table.
-type Health struct {
-	Type     string   // HealthExec, HealthTCP or HealthHTTP
-	Command  []string // exec only
-	Address  string   // tcp only
-	URL      string   // http only
-	Interval time.Duration
-	Timeout  time.Duration
-	Grace    time.Duration
-	Failures int
-}
-
-// Limits holds a [worker.NAME.limits] table.
-type Limits struct {
-	Memory       uint64  // bytes; 0: no memory limit
-	CPU          float64 // percent of one core; 0: no CPU limit
-	Sustained    time.Duration
-	MemoryPolicy string // PolicyLog, PolicyRestart, PolicyStop or PolicyKill
-	CPUPolicy    string
-}
-
 // Rlimit is one key of a [worker.NAME.rlimits] table.
 type Rlimit struct {
 	Name       string // "nofile", "nproc", "core", ...
 	Resource   int    // unix.RLIMIT_NOFILE, ...
 	Soft, Hard uint64 // RlimitInfinity for "infinity"
 }
-
-// Values of Worker.Restart.
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
-)
-
-// Values of Health.Type.
-const (
-	HealthExec = "exec"
-	HealthTCP  = "tcp"
-	HealthHTTP = "http"
-)
-
-// Values of Limits.MemoryPolicy and Limits.CPUPolicy.
-const (
-	PolicyLog     = "log"
-	PolicyRestart = "restart"
-	PolicyStop    = "stop"
-	PolicyKill    = "kill"
-)

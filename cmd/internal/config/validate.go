@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/peer"
+	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
@@ -76,7 +77,7 @@ func (c *Config) Validate() error {
 		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
 			add(toml.Key{"worker", name, "command"}, w.Line, err)
 		}
-		if h := w.Health; h != nil && h.Type == HealthExec {
+		if h := w.Health; h != nil && h.Type == health.TypeExec {
 			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
 				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}

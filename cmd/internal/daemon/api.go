@@ -54,6 +54,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs/{name}", a.logs)
 	mux.HandleFunc("GET /v1/replay", a.replay)
 	mux.HandleFunc("GET /v1/verify", a.verify)
+	mux.HandleFunc("GET /v1/log", a.copyLog)
 	return a.authorize(mux)
 }
 
@@ -106,6 +107,9 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		}
 		delete(want, ws[i].Name) // what is left was not found
 		st := client.FromWorker(&ws[i])
+		if next := a.d.sup.NextRun(ws[i].Name); !next.IsZero() {
+			st.NextRun = &next
+		}
 		if ws[i].Live() {
 			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
 				st.RSSBytes = smp.RSS
@@ -168,7 +172,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait})
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
 	if err != nil {
 		failErr(w, err)
 		return
@@ -427,6 +431,17 @@ func (a *api) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// copyLog streams a consistent copy of the log file, so that what reads a
+// log (report, analyze, history on a copy) works while the daemon holds it.
+func (a *api) copyLog(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := a.d.log.CopyTo(w); err != nil {
+		a.d.logger.Warn().Err(err).Msg("copy of the log to a client")
+	}
 }
 
 func (a *api) verify(w http.ResponseWriter, r *http.Request) {

@@ -9,10 +9,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tendhq/tend/cmd/internal/alert"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/export"
-	"github.com/tendhq/tend/cmd/internal/notify"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/core"
 )
@@ -27,7 +27,7 @@ type outbound struct {
 	// never waits there (Wake does not block).
 	mu       sync.Mutex
 	exp      *export.Exporter
-	not      *notify.Notifier
+	not      *alert.Notifier
 	expCfg   *config.NATS
 	notCfg   []*config.Notify
 	cancel   context.CancelFunc
@@ -67,7 +67,7 @@ func (o *outbound) start(cfg *config.Config) error {
 	o.stop(false)
 	var (
 		exp *export.Exporter
-		not *notify.Notifier
+		not *alert.Notifier
 		err error
 	)
 	host := hostOf(cfg)
@@ -75,7 +75,7 @@ func (o *outbound) start(cfg *config.Config) error {
 		exp = export.New(export.Config{Log: o.d.log, NATS: n, Host: host, Logger: o.d.logger})
 	}
 	if len(cfg.Notify) > 0 {
-		not, err = notify.New(notify.Config{Log: o.d.log, Entries: cfg.Notify, Host: host, Logger: o.d.logger,
+		not, err = alert.New(alert.Config{Log: o.d.log, Entries: cfg.Notify, Host: host, Logger: o.d.logger,
 			DeadLetter: o.deadLetter, Stderr: o.stderrOf})
 		if err != nil {
 			not = nil

@@ -1,4 +1,4 @@
-package notify
+package alert
 
 import (
 	"context"
@@ -228,7 +228,7 @@ func TestDeadLetterAfterTheLastAttempt(t *testing.T) {
 	e.On = append(e.On, events.NotifyFailed)
 	var dl deadLetters
 	n, _ := run(t, Config{Log: f.l, Entries: []*config.Notify{e}, Host: "h1", DeadLetter: func(ctx context.Context, name string, seq events.Seq, about string, attempts int, lastErr string) error {
-		f.add(events.Event{Type: events.NotifyFailed, Actor: events.ActorNotify, Details: events.Details{Attempt: attempts, Policy: name}})
+		f.add(events.Event{Type: events.NotifyFailed, Actor: events.ActorAlert, Details: events.Details{Attempt: attempts, Policy: name}})
 		return dl.record(ctx, name, seq, about, attempts, lastErr)
 	}})
 	first := f.crash()

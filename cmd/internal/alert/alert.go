@@ -1,4 +1,4 @@
-// Package notify sends alerts: for each [[notify]] entry, every event of
+// Package alert sends alerts: for each [[notify]] entry, every event of
 // the types (and workers) it names, as a JSON message to a webhook or on
 // the stdin of a command, with the event, the `why` of its worker right
 // after it (package explain) and the last lines of the worker's stderr.
@@ -15,7 +15,7 @@
 // the log: a slow or absent receiver never holds up the supervisor, only
 // the alerts after it in the same entry. It may not decide anything: the
 // dead letter is recorded through the function the daemon hands it.
-package notify
+package alert
 
 import (
 	"bytes"
@@ -85,7 +85,7 @@ func New(cfg Config) (*Notifier, error) {
 	n := &Notifier{}
 	for _, e := range cfg.Entries {
 		s := &sender{cfg: cfg, e: e, wake: make(chan struct{}, 1),
-			logger: cfg.Logger.With().Str("part", "notify").Str("notify", e.Name).Logger()}
+			logger: cfg.Logger.With().Str("part", "alert").Str("notify", e.Name).Logger()}
 		if len(e.Exec) == 0 {
 			s.target = &webhook{url: e.Webhook, client: &http.Client{Timeout: e.Timeout,
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
