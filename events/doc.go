@@ -60,7 +60,7 @@
 // version byte and refuses the record as newer.
 //
 // Types added later within version 2, with the version byte unchanged:
-// notify_failed (28). A reader that predates one refuses its record as
+// notify_failed (32). A reader that predates one refuses its record as
 // newer (below), never misreading it.
 //
 // A version-2 reader that meets, in a record whose CRC matches, an event type
