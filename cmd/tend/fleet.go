@@ -84,7 +84,10 @@ func (f *natsFlags) source(g *globals) (fleet.Source, func(), error) {
 	if o.URL == "" {
 		return fleet.Source{}, nil, usageErr("give --nats URL (or [export.nats] url in the config)")
 	}
-	nc, err := natsio.Connect(o, nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+	nc, err := natsio.Connect(o, nats.Timeout(5*time.Second), nats.MaxReconnects(0),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			fmt.Fprintf(os.Stderr, "tend: NATS server: %v\n", err)
+		}))
 	if err != nil {
 		return fleet.Source{}, nil, &exitError{code: exitFailure, err: err}
 	}

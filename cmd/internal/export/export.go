@@ -55,6 +55,10 @@ const (
 	warnEvery      = time.Minute
 )
 
+// setupTimeout bounds a session's set-up (the stream, the heartbeat
+// bucket, the resume point); a server that denies a request answers none.
+var setupTimeout = 10 * time.Second
+
 // Config wires an Exporter.
 type Config struct {
 	Log    *store.Log
@@ -241,10 +245,23 @@ type inflight struct {
 // then publish in order with a bounded window, advancing the cursor as the
 // acknowledgements come, in order. Any error ends the session; the next
 // one publishes again everything not acknowledged.
-func (x *Exporter) session(ctx context.Context) error {
+func (x *Exporter) session(ctx context.Context) (err error) {
 	closed := make(chan struct{})
+	// What the server says on its own (a permission it denies) comes
+	// apart from the request it concerns, which then only times out.
+	var said atomic.Pointer[string]
+	defer func() {
+		if p := said.Load(); err != nil && p != nil {
+			err = fmt.Errorf("%w (the server said: %s)", err, *p)
+		}
+	}()
 	nc, err := natsio.Connect(x.opts, nats.ReconnectBufSize(-1), nats.MaxReconnects(0), nats.Timeout(2*time.Second),
 		nats.NoCallbacksAfterClientClose(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			msg := err.Error()
+			said.Store(&msg)
+			x.logger.Debug().Err(err).Msg("the NATS server reports an error")
+		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.DisconnectErrHandler(func(*nats.Conn, error) { x.connected.Store(false) }))
 	if err != nil {
@@ -256,7 +273,7 @@ func (x *Exporter) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	if _, err := natsio.EnsureStream(sctx, js, natsio.StreamSpec{Name: n.Stream, Prefix: n.Subject,
 		DuplicateWindow: n.DuplicateWindow, Replicas: n.Replicas, MaxAge: n.MaxAge}); err != nil {

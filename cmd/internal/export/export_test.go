@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -256,4 +257,32 @@ func BenchmarkExport(b *testing.B) {
 	waitCaughtUp(b, r.x, l, 10*time.Minute)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// Credentials that may publish events but not create the stream: the
+// daemon says so, and what to ask for, without showing the password.
+func TestExportSaysWhenItMayNotCreateTheStream(t *testing.T) {
+	setupTimeout = time.Second
+	defer func() { setupTimeout = 10 * time.Second }()
+	srv := natstest.Start(t, t.TempDir(), func(o *server.Options) {
+		o.Users = []*server.User{{Username: "tend", Password: "pw-SECRET", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.CREATE.>"}}}}}
+	})
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("pw-SECRET\n"), 0o600)
+	n := natsConfig(srv.URL())
+	n.User, n.PasswordFile = "tend", pw
+	l := openLog(t)
+	appendN(t, l, 3)
+	r := start(t, l, n, "host-a")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(r.x.Status().Error, "could not be created") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := r.x.Status()
+	if !strings.Contains(st.Error, "stream TEND is missing and could not be created") || !strings.Contains(st.Error, "have it created with subjects tend.>") ||
+		!strings.Contains(st.Error, `Permissions Violation for Publish to "$JS.API.STREAM.CREATE.TEND"`) ||
+		strings.Contains(st.Error, "pw-SECRET") || st.Acked != 0 {
+		t.Errorf("status %+v", st)
+	}
 }

@@ -22,13 +22,17 @@ type Server struct {
 	srv  *server.Server
 }
 
-// Start starts a server with JetStream whose store is under dir.
-func Start(t testing.TB, dir string) *Server {
+// Start starts a server with JetStream whose store is under dir; adjust,
+// when given, changes its options first (users and their permissions).
+func Start(t testing.TB, dir string, adjust ...func(*server.Options)) *Server {
 	t.Helper()
 	s := &Server{t: t, opts: server.Options{
 		Host: "127.0.0.1", Port: freePort(t), JetStream: true, StoreDir: dir,
 		NoLog: true, NoSigs: true, MaxPayload: 1 << 20,
 	}}
+	for _, f := range adjust {
+		f(&s.opts)
+	}
 	s.start()
 	t.Cleanup(s.Stop)
 	return s
