@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,7 @@ circuit_max_restarts = 0
 	}
 	all := map[bool][]time.Duration{}
 	medians := map[bool][]time.Duration{}
+	cpuPer := map[bool][]time.Duration{} // the daemon's CPU time per restart, by round
 	for r := 0; r < 2*rounds; r++ {
 		on := r%2 == 1
 		conf := worker
@@ -78,8 +80,12 @@ circuit_max_restarts = 0
 			st := e.daemonStatus()
 			t.Logf("round %d: export acked %d of %d", r, st.Export.Acked, st.Export.Last)
 		}
+		cpu := cpuTicks(e.daemon.Process.Pid)
 		e.stopDaemon()
 		lat := restartLatencies(t, e.db())
+		if len(lat) > 0 {
+			cpuPer[on] = append(cpuPer[on], time.Duration(cpu)*10*time.Millisecond/time.Duration(len(lat)))
+		}
 		all[on] = append(all[on], lat...)
 		medians[on] = append(medians[on], median(lat))
 		t.Logf("round %d export=%v: %d restarts, median %s", r, on, len(lat), median(lat))
@@ -89,7 +95,23 @@ circuit_max_restarts = 0
 		slices.Sort(l)
 		t.Logf("export=%v: %d restarts, median %s, p90 %s, p99 %s; median of the rounds' medians %s", on, len(l), median(l),
 			l[len(l)*9/10], l[len(l)*99/100], median(medians[on]))
+		t.Logf("export=%v: the daemon's CPU time per restart, median of the rounds: %s", on, median(cpuPer[on]))
 	}
+}
+
+// cpuTicks is a process's user and system time so far, in clock ticks
+// (1/100 s), from /proc/PID/stat.
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	var u, k int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &k)
+	return u + k
 }
 
 func median(d []time.Duration) time.Duration {

@@ -58,7 +58,11 @@ const CursorPrefix = "notify."
 const (
 	stderrBytes = 64 << 10 // read at most this much of the end of a stderr file
 	historyKeep = 200      // a worker's recent events kept for why
-	cursorEvery = time.Second
+	// cursorEvery: how often a cursor moved past events that alert no one
+	// is written (its own transaction and fsync, which the supervisor's
+	// next commit may wait behind); after an alert it is written at once.
+	cursorEvery = 5 * time.Second
+	tickEvery   = time.Second
 )
 
 // Config wires a Notifier.
@@ -242,7 +246,7 @@ func (s *sender) run(ctx context.Context) {
 	s.world, s.hist, s.seeded, s.startAt = w, map[string][]events.Event{}, map[string]bool{}, cur
 	s.logger.Info().Uint64("cursor", uint64(cur)).Msg("sending alerts")
 	saved, savedAt := cur, time.Now()
-	tick := time.NewTicker(cursorEvery)
+	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	for {
 		last := s.cfg.Log.LastSeq()

@@ -38,10 +38,13 @@ import (
 const CursorName = "export"
 
 // Timing. The cursor is written at most once per cursorEvery, in its own
-// small transaction: a crash repeats at most that much, and the server
-// drops the repeats by their message id.
+// small transaction: each write takes bbolt's write lock and an fsync the
+// supervisor's next commit may wait behind, so it is rare. A crash repeats
+// at most that much, and only until resumePoint skips what the stream
+// already holds (or the server drops it by its message id).
 const (
-	cursorEvery = time.Second
+	cursorEvery = 5 * time.Second
+	tickEvery   = time.Second
 	// linger: an idle exporter woken by new events waits this long before
 	// it reads them, so that the events of one decision and of what it
 	// sets off (an exit, the restart it schedules, the spawn) are read and
@@ -300,7 +303,7 @@ func (x *Exporter) session(ctx context.Context) (err error) {
 		next      = acked + 1
 		saved     = acked
 		savedAt   = time.Now()
-		tick      = time.NewTicker(cursorEvery)
+		tick      = time.NewTicker(tickEvery)
 		heartbeat time.Time
 		dec       events.Decoder
 		ev        events.Event
