@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -147,12 +148,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			st, err := c.Status(cmd.Context(), names...)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			if daemonOnly {
+				st, err := c.Status(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
 				st.Workers = nil
 				if g.json() {
 					return printJSON(out, st)
@@ -165,7 +166,21 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			if g.json() {
-				return printJSON(out, st.Workers)
+				raw, err := c.StatusJSON(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, raw, "", "  "); err != nil {
+					return fmt.Errorf("the daemon's status is not JSON: %w", err)
+				}
+				buf.WriteByte('\n')
+				_, err = out.Write(buf.Bytes())
+				return err
+			}
+			st, err := c.Status(cmd.Context(), names...)
+			if err != nil {
+				return err
 			}
 			if st.LogFailure != "" {
 				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)

@@ -140,6 +140,16 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	return s, err
 }
 
+// StatusJSON is Status's workers as the daemon encoded them, for printing
+// as JSON without decoding and encoding every worker again.
+func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessage, error) {
+	var s struct {
+		Workers json.RawMessage `json:"workers"`
+	}
+	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	return s.Workers, err
+}
+
 // Commands runs start, stop or restart on many workers as one command:
 // one request, one decision, one answer.
 func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply, error) {

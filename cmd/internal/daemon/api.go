@@ -55,6 +55,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/replay", a.replay)
 	mux.HandleFunc("GET /v1/verify", a.verify)
 	mux.HandleFunc("GET /v1/log", a.copyLog)
+	mux.Handle("GET /debug/pprof/", a.debugHandler())
 	return a.authorize(mux)
 }
 
@@ -93,36 +94,26 @@ func failErr(w http.ResponseWriter, err error) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	ws, seq := a.d.sup.Workers()
-	names := r.URL.Query()["name"]
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
+	views, seq, err := a.d.sup.Views(r.URL.Query()["name"])
+	if err != nil {
+		fail(w, http.StatusNotFound, "no_such_worker", err)
+		return
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, len(views))}
 	a.d.out.status(&out)
-	for i := range ws {
-		if len(names) > 0 && !want[ws[i].Name] {
-			continue
+	for i := range views {
+		v := &views[i]
+		st := &out.Workers[i]
+		*st = client.FromWorker(&v.Worker)
+		if !v.NextRun.IsZero() {
+			st.NextRun = &v.NextRun
 		}
-		delete(want, ws[i].Name) // what is left was not found
-		st := client.FromWorker(&ws[i])
-		if next := a.d.sup.NextRun(ws[i].Name); !next.IsZero() {
-			st.NextRun = &next
-		}
-		if ws[i].Live() {
-			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
-				st.RSSBytes = smp.RSS
-				if smp.CPUValid {
-					st.CPUPercent = smp.CPU
-				}
+		if v.Sampled {
+			st.RSSBytes = v.Sample.RSS
+			if v.Sample.CPUValid {
+				st.CPUPercent = v.Sample.CPU
 			}
 		}
-		out.Workers = append(out.Workers, st)
-	}
-	for n := range want {
-		fail(w, http.StatusNotFound, "no_such_worker", fmt.Errorf("%w: %q", supervisor.ErrNoWorker, n))
-		return
 	}
 	writeJSON(w, out)
 }
