@@ -438,3 +438,35 @@ func (r *webhookReceiver) first() alert.Message {
 	}
 	return r.got[0]
 }
+
+// A reload that adds an alert starts it; one that removes it stops it.
+func TestReloadStartsAndStopsAlerts(t *testing.T) {
+	rcv := &webhookReceiver{}
+	url := rcv.start(t)
+	e := newEnv(t, crashLoop)
+	e.startDaemon()
+	if st := e.daemonStatus(); st.Notify != nil {
+		t.Fatalf("alerts without [[notify]]: %+v", st.Notify)
+	}
+	conf := "[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n" + crashLoop +
+		fmt.Sprintf("\n[[notify]]\nname = \"ops\"\non = [\"exited\"]\nwebhook = %q\n", url)
+	e.write(conf)
+	e.mustTend("reload")
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rcv.keys()) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(rcv.keys()); n < 3 {
+		t.Fatalf("after the reload that added it: %d alerts", n)
+	}
+	e.write("[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n" + crashLoop)
+	e.mustTend("reload")
+	if st := e.daemonStatus(); st.Notify != nil {
+		t.Errorf("alerts after the reload that removed them: %+v", st.Notify)
+	}
+	n := len(rcv.keys())
+	time.Sleep(300 * time.Millisecond)
+	if m := len(rcv.keys()); m > n+1 { // one may have been on its way
+		t.Errorf("alerts kept coming after their removal: %d → %d", n, m)
+	}
+}
