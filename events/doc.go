@@ -59,6 +59,10 @@
 // (ErrCorrupt). A version-1 reader meets version 2's
 // version byte and refuses the record as newer.
 //
+// Types added later within version 2, with the version byte unchanged:
+// notify_failed (32). A reader that predates one refuses its record as
+// newer (below), never misreading it.
+//
 // A version-2 reader that meets, in a record whose CRC matches, an event type
 // or a detail tag it does not know refuses it as written by a newer tend
 // (ErrNewerVersion), never silently dropping what it cannot read: a later

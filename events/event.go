@@ -109,7 +109,12 @@ const (
 	// because the last run was still going, or it was missed while no
 	// daemon ran.
 	RunSkipped Type = 31
-	lastType        = RunSkipped
+	// NotifyFailed: an alert ([[notify]]) could not be delivered after
+	// its last attempt (Attempt: how many; Policy: the alert's name); the
+	// cause names the alert, the seq it was about and the last error. A
+	// daemon-level event, the dead letter of at-least-once delivery.
+	NotifyFailed Type = 32
+	lastType          = NotifyFailed
 )
 
 var typeNames = [...]string{
@@ -118,7 +123,7 @@ var typeNames = [...]string{
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
-	"waiting", "notified", "not_ready", "run_skipped",
+	"waiting", "notified", "not_ready", "run_skipped", "notify_failed",
 }
 
 func (t Type) String() string {
@@ -161,6 +166,7 @@ const (
 	ActorNotify   = "notify"  // the worker said so on its readiness channel
 	ActorWatchdog = "watchdog"
 	ActorSchedule = "schedule"
+	ActorAlert    = "alert" // alert delivery ([[notify]]), its dead letters
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.

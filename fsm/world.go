@@ -180,7 +180,7 @@ func observation(t events.Type) bool {
 
 func workerLevel(t events.Type) bool {
 	switch t {
-	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused:
+	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused, events.NotifyFailed:
 		return false
 	}
 	return true

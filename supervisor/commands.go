@@ -239,6 +239,22 @@ func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
 	}
 }
 
+// NotifyFailed records the dead letter of an alert that could not be
+// delivered, once it is durable. The alert's sender advances past it only
+// then, so a crash before that retries the alert instead of losing it.
+func (s *Supervisor) NotifyFailed(ctx context.Context, in core.NotifyFailed) error {
+	b, err := s.step(in)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // observe records what the OS, a monitor or a timer reported, and returns
 // once it is durable. Observations must not be lost: while the log refuses
 // writes (disk full), whether it refuses the append or fails the commit,

@@ -105,6 +105,9 @@ func newCheckCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 				}
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
 				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
 				if cfg.Daemon.MetricsWebConfig != "" {
@@ -129,11 +132,13 @@ func since(t time.Time) string {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var daemonOnly bool
+	cmd := &cobra.Command{
 		Use:   "status [NAME...]",
 		Short: "Show each worker's state, pid, incarnation, restarts, and why",
 		Example: `  tend status
-  tend status web worker-1 -o json`,
+  tend status web worker-1 -o json
+  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := g.checkOutput(); err != nil {
 				return err
@@ -144,6 +149,22 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			defer c.Close()
 			out := cmd.OutOrStdout()
+			if daemonOnly {
+				st, err := c.Status(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				st.Workers = nil
+				if g.json() {
+					return printJSON(out, st)
+				}
+				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
+				if st.LogFailure != "" {
+					fmt.Fprintf(out, "log refuses writes: %s\n", st.LogFailure)
+				}
+				daemonLines(out, st)
+				return nil
+			}
 			if g.json() {
 				raw, err := c.StatusJSON(cmd.Context(), names...)
 				if err != nil {
@@ -174,8 +195,42 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", w.Name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(names) == 0 && (st.Export != nil || len(st.Notify) > 0) {
+				fmt.Fprintln(out)
+				daemonLines(out, st)
+			}
+			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
+	return cmd
+}
+
+// daemonLines prints the export's and the alerts' progress for people.
+func daemonLines(out io.Writer, st client.Status) {
+	if x := st.Export; x != nil {
+		conn := "connected"
+		if !x.Connected {
+			conn = "not connected"
+		}
+		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
+			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
+		if x.Error != "" {
+			fmt.Fprintf(out, "export: last error: %s\n", x.Error)
+		}
+	}
+	for _, n := range st.Notify {
+		line := fmt.Sprintf("notify %s: done with seq %d, %d delivered, %d failed attempts, %d dead letters", n.Name, n.Cursor, n.Delivered, n.Failures, n.DeadLetters)
+		if n.Retrying != 0 {
+			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
+		}
+		if n.Error != "" {
+			line += "; last error: " + n.Error
+		}
+		fmt.Fprintln(out, line)
 	}
 }
 
@@ -324,7 +379,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "A worker's events, oldest first: time, transition, cause and actor",
 		Example: `  tend history web --since 1h
   tend history web --limit 50 -o json
-  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy`,
+  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy
+  tend history web --nats nats://nats.internal:4222 --host web-3   # that host's log, from the stream`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkOutput(); err != nil {
@@ -377,6 +433,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&sinceFlag, "since", "", "only events after this (a duration like 1h, or a time)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many of the newest events")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -390,7 +447,8 @@ func newWhyCmd(g *globals) *cobra.Command {
 		Use:   "why NAME",
 		Short: "The causal chain behind a worker's current state, in plain words",
 		Example: `  tend why web
-  tend why web --db /var/lib/tend/tend.db`,
+  tend why web --db /var/lib/tend/tend.db
+  tend why web --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var a explain.Answer
@@ -427,6 +485,7 @@ func newWhyCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -555,7 +614,8 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Short: "Every worker's state at a moment of the log",
 		Example: `  tend replay --at 03:14:07
   tend replay --at "2026-03-14 03:14:07" --db /tmp/tend.db
-  tend replay --seq 4211 -o json`,
+  tend replay --seq 4211 -o json
+  tend replay --at 03:14:07 --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if at == "" && seq == "" {
@@ -602,6 +662,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&at, "at", "", "a time: 03:14:07, \"2026-03-14 03:14:07\", RFC 3339, or a duration ago (15m)")
 	cmd.Flags().StringVar(&seq, "seq", "", "a seq of the log")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 

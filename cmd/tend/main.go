@@ -52,6 +52,8 @@ type globals struct {
 	// cleanups run when the command has ended (temporary copies).
 	cleanups []func()
 	db       string
+	// nats: read a host's log from the stream (--nats URL --host H).
+	nats natsFlags
 }
 
 func main() {
@@ -128,7 +130,7 @@ and why.`,
 		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
 		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
-		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g),
+		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
 		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g),
 	)
 	return root
@@ -156,6 +158,12 @@ func (g *globals) client() (*client.Client, error) {
 // openDB opens a log read-only for an offline command: the --db file, or
 // the config's state directory when no daemon answers.
 func (g *globals) openDB() (*store.Log, error) {
+	if g.fromStream() {
+		if g.db != "" {
+			return nil, &exitError{code: exitUsage, err: errNATSWithDB}
+		}
+		return g.nats.pull(context.Background(), g)
+	}
 	path := g.db
 	if path == "" {
 		// A running daemon holds the file: read a consistent copy of it,
@@ -238,7 +246,7 @@ func logFailure(l *store.Log, err error) error {
 
 // offline reports whether a command should read the log file itself.
 func (g *globals) offline(ctx context.Context) bool {
-	if g.db != "" {
+	if g.db != "" || g.fromStream() {
 		return true
 	}
 	c, err := g.client()
@@ -252,6 +260,10 @@ func (g *globals) offline(ctx context.Context) bool {
 	}
 	return false
 }
+
+// fromStream reports whether the command reads a host's log from the
+// stream (--nats, or --host with the config's [export.nats]).
+func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
 
 func (g *globals) json() bool { return g.output == "json" }
 

@@ -73,6 +73,17 @@ type Shutdown struct {
 // recorded).
 type Refused struct{ Actor, Cause string }
 
+// NotifyFailed records the dead letter of an alert: the alert named
+// Notifier about the event at Seq was not delivered after Attempts
+// attempts, the last failing with Err (words that name no secret).
+type NotifyFailed struct {
+	Notifier string
+	Seq      events.Seq
+	About    string // the event it was about, "breaker_opened of web"
+	Attempts int
+	Err      string
+}
+
 // Spawned: the incarnation's process exists.
 type Spawned struct {
 	Worker     string
@@ -254,3 +265,4 @@ func (Recovered) input()       {}
 func (Notified) input()        {}
 func (FDReady) input()         {}
 func (WatchdogExpired) input() {}
+func (NotifyFailed) input()    {}

@@ -35,6 +35,9 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		err = d.shutdown(in)
 	case Refused:
 		_, err = d.add(events.Event{Type: events.CommandRefused, Actor: in.Actor, Cause: in.Cause})
+	case NotifyFailed:
+		_, err = d.add(events.Event{Type: events.NotifyFailed, Actor: events.ActorAlert, Details: events.Details{Attempt: in.Attempts, Policy: in.Notifier},
+			Cause: fmt.Sprintf("alert %q about seq %d (%s) not delivered after %d attempts: %s", in.Notifier, in.Seq, in.About, in.Attempts, in.Err)})
 	case Recovered:
 		err = d.recovered(in)
 	case Spawned:

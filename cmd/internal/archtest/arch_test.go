@@ -80,10 +80,19 @@ var allowed = map[string][]string{
 // and the words of `tend why`, nothing more.
 var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
-		"fsm/policy"},
+		"fsm/policy", "events"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
 	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "events"},
+	// The stream's vocabulary and the three adapters around it: the
+	// exporter and the alert sender read the log and never reach the
+	// supervisor (the daemon hands the sender what it needs); the fleet
+	// commands read the stream and rebuild logs through store alone.
+	"cmd/internal/natsio":          {"events"},
+	"cmd/internal/natsio/natstest": {},
+	"cmd/internal/export":          {"cmd/internal/config", "cmd/internal/natsio", "events", "store"},
+	"cmd/internal/fleet":           {"cmd/internal/natsio", "events", "fsm", "store"},
+	"cmd/internal/alert":           {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf
@@ -156,6 +165,22 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
+// The embedded NATS server is a test helper: the tend binary and the
+// packages it is built from never link it.
+func TestNATSServerOnlyInTests(t *testing.T) {
+	for _, p := range list(t) {
+		if strings.HasSuffix(p.ImportPath, "/natstest") {
+			continue
+		}
+		for _, d := range append(p.Deps, p.Imports...) {
+			if strings.HasPrefix(d, "github.com/nats-io/nats-server/") || strings.HasSuffix(d, "/natstest") {
+				t.Errorf("%s (non-test code) depends on %s", p.ImportPath, d)
+				break
+			}
+		}
+	}
+}
+
 // Nothing but tests and commands may import the test helpers.
 func TestTestHelpersStayInTests(t *testing.T) {
 	for _, p := range list(t) {
@@ -191,7 +216,7 @@ func TestPureCodeReadsNoClock(t *testing.T) {
 // The live view is a client of the socket alone, and so reaches neither.
 func TestReadSideNeedsNoSupervisor(t *testing.T) {
 	readSide := map[string]bool{"fsm/replay": true, "cmd/internal/query": true, "cmd/internal/report": true,
-		"cmd/internal/explain": true, "cmd/internal/client": true, "cmd/internal/top": true}
+		"cmd/internal/explain": true, "cmd/internal/client": true, "cmd/internal/top": true, "cmd/internal/fleet": true}
 	for _, p := range list(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
 		if !readSide[rel] {

@@ -92,7 +92,35 @@ type ExitInfo struct {
 type Status struct {
 	Seq        events.Seq     `json:"seq"`
 	LogFailure string         `json:"log_failure,omitempty"`
+	Export     *ExportStatus  `json:"export,omitempty"` // with [export.nats]
+	Notify     []NotifyStatus `json:"notify,omitempty"` // one per [[notify]]
 	Workers    []WorkerStatus `json:"workers"`
+}
+
+// ExportStatus is the export of the log to NATS JetStream.
+type ExportStatus struct {
+	Stream     string     `json:"stream"`
+	Subject    string     `json:"subject"`
+	Host       string     `json:"host"`
+	Log        string     `json:"log"`
+	Connected  bool       `json:"connected"`
+	Acked      events.Seq `json:"acked"` // the last seq the server acknowledged
+	Last       events.Seq `json:"last"`  // the log's last seq
+	LagEvents  uint64     `json:"lag_events"`
+	LagSeconds float64    `json:"lag_seconds"` // age of the oldest event not yet acknowledged
+	LastAck    *time.Time `json:"last_ack,omitempty"`
+	Error      string     `json:"error,omitempty"` // why it is interrupted
+}
+
+// NotifyStatus is one [[notify]] entry's progress.
+type NotifyStatus struct {
+	Name        string     `json:"name"`
+	Cursor      events.Seq `json:"cursor"`
+	Delivered   uint64     `json:"delivered"`
+	Failures    uint64     `json:"failures"`
+	DeadLetters uint64     `json:"dead_letters"`
+	Retrying    events.Seq `json:"retrying,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 // FromWorker converts the fold's view of a worker.

@@ -16,6 +16,8 @@ type Config struct {
 	Path    string // absolute path of the file
 	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
 	Daemon  Daemon
+	Export  Export    // [export]
+	Notify  []*Notify // [[notify]], in file order
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
 

@@ -50,6 +50,7 @@ func (c *Config) Validate() error {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
 		}
 	}
+	c.validateExport(add)
 	if err := peer.CheckPath(c.Daemon.Socket); err != nil {
 		add(c.SocketKey(), 0, err)
 	}

@@ -100,6 +100,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, len(views))}
+	a.d.out.status(&out)
 	for i := range views {
 		v := &views[i]
 		st := &out.Workers[i]
