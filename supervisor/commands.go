@@ -163,6 +163,22 @@ type LoadResult struct {
 // a reload starts added workers, stops removed ones (removing them once
 // they have stopped) and restarts changed ones, leaving the rest alone.
 func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor string) (LoadResult, error) {
+	return s.LoadConfig(ctx, LoadRequest{Specs: specs, Hash: hash, Actor: actor})
+}
+
+// LoadRequest is a configuration to apply.
+type LoadRequest struct {
+	Specs []*WorkerSpec
+	Hash  string // the log's digest of the configuration as a whole
+	Actor string
+	// Changes: for workers whose settings changed, the keys that did
+	// (core.Load.Changes). Optional.
+	Changes map[string][]string
+}
+
+// LoadConfig is Load with everything a load may say.
+func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult, error) {
+	specs, hash, actor := r.Specs, r.Hash, r.Actor
 	specs = append([]*WorkerSpec(nil), specs...)
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	cs := make([]*core.Spec, len(specs))
@@ -175,7 +191,7 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first})
+	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes})
 	if err == nil {
 		select {
 		case <-b.done:

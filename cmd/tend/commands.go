@@ -104,6 +104,11 @@ func newCheckCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 				}
 			}
+			for _, p := range cfg.TrustPaths() {
+				if err := config.CheckTrustedPath(p.Path, os.Geteuid()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v\n", p.Where, err)
+				}
+			}
 			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
 				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
 				if cfg.Daemon.MetricsWebConfig != "" {

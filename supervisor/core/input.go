@@ -60,6 +60,10 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// Changes names, for a worker whose settings changed since the last
+	// load, the keys they changed in (as the file spells them, never a
+	// value), for the cause its worker_changed records. Optional.
+	Changes map[string][]string
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
@@ -52,6 +53,9 @@ func (d *decision) load(in Load) error {
 			t.added = true
 		case w.Spec != sp.Digest || w.Removing:
 			cause := "configuration changed"
+			if keys := changedKeys(in.Changes[sp.Name]); keys != "" && !w.Removing {
+				cause += ": " + keys
+			}
 			if in.First {
 				// The settings changed while no daemon ran: the log learns
 				// the new ones, and a process still running keeps the old
@@ -97,8 +101,12 @@ func (d *decision) load(in Load) error {
 				return err
 			}
 		case t.changed && !t.back && w.Live():
+			cause := "configuration changed: restarting"
+			if keys := changedKeys(in.Changes[sp.Name]); keys != "" {
+				cause = "configuration changed (" + keys + "): restarting"
+			}
 			if _, err := d.record(events.Event{Type: events.RestartRequested, Worker: sp.Name, Actor: in.Actor,
-				Cause: "configuration changed: restarting"}); err != nil {
+				Cause: cause}); err != nil {
 				return err
 			}
 		}
@@ -131,6 +139,17 @@ func (d *decision) load(in Load) error {
 	}
 	d.prune()
 	return nil
+}
+
+// maxKeysInCause bounds the keys a cause names; the rest are counted.
+const maxKeysInCause = 8
+
+// changedKeys lists keys for a cause: "env_file, stop_timeout".
+func changedKeys(keys []string) string {
+	if len(keys) <= maxKeysInCause {
+		return strings.Join(keys, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(keys[:maxKeysInCause], ", "), len(keys)-maxKeysInCause)
 }
 
 // rearm re-arms, after a daemon restart, the timers the log says were

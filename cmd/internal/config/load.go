@@ -12,7 +12,8 @@ import (
 )
 
 // Load reads, parses and validates the file at path, including the host
-// checks of Validate. Problems in the file come back as Errors; failing to
+// checks of Validate, and reads the workers' env files (their content is
+// part of each worker's Hash). Problems in the file come back as Errors; failing to
 // read the file is a plain wrapped error.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -21,6 +22,9 @@ func Load(path string) (*Config, error) {
 	}
 	c, err := Parse(path, data)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.readEnvFiles(); err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {

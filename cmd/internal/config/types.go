@@ -6,12 +6,13 @@ import (
 
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Config is one parsed configuration file with every default filled in.
-// A Config is never modified after Parse returns it.
+// A Config is never modified after Load (or Parse) returns it.
 type Config struct {
 	Path    string // absolute path of the file
 	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
@@ -23,6 +24,9 @@ type Config struct {
 	// offending key even though it runs after parsing.
 	file  string
 	lines lineIndex
+	// envVars is what each env file read by Load sets, by path (nil: a
+	// missing optional file), for the exec size check.
+	envVars map[string][]envfile.Var
 }
 
 // Daemon holds the [daemon] table.
@@ -56,6 +60,15 @@ type Worker struct {
 	User      string
 	Group     string
 	Autostart bool
+
+	// EnvFiles are read at each spawn (env_file), in order; what they set
+	// wins over Env, a later file over an earlier one.
+	EnvFiles []envfile.File
+	// EnvFileSums fingerprint what each of EnvFiles set when the
+	// configuration was loaded (envfile.Sum), so that Hash changes when
+	// a file does. Like Hash, they are unkeyed hashes of what may be
+	// secrets: in memory only. Parse leaves them nil; Load fills them in.
+	EnvFileSums []string
 
 	// ClearEnv starts the worker from a clean environment instead of the
 	// daemon's: only a default PATH, the user's login variables, Env and

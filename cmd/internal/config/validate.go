@@ -73,7 +73,7 @@ func (c *Config) Validate() error {
 				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
 			}
 		}
-		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
+		if err := checkExecSize(w.Command, c.workerEnvFromFiles(w), base, limit); err != nil {
 			add(toml.Key{"worker", name, "command"}, w.Line, err)
 		}
 		if h := w.Health; h != nil && h.Type == health.TypeExec {
@@ -247,6 +247,15 @@ func memoize(f func(string) error) func(string) error {
 		}
 		return err
 	}
+}
+
+// errorAt is a problem of key, at its line or else at fallback.
+func (c *Config) errorAt(key toml.Key, fallback int, msg string, err error) *Error {
+	line := c.lines.find(key)
+	if line == 0 {
+		line = fallback
+	}
+	return &Error{File: c.file, Line: line, Key: key.String(), Msg: msg, Err: err}
 }
 
 // KeyError reports err as a problem of key (e.g. "daemon", "socket") at its

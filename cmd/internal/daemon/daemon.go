@@ -92,6 +92,9 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
+	if err := d.trustedFiles(cfg); err != nil {
+		return nil, nil, &loadError{err}
+	}
 	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
 		return nil, nil, &loadError{err}
@@ -105,6 +108,9 @@ func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	if err := d.trusted(opts.ConfigPath); err != nil {
+		return err
+	}
+	if err := d.trustedFiles(cfg); err != nil {
 		return err
 	}
 	if cfg.Daemon.LeaveRunning {
@@ -297,6 +303,27 @@ func (d *Daemon) trusted(path string) error {
 	return err
 }
 
+// trustedFiles applies the rule of trusted() to every file the
+// configuration makes the daemon read besides itself (config.TrustPaths):
+// whoever can change an env file chooses what a worker runs with
+// (LD_PRELOAD), as root if it runs as root. A refusal names where the
+// configuration names the file.
+func (d *Daemon) trustedFiles(cfg *config.Config) error {
+	for _, p := range cfg.TrustPaths() {
+		err := config.CheckTrustedPath(p.Path, os.Geteuid())
+		var unsafe *config.UnsafeError
+		if errors.As(err, &unsafe) && d.opts.AllowUnsafeConfig {
+			d.logger.Warn().Str("file", p.Path).Str("named_at", p.Where).Str("unsafe", unsafe.Path).Str("writable_by", unsafe.Who).
+				Msg("a file the configuration names can be changed by others; running on it because of --allow-unsafe-config")
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Where, err)
+		}
+	}
+	return nil
+}
+
 // shutdownBudget is the longest stop timeout plus room for SIGKILL to land.
 func (d *Daemon) shutdownBudget() time.Duration {
 	d.cfgMu.Lock()
@@ -318,7 +345,10 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 		return client.ReloadResult{}, err
 	}
 	digest := d.log.Digest([]byte(cfg.Hash))
-	res, err := d.sup.Load(ctx, specs, digest, actor)
+	d.cfgMu.Lock()
+	old := d.cfg
+	d.cfgMu.Unlock()
+	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: changes(old, cfg)})
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
@@ -326,6 +356,20 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfg = cfg
 	d.cfgMu.Unlock()
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+}
+
+// changes names, for each worker whose settings differ between two
+// configurations, the keys they differ in (never values).
+func changes(old, new *config.Config) map[string][]string {
+	if old == nil || new == nil {
+		return nil
+	}
+	_, _, changed := config.Diff(old, new)
+	out := make(map[string][]string, len(changed))
+	for _, name := range changed {
+		out[name] = config.ChangedKeys(old.Workers[name], new.Workers[name])
+	}
+	return out
 }
 
 // The daemon is the metrics' Source.

@@ -35,7 +35,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			return nil, fmt.Errorf("%s:%d: worker.%s: %w", cfg.Path, w.Line, name, err)
 		}
 		s := &supervisor.WorkerSpec{
-			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, Credential: cred,
+			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, EnvFiles: w.EnvFiles, Credential: cred,
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+)
+
+// waitFile waits until the file at path holds want.
+func waitFile(t *testing.T, path, want string) string {
+	t.Helper()
+	var b []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ = os.ReadFile(path)
+		if strings.Contains(string(b), want) {
+			return string(b)
+		}
+	}
+	t.Fatalf("%s never held %q; it holds:\n%s", path, want, b)
+	return ""
+}
+
+// TestEnvFileEndToEnd: a worker gets what its env files set, read at its
+// spawn; a reload after a file changed restarts it, and history and why
+// say the env file changed, while no value ever reaches the log, the
+// daemon's own log or an error.
+func TestEnvFileEndToEnd(t *testing.T) {
+	const secret1, secret2 = "tok-hunter2-first", "tok-hunter2-second"
+	e := newEnv(t, "")
+	envPath := filepath.Join(e.dir, "app.env")
+	if err := os.WriteFile(envPath, []byte("# the app's secrets\nTOKEN='"+secret1+"'\nMODE=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(e.dir, "web.out")
+	conf := fmt.Sprintf("[daemon]\nstate_dir = \"state\"\nlog_level = \"debug\"\n\n"+
+		"[worker.web]\ncommand = %s\nstart_timeout = \"50ms\"\nstdout = %q\nenv = { MODE = \"prod\" }\n"+
+		"env_file = [\"app.env\", \"-app.local.env\"]\n", helperCmd("print-env"), out)
+	e.write(conf)
+	if got := e.mustTend("check"); !strings.Contains(got, "ok, 1 workers") {
+		t.Fatalf("check: %s", got)
+	}
+	e.startDaemon()
+	w := e.waitStatus("web", "running", running)
+	text := waitFile(t, out, "ready")
+	if !strings.Contains(text, "TOKEN="+secret1+"\n") || !strings.Contains(text, "MODE=from-file\n") {
+		t.Fatalf("the worker's environment lacks what the env file sets:\n%s", text)
+	}
+
+	// A reload with nothing changed leaves it alone.
+	if got := e.mustTend("reload"); !strings.Contains(got, "changed []") && strings.Contains(got, "web") {
+		t.Fatalf("reload of an unchanged file: %s", got)
+	}
+	// The file changes: the reload restarts the worker with the new value.
+	os.Remove(out)
+	if err := os.WriteFile(envPath, []byte("TOKEN="+secret2+"\nMODE=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.mustTend("reload"); !strings.Contains(got, "web") {
+		t.Fatalf("reload after the env file changed: %s", got)
+	}
+	e.waitStatus("web", "restarted", func(s client.WorkerStatus) bool { return running(s) && s.Incarnation > w.Incarnation })
+	text = waitFile(t, out, "ready")
+	if !strings.Contains(text, "TOKEN="+secret2+"\n") {
+		t.Fatalf("the restarted worker did not read the file again:\n%s", text)
+	}
+	var changed bool
+	for _, ev := range e.history("web") {
+		if ev.Type == "worker_changed" && ev.Cause == "configuration changed: env_file" {
+			changed = true
+		}
+	}
+	if !changed {
+		t.Fatalf("no worker_changed naming env_file:\n%s", e.mustTend("history", "web"))
+	}
+	why := e.mustTend("why", "web")
+	if first, _, _ := strings.Cut(why, "\n"); !strings.Contains(first, "after a reload by cli uid=0: configuration changed (env_file)") {
+		t.Fatalf("why does not say the env file changed:\n%s", why)
+	}
+
+	// A file that no longer parses: the reload is refused at the worker's
+	// env_file key, naming the env file's line and not its value.
+	if err := os.WriteFile(envPath, []byte("TOKEN="+secret2+"\n"+secret1+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := e.tend("reload")
+	if code == 0 || !strings.Contains(errs, "tend.toml:10: worker.web.env_file: env file "+envPath+":2: not an assignment") ||
+		strings.Contains(errs, "hunter2") {
+		t.Fatalf("reload of a broken env file: exit %d: %s", code, errs)
+	}
+	if err := os.WriteFile(envPath, []byte("TOKEN="+secret2+"\nMODE=from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// An env file that others can change is refused like the config file.
+	shared := filepath.Join(e.dir, "shared")
+	os.Mkdir(shared, 0o755)
+	os.Chmod(shared, 0o777)
+	os.WriteFile(filepath.Join(shared, "x.env"), []byte("A=1\n"), 0o600)
+	e.write(strings.Replace(conf, `"-app.local.env"`, `"-app.local.env", "shared/x.env"`, 1))
+	_, errs, code = e.tend("reload")
+	if code == 0 || !strings.Contains(errs, "tend.toml:10: worker.web.env_file: ") || !strings.Contains(errs, "every user (mode 0777)") {
+		t.Fatalf("reload with an env file in a shared directory: exit %d: %s", code, errs)
+	}
+	_, errs, _ = e.tend("check")
+	if !strings.Contains(errs, "warning: ") || !strings.Contains(errs, "worker.web.env_file") {
+		t.Fatalf("check does not warn of the shared env file: %s", errs)
+	}
+	e.write(conf)
+
+	e.stopDaemon()
+	for _, f := range []string{e.db(), out + ".none"} {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte("hunter2")) {
+			t.Errorf("%s holds a value of the env file", f)
+		}
+	}
+	if strings.Contains(e.stderr.String(), "hunter2") {
+		t.Errorf("the daemon's log holds a value of the env file:\n%s", e.stderr)
+	}
+	// The spawned events name the variables the files set, never their
+	// values.
+	evs := e.mustTend("events", "--db", e.db(), "--type", "spawned", "-o", "json")
+	if !strings.Contains(evs, `"TOKEN"`) || strings.Contains(evs, "hunter2") {
+		t.Errorf("spawned events: %s", evs)
+	}
+}
+
+// TestEnvFileMissingAtSpawn: a required env file that disappears after the
+// load fails the next spawn, as spawn_failed naming the file.
+func TestEnvFileMissingAtSpawn(t *testing.T) {
+	e := newEnv(t, "")
+	envPath := filepath.Join(e.dir, "app.env")
+	os.WriteFile(envPath, []byte("A=1\n"), 0o600)
+	e.write(fmt.Sprintf("[daemon]\nstate_dir = \"state\"\n[worker.web]\ncommand = %s\nstart_timeout = \"50ms\"\n"+
+		"env_file = \"app.env\"\nrestart = \"never\"\n", helperCmd("hang")))
+	e.startDaemon()
+	e.waitStatus("web", "running", running)
+	os.Remove(envPath)
+	e.mustTend("restart", "--no-wait", "web")
+	e.waitStatus("web", "failed to spawn", func(s client.WorkerStatus) bool {
+		return s.State == "Stopped" && s.LastExit != nil && strings.Contains(s.LastExit.Cause, envPath)
+	})
+}
