@@ -109,7 +109,7 @@ func (c *Config) readEnvFiles() error {
 		w.EnvFileSums = sums
 		w.Hash = h.sum(w)
 	}
-	return errs.err()
+	return errs.err(c.src.files...)
 }
 
 // envFileProblems words what is wrong with an env file, one message per

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -132,7 +133,8 @@ func groupName(gid uint32) string {
 }
 
 // TrustPath is a file the daemon reads because the configuration names it
-// (an env file), with where the configuration does.
+// (an included file, the directory an include pattern is matched in, an
+// env file), with where the configuration does.
 type TrustPath struct {
 	Path  string
 	Where string // "tend.toml:12: worker.web.env_file"
@@ -145,6 +147,17 @@ type TrustPath struct {
 func (c *Config) TrustPaths() []TrustPath {
 	var out []TrustPath
 	seen := map[string]bool{}
+	if len(c.Files) > 0 || len(c.IncludeDirs) > 0 {
+		where := strings.TrimSuffix(c.errorAt(toml.Key{"include"}, 0, "", nil).Error(), ": ")
+		// The directories first: whoever can write one could add a file
+		// that the next reload reads.
+		for _, p := range append(slices.Clone(c.IncludeDirs), c.Files...) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, TrustPath{Path: p, Where: where})
+			}
+		}
+	}
 	for _, name := range c.Order {
 		w := c.Workers[name]
 		for _, f := range w.EnvFiles {

@@ -20,10 +20,16 @@ type Config struct {
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
 
-	// file and lines let Validate report host problems at the line of the
+	// Files are the absolute paths of the files included (include), in
+	// the order they were read; IncludeDirs the directories their
+	// patterns are matched in. Both, and the file itself, must be
+	// trusted (TrustPaths).
+	Files       []string
+	IncludeDirs []string
+
+	// src lets Validate report host problems at the file and line of the
 	// offending key even though it runs after parsing.
-	file  string
-	lines lineIndex
+	src *decoder
 	// envVars is what each env file read by Load sets, by path (nil: a
 	// missing optional file), for the exec size check.
 	envVars map[string][]envfile.Var

@@ -29,11 +29,7 @@ import (
 func (c *Config) Validate() error {
 	var errs Errors
 	add := func(key toml.Key, fallback int, err error) {
-		line := c.lines.find(key)
-		if line == 0 {
-			line = fallback
-		}
-		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error(), Err: err})
+		errs = append(errs, c.errorAt(key, fallback, err.Error(), err))
 	}
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
@@ -117,7 +113,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	return errs.err()
+	return errs.err(c.src.files...)
 }
 
 // nrOpenPath holds the kernel's ceiling on a process's open files: a
@@ -251,16 +247,17 @@ func memoize(f func(string) error) func(string) error {
 
 // errorAt is a problem of key, at its line or else at fallback.
 func (c *Config) errorAt(key toml.Key, fallback int, msg string, err error) *Error {
-	line := c.lines.find(key)
+	src := c.src.sourceOf(key)
+	line := src.lines.find(key)
 	if line == 0 {
 		line = fallback
 	}
-	return &Error{File: c.file, Line: line, Key: key.String(), Msg: msg, Err: err}
+	return &Error{File: src.file, Line: line, Key: key.String(), Msg: msg, Err: err}
 }
 
 // KeyError reports err as a problem of key (e.g. "daemon", "socket") at its
 // line in the file, for what is found wrong after loading: a socket path
 // that changed between "tend check" and the daemon's start.
 func (c *Config) KeyError(err error, key ...string) error {
-	return Errors{{File: c.file, Line: c.lines.find(key), Key: toml.Key(key).String(), Msg: err.Error(), Err: err}}
+	return Errors{c.errorAt(key, 0, err.Error(), err)}
 }
