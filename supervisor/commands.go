@@ -157,6 +157,9 @@ func (s *Supervisor) Restart(ctx context.Context, name, actor string) (*events.E
 type LoadResult struct {
 	Added, Removed, Changed []string
 	Seq                     events.Seq
+	// Restarted: the changed workers that were live, and restart (PlanLoad
+	// only; the others are stopped, and only take the new settings).
+	Restarted []string
 }
 
 // Load applies a configuration: the first load starts autostart workers;
@@ -212,6 +215,33 @@ func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult,
 	s.mu.Unlock()
 	res.Added, res.Removed, res.Changed = b.res.Added, b.res.Removed, b.res.Changed
 	return res, nil
+}
+
+// PlanLoad says what LoadConfig would do with r now (which workers it
+// would add, remove and restart) without doing it: Step judges the load
+// against a copy of the pending state, and nothing is recorded or run.
+func (s *Supervisor) PlanLoad(r LoadRequest) (LoadResult, error) {
+	specs := append([]*WorkerSpec(nil), r.Specs...)
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	cs := make([]*core.Spec, len(specs))
+	for i, sp := range specs {
+		cs[i] = sp.core()
+	}
+	s.mu.Lock()
+	st, first, now := s.st.Clone(), !s.loaded, s.clock.Now()
+	s.mu.Unlock()
+	res, err := core.Step(st, core.Load{Specs: cs, Hash: r.Hash, Actor: r.Actor, First: first, Changes: r.Changes},
+		now, func() float64 { return 0.5 })
+	if err != nil {
+		return LoadResult{}, err
+	}
+	out := LoadResult{Added: res.Added, Removed: res.Removed, Changed: res.Changed}
+	for _, e := range res.Events {
+		if e.Type == events.RestartRequested && !e.Stale {
+			out.Restarted = append(out.Restarted, e.Worker)
+		}
+	}
+	return out, nil
 }
 
 // Shutdown records that the daemon is stopping and, unless leaveRunning,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,10 +73,15 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "check",
-		Short:   "Validate a config file without starting anything",
-		Example: "  tend check -c tend.toml",
+	var diff bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a config file without starting anything",
+		Long: `Validate a config file without starting anything. With --diff, also ask the
+running daemon what a reload would do now: which workers it would add,
+remove, restart (and which of their keys changed) and leave alone. Nothing
+is reloaded or recorded; no value of a setting is shown.`,
+		Example: "  tend check -c tend.toml\n  tend check --diff",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := g.configPath()
@@ -118,10 +124,68 @@ func newCheckCmd(g *globals) *cobra.Command {
 			}
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
-			return nil
+			if !diff {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
+				return nil
+			}
+			return planReload(cmd, g, path, len(cfg.Order))
 		},
 	}
+	cmd.Flags().BoolVar(&diff, "diff", false, "also print what a reload of the running daemon would add, remove, restart and leave alone")
+	return cmd
+}
+
+// planReload prints what a reload of the running daemon would do. The
+// daemon reads its own configuration file, as a reload would, so the
+// answer is what a reload does, runtime scales included.
+func planReload(cmd *cobra.Command, g *globals, path string, workers int) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	plan, err := c.PlanReload(cmd.Context())
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if g.json() {
+		return printJSON(out, plan)
+	}
+	fmt.Fprintf(out, "%s: ok, %d workers\n", path, workers)
+	if abs, err := filepath.Abs(path); err == nil && abs != plan.Config {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the daemon reloads %s, not %s; this is what reloading it would do\n", plan.Config, path)
+	}
+	if len(plan.Added)+len(plan.Removed)+len(plan.Changed) == 0 {
+		fmt.Fprintf(out, "a reload would change nothing (%d workers left alone)\n", len(plan.Unchanged))
+		return nil
+	}
+	fmt.Fprintln(out, "a reload would:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, n := range plan.Added {
+		fmt.Fprintf(tw, "  add\t%s\n", n)
+	}
+	for _, n := range plan.Removed {
+		fmt.Fprintf(tw, "  remove\t%s\n", n)
+	}
+	for _, ch := range plan.Changed {
+		keys := "settings changed"
+		if len(ch.Keys) > 0 {
+			keys = strings.Join(ch.Keys, ", ")
+		}
+		verb := "restart"
+		if !ch.Restart {
+			verb = "update" // stopped: it takes the settings, nothing restarts
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t(%s)\n", verb, ch.Name, keys)
+	}
+	if len(plan.Unchanged) > 0 {
+		fmt.Fprintf(tw, "  leave alone\t%s\n", strings.Join(plan.Unchanged, ", "))
+	}
+	return tw.Flush()
 }
 
 func since(t time.Time) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -147,3 +148,100 @@ func TestEnvFileMissingAtSpawn(t *testing.T) {
 		return s.State == "Stopped" && s.LastExit != nil && strings.Contains(s.LastExit.Cause, envPath)
 	})
 }
+
+// TestIncludeAndCheckDiff: workers come from drop-in files, errors in them
+// name the drop-in and its line, and `check --diff` says what a reload
+// would do, without doing it.
+func TestIncludeAndCheckDiff(t *testing.T) {
+	e := newEnv(t, "")
+	confd := filepath.Join(e.dir, "conf.d")
+	os.Mkdir(confd, 0o755)
+	drop := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(confd, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.write(fmt.Sprintf("include = [\"conf.d/*.toml\"]\n[daemon]\nstate_dir = \"state\"\n\n[worker.db]\ncommand = %s\nstart_timeout = \"50ms\"\n", helperCmd("hang")))
+	drop("web.toml", fmt.Sprintf("[worker.web]\ncommand = %s\nstart_timeout = \"50ms\"\nenv = { TOKEN = \"s3cr3t-one\" }\n", helperCmd("hang")))
+	drop("old.toml", fmt.Sprintf("[worker.old]\ncommand = %s\nstart_timeout = \"50ms\"\n", helperCmd("hang")))
+	drop("idle.toml", fmt.Sprintf("[worker.idle]\ncommand = %s\nautostart = false\n", helperCmd("hang")))
+	if out := e.mustTend("check"); !strings.Contains(out, "ok, 4 workers") {
+		t.Fatalf("check: %s", out)
+	}
+	e.startDaemon()
+	for _, n := range []string{"db", "web", "old"} {
+		e.waitStatus(n, "running", running)
+	}
+	if out := e.mustTend("check", "--diff"); !strings.Contains(out, "a reload would change nothing (4 workers left alone)") {
+		t.Fatalf("check --diff of the loaded files: %s", out)
+	}
+
+	// A mistake in a drop-in is reported at the drop-in's line.
+	drop("new.toml", "[worker.new]\ncommand = [\"/bin/true\"]\nstop_timeout = \"soon\"\n")
+	_, errs, code := e.tend("check", "--diff")
+	if code == 0 || !strings.Contains(errs, filepath.Join(confd, "new.toml")+":3: worker.new.stop_timeout: invalid duration") {
+		t.Fatalf("check --diff of a broken drop-in: exit %d: %s", code, errs)
+	}
+	drop("new.toml", "[worker.db]\ncommand = [\"/bin/true\"]\n")
+	_, errs, _ = e.tend("check")
+	if !strings.Contains(errs, filepath.Join(confd, "new.toml")+`:1: worker.db: worker "db" is defined again; it is first defined at `+e.conf+":5") {
+		t.Fatalf("check of a duplicate: %s", errs)
+	}
+
+	drop("new.toml", fmt.Sprintf("[worker.new]\ncommand = %s\nstart_timeout = \"50ms\"\n", helperCmd("hang")))
+	drop("web.toml", fmt.Sprintf("[worker.web]\ncommand = %s\nstart_timeout = \"50ms\"\nenv = { TOKEN = \"s3cr3t-two\" }\nstop_timeout = \"3s\"\n", helperCmd("hang")))
+	drop("idle.toml", fmt.Sprintf("[worker.idle]\ncommand = %s\nautostart = false\nstop_timeout = \"4s\"\n", helperCmd("hang")))
+	os.Remove(filepath.Join(confd, "old.toml"))
+	before := e.status()
+	seqBefore := len(e.mustTend("events", "-o", "json"))
+	out := e.mustTend("check", "--diff")
+	words := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"add new", "remove old", "restart web (env.TOKEN, stop_timeout)",
+		"update idle (stop_timeout)", "leave alone db"} {
+		if !strings.Contains(words, want) {
+			t.Errorf("check --diff lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cr3t") {
+		t.Errorf("check --diff shows a value:\n%s", out)
+	}
+	var plan client.ReloadPlan
+	if err := jsonUnmarshal(e.mustTend("check", "--diff", "-o", "json"), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Changed) != 2 || plan.Changed[1].Name != "web" || !plan.Changed[1].Restart || plan.Changed[0].Restart {
+		t.Errorf("plan: %+v", plan)
+	}
+	// Nothing happened: no event, the same processes.
+	if n := len(e.mustTend("events", "-o", "json")); n != seqBefore {
+		t.Errorf("check --diff recorded events")
+	}
+	after := e.status()
+	for n, w := range before {
+		if after[n].PID != w.PID || after[n].Incarnation != w.Incarnation {
+			t.Errorf("check --diff touched %s: %+v → %+v", n, w, after[n])
+		}
+	}
+	if _, ok := after["new"]; ok {
+		t.Error("check --diff added a worker")
+	}
+	// The reload does what the plan said.
+	if out := e.mustTend("reload"); !strings.Contains(out, "added [new], removed [old], changed [idle web]") {
+		t.Fatalf("reload: %s", out)
+	}
+	e.waitStatus("new", "running", running)
+	if out := e.mustTend("check", "--diff"); !strings.Contains(out, "a reload would change nothing") {
+		t.Fatalf("check --diff after the reload: %s", out)
+	}
+	// A drop-in directory others can write is refused: they could add a
+	// worker that runs as root.
+	os.Chmod(confd, 0o777)
+	_, errs, code = e.tend("reload")
+	if code == 0 || !strings.Contains(errs, e.conf+":1: include: ") || !strings.Contains(errs, confd+" can be changed by every user") {
+		t.Fatalf("reload with a shared drop-in directory: exit %d: %s", code, errs)
+	}
+	os.Chmod(confd, 0o755)
+}
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

@@ -141,6 +141,18 @@ type State struct {
 // NewState wraps a world replayed from the log.
 func NewState(w *fsm.World) *State { return &State{World: w, Specs: make(map[string]*Spec)} }
 
+// Clone is a copy of the state that Step may change without changing s:
+// for judging an input without recording it (what a reload would do).
+// The settings are shared: they are never changed once loaded.
+func (s *State) Clone() *State {
+	c := &State{World: s.World.Clone(), Specs: make(map[string]*Spec, len(s.Specs))}
+	for dg, sp := range s.Specs {
+		c.Specs[dg] = sp
+	}
+	c.reindex()
+	return c
+}
+
 // spec is the settings in force for w, or nil when none are known (not
 // configured, removed, or before the first load).
 func (s *State) spec(w *fsm.Worker) *Spec {

@@ -176,6 +176,13 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return r, err
 }
 
+// PlanReload asks what a reload would do now, without reloading.
+func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	var r ReloadPlan
+	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
+	return r, err
+}
+
 // History returns a worker's events, oldest first.
 func (c *Client) History(ctx context.Context, name string, since time.Time, limit int) ([]events.JSON, error) {
 	q := url.Values{"limit": {fmt.Sprint(limit)}}

@@ -117,6 +117,24 @@ type ReloadResult struct {
 	Changed []string   `json:"changed"`
 }
 
+// ReloadPlan answers a dry run of reload (`tend check --diff`): what a
+// reload of the daemon's configuration file would do now. It names
+// workers and the keys whose settings changed, never a value or a hash.
+type ReloadPlan struct {
+	Config    string          `json:"config"` // the file the daemon reads on reload
+	Added     []string        `json:"added"`
+	Removed   []string        `json:"removed"`
+	Changed   []ChangedWorker `json:"changed"`
+	Unchanged []string        `json:"unchanged"`
+}
+
+// ChangedWorker is a worker whose settings a reload changes.
+type ChangedWorker struct {
+	Name    string   `json:"name"`
+	Keys    []string `json:"keys"`    // as the file spells them: "env_file", "health.interval"
+	Restart bool     `json:"restart"` // it runs, and restarts; else it only takes the new settings
+}
+
 // ErrorBody is every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`

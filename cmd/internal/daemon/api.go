@@ -219,7 +219,13 @@ func errorCode(err error) (string, int) {
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	p, _ := peerOf(r.Context())
-	res, err := a.d.Reload(r.Context(), actor(p))
+	var res any
+	var err error
+	if r.URL.Query().Get("dry_run") == "1" {
+		res, err = a.d.PlanReload()
+	} else {
+		res, err = a.d.Reload(r.Context(), actor(p))
+	}
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {

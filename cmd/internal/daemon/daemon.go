@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -356,6 +357,50 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfg = cfg
 	d.cfgMu.Unlock()
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+}
+
+// PlanReload says what Reload would do now (`tend check --diff`), having
+// read the configuration file as Reload reads it, without changing
+// anything: nothing is recorded, started or stopped. It answers with
+// names and keys only.
+func (d *Daemon) PlanReload() (client.ReloadPlan, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, specs, err := d.loadConfig(d.opts.ConfigPath)
+	if err != nil {
+		return client.ReloadPlan{}, err
+	}
+	d.cfgMu.Lock()
+	old := d.cfg
+	d.cfgMu.Unlock()
+	ch := changes(old, cfg)
+	res, err := d.sup.PlanLoad(supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)), Actor: "plan", Changes: ch})
+	if err != nil {
+		return client.ReloadPlan{}, err
+	}
+	plan := client.ReloadPlan{Config: cfg.Path, Added: nonNil(res.Added), Removed: nonNil(res.Removed),
+		Changed: []client.ChangedWorker{}, Unchanged: []string{}}
+	touched := map[string]bool{}
+	for _, n := range res.Added {
+		touched[n] = true
+	}
+	for _, n := range res.Changed {
+		touched[n] = true
+		plan.Changed = append(plan.Changed, client.ChangedWorker{Name: n, Keys: nonNil(ch[n]), Restart: slices.Contains(res.Restarted, n)})
+	}
+	for _, n := range cfg.Order {
+		if !touched[n] {
+			plan.Unchanged = append(plan.Unchanged, n)
+		}
+	}
+	return plan, nil
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
 }
 
 // changes names, for each worker whose settings differ between two
