@@ -85,6 +85,7 @@ func fixtureEventsV2() []*events.Event {
 	next("web", events.Notified, 0, 0, events.Details{Policy: "STATUS", Text: "accepting connections"})
 	next("web", events.NotReady, events.Starting, events.Stopping, events.Details{Delay: 90e9})
 	next("cron", events.RunSkipped, 0, 0, events.Details{Planned: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)})
+	next("pool", events.Scaled, 0, 0, events.Details{Instances: 6, FileInstances: 4})
 	return out
 }
 
@@ -120,7 +121,8 @@ func TestFixtureV2(t *testing.T) {
 	for i, e := range got {
 		w := evs[i]
 		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
-			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay {
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay ||
+			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}
