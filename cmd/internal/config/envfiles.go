@@ -59,7 +59,7 @@ func (d *decoder) envFiles(t *table, dir string) []envfile.File {
 // fingerprinted into the worker's hash: a reload after a file changed
 // restarts its workers. Each file is read once however many workers name
 // it.
-func (c *Config) readEnvFiles() error {
+func (c *Config) readEnvFiles(names []string) error {
 	type read struct {
 		vars    []envfile.Var
 		present bool
@@ -68,7 +68,7 @@ func (c *Config) readEnvFiles() error {
 	seen := map[string]read{}
 	var errs Errors
 	var h workerHasher
-	for _, name := range c.Order {
+	for _, name := range names {
 		w := c.Workers[name]
 		if len(w.EnvFiles) == 0 {
 			continue
@@ -93,7 +93,7 @@ func (c *Config) readEnvFiles() error {
 				}
 				bad = true
 				for _, msg := range envFileProblems(r.err) {
-					errs = append(errs, c.errorAt(toml.Key{"worker", w.Name, "env_file"}, w.Line, msg, r.err))
+					errs = append(errs, c.errorAt(toml.Key{"worker", w.TableName(), "env_file"}, w.Line, msg, r.err))
 				}
 				continue
 			}

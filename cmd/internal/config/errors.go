@@ -90,3 +90,22 @@ func (es Errors) err(files ...string) error {
 	}
 	return es.sorted(files...)
 }
+
+// dedup drops a problem reported already, in the same words at the same
+// place: the instances of a template share their keys and lines.
+func (es Errors) dedup() Errors {
+	type at struct {
+		file, key, msg string
+		line           int
+	}
+	seen := map[at]bool{}
+	out := es[:0]
+	for _, e := range es {
+		k := at{e.File, e.Key, e.Msg, e.Line}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}

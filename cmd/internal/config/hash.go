@@ -145,6 +145,12 @@ func (h *workerHasher) sum(w *Worker) string {
 		}
 		b = hashStrs(b, w.EnvFileSums)
 	}
+	// Which template's instance, for the same reason.
+	if w.InstanceOf != "" {
+		b = append(b, 0xfc)
+		b = hashStr(b, w.InstanceOf)
+		b = binary.AppendVarint(b, int64(w.Instance))
+	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the
 	// encoding stays unambiguous and the hashes of earlier versions hold.

@@ -31,6 +31,7 @@ func hashTestWorker() *Worker {
 		Schedule:    &Schedule{Cron: "* * * * *", Every: 21, Location: "UTC", Overlap: "forbid", CatchUp: "skip"},
 		EnvFiles:    []envfile.File{{Path: "/etc/app/env", Optional: true}},
 		EnvFileSums: []string{"sum"},
+		InstanceOf:  "webs", Instance: 2,
 	}
 }
 

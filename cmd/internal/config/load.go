@@ -24,7 +24,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.readEnvFiles(); err != nil {
+	if err := c.readEnvFiles(c.Order); err != nil {
 		return nil, err
 	}
 	if err := c.Validate(); err != nil {
@@ -52,7 +52,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, syntaxError(path, err)
 	}
 	main := &source{file: path, lines: <-lines}
-	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}}
+	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}}
 	root := newTable(d, main, nil, raw)
 	dir := filepath.Dir(abs)
 
@@ -107,12 +107,21 @@ func Parse(path string, data []byte) (*Config, error) {
 			if nameErr != nil {
 				df.wt.errorf(name, "%v", nameErr)
 			}
+			if tp := d.template(df.wt, name, df.raw, df.t.src, df.t.dir); tp != nil {
+				if nameErr == nil {
+					d.templates[name] = tp
+					for _, w := range d.expand(tp, 1, tp.Instances, daemon.StateDir) {
+						workers[w.Name] = w
+					}
+				}
+				continue
+			}
 			w := d.worker(newTable(d, df.t.src, df.wt.key(name), df.raw), name, df.t.dir, daemon.StateDir)
 			if nameErr == nil {
 				workers[name] = w
-				order = append(order, name)
 			}
 		}
+		order = slices.Sorted(maps.Keys(workers))
 	}
 	for _, f := range files {
 		f.root.finish()
@@ -138,6 +147,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		Daemon:      daemon,
 		Workers:     workers,
 		Order:       order,
+		Templates:   d.templates,
 		Files:       inc.abs,
 		IncludeDirs: inc.dirs,
 		src:         d,

@@ -18,14 +18,16 @@ type decoder struct {
 	// workers maps a worker's name to the file that defines it (the main
 	// file or one it includes).
 	workers map[string]*source
-	errs    Errors
+	// templates are the workers with instances, by name.
+	templates map[string]*Template
+	errs      Errors
 	// files are the files read so far, the main one first, so problems
 	// are reported file by file in that order.
 	files []string
 }
 
 // err is every problem found, in file and line order.
-func (d *decoder) err() error { return d.errs.err(d.files...) }
+func (d *decoder) err() error { return d.errs.dedup().err(d.files...) }
 
 // source is one file of the configuration, with its line index.
 type source struct {

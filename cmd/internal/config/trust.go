@@ -165,7 +165,7 @@ func (c *Config) TrustPaths() []TrustPath {
 				continue
 			}
 			seen[f.Path] = true
-			e := c.errorAt(toml.Key{"worker", name, "env_file"}, w.Line, "", nil)
+			e := c.errorAt(toml.Key{"worker", w.TableName(), "env_file"}, w.Line, "", nil)
 			out = append(out, TrustPath{Path: f.Path, Where: strings.TrimSuffix(e.Error(), ": ")})
 		}
 	}

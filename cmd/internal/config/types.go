@@ -19,6 +19,9 @@ type Config struct {
 	Daemon  Daemon
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
+	// Templates are the workers with instances = N, by name; their
+	// instances are in Workers (NAME@1 … NAME@N).
+	Templates map[string]*Template
 
 	// Files are the absolute paths of the files included (include), in
 	// the order they were read; IncludeDirs the directories their
@@ -59,6 +62,11 @@ type Daemon struct {
 type Worker struct {
 	Name string
 	Line int // line of the [worker.NAME] header
+
+	// InstanceOf is the template an instance was made from (Templates),
+	// and Instance its number (from 1); "" and 0 for a worker of its own.
+	InstanceOf string
+	Instance   int
 
 	Command   []string
 	Dir       string // empty: the daemon decides
@@ -125,6 +133,15 @@ type Worker struct {
 	// a guess of a secret: it stays in memory. What the log records is the
 	// log's keyed digest of it (store.Log.Digest).
 	Hash string
+}
+
+// TableName is the name of the [worker.NAME] table w is written in: its
+// template's for an instance, else its own.
+func (w *Worker) TableName() string {
+	if w.InstanceOf != "" {
+		return w.InstanceOf
+	}
+	return w.Name
 }
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.

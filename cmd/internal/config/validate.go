@@ -54,11 +54,14 @@ func (c *Config) Validate() error {
 			add(toml.Key{"daemon", "supervisor_rpc"}, 0, err)
 		}
 	}
-	for _, name := range c.Order {
-		w := c.Workers[name]
+	for _, wname := range c.Order {
+		w := c.Workers[wname]
 		if w == nil {
 			continue
 		}
+		// Keys and messages name the table the worker is written in: the
+		// instances of a template share it, and its problems.
+		name := w.TableName()
 		if w.User != "" {
 			if err := userErr(w.User); err != nil {
 				add(toml.Key{"worker", name, "user"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
@@ -113,7 +116,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	return errs.err(c.src.files...)
+	return errs.dedup().err(c.src.files...)
 }
 
 // nrOpenPath holds the kernel's ceiling on a process's open files: a
