@@ -57,6 +57,11 @@ type WorkerSpec struct {
 	// main process exits ("": stop it, core.StopRest).
 	OnLeaderExit core.LeaderExit
 
+	// InstanceOf and Instance: an instance of a worker with instances
+	// (core.Spec); "" and 0 otherwise.
+	InstanceOf string
+	Instance   int
+
 	// Start-up order (core decides with them): a one-shot job, its
 	// readiness rule, what it depends on, when it runs on its own.
 	Oneshot  bool
@@ -77,7 +82,7 @@ type WorkerSpec struct {
 
 // core is what core.Step needs of the settings.
 func (w *WorkerSpec) core() *core.Spec {
-	return &core.Spec{Name: w.Name, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
+	return &core.Spec{Name: w.Name, InstanceOf: w.InstanceOf, Instance: w.Instance, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
 		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy,
 		Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.Deps, Schedule: w.Schedule}
 }
