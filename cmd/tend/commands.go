@@ -216,15 +216,39 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
+			statusOrder(st.Workers)
 			if g.json() {
 				return printJSON(out, st.Workers)
 			}
 			if st.LogFailure != "" {
 				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)
 			}
+			// The instances of a worker with instances come under a line
+			// of their own: its name and how many of them run.
+			running := map[string][2]int{}
+			for _, w := range st.Workers {
+				if w.Group != "" {
+					n := running[w.Group]
+					n[1]++
+					if w.State == "Running" {
+						n[0]++
+					}
+					running[w.Group] = n
+				}
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+			group := ""
 			for _, w := range st.Workers {
+				if w.Group != "" && w.Group != group {
+					n := running[w.Group]
+					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", w.Group, n[0], n[1])
+				}
+				group = w.Group
+				name := w.Name
+				if w.Group != "" {
+					name = "  " + name
+				}
 				why := ""
 				switch {
 				case w.BreakerOpen:
@@ -253,7 +277,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", w.Name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
 			return tw.Flush()
 		},

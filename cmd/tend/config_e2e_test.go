@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,3 +246,127 @@ func TestIncludeAndCheckDiff(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// TestInstancesAndScale: instances = N makes NAME@1 … NAME@N with
+// {instance} in their command, env and output paths; status groups them;
+// tend scale adds and removes instances as one recorded decision whose
+// actor is the caller, and the scale holds across a daemon restart and a
+// reload of the same file, until the file's count changes.
+func TestInstancesAndScale(t *testing.T) {
+	e := newEnv(t, "")
+	logs := filepath.Join(e.dir, "logs")
+	os.Mkdir(logs, 0o755)
+	conf := func(n int) string {
+		return fmt.Sprintf("[daemon]\nstate_dir = \"state\"\n\n[worker.web]\ninstances = %d\ncommand = %s\nstart_timeout = \"50ms\"\n"+
+			"env = { SLOT = \"{instance}\", PORT = \"{instance+8080}\" }\nstdout = %q\n", n,
+			helperCmd("print-env", "--slot={instance}"), filepath.Join(logs, "web-{instance}.out"))
+	}
+	e.write(conf(3))
+	if out := e.mustTend("check"); !strings.Contains(out, "ok, 3 workers") {
+		t.Fatalf("check: %s", out)
+	}
+	e.startDaemon()
+	for i := 1; i <= 3; i++ {
+		e.waitStatus(fmt.Sprintf("web@%d", i), "running", running)
+	}
+	text := waitFile(t, filepath.Join(logs, "web-2.out"), "ready")
+	if !strings.Contains(text, "SLOT=2\n") || !strings.Contains(text, "PORT=8082\n") || !strings.Contains(text, "TEND_WORKER=web@2\n") {
+		t.Fatalf("web@2's environment:\n%s", text)
+	}
+	var spawned bool
+	for _, ev := range e.history("web@2") {
+		if ev.Type == "spawned" && slices.Contains(ev.Command, "--slot=2") {
+			spawned = true
+		}
+	}
+	if !spawned {
+		t.Errorf("web@2 was not spawned with --slot=2: %s", e.mustTend("history", "web@2"))
+	}
+	// status: a line for the group, its instances under it; JSON stays flat
+	// with a group field.
+	table := e.mustTend("status")
+	if words := strings.Join(strings.Fields(table), " "); !strings.Contains(words, "web 3/3 running web@1 Running") {
+		t.Errorf("status:\n%s", table)
+	}
+	if st := e.status()["web@3"]; st.Group != "web" {
+		t.Errorf("status JSON of web@3: %+v", st)
+	}
+
+	// Up to 6, then down to 2.
+	out := e.mustTend("scale", "web", "6")
+	if !strings.Contains(out, "web: 3 → 6 instances (added web@4, web@5, web@6)") {
+		t.Fatalf("scale web 6: %s", out)
+	}
+	if st := e.status(); st["web@6"].State != "Running" || len(st) != 6 {
+		t.Fatalf("after scale 6: %v", st)
+	}
+	waitFile(t, filepath.Join(logs, "web-6.out"), "SLOT=6\n")
+	out = e.mustTend("scale", "web", "2")
+	if !strings.Contains(out, "web: 6 → 2 instances (removed web@3, web@4, web@5, web@6)") {
+		t.Fatalf("scale web 2: %s", out)
+	}
+	if st := e.status(); len(st) != 2 || st["web@1"].State != "Running" || st["web@2"].State != "Running" {
+		t.Fatalf("after scale 2: %v", st)
+	}
+	scaled := e.mustTend("events", "--type", "scaled", "-o", "json")
+	var evs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(scaled), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) != 2 || evs[1]["actor"] != "cli uid=0" || evs[1]["instances"] != 2.0 || evs[1]["file_instances"] != 3.0 || evs[1]["worker"] != "web" {
+		t.Fatalf("scaled events: %s", scaled)
+	}
+	var asked, removed bool
+	for _, ev := range e.history("web@5") {
+		if ev.Type == "stop_requested" && ev.Actor == "cli uid=0" && ev.Cause == "removed: scaled to 2 by cli uid=0: stopping" {
+			asked = true
+		}
+		removed = removed || ev.Type == "worker_removed"
+	}
+	if !asked || !removed {
+		t.Errorf("web@5's removal is not recorded with its actor:\n%s", e.mustTend("history", "web@5"))
+	}
+	if why := e.mustTend("history", "web"); !strings.Contains(why, "scaled from 6 to 2 instances by cli uid=0") {
+		t.Errorf("history web:\n%s", why)
+	}
+
+	// A daemon restart keeps the scale: it is in the log.
+	e.stopDaemon()
+	e.startDaemon()
+	e.waitStatus("web@2", "running", running)
+	if st := e.status(); len(st) != 2 {
+		t.Fatalf("after a restart: %v", st)
+	}
+	// So does a reload of the same file; check --diff says so too.
+	if out := e.mustTend("check", "--diff"); !strings.Contains(out, "a reload would change nothing") {
+		t.Errorf("check --diff with the scale in force: %s", out)
+	}
+	e.mustTend("reload")
+	if st := e.status(); len(st) != 2 {
+		t.Fatalf("after a reload of the same file: %v", st)
+	}
+	// Commands on the group reach every instance.
+	if out := e.mustTend("restart", "web"); !strings.Contains(out, "web@1: Running") || !strings.Contains(out, "web@2: Running") {
+		t.Errorf("restart web: %s", out)
+	}
+	// The file's count changes: it is in force again.
+	e.write(conf(4))
+	if out := e.mustTend("check", "--diff"); !strings.Contains(strings.Join(strings.Fields(out), " "), "add web@3 add web@4") {
+		t.Errorf("check --diff with instances = 4: %s", out)
+	}
+	e.mustTend("reload")
+	e.waitStatus("web@4", "running", running)
+	if st := e.status(); len(st) != 4 {
+		t.Fatalf("after instances = 4: %v", st)
+	}
+	if evs := e.mustTend("events", "--type", "scaled"); !strings.Contains(evs, "instances = 4 in the configuration (it said 3 when scaled to 2): the runtime scale ends") {
+		t.Errorf("the end of the scale is not recorded:\n%s", evs)
+	}
+	if _, errs, code := e.tend("scale", "nope", "2"); code != 3 || !strings.Contains(errs, "has no instances") {
+		t.Errorf("scale of an unknown worker: exit %d: %s", code, errs)
+	}
+}

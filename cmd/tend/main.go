@@ -129,7 +129,7 @@ and why.`,
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
 		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
 		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g),
-		newGraphCmd(g), newAnalyzeCmd(g),
+		newGraphCmd(g), newAnalyzeCmd(g), newScaleCmd(g),
 	)
 	return root
 }

@@ -176,6 +176,22 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return r, err
 }
 
+// Scale asks for n instances of a worker with instances.
+func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, error) {
+	body, err := json.Marshal(ScaleRequest{Worker: worker, Instances: n})
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/scale", nil, body)
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	defer resp.Body.Close()
+	var r ScaleResult
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}
+
 // PlanReload asks what a reload would do now, without reloading.
 func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
 	var r ReloadPlan

@@ -14,7 +14,10 @@ import (
 
 // WorkerStatus is one line of `tend status`.
 type WorkerStatus struct {
-	Name        string     `json:"name"`
+	Name string `json:"name"`
+	// Group is, for an instance (NAME@N), the worker with instances it is
+	// one of (NAME); empty otherwise.
+	Group       string     `json:"group,omitempty"`
 	State       string     `json:"state"`
 	PID         int        `json:"pid"`
 	Incarnation uint64     `json:"incarnation"`
@@ -59,8 +62,9 @@ type Status struct {
 
 // FromWorker converts the fold's view of a worker.
 func FromWorker(w *fsm.Worker) WorkerStatus {
+	group, _, _ := events.SplitInstance(w.Name)
 	s := WorkerStatus{
-		Name: w.Name, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
+		Name: w.Name, Group: group, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
 		Restarts: w.Restarts, Since: w.Since, Cause: w.Cause, Actor: w.Actor, Health: w.Health,
 		BreakerOpen: w.Policy.BreakerOpen,
 	}
@@ -126,6 +130,23 @@ type ReloadPlan struct {
 	Removed   []string        `json:"removed"`
 	Changed   []ChangedWorker `json:"changed"`
 	Unchanged []string        `json:"unchanged"`
+}
+
+// ScaleRequest asks for a number of instances of a worker with instances.
+type ScaleRequest struct {
+	Worker    string `json:"worker"`
+	Instances int    `json:"instances"`
+}
+
+// ScaleResult answers a scale: the count before and after, and the
+// instances it added and removed (those removed stop first).
+type ScaleResult struct {
+	Worker  string     `json:"worker"`
+	From    int        `json:"from"`
+	To      int        `json:"to"`
+	Added   []string   `json:"added"`
+	Removed []string   `json:"removed"`
+	Seq     events.Seq `json:"seq"`
 }
 
 // ChangedWorker is a worker whose settings a reload changes.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,7 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
@@ -96,6 +98,9 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 	if err := d.trustedFiles(cfg); err != nil {
 		return nil, nil, &loadError{err}
 	}
+	if cfg, err = d.withScales(cfg); err != nil {
+		return nil, nil, &loadError{err}
+	}
 	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
 		return nil, nil, &loadError{err}
@@ -139,8 +144,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.log.Close()
-	specs, err := Specs(cfg, d.log.Digest)
-	if err != nil {
+	if _, err := Specs(cfg, d.log.Digest); err != nil {
 		return &loadError{err}
 	}
 	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, OnError: func(err error) {
@@ -200,7 +204,17 @@ func Run(ctx context.Context, opts Options) error {
 	// the OS: no command is judged against a world recovery has not seen.
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
-	if _, err := d.sup.Load(startCtx, specs, d.log.Digest([]byte(cfg.Hash)), events.ActorDaemon); err != nil {
+	// The runtime scales the log holds need settings for their instances.
+	if cfg, err = d.withScales(cfg); err != nil {
+		return &loadError{err}
+	}
+	d.cfg = cfg
+	specs, err := Specs(cfg, d.log.Digest)
+	if err != nil {
+		return &loadError{err}
+	}
+	if _, err := d.sup.LoadConfig(startCtx, supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)),
+		Actor: events.ActorDaemon, Groups: groups(cfg)}); err != nil {
 		return err
 	}
 	if err := d.sup.Recover(startCtx); err != nil {
@@ -349,7 +363,8 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfgMu.Lock()
 	old := d.cfg
 	d.cfgMu.Unlock()
-	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: changes(old, cfg)})
+	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: changes(old, cfg),
+		Groups: groups(cfg)})
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
@@ -358,6 +373,90 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfgMu.Unlock()
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
 }
+
+// withScales gives cfg the instances that the runtime scales in the log
+// may keep in force (more than the file's count): core decides, at the
+// load, whether each scale still holds; it needs their settings to.
+func (d *Daemon) withScales(cfg *config.Config) (*config.Config, error) {
+	counts := map[string]int{}
+	for name, tp := range cfg.Templates {
+		if sc, ok := d.sup.ScaleOf(name); ok && sc.Count > tp.Instances {
+			counts[name] = sc.Count
+		}
+	}
+	if len(counts) == 0 {
+		return cfg, nil
+	}
+	next, err := cfg.WithInstances(counts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.trustedFiles(next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// groups are the workers with instances of cfg, with the file's counts.
+func groups(cfg *config.Config) []core.Group {
+	out := make([]core.Group, 0, len(cfg.Templates))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Templates)) {
+		out = append(out, core.Group{Name: name, Instances: cfg.Templates[name].Instances})
+	}
+	return out
+}
+
+// Scale changes the number of instances of a worker with instances at
+// runtime. The new instances are made from the configuration in force
+// (the file is not read again); the scale is recorded with its actor and
+// holds, across daemon restarts and reloads, until the file's count for
+// the worker changes.
+func (d *Daemon) Scale(ctx context.Context, group string, n int, actor string) (client.ScaleResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.cfgMu.Lock()
+	cfg := d.cfg
+	d.cfgMu.Unlock()
+	if cfg.Templates[group] == nil {
+		return client.ScaleResult{}, fmt.Errorf("%w: %q has no instances in the configuration (instances = N makes NAME@1 … NAME@N)", supervisor.ErrNoWorker, group)
+	}
+	if n < 0 || n > config.MaxInstances {
+		return client.ScaleResult{}, &badRequest{fmt.Errorf("instances must be from 0 to %d", config.MaxInstances)}
+	}
+	next, err := cfg.WithInstances(map[string]int{group: n})
+	if err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	if err := d.trustedFiles(next); err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	all, err := Specs(next, d.log.Digest)
+	if err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	byName := make(map[string]*supervisor.WorkerSpec, len(all))
+	for _, sp := range all {
+		byName[sp.Name] = sp
+	}
+	specs := make([]*supervisor.WorkerSpec, 0, n)
+	for _, name := range next.Instances(group) {
+		specs = append(specs, byName[name])
+	}
+	res, err := d.sup.Scale(ctx, supervisor.ScaleRequest{Group: group, Count: n, Specs: specs, Actor: actor})
+	if err != nil {
+		return client.ScaleResult{}, err
+	}
+	d.cfgMu.Lock()
+	d.cfg = next
+	d.cfgMu.Unlock()
+	return client.ScaleResult{Worker: group, From: res.From, To: res.To, Added: nonNil(res.Added), Removed: nonNil(res.Removed), Seq: res.Seq}, nil
+}
+
+// badRequest is a request the daemon refuses as malformed.
+type badRequest struct{ err error }
+
+func (e *badRequest) Error() string { return e.err.Error() }
+func (e *badRequest) Unwrap() error { return e.err }
 
 // PlanReload says what Reload would do now (`tend check --diff`), having
 // read the configuration file as Reload reads it, without changing
@@ -374,7 +473,8 @@ func (d *Daemon) PlanReload() (client.ReloadPlan, error) {
 	old := d.cfg
 	d.cfgMu.Unlock()
 	ch := changes(old, cfg)
-	res, err := d.sup.PlanLoad(supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)), Actor: "plan", Changes: ch})
+	res, err := d.sup.PlanLoad(supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)), Actor: "plan", Changes: ch,
+		Groups: groups(cfg)})
 	if err != nil {
 		return client.ReloadPlan{}, err
 	}
