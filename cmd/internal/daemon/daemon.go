@@ -144,7 +144,8 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.log.Close()
-	if _, err := Specs(cfg, d.log.Digest); err != nil {
+	specs, err := Specs(cfg, d.log.Digest)
+	if err != nil {
 		return &loadError{err}
 	}
 	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, OnError: func(err error) {
@@ -205,13 +206,16 @@ func Run(ctx context.Context, opts Options) error {
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
 	// The runtime scales the log holds need settings for their instances.
-	if cfg, err = d.withScales(cfg); err != nil {
+	if scaled, err := d.withScales(cfg); err != nil {
 		return &loadError{err}
-	}
-	d.cfg = cfg
-	specs, err := Specs(cfg, d.log.Digest)
-	if err != nil {
-		return &loadError{err}
+	} else if scaled != cfg {
+		cfg = scaled
+		d.cfgMu.Lock()
+		d.cfg = cfg
+		d.cfgMu.Unlock()
+		if specs, err = Specs(cfg, d.log.Digest); err != nil {
+			return &loadError{err}
+		}
 	}
 	if _, err := d.sup.LoadConfig(startCtx, supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)),
 		Actor: events.ActorDaemon, Groups: groups(cfg)}); err != nil {
