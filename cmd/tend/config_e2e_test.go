@@ -353,17 +353,28 @@ func TestInstancesAndScale(t *testing.T) {
 	if out := e.mustTend("restart", "web"); !strings.Contains(out, "web@1: Running") || !strings.Contains(out, "web@2: Running") {
 		t.Errorf("restart web: %s", out)
 	}
+	// A scale above the file's count outlives a restart too: the daemon
+	// makes the instances the log's scale needs.
+	e.mustTend("scale", "web", "5")
+	e.stopDaemon()
+	e.startDaemon()
+	for i := 1; i <= 5; i++ {
+		e.waitStatus(fmt.Sprintf("web@%d", i), "running", running)
+	}
+	if st := e.status(); len(st) != 5 {
+		t.Fatalf("after a restart with a scale to 5: %v", st)
+	}
 	// The file's count changes: it is in force again.
 	e.write(conf(4))
-	if out := e.mustTend("check", "--diff"); !strings.Contains(strings.Join(strings.Fields(out), " "), "add web@3 add web@4") {
+	if out := e.mustTend("check", "--diff"); !strings.Contains(strings.Join(strings.Fields(out), " "), "remove web@5") {
 		t.Errorf("check --diff with instances = 4: %s", out)
 	}
 	e.mustTend("reload")
-	e.waitStatus("web@4", "running", running)
+	e.waitStatus("web@5", "removed", func(s client.WorkerStatus) bool { return s.Name == "" })
 	if st := e.status(); len(st) != 4 {
 		t.Fatalf("after instances = 4: %v", st)
 	}
-	if evs := e.mustTend("events", "--type", "scaled"); !strings.Contains(evs, "instances = 4 in the configuration (it said 3 when scaled to 2): the runtime scale ends") {
+	if evs := e.mustTend("events", "--type", "scaled"); !strings.Contains(evs, "instances = 4 in the configuration (it said 3 when scaled to 5): the runtime scale ends") {
 		t.Errorf("the end of the scale is not recorded:\n%s", evs)
 	}
 	if _, errs, code := e.tend("scale", "nope", "2"); code != 3 || !strings.Contains(errs, "has no instances") {
