@@ -53,6 +53,9 @@ const (
 	tagCommand    = 15
 	tagText       = 16 // format 2
 	tagPlanned    = 17 // format 2
+	tagInstances  = 18 // format 2
+	tagFileInst   = 19 // format 2
+	lastTag       = tagFileInst
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -150,6 +153,12 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if !d.Planned.IsZero() {
 		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
+	}
+	if d.Instances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagInstances), uint64(d.Instances))
+	}
+	if d.FileInstances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagFileInst), uint64(d.FileInstances))
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -321,11 +330,21 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
 			}
 			e.Planned = time.Unix(0, int64(r.u64())).UTC()
+		case tagInstances, tagFileInst:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			n := int(min(r.uvarint(), 1<<31-1))
+			if tag == tagInstances {
+				e.Instances = n
+			} else {
+				e.FileInstances = n
+			}
 		default:
-			if v >= 2 && tag > tagPlanned {
+			if v >= 2 && tag > lastTag {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagPlanned)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, lastTag)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}

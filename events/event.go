@@ -114,7 +114,15 @@ const (
 	// cause names the alert, the seq it was about and the last error. A
 	// daemon-level event, the dead letter of at-least-once delivery.
 	NotifyFailed Type = 32
-	lastType          = NotifyFailed
+	// Scaled: the number of instances of a worker with instances changed at
+	// runtime (tend scale), or a configuration ended an earlier runtime
+	// scale. Worker is the group's name (NAME, whose instances are
+	// NAME@1 …); Instances the count now in force, FileInstances the
+	// configuration's count it was decided against. The instances added or
+	// removed are recorded as by a reload (worker_added, worker_changed,
+	// worker_removed).
+	Scaled   Type = 33
+	lastType      = Scaled
 )
 
 var typeNames = [...]string{
@@ -123,7 +131,7 @@ var typeNames = [...]string{
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
-	"waiting", "notified", "not_ready", "run_skipped", "notify_failed",
+	"waiting", "notified", "not_ready", "run_skipped", "notify_failed", "scaled",
 }
 
 func (t Type) String() string {
@@ -204,6 +212,10 @@ type Details struct {
 	Command    []string
 	Text       string    // what the worker reported of itself (STATUS=); format 2
 	Planned    time.Time // when a scheduled run was due; format 2
+	// Scaled: the count of instances in force, and the configuration's
+	// count it was decided against; format 2.
+	Instances     int
+	FileInstances int
 }
 
 // Changes reports whether the event moves its worker to a new state.

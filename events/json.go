@@ -39,7 +39,11 @@ type JSON struct {
 	Command     []string `json:"command,omitempty"`
 	Text        string   `json:"text,omitempty"`
 	Planned     string   `json:"planned,omitempty"`
-	Prev        string   `json:"prev"`
+	// Scaled: instances in force (0 is a count here, so it is always
+	// written for scaled), and the configuration's count.
+	Instances     *int   `json:"instances,omitempty"`
+	FileInstances *int   `json:"file_instances,omitempty"`
+	Prev          string `json:"prev"`
 }
 
 // ToJSON converts e to its JSON form.
@@ -63,6 +67,10 @@ func (e *Event) ToJSON() JSON {
 		j.Signal = SignalName(e.Signal)
 	}
 	j.Text = e.Text
+	if e.Type == Scaled {
+		n, f := e.Instances, e.FileInstances
+		j.Instances, j.FileInstances = &n, &f
+	}
 	if !e.Planned.IsZero() {
 		j.Planned = e.Planned.UTC().Format(time.RFC3339Nano)
 	}

@@ -285,6 +285,42 @@ func TestApplyRefusesForgedTransition(t *testing.T) {
 	}
 }
 
+// A scaled event sets the group's runtime scale, and one back to the
+// configuration's count ends it; neither is judged against a worker.
+func TestScaledFold(t *testing.T) {
+	h := newHarness(t)
+	sc := ev(events.Scaled, "web", 0)
+	sc.Instances, sc.FileInstances = 6, 4
+	h.must(sc)
+	if got := h.w.Scales["web"]; got != (Scale{Count: 6, File: 4}) {
+		t.Fatalf("scales = %v", h.w.Scales)
+	}
+	c := h.w.Clone()
+	sc.Instances = 4
+	h.must(sc)
+	if len(h.w.Scales) != 0 || c.Scales["web"].Count != 6 {
+		t.Fatalf("scales = %v, clone %v", h.w.Scales, c.Scales)
+	}
+	sc.Instances, sc.FileInstances = 0, 2
+	h.must(sc)
+	if got := h.w.Scales["web"]; got != (Scale{Count: 0, File: 2}) {
+		t.Fatalf("scale to 0: %v", h.w.Scales)
+	}
+	b, err := h.w.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalSnapshot(b)
+	if err != nil || !reflect.DeepEqual(got.Scales, h.w.Scales) {
+		t.Fatalf("snapshot: %v %v", got, err)
+	}
+	// A snapshot of the version before scales reads as having none.
+	old, err := UnmarshalSnapshot([]byte(`{"Version":2,"World":{"Seq":3,"Workers":{}}}`))
+	if err != nil || old.Seq != 3 || old.Scales != nil {
+		t.Fatalf("version 2 snapshot: %+v %v", old, err)
+	}
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	h := newHarness(t)
 	h.must(ev(events.WorkerAdded, "a", 0))

@@ -126,6 +126,16 @@ type World struct {
 	// (daemon_stopping, until the next daemon_started). Nothing restarts.
 	Closing bool `json:",omitempty"`
 	Workers map[string]*Worker
+	// Scales are the runtime scales in force (scaled events), by the name
+	// of the worker with instances: a count other than the
+	// configuration's, until a configuration with another count for it.
+	Scales map[string]Scale `json:",omitempty"`
+}
+
+// Scale is a runtime scale: Count instances in force, decided when the
+// configuration said File.
+type Scale struct {
+	Count, File int
 }
 
 // NewWorld is the state before the first event.
@@ -136,6 +146,12 @@ func (w *World) Clone() *World {
 	c := &World{Seq: w.Seq, Time: w.Time, ConfigHash: w.ConfigHash, Closing: w.Closing, Workers: make(map[string]*Worker, len(w.Workers))}
 	for n, wk := range w.Workers {
 		c.Workers[n] = wk.Clone()
+	}
+	if len(w.Scales) > 0 {
+		c.Scales = make(map[string]Scale, len(w.Scales))
+		for n, sc := range w.Scales {
+			c.Scales[n] = sc
+		}
 	}
 	return c
 }
@@ -180,7 +196,7 @@ func observation(t events.Type) bool {
 
 func workerLevel(t events.Type) bool {
 	switch t {
-	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused, events.NotifyFailed:
+	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused, events.NotifyFailed, events.Scaled:
 		return false
 	}
 	return true
@@ -466,6 +482,16 @@ func (w *World) Apply(e *events.Event) error {
 			w.Closing = false
 		case events.DaemonStopping:
 			w.Closing = true
+		case events.Scaled:
+			// A count equal to the configuration's is no runtime scale.
+			if e.Instances == e.FileInstances {
+				delete(w.Scales, e.Worker)
+			} else {
+				if w.Scales == nil {
+					w.Scales = make(map[string]Scale)
+				}
+				w.Scales[e.Worker] = Scale{Count: e.Instances, File: e.FileInstances}
+			}
 		}
 	}
 	w.Seq = e.Seq

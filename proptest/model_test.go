@@ -263,6 +263,16 @@ func (m *model) step(evs []events.Event, i int) {
 		return
 	case events.CommandRefused, events.NotifyFailed:
 		return
+	case events.Scaled:
+		// The group's instances past the new count are removed (stopping
+		// first when live), as a load removes what it no longer names;
+		// those within it are not.
+		for n, w := range m.ws {
+			if g, i, ok := events.SplitInstance(n); ok && g == e.Worker && w.exists && !w.removed {
+				w.removing = i > e.Instances && w.live()
+			}
+		}
+		return
 	}
 	w := m.ws[e.Worker]
 	v := judge(w, e)

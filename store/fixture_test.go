@@ -13,7 +13,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fixture named by -fixture with the current code")
 
-var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1 or v2); never rewrite one that is committed")
+var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1, v2, v2-notify, v2-scaled); never rewrite one that is committed")
 
 const (
 	fixture   = "testdata/v1.tend"
@@ -21,6 +21,9 @@ const (
 	// fixtureV2Notify is record version 2 with the types added to it
 	// later, without a new version byte (notify_failed).
 	fixtureV2Notify = "testdata/v2-notify.tend"
+	// fixtureV2Scaled: then scaled and the detail tags instances and file
+	// instances.
+	fixtureV2Scaled = "testdata/v2-scaled.tend"
 )
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
@@ -123,7 +126,8 @@ func TestFixtureV2(t *testing.T) {
 	for i, e := range got {
 		w := evs[i]
 		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
-			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay {
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay ||
+			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}
@@ -150,7 +154,7 @@ func TestFixtureV2Notify(t *testing.T) {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
+		if typ <= events.NotifyFailed && !seen[typ] {
 			t.Errorf("fixture v2-notify lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
 		}
 	}
@@ -172,6 +176,55 @@ func TestFixtureV2Notify(t *testing.T) {
 	for i, e := range got {
 		w := evs[i]
 		if e.Type != w.Type || e.Worker != w.Worker || e.Attempt != w.Attempt || e.Policy != w.Policy || e.Cause != w.Cause || e.Actor != w.Actor {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Scaled is the content of testdata/v2-scaled.tend:
+// v2-notify's events, then scaled, with the detail tags instances (18) and
+// file instances (19).
+func fixtureEventsV2Scaled() []*events.Event {
+	out := fixtureEventsV2Notify()
+	last := out[len(out)-1]
+	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: "pool", Incarnation: 9, Type: events.Scaled,
+		Actor: "cli uid=0", Cause: "fixture scaled", Details: events.Details{Instances: 6, FileInstances: 4}})
+	return out
+}
+
+func TestFixtureV2Scaled(t *testing.T) {
+	evs := fixtureEventsV2Scaled()
+	if *update && *updateWhich == "v2-scaled" {
+		writeFixture(t, fixtureV2Scaled, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if !seen[typ] {
+			t.Errorf("fixture v2-scaled lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Scaled)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Scaled -args -update -fixture v2-scaled)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-scaled.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-scaled has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Cause != w.Cause || e.Actor != w.Actor ||
+			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}

@@ -157,12 +157,35 @@ func (s *Supervisor) Restart(ctx context.Context, name, actor string) (*events.E
 type LoadResult struct {
 	Added, Removed, Changed []string
 	Seq                     events.Seq
+	// Restarted: the changed workers that were live, and restart (PlanLoad
+	// only; the others are stopped, and only take the new settings).
+	Restarted []string
 }
 
 // Load applies a configuration: the first load starts autostart workers;
 // a reload starts added workers, stops removed ones (removing them once
 // they have stopped) and restarts changed ones, leaving the rest alone.
 func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor string) (LoadResult, error) {
+	return s.LoadConfig(ctx, LoadRequest{Specs: specs, Hash: hash, Actor: actor})
+}
+
+// LoadRequest is a configuration to apply.
+type LoadRequest struct {
+	Specs []*WorkerSpec
+	Hash  string // the log's digest of the configuration as a whole
+	Actor string
+	// Changes: for workers whose settings changed, the keys that did
+	// (core.Load.Changes). Optional.
+	Changes map[string][]string
+	// Groups: the workers with instances, with the configuration's count
+	// of each (core.Load.Groups); Specs holds their instances up to at
+	// least the count in force (ScaleOf says a runtime scale's).
+	Groups []core.Group
+}
+
+// LoadConfig is Load with everything a load may say.
+func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult, error) {
+	specs, hash, actor := r.Specs, r.Hash, r.Actor
 	specs = append([]*WorkerSpec(nil), specs...)
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	cs := make([]*core.Spec, len(specs))
@@ -175,7 +198,7 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first})
+	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups})
 	if err == nil {
 		select {
 		case <-b.done:
@@ -196,6 +219,91 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 	s.mu.Unlock()
 	res.Added, res.Removed, res.Changed = b.res.Added, b.res.Removed, b.res.Changed
 	return res, nil
+}
+
+// ScaleRequest changes the number of instances of a worker with instances.
+type ScaleRequest struct {
+	Group string
+	Count int
+	Specs []*WorkerSpec // instances 1 … Count, in order
+	Actor string
+}
+
+// ScaleResult says what a scale did.
+type ScaleResult struct {
+	From, To       int
+	Added, Removed []string
+	Seq            events.Seq // of its scaled event
+}
+
+// Scale changes the number of instances of a worker with instances, as
+// one decision recorded as scaled: the instances added start (if
+// autostart), those past the count stop and are removed once stopped. It
+// returns once that is durable, not once they have started or stopped.
+func (s *Supervisor) Scale(ctx context.Context, r ScaleRequest) (ScaleResult, error) {
+	cs := make([]*core.Spec, len(r.Specs))
+	for i, sp := range r.Specs {
+		cs[i] = sp.core()
+	}
+	s.mu.Lock()
+	for i, sp := range r.Specs {
+		s.full[cs[i].Digest] = sp
+	}
+	s.mu.Unlock()
+	b, err := s.step(core.Scale{Group: r.Group, Count: r.Count, Specs: cs, Actor: r.Actor})
+	if err == nil {
+		select {
+		case <-b.done:
+			err = b.err
+		case <-ctx.Done():
+			err = fmt.Errorf("supervisor: waiting for the log: %w", ctx.Err())
+		}
+	}
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	res := ScaleResult{From: b.res.ScaledFrom, To: r.Count, Added: b.res.Added, Removed: b.res.Removed}
+	if len(b.res.Events) > 0 {
+		res.Seq = b.res.Events[0].Seq
+	}
+	return res, nil
+}
+
+// ScaleOf is the runtime scale in force for a worker with instances (its
+// count, and the configuration's count it was decided against), as the
+// log says; ok false when none is.
+func (s *Supervisor) ScaleOf(group string) (sc fsm.Scale, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok = s.st.World.Scales[group]
+	return sc, ok
+}
+
+// PlanLoad says what LoadConfig would do with r now (which workers it
+// would add, remove and restart) without doing it: Step judges the load
+// against a copy of the pending state, and nothing is recorded or run.
+func (s *Supervisor) PlanLoad(r LoadRequest) (LoadResult, error) {
+	specs := append([]*WorkerSpec(nil), r.Specs...)
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	cs := make([]*core.Spec, len(specs))
+	for i, sp := range specs {
+		cs[i] = sp.core()
+	}
+	s.mu.Lock()
+	st, first, now := s.st.Clone(), !s.loaded, s.clock.Now()
+	s.mu.Unlock()
+	res, err := core.Step(st, core.Load{Specs: cs, Hash: r.Hash, Actor: r.Actor, First: first, Changes: r.Changes, Groups: r.Groups},
+		now, func() float64 { return 0.5 })
+	if err != nil {
+		return LoadResult{}, err
+	}
+	out := LoadResult{Added: res.Added, Removed: res.Removed, Changed: res.Changed}
+	for _, e := range res.Events {
+		if e.Type == events.RestartRequested && !e.Stale {
+			out.Restarted = append(out.Restarted, e.Worker)
+		}
+	}
+	return out, nil
 }
 
 // Shutdown records that the daemon is stopping and, unless leaveRunning,

@@ -45,7 +45,8 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	for _, f := range res.Effects {
 		b.effects = append(b.effects, effect{Effect: f, spec: s.full[f.Digest]})
 	}
-	if _, ok := in.(core.Load); ok {
+	switch in.(type) {
+	case core.Load, core.Scale:
 		s.pruneFull()
 	}
 	// A broken variant the property tests must catch (proptest/mutants.sh):

@@ -270,13 +270,16 @@ func (x *executor) spawn(f effect) {
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Err: "no settings for digest " + f.Digest})
 		return
 	}
-	env := workerEnv(s.cfg.BaseEnv, spec)
+	env, names, envErr := spawnEnv(s.cfg.BaseEnv, spec)
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(f.Worker, spec)
 	ps.Files = map[int]*os.File{}
 	ready, env, err := x.prepareReady(f.Worker, f.Inc, spec, env, ps.Files)
+	if err == nil {
+		err = envErr
+	}
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
@@ -302,7 +305,7 @@ func (x *executor) spawn(f effect) {
 	x.install(rt)
 	id := p.Identity()
 	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
-		Command: spec.Command, EnvNames: envNames(spec.Env)})
+		Command: spec.Command, EnvNames: names})
 	x.watchReady(rt)
 	s.waiters.Add(1)
 	go x.wait(rt)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -32,6 +34,9 @@ type WorkerSpec struct {
 	// the user the worker runs as; nil when it runs as the daemon's. Env
 	// wins over it, and it over BaseEnv.
 	UserEnv map[string]string
+	// EnvFiles are read at each spawn, in order (envfile.Environ): what
+	// they set wins over Env. A file that cannot be read fails the spawn.
+	EnvFiles []envfile.File
 	// Umask, NoNewPrivs and Rlimits are set in the child before exec; see
 	// proc.Spec. Umask nil keeps the daemon's.
 	Umask      *uint32
@@ -51,6 +56,11 @@ type WorkerSpec struct {
 	// OnLeaderExit: what happens to the rest of an incarnation when its
 	// main process exits ("": stop it, core.StopRest).
 	OnLeaderExit core.LeaderExit
+
+	// InstanceOf and Instance: an instance of a worker with instances
+	// (core.Spec); "" and 0 otherwise.
+	InstanceOf string
+	Instance   int
 
 	// Start-up order (core decides with them): a one-shot job, its
 	// readiness rule, what it depends on, when it runs on its own.
@@ -72,7 +82,7 @@ type WorkerSpec struct {
 
 // core is what core.Step needs of the settings.
 func (w *WorkerSpec) core() *core.Spec {
-	return &core.Spec{Name: w.Name, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
+	return &core.Spec{Name: w.Name, InstanceOf: w.InstanceOf, Instance: w.Instance, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
 		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy,
 		Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.Deps, Schedule: w.Schedule}
 }
@@ -89,6 +99,9 @@ func (w *WorkerSpec) SpecHash() string {
 		w.Stdout, w.Stderr, w.LogMaxSize, w.LogBackups, w.Autostart, w.StartTimeout, w.StopSignal,
 		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env),
 		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
+	if len(w.EnvFiles) > 0 {
+		fmt.Fprintf(h, " %+v", w.EnvFiles)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -96,14 +109,15 @@ func (w *WorkerSpec) SpecHash() string {
 // own: systemd's default for services.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// workerEnv is a worker's environment before tend's markers, from three
+// workerEnv is a worker's environment before tend's markers, from four
 // sources, each later one winning: the daemon's environment (base) or,
 // with ClearEnv, only PATH=DefaultPath; the login variables of the
-// worker's user; the configured Env. Each name appears once, where it
-// first did: programs disagree about which of two entries counts (glibc's
-// getenv and Go take the first, sh the last), so there must not be two.
-func workerEnv(base []string, spec *WorkerSpec) []string {
-	out := make([]string, 0, len(base)+len(spec.UserEnv)+len(spec.Env)+1)
+// worker's user; the configured Env; what its env files set (files, as
+// NAME=value). Each name appears once, where it first did: programs
+// disagree about which of two entries counts (glibc's getenv and Go take
+// the first, sh the last), so there must not be two.
+func workerEnv(base []string, spec *WorkerSpec, files ...string) []string {
+	out := make([]string, 0, len(base)+len(spec.UserEnv)+len(spec.Env)+len(files)+1)
 	at := make(map[string]int, cap(out))
 	set := func(kv string) {
 		name := kv
@@ -130,7 +144,31 @@ func workerEnv(base []string, spec *WorkerSpec) []string {
 	for _, kv := range sortedEnv(spec.Env) {
 		set(kv)
 	}
+	for _, kv := range files {
+		set(kv)
+	}
 	return out
+}
+
+// spawnEnv is the environment of a spawn of spec, its env files read now
+// (so a spawn sees the files as they are, as systemd's does), and the names
+// it sets beyond base (for the spawned event: names, never values). An env
+// file that cannot be read or parsed fails the spawn; the error names the
+// file and line, never a value.
+func spawnEnv(base []string, spec *WorkerSpec) (env, names []string, err error) {
+	var files []string
+	if len(spec.EnvFiles) > 0 {
+		if files, err = envfile.Environ(spec.EnvFiles); err != nil {
+			return nil, nil, fmt.Errorf("env_file: %w", err)
+		}
+	}
+	names = envNames(spec.Env)
+	for _, kv := range files {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return workerEnv(base, spec, files...), slices.Compact(names), nil
 }
 
 func sortedEnv(env map[string]string) []string {

@@ -81,7 +81,8 @@ type WorkerView struct {
 }
 
 // Views returns what status shows of the named workers, or of every
-// configured worker when names is empty, sorted by name, each once, with
+// configured worker when names is empty, each once, in events.CompareNames
+// order, with
 // the seq the states reflect. An unknown name is ErrNoWorker, naming every
 // unknown one. It takes each lock once, not once per worker, so that a
 // status of 10,000 workers holds the decision lock for one pass over the
@@ -94,6 +95,7 @@ func (s *Supervisor) Views(names []string) ([]WorkerView, events.Seq, error) {
 	} else {
 		names = slices.Compact(slices.Sorted(slices.Values(names)))
 	}
+	slices.SortFunc(names, events.CompareNames)
 	out := make([]WorkerView, 0, len(names))
 	var missing []string
 	for _, n := range names {

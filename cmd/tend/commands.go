@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -73,10 +74,15 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "check",
-		Short:   "Validate a config file without starting anything",
-		Example: "  tend check -c tend.toml",
+	var diff bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a config file without starting anything",
+		Long: `Validate a config file without starting anything. With --diff, also ask the
+running daemon what a reload would do now: which workers it would add,
+remove, restart (and which of their keys changed) and leave alone. Nothing
+is reloaded or recorded; no value of a setting is shown.`,
+		Example: "  tend check -c tend.toml\n  tend check --diff",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := g.configPath()
@@ -108,6 +114,11 @@ func newCheckCmd(g *globals) *cobra.Command {
 			for _, w := range cfg.Warnings() {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 			}
+			for _, p := range cfg.TrustPaths() {
+				if err := config.CheckTrustedPath(p.Path, os.Geteuid()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v\n", p.Where, err)
+				}
+			}
 			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
 				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
 				if cfg.Daemon.MetricsWebConfig != "" {
@@ -117,10 +128,68 @@ func newCheckCmd(g *globals) *cobra.Command {
 			}
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
-			return nil
+			if !diff {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
+				return nil
+			}
+			return planReload(cmd, g, path, len(cfg.Order))
 		},
 	}
+	cmd.Flags().BoolVar(&diff, "diff", false, "also print what a reload of the running daemon would add, remove, restart and leave alone")
+	return cmd
+}
+
+// planReload prints what a reload of the running daemon would do. The
+// daemon reads its own configuration file, as a reload would, so the
+// answer is what a reload does, runtime scales included.
+func planReload(cmd *cobra.Command, g *globals, path string, workers int) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	plan, err := c.PlanReload(cmd.Context())
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if g.json() {
+		return printJSON(out, plan)
+	}
+	fmt.Fprintf(out, "%s: ok, %d workers\n", path, workers)
+	if abs, err := filepath.Abs(path); err == nil && abs != plan.Config {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the daemon reloads %s, not %s; this is what reloading it would do\n", plan.Config, path)
+	}
+	if len(plan.Added)+len(plan.Removed)+len(plan.Changed) == 0 {
+		fmt.Fprintf(out, "a reload would change nothing (%d workers left alone)\n", len(plan.Unchanged))
+		return nil
+	}
+	fmt.Fprintln(out, "a reload would:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, n := range plan.Added {
+		fmt.Fprintf(tw, "  add\t%s\n", n)
+	}
+	for _, n := range plan.Removed {
+		fmt.Fprintf(tw, "  remove\t%s\n", n)
+	}
+	for _, ch := range plan.Changed {
+		keys := "settings changed"
+		if len(ch.Keys) > 0 {
+			keys = strings.Join(ch.Keys, ", ")
+		}
+		verb := "restart"
+		if !ch.Restart {
+			verb = "update" // stopped: it takes the settings, nothing restarts
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t(%s)\n", verb, ch.Name, keys)
+	}
+	if len(plan.Unchanged) > 0 {
+		fmt.Fprintf(tw, "  leave alone\t%s\n", strings.Join(plan.Unchanged, ", "))
+	}
+	return tw.Flush()
 }
 
 func since(t time.Time) string {
@@ -182,18 +251,42 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			statusOrder(st.Workers)
 			if st.LogFailure != "" {
 				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)
 			}
+			// The instances of a worker with instances come under a line
+			// of their own: its name and how many of them run.
+			running := map[string][2]int{}
+			for _, w := range st.Workers {
+				if w.Group != "" {
+					n := running[w.Group]
+					n[1]++
+					if w.State == "Running" {
+						n[0]++
+					}
+					running[w.Group] = n
+				}
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+			group := ""
 			for _, w := range st.Workers {
+				if w.Group != "" && w.Group != group {
+					n := running[w.Group]
+					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", w.Group, n[0], n[1])
+				}
+				group = w.Group
+				name := w.Name
+				if w.Group != "" {
+					name = "  " + name
+				}
 				why := w.Note()
 				pid := "-"
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", w.Name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -131,7 +131,7 @@ and why.`,
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
 		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
 		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
-		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g),
+		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
 	)
 	return root
 }

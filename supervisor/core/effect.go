@@ -105,6 +105,8 @@ type Result struct {
 	Effects []Effect
 	// Outcomes of a Command, one per worker named, in order.
 	Outcomes []Outcome
-	// Load: what a configuration load changed.
+	// Load and Scale: what a configuration load (or a scale) changed.
 	Added, Removed, Changed []string
+	// Scale: the count of instances before it.
+	ScaledFrom int
 }

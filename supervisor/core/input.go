@@ -60,6 +60,31 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// Changes names, for a worker whose settings changed since the last
+	// load, the keys they changed in (as the file spells them, never a
+	// value), for the cause its worker_changed records. Optional.
+	Changes map[string][]string
+	// Groups are the workers with instances and the configuration's
+	// count of each. Specs holds their instances (Spec.InstanceOf) up to
+	// at least the count in force: the configuration's, or a runtime
+	// scale's (World.Scales) while it holds; those past it are left out.
+	Groups []Group
+}
+
+// Group is a worker with instances = Instances in the configuration.
+type Group struct {
+	Name      string
+	Instances int
+}
+
+// Scale changes the number of instances of a worker with instances at
+// runtime (tend scale). Specs are the settings of instances 1 … Count, in
+// order.
+type Scale struct {
+	Group string
+	Count int
+	Specs []*Spec
+	Actor string
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,
@@ -250,6 +275,7 @@ type Recovered struct {
 
 func (Command) input()         {}
 func (Load) input()            {}
+func (Scale) input()           {}
 func (Shutdown) input()        {}
 func (Refused) input()         {}
 func (Spawned) input()         {}

@@ -35,6 +35,10 @@ const (
 // probes) beside it under the same digest.
 type Spec struct {
 	Name string
+	// InstanceOf and Instance: an instance of a worker with instances
+	// (Name is InstanceName(InstanceOf, Instance)); "" and 0 otherwise.
+	InstanceOf string
+	Instance   int
 	// Digest identifies the settings; the log records it (worker_added,
 	// worker_changed) and a reload restarts a worker whose digest changed.
 	Digest string
@@ -136,10 +140,25 @@ type State struct {
 	// dependents maps a worker to the workers that depend on it, derived
 	// from the settings of the last load.
 	dependents map[string][]string
+	// groups are the workers with instances in the last load, with the
+	// configuration's count of each.
+	groups map[string]int
 }
 
 // NewState wraps a world replayed from the log.
 func NewState(w *fsm.World) *State { return &State{World: w, Specs: make(map[string]*Spec)} }
+
+// Clone is a copy of the state that Step may change without changing s:
+// for judging an input without recording it (what a reload would do).
+// The settings are shared: they are never changed once loaded.
+func (s *State) Clone() *State {
+	c := &State{World: s.World.Clone(), Specs: make(map[string]*Spec, len(s.Specs)), groups: s.groups}
+	for dg, sp := range s.Specs {
+		c.Specs[dg] = sp
+	}
+	c.reindex()
+	return c
+}
 
 // spec is the settings in force for w, or nil when none are known (not
 // configured, removed, or before the first load).

@@ -31,6 +31,8 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		d.command(in)
 	case Load:
 		err = d.load(in)
+	case Scale:
+		err = d.scale(in)
 	case Shutdown:
 		err = d.shutdown(in)
 	case Refused:

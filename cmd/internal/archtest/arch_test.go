@@ -64,10 +64,11 @@ var allowed = map[string][]string{
 	"supervisor/limits":      {},
 	"supervisor/cgroup":      {},
 	"supervisor/notify":      {},
+	"supervisor/envfile":     {},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits", "supervisor/notify"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
@@ -80,7 +81,7 @@ var allowed = map[string][]string{
 // and the words of `tend why`, nothing more.
 var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
-		"fsm/policy", "events"}, // events: the types [[notify]] names
+		"fsm/policy", "events", "supervisor/envfile"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
 	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "events"},
@@ -107,6 +108,8 @@ var forbidden = map[string][]string{
 	// The files a worker can reach are judged by the kernel's answers
 	// alone: no logging, no processes, no network.
 	"supervisor/logfile": {"os/exec", "net", "github.com/rs/zerolog"},
+	// Environment files hold secrets: read, never logged.
+	"supervisor/envfile": {"os/exec", "net", "github.com/rs/zerolog"},
 }
 
 func TestImportRules(t *testing.T) {

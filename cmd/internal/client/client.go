@@ -186,6 +186,29 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return r, err
 }
 
+// Scale asks for n instances of a worker with instances.
+func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, error) {
+	body, err := json.Marshal(ScaleRequest{Worker: worker, Instances: n})
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/scale", nil, body)
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	defer resp.Body.Close()
+	var r ScaleResult
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}
+
+// PlanReload asks what a reload would do now, without reloading.
+func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	var r ReloadPlan
+	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
+	return r, err
+}
+
 // History returns a worker's events, oldest first.
 func (c *Client) History(ctx context.Context, name string, since time.Time, limit int) ([]events.JSON, error) {
 	q := url.Values{"limit": {fmt.Sprint(limit)}}

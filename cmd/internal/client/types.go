@@ -15,7 +15,10 @@ import (
 
 // WorkerStatus is one line of `tend status`.
 type WorkerStatus struct {
-	Name        string     `json:"name"`
+	Name string `json:"name"`
+	// Group is, for an instance (NAME@N), the worker with instances it is
+	// one of (NAME); empty otherwise.
+	Group       string     `json:"group,omitempty"`
 	State       string     `json:"state"`
 	PID         int        `json:"pid"`
 	Incarnation uint64     `json:"incarnation"`
@@ -125,8 +128,9 @@ type NotifyStatus struct {
 
 // FromWorker converts the fold's view of a worker.
 func FromWorker(w *fsm.Worker) WorkerStatus {
+	group, _, _ := events.SplitInstance(w.Name)
 	s := WorkerStatus{
-		Name: w.Name, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
+		Name: w.Name, Group: group, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
 		Restarts: w.Restarts, Since: w.Since, Cause: w.Cause, Actor: w.Actor, Health: w.Health,
 		BreakerOpen: w.Policy.BreakerOpen,
 	}
@@ -181,6 +185,41 @@ type ReloadResult struct {
 	Added   []string   `json:"added"`
 	Removed []string   `json:"removed"`
 	Changed []string   `json:"changed"`
+}
+
+// ReloadPlan answers a dry run of reload (`tend check --diff`): what a
+// reload of the daemon's configuration file would do now. It names
+// workers and the keys whose settings changed, never a value or a hash.
+type ReloadPlan struct {
+	Config    string          `json:"config"` // the file the daemon reads on reload
+	Added     []string        `json:"added"`
+	Removed   []string        `json:"removed"`
+	Changed   []ChangedWorker `json:"changed"`
+	Unchanged []string        `json:"unchanged"`
+}
+
+// ScaleRequest asks for a number of instances of a worker with instances.
+type ScaleRequest struct {
+	Worker    string `json:"worker"`
+	Instances int    `json:"instances"`
+}
+
+// ScaleResult answers a scale: the count before and after, and the
+// instances it added and removed (those removed stop first).
+type ScaleResult struct {
+	Worker  string     `json:"worker"`
+	From    int        `json:"from"`
+	To      int        `json:"to"`
+	Added   []string   `json:"added"`
+	Removed []string   `json:"removed"`
+	Seq     events.Seq `json:"seq"`
+}
+
+// ChangedWorker is a worker whose settings a reload changes.
+type ChangedWorker struct {
+	Name    string   `json:"name"`
+	Keys    []string `json:"keys"`    // as the file spells them: "env_file", "health.interval"
+	Restart bool     `json:"restart"` // it runs, and restarts; else it only takes the new settings
 }
 
 // ErrorBody is every non-2xx answer.

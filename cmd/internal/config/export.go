@@ -253,7 +253,7 @@ func (d *decoder) notify(v any, dir string, workers map[string]*Worker) []*Notif
 	var out []*Notify
 	names := map[string]bool{}
 	for i, m := range arr {
-		t := newTable(d, toml.Key{"notify", fmt.Sprint(i + 1)}, m)
+		t := newTable(d, d.main, toml.Key{"notify", fmt.Sprint(i + 1)}, m)
 		n := &Notify{Line: t.line("")}
 		n.Name = t.str("name", "")
 		switch {
@@ -395,10 +395,11 @@ func (c *Config) validateExport(add func(key toml.Key, fallback int, err error))
 func (c *Config) Warnings() []string {
 	var out []string
 	at := func(key toml.Key) string {
-		if line := c.lines.find(key); line > 0 {
-			return fmt.Sprintf("%s:%d: %s", c.file, line, key)
+		src := c.src.main
+		if line := src.lines.find(key); line > 0 {
+			return fmt.Sprintf("%s:%d: %s", src.file, line, key)
 		}
-		return fmt.Sprintf("%s: %s", c.file, key)
+		return fmt.Sprintf("%s: %s", src.file, key)
 	}
 	for _, kp := range c.secretFiles() {
 		if fi, err := os.Stat(kp.path); err == nil && fi.Mode().Perm()&0o077 != 0 {

@@ -134,6 +134,23 @@ func (h *workerHasher) sum(w *Worker) string {
 			b = hashStr(b, s.CatchUp)
 		}
 	}
+	// The env files, written only when there are any, for the same
+	// reason, behind a marker of their own.
+	if len(w.EnvFiles) > 0 || len(w.EnvFileSums) > 0 {
+		b = append(b, 0xfd)
+		b = binary.AppendUvarint(b, uint64(len(w.EnvFiles)))
+		for _, f := range w.EnvFiles {
+			b = hashStr(b, f.Path)
+			b = hashBool(b, f.Optional)
+		}
+		b = hashStrs(b, w.EnvFileSums)
+	}
+	// Which template's instance, for the same reason.
+	if w.InstanceOf != "" {
+		b = append(b, 0xfc)
+		b = hashStr(b, w.InstanceOf)
+		b = binary.AppendVarint(b, int64(w.Instance))
+	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the
 	// encoding stays unambiguous and the hashes of earlier versions hold.

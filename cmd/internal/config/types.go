@@ -6,12 +6,13 @@ import (
 
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Config is one parsed configuration file with every default filled in.
-// A Config is never modified after Parse returns it.
+// A Config is never modified after Load (or Parse) returns it.
 type Config struct {
 	Path    string // absolute path of the file
 	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
@@ -20,11 +21,23 @@ type Config struct {
 	Notify  []*Notify // [[notify]], in file order
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
+	// Templates are the workers with instances = N, by name; their
+	// instances are in Workers (NAME@1 … NAME@N).
+	Templates map[string]*Template
 
-	// file and lines let Validate report host problems at the line of the
+	// Files are the absolute paths of the files included (include), in
+	// the order they were read; IncludeDirs the directories their
+	// patterns are matched in. Both, and the file itself, must be
+	// trusted (TrustPaths).
+	Files       []string
+	IncludeDirs []string
+
+	// src lets Validate report host problems at the file and line of the
 	// offending key even though it runs after parsing.
-	file  string
-	lines lineIndex
+	src *decoder
+	// envVars is what each env file read by Load sets, by path (nil: a
+	// missing optional file), for the exec size check.
+	envVars map[string][]envfile.Var
 }
 
 // Daemon holds the [daemon] table.
@@ -52,12 +65,26 @@ type Worker struct {
 	Name string
 	Line int // line of the [worker.NAME] header
 
+	// InstanceOf is the template an instance was made from (Templates),
+	// and Instance its number (from 1); "" and 0 for a worker of its own.
+	InstanceOf string
+	Instance   int
+
 	Command   []string
 	Dir       string // empty: the daemon decides
 	Env       map[string]string
 	User      string
 	Group     string
 	Autostart bool
+
+	// EnvFiles are read at each spawn (env_file), in order; what they set
+	// wins over Env, a later file over an earlier one.
+	EnvFiles []envfile.File
+	// EnvFileSums fingerprint what each of EnvFiles set when the
+	// configuration was loaded (envfile.Sum), so that Hash changes when
+	// a file does. Like Hash, they are unkeyed hashes of what may be
+	// secrets: in memory only. Parse leaves them nil; Load fills them in.
+	EnvFileSums []string
 
 	// ClearEnv starts the worker from a clean environment instead of the
 	// daemon's: only a default PATH, the user's login variables, Env and
@@ -108,6 +135,15 @@ type Worker struct {
 	// a guess of a secret: it stays in memory. What the log records is the
 	// log's keyed digest of it (store.Log.Digest).
 	Hash string
+}
+
+// TableName is the name of the [worker.NAME] table w is written in: its
+// template's for an instance, else its own.
+func (w *Worker) TableName() string {
+	if w.InstanceOf != "" {
+		return w.InstanceOf
+	}
+	return w.Name
 }
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.

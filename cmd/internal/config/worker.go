@@ -43,6 +43,8 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.Command = cmd
 	w.Dir = resolve(dir, t.str("dir", ""))
 	w.Env = d.env(t)
+	w.EnvFiles = d.envFiles(t, dir)
+	t.get("instances") // read by template: one table, many workers
 	w.User = t.str("user", "")
 	w.Group = t.str("group", "")
 	w.Autostart = t.boolean("autostart", true)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,6 +49,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/workers/{name}/{verb}", a.command)
 	mux.HandleFunc("POST /v1/command", a.commands)
 	mux.HandleFunc("POST /v1/reload", a.reload)
+	mux.HandleFunc("POST /v1/scale", a.scale)
 	mux.HandleFunc("GET /v1/history/{name}", a.history)
 	mux.HandleFunc("GET /v1/why/{name}", a.why)
 	mux.HandleFunc("GET /v1/events", a.events)
@@ -163,7 +165,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
 	if err != nil {
 		failErr(w, err)
 		return
@@ -195,6 +197,35 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	writeJSON(w, out)
 }
 
+// instancesOf replaces the name of a worker with instances by its
+// instances, in number order (tend restart web: web@1, web@2, …); other
+// names stay as they are.
+func (a *api) instancesOf(names []string) []string {
+	ws, _ := a.d.sup.Workers()
+	known := make(map[string]bool, len(ws))
+	group := map[string][]string{}
+	for i := range ws {
+		known[ws[i].Name] = true
+		if g, _, ok := core.SplitInstance(ws[i].Name); ok {
+			group[g] = append(group[g], ws[i].Name)
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if is := group[n]; !known[n] && len(is) > 0 {
+			slices.SortFunc(is, func(x, y string) int {
+				_, i, _ := core.SplitInstance(x)
+				_, j, _ := core.SplitInstance(y)
+				return i - j
+			})
+			out = append(out, is...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // errorCode is the code and HTTP status of an error, as every answer
 // names it.
 func errorCode(err error) (string, int) {
@@ -211,7 +242,13 @@ func errorCode(err error) (string, int) {
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	p, _ := peerOf(r.Context())
-	res, err := a.d.Reload(r.Context(), actor(p))
+	var res any
+	var err error
+	if r.URL.Query().Get("dry_run") == "1" {
+		res, err = a.d.PlanReload()
+	} else {
+		res, err = a.d.Reload(r.Context(), actor(p))
+	}
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {
@@ -222,6 +259,32 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// scale changes the number of instances of a worker with instances; the
+// actor is the caller's uid.
+func (a *api) scale(w http.ResponseWriter, r *http.Request) {
+	p, _ := peerOf(r.Context())
+	var req client.ScaleRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad scale request: %v", err))
+		return
+	}
+	res, err := a.d.Scale(r.Context(), req.Worker, req.Instances, actor(p))
+	var le *loadError
+	var br *badRequest
+	switch {
+	case errors.As(err, &le):
+		fail(w, http.StatusBadRequest, "bad_config", err)
+	case errors.As(err, &br):
+		fail(w, http.StatusBadRequest, "bad_request", err)
+	case err != nil:
+		failErr(w, err)
+	default:
+		writeJSON(w, res)
+	}
 }
 
 func (a *api) history(w http.ResponseWriter, r *http.Request) {

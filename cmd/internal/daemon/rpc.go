@@ -70,8 +70,13 @@ func (c rpcControl) Workers() []xmlrpc.WorkerInfo {
 	out := make([]xmlrpc.WorkerInfo, 0, len(ws))
 	for i := range ws {
 		w := &ws[i]
+		group := groups[w.Name]
+		if tmpl, _, ok := core.SplitInstance(w.Name); ok && group == "" {
+			// An instance is in its template's supervisord group.
+			group = groups[tmpl]
+		}
 		info := xmlrpc.WorkerInfo{
-			Name: w.Name, Group: groups[w.Name], State: w.State, PID: w.PID, Since: w.Since,
+			Name: w.Name, Group: group, State: w.State, PID: w.PID, Since: w.Since,
 			Started: w.SpawnedAt, Incarnation: uint64(w.Incarnation), RestartPending: w.Policy.Pending,
 			BreakerOpen: w.Policy.BreakerOpen, Description: w.Cause,
 		}

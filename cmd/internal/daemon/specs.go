@@ -35,12 +35,13 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			return nil, fmt.Errorf("%s:%d: worker.%s: %w", cfg.Path, w.Line, name, err)
 		}
 		s := &supervisor.WorkerSpec{
-			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, Credential: cred,
+			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, EnvFiles: w.EnvFiles, Credential: cred,
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
 			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
 			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
+			InstanceOf: w.InstanceOf, Instance: w.Instance,
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))

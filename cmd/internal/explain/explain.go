@@ -156,6 +156,12 @@ func describe(e *events.Event) string {
 		return "a resource limit violation: " + e.Cause
 	case events.HealthFailed:
 		return "a failed health check: " + e.Cause
+	case events.RestartRequested:
+		if strings.HasPrefix(e.Cause, "configuration changed") {
+			// Which settings changed is the point (their names only).
+			return "a reload by " + e.Actor + ": " + strings.TrimSuffix(e.Cause, ": restarting")
+		}
+		return e.Type.String() + " by " + e.Actor
 	default:
 		return e.Type.String() + " by " + e.Actor
 	}
