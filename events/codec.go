@@ -53,6 +53,7 @@ const (
 	tagCommand    = 15
 	tagText       = 16 // format 2
 	tagPlanned    = 17 // format 2
+	tagRef        = 18 // format 2
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -150,6 +151,10 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if !d.Planned.IsZero() {
 		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
+	}
+	if d.Ref != 0 {
+		dst = append(dst, tagRef)
+		dst = binary.AppendUvarint(dst, uint64(d.Ref))
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -321,11 +326,16 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
 			}
 			e.Planned = time.Unix(0, int64(r.u64())).UTC()
+		case tagRef:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Ref = Seq(r.uvarint())
 		default:
-			if v >= 2 && tag > tagPlanned {
+			if v >= 2 && tag > tagRef {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagPlanned)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagRef)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}

@@ -109,7 +109,23 @@ const (
 	// because the last run was still going, or it was missed while no
 	// daemon ran.
 	RunSkipped Type = 31
-	lastType        = RunSkipped
+	// SignalRequested: someone asked for Signal to be sent to incarnation
+	// Incarnation (PID: its main process) and it was decided: the signal is
+	// sent once this is durable, and its outcome is the signal_sent whose
+	// Ref is this event's seq. Changes no state.
+	SignalRequested Type = 32
+	// HookStarted: the worker's hook Policy (pre_start, post_start,
+	// stop_command, post_stop) is to run for incarnation Incarnation, with
+	// at most Delay to finish. Its outcome is the hook_exited whose Ref is
+	// this event's seq. Changes no state.
+	HookStarted Type = 33
+	// HookExited: the hook a hook_started (Ref) decided ended: exit code or
+	// signal (Errno: it could not be started), Delay how long it ran, Text
+	// the last lines of its output, Command what ran. A failed pre_start
+	// ends its incarnation (Starting → Stopped, a failed start); a failed
+	// post_start stops it (Running → Stopping, a failed start).
+	HookExited Type = 34
+	lastType        = HookExited
 )
 
 var typeNames = [...]string{
@@ -118,7 +134,7 @@ var typeNames = [...]string{
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
-	"waiting", "notified", "not_ready", "run_skipped",
+	"waiting", "notified", "not_ready", "run_skipped", "signal_requested", "hook_started", "hook_exited",
 }
 
 func (t Type) String() string {
@@ -161,6 +177,7 @@ const (
 	ActorNotify   = "notify"  // the worker said so on its readiness channel
 	ActorWatchdog = "watchdog"
 	ActorSchedule = "schedule"
+	ActorHook     = "hook" // a hook's process ended
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.
@@ -198,6 +215,9 @@ type Details struct {
 	Command    []string
 	Text       string    // what the worker reported of itself (STATUS=); format 2
 	Planned    time.Time // when a scheduled run was due; format 2
+	// Ref is the seq of the event this one answers: the signal_requested a
+	// signal_sent reports on, the hook_started a hook_exited ends.
+	Ref Seq
 }
 
 // Changes reports whether the event moves its worker to a new state.

@@ -13,11 +13,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fixture named by -fixture with the current code")
 
-var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1 or v2); never rewrite one that is committed")
+var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1, v2 or v2-signals); never rewrite one that is committed")
 
 const (
-	fixture   = "testdata/v1.tend"
-	fixtureV2 = "testdata/v2.tend"
+	fixture          = "testdata/v1.tend"
+	fixtureV2        = "testdata/v2.tend"
+	fixtureV2Signals = "testdata/v2-signals.tend"
 )
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
@@ -88,25 +89,52 @@ func fixtureEventsV2() []*events.Event {
 	return out
 }
 
+// fixtureEventsV2Signals is the content of testdata/v2-signals.tend:
+// v2's events, then the signal and hook types and the ref detail, which
+// format 2 gained later.
+func fixtureEventsV2Signals() []*events.Event {
+	out := fixtureEventsV2()
+	next := func(worker string, typ events.Type, from, to events.State, d events.Details) {
+		last := out[len(out)-1]
+		out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: worker, Incarnation: 10, Type: typ,
+			From: from, To: to, Actor: "cli uid=0", Cause: "fixture " + typ.String(), Details: d})
+	}
+	next("web", events.SignalRequested, 0, 0, events.Details{Signal: 1, PID: 4400})
+	next("web", events.SignalSent, 0, 0, events.Details{Signal: 1, PID: 4400, Ref: events.Seq(len(out))})
+	next("web", events.HookStarted, 0, 0, events.Details{Policy: "pre_start", Delay: 30e9})
+	next("web", events.HookExited, events.Starting, events.Stopped, events.Details{Policy: "pre_start", ExitCode: events.IntPtr(3),
+		Delay: 12e6, Text: "migrating\\nfailed: \\x1b[31mno database", Command: []string{"/srv/migrate"}, Ref: events.Seq(len(out))})
+	return out
+}
+
 func TestFixtureV2(t *testing.T) {
-	evs := fixtureEventsV2()
-	if *update && *updateWhich == "v2" {
-		writeFixture(t, fixtureV2, evs)
+	checkFixtureV2(t, fixtureV2, "v2", fixtureEventsV2(), events.RunSkipped)
+}
+
+func TestFixtureV2Signals(t *testing.T) {
+	checkFixtureV2(t, fixtureV2Signals, "v2-signals", fixtureEventsV2Signals(), events.HookExited)
+}
+
+// checkFixtureV2 reads a committed fixture of format 2 holding evs, every
+// type up to last among them.
+func checkFixtureV2(t *testing.T, path, name string, evs []*events.Event, last events.Type) {
+	if *update && *updateWhich == name {
+		writeFixture(t, path, evs)
 	}
 	seen := map[events.Type]bool{}
 	for _, e := range evs {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
-			t.Errorf("fixture v2 lacks type %v (add it with a new fixture, never by editing v2)", typ)
+		if typ <= last && !seen[typ] {
+			t.Errorf("fixture %s lacks type %v (add it with a new fixture, never by editing %s)", name, typ, name)
 		}
 	}
-	data, err := os.ReadFile(fixtureV2)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2 -args -update -fixture v2)", err)
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2 -args -update -fixture %s)", err, name)
 	}
-	cp := filepath.Join(t.TempDir(), "v2.tend")
+	cp := filepath.Join(t.TempDir(), name+".tend")
 	os.WriteFile(cp, data, 0o600)
 	l := openT(t, cp, Options{ReadOnly: true})
 	mustVerify(t, l)
@@ -120,7 +148,8 @@ func TestFixtureV2(t *testing.T) {
 	for i, e := range got {
 		w := evs[i]
 		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
-			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay {
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay ||
+			e.Ref != w.Ref || e.Signal != w.Signal || !slices.Equal(e.Command, w.Command) {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}
