@@ -145,6 +145,8 @@ func hookCause(in HookExited) string {
 		return what + " could not be started: " + in.Err
 	case in.TimedOut:
 		return fmt.Sprintf("%s timed out after %s: killed with its process group", what, in.Ran.Round(time.Millisecond))
+	case in.Cancelled:
+		return fmt.Sprintf("%s cancelled after %s: what it ran for is over; killed with its process group", what, in.Ran.Round(time.Millisecond))
 	case in.Exit.HasCode && in.Exit.Code == 0:
 		return fmt.Sprintf("%s succeeded in %s", what, in.Ran.Round(time.Millisecond))
 	}

@@ -152,19 +152,20 @@ type Signalled struct {
 // started (Errno, Err), or ended unseen (Lost: the daemon that ran it
 // stopped first).
 type HookExited struct {
-	Worker   string
-	Inc      events.Incarnation
-	Kind     string     // pre_start, post_start, stop_command, post_stop
-	Ref      events.Seq // its hook_started
-	PID      int
-	Exit     Exit
-	Errno    int
-	Err      string
-	TimedOut bool // killed with its group after its timeout
-	Lost     bool
-	Ran      time.Duration
-	Output   string // the last lines of its output, control characters escaped
-	Command  []string
+	Worker    string
+	Inc       events.Incarnation
+	Kind      string     // pre_start, post_start, stop_command, post_stop
+	Ref       events.Seq // its hook_started
+	PID       int
+	Exit      Exit
+	Errno     int
+	Err       string
+	TimedOut  bool // killed with its group after its timeout
+	Cancelled bool // killed with its group: what it belonged to was over
+	Lost      bool
+	Ran       time.Duration
+	Output    string // the last lines of its output, control characters escaped
+	Command   []string
 }
 
 // StraysFound: processes of the incarnation were found outside it and
