@@ -75,10 +75,11 @@ var allowed = map[string][]string{
 // of the sockets knows nothing of what is behind it, the XML-RPC adapter
 // acts only through the Control it is given, and the configuration decodes
 // into the specs of the packages that own them (which import nothing of
-// ours) but reaches neither the supervisor nor the log.
+// ours) but reaches neither the supervisor nor the log (it reads signal
+// names as the log's vocabulary, events, spells them).
 var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
-		"fsm/policy"},
+		"fsm/policy", "events"},
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
 }

@@ -23,11 +23,15 @@ func hashTestWorker() *Worker {
 			Interval: 10, Timeout: 11, Grace: 12, Failures: 13},
 		Limits:   &limits.Spec{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: limits.PolicyLog, CPUPolicy: limits.PolicyKill},
 		ClearEnv: true, NoNewPrivileges: true, Umask: 0o27,
-		Rlimits:   []Rlimit{{Name: "nofile", Resource: 7, Soft: 17, Hard: 18}},
-		Oneshot:   true,
-		Ready:     core.Readiness{Kind: core.ReadyFD, FD: 3, Timeout: 19, Watchdog: 20},
-		DependsOn: []core.Dep{{Name: "db", Cond: core.Ready, OnRestart: core.DepStop}},
-		Schedule:  &Schedule{Cron: "* * * * *", Every: 21, Location: "UTC", Overlap: "forbid", CatchUp: "skip"},
+		Rlimits:      []Rlimit{{Name: "nofile", Resource: 7, Soft: 17, Hard: 18}},
+		Oneshot:      true,
+		Ready:        core.Readiness{Kind: core.ReadyFD, FD: 3, Timeout: 19, Watchdog: 20},
+		DependsOn:    []core.Dep{{Name: "db", Cond: core.Ready, OnRestart: core.DepStop}},
+		Schedule:     &Schedule{Cron: "* * * * *", Every: 21, Location: "UTC", Overlap: "forbid", CatchUp: "skip"},
+		ReloadSignal: 1,
+		Hooks: Hooks{PreStart: []string{"/bin/pre"}, PostStart: []string{"/bin/post"}, StopCommand: []string{"/bin/stop"},
+			PostStop: []string{"/bin/poststop"}},
+		HookTimeout: 22,
 	}
 }
 
