@@ -41,6 +41,10 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
 			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
 			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
+			ReloadSignal: w.ReloadSignal, HookTimeout: w.HookTimeout,
+		}
+		if hooks := w.Hooks.ByKind(); len(hooks) > 0 {
+			s.Hooks = hooks
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))
