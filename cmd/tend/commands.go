@@ -543,6 +543,12 @@ func newWhyCmd(g *globals) *cobra.Command {
 			for _, s := range a.Chain {
 				fmt.Fprintf(out, "  seq %-8d %s\n", s.Seq, s.Text)
 			}
+			if len(a.Output) > 0 {
+				fmt.Fprintf(out, "  last output of its %s:\n", a.OutputOf)
+				for _, l := range a.Output {
+					fmt.Fprintf(out, "    | %s\n", l)
+				}
+			}
 			return nil
 		},
 	}
