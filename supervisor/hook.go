@@ -34,6 +34,10 @@ import (
 // it belonged to is over (CancelHook), and when the supervisor closes; and
 // whatever it leaves in its group when it exits is killed then.
 
+// EnvMainPID is the pid of the worker's main process, in the environment
+// of a hook of an incarnation that has one (post_start, stop_command).
+const EnvMainPID = "TEND_MAINPID"
+
 // hookRun is one running hook.
 type hookRun struct {
 	key       hookKey
@@ -108,6 +112,11 @@ func (x *executor) startHook(f effect) (*hookRun, error) {
 	}
 	env = append(env, proc.EnvHook+"="+f.Hook, proc.EnvHookIncarnation+"="+strconv.FormatUint(uint64(f.Inc), 10),
 		proc.EnvHookRun+"="+s.runID)
+	if rt := x.current(f.Worker, f.Inc); rt != nil && (f.Hook == fsm.HookPostStart || f.Hook == fsm.HookStopCommand) {
+		// A stop_command or post_start needs the process it acts on, as
+		// systemd's $MAINPID.
+		env = append(env, EnvMainPID+"="+strconv.Itoa(rt.proc.PID()))
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
