@@ -132,8 +132,8 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 }
 
 // waitSignals waits for the outcome of each signal the command decided:
-// the signal_sent that answers its signal_requested (Ref). One sent to an
-// incarnation that ended first is recorded stale, and did not reach it.
+// the signal_sent that answers its signal_requested (Ref); one with an
+// errno was not delivered (ESRCH: its incarnation had ended).
 func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
 	want := make(map[events.Seq]int)
 	from := events.Seq(0)
@@ -158,12 +158,11 @@ func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
 		ans := *e
 		rep := &out[i]
 		rep.Answer, rep.Status = &ans, s.durableWorker(rep.Worker)
-		rep.Reached = !e.Stale && e.Errno == 0
+		// Sent is sent, even when the outcome is recorded after the end
+		// it caused (stale: a KILL's exit can be recorded first).
+		rep.Reached = e.Errno == 0
 		if !rep.Reached {
-			rep.Reason = rep.Worker + ": " + e.Cause
-			if e.Stale {
-				rep.Reason = fmt.Sprintf("%s: not sent: incarnation %d ended first (%s)", rep.Worker, e.Incarnation, e.Cause)
-			}
+			rep.Reason = e.Cause
 		}
 		if len(want) == 0 {
 			return errDone
