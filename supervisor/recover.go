@@ -166,7 +166,7 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		s.ex.install(rt)
 	}
-	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks})
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: s.replayed.Seq})
 	if err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ func TestPreStartInterruptedByACrashRunsAgain(t *testing.T) {
 	m.crash(-1)
 	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
 	res := m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}},
-		Hooks: []HookFound{{Worker: "w", Kind: fsm.HookPreStart, Inc: 1, PID: 555}}})
+		Hooks: []HookFound{{Worker: "w", Kind: fsm.HookPreStart, Inc: 1, PID: 555}}, Seq: m.replayed})
 	expect(t, "recovery", types(res.Events)+" / "+kinds(res.Effects), "stray_found / hook")
 	if f := res.Effects[0]; f.Hook != fsm.HookPreStart || f.Ref != ref || f.Inc != 1 {
 		t.Errorf("rerun %+v, want pre_start answering seq %d", f, ref)
@@ -189,7 +189,7 @@ func TestPreStartInterruptedByACrashRunsAgain(t *testing.T) {
 	// Crash after its success, before the spawn was reported.
 	m.crash(-1)
 	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
-	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}})
+	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}, Seq: m.replayed})
 	expect(t, "recovery after pre_start's success", types(res.Events)+" / "+kinds(res.Effects), " / spawn")
 }
 
@@ -201,14 +201,14 @@ func TestHooksAfterACrash(t *testing.T) {
 	m.running(sp) // post_start runs
 	m.crash(-1)
 	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
-	res := m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1, Alive: true, PID: 101, StartTicks: 7, BootID: "b"}}})
+	res := m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1, Alive: true, PID: 101, StartTicks: 7, BootID: "b"}}, Seq: m.replayed})
 	expect(t, "adopted while post_start ran", types(res.Events)+" / "+kinds(res.Effects), "adopted / watch monitors hook")
 	m.hookEnds("w", fsm.HookPostStart, 1, ok)
 
 	m.step(Command{Verb: Stop, Workers: []string{"w"}, Actor: "op"}) // stop_command runs
 	m.crash(-1)
 	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
-	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1, Alive: true, PID: 101, StartTicks: 7, BootID: "b"}}})
+	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1, Alive: true, PID: 101, StartTicks: 7, BootID: "b"}}, Seq: m.replayed})
 	expect(t, "adopted while its stop command ran", types(res.Events)+" / "+kinds(res.Effects), "adopted / watch hook timer:stop-timeout")
 
 	// It ends; post_stop runs; the daemon dies; the worker is gone, and
@@ -216,7 +216,7 @@ func TestHooksAfterACrash(t *testing.T) {
 	m.step(Exited{Worker: "w", Inc: 1, PID: 101, Exit: ok})
 	m.crash(-1)
 	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
-	res = m.step(Recovered{Workers: map[string]Found{}})
+	res = m.step(Recovered{Workers: map[string]Found{}, Seq: m.replayed})
 	expect(t, "post_stop and stop_command pending", types(res.Events)+" / "+kinds(res.Effects), "hook_exited / hook")
 	if e := res.Events[0]; e.Policy != fsm.HookStopCommand || e.ExitCode != nil {
 		t.Errorf("the stop command's end: %+v", e)
@@ -229,7 +229,21 @@ func TestHooksAfterACrash(t *testing.T) {
 	m3.running(sp)
 	m3.crash(-1)
 	m3.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
-	res = m3.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}})
+	res = m3.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}, Seq: m3.replayed})
 	expect(t, "lost while post_start ran", types(res.Events)+" / "+kinds(res.Effects),
 		"lost hook_started restart_scheduled start_requested hook_exited / cancel-hook hook spawn")
+}
+
+// The hooks a daemon's first load decides run beside its recovery: they
+// are its own, and recovery leaves them alone. Only what the log held when
+// the daemon started is recovered.
+func TestRecoveryLeavesThisDaemonsHooksAlone(t *testing.T) {
+	m := newMachine(t)
+	sp := hooked("w", fsm.HookPreStart)
+	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
+	res := m.step(Recovered{Workers: map[string]Found{}, Seq: 0})
+	expect(t, "recovery of an empty log", types(res.Events)+" / "+kinds(res.Effects), " / ")
+	if hs := m.st.World.Worker("w").Hooks; len(hs) != 1 {
+		t.Errorf("the pre_start this daemon runs: %+v", hs)
+	}
 }

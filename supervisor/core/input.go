@@ -285,6 +285,9 @@ type Recovered struct {
 	Workers map[string]Found
 	Strays  []Stray
 	Hooks   []HookFound
+	// Seq is the last seq of the log when this daemon started: the hooks
+	// decided after it are this daemon's own, not the last one's.
+	Seq events.Seq
 }
 
 func (Command) input()         {}

@@ -29,7 +29,6 @@ import (
 //     worker adopted running, a stop_command of a worker adopted stopping,
 //     any post_stop), and is recorded as ended, outcome unknown, when not.
 func (d *decision) recovered(in Recovered) error {
-	before := d.w.Seq // hooks started after it are this decision's own
 	for _, s := range in.Strays {
 		if _, err := d.add(events.Event{Type: events.StrayFound, Worker: s.Worker, Incarnation: s.Inc,
 			Actor: events.ActorRecovery, Details: events.Details{PID: s.PID},
@@ -52,7 +51,7 @@ func (d *decision) recovered(in Recovered) error {
 	rerun := make(map[events.Seq]bool) // hooks run again
 	again := func(w *fsm.Worker, kind string, sp *Spec) bool {
 		for _, h := range w.Hooks {
-			if h.Kind == kind && h.Inc == w.Incarnation {
+			if h.Kind == kind && h.Inc == w.Incarnation && h.Seq <= in.Seq {
 				if _, ok := sp.hook(kind); ok {
 					d.rerunHook(h, w.Name, sp)
 					rerun[h.Seq] = true
@@ -119,12 +118,13 @@ func (d *decision) recovered(in Recovered) error {
 			}
 		}
 	}
-	return d.settleHooks(before, rerun)
+	return d.settleHooks(in.Seq, rerun)
 }
 
-// settleHooks accounts for every hook that ran when the daemon stopped and
-// is not run again: a post_stop runs again while the worker is configured;
-// any other is recorded as ended, its outcome unknown.
+// settleHooks accounts for every hook that ran when the last daemon
+// stopped (decided at or before seq before) and is not run again: a
+// post_stop runs again while the worker is configured; any other is
+// recorded as ended, its outcome unknown.
 func (d *decision) settleHooks(before events.Seq, rerun map[events.Seq]bool) error {
 	for _, name := range d.w.Names(true) {
 		w := d.w.Worker(name)
