@@ -36,7 +36,7 @@ func TestWhyAFailedPreStartShowsItsOutput(t *testing.T) {
 		events.Event{Type: events.StartRequested, Worker: "w", Actor: "cli uid=0", Cause: "start requested by cli uid=0"},
 		events.Event{Type: events.HookStarted, Worker: "w", Incarnation: 1, Details: events.Details{Policy: "pre_start"}},
 		events.Event{Type: events.HookExited, Worker: "w", Incarnation: 1, Actor: events.ActorHook,
-			Cause: "pre_start hook of incarnation 1 failed: exit status 3 after 12ms",
+			Cause:   "pre_start hook of incarnation 1 failed: exit status 3 after 12ms",
 			Details: events.Details{Policy: "pre_start", ExitCode: events.IntPtr(3), Ref: 3, Text: "migrating\nno database: \\x1b[31mrefused"}},
 	)
 	a := Why(w, hist)

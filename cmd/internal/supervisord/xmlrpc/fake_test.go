@@ -1,8 +1,8 @@
 package xmlrpc
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
