@@ -247,3 +247,19 @@ func TestRecoveryLeavesThisDaemonsHooksAlone(t *testing.T) {
 		t.Errorf("the pre_start this daemon runs: %+v", hs)
 	}
 }
+
+// A post_stop that ran when the daemon died runs again before the start
+// that followed it, as it would have.
+func TestPostStopRunsAgainBeforeTheNextStart(t *testing.T) {
+	m := newMachine(t)
+	sp := hooked("w", fsm.HookPostStop)
+	m.running(sp)
+	m.step(Exited{Worker: "w", Inc: 1, PID: 101, Exit: failed}) // post_stop of 1, then incarnation 2 starts
+	m.crash(-1)
+	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
+	res := m.step(Recovered{Workers: map[string]Found{"w": {Inc: 2}}, Seq: m.replayed})
+	expect(t, "recovery", types(res.Events)+" / "+kinds(res.Effects), " / hook spawn")
+	if f := res.Effects[0]; f.Hook != fsm.HookPostStop || f.Inc != 1 {
+		t.Errorf("first effect %+v, want incarnation 1's post_stop", f)
+	}
+}

@@ -43,12 +43,12 @@ func (d *decision) recovered(in Recovered) error {
 			return err
 		}
 	}
+	rerun := make(map[events.Seq]bool) // hooks run again
 	names := make([]string, 0, len(in.Workers))
 	for n := range in.Workers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	rerun := make(map[events.Seq]bool) // hooks run again
 	again := func(w *fsm.Worker, kind string, sp *Spec) bool {
 		for _, h := range w.Hooks {
 			if h.Kind == kind && h.Inc == w.Incarnation && h.Seq <= in.Seq {
@@ -60,6 +60,17 @@ func (d *decision) recovered(in Recovered) error {
 			}
 		}
 		return false
+	}
+	// A post_stop that ran when the daemon stopped runs again first: the
+	// next start of its worker waits for it, as it would have.
+	for _, name := range d.w.Names(true) {
+		w := d.w.Worker(name)
+		for _, h := range w.Hooks {
+			if _, ok := d.st.spec(w).hook(h.Kind); ok && h.Kind == fsm.HookPostStop && h.Seq <= in.Seq {
+				d.rerunHook(h, name, d.st.spec(w))
+				rerun[h.Seq] = true
+			}
+		}
 	}
 	for _, name := range names {
 		f := in.Workers[name]
@@ -121,20 +132,14 @@ func (d *decision) recovered(in Recovered) error {
 	return d.settleHooks(in.Seq, rerun)
 }
 
-// settleHooks accounts for every hook that ran when the last daemon
-// stopped (decided at or before seq before) and is not run again: a
-// post_stop runs again while the worker is configured; any other is
-// recorded as ended, its outcome unknown.
+// settleHooks records as ended, outcome unknown, every hook that ran when
+// the last daemon stopped (decided at or before seq before) and is not run
+// again.
 func (d *decision) settleHooks(before events.Seq, rerun map[events.Seq]bool) error {
 	for _, name := range d.w.Names(true) {
 		w := d.w.Worker(name)
 		for _, h := range slices.Clone(w.Hooks) {
 			if rerun[h.Seq] || h.Seq > before {
-				continue
-			}
-			sp := d.st.spec(w)
-			if _, ok := sp.hook(h.Kind); ok && h.Kind == fsm.HookPostStop {
-				d.rerunHook(h, name, sp)
 				continue
 			}
 			if err := d.hookExited(HookExited{Worker: name, Inc: h.Inc, Kind: h.Kind, Ref: h.Seq, Lost: true, Exit: Exit{Code: -1}}); err != nil {
