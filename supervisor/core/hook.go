@@ -138,17 +138,21 @@ func (d *decision) hookExited(in HookExited) error {
 // hookCause says in words how a hook ended.
 func hookCause(in HookExited) string {
 	what := fmt.Sprintf("%s hook of incarnation %d", in.Kind, in.Inc)
+	ran := in.Ran.Round(time.Millisecond)
+	if in.Ran < time.Millisecond {
+		ran = in.Ran.Round(time.Microsecond)
+	}
 	switch {
 	case in.Lost:
 		return what + ": the daemon stopped while it ran; it is not run again, its outcome is unknown"
 	case in.Err != "":
 		return what + " could not be started: " + in.Err
 	case in.TimedOut:
-		return fmt.Sprintf("%s timed out after %s: killed with its process group", what, in.Ran.Round(time.Millisecond))
+		return fmt.Sprintf("%s timed out after %s: killed with its process group", what, ran)
 	case in.Cancelled:
-		return fmt.Sprintf("%s cancelled after %s: what it ran for is over; killed with its process group", what, in.Ran.Round(time.Millisecond))
+		return fmt.Sprintf("%s cancelled after %s: what it ran for is over; killed with its process group", what, ran)
 	case in.Exit.HasCode && in.Exit.Code == 0:
-		return fmt.Sprintf("%s succeeded in %s", what, in.Ran.Round(time.Millisecond))
+		return fmt.Sprintf("%s succeeded in %s", what, ran)
 	}
-	return fmt.Sprintf("%s failed: %s after %s", what, in.Exit.Desc, in.Ran.Round(time.Millisecond))
+	return fmt.Sprintf("%s failed: %s after %s", what, in.Exit.Desc, ran)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -261,5 +262,13 @@ func TestPostStopRunsAgainBeforeTheNextStart(t *testing.T) {
 	expect(t, "recovery", types(res.Events)+" / "+kinds(res.Effects), " / hook spawn")
 	if f := res.Effects[0]; f.Hook != fsm.HookPostStop || f.Inc != 1 {
 		t.Errorf("first effect %+v, want incarnation 1's post_stop", f)
+	}
+}
+
+func TestHookCauseSaysHowLong(t *testing.T) {
+	for ran, want := range map[time.Duration]string{400 * time.Microsecond: "in 400µs", 12345 * time.Microsecond: "in 12ms"} {
+		if got := hookCause(HookExited{Kind: fsm.HookPostStop, Inc: 1, Exit: ok, Ran: ran}); !strings.HasSuffix(got, want) {
+			t.Errorf("%v: %q", ran, got)
+		}
 	}
 }
