@@ -59,6 +59,7 @@ func TestHooksEndToEnd(t *testing.T) {
 	e := newEnv(t, "")
 	log := filepath.Join(e.dir, "hooks.log")
 	pids := filepath.Join(e.dir, "slow.pids")
+	appOut := filepath.Join(e.dir, "state", "logs", "app.out")
 	e.write(fmt.Sprintf(`[daemon]
 state_dir = "state"
 log_level = "debug"
@@ -81,7 +82,7 @@ pre_start = %[6]s
 command = %[1]s
 restart = "never"
 pre_start = %[7]s
-hook_timeout = "300ms"
+hook_timeout = "1s"
 
 [worker.nobody]
 command = %[1]s
@@ -91,7 +92,9 @@ pre_start = %[8]s
 `, helperCmd("signals"),
 		sh(`echo "pre_start $TEND_HOOK $TEND_HOOK_INCARNATION $MODE $TEND_INCARNATION" >> `+log),
 		sh(`echo "post_start $TEND_MAINPID" >> `+log),
-		sh(`echo "stop $TEND_MAINPID" >> `+log+`; kill -USR1 $TEND_MAINPID`),
+		// It waits for the worker to have seen its USR1: a process may
+		// take two signals in either order.
+		sh(`echo "stop $TEND_MAINPID" >> `+log+`; kill -USR1 $TEND_MAINPID; until grep -q USR1 `+appOut+`; do sleep 0.01; done`),
 		sh(`echo post_stop >> `+log),
 		sh(`echo migrating; printf 'no \033[31mdatabase\n' >&2; exit 3`),
 		sh(`sleep 60 & echo $! > `+pids+`; exec sleep 60`),
@@ -103,12 +106,13 @@ pre_start = %[8]s
 	// worker's environment and its main pid.
 	app := e.waitStatus("app", "running", running)
 	waitFile(t, log, fmt.Sprintf("pre_start pre_start 1 prod 0\npost_start %d\n", app.PID))
+	waitFile(t, appOut, "ready\n")
 
 	// stop: the stop_command instead of the signal (the worker gets USR1
 	// from it), then the stop signal, then post_stop.
 	e.mustTend("stop", "app")
 	waitFile(t, log, fmt.Sprintf("post_start %d\nstop %d\npost_stop\n", app.PID, app.PID))
-	waitFile(t, filepath.Join(e.dir, "state", "logs", "app.out"), "ready\nUSR1\nTERM\n")
+	waitFile(t, appOut, "ready\nUSR1\nTERM\n")
 	e.waitStatus("app", "post_stop done", func(w client.WorkerStatus) bool {
 		return strings.Contains(typesOf(e.history("app"), func(ev events.JSON) bool { return true }), "hook_exited:post_stop")
 	})

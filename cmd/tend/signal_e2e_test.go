@@ -60,7 +60,11 @@ autostart = false
 	if want := fmt.Sprintf("web: SIGHUP sent to incarnation 1 (pid %d)\n", web.PID); got != want {
 		t.Errorf("tend signal web HUP:\n got  %q\n want %q", got, want)
 	}
+	// Each is waited for: a process may take two pending signals in
+	// either order.
+	waitFile(t, out, "ready\nHUP\n")
 	e.mustTend("signal", "web", "sigusr1")
+	waitFile(t, out, "ready\nHUP\nUSR1\n")
 	e.mustTend("signal", "web", "28") // WINCH
 	waitFile(t, out, "ready\nHUP\nUSR1\nWINCH\n")
 
