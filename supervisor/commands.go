@@ -65,7 +65,6 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	if len(b.res.Outcomes) == 0 && err != nil {
 		return nil, err
 	}
-
 	select {
 	case <-b.done:
 	case <-ctx.Done():
