@@ -55,7 +55,8 @@ const (
 	tagPlanned    = 17 // format 2
 	tagInstances  = 18 // format 2
 	tagFileInst   = 19 // format 2
-	lastTag       = tagFileInst
+	tagRef        = 20 // format 2
+	lastTag       = tagRef
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -159,6 +160,10 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if d.FileInstances != 0 {
 		dst = binary.AppendUvarint(append(dst, tagFileInst), uint64(d.FileInstances))
+	}
+	if d.Ref != 0 {
+		dst = append(dst, tagRef)
+		dst = binary.AppendUvarint(dst, uint64(d.Ref))
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -340,6 +345,11 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 			} else {
 				e.FileInstances = n
 			}
+		case tagRef:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Ref = Seq(r.uvarint())
 		default:
 			if v >= 2 && tag > lastTag {
 				// As for types: a whole record with a detail this tend

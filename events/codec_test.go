@@ -40,6 +40,23 @@ func TestRoundTripEveryField(t *testing.T) {
 	}
 }
 
+// The details format 2 added round-trip too.
+func TestRoundTripFormat2Details(t *testing.T) {
+	e := sample()
+	e.Type = HookExited
+	e.Text, e.Planned, e.Ref = "last words", time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC), 41
+	var got Event
+	if err := Decode(Encode(nil, &e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e, got) {
+		t.Fatalf("round trip:\nwant %+v\ngot  %+v", e, got)
+	}
+	if j := got.ToJSON(); j.Ref != 41 || j.Text != "last words" {
+		t.Fatalf("JSON: %+v", j)
+	}
+}
+
 func TestRoundTripEveryType(t *testing.T) {
 	var d Decoder
 	for _, typ := range Types() {

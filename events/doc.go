@@ -43,6 +43,7 @@
 //	17 planned     8-byte Unix nanoseconds, big-endian (format 2)
 //	18 instances   uvarint (format 2)
 //	19 file instances uvarint (format 2)
+//	20 ref         uvarint seq (format 2)
 //
 // Every version keeps the first five bytes: the version byte, then the CRC.
 // In version 1 the CRC leaves the version byte out; from version 2 on it
@@ -62,9 +63,11 @@
 // refuses the record as newer.
 //
 // Types and tags added later within version 2, with the version byte
-// unchanged: notify_failed (32), scaled (33), and the detail tags instances
-// (18) and file instances (19). A reader that predates one refuses its
-// record as newer (below), never misreading it.
+// unchanged: notify_failed (32), scaled (33), signal_requested (34),
+// hook_started (35) and hook_exited (36), and the detail tags instances
+// (18), file instances (19) and ref (20, the seq of the event an outcome
+// answers). A reader that predates one refuses its record as newer (below),
+// never misreading it.
 //
 // A version-2 reader that meets, in a record whose CRC matches, an event type
 // or a detail tag it does not know refuses it as written by a newer tend

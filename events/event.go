@@ -121,8 +121,24 @@ const (
 	// configuration's count it was decided against. The instances added or
 	// removed are recorded as by a reload (worker_added, worker_changed,
 	// worker_removed).
-	Scaled   Type = 33
-	lastType      = Scaled
+	Scaled Type = 33
+	// SignalRequested: someone asked for Signal to be sent to incarnation
+	// Incarnation (PID: its main process) and it was decided: the signal is
+	// sent once this is durable, and its outcome is the signal_sent whose
+	// Ref is this event's seq. Changes no state.
+	SignalRequested Type = 34
+	// HookStarted: the worker's hook Policy (pre_start, post_start,
+	// stop_command, post_stop) is to run for incarnation Incarnation, with
+	// at most Delay to finish. Its outcome is the hook_exited whose Ref is
+	// this event's seq. Changes no state.
+	HookStarted Type = 35
+	// HookExited: the hook a hook_started (Ref) decided ended: exit code or
+	// signal (Errno: it could not be started), Delay how long it ran, Text
+	// the last lines of its output, Command what ran. A failed pre_start
+	// ends its incarnation (Starting → Stopped, a failed start); a failed
+	// post_start stops it (Running → Stopping, a failed start).
+	HookExited Type = 36
+	lastType        = HookExited
 )
 
 var typeNames = [...]string{
@@ -132,6 +148,7 @@ var typeNames = [...]string{
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
 	"waiting", "notified", "not_ready", "run_skipped", "notify_failed", "scaled",
+	"signal_requested", "hook_started", "hook_exited",
 }
 
 func (t Type) String() string {
@@ -175,6 +192,7 @@ const (
 	ActorWatchdog = "watchdog"
 	ActorSchedule = "schedule"
 	ActorAlert    = "alert" // alert delivery ([[notify]]), its dead letters
+	ActorHook     = "hook"  // a hook's process ended
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.
@@ -216,6 +234,9 @@ type Details struct {
 	// count it was decided against; format 2.
 	Instances     int
 	FileInstances int
+	// Ref is the seq of the event this one answers: the signal_requested a
+	// signal_sent reports on, the hook_started a hook_exited ends.
+	Ref Seq
 }
 
 // Changes reports whether the event moves its worker to a new state.

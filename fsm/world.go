@@ -71,6 +71,44 @@ type Worker struct {
 	Flags       Flags        `json:",omitempty"`
 	Policy      PolicyMemory `json:",omitempty"`
 	Recent      []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
+	// Hooks are the hooks decided (hook_started) whose end the log has not
+	// recorded yet (hook_exited), oldest first: what recovery must run
+	// again or account for.
+	Hooks []HookRun `json:",omitempty"`
+}
+
+// HookRun is one hook decided and not yet ended.
+type HookRun struct {
+	Seq   events.Seq // its hook_started, which its hook_exited names (Ref)
+	Kind  string     // pre_start, post_start, stop_command, post_stop
+	Inc   events.Incarnation
+	Since time.Time
+}
+
+// Hook kinds, as events name them (Policy of hook_started and hook_exited).
+const (
+	HookPreStart    = "pre_start"
+	HookPostStart   = "post_start"
+	HookStopCommand = "stop_command"
+	HookPostStop    = "post_stop"
+)
+
+// HookFailed reports whether a hook_exited records a failure: anything but
+// exit status 0 (a signal, a timeout's SIGKILL, a hook that could not be
+// started, an end nobody saw).
+func HookFailed(e *events.Event) bool {
+	return e.ExitCode == nil || *e.ExitCode != 0 || e.Signal != 0 || e.Errno != 0
+}
+
+// pendingHook returns the index in w.Hooks of the hook hook_started seq
+// decided, or -1.
+func (w *Worker) pendingHook(seq events.Seq) int {
+	for i, h := range w.Hooks {
+		if h.Seq == seq {
+			return i
+		}
+	}
+	return -1
 }
 
 // Flags are facts about the current incarnation's stop.
@@ -85,9 +123,12 @@ type Flags struct {
 	// are gone from the configuration.
 	StopSignal  int           `json:",omitempty"`
 	StopTimeout time.Duration `json:",omitempty"`
-	// FailedStart: it was stopped for not being ready in time; its end is
-	// a failed start.
+	// FailedStart: it was stopped for not being ready in time, or because
+	// its post_start hook failed; its end is a failed start.
 	FailedStart bool `json:",omitempty"`
+	// PreStartDone: its pre_start hook succeeded; what is left of its
+	// start is the spawn.
+	PreStartDone bool `json:",omitempty"`
 }
 
 // PolicyMemory is what the restart policy needs from the past. It is part of
@@ -113,6 +154,7 @@ func (w *Worker) Clone() *Worker {
 		c.LastExit = &e
 	}
 	c.Recent = slices.Clone(w.Recent)
+	c.Hooks = slices.Clone(w.Hooks)
 	return &c
 }
 
@@ -188,7 +230,7 @@ func observation(t events.Type) bool {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
 		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
-		events.LeaderExited, events.Notified, events.NotReady:
+		events.LeaderExited, events.Notified, events.NotReady, events.SignalRequested:
 		return true
 	}
 	return false
@@ -414,6 +456,50 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		return stale, nil
 	case events.RunSkipped:
 		return same, nil
+	case events.SignalRequested:
+		if w.Live() {
+			return same, nil
+		}
+		return stale, nil
+	case events.HookStarted, events.HookExited:
+		// Judged by their own incarnation, not the worker's: a post_stop
+		// of the last incarnation may end after the next one started.
+		if e.Incarnation > w.Incarnation {
+			return illegal(fmt.Sprintf("incarnation %d is newer than the worker's %d", e.Incarnation, w.Incarnation))
+		}
+		own := plan{inc: e.Incarnation}
+		if e.Type == events.HookStarted {
+			if e.Incarnation < w.Incarnation {
+				own.stale = true
+			}
+			return own, nil
+		}
+		if w.pendingHook(e.Ref) < 0 {
+			own.stale = true // reported twice, or for no hook decided
+			return own, nil
+		}
+		if e.Incarnation != w.Incarnation {
+			return own, nil
+		}
+		switch e.Policy {
+		case HookPreStart:
+			// A pre_start ends the start when it fails, or when the start
+			// was stopped while it ran: there is no process to wait for.
+			switch {
+			case w.PID != 0:
+			case w.State == events.Starting && HookFailed(e):
+				return via(TrSpawnFailed)
+			case w.State == events.Stopping && w.Flags.KillSent:
+				return via(TrExitKilled)
+			case w.State == events.Stopping:
+				return via(TrSpawnFailed)
+			}
+		case HookPostStart:
+			if w.State == events.Running && HookFailed(e) {
+				return via(TrStop)
+			}
+		}
+		return own, nil
 	}
 	return illegal("not a worker event")
 }
@@ -510,7 +596,10 @@ func mutate(w *Worker, e *events.Event) {
 		w.Actor = e.Actor
 		w.CauseSeq = e.Seq
 	}
-	w.Incarnation = e.Incarnation
+	if e.Incarnation > w.Incarnation {
+		// Never back: a hook's end may name the incarnation before.
+		w.Incarnation = e.Incarnation
+	}
 	if e.To == events.Starting || e.To == events.Stopping || e.To == events.Stopped && w.Waiting != "run" {
 		// Whatever waited is settled by the transition: a start by its
 		// spawn, a stop by its signal, anything by the end of the worker
@@ -629,5 +718,24 @@ func mutate(w *Worker, e *events.Event) {
 		}
 	case events.NotReady:
 		w.Flags.FailedStart = true
+	case events.HookStarted:
+		w.Hooks = append(w.Hooks, HookRun{Seq: e.Seq, Kind: e.Policy, Inc: e.Incarnation, Since: e.Time})
+	case events.HookExited:
+		if i := w.pendingHook(e.Ref); i >= 0 {
+			w.Hooks = slices.Delete(slices.Clone(w.Hooks), i, i+1)
+			if len(w.Hooks) == 0 {
+				w.Hooks = nil
+			}
+		}
+		switch {
+		case e.To == events.Stopped || e.To == events.Killed:
+			// The start ended before anything was spawned.
+			w.LastExit = &Exit{Incarnation: e.Incarnation, Code: e.ExitCode, Signal: e.Signal, At: e.Time, Cause: e.Cause, SpawnFailed: true}
+			w.PID = 0
+		case e.To == events.Stopping:
+			w.Flags.FailedStart = true
+		case e.Policy == HookPreStart && e.Incarnation == w.Incarnation && !HookFailed(e):
+			w.Flags.PreStartDone = true
+		}
 	}
 }

@@ -81,7 +81,7 @@ func isObservation(t events.Type) bool {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
 		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
-		events.LeaderExited:
+		events.LeaderExited, events.SignalRequested:
 		return true
 	}
 	return false
@@ -174,7 +174,7 @@ func judge(w *mWorker, e *events.Event) verdict {
 			return to(events.Stopped)
 		}
 		return stale
-	case events.SignalSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated:
+	case events.SignalSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated, events.SignalRequested:
 		if w.live() {
 			return same
 		}

@@ -13,7 +13,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fixture named by -fixture with the current code")
 
-var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1, v2, v2-notify, v2-scaled); never rewrite one that is committed")
+var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1, v2, v2-notify, v2-scaled, v2-signals); never rewrite one that is committed")
 
 const (
 	fixture   = "testdata/v1.tend"
@@ -24,6 +24,9 @@ const (
 	// fixtureV2Scaled: then scaled and the detail tags instances and file
 	// instances.
 	fixtureV2Scaled = "testdata/v2-scaled.tend"
+	// fixtureV2Signals: then signal_requested, hook_started, hook_exited and
+	// the detail tag ref.
+	fixtureV2Signals = "testdata/v2-signals.tend"
 )
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
@@ -202,7 +205,7 @@ func TestFixtureV2Scaled(t *testing.T) {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
+		if typ <= events.Scaled && !seen[typ] {
 			t.Errorf("fixture v2-scaled lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
 		}
 	}
@@ -225,6 +228,62 @@ func TestFixtureV2Scaled(t *testing.T) {
 		w := evs[i]
 		if e.Type != w.Type || e.Worker != w.Worker || e.Cause != w.Cause || e.Actor != w.Actor ||
 			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Signals is the content of testdata/v2-signals.tend:
+// v2-scaled's events, then an operator's signal and a failed hook, with
+// the detail tag ref (20) tying each outcome to its request.
+func fixtureEventsV2Signals() []*events.Event {
+	out := fixtureEventsV2Scaled()
+	next := func(worker string, typ events.Type, from, to events.State, d events.Details) {
+		last := out[len(out)-1]
+		out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: worker, Incarnation: 10, Type: typ,
+			From: from, To: to, Actor: "cli uid=0", Cause: "fixture " + typ.String(), Details: d})
+	}
+	next("web", events.SignalRequested, 0, 0, events.Details{Signal: 1, PID: 4400})
+	next("web", events.SignalSent, 0, 0, events.Details{Signal: 1, PID: 4400, Ref: events.Seq(len(out))})
+	next("web", events.HookStarted, 0, 0, events.Details{Policy: "pre_start", Delay: 30e9})
+	next("web", events.HookExited, events.Starting, events.Stopped, events.Details{Policy: "pre_start", ExitCode: events.IntPtr(3),
+		Delay: 12e6, Text: "migrating\\nfailed: \\x1b[31mno database", Command: []string{"/srv/migrate"}, Ref: events.Seq(len(out))})
+	return out
+}
+
+func TestFixtureV2Signals(t *testing.T) {
+	evs := fixtureEventsV2Signals()
+	if *update && *updateWhich == "v2-signals" {
+		writeFixture(t, fixtureV2Signals, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if !seen[typ] {
+			t.Errorf("fixture v2-signals lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Signals)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Signals -args -update -fixture v2-signals)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-signals.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-signals has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Cause != w.Cause || e.Actor != w.Actor || e.Ref != w.Ref ||
+			e.Text != w.Text || e.Signal != w.Signal || e.Policy != w.Policy || e.Delay != w.Delay {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}

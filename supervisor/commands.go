@@ -29,8 +29,10 @@ type Request struct {
 	NoDeps bool
 	// Wait: after the command is durable, wait until each worker reaches
 	// the command's target (core.Target) or is settled without reaching
-	// it, or ctx ends.
+	// it, or ctx ends. A signal's target is its outcome: sent, or not.
 	Wait bool
+	// Signal is what core.SendSignal sends.
+	Signal int
 }
 
 // Reply is what a command did to one worker.
@@ -38,6 +40,11 @@ type Reply struct {
 	Worker string
 	Event  *events.Event // what was recorded (stale: it changed nothing)
 	Err    error         // why the command was refused for this worker
+	// Verb is what the command did to this worker: a reload is a
+	// core.SendSignal or a core.Restart.
+	Verb core.Verb
+	// Answer: with Wait, a signal's outcome (its signal_sent).
+	Answer *events.Event
 	// With Wait: whether the target was reached, the worker's state when
 	// the wait ended, and, when not reached, why.
 	Reached bool
@@ -54,7 +61,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	if r.All {
 		names = s.configuredNames()
 	}
-	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor, NoDeps: r.NoDeps})
+	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor, NoDeps: r.NoDeps, Signal: r.Signal})
 	if len(b.res.Outcomes) == 0 && err != nil {
 		return nil, err
 	}
@@ -68,7 +75,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	out := make([]Reply, len(b.res.Outcomes))
 	for i, o := range b.res.Outcomes {
-		out[i] = Reply{Worker: o.Worker, Event: o.Event, Err: o.Err}
+		out[i] = Reply{Worker: o.Worker, Event: o.Event, Err: o.Err, Verb: o.Verb}
 		if o.Err == nil {
 			out[i].Status = s.durableWorker(o.Worker)
 			out[i].Reached = true
@@ -76,6 +83,9 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	if !r.Wait {
 		return out, nil
+	}
+	if err := s.waitSignals(ctx, out); err != nil {
+		return nil, err
 	}
 	// Every wait watches the same durable world; one goroutine per worker
 	// would cost a goroutine per worker of a command on thousands.
@@ -85,8 +95,8 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	var ws []waiting
 	for i, o := range b.res.Outcomes {
-		if o.Err == nil {
-			ws = append(ws, waiting{i, core.Target(r.Verb, o.Before, o.Oneshot)})
+		if o.Err == nil && o.Verb != core.SendSignal {
+			ws = append(ws, waiting{i, core.Target(o.Verb, o.Before, o.Oneshot)})
 		}
 	}
 	werr := s.waitEach(ctx, len(ws), func(j int, w *fsm.Worker) bool {
@@ -118,6 +128,58 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 		}
 	}
 	return out, nil
+}
+
+// waitSignals waits for the outcome of each signal the command decided:
+// the signal_sent that answers its signal_requested (Ref); one with an
+// errno was not delivered (ESRCH: its incarnation had ended).
+func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
+	want := make(map[events.Seq]int)
+	from := events.Seq(0)
+	for i, rep := range out {
+		if rep.Err == nil && rep.Verb == core.SendSignal && rep.Event != nil {
+			want[rep.Event.Seq] = i
+			if from == 0 || rep.Event.Seq < from {
+				from = rep.Event.Seq
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	errDone := errors.New("all answered")
+	err := s.Follow(ctx, from+1, func(e *events.Event) error {
+		i, ok := want[e.Ref]
+		if !ok || e.Type != events.SignalSent {
+			return nil
+		}
+		delete(want, e.Ref)
+		ans := *e
+		rep := &out[i]
+		rep.Answer, rep.Status = &ans, s.durableWorker(rep.Worker)
+		// Sent is sent, even when the outcome is recorded after the end
+		// it caused (stale: a KILL's exit can be recorded first).
+		rep.Reached = e.Errno == 0
+		if !rep.Reached {
+			rep.Reason = e.Cause
+		}
+		if len(want) == 0 {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	for _, i := range want {
+		rep := &out[i]
+		rep.Reached = false
+		rep.Reason = fmt.Sprintf("timed out: no outcome of SIG%s recorded yet", events.SignalName(rep.Event.Signal))
+	}
+	if ctx.Err() != nil {
+		return nil // each reply says it timed out
+	}
+	return err
 }
 
 func settled(cond func(*fsm.Worker) (bool, bool), w *fsm.Worker) bool {
@@ -324,7 +386,9 @@ func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause stri
 	}
 	return s.waitAll(ctx, func(ws []*fsm.Worker) bool {
 		for _, w := range ws {
-			if w.Live() {
+			if w.Live() || len(w.Hooks) > 0 {
+				// A worker's post_stop runs after its end: it is waited
+				// for too, as systemd waits for ExecStopPost.
 				return false
 			}
 		}

@@ -3,12 +3,14 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -42,6 +44,7 @@ type executor struct {
 	exMu         sync.Mutex
 	queues       map[string]*effectQueue
 	rts          map[string]*incarnation
+	hooks        map[hookKey]*hookRun // running hooks (hook.go)
 	timers       map[uint64]func() bool
 	nextTimer    uint64
 	timersClosed bool
@@ -59,6 +62,7 @@ func (x *executor) init(s *Supervisor) {
 	x.s = s
 	x.queues = make(map[string]*effectQueue)
 	x.rts = make(map[string]*incarnation)
+	x.hooks = make(map[hookKey]*hookRun)
 	x.timers = make(map[uint64]func() bool)
 }
 
@@ -148,27 +152,21 @@ func (x *executor) run(f effect) {
 	case core.Spawn:
 		x.spawn(f)
 	case core.Signal:
-		if rt := x.current(f.Worker, f.Inc); rt != nil {
-			// The group, and whatever of the incarnation left it: a stop
-			// reaches everything of it at once.
-			sig := syscall.Signal(f.Signal)
-			err := rt.proc.Signal(sig)
-			if _, serr := rt.proc.SignalStrays(sig); err == nil {
-				err = serr
-			}
-			in := core.Signalled{Worker: f.Worker, Inc: f.Inc, PID: rt.proc.PID(), Signal: f.Signal}
-			if err != nil {
-				in.Err = err.Error()
-			}
-			s.observe("signal", in)
-		}
+		x.signal(f)
 	case core.Kill:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
 				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
 			}
+		} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil {
+			// Stopped while its pre_start ran: the hook stands for it.
+			_ = h.proc.Signal(syscall.SIGKILL)
 		}
+	case core.RunHook:
+		x.runHook(f)
+	case core.CancelHook:
+		x.cancelHook(f)
 	case core.StartMonitors:
 		x.startMonitors(f)
 	case core.Watch:
@@ -185,6 +183,41 @@ func (x *executor) run(f effect) {
 			rt.cancel()
 		}
 	}
+}
+
+// signal sends f.Signal to everything of incarnation f.Inc: the group,
+// and whatever of the incarnation left it, so a stop reaches all of it at
+// once. While a stopped start's pre_start runs, the hook stands for the
+// process that does not exist yet. An operator's signal (Ref set) always
+// reports its outcome, even when its incarnation is gone.
+func (x *executor) signal(f effect) {
+	s := x.s
+	sig := syscall.Signal(f.Signal)
+	in := core.Signalled{Worker: f.Worker, Inc: f.Inc, Signal: f.Signal, Actor: f.Actor, Ref: f.Ref}
+	var err error
+	if rt := x.current(f.Worker, f.Inc); rt != nil {
+		in.PID = rt.proc.PID()
+		err = rt.proc.Signal(sig)
+		if _, serr := rt.proc.SignalStrays(sig); err == nil {
+			err = serr
+		}
+	} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil && f.Ref == 0 {
+		in.PID, in.Hook = h.proc.PID(), fsm.HookPreStart
+		err = h.proc.Signal(sig)
+	} else if f.Ref != 0 {
+		err = fmt.Errorf("incarnation %d is not running: %w", f.Inc, syscall.ESRCH)
+	} else {
+		return
+	}
+	if err != nil {
+		in.Err = err.Error()
+		var errno syscall.Errno
+		if !errors.As(err, &errno) {
+			errno = syscall.EIO
+		}
+		in.Errno = int(errno)
+	}
+	s.observe("signal", in)
 }
 
 // arm arms a timer that dies with the supervisor. What it was armed for is

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/core"
@@ -32,6 +33,41 @@ func (ProcSpawner) FindMarked(instance string) ([]proc.Marked, error) {
 }
 
 var _ Adopter = ProcSpawner{}
+
+// hookKillWait bounds how long recovery waits for a killed hook to be
+// gone: SIGKILL is not refused, but a process in uninterruptible sleep
+// dies only when it wakes.
+const hookKillWait = 5 * time.Second
+
+// killHooks kills, with their process groups, the hooks an earlier daemon
+// of this log started that still run, and waits for them to be gone, so a
+// hook run again never runs beside its earlier self. Those of workers the
+// log knows are returned, to be recorded.
+func (s *Supervisor) killHooks(ad Adopter, marked []proc.Marked, past map[string]events.Incarnation) []core.HookFound {
+	var out []core.HookFound
+	for _, m := range marked {
+		if m.Hook == "" || m.HookRun == s.runID {
+			continue // a worker, or a hook of this daemon's own
+		}
+		p, err := ad.Adopt(m.Worker, 0, m.Identity)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		_ = p.Signal(syscall.SIGKILL)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(hookKillWait):
+			s.logger.Warn().Str("worker", m.Worker).Str("hook", m.Hook).Int("pid", m.Identity.PID).
+				Msg("recovery: a hook of the last daemon was killed but is not gone yet")
+		}
+		if _, known := past[m.Worker]; known {
+			out = append(out, core.HookFound{Worker: m.Worker, Kind: m.Hook, Inc: events.Incarnation(m.HookInc), PID: m.Identity.PID})
+		}
+	}
+	return out
+}
 
 // Recover reconciles the replayed log with the OS, after the first Load.
 // It gathers what the OS holds, outside the lock, then hands it to
@@ -103,9 +139,14 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		ctx, cancel := context.WithCancel(s.ctx)
 		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel})
 	}
+	// Hooks an earlier daemon started die before anything runs them again.
+	hooks := s.killHooks(ad, marked, past)
 	// Marked processes nobody owns: ours, but not in the log's state.
 	var strays []core.Stray
 	for _, m := range marked {
+		if m.Hook != "" {
+			continue
+		}
 		// Only the past is reconciled: a worker or incarnation the log did
 		// not have when this daemon started is this daemon's own.
 		if inc, known := past[m.Worker]; used[m.Identity.PID] || !known || events.Incarnation(m.Incarnation) > inc {
@@ -125,7 +166,7 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		s.ex.install(rt)
 	}
-	b, err := s.step(core.Recovered{Workers: found, Strays: strays})
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: s.replayed.Seq})
 	if err != nil {
 		return err
 	}

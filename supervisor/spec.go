@@ -72,6 +72,18 @@ type WorkerSpec struct {
 	Health *health.Spec
 	Limits *limits.Spec
 
+	// ReloadSignal is what a reload of the worker sends it; 0: a reload
+	// restarts it.
+	ReloadSignal syscall.Signal
+	// Hooks are commands run around the worker's life, by kind
+	// (fsm.HookPreStart, HookPostStart, HookStopCommand, HookPostStop),
+	// each an argv like Command. They run as the worker does: its user,
+	// directory, environment, umask, no_new_privs and resource limits.
+	Hooks map[string][]string
+	// HookTimeout bounds each hook: past it, its process group is killed
+	// and it has failed.
+	HookTimeout time.Duration
+
 	// Hash identifies the worker's effective configuration: a reload
 	// restarts the worker iff it changed. It is recorded in the log
 	// (worker_added, worker_changed), so it must be keyed
@@ -82,9 +94,18 @@ type WorkerSpec struct {
 
 // core is what core.Step needs of the settings.
 func (w *WorkerSpec) core() *core.Spec {
-	return &core.Spec{Name: w.Name, InstanceOf: w.InstanceOf, Instance: w.Instance, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
+	cs := &core.Spec{Name: w.Name, InstanceOf: w.InstanceOf, Instance: w.Instance, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
 		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy,
-		Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.Deps, Schedule: w.Schedule}
+		Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.Deps, Schedule: w.Schedule, ReloadSignal: int(w.ReloadSignal)}
+	for kind, cmd := range w.Hooks {
+		if len(cmd) > 0 {
+			if cs.Hooks == nil {
+				cs.Hooks = make(map[string]time.Duration)
+			}
+			cs.Hooks[kind] = w.HookTimeout
+		}
+	}
+	return cs
 }
 
 // SpecHash is a default Hash for specs built in code (tests). It hashes
@@ -101,6 +122,17 @@ func (w *WorkerSpec) SpecHash() string {
 		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
 	if len(w.EnvFiles) > 0 {
 		fmt.Fprintf(h, " %+v", w.EnvFiles)
+	}
+	if w.ReloadSignal != 0 || len(w.Hooks) > 0 {
+		kinds := make([]string, 0, len(w.Hooks))
+		for k := range w.Hooks {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		fmt.Fprintf(h, " %d %v", w.ReloadSignal, w.HookTimeout)
+		for _, k := range kinds {
+			fmt.Fprintf(h, " %s=%q", k, w.Hooks[k])
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

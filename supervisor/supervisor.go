@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -82,6 +84,7 @@ type Supervisor struct {
 	cfg    Config
 	clock  Clock
 	logger zerolog.Logger
+	runID  string // names this run's hooks (proc.EnvHookRun)
 
 	mu       sync.Mutex
 	st       *core.State            // the pending world and the settings it names
@@ -156,6 +159,9 @@ func New(cfg Config) (*Supervisor, error) {
 		lines:    make(chan []*events.Event, 1024),
 		ctx:      ctx, cancel: cancel,
 	}
+	var id [8]byte
+	binary.LittleEndian.PutUint64(id[:], rand.Uint64())
+	s.runID = hex.EncodeToString(id[:])
 	s.ex.init(s)
 	s.durableSeq.Store(uint64(world.Seq))
 	s.lastSnapshot.Store(uint64(stats.SnapshotSeq))

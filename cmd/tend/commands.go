@@ -355,44 +355,7 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results := reply.Results
-			names = make([]string, len(results))
-			errs := make([]error, len(results))
-			for i, r := range results {
-				names[i] = r.Worker
-				if r.Error != nil {
-					errs[i] = &client.Error{ErrorBody: *r.Error}
-				}
-			}
-			out := cmd.OutOrStdout()
-			if g.json() {
-				_ = printJSON(out, results)
-			}
-			var failed, missing int
-			for i, n := range names {
-				r := results[i]
-				switch {
-				case errs[i] != nil:
-					if client.IsNoWorker(errs[i]) {
-						missing++
-					} else {
-						failed++
-					}
-					fmt.Fprintf(os.Stderr, "%s: %v\n", n, errs[i])
-				case !r.Reached:
-					failed++
-					fmt.Fprintf(os.Stderr, "%s: %s\n", n, r.Reason)
-				case !g.json():
-					fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", n, r.Status.State, r.Status.PID, r.Status.Incarnation)
-				}
-			}
-			switch {
-			case missing > 0 && failed == 0:
-				return &exitError{code: exitNoWorker, err: fmt.Errorf("%d of %d workers do not exist", missing, len(names))}
-			case missing+failed > 0:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d workers", verb, missing+failed, len(names))}
-			}
-			return nil
+			return printResults(cmd, g, verb, reply.Results)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
@@ -404,19 +367,156 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 	return cmd
 }
 
-func newReloadCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reload",
-		Short: "Re-read the config: start added workers, stop removed ones, restart changed ones",
-		Example: `  tend reload
-  kill -HUP $(pidof tend)   # the same`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+// printResults prints one line per worker of a command's answer and
+// returns the error whose exit code says how it went.
+func printResults(cmd *cobra.Command, g *globals, verb string, results []client.CommandResult) error {
+	names := make([]string, len(results))
+	errs := make([]error, len(results))
+	for i, r := range results {
+		names[i] = r.Worker
+		if r.Error != nil {
+			errs[i] = &client.Error{ErrorBody: *r.Error}
+		}
+	}
+	out := cmd.OutOrStdout()
+	if g.json() {
+		_ = printJSON(out, results)
+	}
+	var failed, missing int
+	for i, n := range names {
+		r := results[i]
+		switch {
+		case errs[i] != nil:
+			if client.IsNoWorker(errs[i]) {
+				missing++
+			} else {
+				failed++
+			}
+			fmt.Fprintf(os.Stderr, "%s: %v\n", n, errs[i])
+		case !r.Reached:
+			failed++
+			fmt.Fprintf(os.Stderr, "%s: %s\n", n, r.Reason)
+		case g.json():
+		case r.Did == "signal" && r.Event != nil:
+			what := "SIG" + r.Event.Signal
+			if verb == "reload" {
+				what += " (its reload_signal)"
+			}
+			sent := "decided"
+			if r.Outcome != nil {
+				sent = "sent"
+			}
+			fmt.Fprintf(out, "%s: %s %s to incarnation %d (pid %d)\n", n, what, sent, r.Event.Incarnation, r.Event.PID)
+		default:
+			fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", n, r.Status.State, r.Status.PID, r.Status.Incarnation)
+		}
+	}
+	switch {
+	case missing > 0 && failed == 0:
+		return &exitError{code: exitNoWorker, err: fmt.Errorf("%d of %d workers do not exist", missing, len(names))}
+	case missing+failed > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d workers", verb, missing+failed, len(names))}
+	}
+	return nil
+}
+
+func newSignalCmd(g *globals) *cobra.Command {
+	var all, noWait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "signal NAME... SIGNAL | --all SIGNAL",
+		Short: "Send a signal to workers' running processes, and record who sent it",
+		Long: `Send a signal (a name such as HUP or SIGHUP, RTMIN+n, or a number) to the
+process group of each worker's running incarnation, and to any process of
+that incarnation that left its group, as the stop signal is sent. The
+request and its outcome are events with you as their actor, so history and
+why show them. The signal is decided for the incarnation that runs when
+the command is recorded, and never reaches a later one: if that
+incarnation ends first, nothing is sent and the outcome says so. A worker
+with no running process is refused (not running). Every signal may be sent,
+KILL and STOP included; what follows (an exit the restart policy handles, a
+frozen worker) is recorded like anything else.`,
+		Example: `  tend signal web HUP
+  tend signal web worker-1 SIGUSR1
+  tend signal --all USR2`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkOutput(); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return usageErr("name the signal")
+			}
+			names, sig := args[:len(args)-1], args[len(args)-1]
+			if all == (len(names) > 0) {
+				return usageErr("name workers or pass --all (not both), then the signal")
+			}
+			if _, err := events.ParseSignal(sig); err != nil {
+				return usageErr("%v", err)
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
+				Wait: !noWait, Timeout: timeout.String()})
+			if err != nil {
+				return err
+			}
+			results := reply.Results
+			if all {
+				// --all is every worker that runs: those that do not are
+				// left out, as supervisorctl's "signal all" does.
+				results = results[:0]
+				for _, r := range reply.Results {
+					if r.Error == nil || r.Error.Code != "not_running" {
+						results = append(results, r)
+					}
+				}
+			}
+			return printResults(cmd, g, "signal", results)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "every configured worker that runs")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the signal is recorded, before it is sent")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	return cmd
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	var noWait, noDeps bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "reload [NAME...]",
+		Short: "Re-read the config; with names, reload those workers (their reload_signal, or a restart)",
+		Long: `Without names: re-read the config, start added workers, stop removed ones and
+restart changed ones (the same as SIGHUP to the daemon).
+
+With names: reload each running worker: a worker with reload_signal set is
+sent that signal (recorded as for tend signal); one without is restarted
+(recorded as for tend restart, its dependents restarting with it unless
+--no-deps). A worker that is not running is refused: a reload never starts
+anything.`,
+		Example: `  tend reload
+  kill -HUP $(pidof tend)   # the same
+  tend reload web           # web's reload_signal, or a restart`,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if len(names) > 0 {
+				if err := g.checkOutput(); err != nil {
+					return err
+				}
+				reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "reload", Workers: names,
+					Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
+				if err != nil {
+					return err
+				}
+				return printResults(cmd, g, "reload", reply.Results)
+			}
 			r, err := c.Reload(cmd.Context())
 			if err != nil {
 				return err
@@ -428,6 +528,10 @@ func newReloadCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "with names: return once the reload is recorded")
+	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "with names: a restart leaves the workers that depend on these alone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "with names: how long to wait for each worker")
+	return cmd
 }
 
 // eventTable prints events for people.

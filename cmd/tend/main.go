@@ -129,7 +129,7 @@ and why.`,
 	root.AddCommand(
 		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
-		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
+		newSignalCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
 		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
 		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
 	)

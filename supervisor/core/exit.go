@@ -90,12 +90,22 @@ func (d *decision) exited(in Exited) error {
 }
 
 func (d *decision) signalled(in Signalled) error {
-	cause := fmt.Sprintf("SIG%s sent to the process group", events.SignalName(in.Signal))
+	target := "the process group"
+	if in.Hook != "" {
+		target = "the process group of its " + in.Hook + " hook"
+	}
+	cause := fmt.Sprintf("SIG%s sent to %s", events.SignalName(in.Signal), target)
 	if in.Err != "" {
-		cause = fmt.Sprintf("SIG%s to the process group failed: %s", events.SignalName(in.Signal), in.Err)
+		cause = fmt.Sprintf("SIG%s to %s failed: %s", events.SignalName(in.Signal), target, in.Err)
+	}
+	actor := in.Actor
+	if actor == "" {
+		actor = events.ActorDaemon
+	} else {
+		cause += ", as " + actor + " asked"
 	}
 	_, err := d.add(events.Event{Type: events.SignalSent, Worker: in.Worker, Incarnation: in.Inc,
-		Actor: events.ActorDaemon, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID}})
+		Actor: actor, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID, Errno: in.Errno, Ref: in.Ref}})
 	return err
 }
 
@@ -114,6 +124,7 @@ func policyExit(e *events.Event, x Exit, ran time.Duration, failedStart bool) po
 func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 	w := d.w.Worker(name)
 	sp := d.st.spec(w)
+	d.endHooks(w, e.Incarnation, sp)
 	stopAsked := w.Flags.StopAsked
 	// A broken variant the property tests must catch (proptest/mutants.sh):
 	// the restart policy ignores an explicit stop.

@@ -17,6 +17,11 @@ const (
 	Start Verb = iota + 1
 	Stop
 	Restart
+	// SendSignal sends Command.Signal to the worker's running incarnation.
+	SendSignal
+	// Reload sends a running worker its reload_signal, or restarts it
+	// when it has none. It never starts a stopped worker.
+	Reload
 )
 
 func (v Verb) String() string {
@@ -27,18 +32,22 @@ func (v Verb) String() string {
 		return "stop"
 	case Restart:
 		return "restart"
+	case SendSignal:
+		return "signal"
+	case Reload:
+		return "reload"
 	}
 	return fmt.Sprintf("Verb(%d)", int(v))
 }
 
 // ParseVerb is the inverse of String.
 func ParseVerb(s string) (Verb, error) {
-	for _, v := range []Verb{Start, Stop, Restart} {
+	for _, v := range []Verb{Start, Stop, Restart, SendSignal, Reload} {
 		if v.String() == s {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown command %q (start, stop, restart)", s)
+	return 0, fmt.Errorf("unknown command %q (start, stop, restart, signal, reload)", s)
 }
 
 // Command is an operator's verb on one or many workers, judged as one
@@ -50,6 +59,8 @@ type Command struct {
 	// NoDeps: a stop or restart leaves the workers that depend on these
 	// alone (by default they are stopped first, or restarted with them).
 	NoDeps bool
+	// Signal is what SendSignal sends (a Linux signal number).
+	Signal int
 }
 
 // Load applies a configuration. First is the first load of this daemon:
@@ -156,13 +167,41 @@ type Exited struct {
 	Exit   Exit
 }
 
-// Signalled: a signal effect was carried out (Err says how it failed).
+// Signalled: a signal effect was carried out (Err, and Errno when there
+// is one, say how it failed). Actor and Ref are the Signal effect's: who
+// asked for it, and the signal_requested it answers.
 type Signalled struct {
 	Worker string
 	Inc    events.Incarnation
 	PID    int
 	Signal int
 	Err    string
+	Errno  int
+	Actor  string
+	Ref    events.Seq
+	// Hook: the signal went to this hook's process group (a stop of a
+	// worker whose pre_start runs), not to a worker process.
+	Hook string
+}
+
+// HookExited: a hook that a RunHook effect ran has ended, or could not be
+// started (Errno, Err), or ended unseen (Lost: the daemon that ran it
+// stopped first).
+type HookExited struct {
+	Worker    string
+	Inc       events.Incarnation
+	Kind      string     // pre_start, post_start, stop_command, post_stop
+	Ref       events.Seq // its hook_started
+	PID       int
+	Exit      Exit
+	Errno     int
+	Err       string
+	TimedOut  bool // killed with its group after its timeout
+	Cancelled bool // killed with its group: what it belonged to was over
+	Lost      bool
+	Ran       time.Duration
+	Output    string // the last lines of its output, control characters escaped
+	Command   []string
 }
 
 // StraysFound: processes of the incarnation were found outside it and
@@ -266,11 +305,25 @@ type Stray struct {
 	PID    int
 }
 
+// HookFound is a hook process an earlier daemon started, found still
+// running by recovery and killed with its group before anything runs it
+// again.
+type HookFound struct {
+	Worker string
+	Kind   string
+	Inc    events.Incarnation // the incarnation it ran for
+	PID    int
+}
+
 // Recovered reports what the OS holds of the workers the replayed log
 // believed alive, after the first load.
 type Recovered struct {
 	Workers map[string]Found
 	Strays  []Stray
+	Hooks   []HookFound
+	// Seq is the last seq of the log when this daemon started: the hooks
+	// decided after it are this daemon's own, not the last one's.
+	Seq events.Seq
 }
 
 func (Command) input()         {}
@@ -292,3 +345,4 @@ func (Notified) input()        {}
 func (FDReady) input()         {}
 func (WatchdogExpired) input() {}
 func (NotifyFailed) input()    {}
+func (HookExited) input()      {}

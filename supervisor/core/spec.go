@@ -15,6 +15,12 @@ var (
 	ErrNoWorker = errors.New("supervisor: no such worker")
 	// ErrClosed: the daemon is shutting down; nothing starts any more.
 	ErrClosed = errors.New("supervisor: shutting down")
+	// ErrNotRunning: a signal or reload names a worker with no process
+	// to send it to.
+	ErrNotRunning = errors.New("supervisor: not running")
+	// ErrBadSignal: a signal number no program can be sent (0, 32 and 33,
+	// or past 64).
+	ErrBadSignal = errors.New("supervisor: not a signal")
 )
 
 // LeaderExit is what happens to the rest of an incarnation when its main
@@ -54,6 +60,22 @@ type Spec struct {
 	Ready    Readiness // how it says it is ready
 	Deps     []Dep     // what it depends on, in the configuration's order
 	Schedule *Schedule // when it runs on its own; nil: only on command (and autostart)
+
+	// ReloadSignal is what a reload sends the worker; 0: a reload
+	// restarts it.
+	ReloadSignal int
+	// Hooks are the hooks configured (fsm.HookPreStart, HookPostStart,
+	// HookStopCommand, HookPostStop), each with the time it may take.
+	Hooks map[string]time.Duration
+}
+
+// hook reports whether sp has the hook kind, and its timeout.
+func (sp *Spec) hook(kind string) (time.Duration, bool) {
+	if sp == nil {
+		return 0, false
+	}
+	t, ok := sp.Hooks[kind]
+	return t, ok
 }
 
 // ReadyKind is how a worker says it is ready: Starting → Running.

@@ -23,6 +23,9 @@ type machine struct {
 	st  *State
 	log []*events.Event
 	now time.Time
+	// replayed is the last seq the log held when the daemon last started
+	// (Recovered.Seq).
+	replayed events.Seq
 }
 
 func newMachine(t *testing.T) *machine {
@@ -55,6 +58,7 @@ func (m *machine) crash(n int) {
 		}
 	}
 	m.st = NewState(w)
+	m.replayed = w.Seq
 }
 
 func spec(name string, mut ...func(*Spec)) *Spec {

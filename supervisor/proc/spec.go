@@ -45,6 +45,10 @@ type Spec struct {
 	// refused (logfile.ErrUnsafe). "" means /dev/null. The same path for
 	// both shares one open file, so lines interleave in order.
 	Stdout, Stderr string
+	// Output, when set, is both stdout and stderr instead (a hook's pipe,
+	// whose output the daemon reads); Stdout and Stderr are not opened. It
+	// stays the caller's to close.
+	Output *os.File
 	// Files are more descriptors the worker gets on purpose, by number (3
 	// and up; its readiness channel): every other descriptor of the daemon
 	// stays closed to it. They stay the caller's to close.

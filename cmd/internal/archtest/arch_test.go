@@ -76,7 +76,8 @@ var allowed = map[string][]string{
 // of the sockets knows nothing of what is behind it, the XML-RPC adapter
 // acts only through the Control it is given, the configuration decodes
 // into the specs of the packages that own them (which import nothing of
-// ours) but reaches neither the supervisor nor the log, and the live view
+// ours) but reaches neither the supervisor nor the log (it reads signal
+// names as the log's vocabulary, events, spells them), and the live view
 // (`tend top`) is a client of the socket that knows the events' vocabulary
 // and the words of `tend why`, nothing more.
 var cmdAllowed = map[string][]string{

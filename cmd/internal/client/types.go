@@ -152,15 +152,17 @@ func FromWorker(w *fsm.Worker) WorkerStatus {
 	return s
 }
 
-// CommandRequest is start, stop or restart on many workers: one command,
-// judged as one decision and made durable in one commit.
+// CommandRequest is start, stop, restart, signal or reload on many
+// workers: one command, judged as one decision and made durable in one
+// commit.
 type CommandRequest struct {
-	Verb    string   `json:"verb"`              // start, stop or restart
+	Verb    string   `json:"verb"`              // start, stop, restart, signal or reload
 	Workers []string `json:"workers,omitempty"` // the workers, in the order to answer them
 	All     bool     `json:"all,omitempty"`     // every configured worker instead
 	Wait    bool     `json:"wait,omitempty"`    // until each reaches its target state
 	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default 30s)
 	NoDeps  bool     `json:"no_deps,omitempty"` // stop/restart: leave what depends on them alone
+	Signal  string   `json:"signal,omitempty"`  // signal: which ("HUP", "SIGUSR1", "10")
 }
 
 // CommandReply answers a CommandRequest: one result per worker.
@@ -174,8 +176,13 @@ type CommandResult struct {
 	Error   *ErrorBody   `json:"error,omitempty"` // the command was refused for this worker
 	Event   *events.JSON `json:"event,omitempty"` // the command as recorded
 	Status  WorkerStatus `json:"status"`          // the state reached (or at timeout)
-	Reached bool         `json:"reached"`         // the target state was reached
+	Reached bool         `json:"reached"`         // the target state was reached (a signal: it was sent)
 	Reason  string       `json:"reason,omitempty"`
+	// Did is what the command did to this worker: a reload is "signal"
+	// (its reload_signal) or "restart".
+	Did string `json:"did,omitempty"`
+	// Outcome is a signal's outcome as recorded (signal_sent).
+	Outcome *events.JSON `json:"outcome,omitempty"`
 }
 
 // ReloadResult answers reload.
@@ -225,7 +232,7 @@ type ChangedWorker struct {
 // ErrorBody is every non-2xx answer.
 type ErrorBody struct {
 	Error string `json:"error"`
-	Code  string `json:"code"` // "no_such_worker", "illegal", "bad_request", "refused", "unavailable", "failed"
+	Code  string `json:"code"` // "no_such_worker", "not_running", "bad_signal", "illegal", "bad_request", "refused", "unavailable", "failed"
 }
 
 // ReplayResult is every worker's state at a moment of the log.

@@ -151,6 +151,7 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = hashStr(b, w.InstanceOf)
 		b = binary.AppendVarint(b, int64(w.Instance))
 	}
+	b = hashHooks(b, w)
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the
 	// encoding stays unambiguous and the hashes of earlier versions hold.

@@ -128,6 +128,14 @@ type Worker struct {
 	// Schedule is when it runs on its own; nil: never.
 	Schedule *Schedule
 
+	// ReloadSignal is what `tend reload NAME` sends it (reload_signal);
+	// 0: a reload restarts it.
+	ReloadSignal syscall.Signal
+	// Hooks are pre_start, post_start, stop_command and post_stop, and
+	// HookTimeout bounds each (hook_timeout).
+	Hooks       Hooks
+	HookTimeout time.Duration
+
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,
 	// whatever the key order, comments or line numbers in the file.

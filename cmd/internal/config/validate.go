@@ -76,6 +76,11 @@ func (c *Config) Validate() error {
 		if err := checkExecSize(w.Command, c.workerEnvFromFiles(w), base, limit); err != nil {
 			add(toml.Key{"worker", name, "command"}, w.Line, err)
 		}
+		for kind, cmd := range w.Hooks.ByKind() {
+			if err := checkExecSize(cmd, w.Env, base, limit); err != nil {
+				add(toml.Key{"worker", name, kind}, w.Line, err)
+			}
+		}
 		if h := w.Health; h != nil && h.Type == health.TypeExec {
 			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
 				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)

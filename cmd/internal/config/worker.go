@@ -75,6 +75,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 		w.Rlimits = d.rlimits(r)
 	}
 	d.ordering(t, w)
+	d.hooks(t, w)
 	t.finish()
 	return w
 }

@@ -134,11 +134,12 @@ func (a *api) commands(w http.ResponseWriter, r *http.Request) {
 	a.run(w, r, req, false)
 }
 
-// command is the one-worker form: POST /v1/workers/NAME/VERB?wait=1&timeout=30s.
+// command is the one-worker form: POST /v1/workers/NAME/VERB?wait=1&timeout=30s
+// (&signal=HUP for the verb signal).
 func (a *api) command(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a.run(w, r, client.CommandRequest{Verb: r.PathValue("verb"), Workers: []string{r.PathValue("name")},
-		Wait: q.Get("wait") == "1", Timeout: q.Get("timeout")}, true)
+		Wait: q.Get("wait") == "1", Timeout: q.Get("timeout"), Signal: q.Get("signal")}, true)
 }
 
 // run judges req through the command layer. one: the one-worker form,
@@ -148,6 +149,17 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	verb, err := core.ParseVerb(req.Verb)
 	if err != nil {
 		fail(w, http.StatusNotFound, "bad_request", err)
+		return
+	}
+	var sig int
+	switch {
+	case verb == core.SendSignal:
+		if sig, err = events.ParseSignal(req.Signal); err != nil {
+			fail(w, http.StatusBadRequest, "bad_signal", err)
+			return
+		}
+	case req.Signal != "":
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("a signal is named only with the verb signal, not %s", verb))
 		return
 	}
 	if req.All == (len(req.Workers) > 0) {
@@ -165,7 +177,8 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait,
+		NoDeps: req.NoDeps, Signal: sig})
 	if err != nil {
 		failErr(w, err)
 		return
@@ -182,9 +195,14 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 			code, _ := errorCode(x.Err)
 			res.Error = &client.ErrorBody{Error: x.Err.Error(), Code: code}
 		default:
+			res.Did = x.Verb.String()
 			if x.Event != nil {
 				j := x.Event.ToJSON()
 				res.Event = &j
+			}
+			if x.Answer != nil {
+				j := x.Answer.ToJSON()
+				res.Outcome = &j
 			}
 			res.Status = client.FromWorker(&x.Status)
 		}
@@ -232,6 +250,10 @@ func errorCode(err error) (string, int) {
 	switch {
 	case errors.Is(err, supervisor.ErrNoWorker):
 		return "no_such_worker", http.StatusNotFound
+	case errors.Is(err, core.ErrNotRunning):
+		return "not_running", http.StatusConflict
+	case errors.Is(err, core.ErrBadSignal), errors.Is(err, events.ErrBadSignal):
+		return "bad_signal", http.StatusBadRequest
 	case errors.Is(err, fsm.ErrIllegal):
 		return "illegal", http.StatusConflict
 	case errors.Is(err, supervisor.ErrClosed):

@@ -363,7 +363,11 @@ func (d *Daemon) shutdownBudget() time.Duration {
 	defer d.cfgMu.Unlock()
 	longest := time.Duration(0)
 	for _, w := range d.cfg.Workers {
-		longest = max(longest, w.StopTimeout)
+		stop := w.StopTimeout
+		if w.Hooks.PostStop != nil {
+			stop += w.HookTimeout // its post_stop runs after its end
+		}
+		longest = max(longest, stop)
 	}
 	return longest + 5*time.Second
 }

@@ -145,6 +145,30 @@ func (c rpcControl) Command(ctx context.Context, start bool, names []string, act
 	return errs
 }
 
+// Signal runs supervisorctl's signal through the command layer: one
+// decision for every worker named, each outcome waited for.
+func (c rpcControl) Signal(ctx context.Context, names []string, sig int, actor string) []error {
+	errs := make([]error, len(names))
+	rs, err := c.d.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: names, Actor: actor, Wait: true, Signal: sig})
+	if err != nil {
+		for i := range errs {
+			errs[i] = mapErr(err)
+		}
+		return errs
+	}
+	for i, r := range rs {
+		switch {
+		case errors.Is(r.Err, core.ErrNotRunning):
+			errs[i] = fmt.Errorf("%w: %v", xmlrpc.ErrNotRunning, r.Err)
+		case r.Err != nil:
+			errs[i] = mapErr(r.Err)
+		case !r.Reached:
+			errs[i] = errors.New(r.Reason)
+		}
+	}
+	return errs
+}
+
 func (c rpcControl) Reload(ctx context.Context, actor string) (added, changed, removed []string, err error) {
 	r, err := c.d.Reload(ctx, actor)
 	if err != nil {

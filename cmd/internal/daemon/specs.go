@@ -42,6 +42,10 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
 			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
 			InstanceOf: w.InstanceOf, Instance: w.Instance,
+			ReloadSignal: w.ReloadSignal, HookTimeout: w.HookTimeout,
+		}
+		if hooks := w.Hooks.ByKind(); len(hooks) > 0 {
+			s.Hooks = hooks
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))

@@ -496,6 +496,10 @@ func categorize(e *events.Event, before *fsm.Worker) (uint8, bool) {
 		return catFailure, true
 	case events.KillSent:
 		return catKill, true
+	case events.HookExited:
+		if fsm.HookFailed(e) {
+			return catFailure, true // a failed hook fails a start or stops the worker
+		}
 	case events.HealthFailed, events.HealthRecovered:
 		return catHealth, true
 	case events.LimitViolated:

@@ -28,6 +28,8 @@ func dispatch(mode string, args []string) (int, error) {
 		return sleepThenExit(args[:min(1, len(args))], args[min(1, len(args)):])
 	case "hang":
 		return hang()
+	case "signals":
+		return recordSignals()
 	case "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM)
 		ready()
@@ -75,6 +77,26 @@ func hang() (int, error) {
 	signal.Notify(c, syscall.SIGTERM)
 	ready()
 	<-c
+	return 0, nil
+}
+
+// recordSignals prints the name of every signal it gets, one a line, as
+// it gets it (SIGTERM too), and exits 0 after SIGTERM.
+func recordSignals() (int, error) {
+	c := make(chan os.Signal, 16)
+	signal.Notify(c, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGWINCH, syscall.SIGALRM, syscall.SIGTERM, syscall.Signal(34), syscall.Signal(35))
+	ready()
+	for sig := range c {
+		name := strings.TrimPrefix(unix.SignalName(sig.(syscall.Signal)), "SIG")
+		if name == "" {
+			name = strconv.Itoa(int(sig.(syscall.Signal)))
+		}
+		fmt.Println(name)
+		if sig == syscall.SIGTERM {
+			return 0, nil
+		}
+	}
 	return 0, nil
 }
 
