@@ -47,6 +47,8 @@ func dispatch(mode string, args []string) (int, error) {
 		return escapeMid()
 	case "escape-exit":
 		return escapeExit(args)
+	case "orphan-groups":
+		return orphanGroups(args)
 	case "alloc":
 		return alloc(args)
 	case "spin":
@@ -176,6 +178,29 @@ func escapeMid() (int, error) {
 		return 0, err
 	}
 	fmt.Println(c.Process.Pid)
+	return 0, nil
+}
+
+// orphanGroups starts N children that sleep for DELAY, each leading a
+// process group of its own in the caller's session (as a shell with job
+// control puts its background jobs), prints their pids and exits 0,
+// leaving them orphans: "orphan-groups N DELAY".
+func orphanGroups(args []string) (int, error) {
+	if len(args) != 2 {
+		return 0, errors.New("usage: orphan-groups N DELAY")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		c := exec.Command("sleep", args[1])
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		fmt.Println(c.Process.Pid)
+	}
 	return 0, nil
 }
 
