@@ -31,10 +31,14 @@ const (
 	Prepare
 	// Forget drops what the shell keeps for a removed worker.
 	Forget
+	// ExitDaemon tells the shell that the daemon exits with status Code once
+	// every worker has stopped (exit_on); Worker is the one whose end
+	// decided it, if any.
+	ExitDaemon
 )
 
 var effectNames = map[EffectKind]string{Spawn: "spawn", Signal: "signal", Kill: "kill", StartMonitors: "monitors",
-	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget"}
+	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget", ExitDaemon: "exit"}
 
 func (k EffectKind) String() string {
 	if n, ok := effectNames[k]; ok {
@@ -54,6 +58,7 @@ type Effect struct {
 	At      time.Time // ArmTimer: from its event's time, so a late dispatch does not delay it
 	Delay   time.Duration
 	Digests []string // Prepare
+	Code    int      // ExitDaemon: the daemon's exit status
 }
 
 func (f Effect) String() string {

@@ -136,12 +136,13 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 		_, err := d.run(name, w.LastPlanned, fmt.Sprintf("scheduled run due at %s, after the last run ended", fmtTime(w.LastPlanned)))
 		return err
 	case stopAsked:
-		return nil
+		return d.exitOn(name, true)
 	}
 	// It ended on its own: what depends on it hears of it.
 	d.depRestarted(name)
 	if sp.Oneshot && x.HasCode && x.Code == 0 && x.Signal == 0 {
-		return nil // completed: a one-shot is never restarted after success
+		// completed: a one-shot is never restarted after success
+		return d.exitOn(name, false)
 	}
 	var ran time.Duration
 	if w.LastExit != nil {
@@ -162,6 +163,7 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			return err
 		}
 		d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: RestartDue, Delay: dec.Delay, At: r.Time.Add(dec.Delay)})
+		return nil
 	case policy.OpenBreaker:
 		b, err := d.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
 			Actor: events.ActorPolicy, Cause: dec.Reason, Details: events.Details{Attempt: len(w.Recent)}})
@@ -172,5 +174,5 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: Cooldown, Delay: cd, At: b.Time.Add(cd)})
 		}
 	}
-	return nil
+	return d.exitOn(name, false)
 }

@@ -60,6 +60,8 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// ExitOn is the daemon's exit_on setting ("": ExitNever).
+	ExitOn ExitOn
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,

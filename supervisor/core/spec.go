@@ -136,6 +136,8 @@ type State struct {
 	// dependents maps a worker to the workers that depend on it, derived
 	// from the settings of the last load.
 	dependents map[string][]string
+	// ExitOn is the daemon's exit_on setting of the last load.
+	ExitOn ExitOn
 }
 
 // NewState wraps a world replayed from the log.
