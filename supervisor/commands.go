@@ -170,12 +170,12 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 		cs[i] = sp.core()
 	}
 	s.mu.Lock()
-	first := !s.loaded
+	first, exitOn := !s.loaded, s.exitOn
 	for i, sp := range specs {
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first})
+	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, ExitOn: exitOn})
 	if err == nil {
 		select {
 		case <-b.done:

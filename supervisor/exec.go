@@ -102,6 +102,11 @@ func (x *executor) dispatch(f effect) {
 		x.arm(f)
 	case core.Prepare:
 		x.prepare(f)
+	case core.ExitDaemon:
+		select {
+		case x.s.exit <- ExitRequest{Code: f.Code, Worker: f.Worker}:
+		default: // decided once per daemon; the first stands
+		}
 	default:
 		x.enqueue(f)
 	}
@@ -255,10 +260,48 @@ func (x *executor) prepare(f effect) {
 }
 
 // outputSpec is the part of a worker's proc.Spec that names its output,
-// with the credential its files are judged against.
+// with the credential its files are judged against. Output to the console
+// is no file of proc's: the spawn gives it a pipe instead (consolePipes).
 func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
-	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
+	file := func(p string) string {
+		if p == Console {
+			return ""
+		}
+		return p
+	}
+	return proc.Spec{Worker: worker, Stdout: file(spec.Stdout), Stderr: file(spec.Stderr),
 		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups, Credential: spec.Credential}
+}
+
+// consolePipes gives the worker the write ends of console pipes as its
+// stdout and stderr where its settings say Console, in files, and returns
+// them for the caller to close once the spawn is over. Without a console
+// that output goes to /dev/null.
+func (x *executor) consolePipes(worker string, spec *WorkerSpec, files map[int]*os.File) ([]*os.File, error) {
+	c := x.s.cfg.Console
+	if c == nil {
+		return nil, nil
+	}
+	var ends []*os.File
+	for fd, path := range map[int]string{1: spec.Stdout, 2: spec.Stderr} {
+		if path != Console {
+			continue
+		}
+		w, err := c.Pipe(worker, fd == 2)
+		if err != nil {
+			closeAll(ends)
+			return nil, err
+		}
+		files[fd] = w
+		ends = append(ends, w)
+	}
+	return ends, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }
 
 // spawn starts incarnation f.Inc and reports the outcome. The waiter starts
@@ -277,6 +320,10 @@ func (x *executor) spawn(f effect) {
 	ps := outputSpec(f.Worker, spec)
 	ps.Files = map[int]*os.File{}
 	ready, env, err := x.prepareReady(f.Worker, f.Inc, spec, env, ps.Files)
+	var pipes []*os.File
+	if err == nil {
+		pipes, err = x.consolePipes(f.Worker, spec, ps.Files)
+	}
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
@@ -289,6 +336,9 @@ func (x *executor) spawn(f effect) {
 		p, err = s.cfg.Spawner.Start(ps)
 		<-s.spawnSem
 	}
+	// The worker has its ends (or never will): the console's copier ends
+	// when the last holder closes its own.
+	closeAll(pipes)
 	ready.spawned()
 	if err != nil {
 		ready.close()

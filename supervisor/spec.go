@@ -37,6 +37,8 @@ type WorkerSpec struct {
 	Umask      *uint32
 	NoNewPrivs bool
 	Rlimits    []proc.Rlimit
+	// Stdout and Stderr are file paths, or Console: the daemon's own
+	// stdout or stderr through Config.Console.
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64
@@ -91,6 +93,10 @@ func (w *WorkerSpec) SpecHash() string {
 		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Console as a worker's Stdout or Stderr sends that output to the
+// daemon's own stdout or stderr, each line prefixed with the worker's name.
+const Console = "-"
 
 // DefaultPath is the PATH of a worker with ClearEnv that sets none of its
 // own: systemd's default for services.
