@@ -16,6 +16,7 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
@@ -78,9 +79,12 @@ func run(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "tend:", err)
 	var ee *exitError
+	var de *daemon.ExitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &de):
+		return de.Code
 	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
 		return exitNoWorker
 	case isUsage(err):

@@ -43,6 +43,13 @@ type Daemon struct {
 	// LogCheckInterval is how often every worker's output files are
 	// checked against their log_max_size.
 	LogCheckInterval time.Duration
+
+	// ExitOn is when the daemon stops every worker and exits on its own
+	// (exit_on; core.ExitNever by default).
+	ExitOn core.ExitOn
+	// ConsoleTimestamps starts each line that a worker with stdout or
+	// stderr "-" writes to the daemon's own with its time (RFC 3339, UTC).
+	ConsoleTimestamps bool
 }
 
 // Worker holds one [worker.NAME] table.
@@ -79,6 +86,8 @@ type Worker struct {
 	StopTimeout  time.Duration
 	StopSignal   syscall.Signal
 
+	// Stdout and Stderr are file paths, or Console ("-"): the daemon's own
+	// stdout or stderr, each line prefixed with the worker's name.
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64 // 0: never rotate
@@ -107,6 +116,10 @@ type Worker struct {
 	// log's keyed digest of it (store.Log.Digest).
 	Hash string
 }
+
+// Console is the value of stdout and stderr that sends a worker's output
+// to the daemon's own stdout and stderr, line by line.
+const Console = "-"
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.
 type Rlimit struct {

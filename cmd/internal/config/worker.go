@@ -106,6 +106,9 @@ func (d *decoder) logPath(t *table, key, def, dir string) string {
 		t.errorf(key, "must not be empty (leave it out for the default, under the state directory's logs/)")
 		return def
 	}
+	if p == Console {
+		return Console
+	}
 	return resolve(dir, p)
 }
 
