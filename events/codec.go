@@ -53,6 +53,8 @@ const (
 	tagCommand    = 15
 	tagText       = 16 // format 2
 	tagPlanned    = 17 // format 2
+	tagRelayPID   = 18 // format 2
+	tagRelayTicks = 19 // format 2
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -150,6 +152,14 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if !d.Planned.IsZero() {
 		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
+	}
+	if d.RelayPID != 0 {
+		dst = append(dst, tagRelayPID)
+		dst = binary.AppendUvarint(dst, uint64(d.RelayPID))
+	}
+	if d.RelayStartTicks != 0 {
+		dst = append(dst, tagRelayTicks)
+		dst = binary.AppendUvarint(dst, d.RelayStartTicks)
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -321,11 +331,20 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
 			}
 			e.Planned = time.Unix(0, int64(r.u64())).UTC()
+		case tagRelayPID, tagRelayTicks:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			if tag == tagRelayPID {
+				e.RelayPID = int(r.uvarint())
+			} else {
+				e.RelayStartTicks = r.uvarint()
+			}
 		default:
-			if v >= 2 && tag > tagPlanned {
+			if v >= 2 && tag > tagRelayTicks {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagPlanned)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagRelayTicks)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}

@@ -41,6 +41,8 @@
 //	7 limit        8-byte float64 14 env names    uvarint count, then str each
 //	16 text        str (format 2) 15 command      uvarint count, then str each
 //	17 planned     8-byte Unix nanoseconds, big-endian (format 2)
+//	18 relay pid   uvarint (format 2)
+//	19 relay start ticks uvarint (format 2)
 //
 // Every version keeps the first five bytes: the version byte, then the CRC.
 // In version 1 the CRC leaves the version byte out; from version 2 on it
@@ -54,10 +56,10 @@
 //
 // Version 2 has the layout of version 1. It adds the event types
 // worker_changed (26), leader_exited (27), waiting (28), notified (29),
-// not_ready (30) and run_skipped (31), and the detail tags text (16) and
-// planned (17); a version-1 record holding any of them is malformed
-// (ErrCorrupt). A version-1 reader meets version 2's
-// version byte and refuses the record as newer.
+// not_ready (30) and run_skipped (31), and the detail tags text (16),
+// planned (17), relay pid (18) and relay start ticks (19); a version-1
+// record holding any of them is malformed (ErrCorrupt). A version-1 reader
+// meets version 2's version byte and refuses the record as newer.
 //
 // A version-2 reader that meets, in a record whose CRC matches, an event type
 // or a detail tag it does not know refuses it as written by a newer tend

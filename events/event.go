@@ -198,6 +198,11 @@ type Details struct {
 	Command    []string
 	Text       string    // what the worker reported of itself (STATUS=); format 2
 	Planned    time.Time // when a scheduled run was due; format 2
+	// RelayPID and RelayStartTicks identify the process that holds the
+	// worker's output pipe and writes its files (output = "relay"), with
+	// BootID: the kernel's identity of it, never a marker. Format 2.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Changes reports whether the event moves its worker to a new state.

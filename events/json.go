@@ -39,6 +39,8 @@ type JSON struct {
 	Command     []string `json:"command,omitempty"`
 	Text        string   `json:"text,omitempty"`
 	Planned     string   `json:"planned,omitempty"`
+	RelayPID    int      `json:"relay_pid,omitempty"`
+	RelayTicks  uint64   `json:"relay_start_ticks,omitempty"`
 	Prev        string   `json:"prev"`
 }
 
@@ -63,6 +65,7 @@ func (e *Event) ToJSON() JSON {
 		j.Signal = SignalName(e.Signal)
 	}
 	j.Text = e.Text
+	j.RelayPID, j.RelayTicks = e.RelayPID, e.RelayStartTicks
 	if !e.Planned.IsZero() {
 		j.Planned = e.Planned.UTC().Format(time.RFC3339Nano)
 	}
