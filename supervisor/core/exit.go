@@ -13,10 +13,14 @@ import (
 // not), its main process gone, the rest gone, and what follows the end.
 
 func (d *decision) spawned(in Spawned) error {
+	cause := fmt.Sprintf("spawned pid %d", in.PID)
+	if in.RelayPID != 0 {
+		cause += fmt.Sprintf(", its output through relay pid %d", in.RelayPID)
+	}
 	e, err := d.add(events.Event{Type: events.Spawned, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorDaemon,
-		Cause: fmt.Sprintf("spawned pid %d", in.PID),
+		Cause: cause,
 		Details: events.Details{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID,
-			Command: in.Command, EnvNames: in.EnvNames}})
+			Command: in.Command, EnvNames: in.EnvNames, RelayPID: in.RelayPID, RelayStartTicks: in.RelayStartTicks}})
 	if err != nil || e.Stale {
 		return err
 	}

@@ -84,6 +84,9 @@ type Spawned struct {
 	BootID     string
 	Command    []string
 	EnvNames   []string
+	// RelayPID and RelayStartTicks identify its output relay, if it has one.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // SpawnFailed: the incarnation's process could not be started.
@@ -222,6 +225,10 @@ type Found struct {
 	PID        int
 	StartTicks uint64
 	BootID     string
+	// RelayPID and RelayStartTicks: its output relay still runs and was
+	// adopted with it.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Stray is a process of this daemon the log does not account for, found
