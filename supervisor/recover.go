@@ -7,6 +7,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // Adopter finds and takes over workers a previous daemon left running.
@@ -99,9 +100,19 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		used[id.PID] = true
 		pid := p.Identity()
-		found[l.name] = core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		f := core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		// Its output relay, by the identity the log recorded: the next
+		// incarnation's relay must not write its files beside it.
+		var rl *relay.Handle
+		if w := s.replayed.Worker(l.name); w.RelayPID != 0 {
+			if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+				rl = h
+				f.RelayPID, f.RelayStartTicks = w.RelayPID, w.RelayStartTicks
+			}
+		}
+		found[l.name] = f
 		ctx, cancel := context.WithCancel(s.ctx)
-		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel})
+		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, relay: rl, ctx: ctx, cancel: cancel})
 	}
 	// Marked processes nobody owns: ours, but not in the log's state.
 	var strays []core.Stray

@@ -43,6 +43,12 @@ type WorkerSpec struct {
 	Stderr     string
 	LogMaxSize int64
 	LogBackups int
+	// Relay: the output goes through a relay process that stamps each
+	// line and writes and rotates the files itself (package relay), by
+	// LogMaxSize, LogBackups, LogMaxAge, gzipped with LogCompress.
+	Relay       bool
+	LogMaxAge   time.Duration
+	LogCompress bool
 
 	Autostart    bool
 	StartTimeout time.Duration // a process that dies sooner is a failed start; 0: running once spawned

@@ -65,10 +65,11 @@ var allowed = map[string][]string{
 	"supervisor/cgroup":      {},
 	"supervisor/notify":      {},
 	"supervisor/console":     {},
+	"supervisor/relay":       {"supervisor/logfile", "supervisor/proc", "supervisor/proc/launch"},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/console"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/console", "supervisor/relay"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
