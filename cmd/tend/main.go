@@ -19,6 +19,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -59,6 +60,8 @@ func main() {
 	// First: when the daemon started this binary as a worker's launcher,
 	// it becomes the worker here and never returns.
 	launch.Main()
+	// When the daemon started it as a worker's output relay, likewise.
+	relay.Main()
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -95,6 +95,14 @@ type Worker struct {
 	// AllowSharedOutputDir accepts output directories that users other
 	// than root and the worker can write (see Validate).
 	AllowSharedOutputDir bool
+	// Output is how the files are written: OutputFile or "" (the worker
+	// writes them itself) or OutputRelay (a relay process holds its pipes, stamps
+	// each line, writes and rotates the files).
+	Output string
+	// LogMaxAge rotates a relay's file older than this at its next line
+	// (0: never); LogCompress gzips the relay's rotated files.
+	LogMaxAge   time.Duration
+	LogCompress bool
 
 	Health *health.Spec // nil when absent
 	Limits *limits.Spec // nil when absent
@@ -116,6 +124,12 @@ type Worker struct {
 	// log's keyed digest of it (store.Log.Digest).
 	Hash string
 }
+
+// The values of output.
+const (
+	OutputFile  = "file"
+	OutputRelay = "relay"
+)
 
 // Console is the value of stdout and stderr that sends a worker's output
 // to the daemon's own stdout and stderr, line by line.
