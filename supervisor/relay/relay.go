@@ -57,7 +57,8 @@ type Config struct {
 	Compress bool
 	// Paths are the files the relay's descriptors 3, 4, ... go to, one per
 	// pipe: the worker's stdout's, then its stderr's when it is another
-	// file.
+	// file. The descriptor after them is where the relay says it is ready
+	// (a newline, then it closes it).
 	Paths []string
 }
 
@@ -85,6 +86,7 @@ func run(c *Config) int {
 	var wg sync.WaitGroup
 	failed := false
 	var mu sync.Mutex
+	streams := make([]*stream, len(c.Paths))
 	for i, path := range c.Paths {
 		a, err := logfile.OpenAppender(path, c.UID)
 		r := os.NewFile(uintptr(3+i), path)
@@ -98,6 +100,7 @@ func run(c *Config) int {
 			continue
 		}
 		s := &stream{c: c, a: a, now: time.Now}
+		streams[i] = s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -109,6 +112,12 @@ func run(c *Config) int {
 			}
 		}()
 	}
+	// Ready: the files are open and every pipe has its reader, so the
+	// daemon may start the worker, and what it writes is stamped when
+	// it is written.
+	ready := os.NewFile(uintptr(3+len(c.Paths)), "ready")
+	_, _ = ready.Write([]byte{'\n'})
+	_ = ready.Close()
 	wg.Wait()
 	if failed {
 		return 1

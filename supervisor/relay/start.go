@@ -14,6 +14,9 @@ import (
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
+// ReadyTimeout bounds how long Start waits for the relay to hold its pipes.
+const ReadyTimeout = 2 * time.Second
+
 // Handle is the daemon's hold on one relay: one it started, or one a
 // previous daemon started and this one adopted.
 type Handle struct {
@@ -66,15 +69,27 @@ func Start(c Config, reads []*os.File) (*Handle, error) {
 	if err := launch.CloseOnExecFrom(3); err != nil {
 		return nil, fmt.Errorf("relay: set close-on-exec on inherited descriptors: %w", err)
 	}
-	files := append([]*os.File{null, null, null}, reads...)
+	rr, rw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("relay: ready pipe: %w", err)
+	}
+	defer rr.Close()
+	files := append(append([]*os.File{null, null, null}, reads...), rw)
 	// /proc/self/exe: this very binary, even when a newer one has been
 	// installed at its path since the daemon started.
 	p, err := os.StartProcess("/proc/self/exe", []string{"tend-relay", Arg, string(arg)}, &os.ProcAttr{
 		Env: []string{}, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true},
 	})
+	rw.Close()
 	if err != nil {
 		return nil, fmt.Errorf("relay: start for %q: %w", c.Worker, err)
 	}
+	// The worker starts once the relay reads its pipes, so each line is
+	// stamped when it is written, not when a late relay got to it. A relay
+	// that dies first closes the pipe; one that hangs is not waited for
+	// past ReadyTimeout (its lines are stamped late, none is lost).
+	_ = rr.SetReadDeadline(time.Now().Add(ReadyTimeout))
+	_, _ = rr.Read(make([]byte, 1))
 	// Unreaped, its stat stays readable even if it has exited already.
 	id, err := proc.IdentityOf(p.Pid)
 	if err != nil {
