@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
 )
 
@@ -164,4 +165,61 @@ start_timeout = "100ms"
 		t.Error("no rotated file was compressed")
 	}
 	t.Logf("%d lines kept in %d files, the last %d", len(seqs), len(gz)+1, last)
+}
+
+// tend logs --events places the worker's spawns, exits and restarts among
+// its relayed lines by time; tend report shows the last lines of stderr
+// before each failure, escaped.
+func TestLogsEventsAndReportTails(t *testing.T) {
+	e := newEnv(t, `
+[worker.flaky]
+command = ["/bin/sh", "-c", "echo \"start $TEND_INCARNATION\"; printf 'boom \\033[31m%s\\n' \"$TEND_INCARNATION\" >&2; sleep 0.2; echo bye; exit 3"]
+output = "relay"
+stdout = "out/flaky.out"
+stderr = "out/flaky.err"
+restart = "on-failure"
+backoff_initial = "100ms"
+start_timeout = "0s"
+`)
+	e.startDaemon()
+	e.waitStatus("flaky", "restarted twice", func(w client.WorkerStatus) bool { return w.Incarnation >= 3 })
+	e.mustTend("stop", "flaky")
+	out := e.mustTend("logs", "flaky", "--events", "-n", "100")
+	// Each line reduced to its incarnation and its first word, or the
+	// event's type.
+	var order []string
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || len(f) < 4 && f[2] == "==" {
+			t.Fatalf("line %q", line)
+		}
+		if f[2] == "==" {
+			order = append(order, f[1]+" "+strings.TrimSuffix(f[3], ":"))
+		} else {
+			order = append(order, f[1]+" "+f[2])
+		}
+	}
+	// In this order, with anything between (a first line and the spawn's
+	// record race: the worker runs before its spawn is recorded).
+	want := []string{"#1 start", "#1 bye", "#1 exited", "#1 restart_scheduled", "#2 start_requested",
+		"#2 spawned", "#2 bye", "#2 exited", "#2 restart_scheduled", "#3 start_requested"}
+	i := 0
+	for _, o := range order {
+		if i < len(want) && o == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("logs --events lacks %q after %v, in this order; got:\n%s", want[i], want[:i], out)
+	}
+	if _, errs, code := e.tend("logs", "flaky", "--events", "-f"); code != 2 {
+		t.Errorf("--events with -f: exit %d %s", code, errs)
+	}
+	e.stopDaemon()
+	html := filepath.Join(e.dir, "r.html")
+	e.mustTend("report", "--db", e.db(), "-o", html)
+	page := readFile(t, html)
+	if !strings.Contains(page, `last lines of stderr: boom \\x1b[31m1`) {
+		t.Errorf("the report does not show incarnation 1's stderr before its failure, escaped")
+	}
 }
