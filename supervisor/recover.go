@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/relay"
@@ -96,6 +97,7 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		p, err := ad.Adopt(l.name, uint64(l.inc), id)
 		if err != nil {
+			finishLostRelay(s.replayed.Worker(l.name))
 			continue
 		}
 		used[id.PID] = true
@@ -145,5 +147,18 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		return b.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// finishLostRelay lets the relay of an incarnation that ended while no
+// daemon ran write what is left, and kills it past relayFinish (something
+// that escaped the incarnation may hold its pipe): the next incarnation's
+// relay must not write the same files beside it.
+func finishLostRelay(w *fsm.Worker) {
+	if w == nil || w.RelayPID == 0 {
+		return
+	}
+	if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+		h.Finish(relayFinish)
 	}
 }
