@@ -19,12 +19,16 @@
 //     so "\rdb | fake" from web is written as the record "web | db | fake".
 //     Nothing else is escaped; on a terminal, escape sequences a worker
 //     prints (colours, cursor movement) still act.
-//   - A blocked destination never blocks a worker or the supervisor: each
-//     destination queues at most Buffer bytes; a record that does not fit
-//     is dropped and counted, and the worker's next record that fits is
-//     preceded by one saying how many lines and bytes were lost there
-//     ("web | tend: 1520 lines (96 KiB) dropped: the daemon's stdout was
-//     not being read").
+//   - A slow destination slows the workers that write to it, as a
+//     terminal does: each destination queues at most Buffer bytes, and a
+//     copier waits for room, so its worker waits on its full pipe. A
+//     stuck destination stalls them only for Stall: once the writer has
+//     written nothing for that long with records queued, records that do
+//     not fit are dropped and counted, and the worker's next record that
+//     fits is preceded by one saying how many lines and bytes were lost
+//     there ("web | tend: 1520 lines (96 KiB) dropped: the daemon's stdout
+//     was not being read"). The supervisor never writes here, so neither
+//     case reaches its lock.
 //
 // What it does not do: the pipe's reader is the daemon, so output written
 // while no daemon runs is lost, and a worker that outlives the daemon gets
@@ -52,9 +56,12 @@ import (
 // and newline): PIPE_BUF, the size up to which a write to a pipe is atomic.
 const MaxRecord = 4096
 
-// DefaultBuffer is how many bytes a destination queues before records are
-// dropped.
+// DefaultBuffer is how many bytes a destination queues.
 const DefaultBuffer = 1 << 20
+
+// DefaultStall is how long a destination may write nothing, with records
+// queued, before what does not fit is dropped.
+const DefaultStall = time.Second
 
 // Options configures a Console. The zero value is usable.
 type Options struct {
@@ -64,6 +71,9 @@ type Options struct {
 	// Buffer is how many bytes each destination queues; DefaultBuffer
 	// when 0.
 	Buffer int
+	// Stall is how long a destination may take nothing before records
+	// are dropped; DefaultStall when 0.
+	Stall time.Duration
 	// Now is the clock for Timestamps; time.Now when nil.
 	Now func() time.Time
 }
@@ -84,9 +94,12 @@ func New(stdout, stderr io.Writer, opts Options) *Console {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Stall <= 0 {
+		opts.Stall = DefaultStall
+	}
 	c := &Console{opts: opts}
-	c.out = newSink(stdout, opts.Buffer, "stdout")
-	c.err = newSink(stderr, opts.Buffer, "stderr")
+	c.out = newSink(stdout, opts.Buffer, opts.Stall, "stdout")
+	c.err = newSink(stderr, opts.Buffer, opts.Stall, "stderr")
 	return c
 }
 
@@ -252,17 +265,23 @@ func (cp *copier) gapRecord(g gap) []byte {
 // sink is one destination: a bounded queue of records and the writer that
 // empties it.
 type sink struct {
-	w    io.Writer
-	what string
-	max  int
+	w     io.Writer
+	what  string
+	max   int
+	stall time.Duration
 
-	mu     sync.Mutex // guards q, size, gaps and closed
+	mu     sync.Mutex // guards q, size, gaps, closed, progress and progressAt
 	q      [][]byte
 	size   int
 	gaps   map[*copier]gap // records dropped per copier, not yet said
 	closed bool
-	wake   chan struct{}
-	done   chan struct{}
+	// progress is closed and replaced each time the writer has written
+	// a batch; progressAt is when it last did, or last found the queue
+	// empty.
+	progress   chan struct{}
+	progressAt time.Time
+	wake       chan struct{}
+	done       chan struct{}
 
 	written, dropped, droppedBytes atomic.Uint64
 }
@@ -274,16 +293,34 @@ type gap struct{ lines, bytes uint64 }
 // was dropped, so that saying it never needs another drop.
 const gapReserve = 64 << 10
 
-func newSink(w io.Writer, max int, what string) *sink {
-	s := &sink{w: w, what: what, max: max, gaps: map[*copier]gap{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newSink(w io.Writer, max int, stall time.Duration, what string) *sink {
+	s := &sink{w: w, what: what, max: max, stall: stall, gaps: map[*copier]gap{},
+		progress: make(chan struct{}), progressAt: time.Now(), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.loop()
 	return s
 }
 
 // put queues rec, after the record saying what of cp's was dropped before
-// it, if anything was; or drops rec and counts it when it does not fit.
+// it, if anything was. When it does not fit, it waits for the writer to
+// make room, unless the writer has made none for stall: then rec is
+// dropped and counted.
 func (s *sink) put(cp *copier, rec []byte) {
 	s.mu.Lock()
+	for !s.closed && s.size+len(rec) > s.max {
+		wait := s.stall - time.Since(s.progressAt)
+		if wait <= 0 {
+			break
+		}
+		ch := s.progress
+		s.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+		s.mu.Lock()
+	}
 	if s.closed || s.size+len(rec) > s.max {
 		g := s.gaps[cp]
 		g.lines++
@@ -293,6 +330,9 @@ func (s *sink) put(cp *copier, rec []byte) {
 		s.dropped.Add(1)
 		s.droppedBytes.Add(uint64(len(rec)))
 		return
+	}
+	if s.size == 0 {
+		s.progressAt = time.Now() // the stall clock starts when records wait
 	}
 	if g, ok := s.gaps[cp]; ok {
 		gr := cp.gapRecord(g)
@@ -336,6 +376,7 @@ func (s *sink) loop() {
 		}
 		q, closed := s.q, s.closed
 		s.q = nil
+		s.progressAt = time.Now() // idle, or starting on what waits: not stuck
 		s.mu.Unlock()
 		if len(q) == 0 {
 			if closed {
@@ -364,6 +405,9 @@ func (s *sink) loop() {
 			}
 			s.mu.Lock()
 			s.size -= len(batch)
+			s.progressAt = time.Now()
+			close(s.progress)
+			s.progress = make(chan struct{})
 			s.mu.Unlock()
 		}
 	}

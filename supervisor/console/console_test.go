@@ -16,12 +16,14 @@ type recorder struct {
 	mu     sync.Mutex
 	writes [][]byte
 	block  chan struct{} // while open, writes wait
+	delay  time.Duration // each write takes this long
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.block != nil {
 		<-r.block
 	}
+	time.Sleep(r.delay)
 	r.mu.Lock()
 	r.writes = append(r.writes, bytes.Clone(b))
 	r.mu.Unlock()
@@ -122,8 +124,9 @@ func TestLongLinesAreCut(t *testing.T) {
 	}
 }
 
-// Many workers at once: no record is ever mixed with another, and every
-// write is whole records of at most MaxRecord bytes.
+// Many workers at once through a small buffer: no record is lost (a slow
+// destination slows the workers, it does not drop), none is mixed with
+// another, and every write is whole records of at most MaxRecord bytes.
 func TestWorkersNeverInterleave(t *testing.T) {
 	out := &recorder{}
 	chunks := map[string][]string{}
@@ -137,7 +140,7 @@ func TestWorkersNeverInterleave(t *testing.T) {
 		}
 		chunks[name] = cs
 	}
-	got := run(t, Options{Buffer: 256 << 20}, out, chunks)
+	got := run(t, Options{Buffer: 16 << 10}, out, chunks)
 	counts := map[string]int{}
 	for _, r := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
 		name, rest, ok := strings.Cut(r, " | ")
@@ -158,11 +161,12 @@ func TestWorkersNeverInterleave(t *testing.T) {
 	}
 }
 
-// A destination that blocks costs the workers nothing: what does not fit
-// the buffer is dropped, counted, and said where it was lost.
+// A destination that blocks stalls its workers for Stall at most: then
+// what does not fit the buffer is dropped, counted, and said where it was
+// lost.
 func TestBlockedDestinationDropsAndSays(t *testing.T) {
 	out := &recorder{block: make(chan struct{})}
-	c := New(out, io.Discard, Options{Buffer: 64 << 10})
+	c := New(out, io.Discard, Options{Buffer: 64 << 10, Stall: 200 * time.Millisecond})
 	w, err := c.Pipe("web", false)
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +204,20 @@ func TestBlockedDestinationDropsAndSays(t *testing.T) {
 	}
 	if st.Lines+st.Dropped != 20001+gaps {
 		t.Errorf("written %d + dropped %d, want the 20,001 lines and %d gap records", st.Lines, st.Dropped, gaps)
+	}
+}
+
+// A destination slower than the worker, but never stuck for Stall, makes
+// the worker wait and loses nothing.
+func TestSlowDestinationLosesNothing(t *testing.T) {
+	out := &recorder{delay: time.Millisecond}
+	var lines []string
+	for i := range 3000 {
+		lines = append(lines, fmt.Sprintf("line %d %s\n", i, strings.Repeat("s", 100)))
+	}
+	got := run(t, Options{Buffer: 8 << 10, Stall: time.Second}, out, map[string][]string{"w": {strings.Join(lines, "")}})
+	if n := strings.Count(got, "\n"); n != 3000 || strings.Contains(got, "dropped") {
+		t.Fatalf("%d lines arrived, want 3000 and no drop", n)
 	}
 }
 
