@@ -56,7 +56,9 @@ const (
 	tagInstances  = 18 // format 2
 	tagFileInst   = 19 // format 2
 	tagRef        = 20 // format 2
-	lastTag       = tagRef
+	tagRelayPID   = 21 // format 2
+	tagRelayTicks = 22 // format 2
+	lastTag       = tagRelayTicks
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -164,6 +166,14 @@ func Encode(dst []byte, e *Event) []byte {
 	if d.Ref != 0 {
 		dst = append(dst, tagRef)
 		dst = binary.AppendUvarint(dst, uint64(d.Ref))
+	}
+	if d.RelayPID != 0 {
+		dst = append(dst, tagRelayPID)
+		dst = binary.AppendUvarint(dst, uint64(d.RelayPID))
+	}
+	if d.RelayStartTicks != 0 {
+		dst = append(dst, tagRelayTicks)
+		dst = binary.AppendUvarint(dst, d.RelayStartTicks)
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -350,6 +360,15 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
 			}
 			e.Ref = Seq(r.uvarint())
+		case tagRelayPID, tagRelayTicks:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			if tag == tagRelayPID {
+				e.RelayPID = int(r.uvarint())
+			} else {
+				e.RelayStartTicks = r.uvarint()
+			}
 		default:
 			if v >= 2 && tag > lastTag {
 				// As for types: a whole record with a detail this tend

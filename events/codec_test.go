@@ -300,3 +300,21 @@ func TestInstanceNames(t *testing.T) {
 		}
 	}
 }
+
+// The details of format 2 round-trip too, the relay's identity among them.
+func TestRoundTripRelayDetails(t *testing.T) {
+	e := sample()
+	e.Type, e.From, e.To = Spawned, Starting, Starting
+	e.Text, e.Planned = "status", time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	e.RelayPID, e.RelayStartTicks = 4241, 99887700
+	var got Event
+	if err := Decode(Encode(nil, &e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e, got) {
+		t.Fatalf("round trip:\nwant %+v\ngot  %+v", e, got)
+	}
+	if j := e.ToJSON(); j.RelayPID != 4241 || j.RelayTicks != 99887700 {
+		t.Errorf("JSON %+v", j)
+	}
+}

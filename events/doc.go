@@ -44,6 +44,8 @@
 //	18 instances   uvarint (format 2)
 //	19 file instances uvarint (format 2)
 //	20 ref         uvarint seq (format 2)
+//	21 relay pid   uvarint (format 2)
+//	22 relay start ticks uvarint (format 2)
 //
 // Every version keeps the first five bytes: the version byte, then the CRC.
 // In version 1 the CRC leaves the version byte out; from version 2 on it
@@ -65,9 +67,9 @@
 // Types and tags added later within version 2, with the version byte
 // unchanged: notify_failed (32), scaled (33), signal_requested (34),
 // hook_started (35) and hook_exited (36), and the detail tags instances
-// (18), file instances (19) and ref (20, the seq of the event an outcome
-// answers). A reader that predates one refuses its record as newer (below),
-// never misreading it.
+// (18), file instances (19), ref (20, the seq of the event an outcome
+// answers), relay pid (21) and relay start ticks (22). A reader that
+// predates one refuses its record as newer (below), never misreading it.
 //
 // A version-2 reader that meets, in a record whose CRC matches, an event type
 // or a detail tag it does not know refuses it as written by a newer tend

@@ -237,6 +237,11 @@ type Details struct {
 	// Ref is the seq of the event this one answers: the signal_requested a
 	// signal_sent reports on, the hook_started a hook_exited ends.
 	Ref Seq
+	// RelayPID and RelayStartTicks identify the process that holds the
+	// worker's output pipe and writes its files (output = "relay"), with
+	// BootID: the kernel's identity of it, never a marker. Format 2.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Changes reports whether the event moves its worker to a new state.

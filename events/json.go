@@ -44,6 +44,8 @@ type JSON struct {
 	Instances     *int   `json:"instances,omitempty"`
 	FileInstances *int   `json:"file_instances,omitempty"`
 	Ref           Seq    `json:"ref,omitempty"`
+	RelayPID      int    `json:"relay_pid,omitempty"`
+	RelayTicks    uint64 `json:"relay_start_ticks,omitempty"`
 	Prev          string `json:"prev"`
 }
 
@@ -72,6 +74,7 @@ func (e *Event) ToJSON() JSON {
 		n, f := e.Instances, e.FileInstances
 		j.Instances, j.FileInstances = &n, &f
 	}
+	j.RelayPID, j.RelayTicks = e.RelayPID, e.RelayStartTicks
 	if !e.Planned.IsZero() {
 		j.Planned = e.Planned.UTC().Format(time.RFC3339Nano)
 	}

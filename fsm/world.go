@@ -30,17 +30,21 @@ type Worker struct {
 	Name        string
 	State       events.State
 	Incarnation events.Incarnation
-	PID         int        // of the current incarnation, 0 when none is known
-	StartTicks  uint64     `json:",omitempty"`
-	BootID      string     `json:",omitempty"`
-	Since       time.Time  // when State was entered
-	Cause       string     // why State was entered
-	Actor       string     // who caused it
-	CauseSeq    events.Seq // the event that did
-	Restarts    int        // automatic restarts plus restart commands
-	LastExit    *Exit      `json:",omitempty"`
-	SpawnedAt   time.Time  `json:",omitempty"`
-	Removed     bool       `json:",omitempty"` // no longer in the configuration
+	PID         int    // of the current incarnation, 0 when none is known
+	StartTicks  uint64 `json:",omitempty"`
+	BootID      string `json:",omitempty"`
+	// RelayPID and RelayStartTicks identify the current incarnation's
+	// output relay (output = "relay"), in the boot BootID names.
+	RelayPID        int        `json:",omitempty"`
+	RelayStartTicks uint64     `json:",omitempty"`
+	Since           time.Time  // when State was entered
+	Cause           string     // why State was entered
+	Actor           string     // who caused it
+	CauseSeq        events.Seq // the event that did
+	Restarts        int        // automatic restarts plus restart commands
+	LastExit        *Exit      `json:",omitempty"`
+	SpawnedAt       time.Time  `json:",omitempty"`
+	Removed         bool       `json:",omitempty"` // no longer in the configuration
 	// Spec is the digest of the settings in force (worker_added,
 	// worker_changed). The settings themselves are not in the log; the
 	// daemon keeps them by digest.
@@ -616,6 +620,7 @@ func mutate(w *Worker, e *events.Event) {
 			w.Flags = Flags{}
 			w.Status, w.ReadyBy = "", time.Time{}
 			w.PID, w.StartTicks, w.BootID, w.SpawnedAt, w.Health = 0, 0, "", time.Time{}, ""
+			w.RelayPID, w.RelayStartTicks = 0, 0
 			w.Policy.Pending, w.Policy.Due = false, time.Time{}
 			if e.Actor == events.ActorPolicy {
 				w.Restarts++
@@ -656,6 +661,9 @@ func mutate(w *Worker, e *events.Event) {
 		w.Flags.KillSent = true
 	case events.Spawned, events.Adopted:
 		w.PID, w.StartTicks, w.BootID = e.PID, e.StartTicks, e.BootID
+		if e.Type == events.Spawned || e.RelayPID != 0 {
+			w.RelayPID, w.RelayStartTicks = e.RelayPID, e.RelayStartTicks
+		}
 		if e.Type == events.Spawned || w.SpawnedAt.IsZero() {
 			w.SpawnedAt = e.Time
 		}

@@ -255,12 +255,12 @@ func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult,
 		cs[i] = sp.core()
 	}
 	s.mu.Lock()
-	first := !s.loaded
+	first, exitOn := !s.loaded, s.exitOn
 	for i, sp := range specs {
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups})
+	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups, ExitOn: exitOn})
 	if err == nil {
 		select {
 		case <-b.done:

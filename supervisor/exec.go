@@ -15,6 +15,7 @@ import (
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // This file is the executor: it carries out the effects of durable
@@ -30,6 +31,7 @@ type incarnation struct {
 	inc    events.Incarnation
 	spec   *WorkerSpec
 	proc   Process
+	relay  *relay.Handle // its output relay, when it has one
 	ready  *readyChannel // its readiness channel, when its rule needs one
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -106,6 +108,11 @@ func (x *executor) dispatch(f effect) {
 		x.arm(f)
 	case core.Prepare:
 		x.prepare(f)
+	case core.ExitDaemon:
+		select {
+		case x.s.exit <- ExitRequest{Code: f.Code, Worker: f.Worker}:
+		default: // decided once per daemon; the first stands
+		}
 	default:
 		x.enqueue(f)
 	}
@@ -288,10 +295,100 @@ func (x *executor) prepare(f effect) {
 }
 
 // outputSpec is the part of a worker's proc.Spec that names its output,
-// with the credential its files are judged against.
+// with the credential its files are judged against. Output to the console
+// is no file of proc's: the spawn gives it a pipe instead (consolePipes).
 func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
-	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
+	file := func(p string) string {
+		if p == Console || spec.Relay {
+			return "" // a pipe instead: the console's or the relay's
+		}
+		return p
+	}
+	return proc.Spec{Worker: worker, Stdout: file(spec.Stdout), Stderr: file(spec.Stderr),
 		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups, Credential: spec.Credential}
+}
+
+// relayFinish is how long the end of an incarnation waits for its relay to
+// write what is left and exit.
+const relayFinish = 2 * time.Second
+
+// startRelay starts the incarnation's output relay with the read ends of
+// pipes whose write ends it gives the worker as stdout and stderr (one pipe
+// for both when they name one file), in ps.Files; it returns the write ends
+// for the caller to close once the spawn is over.
+func (x *executor) startRelay(worker string, inc events.Incarnation, spec *WorkerSpec, ps proc.Spec) (*relay.Handle, []*os.File, error) {
+	c := relay.Config{Worker: worker, Incarnation: uint64(inc), UID: workerUID(spec),
+		MaxSize: spec.LogMaxSize, Backups: spec.LogBackups, MaxAge: spec.LogMaxAge, Compress: spec.LogCompress}
+	var reads, writes []*os.File
+	fail := func(err error) (*relay.Handle, []*os.File, error) {
+		closeAll(reads)
+		closeAll(writes)
+		return nil, nil, err
+	}
+	for fd, path := range []string{1: spec.Stdout, 2: spec.Stderr} {
+		switch {
+		case fd == 0 || path == "":
+			continue
+		case fd == 2 && path == spec.Stdout:
+			ps.Files[2] = ps.Files[1] // one pipe, one file: lines interleave in order
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("relay pipe: %w", err))
+		}
+		reads, writes = append(reads, r), append(writes, w)
+		c.Paths = append(c.Paths, path)
+		ps.Files[fd] = w
+	}
+	if len(c.Paths) == 0 {
+		return nil, nil, nil
+	}
+	h, err := relay.Start(c, reads)
+	if err != nil {
+		return fail(err)
+	}
+	closeAll(reads)
+	return h, writes, nil
+}
+
+// workerUID is the uid the worker runs as: its output files may be its.
+func workerUID(spec *WorkerSpec) uint32 {
+	if spec.Credential != nil {
+		return spec.Credential.Uid
+	}
+	return uint32(os.Geteuid())
+}
+
+// consolePipes gives the worker the write ends of console pipes as its
+// stdout and stderr where its settings say Console, in files, and returns
+// them for the caller to close once the spawn is over. Without a console
+// that output goes to /dev/null.
+func (x *executor) consolePipes(worker string, spec *WorkerSpec, files map[int]*os.File) ([]*os.File, error) {
+	c := x.s.cfg.Console
+	if c == nil {
+		return nil, nil
+	}
+	var ends []*os.File
+	for fd, path := range map[int]string{1: spec.Stdout, 2: spec.Stderr} {
+		if path != Console {
+			continue
+		}
+		w, err := c.Pipe(worker, fd == 2)
+		if err != nil {
+			closeAll(ends)
+			return nil, err
+		}
+		files[fd] = w
+		ends = append(ends, w)
+	}
+	return ends, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }
 
 // spawn starts incarnation f.Inc and reports the outcome. The waiter starts
@@ -313,6 +410,15 @@ func (x *executor) spawn(f effect) {
 	if err == nil {
 		err = envErr
 	}
+	var pipes []*os.File
+	var rl *relay.Handle
+	switch {
+	case err != nil:
+	case spec.Relay:
+		rl, pipes, err = x.startRelay(f.Worker, f.Inc, spec, ps)
+	default:
+		pipes, err = x.consolePipes(f.Worker, spec, ps.Files)
+	}
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
@@ -325,6 +431,9 @@ func (x *executor) spawn(f effect) {
 		p, err = s.cfg.Spawner.Start(ps)
 		<-s.spawnSem
 	}
+	// The worker has its ends (or never will): the console's copier ends
+	// when the last holder closes its own.
+	closeAll(pipes)
 	ready.spawned()
 	if err != nil {
 		ready.close()
@@ -334,11 +443,15 @@ func (x *executor) spawn(f effect) {
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ready: ready, ctx: ctx, cancel: cancel}
+	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, relay: rl, ready: ready, ctx: ctx, cancel: cancel}
 	x.install(rt)
 	id := p.Identity()
-	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
-		Command: spec.Command, EnvNames: names})
+	sp := core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
+		Command: spec.Command, EnvNames: names}
+	if rl != nil {
+		sp.RelayPID, sp.RelayStartTicks = rl.Identity().PID, rl.Identity().StartTicks
+	}
+	s.observe("spawned", sp)
 	x.watchReady(rt)
 	s.waiters.Add(1)
 	go x.wait(rt)
@@ -364,6 +477,14 @@ func (x *executor) wait(rt *incarnation) {
 			if !s.sleep(10 * time.Millisecond) {
 				return
 			}
+		}
+	}
+	if rt.relay != nil {
+		// Its last lines are in the file before its end is recorded, and
+		// the next incarnation's relay never writes beside it.
+		if !rt.relay.Finish(relayFinish) {
+			s.logger.Warn().Str("worker", rt.worker).Uint64("incarnation", uint64(rt.inc)).
+				Msg("output relay still held its pipe after the incarnation ended (a process that escaped it?): killed")
 		}
 	}
 	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // Adopter finds and takes over workers a previous daemon left running.
@@ -131,13 +133,24 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		p, err := ad.Adopt(l.name, uint64(l.inc), id)
 		if err != nil {
+			finishLostRelay(s.replayed.Worker(l.name))
 			continue
 		}
 		used[id.PID] = true
 		pid := p.Identity()
-		found[l.name] = core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		f := core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		// Its output relay, by the identity the log recorded: the next
+		// incarnation's relay must not write its files beside it.
+		var rl *relay.Handle
+		if w := s.replayed.Worker(l.name); w.RelayPID != 0 {
+			if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+				rl = h
+				f.RelayPID, f.RelayStartTicks = w.RelayPID, w.RelayStartTicks
+			}
+		}
+		found[l.name] = f
 		ctx, cancel := context.WithCancel(s.ctx)
-		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel})
+		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, relay: rl, ctx: ctx, cancel: cancel})
 	}
 	// Hooks an earlier daemon started die before anything runs them again.
 	hooks := s.killHooks(ad, marked, past)
@@ -175,5 +188,18 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		return b.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// finishLostRelay lets the relay of an incarnation that ended while no
+// daemon ran write what is left, and kills it past relayFinish (something
+// that escaped the incarnation may hold its pipe): the next incarnation's
+// relay must not write the same files beside it.
+func finishLostRelay(w *fsm.Worker) {
+	if w == nil || w.RelayPID == 0 {
+		return
+	}
+	if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+		h.Finish(relayFinish)
 	}
 }

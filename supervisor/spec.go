@@ -42,10 +42,18 @@ type WorkerSpec struct {
 	Umask      *uint32
 	NoNewPrivs bool
 	Rlimits    []proc.Rlimit
+	// Stdout and Stderr are file paths, or Console: the daemon's own
+	// stdout or stderr through Config.Console.
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64
 	LogBackups int
+	// Relay: the output goes through a relay process that stamps each
+	// line and writes and rotates the files itself (package relay), by
+	// LogMaxSize, LogBackups, LogMaxAge, gzipped with LogCompress.
+	Relay       bool
+	LogMaxAge   time.Duration
+	LogCompress bool
 
 	Autostart    bool
 	StartTimeout time.Duration // a process that dies sooner is a failed start; 0: running once spawned
@@ -136,6 +144,10 @@ func (w *WorkerSpec) SpecHash() string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// Console as a worker's Stdout or Stderr sends that output to the
+// daemon's own stdout or stderr, each line prefixed with the worker's name.
+const Console = "-"
 
 // DefaultPath is the PATH of a worker with ClearEnv that sets none of its
 // own: systemd's default for services.

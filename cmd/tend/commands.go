@@ -781,24 +781,43 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
-	var follow, stderr bool
+	var follow, stderr, withEvents bool
 	var lines int
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "A worker's stdout (or stderr)",
 		Example: `  tend logs web -n 100
-  tend logs web --stderr -f`,
+  tend logs web --stderr -f
+  tend logs web --events -n 200   # spawns, exits and restarts among the lines (output = "relay")`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if withEvents && follow {
+				return usageErr("--events shows what was written; it does not follow (-f)")
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			if !withEvents {
+				return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			}
+			var out bytes.Buffer
+			if err := c.Logs(cmd.Context(), args[0], stderr, false, lines, &out); err != nil {
+				return err
+			}
+			evs, err := c.History(cmd.Context(), args[0], time.Time{}, 10_000)
+			if err != nil {
+				return err
+			}
+			if err := query.Interleave(cmd.OutOrStdout(), &out, evs); err != nil {
+				return fmt.Errorf("logs %s --events: %w", args[0], err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the worker writes")
+	cmd.Flags().BoolVar(&withEvents, "events", false, "interleave the worker's lifecycle events (spawned, exited, restarts) with its lines, by time")
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "show stderr instead of stdout")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 20, "how many lines from the end to start with")
 	return cmd

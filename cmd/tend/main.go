@@ -16,8 +16,10 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -60,6 +62,8 @@ func main() {
 	// First: when the daemon started this binary as a worker's launcher,
 	// it becomes the worker here and never returns.
 	launch.Main()
+	// When the daemon started it as a worker's output relay, likewise.
+	relay.Main()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -80,9 +84,12 @@ func run(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "tend:", err)
 	var ee *exitError
+	var de *daemon.ExitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &de):
+		return de.Code
 	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
 		return exitNoWorker
 	case isUsage(err):

@@ -39,10 +39,14 @@ const (
 	// CancelHook kills the process group of hook Hook of incarnation Inc
 	// if it still runs: what it belonged to is over.
 	CancelHook
+	// ExitDaemon tells the shell that the daemon exits with status Code once
+	// every worker has stopped (exit_on); Worker is the one whose end
+	// decided it, if any.
+	ExitDaemon
 )
 
 var effectNames = map[EffectKind]string{Spawn: "spawn", Signal: "signal", Kill: "kill", StartMonitors: "monitors",
-	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget", RunHook: "hook", CancelHook: "cancel-hook"}
+	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget", RunHook: "hook", CancelHook: "cancel-hook", ExitDaemon: "exit"}
 
 func (k EffectKind) String() string {
 	if n, ok := effectNames[k]; ok {
@@ -67,6 +71,7 @@ type Effect struct {
 	Actor string
 	Ref   events.Seq
 	Hook  string // RunHook, CancelHook: which hook
+	Code  int    // ExitDaemon: the daemon's exit status
 }
 
 func (f Effect) String() string {

@@ -80,6 +80,8 @@ type Load struct {
 	// at least the count in force: the configuration's, or a runtime
 	// scale's (World.Scales) while it holds; those past it are left out.
 	Groups []Group
+	// ExitOn is the daemon's exit_on setting ("": ExitNever).
+	ExitOn ExitOn
 }
 
 // Group is a worker with instances = Instances in the configuration.
@@ -129,6 +131,9 @@ type Spawned struct {
 	BootID     string
 	Command    []string
 	EnvNames   []string
+	// RelayPID and RelayStartTicks identify its output relay, if it has one.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // SpawnFailed: the incarnation's process could not be started.
@@ -295,6 +300,10 @@ type Found struct {
 	PID        int
 	StartTicks uint64
 	BootID     string
+	// RelayPID and RelayStartTicks: its output relay still runs and was
+	// adopted with it.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Stray is a process of this daemon the log does not account for, found

@@ -20,6 +20,7 @@ import (
 // one that scale was decided against; a configuration with another count
 // ends the runtime scale (recorded as scaled), and its count is in force.
 func (d *decision) load(in Load) error {
+	d.st.ExitOn = in.ExitOn
 	verb := "reloaded"
 	if in.First {
 		verb = "loaded"
@@ -322,23 +323,31 @@ func (d *decision) prune() {
 
 // shutdown records that the daemon is stopping: nothing starts from now on,
 // and (unless the workers are to be left running) every live worker and
-// every scheduled restart is stopped.
+// every scheduled restart is stopped. A daemon already stopping (its
+// exit_on setting decided so) records it once.
 func (d *decision) shutdown(in Shutdown) error {
-	if _, err := d.add(events.Event{Type: events.DaemonStopping, Actor: events.ActorDaemon, Cause: in.Cause}); err != nil {
-		return err
+	if !d.w.Closing {
+		if _, err := d.add(events.Event{Type: events.DaemonStopping, Actor: events.ActorDaemon, Cause: in.Cause}); err != nil {
+			return err
+		}
 	}
 	if in.LeaveRunning {
 		return nil
 	}
-	// In reverse dependency order: each worker stops once what depends on
-	// it has stopped.
+	return d.stopAll("daemon shutting down: " + in.Cause)
+}
+
+// stopAll stops every live worker, every scheduled restart and every
+// waiting start, in reverse dependency order: each worker stops once what
+// depends on it has stopped.
+func (d *decision) stopAll(cause string) error {
 	for _, name := range d.w.Names(true) {
 		w := d.w.Worker(name)
 		if w.State == events.Stopping && w.Flags.StopAsked || w.Waiting == "stop" {
 			continue // already asked, as what depends on a worker stopped before
 		}
 		if w.Live() || w.Policy.Pending || w.Waiting != "" {
-			if _, err := d.stop(name, events.ActorDaemon, "daemon shutting down: "+in.Cause, false, 0); err != nil {
+			if _, err := d.stop(name, events.ActorDaemon, cause, false, 0); err != nil {
 				return err
 			}
 		}

@@ -102,9 +102,14 @@ func (d *decision) recovered(in Recovered) error {
 			}
 			continue
 		}
+		cause := fmt.Sprintf("adopted pid %d, still running since before the daemon restarted", f.PID)
+		if f.RelayPID != 0 {
+			cause += fmt.Sprintf(", and its output relay pid %d", f.RelayPID)
+		}
 		if _, err := d.add(events.Event{Type: events.Adopted, Worker: name, Incarnation: f.Inc, Actor: events.ActorRecovery,
-			Cause:   fmt.Sprintf("adopted pid %d, still running since before the daemon restarted", f.PID),
-			Details: events.Details{PID: f.PID, StartTicks: f.StartTicks, BootID: f.BootID}}); err != nil {
+			Cause: cause,
+			Details: events.Details{PID: f.PID, StartTicks: f.StartTicks, BootID: f.BootID,
+				RelayPID: f.RelayPID, RelayStartTicks: f.RelayStartTicks}}); err != nil {
 			return err
 		}
 		d.effect(Effect{Kind: Watch, Worker: name, Inc: f.Inc})

@@ -165,6 +165,8 @@ type State struct {
 	// groups are the workers with instances in the last load, with the
 	// configuration's count of each.
 	groups map[string]int
+	// ExitOn is the daemon's exit_on setting of the last load.
+	ExitOn ExitOn
 }
 
 // NewState wraps a world replayed from the log.

@@ -50,8 +50,10 @@ type Spec struct {
 	// stays the caller's to close.
 	Output *os.File
 	// Files are more descriptors the worker gets on purpose, by number (3
-	// and up; its readiness channel): every other descriptor of the daemon
-	// stays closed to it. They stay the caller's to close.
+	// and up: its readiness channel; 1 or 2 replace the output named by
+	// Stdout or Stderr, which should then be "": a pipe to the daemon's
+	// console): every other descriptor of the daemon stays closed to it.
+	// They stay the caller's to close.
 	Files map[int]*os.File
 	// LogMaxSize is the size in bytes above which output files are rotated;
 	// 0 never rotates. LogBackups is how many rotated copies are kept, each

@@ -65,10 +65,12 @@ var allowed = map[string][]string{
 	"supervisor/cgroup":      {},
 	"supervisor/notify":      {},
 	"supervisor/envfile":     {},
+	"supervisor/console":     {},
+	"supervisor/relay":       {"supervisor/logfile", "supervisor/proc", "supervisor/proc/launch"},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile", "supervisor/console", "supervisor/relay"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
@@ -106,6 +108,8 @@ var forbidden = map[string][]string{
 	"store":      {"os/exec", "net", "github.com/rs/zerolog"},
 	"supervisor/core": {"go.etcd.io/bbolt", "os/exec", "net", "math/rand", "math/rand/v2", "github.com/rs/zerolog",
 		"github.com/shirou/gopsutil/v4/process"},
+	// The console copies bytes; it logs nothing and starts nothing.
+	"supervisor/console": {"os/exec", "net", "github.com/rs/zerolog"},
 	// The files a worker can reach are judged by the kernel's answers
 	// alone: no logging, no processes, no network.
 	"supervisor/logfile": {"os/exec", "net", "github.com/rs/zerolog"},

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 // maxSocketPath is the usable length of sun_path on Linux; a longer socket
@@ -56,6 +58,13 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		t.errorf("log_check_interval", "must be greater than 0")
 		out.LogCheckInterval = DefaultLogCheckInterval
 	}
+	modes := core.ExitOnModes()
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = string(m)
+	}
+	out.ExitOn = core.ExitOn(t.enum("exit_on", string(core.ExitNever), names...))
+	out.ConsoleTimestamps = t.boolean("console_timestamps", false)
 	t.finish()
 	return out
 }

@@ -32,7 +32,9 @@ const (
 	DefaultCircuitWindow      = 60 * time.Second
 	DefaultCircuitCooldown    = 0
 	DefaultLogMaxSize         = 10 << 20
-	DefaultLogBackups         = 3
+	// MinRelayLogMaxSize is the smallest file a relay rotates at.
+	MinRelayLogMaxSize = 1 << 10
+	DefaultLogBackups  = 3
 
 	DefaultHealthInterval = 10 * time.Second
 	DefaultHealthTimeout  = 2 * time.Second

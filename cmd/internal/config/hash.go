@@ -152,6 +152,14 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = binary.AppendVarint(b, int64(w.Instance))
 	}
 	b = hashHooks(b, w)
+	// How the output is written, only when not the default, behind a
+	// marker of its own, so the hashes of earlier versions hold.
+	if w.Output != "" && w.Output != OutputFile || w.LogMaxAge != 0 || w.LogCompress {
+		b = append(b, 0xfa) // env files take 0xfd, instances 0xfc, hooks 0xfb
+		b = hashStr(b, w.Output)
+		b = hashDur(b, w.LogMaxAge)
+		b = hashBool(b, w.LogCompress)
+	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the
 	// encoding stays unambiguous and the hashes of earlier versions hold.

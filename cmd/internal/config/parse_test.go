@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 )
@@ -43,6 +44,7 @@ func TestParseFull(t *testing.T) {
 		LeaveRunning:     true,
 		SampleInterval:   2 * time.Second,
 		LogCheckInterval: 250 * time.Millisecond,
+		ExitOn:           core.ExitNever,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -160,6 +162,7 @@ func TestParseDefaults(t *testing.T) {
 		LogLevel:         "info",
 		SampleInterval:   time.Second,
 		LogCheckInterval: time.Second,
+		ExitOn:           core.ExitNever,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)

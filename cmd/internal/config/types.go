@@ -58,6 +58,13 @@ type Daemon struct {
 	// LogCheckInterval is how often every worker's output files are
 	// checked against their log_max_size.
 	LogCheckInterval time.Duration
+
+	// ExitOn is when the daemon stops every worker and exits on its own
+	// (exit_on; core.ExitNever by default).
+	ExitOn core.ExitOn
+	// ConsoleTimestamps starts each line that a worker with stdout or
+	// stderr "-" writes to the daemon's own with its time (RFC 3339, UTC).
+	ConsoleTimestamps bool
 }
 
 // Worker holds one [worker.NAME] table.
@@ -108,6 +115,8 @@ type Worker struct {
 	StopTimeout  time.Duration
 	StopSignal   syscall.Signal
 
+	// Stdout and Stderr are file paths, or Console ("-"): the daemon's own
+	// stdout or stderr, each line prefixed with the worker's name.
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64 // 0: never rotate
@@ -115,6 +124,14 @@ type Worker struct {
 	// AllowSharedOutputDir accepts output directories that users other
 	// than root and the worker can write (see Validate).
 	AllowSharedOutputDir bool
+	// Output is how the files are written: OutputFile or "" (the worker
+	// writes them itself) or OutputRelay (a relay process holds its pipes, stamps
+	// each line, writes and rotates the files).
+	Output string
+	// LogMaxAge rotates a relay's file older than this at its next line
+	// (0: never); LogCompress gzips the relay's rotated files.
+	LogMaxAge   time.Duration
+	LogCompress bool
 
 	Health *health.Spec // nil when absent
 	Limits *limits.Spec // nil when absent
@@ -153,6 +170,15 @@ func (w *Worker) TableName() string {
 	}
 	return w.Name
 }
+// The values of output.
+const (
+	OutputFile  = "file"
+	OutputRelay = "relay"
+)
+
+// Console is the value of stdout and stderr that sends a worker's output
+// to the daemon's own stdout and stderr, line by line.
+const Console = "-"
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.
 type Rlimit struct {

@@ -106,6 +106,9 @@ func (c *Config) Validate() error {
 		uid, gid := id.uid, id.gid
 		checked := ""
 		for _, out := range []struct{ key, path string }{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+			if out.path == Console {
+				continue // the daemon's own: nothing of the worker's to judge
+			}
 			dir := filepath.Dir(out.path)
 			if dir == checked {
 				continue

@@ -459,6 +459,10 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 		n = v
 	}
 	follow := q.Get("follow") == "1"
+	if path == supervisor.Console {
+		fail(w, http.StatusConflict, "no_log", fmt.Errorf("output of %s goes to the daemon's own stdout or stderr (\"-\"): read it where the daemon's output goes (docker logs, journalctl)", name))
+		return
+	}
 	fl := logfile.NewFollower(path, outputOwner(spec))
 	defer fl.Close()
 	// A file not made yet is empty, and followed until it is; output to

@@ -36,6 +36,7 @@ import (
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/console"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
@@ -162,13 +163,19 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopSampler()
 	go d.sampler.Run(sctx)
 
+	// Workers whose output is "-" write to the daemon's own stdout and
+	// stderr through the console, which ends with the daemon, after the
+	// workers: their last lines are written before it exits.
+	cons := console.New(os.Stdout, os.Stderr, console.Options{Timestamps: cfg.Daemon.ConsoleTimestamps})
+	defer func() { cons.Close(time.Now()) }() // on the way out of a failed start
+
 	var spawner supervisor.Spawner = supervisor.ProcSpawner{Spawner: d.spawner}
 	if d.log.LastSeq() == 0 {
 		spawner = freshSpawner{supervisor.ProcSpawner{Spawner: d.spawner}}
 	}
 	d.metrics = metrics.New(d)
 	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: spawner,
-		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(),
+		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(), Console: cons,
 		OnDurable: func(evs []*events.Event, commit time.Duration) {
 			d.metrics.ObserveAppend(commit)
 			for _, e := range evs {
@@ -208,6 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 	// the OS: no command is judged against a world recovery has not seen.
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
+	d.sup.SetExitOn(cfg.Daemon.ExitOn)
 	// The runtime scales the log holds need settings for their instances.
 	if scaled, err := d.withScales(cfg); err != nil {
 		return &loadError{err}
@@ -253,9 +261,14 @@ func Run(ctx context.Context, opts Options) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	why := ""
+	var exit *supervisor.ExitRequest
 loop:
 	for {
 		select {
+		case req := <-d.sup.Exit():
+			exit = &req
+			why = fmt.Sprintf("exit_on = %q decided it (worker %s): exit status %d", string(d.currentConfig().Daemon.ExitOn), req.Worker, req.Code)
+			break loop
 		case <-ctx.Done():
 			why = "context ended"
 			break loop
@@ -277,10 +290,11 @@ loop:
 			break loop
 		}
 	}
-	d.logger.Info().Str("why", why).Bool("leave_running", d.opts.LeaveRunning).Msg("shutting down")
+	leave := d.opts.LeaveRunning && exit == nil // exit_on stops the workers, whatever leave_running says
+	d.logger.Info().Str("why", why).Bool("leave_running", leave).Msg("shutting down")
 	sctx2, cancel := context.WithTimeout(context.Background(), d.shutdownBudget())
 	defer cancel()
-	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
+	if err := d.sup.Shutdown(sctx2, leave, why); err != nil {
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
 	// The last events go out while the server is reachable; what does not
@@ -293,7 +307,36 @@ loop:
 	stopRPC()
 	d.sup.Close()
 	closed = true
+	// The stopped workers' last lines; workers left running keep their
+	// pipes, and nothing more is read from them.
+	consoleWait := 2 * time.Second
+	if leave {
+		consoleWait = 0
+	}
+	cons.Close(time.Now().Add(consoleWait))
+	if exit != nil && exit.Code != 0 {
+		return &ExitError{Code: exit.Code, Worker: exit.Worker}
+	}
 	return nil
+}
+
+// ExitError is the end of a daemon whose exit_on setting stopped it
+// because of a worker's end: the process exits with Code, the status a
+// container runtime reads (the worker's exit status, or 128 + the signal
+// that killed it). The reason is in the log (daemon_stopping).
+type ExitError struct {
+	Code   int
+	Worker string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("exit_on: stopped because of worker %s; exit status %d (tend history %s says why)", e.Worker, e.Code, e.Worker)
+}
+
+func (d *Daemon) currentConfig() *config.Config {
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	return d.cfg
 }
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was
@@ -382,6 +425,7 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 		return client.ReloadResult{}, err
 	}
 	digest := d.log.Digest([]byte(cfg.Hash))
+	d.sup.SetExitOn(cfg.Daemon.ExitOn)
 	d.cfgMu.Lock()
 	old := d.cfg
 	d.cfgMu.Unlock()

@@ -38,6 +38,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, EnvFiles: w.EnvFiles, Credential: cred,
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
+			Relay: w.Output == config.OutputRelay, LogMaxAge: w.LogMaxAge, LogCompress: w.LogCompress,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
 			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
 			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
