@@ -170,6 +170,7 @@ func (w *Worker) TableName() string {
 	}
 	return w.Name
 }
+
 // The values of output.
 const (
 	OutputFile  = "file"

@@ -35,8 +35,8 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
-	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/console"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
