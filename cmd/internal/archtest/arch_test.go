@@ -86,7 +86,7 @@ var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
 		"fsm/policy", "events", "supervisor/envfile"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
-	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
+	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "cmd/internal/termsafe", "supervisor/logfile"},
 	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "cmd/internal/termsafe", "events"},
 	// The escaper of what a worker wrote knows nothing of tend.
 	"cmd/internal/termsafe": {},
