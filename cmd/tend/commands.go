@@ -62,7 +62,7 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 			}
 			var w io.Writer = os.Stderr
 			if isatty.IsTerminal(os.Stderr.Fd()) {
-				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
+				w = consoleLog(os.Stderr)
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
 			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
@@ -72,6 +72,19 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
 	cmd.Flags().BoolVar(&allowUnsafe, "allow-unsafe-config", false, "run on a config file that users other than root and the daemon's could change (it can start anything as root)")
 	return cmd
+}
+
+// consoleLog is the daemon's log for people on a terminal. An event's
+// cause is its line's message, and a cause may quote a worker (what it
+// said with STATUS=): the message is escaped under termsafe's rule.
+// zerolog quotes a field's value itself when it holds a control character.
+func consoleLog(out io.Writer) zerolog.ConsoleWriter {
+	return zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", FormatPrepare: func(evt map[string]any) error {
+		if m, ok := evt[zerolog.MessageFieldName].(string); ok {
+			evt[zerolog.MessageFieldName] = termsafe.Line(m)
+		}
+		return nil
+	}}
 }
 
 func newCheckCmd(g *globals) *cobra.Command {

@@ -7,6 +7,7 @@ package main
 // people must show it escaped.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rs/zerolog"
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
@@ -169,5 +172,21 @@ stderr = "out/quitter.err"
 	}
 	if bad := rawControl(string(b)); bad != "" {
 		t.Errorf("the report holds %s raw", bad)
+	}
+}
+
+// The daemon's log on a terminal: every event is a line whose message is
+// its cause, and STATUS= is quoted in one.
+func TestConsoleLogEscapesCauses(t *testing.T) {
+	var b bytes.Buffer
+	cw := consoleLog(&b)
+	cw.NoColor = true // its own colours are not the worker's
+	log := zerolog.New(cw)
+	log.Info().Str("worker", proctest.Hostile).Msg("status: " + proctest.Hostile)
+	if bad := rawControl(b.String()); bad != "" {
+		t.Fatalf("the console log prints %s raw: %q", bad, b.String())
+	}
+	if !strings.Contains(b.String(), `status: \x1b[2J`) {
+		t.Fatalf("the console log lacks the escaped cause: %q", b.String())
 	}
 }
