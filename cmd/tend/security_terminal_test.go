@@ -124,7 +124,7 @@ stderr = "out/quitter.err"
 		{[]string{"history", "quitter"}, "exited"},
 		{[]string{"events"}, `\x1b]0;title\x07`},
 		{[]string{"events", "--worker", "talker", "--type", "notified"}, `\x00`},
-		{[]string{"replay", "--at", "1s"}, "talker"},
+		{[]string{"replay", "--at", "0s"}, "talker"},
 		{[]string{"logs", "talker"}, `out \x1b[2J\x1b]52;c;cHduZWQ=\x07\x1b]0;title\x07\u202eevil\u009b31m\xff\x00`},
 		{[]string{"logs", "talker", "--stderr"}, `err \x1b[2J`},
 		{[]string{"logs", "quitter", "--events", "-n", "50"}, `\x1b]0;title\x07`},
@@ -156,7 +156,7 @@ stderr = "out/quitter.err"
 	}
 	// The same, read from the log file with no daemon running.
 	e.stopDaemon()
-	for _, args := range [][]string{{"why", "talker"}, {"history", "talker"}, {"events", "--worker", "quitter"}, {"replay", "--at", "1s"}} {
+	for _, args := range [][]string{{"why", "talker"}, {"history", "talker"}, {"events", "--worker", "quitter"}, {"replay", "--at", "0s"}} {
 		out, errs, code := e.tend(args...)
 		if code != 0 {
 			t.Errorf("tend %s (no daemon): exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
