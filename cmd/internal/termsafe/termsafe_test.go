@@ -2,6 +2,7 @@ package termsafe
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"unicode"
@@ -118,4 +119,19 @@ func FuzzText(f *testing.F) {
 			t.Fatalf("Writer %q != Text %q", b.String(), Text(in))
 		}
 	})
+}
+
+// The cost of escaping a worker's output as `tend logs` streams it: plain
+// text, and text that is mostly escape sequences.
+func BenchmarkWriter(b *testing.B) {
+	for name, line := range map[string]string{"plain": "2026-12-06 07:45:39 GET /healthz 200 0.4ms ünïcödé\n", "hostile": "\x1b[2J\x1b]0;t\x07\u202e\xff\n"} {
+		b.Run(name, func(b *testing.B) {
+			chunk := []byte(strings.Repeat(line, 64<<10/len(line)))
+			w := NewWriter(io.Discard)
+			b.SetBytes(int64(len(chunk)))
+			for b.Loop() {
+				_, _ = w.Write(chunk)
+			}
+		})
+	}
 }
