@@ -275,10 +275,10 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
 			} else {
 				for _, r := range reps {
 					if r.OK {
-						fmt.Fprintf(out, "ok: host %s log %.8s: %d events (seq 1..%d), chain and checksums intact, each once, in order\n", r.Host, r.Log, r.Events, r.Last)
+						fmt.Fprintf(out, "ok: host %s log %.8s: %d events (seq 1..%d), chain and checksums intact, each once, in order\n", termsafe.Line(r.Host), termsafe.Line(r.Log), r.Events, r.Last)
 					} else {
 						fmt.Fprintf(out, "DAMAGED: host %s log %.8s: first bad seq %d: %s (%d messages, %d duplicates, %d reordered)\n",
-							r.Host, r.Log, r.FirstBad, r.Problem, r.Messages, r.Duplicates, r.Reordered)
+							termsafe.Line(r.Host), termsafe.Line(r.Log), r.FirstBad, termsafe.Line(r.Problem), r.Messages, r.Duplicates, r.Reordered)
 					}
 				}
 			}

@@ -22,6 +22,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/fleet"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
@@ -188,5 +190,19 @@ func TestConsoleLogEscapesCauses(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), `status: \x1b[2J`) {
 		t.Fatalf("the console log lacks the escaped cause: %q", b.String())
+	}
+}
+
+// A host's stream is as hostile as its workers: tend fleet status shows
+// what it names and what its workers' causes quote, escaped.
+func TestFleetTableEscapes(t *testing.T) {
+	var b bytes.Buffer
+	fleetTable(&b, []fleet.HostState{{Host: "web-1" + proctest.Hostile, Log: "0123456789abcdef", Problem: "bad " + proctest.Hostile,
+		Workers: []fsm.Worker{{Name: "w" + proctest.Hostile, Cause: "status: " + proctest.Hostile}}}})
+	if bad := rawControl(b.String()); bad != "" {
+		t.Fatalf("fleet status prints %s raw: %q", bad, b.String())
+	}
+	if !strings.Contains(b.String(), `status: \x1b[2J`) {
+		t.Fatalf("fleet status lacks the escaped cause: %q", b.String())
 	}
 }
