@@ -8,7 +8,9 @@
 // goroutine, no probe process (each exec probe runs in its own process group,
 // which is killed and its leader reaped), no connection.
 //
-// It may not import anything of tend's, decide what unhealthy means for the
+// It may not import anything of tend's but the record of the daemon's
+// children (supervisor/children, so the orphan reaper leaves its probes
+// alone), decide what unhealthy means for the
 // worker (restart, stop, log: that is the supervisor's policy), touch the
 // worker's own processes, or run more than one probe at a time per Run.
 package health
