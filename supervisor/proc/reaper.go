@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tendhq/tend/supervisor/children"
 )
 
 // reapLoop reaps orphans after SIGCHLDs, plus a slow sweep in case signals
@@ -46,17 +46,20 @@ func (s *Spawner) reapLoop(sigc chan os.Signal) {
 // and children of os/exec, whose owners would then get ECHILD.
 //
 // A child is left alone when it is
-//   - a worker leader recorded by Start (its Process.Wait reaps it);
 //   - in the daemon's own process group: started elsewhere in the daemon
-//     (probes) and reaped by its own os/exec owner;
-//   - a group leader in the daemon's session: a worker leader of another
-//     Spawner in this process (tests), never an orphan of this one's;
-//   - a leader of its own group while a fork is in flight: it may be a
-//     worker leader that left the session and died before Start recorded
-//     it. The next pass takes it if it was an orphan after all.
+//     and reaped by its own os/exec owner;
+//   - somebody's, by the record package children keeps: a worker leader
+//     Start spawned (of this Spawner or another in the process), a health
+//     probe; or a leader of its own process group while such a fork is in
+//     flight, which may be that fork's child before its pid is known. The
+//     next pass takes it if it was an orphan after all.
 //
 // Everything else that became our child was reparented to us as an orphan
-// of a worker tree: a group member of a dead leader, or a setsid escapee.
+// of a worker tree: a member of a dead leader's group, a setsid escapee,
+// or a process that made itself a group leader (coreutils timeout, Go's
+// Setpgid, Python's process_group=0, bash -m). Being a group leader in the
+// daemon's session does not make a process a worker leader: only Start
+// does.
 func (s *Spawner) reapOrphans() error {
 	kids, err := s.orphans()
 	if err != nil {
@@ -65,23 +68,12 @@ func (s *Spawner) reapOrphans() error {
 	var errs []error
 	for _, pid := range kids {
 		st, err := readStat(pid)
-		if err != nil || st.PPID != s.self || !st.zombie() {
+		if err != nil || st.PPID != s.self || !st.Zombie() || st.PGRP == s.selfPgid {
 			continue
 		}
-		if st.PGRP == s.selfPgid || (st.PGRP == pid && st.Session == s.selfSid) {
-			continue
+		if _, err := children.Reap(pid, st.PGRP == pid); err != nil {
+			errs = append(errs, fmt.Errorf("proc: reap orphan %d: %w", pid, err))
 		}
-		// The decision and the wait happen under mu, so Start cannot
-		// record this pid as a leader in between.
-		s.mu.Lock()
-		_, leader := s.live[pid]
-		if !leader && !(s.forking > 0 && st.PGRP == pid) {
-			var ws unix.WaitStatus
-			if _, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err != nil && !errors.Is(err, unix.ECHILD) {
-				errs = append(errs, fmt.Errorf("proc: reap orphan %d: %w", pid, err))
-			}
-		}
-		s.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }

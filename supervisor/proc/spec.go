@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
@@ -49,6 +50,11 @@ type Spec struct {
 	// of at most LogMaxSize bytes.
 	LogMaxSize int64
 	LogBackups int
+	// CgroupLimits are kernel-enforced limits written into the
+	// incarnation's cgroup before the spawn, so it is born limited. They
+	// need a Spawner with cgroups whose tree enables the controllers
+	// (ErrNoCgroup, cgroup.ErrNoController otherwise).
+	CgroupLimits cgroup.Limits
 }
 
 // Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
@@ -84,6 +90,10 @@ type Identity struct {
 // daemon is not root: switching user needs CAP_SETUID/CAP_SETGID and the
 // kernel's EPERM from inside the fork would not say why.
 var ErrNeedRoot = errors.New("proc: credential requires the daemon to run as root")
+
+// ErrNoCgroup is returned by Start for a Spec with CgroupLimits when the
+// Spawner tracks processes by process group.
+var ErrNoCgroup = errors.New("proc: kernel-enforced limits need cgroup tracking")
 
 // ErrClosed is returned by Start after the Spawner was closed.
 var ErrClosed = errors.New("proc: spawner closed")
