@@ -5,7 +5,6 @@ import (
 	"errors"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/core"
@@ -316,13 +315,18 @@ func (x *executor) wait(rt *incarnation) {
 	exit := toExit(ex)
 	if n := rt.proc.Remaining(); n > 0 && rt.spec.OnLeaderExit != core.Leave {
 		s.observe("leader exited", core.LeaderExited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit, Remaining: n})
-		for rt.proc.Remaining() > 0 {
-			if !s.sleep(10 * time.Millisecond) {
-				return
-			}
+		// The kernel says when the rest is gone (cgroup.events), or the
+		// pidfds of what remains do: no polling.
+		if rt.proc.WaitGone(s.ctx) != nil {
+			return // closing: the next daemon finds what is left
 		}
 	}
 	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})
+	if s.ctx.Err() == nil {
+		// The end is durable: the incarnation's cgroup can go (or, with
+		// on_leader_exit = "leave", go once the rest has ended).
+		rt.proc.Release()
+	}
 }
 
 func toExit(ex proc.Exit) core.Exit {

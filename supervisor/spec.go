@@ -149,11 +149,20 @@ type Process interface {
 	PID() int
 	Identity() proc.Identity
 	Wait() proc.Exit
+	// Signal sends sig to every process of the incarnation it can tell.
 	Signal(sig syscall.Signal) error
+	// SignalStrays reaches what Signal cannot (descendants that left the
+	// process group, where there is no cgroup), and says how many.
 	SignalStrays(sig syscall.Signal) (int, error)
 	// Remaining counts the processes of the incarnation still alive once
 	// its main process has exited (0 when nothing of it runs).
 	Remaining() int
+	// WaitGone blocks, once Wait has returned, until Remaining would be
+	// 0, or ctx ends (its error is returned then).
+	WaitGone(ctx context.Context) error
+	// Release gives back what the incarnation holds in the OS (its
+	// cgroup) once its end is recorded.
+	Release()
 }
 
 // Spawner starts incarnations.

@@ -185,7 +185,10 @@ type Found struct {
 type Stray struct {
 	Worker string
 	Inc    events.Incarnation
-	PID    int
+	PID    int // its main process, 0 when unknown
+	// Procs is how many processes of the incarnation's cgroup were
+	// killed; 0 for a process group leader found by its markers.
+	Procs int
 }
 
 // Recovered reports what the OS holds of the workers the replayed log

@@ -100,6 +100,9 @@ type Leftover struct {
 	Leader Identity
 	// Procs is how many live processes it holds; 0 for an empty cgroup.
 	Procs int
+	// Cgroup says it is the incarnation's cgroup, with everything in it;
+	// otherwise it is one process group leader carrying its markers.
+	Cgroup bool
 }
 
 // Leftovers lists what earlier daemons of this instance left behind.
@@ -120,7 +123,7 @@ func (s *Spawner) Leftovers(instance string) ([]Leftover, error) {
 		}
 		out := make([]Leftover, 0, len(found))
 		for _, f := range found {
-			l := Leftover{Worker: f.Worker, Incarnation: f.Incarnation, Procs: len(f.Procs)}
+			l := Leftover{Worker: f.Worker, Incarnation: f.Incarnation, Procs: len(f.Procs), Cgroup: true}
 			if f.Populated && l.Procs == 0 {
 				l.Procs = 1 // in cgroups made inside it, which Procs does not list
 			}

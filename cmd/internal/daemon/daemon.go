@@ -259,15 +259,15 @@ loop:
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was
 // opened. Recover adopts, or kills as strays, only processes of workers the
-// replayed log knows; an empty log knows none, so every process its scan of
-// /proc could find would be left alone. The scan reads the environment of
-// every process group leader on the host while the first workers are being
-// spawned, so on an empty log it is not made. Everything else, Adopt
-// included, is the ProcSpawner's.
+// replayed log knows; an empty log knows none, so everything a search for
+// leftovers could find would be left alone. Without cgroups that search
+// reads the environment of every process group leader on the host while
+// the first workers are being spawned, so on an empty log it is not made.
+// Everything else, Adopt included, is the ProcSpawner's.
 type freshSpawner struct{ supervisor.ProcSpawner }
 
-// FindMarked implements supervisor.Adopter.
-func (freshSpawner) FindMarked(string) ([]proc.Marked, error) { return nil, nil }
+// Leftovers implements supervisor.Adopter.
+func (freshSpawner) Leftovers(string) ([]proc.Leftover, error) { return nil, nil }
 
 var _ supervisor.Adopter = freshSpawner{}
 
