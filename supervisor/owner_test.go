@@ -1,0 +1,397 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+)
+
+// What belongs to an incarnation, as the supervisor acts on it: real
+// master/worker servers, escapees, leftovers of a crash.
+
+// trackingModes runs f with the process-group rule and with cgroups.
+func trackingModes(t *testing.T, f func(t *testing.T, mk func(...*WorkerSpec) *rig)) {
+	t.Run("pgroup", func(t *testing.T) {
+		f(t, func(s ...*WorkerSpec) *rig { return newRig(t, s...) })
+	})
+	t.Run("cgroup", func(t *testing.T) {
+		f(t, func(s ...*WorkerSpec) *rig { return newCgroupRig(t, s...) })
+	})
+}
+
+// shWorker runs script under /bin/sh; its pid files go into dir.
+func shWorker(name, script string) *WorkerSpec {
+	s := spec(name, []string{"/bin/sh", "-c", script})
+	s.StartTimeout = 0
+	s.StopTimeout = 300 * time.Millisecond
+	return s
+}
+
+// masterScript forks two workers that clear their environment (as several
+// servers do for theirs) and writes their pids to dir/workers.N.
+func masterScript(dir string) string {
+	return `
+		sh -c 'echo $$ >> ` + dir + `/workers.$PPID; exec env -i /bin/sleep 1000' &
+		sh -c 'echo $$ >> ` + dir + `/workers.$PPID; exec env -i /bin/sleep 1000' &
+		wait`
+}
+
+func pidsIn(t testing.TB, file string, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(file)
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		if len(pids) >= n && strings.HasSuffix(string(b), "\n") {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d pids in %s", n, file)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// execd waits until pid runs /bin/sleep (a shell child has exec'd).
+func execd(t testing.TB, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if exe, _ := os.Readlink("/proc/" + itoa(pid) + "/exe"); strings.HasSuffix(exe, "/sleep") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d never ran sleep", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func killAll(t testing.TB, pids []int) {
+	t.Cleanup(func() {
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+}
+
+func gone(t testing.TB, what string, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for _, p := range pids {
+		for alive(p) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: pid %d still alive", what, p)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// SIGKILL a master whose workers cleared their environment: no worker of
+// it survives into the restart, and the log says what was left and what
+// was done about it, before the end and before the restart.
+func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
+	trackingModes(t, func(t *testing.T, mk func(...*WorkerSpec) *rig) {
+		dir := t.TempDir()
+		s := shWorker("master", masterScript(dir))
+		s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
+		r := mk(s)
+		w := r.waitState("master", events.Running)
+		workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
+		killAll(t, workers)
+		for _, p := range workers {
+			execd(t, p)
+		}
+		syscall.Kill(w.PID, syscall.SIGKILL)
+		w2 := r.waitFor("master", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+		gone(t, "workers of incarnation 1", workers...)
+		h := r.history("master")
+		var left, sig, ended, spawned2 events.Seq
+		for _, e := range h {
+			switch {
+			case e.Type == events.LeaderExited && e.Incarnation == 1:
+				left = e.Seq
+				if e.Attempt != 2 || e.Signal != 9 {
+					t.Errorf("leader_exited: %d remaining, signal %d; want 2, KILL: %s", e.Attempt, e.Signal, e.Cause)
+				}
+			case e.Type == events.SignalSent && e.Incarnation == 1:
+				sig = e.Seq
+			case e.Type == events.Exited && e.Incarnation == 1:
+				ended = e.Seq
+			case e.Type == events.Spawned && e.Incarnation == 2:
+				spawned2 = e.Seq
+			}
+		}
+		if left == 0 || sig == 0 || ended == 0 || !(left < sig && sig < ended && ended < spawned2) {
+			t.Fatalf("want leader_exited < signal_sent < exited < spawned(2); got %d %d %d %d", left, sig, ended, spawned2)
+		}
+		more := pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)
+		killAll(t, more)
+		if _, err := r.sup.Stop(bg, "master", "test"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitState("master", events.Stopped)
+		gone(t, "workers of incarnation 2", more...)
+	})
+}
+
+// A descendant that double-forks, calls setsid, clears its environment and
+// ignores SIGTERM is out of reach of the process-group rule, but not of
+// the incarnation's cgroup: a stop kills it (cgroup.kill after the stop
+// timeout), and so does its leader's death.
+func TestEscapeeIsKilledOnStopAndOnLeaderDeath(t *testing.T) {
+	dir := t.TempDir()
+	escaper := func(name, then string) *WorkerSpec {
+		return shWorker(name, `(setsid sh -c 'trap "" TERM; echo $$ > `+dir+`/`+name+`.$PPID; exec env -i /bin/sleep 1000' &)
+			sleep 0.05; `+then)
+	}
+	stop := escaper("stopped", "exec /bin/sleep 1000")
+	crash := escaper("crashed", "exec /bin/sleep 0.3")
+	crash.Policy.Restart = policy.Never
+	r := newCgroupRig(t, stop, crash)
+
+	r.waitState("stopped", events.Running)
+	esc := firstPid(t, dir, "stopped")
+	killAll(t, []int{esc})
+	execd(t, esc)
+	if _, err := r.sup.Stop(bg, "stopped", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("stopped", events.Killed)
+	gone(t, "the escapee on stop", esc)
+	if !slices.ContainsFunc(r.history("stopped"), func(e events.Event) bool { return e.Type == events.KillSent }) {
+		t.Fatal("no kill recorded: the escapee died of the stop signal, the test proves nothing")
+	}
+
+	esc = firstPid(t, dir, "crashed")
+	killAll(t, []int{esc})
+	r.waitFor("crashed", "ended", func(w *fsm.Worker) bool { return w.State == events.Killed || w.State == events.Stopped })
+	gone(t, "the escapee on its leader's death", esc)
+	h := r.history("crashed")
+	if !slices.ContainsFunc(h, func(e events.Event) bool { return e.Type == events.LeaderExited && e.Attempt == 1 }) {
+		t.Fatalf("no leader_exited with the escapee remaining: %v", h)
+	}
+	r.noGroupsBut()
+}
+
+func firstPid(t testing.TB, dir, name string) int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ms, _ := filepath.Glob(filepath.Join(dir, name+".*"))
+		if len(ms) > 0 {
+			return pidsIn(t, ms[0], 1)[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no pid file for %s", name)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groups lists the incarnation cgroups in the rig's subtree.
+func (r *rig) groups() []string {
+	ents, err := os.ReadDir(r.tree.Info().Dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		r.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != "supervisor" {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// noGroupsBut waits until the subtree holds exactly the named groups.
+func (r *rig) noGroupsBut(want ...string) {
+	r.t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := r.groups()
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("cgroups %v, want %v", got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// No cgroup outlives its incarnation: after a restart, a stop, a removal
+// by reload, and a crash during which a worker died.
+func TestNoCgroupLeftBehind(t *testing.T) {
+	a := spec("a", []string{"/bin/sleep", "1000"})
+	a.Policy.Restart, a.Policy.BackoffInitial = policy.Always, 0
+	b := spec("b", []string{"/bin/sleep", "1000"})
+	c := spec("c", []string{"/bin/sleep", "1000"})
+	r := newCgroupRig(t, a, b, c)
+	wa := r.waitState("a", events.Running)
+	r.waitState("b", events.Running)
+	r.waitState("c", events.Running)
+	r.noGroupsBut("a.1", "b.1", "c.1")
+
+	syscall.Kill(wa.PID, syscall.SIGKILL)
+	r.waitFor("a", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	r.noGroupsBut("a.2", "b.1", "c.1")
+
+	if _, err := r.sup.Stop(bg, "b", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("b", events.Stopped)
+	r.noGroupsBut("a.2", "c.1")
+
+	r.load(a, b) // c removed
+	r.waitFor("c", "removed", func(w *fsm.Worker) bool { return w.Removed })
+	r.noGroupsBut("a.2")
+
+	// Crash; a dies while no daemon runs; the next daemon finds its
+	// empty cgroup and removes it, and starts a again (and b, which
+	// autostarts with the daemon).
+	wa = r.waitState("a", events.Running)
+	r.crash()
+	syscall.Kill(wa.PID, syscall.SIGKILL)
+	gone(t, "a", wa.PID)
+	r.open()
+	r.load(a, b)
+	r.waitFor("a", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 3 && w.State == events.Running })
+	r.waitFor("b", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	r.noGroupsBut("a.3", "b.2")
+	r.close()
+	r.sup = nil
+	if _, err := os.Stat(r.tree.Info().Dir); !os.IsNotExist(err) {
+		t.Fatalf("the subtree is still there after the daemon stopped every worker: %v", err)
+	}
+}
+
+// A crash while a master and its unmarked workers run, and an escapee
+// with them: the next daemon adopts the incarnation whole; a stop then
+// ends all of it. With the process-group rule the master's group is
+// adopted (its workers by the rule); the escapee needs a cgroup.
+func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
+	trackingModes(t, func(t *testing.T, mk func(...*WorkerSpec) *rig) {
+		dir := t.TempDir()
+		s := shWorker("master", masterScript(dir))
+		r := mk(s)
+		w := r.waitState("master", events.Running)
+		workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
+		killAll(t, workers)
+		for _, p := range workers {
+			execd(t, p)
+		}
+		r.crash()
+		r.open()
+		r.load(s)
+		if e := r.waitEvent("master", "adopted", func(e *events.Event) bool { return e.Type == events.Adopted }); e.PID != w.PID {
+			t.Fatalf("adopted %d, want the master %d", e.PID, w.PID)
+		}
+		if n := count(r.history("master"), events.StrayFound, false); n != 0 {
+			t.Fatalf("%d strays recorded for a whole incarnation", n)
+		}
+		for _, p := range workers {
+			if !alive(p) {
+				t.Fatalf("worker %d died in the recovery", p)
+			}
+		}
+		if _, err := r.sup.Stop(bg, "master", "test"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitState("master", events.Stopped)
+		gone(t, "workers after the stop", workers...)
+	})
+}
+
+// The daemon dies after the master did, while its workers run on: the next
+// daemon finds them in the incarnation's cgroup, kills them before
+// anything restarts, and records them.
+func TestCrashAfterTheMasterDiedKillsItsWorkers(t *testing.T) {
+	dir := t.TempDir()
+	s := shWorker("master", masterScript(dir))
+	s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
+	r := newCgroupRig(t, s)
+	w := r.waitState("master", events.Running)
+	workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
+	killAll(t, workers)
+	for _, p := range workers {
+		execd(t, p)
+	}
+	r.crash()
+	syscall.Kill(w.PID, syscall.SIGKILL)
+	gone(t, "the master", w.PID)
+	r.open()
+	r.load(s)
+	r.waitFor("master", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	gone(t, "the dead master's workers", workers...)
+	var stray, lost, spawned events.Seq
+	for _, e := range r.history("master") {
+		switch {
+		case e.Type == events.StrayFound && e.Incarnation == 1:
+			stray = e.Seq
+			if e.Attempt != 2 || !strings.Contains(e.Cause, "main process is gone") {
+				t.Errorf("stray_found: %d processes: %s", e.Attempt, e.Cause)
+			}
+		case e.Type == events.Lost && e.Incarnation == 1:
+			lost = e.Seq
+		case e.Type == events.Spawned && e.Incarnation == 2:
+			spawned = e.Seq
+		}
+	}
+	if stray == 0 || lost == 0 || spawned < lost {
+		t.Fatalf("want stray_found and lost before the restart: %d %d %d", stray, lost, spawned)
+	}
+}
+
+// With on_leader_exit = "leave" the end is recorded at once, the rest runs
+// on, and its cgroup goes only once the rest has ended.
+func TestLeaveLetsTheRestRun(t *testing.T) {
+	dir := t.TempDir()
+	s := shWorker("master", masterScript(dir))
+	s.OnLeaderExit = core.Leave
+	s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
+	r := newCgroupRig(t, s)
+	w := r.waitState("master", events.Running)
+	workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
+	killAll(t, workers)
+	for _, p := range workers {
+		execd(t, p)
+	}
+	syscall.Kill(w.PID, syscall.SIGKILL)
+	w2 := r.waitFor("master", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
+	killAll(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2))
+	if n := count(r.history("master"), events.LeaderExited, false); n != 0 {
+		t.Fatal("leader_exited recorded with on_leader_exit = leave")
+	}
+	for _, p := range workers {
+		if !alive(p) {
+			t.Fatalf("worker %d of the first incarnation was stopped", p)
+		}
+	}
+	r.noGroupsBut("master.1", "master.2")
+	for _, p := range workers {
+		syscall.Kill(p, syscall.SIGKILL)
+	}
+	r.noGroupsBut("master.2")
+}
