@@ -79,9 +79,13 @@ func TestMemoryLimit(t *testing.T) {
 	if v.Resource != ResourceMemory || v.Policy != PolicyKill || v.Limit != 32*mib {
 		t.Fatalf("violation %+v", v)
 	}
-	if v.Measured < 60*mib || v.Measured > 200*mib {
+	// The violation may come while the helper still touches its pages (a
+	// loaded machine); the figure is over the limit, and a later sample
+	// has all of it.
+	if v.Measured <= 32*mib || v.Measured > 200*mib {
 		t.Errorf("measured %s for a 64 MiB worker", formatBytes(v.Measured))
 	}
+	eventually(t, "all 64 MiB in a sample", func() bool { smp, ok := s.Latest(pgid); return ok && smp.RSS >= 60*mib })
 	if v.At.Sub(v.Since) < spec.Sustained || !strings.HasPrefix(v.Detail, "RSS ") {
 		t.Errorf("violation %+v", v)
 	}
@@ -92,14 +96,13 @@ func TestGroupMembersCounted(t *testing.T) {
 	pgid := spawnHelper(t, "fork:48")
 	s := startSampler(t, 50*time.Millisecond)
 	ch := watch(t, s, t.Context(), pgid, Spec{Memory: 40 * mib, MemoryPolicy: PolicyLog})
-	v := await(t, ch)
-	if v.Measured < 48*mib {
-		t.Errorf("measured %s, the child alone holds 48 MiB", formatBytes(v.Measured))
-	}
-	smp, ok := s.Latest(pgid)
-	if !ok || smp.Procs != 2 {
-		t.Fatalf("latest %+v %v, want 2 procs", smp, ok)
-	}
+	// The first violation may come while the child is still touching its
+	// pages (a loaded machine): the whole of it shows in a later sample.
+	await(t, ch)
+	eventually(t, "the child's 48 MiB in a sample of both", func() bool {
+		smp, ok := s.Latest(pgid)
+		return ok && smp.Procs == 2 && smp.RSS >= 48*mib
+	})
 	// The figure matches what gopsutil reads for the two processes.
 	leader, err := process.NewProcess(int32(pgid))
 	if err != nil {
