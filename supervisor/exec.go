@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -353,7 +354,7 @@ func (x *executor) startMonitors(f effect) {
 		}()
 	}
 	if f.spec.Limits != nil && s.cfg.Watcher != nil {
-		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, func(v limits.Violation) {
+		report := func(v limits.Violation) {
 			// The sampler must not block: record from a goroutine.
 			s.wg.Add(1)
 			go func() {
@@ -361,6 +362,23 @@ func (x *executor) startMonitors(f effect) {
 				s.observe("limit", core.Violation{Worker: worker, Inc: inc, Resource: v.Resource, Policy: string(v.Policy),
 					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
 			}()
-		})
+		}
+		// With a cgroup the members are the kernel's list, escapees
+		// included, and nothing walks /proc for them.
+		if mw, ok := s.cfg.Watcher.(MembersWatcher); ok {
+			if g := cgroupOf(rt.proc); g != nil {
+				mw.WatchMembers(rt.ctx, rt.proc.PID(), g, *f.spec.Limits, report)
+				return
+			}
+		}
+		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, report)
 	}
+}
+
+// cgroupOf is the incarnation's cgroup, when its Process has one.
+func cgroupOf(p Process) *cgroup.Group {
+	if c, ok := p.(interface{ Cgroup() *cgroup.Group }); ok {
+		return c.Cgroup()
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
 // What belongs to an incarnation, as the supervisor acts on it: real
@@ -394,4 +396,23 @@ func TestLeaveLetsTheRestRun(t *testing.T) {
 		syscall.Kill(p, syscall.SIGKILL)
 	}
 	r.noGroupsBut("master.2")
+}
+
+// With a cgroup, the sampler counts what its members hold, an escapee's
+// memory included, and the kill policy's SIGKILL (cgroup.kill) takes it.
+func TestMemoryOfAnEscapeeCounts(t *testing.T) {
+	argv := proctest.Command("alloc", "64")
+	s := shWorker("hog", "(setsid "+strings.Join(argv, " ")+" &); exec /bin/sleep 1000")
+	s.Policy.Restart = policy.Never
+	s.Limits = &limits.Spec{Memory: 32 << 20, MemoryPolicy: limits.PolicyKill}
+	r := newCgroupRig(t, s)
+	w := r.waitState("hog", events.Killed)
+	v := r.waitEvent("hog", "limit_violated", func(e *events.Event) bool { return e.Type == events.LimitViolated })
+	if v.Resource != "memory" || v.Measured <= v.Limit {
+		t.Fatalf("violation: %+v", v)
+	}
+	if w.LastExit.Signal != 9 {
+		t.Fatalf("exit: %+v", w.LastExit)
+	}
+	r.noProcessOf("hog")
 }

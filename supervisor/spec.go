@@ -200,6 +200,13 @@ type Watcher interface {
 	Watch(ctx context.Context, pgid int, spec limits.Spec, report func(limits.Violation))
 }
 
+// MembersWatcher is a Watcher that can also take an incarnation's members
+// from a list the kernel keeps (*limits.Sampler): used for incarnations
+// with a cgroup.
+type MembersWatcher interface {
+	WatchMembers(ctx context.Context, pgid int, members limits.Members, spec limits.Spec, report func(limits.Violation))
+}
+
 // Clock is the supervisor's source of time. Tests replace it.
 type Clock interface {
 	Now() time.Time
@@ -218,8 +225,9 @@ func (RealClock) Now() time.Time { return time.Now() }
 func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var (
-	_ Spawner  = ProcSpawner{}
-	_ Preparer = ProcSpawner{}
-	_ Watcher  = (*limits.Sampler)(nil)
-	_ Prober   = health.Run
+	_ Spawner        = ProcSpawner{}
+	_ Preparer       = ProcSpawner{}
+	_ Watcher        = (*limits.Sampler)(nil)
+	_ MembersWatcher = (*limits.Sampler)(nil)
+	_ Prober         = health.Run
 )
