@@ -274,7 +274,7 @@ func (x *executor) spawn(f effect) {
 	}
 	ps := outputSpec(f.Worker, spec)
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
-	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
+	ps.Umask, ps.NoNewPrivs, ps.Rlimits, ps.CgroupLimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits, spec.CgroupLimits
 	var p Process
 	var err error
 	if s.ctx.Err() != nil {

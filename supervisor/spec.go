@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -54,6 +55,10 @@ type WorkerSpec struct {
 
 	Health *health.Spec
 	Limits *limits.Spec
+	// CgroupLimits are kernel-enforced limits for each incarnation's
+	// cgroup (memory.max, memory.high, cpu.max, pids.max); zero for none.
+	// They need a Spawner with cgroups.
+	CgroupLimits cgroup.Limits
 
 	// Hash identifies the worker's effective configuration: a reload
 	// restarts the worker iff it changed. It is recorded in the log
@@ -77,10 +82,10 @@ func (w *WorkerSpec) SpecHash() string {
 	if w.Umask != nil {
 		umask = int64(*w.Umask)
 	}
-	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v %v %q %d %v %v", w.Command, w.Dir, w.Credential,
+	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v %v %q %d %v %v %q %+v", w.Command, w.Dir, w.Credential,
 		w.Stdout, w.Stderr, w.LogMaxSize, w.LogBackups, w.Autostart, w.StartTimeout, w.StopSignal,
 		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env),
-		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
+		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits, w.OnLeaderExit, w.CgroupLimits)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -56,6 +56,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		t.errorf("log_check_interval", "must be greater than 0")
 		out.LogCheckInterval = DefaultLogCheckInterval
 	}
+	out.ProcessTracking = t.enum("process_tracking", DefaultProcessTracking, TrackingAuto, TrackingCgroup, TrackingPgroup)
 	t.finish()
 	return out
 }

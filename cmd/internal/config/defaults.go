@@ -34,4 +34,7 @@ const (
 	DefaultHealthGrace    = 0
 
 	DefaultLimitPolicy = PolicyLog
+
+	DefaultProcessTracking = TrackingAuto
+	DefaultOnLeaderExit    = LeaderExitStopRest
 )

@@ -72,6 +72,7 @@ func (h *workerHasher) sum(w *Worker) string {
 	b = hashDur(b, w.CircuitCooldown)
 	b = binary.AppendVarint(b, int64(w.StopSignal))
 	b = binary.AppendVarint(b, int64(w.CircuitMaxRestarts))
+	b = hashStr(b, w.OnLeaderExit)
 	b = hashStr(b, w.Stdout)
 	b = hashStr(b, w.Stderr)
 	b = binary.AppendVarint(b, w.LogMaxSize)
@@ -99,6 +100,10 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = hashDur(b, l.Sustained)
 		b = hashStr(b, l.MemoryPolicy)
 		b = hashStr(b, l.CPUPolicy)
+		b = binary.AppendUvarint(b, l.MemoryMax)
+		b = binary.AppendUvarint(b, l.MemoryHigh)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(l.CPUMax))
+		b = binary.AppendVarint(b, int64(l.PidsMax))
 	}
 	h.buf = b
 	h.d.Reset()

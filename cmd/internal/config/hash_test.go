@@ -14,8 +14,10 @@ func hashTestWorker() *Worker {
 		StopSignal: 15, CircuitMaxRestarts: 7, Stdout: "/o", Stderr: "/e", LogMaxSize: 8, LogBackups: 9,
 		Health: &Health{Type: HealthExec, Command: []string{"/bin/check"}, Address: "a:1", URL: "http://x/",
 			Interval: 10, Timeout: 11, Grace: 12, Failures: 13},
-		Limits:   &Limits{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: PolicyLog, CPUPolicy: PolicyKill},
-		ClearEnv: true, NoNewPrivileges: true, Umask: 0o27,
+		Limits: &Limits{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: PolicyLog, CPUPolicy: PolicyKill,
+			MemoryMax: 19, MemoryHigh: 20, CPUMax: 21.5, PidsMax: 22},
+		OnLeaderExit: LeaderExitLeave,
+		ClearEnv:     true, NoNewPrivileges: true, Umask: 0o27,
 		Rlimits: []Rlimit{{Name: "nofile", Resource: 7, Soft: 17, Hard: 18}},
 	}
 }

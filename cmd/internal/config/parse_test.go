@@ -39,6 +39,7 @@ func TestParseFull(t *testing.T) {
 		LeaveRunning:     true,
 		SampleInterval:   2 * time.Second,
 		LogCheckInterval: 250 * time.Millisecond,
+		ProcessTracking:  TrackingPgroup,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -54,7 +55,7 @@ func TestParseFull(t *testing.T) {
 	web.Hash = ""
 	wantWeb := Worker{
 		Name:            "web",
-		Line:            15,
+		Line:            16,
 		Command:         []string{"/usr/bin/python3", "-m", "http.server", "8080"},
 		Dir:             "/srv/web",
 		Env:             map[string]string{"PORT": "8080", "MODE": "production"},
@@ -85,6 +86,7 @@ func TestParseFull(t *testing.T) {
 		LogMaxSize:           1_500_000_000,
 		LogBackups:           7,
 		AllowSharedOutputDir: true,
+		OnLeaderExit:         LeaderExitLeave,
 		Health: &Health{
 			Type:     HealthHTTP,
 			URL:      "http://127.0.0.1:8080/healthz",
@@ -99,6 +101,10 @@ func TestParseFull(t *testing.T) {
 			Sustained:    time.Minute,
 			MemoryPolicy: PolicyRestart,
 			CPUPolicy:    PolicyKill,
+			MemoryMax:    1 << 30,
+			MemoryHigh:   768 << 20,
+			CPUMax:       200,
+			PidsMax:      256,
 		},
 	}
 	if !reflect.DeepEqual(web, wantWeb) {
@@ -106,7 +112,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 62 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 68 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
@@ -153,6 +159,7 @@ func TestParseDefaults(t *testing.T) {
 		LogLevel:         "info",
 		SampleInterval:   time.Second,
 		LogCheckInterval: time.Second,
+		ProcessTracking:  TrackingAuto,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)
@@ -174,6 +181,7 @@ func TestParseDefaults(t *testing.T) {
 		CircuitMaxRestarts: 5,
 		CircuitWindow:      60 * time.Second,
 		CircuitCooldown:    0,
+		OnLeaderExit:       LeaderExitStopRest,
 		Stdout:             "/var/lib/tend/logs/app.out",
 		Stderr:             "/var/lib/tend/logs/app.err",
 		LogMaxSize:         10 << 20,

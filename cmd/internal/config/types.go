@@ -38,6 +38,10 @@ type Daemon struct {
 	// LogCheckInterval is how often every worker's output files are
 	// checked against their log_max_size.
 	LogCheckInterval time.Duration
+
+	// ProcessTracking is how the daemon tells which processes belong to a
+	// worker incarnation: TrackingAuto, TrackingCgroup or TrackingPgroup.
+	ProcessTracking string
 }
 
 // Worker holds one [worker.NAME] table.
@@ -76,6 +80,9 @@ type Worker struct {
 
 	StopSignal         syscall.Signal
 	CircuitMaxRestarts int // 0: breaker off
+	// OnLeaderExit is what happens to the rest of an incarnation when its
+	// main process exits: LeaderExitStopRest or LeaderExitLeave.
+	OnLeaderExit string
 
 	Stdout     string
 	Stderr     string
@@ -116,6 +123,36 @@ type Limits struct {
 	Sustained    time.Duration
 	MemoryPolicy string // PolicyLog, PolicyRestart, PolicyStop or PolicyKill
 	CPUPolicy    string
+
+	// Kernel-enforced limits, written into the incarnation's cgroup
+	// before it is spawned; 0 leaves each unset. They need cgroup
+	// tracking and the controller named (KernelLimitControllers).
+	MemoryMax  uint64  // bytes (memory.max): past it the kernel reclaims, then OOM-kills in the group
+	MemoryHigh uint64  // bytes (memory.high): past it the group is throttled and reclaimed, never killed
+	CPUMax     float64 // percent of one core (cpu.max): 150 is one and a half cores
+	PidsMax    int     // processes and threads (pids.max): a fork past it fails
+}
+
+// KernelLimitControllers lists, in a fixed order, each kernel-enforced
+// limit that l sets with its key and the cgroup controller it needs.
+func (l *Limits) KernelLimitControllers() [][2]string {
+	if l == nil {
+		return nil
+	}
+	var out [][2]string
+	if l.MemoryMax > 0 {
+		out = append(out, [2]string{"memory_max", "memory"})
+	}
+	if l.MemoryHigh > 0 {
+		out = append(out, [2]string{"memory_high", "memory"})
+	}
+	if l.CPUMax > 0 {
+		out = append(out, [2]string{"cpu_max", "cpu"})
+	}
+	if l.PidsMax > 0 {
+		out = append(out, [2]string{"pids_max", "pids"})
+	}
+	return out
 }
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.
@@ -130,6 +167,19 @@ const (
 	RestartAlways    = "always"
 	RestartOnFailure = "on-failure"
 	RestartNever     = "never"
+)
+
+// Values of Daemon.ProcessTracking.
+const (
+	TrackingAuto   = "auto"   // a cgroup per incarnation where one can be written, else process groups
+	TrackingCgroup = "cgroup" // a cgroup per incarnation, or the daemon refuses to start
+	TrackingPgroup = "pgroup" // process groups only
+)
+
+// Values of Worker.OnLeaderExit.
+const (
+	LeaderExitStopRest = "stop-rest"
+	LeaderExitLeave    = "leave"
 )
 
 // Values of Health.Type.

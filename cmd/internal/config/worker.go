@@ -73,6 +73,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 		t.errorf("circuit_window", "must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)")
 	}
 	w.CircuitCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
+	w.OnLeaderExit = t.enum("on_leader_exit", DefaultOnLeaderExit, LeaderExitStopRest, LeaderExitLeave)
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)

@@ -8,10 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/cgroup"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -39,6 +42,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
+			OnLeaderExit: core.LeaderExit(w.OnLeaderExit),
 			Policy: policy.Spec{
 				Restart: policy.Restart(w.Restart), BackoffInitial: w.BackoffInitial, BackoffMax: w.BackoffMax,
 				BreakerMax: w.CircuitMaxRestarts, BreakerWindow: w.CircuitWindow, BreakerCooldown: w.CircuitCooldown,
@@ -58,6 +62,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 		if l := w.Limits; l != nil {
 			s.Limits = &limits.Spec{Memory: l.Memory, CPU: l.CPU, Sustained: l.Sustained,
 				MemoryPolicy: limits.Policy(l.MemoryPolicy), CPUPolicy: limits.Policy(l.CPUPolicy)}
+			s.CgroupLimits = cgroupLimits(l)
 		}
 		out = append(out, s)
 	}
@@ -165,6 +170,20 @@ func loginShell(name string) string {
 }
 
 const defaultShell = "/bin/sh"
+
+// cpuPeriod is the period of cpu.max, the kernel's default: cpu_max = 150
+// allows 150 ms of CPU time in every 100 ms.
+const cpuPeriod = 100 * time.Millisecond
+
+// cgroupLimits turns the kernel-enforced limits of a limits table into
+// what the spawner writes into each incarnation's cgroup.
+func cgroupLimits(l *config.Limits) cgroup.Limits {
+	out := cgroup.Limits{MemoryMax: l.MemoryMax, MemoryHigh: l.MemoryHigh, PidsMax: uint64(l.PidsMax)}
+	if l.CPUMax > 0 {
+		out.CPUQuota, out.CPUPeriod = time.Duration(l.CPUMax/100*float64(cpuPeriod)), cpuPeriod
+	}
+	return out
+}
 
 // rlimits turns the configuration's limits into the spawner's.
 func rlimits(rs []config.Rlimit) []proc.Rlimit {
