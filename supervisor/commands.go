@@ -165,7 +165,11 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first})
+	in := core.Load{Specs: cs, Hash: hash, Actor: actor, First: first}
+	if first {
+		in.About = s.cfg.About
+	}
+	b, err := s.step(in)
 	if err == nil {
 		select {
 		case <-b.done:

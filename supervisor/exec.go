@@ -3,7 +3,9 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/tendhq/tend/events"
@@ -29,6 +31,10 @@ type incarnation struct {
 	proc   Process
 	ctx    context.Context
 	cancel context.CancelFunc
+	// oomSeen is the count of the kernel's OOM kills in the incarnation's
+	// cgroup already reported (memory.events oom_kill), by either of the
+	// two ways they are learnt: the cgroup tree's watch, and the waiter.
+	oomSeen atomic.Uint64
 }
 
 // executor owns the per-worker effect queues, the runtime of each worker's
@@ -314,6 +320,13 @@ func (x *executor) wait(rt *incarnation) {
 	// cancel = func() {}
 	cancel()
 	exit := toExit(ex)
+	// The kernel's OOM killer may be what ended the leader: its report
+	// must precede the end, which explains the end by it.
+	if g := cgroupOf(rt.proc); g != nil {
+		if n, err := g.OOMKills(); err == nil && n > rt.oomSeen.Load() {
+			s.reportOOM(rt.worker, rt.inc, n)
+		}
+	}
 	if n := rt.proc.Remaining(); n > 0 && rt.spec.OnLeaderExit != core.Leave {
 		s.observe("leader exited", core.LeaderExited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit, Remaining: n})
 		// The kernel says when the rest is gone (cgroup.events), or the
@@ -373,6 +386,60 @@ func (x *executor) startMonitors(f effect) {
 		}
 		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, report)
 	}
+}
+
+// KernelOOM is told, by the cgroup tree's watch (cgroup.Options.OnOOM),
+// that the kernel's OOM killer killed processes in an incarnation's
+// cgroup. It does not block: the report is recorded from a goroutine.
+func (s *Supervisor) KernelOOM(o cgroup.OOM) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.reportOOM(o.Worker, events.Incarnation(o.Incarnation), o.Kills)
+	}()
+}
+
+// reportOOM records the OOM kills up to kills (memory.events oom_kill) not
+// reported yet as a limit violation by the kernel. The victim cannot be
+// named: the kernel counts kills in memory.events and writes no pid.
+func (s *Supervisor) reportOOM(worker string, inc events.Incarnation, kills uint64) {
+	var seen, limit uint64
+	if rt := s.ex.current(worker, inc); rt != nil {
+		for {
+			seen = rt.oomSeen.Load()
+			if kills <= seen {
+				return
+			}
+			if rt.oomSeen.CompareAndSwap(seen, kills) {
+				break
+			}
+		}
+		if rt.spec != nil {
+			limit = rt.spec.CgroupLimits.MemoryMax
+		}
+	}
+	detail := fmt.Sprintf("the kernel's OOM killer killed %d process(es) of incarnation %d in its cgroup", kills-seen, inc)
+	if limit > 0 {
+		detail += " at memory_max " + humanBytes(limit)
+	}
+	detail += "; which one is not known (memory.events counts kills and names no process)"
+	s.observe("oom", core.Violation{Worker: worker, Inc: inc, Resource: limits.ResourceMemory, Policy: string(limits.PolicyLog),
+		Measured: float64(limit), Limit: float64(limit), Detail: detail, Kernel: true})
+}
+
+func humanBytes(n uint64) string {
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // cgroupOf is the incarnation's cgroup, when its Process has one.

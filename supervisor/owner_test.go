@@ -13,6 +13,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
@@ -415,4 +416,35 @@ func TestMemoryOfAnEscapeeCounts(t *testing.T) {
 		t.Fatalf("exit: %+v", w.LastExit)
 	}
 	r.noProcessOf("hog")
+}
+
+// The kernel's OOM kills in an incarnation's cgroup are recorded as limit
+// violations by the kernel, each kill once whichever way it is learnt, and
+// no policy of tend's follows from them. (This host's cgroup v2 has no
+// memory controller: the report is fed as the tree's watch would.)
+func TestKernelOOMIsRecordedOnce(t *testing.T) {
+	s := spec("hog", []string{"/bin/sleep", "1000"})
+	r := newRig(t, s)
+	r.waitState("hog", events.Running)
+	// The limit the kernel enforced, as the report quotes it (a rig
+	// without the memory controller cannot set it).
+	r.sup.ex.latest("hog").spec.CgroupLimits.MemoryMax = 64 << 20
+	r.sup.KernelOOM(cgroup.OOM{Worker: "hog", Incarnation: 1, Kills: 1, New: 1})
+	e := r.waitEvent("hog", "an OOM kill", func(e *events.Event) bool { return e.Type == events.LimitViolated })
+	if e.Actor != events.ActorKernel || e.Stale || e.Resource != "memory" || e.Limit != 64<<20 ||
+		!strings.Contains(e.Cause, "killed 1 process(es)") || !strings.Contains(e.Cause, "64 MiB") || !strings.Contains(e.Cause, "not known") {
+		t.Fatalf("event: %+v", e)
+	}
+	r.sup.KernelOOM(cgroup.OOM{Worker: "hog", Incarnation: 1, Kills: 1, New: 1})
+	r.sup.reportOOM("hog", 1, 1)
+	r.sup.KernelOOM(cgroup.OOM{Worker: "hog", Incarnation: 1, Kills: 3, New: 2})
+	r.waitEvent("hog", "the next two", func(e *events.Event) bool {
+		return e.Type == events.LimitViolated && strings.Contains(e.Cause, "killed 2 process(es)")
+	})
+	if n := count(r.history("hog"), events.LimitViolated, false); n != 2 {
+		t.Fatalf("%d violations recorded, want 2", n)
+	}
+	if w, _ := r.sup.Worker("hog"); w.State != events.Running {
+		t.Fatalf("a kernel OOM report changed the state: %s", w.State)
+	}
 }

@@ -80,6 +80,20 @@ func (s *Supervisor) Sample(name string) (limits.Sample, bool) {
 	return sampler.Latest(rt.proc.PID())
 }
 
+// Cgroup is the directory of the named worker's live incarnation's
+// cgroup, or "" when it has none (its processes are told by the
+// process-group rule) or nothing of it runs.
+func (s *Supervisor) Cgroup(name string) string {
+	rt := s.ex.latest(name)
+	if rt == nil || rt.proc == nil || rt.ctx.Err() != nil {
+		return ""
+	}
+	if g := cgroupOf(rt.proc); g != nil {
+		return g.Dir()
+	}
+	return ""
+}
+
 // WaitFor blocks until cond holds for the named worker's durable state, or
 // ctx ends. It returns the state that satisfied it (or the last one seen).
 func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Worker) bool) (fsm.Worker, error) {

@@ -57,6 +57,9 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// About is what the daemon says of itself in daemon_started (how it
+	// tells a worker's processes); only with First.
+	About string
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,
@@ -151,6 +154,10 @@ type Violation struct {
 	Resource, Policy string
 	Measured, Limit  float64
 	Detail           string
+	// Kernel says the kernel enforced the limit itself (an OOM kill in the
+	// incarnation's cgroup): recorded with actor "kernel", and no policy
+	// of tend's follows from it.
+	Kernel bool
 }
 
 // TimerKind says what a timer was armed for.
