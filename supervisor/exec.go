@@ -161,6 +161,9 @@ func (x *executor) run(f effect) {
 				err = serr
 			}
 			in := core.Signalled{Worker: f.Worker, Inc: f.Inc, PID: rt.proc.PID(), Signal: f.Signal}
+			if cgroupOf(rt.proc) != nil {
+				in.To = "every process of the incarnation's cgroup"
+			}
 			if err != nil {
 				in.Err = err.Error()
 			}

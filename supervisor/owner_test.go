@@ -6,9 +6,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
@@ -85,21 +86,55 @@ func execd(t testing.TB, pid int) {
 	}
 }
 
-func killAll(t testing.TB, pids []int) {
-	t.Cleanup(func() {
-		for _, p := range pids {
-			syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
+// pinned holds pidfds of processes a test watches, opened while they are
+// known to run: pids are recycled within seconds on a busy machine
+// (pid_max 32768), and neither a check nor the cleanup may take another
+// process for one of them. Whatever still runs at the end is killed.
+type pinned struct {
+	t   testing.TB
+	fds map[int]int
 }
 
-func gone(t testing.TB, what string, pids ...int) {
+func pin(t testing.TB, pids ...int) *pinned {
 	t.Helper()
+	p := &pinned{t: t, fds: map[int]int{}}
+	p.add(pids...)
+	t.Cleanup(func() {
+		for _, fd := range p.fds {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			unix.Close(fd)
+		}
+	})
+	return p
+}
+
+func (p *pinned) add(pids ...int) {
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			p.t.Fatalf("pin %d: %v", pid, err)
+		}
+		p.fds[pid] = fd
+	}
+}
+
+// alive: a pidfd turns readable when its process exits.
+func (p *pinned) alive(pid int) bool {
+	fds := []unix.PollFd{{Fd: int32(p.fds[pid]), Events: unix.POLLIN}}
+	n, _ := unix.Poll(fds, 0)
+	return n == 0
+}
+
+func (p *pinned) kill(pid int) { unix.PidfdSendSignal(p.fds[pid], unix.SIGKILL, nil, 0) }
+
+// gone waits until every pinned process has exited.
+func (p *pinned) gone(what string) {
+	p.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for _, p := range pids {
-		for alive(p) {
+	for pid := range p.fds {
+		for p.alive(pid) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: pid %d still alive", what, p)
+				p.t.Fatalf("%s: pid %d still alive", what, pid)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -116,14 +151,14 @@ func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
 		s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
 		r := mk(s)
 		w := r.waitState("master", events.Running)
-		workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
-		killAll(t, workers)
-		for _, p := range workers {
+		master := pin(t, w.PID)
+		workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+		for p := range workers.fds {
 			execd(t, p)
 		}
-		syscall.Kill(w.PID, syscall.SIGKILL)
+		master.kill(w.PID)
 		w2 := r.waitFor("master", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
-		gone(t, "workers of incarnation 1", workers...)
+		workers.gone("workers of incarnation 1")
 		h := r.history("master")
 		var left, sig, ended, spawned2 events.Seq
 		for _, e := range h {
@@ -144,13 +179,12 @@ func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
 		if left == 0 || sig == 0 || ended == 0 || !(left < sig && sig < ended && ended < spawned2) {
 			t.Fatalf("want leader_exited < signal_sent < exited < spawned(2); got %d %d %d %d", left, sig, ended, spawned2)
 		}
-		more := pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)
-		killAll(t, more)
+		more := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
 		if _, err := r.sup.Stop(bg, "master", "test"); err != nil {
 			t.Fatal(err)
 		}
 		r.waitState("master", events.Stopped)
-		gone(t, "workers of incarnation 2", more...)
+		more.gone("workers of incarnation 2")
 	})
 }
 
@@ -171,21 +205,20 @@ func TestEscapeeIsKilledOnStopAndOnLeaderDeath(t *testing.T) {
 
 	r.waitState("stopped", events.Running)
 	esc := firstPid(t, dir, "stopped")
-	killAll(t, []int{esc})
+	escapee := pin(t, esc)
 	execd(t, esc)
 	if _, err := r.sup.Stop(bg, "stopped", "test"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState("stopped", events.Killed)
-	gone(t, "the escapee on stop", esc)
+	escapee.gone("the escapee on stop")
 	if !slices.ContainsFunc(r.history("stopped"), func(e events.Event) bool { return e.Type == events.KillSent }) {
 		t.Fatal("no kill recorded: the escapee died of the stop signal, the test proves nothing")
 	}
 
-	esc = firstPid(t, dir, "crashed")
-	killAll(t, []int{esc})
+	escapee = pin(t, firstPid(t, dir, "crashed"))
 	r.waitFor("crashed", "ended", func(w *fsm.Worker) bool { return w.State == events.Killed || w.State == events.Stopped })
-	gone(t, "the escapee on its leader's death", esc)
+	escapee.gone("the escapee on its leader's death")
 	h := r.history("crashed")
 	if !slices.ContainsFunc(h, func(e events.Event) bool { return e.Type == events.LeaderExited && e.Attempt == 1 }) {
 		t.Fatalf("no leader_exited with the escapee remaining: %v", h)
@@ -257,7 +290,7 @@ func TestNoCgroupLeftBehind(t *testing.T) {
 	r.waitState("c", events.Running)
 	r.noGroupsBut("a.1", "b.1", "c.1")
 
-	syscall.Kill(wa.PID, syscall.SIGKILL)
+	pin(t, wa.PID).kill(wa.PID)
 	r.waitFor("a", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
 	r.noGroupsBut("a.2", "b.1", "c.1")
 
@@ -275,9 +308,10 @@ func TestNoCgroupLeftBehind(t *testing.T) {
 	// empty cgroup and removes it, and starts a again (and b, which
 	// autostarts with the daemon).
 	wa = r.waitState("a", events.Running)
+	a2 := pin(t, wa.PID)
 	r.crash()
-	syscall.Kill(wa.PID, syscall.SIGKILL)
-	gone(t, "a", wa.PID)
+	a2.kill(wa.PID)
+	a2.gone("a")
 	r.open()
 	r.load(a, b)
 	r.waitFor("a", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 3 && w.State == events.Running })
@@ -300,9 +334,8 @@ func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
 		s := shWorker("master", masterScript(dir))
 		r := mk(s)
 		w := r.waitState("master", events.Running)
-		workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
-		killAll(t, workers)
-		for _, p := range workers {
+		workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+		for p := range workers.fds {
 			execd(t, p)
 		}
 		r.crash()
@@ -314,8 +347,8 @@ func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
 		if n := count(r.history("master"), events.StrayFound, false); n != 0 {
 			t.Fatalf("%d strays recorded for a whole incarnation", n)
 		}
-		for _, p := range workers {
-			if !alive(p) {
+		for p := range workers.fds {
+			if !workers.alive(p) {
 				t.Fatalf("worker %d died in the recovery", p)
 			}
 		}
@@ -323,7 +356,7 @@ func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.waitState("master", events.Stopped)
-		gone(t, "workers after the stop", workers...)
+		workers.gone("workers after the stop")
 	})
 }
 
@@ -336,18 +369,18 @@ func TestCrashAfterTheMasterDiedKillsItsWorkers(t *testing.T) {
 	s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
 	r := newCgroupRig(t, s)
 	w := r.waitState("master", events.Running)
-	workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
-	killAll(t, workers)
-	for _, p := range workers {
+	master := pin(t, w.PID)
+	workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+	for p := range workers.fds {
 		execd(t, p)
 	}
 	r.crash()
-	syscall.Kill(w.PID, syscall.SIGKILL)
-	gone(t, "the master", w.PID)
+	master.kill(w.PID)
+	master.gone("the master")
 	r.open()
 	r.load(s)
 	r.waitFor("master", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
-	gone(t, "the dead master's workers", workers...)
+	workers.gone("the dead master's workers")
 	var stray, lost, spawned events.Seq
 	for _, e := range r.history("master") {
 		switch {
@@ -376,25 +409,25 @@ func TestLeaveLetsTheRestRun(t *testing.T) {
 	s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
 	r := newCgroupRig(t, s)
 	w := r.waitState("master", events.Running)
-	workers := pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)
-	killAll(t, workers)
-	for _, p := range workers {
+	master := pin(t, w.PID)
+	workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+	for p := range workers.fds {
 		execd(t, p)
 	}
-	syscall.Kill(w.PID, syscall.SIGKILL)
+	master.kill(w.PID)
 	w2 := r.waitFor("master", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
-	killAll(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2))
+	pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
 	if n := count(r.history("master"), events.LeaderExited, false); n != 0 {
 		t.Fatal("leader_exited recorded with on_leader_exit = leave")
 	}
-	for _, p := range workers {
-		if !alive(p) {
+	for p := range workers.fds {
+		if !workers.alive(p) {
 			t.Fatalf("worker %d of the first incarnation was stopped", p)
 		}
 	}
 	r.noGroupsBut("master.1", "master.2")
-	for _, p := range workers {
-		syscall.Kill(p, syscall.SIGKILL)
+	for p := range workers.fds {
+		workers.kill(p)
 	}
 	r.noGroupsBut("master.2")
 }

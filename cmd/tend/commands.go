@@ -89,6 +89,13 @@ func newCheckCmd(g *globals) *cobra.Command {
 			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
+			tracking, warnings, err := daemon.CheckTracking(cfg)
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", path, w)
+			}
 			if web := cfg.Daemon.MetricsWebConfig; web != "" {
 				if err := metrics.ValidateWebConfig(web); err != nil {
 					return &exitError{code: exitFailure, err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
@@ -114,6 +121,7 @@ func newCheckCmd(g *globals) *cobra.Command {
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
+			fmt.Fprintln(cmd.OutOrStdout(), tracking)
 			return nil
 		},
 	}
@@ -179,7 +187,21 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", w.Name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// The daemon's own line, under the table of all workers.
+			if t := st.Tracking; t != nil && len(names) == 0 {
+				line := "processes: tracked by " + t.Mode
+				switch {
+				case t.Where != "":
+					line += " (" + t.Where + ")"
+				case t.Why != "":
+					line += " (" + t.Why + ")"
+				}
+				fmt.Fprintln(out, line)
+			}
+			return nil
 		},
 	}
 }

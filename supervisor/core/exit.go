@@ -93,9 +93,13 @@ func (d *decision) exited(in Exited) error {
 }
 
 func (d *decision) signalled(in Signalled) error {
-	cause := fmt.Sprintf("SIG%s sent to the process group", events.SignalName(in.Signal))
+	to := in.To
+	if to == "" {
+		to = "the process group"
+	}
+	cause := fmt.Sprintf("SIG%s sent to %s", events.SignalName(in.Signal), to)
 	if in.Err != "" {
-		cause = fmt.Sprintf("SIG%s to the process group failed: %s", events.SignalName(in.Signal), in.Err)
+		cause = fmt.Sprintf("SIG%s to %s failed: %s", events.SignalName(in.Signal), to, in.Err)
 	}
 	_, err := d.add(events.Event{Type: events.SignalSent, Worker: in.Worker, Incarnation: in.Inc,
 		Actor: events.ActorDaemon, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID}})

@@ -127,6 +127,9 @@ type Signalled struct {
 	PID    int
 	Signal int
 	Err    string
+	// To is what the signal went to: "the cgroup", or "" for the process
+	// group.
+	To string
 }
 
 // StraysFound: processes of the incarnation were found outside it and

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tendhq/tend/supervisor/cgroup"
 )
 
@@ -110,6 +112,21 @@ func readPids(t *testing.T, file string, n int) []int {
 
 func alivePid(pid int) bool { s := state(pid); return s != 0 && s != 'Z' }
 
+// killAtEnd SIGKILLs pid when the test ends through a pidfd opened now,
+// while it is known to run: pids are recycled within seconds on a busy
+// machine, and the cleanup must not hit another test's process.
+func killAtEnd(t *testing.T, pid int) {
+	t.Helper()
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatalf("pin %d: %v", pid, err)
+	}
+	t.Cleanup(func() {
+		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		unix.Close(fd)
+	})
+}
+
 // environ reads a process's initial environment.
 func environ(t *testing.T, pid int) []string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
@@ -143,9 +160,9 @@ func TestMasterWorkersWithoutMarkers(t *testing.T) {
 			if env := environ(t, w); slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, EnvWorker) }) {
 				t.Fatalf("worker %d kept the markers: %v", w, env)
 			}
-			t.Cleanup(func() { syscall.Kill(w, syscall.SIGKILL) })
+			killAtEnd(t, w)
 		}
-		syscall.Kill(p.PID(), syscall.SIGKILL)
+		p.proc.Kill() // the master alone, through its pidfd
 		p.Wait()
 		if n := p.Remaining(); n != 2 {
 			t.Fatalf("Remaining = %d after the master's SIGKILL, want its 2 workers", n)
@@ -182,7 +199,7 @@ func TestCgroupHoldsTheEscapee(t *testing.T) {
 		(setsid sh -c 'echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exec /bin/sleep 1000`))
 	esc := readPids(t, dir+"/esc", 1)[0]
-	t.Cleanup(func() { syscall.Kill(esc, syscall.SIGKILL) })
+	killAtEnd(t, esc)
 	waitExec(t, esc, "/sleep")
 	if st, _ := readStat(esc); st.Session == p.leader.Session || st.PGRP == p.PID() {
 		t.Fatalf("the escapee did not leave: %+v", st)
@@ -219,7 +236,7 @@ func TestCgroupKillTakesWhatIgnoresTerm(t *testing.T) {
 		(setsid sh -c 'trap "" TERM; echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exit 3`))
 	esc := readPids(t, dir+"/esc", 1)[0]
-	t.Cleanup(func() { syscall.Kill(esc, syscall.SIGKILL) })
+	killAtEnd(t, esc)
 	waitExec(t, esc, "/sleep")
 	if ex := p.Wait(); ex.Code != 3 {
 		t.Fatalf("exit %v", ex)
@@ -264,7 +281,7 @@ func TestDecoyWithCopiedMarkersIsLeftAlone(t *testing.T) {
 			t.Fatalf("setsid: %v", err)
 		}
 		decoy := readPids(t, dir+"/decoy", 1)[0]
-		t.Cleanup(func() { syscall.Kill(decoy, syscall.SIGKILL) })
+		killAtEnd(t, decoy)
 		waitExec(t, decoy, "/sleep")
 		if st, _ := readStat(decoy); st.PPID == os.Getpid() {
 			t.Fatal("the decoy is this process's child: the test proves nothing")
@@ -314,7 +331,7 @@ func TestCgroupLeftoversAfterRestart(t *testing.T) {
 		(setsid sh -c 'echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exec /bin/sleep 1000`))
 	esc := readPids(t, dir+"/esc", 1)[0]
-	t.Cleanup(func() { syscall.Kill(esc, syscall.SIGKILL) })
+	killAtEnd(t, esc)
 	drop := start(t, first, shSpec(t, "drop", "/bin/sleep 1000 & exec /bin/sleep 1000"))
 	empty := start(t, first, shSpec(t, "empty", "exit 0"))
 	empty.Wait()

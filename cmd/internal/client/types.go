@@ -28,6 +28,19 @@ type WorkerStatus struct {
 	BreakerOpen bool       `json:"breaker_open,omitempty"`
 	RSSBytes    uint64     `json:"rss_bytes,omitempty"`
 	CPUPercent  float64    `json:"cpu_percent,omitempty"`
+	// Tracking is how the live incarnation's processes are told:
+	// "cgroup" (Cgroup is its directory) or "pgroup" (its leader's
+	// process group). An incarnation adopted from a daemon that tracked by
+	// process group stays "pgroup" under one that tracks by cgroup.
+	Tracking string `json:"tracking,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"`
+}
+
+// Tracking is how the daemon tells which processes belong to a worker.
+type Tracking struct {
+	Mode  string `json:"mode"`            // "cgroup" or "pgroup"
+	Where string `json:"where,omitempty"` // the daemon's cgroup subtree
+	Why   string `json:"why,omitempty"`   // why the daemon does not use cgroups
 }
 
 // ExitInfo is how an incarnation ended.
@@ -44,6 +57,7 @@ type ExitInfo struct {
 type Status struct {
 	Seq        events.Seq     `json:"seq"`
 	LogFailure string         `json:"log_failure,omitempty"`
+	Tracking   *Tracking      `json:"tracking,omitempty"`
 	Workers    []WorkerStatus `json:"workers"`
 }
 

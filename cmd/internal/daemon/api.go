@@ -98,7 +98,8 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	for _, n := range names {
 		want[n] = true
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(),
+		Workers: make([]client.WorkerStatus, 0, len(ws))}
 	for i := range ws {
 		if len(names) > 0 && !want[ws[i].Name] {
 			continue
@@ -106,6 +107,10 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		delete(want, ws[i].Name) // what is left was not found
 		st := client.FromWorker(&ws[i])
 		if ws[i].Live() {
+			st.Tracking, st.Cgroup = modePgroup, a.d.sup.Cgroup(ws[i].Name)
+			if st.Cgroup != "" {
+				st.Tracking = modeCgroup
+			}
 			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
 				st.RSSBytes = smp.RSS
 				if smp.CPUValid {
