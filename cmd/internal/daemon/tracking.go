@@ -45,21 +45,34 @@ func unavailable(err error) string {
 // openTracking decides how the daemon tracks its workers' processes:
 // process_tracking = "pgroup" takes process groups; "auto" takes a cgroup
 // subtree where one can be had, and says why not where not; "cgroup"
-// refuses to start without one. instance is the daemon's log path.
+// refuses to start without one, and takes the daemon's own cgroup as
+// delegated to it where nothing marks it so (systemd before 251 sets no
+// trusted.delegate on a Delegate=yes unit). instance is the log's path.
 func openTracking(cfg *config.Config, instance string, onOOM func(cgroup.OOM)) (*cgroup.Tree, tracking, error) {
-	if cfg.Daemon.ProcessTracking == config.TrackingPgroup {
+	mode := cfg.Daemon.ProcessTracking
+	if mode == config.TrackingPgroup {
 		return nil, tracking{mode: modePgroup, why: `process_tracking = "pgroup"`}, nil
 	}
-	tree, err := cgroup.Open(cgroup.InstanceID(instance), cgroup.Options{OnOOM: onOOM})
+	tree, err := cgroup.Open(cgroup.InstanceID(instance), cgroup.Options{OnOOM: onOOM, Delegated: mode == config.TrackingCgroup})
 	switch {
 	case err == nil:
 		info := tree.Info()
 		return tree, tracking{mode: modeCgroup, where: info.Dir, info: info.String()}, nil
-	case errors.Is(err, cgroup.ErrUnavailable) && cfg.Daemon.ProcessTracking != config.TrackingCgroup:
-		return nil, tracking{mode: modePgroup, why: "cgroups not used: " + unavailable(err)}, nil
+	case errors.Is(err, cgroup.ErrUnavailable) && mode != config.TrackingCgroup:
+		return nil, tracking{mode: modePgroup, why: "cgroups not used: " + unavailable(err) + delegationHint(err)}, nil
 	default:
 		return nil, tracking{}, cfg.KeyError(fmt.Errorf("cannot track processes by cgroup: %w", err), "daemon", "process_tracking")
 	}
+}
+
+// delegationHint says how to tell tend that its cgroup is its own, where
+// that is what stood in the way.
+func delegationHint(err error) string {
+	var ue *cgroup.UnavailableError
+	if errors.As(err, &ue) && ue.Reason == cgroup.NotDelegated {
+		return `; process_tracking = "cgroup" takes the daemon's cgroup as delegated to it`
+	}
+	return ""
 }
 
 // kernelLimits refuses a configuration whose kernel-enforced limits this
@@ -89,7 +102,8 @@ func CheckTracking(cfg *config.Config) (line string, warnings []string, err erro
 		line = `process tracking: by process group (process_tracking = "pgroup")`
 		return line, nil, kernelLimits(cfg, nil, tracking{mode: modePgroup, why: `process_tracking = "pgroup"`})
 	}
-	info, perr := cgroup.Probe(cgroup.InstanceID(DBPath(cfg.Daemon.StateDir)), cgroup.Options{})
+	info, perr := cgroup.Probe(cgroup.InstanceID(DBPath(cfg.Daemon.StateDir)),
+		cgroup.Options{Delegated: cfg.Daemon.ProcessTracking == config.TrackingCgroup})
 	if perr == nil {
 		line = "process tracking: by cgroup, under " + info.Dir + " (" + info.Mode.String() + ")"
 		if len(info.Controllers) > 0 {
