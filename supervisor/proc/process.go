@@ -283,11 +283,23 @@ func (p *Process) WaitGone(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if p.group != nil {
-		select {
-		case <-p.group.Empty():
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+		// The tree's inotify watch tells at once. Should the daemon have
+		// no inotify instance (the per-user limit), the watch never comes:
+		// cgroup.events is then read once a second.
+		empty := p.group.Empty()
+		tick := time.NewTicker(emptyFallback)
+		defer tick.Stop()
+		for {
+			select {
+			case <-empty:
+				return nil
+			case <-tick.C:
+				if pop, err := p.group.Populated(); err == nil && !pop {
+					return nil
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
 	for {
@@ -311,6 +323,10 @@ func (p *Process) WaitGone(ctx context.Context) error {
 		}
 	}
 }
+
+// emptyFallback is how often WaitGone reads cgroup.events itself, in case
+// the inotify watch never reports.
+const emptyFallback = time.Second
 
 // waitAnyExit returns once one of pids has exited (or was gone already),
 // or ctx ends. It polls their pidfds in one call, waking every 100 ms to
