@@ -80,12 +80,13 @@ func (s *Supervisor) Sample(name string) (limits.Sample, bool) {
 	return sampler.Latest(rt.proc.PID())
 }
 
-// Cgroup is the directory of the named worker's live incarnation's
-// cgroup, or "" when it has none (its processes are told by the
-// process-group rule) or nothing of it runs.
+// Cgroup is the directory of the cgroup of the named worker's latest
+// incarnation, or "" when it has none (its processes are told by the
+// process-group rule). Ask it of a live worker: a Stopping one whose main
+// process has exited still has its cgroup, with what remains in it.
 func (s *Supervisor) Cgroup(name string) string {
 	rt := s.ex.latest(name)
-	if rt == nil || rt.proc == nil || rt.ctx.Err() != nil {
+	if rt == nil || rt.proc == nil {
 		return ""
 	}
 	if g := cgroupOf(rt.proc); g != nil {
