@@ -51,6 +51,8 @@ const (
 	tagBootID     = 13
 	tagEnvNames   = 14
 	tagCommand    = 15
+	tagText       = 16 // format 2
+	tagPlanned    = 17 // format 2
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -142,6 +144,12 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if len(d.Command) > 0 {
 		dst = appendStrs(append(dst, tagCommand), d.Command)
+	}
+	if d.Text != "" {
+		dst = appendStr(append(dst, tagText), d.Text)
+	}
+	if !d.Planned.IsZero() {
+		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -303,11 +311,21 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 			e.EnvNames = r.strs()
 		case tagCommand:
 			e.Command = r.strs()
+		case tagText:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Text = string(r.bytes())
+		case tagPlanned:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Planned = time.Unix(0, int64(r.u64())).UTC()
 		default:
-			if v >= 2 && tag > tagCommand {
+			if v >= 2 && tag > tagPlanned {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagCommand)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagPlanned)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}
@@ -366,12 +384,14 @@ func (r *reader) bytes() []byte {
 	return s
 }
 
-func (r *reader) float() float64 {
+func (r *reader) float() float64 { return math.Float64frombits(r.u64()) }
+
+func (r *reader) u64() uint64 {
 	if len(r.b) < 8 {
-		r.fail("float")
+		r.fail("8-byte value")
 		return 0
 	}
-	v := math.Float64frombits(binary.BigEndian.Uint64(r.b))
+	v := binary.BigEndian.Uint64(r.b)
 	r.b = r.b[8:]
 	return v
 }

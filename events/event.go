@@ -92,7 +92,29 @@ const (
 	// of its incarnation remain (Attempt: how many); they are stopped
 	// before the end of the incarnation is recorded. Format 2.
 	LeaderExited Type = 27
-	lastType          = LeaderExited
+	// Waiting: a start waits for what the worker depends on (Policy
+	// "start"), a stop waits for the workers that depend on it to stop first
+	// (Policy "stop"), or a scheduled run waits for the current one to end
+	// (Policy "run"). Cause says for what; a waiting worker keeps its state.
+	Waiting Type = 28
+	// Notified: a message of the worker's readiness protocol other than
+	// READY=1 (Policy: STATUS, RELOADING, STOPPING, EXTEND_TIMEOUT, MAINPID),
+	// with Text or Delay or PID. One from a process outside the incarnation
+	// is recorded stale.
+	Notified Type = 29
+	// NotReady: the worker was not ready within its ready_timeout: it is
+	// stopped, and its end counts as a failed start. Starting → Stopping.
+	NotReady Type = 30
+	// RunSkipped: a scheduled run did not start (Planned: when it was due),
+	// because the last run was still going, or it was missed while no
+	// daemon ran.
+	RunSkipped Type = 31
+	// NotifyFailed: an alert ([[notify]]) could not be delivered after
+	// its last attempt (Attempt: how many; Policy: the alert's name); the
+	// cause names the alert, the seq it was about and the last error. A
+	// daemon-level event, the dead letter of at-least-once delivery.
+	NotifyFailed Type = 32
+	lastType          = NotifyFailed
 )
 
 var typeNames = [...]string{
@@ -101,6 +123,7 @@ var typeNames = [...]string{
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
+	"waiting", "notified", "not_ready", "run_skipped", "notify_failed",
 }
 
 func (t Type) String() string {
@@ -141,6 +164,10 @@ const (
 	ActorRecovery = "recovery"
 	ActorKernel   = "kernel"  // the kernel enforced a limit itself (an OOM kill in a cgroup)
 	ActorProcess  = "process" // the OS reported it (an exit)
+	ActorNotify   = "notify"  // the worker said so on its readiness channel
+	ActorWatchdog = "watchdog"
+	ActorSchedule = "schedule"
+	ActorAlert    = "alert" // alert delivery ([[notify]]), its dead letters
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.
@@ -176,6 +203,8 @@ type Details struct {
 	BootID     string
 	EnvNames   []string // names only: values never enter the log
 	Command    []string
+	Text       string    // what the worker reported of itself (STATUS=); format 2
+	Planned    time.Time // when a scheduled run was due; format 2
 }
 
 // Changes reports whether the event moves its worker to a new state.

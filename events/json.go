@@ -37,6 +37,8 @@ type JSON struct {
 	BootID      string   `json:"boot_id,omitempty"`
 	EnvNames    []string `json:"env_names,omitempty"`
 	Command     []string `json:"command,omitempty"`
+	Text        string   `json:"text,omitempty"`
+	Planned     string   `json:"planned,omitempty"`
 	Prev        string   `json:"prev"`
 }
 
@@ -59,6 +61,10 @@ func (e *Event) ToJSON() JSON {
 	}
 	if e.Signal != 0 {
 		j.Signal = SignalName(e.Signal)
+	}
+	j.Text = e.Text
+	if !e.Planned.IsZero() {
+		j.Planned = e.Planned.UTC().Format(time.RFC3339Nano)
 	}
 	return j
 }

@@ -47,12 +47,30 @@ type Worker struct {
 	Spec string `json:",omitempty"`
 	// Removing: removed from the configuration, stopping before it is
 	// removed (worker_changed with no settings); Spec stays what it was.
-	Removing bool         `json:",omitempty"`
-	Health   string       `json:",omitempty"` // "", "failing" after HealthFailed, cleared on recovery or exit
-	LastSeq  events.Seq   // last event about this worker, stale or not
-	Flags    Flags        `json:",omitempty"`
-	Policy   PolicyMemory `json:",omitempty"`
-	Recent   []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
+	Removing bool `json:",omitempty"`
+	// Waiting: "start" (its start waits for what it depends on), "stop" (its
+	// stop waits for the workers that depend on it), "run" (a scheduled run
+	// waits for the current one to end), or "" (waiting event).
+	Waiting   string     `json:",omitempty"`
+	WaitCause string     `json:",omitempty"` // what it waits for, in plain words
+	WaitActor string     `json:",omitempty"` // who asked for what waits
+	WaitSince time.Time  `json:",omitempty"`
+	WaitSeq   events.Seq `json:",omitempty"` // the waiting event
+	// WaitBlocked says why a start's requirement cannot come up on its own
+	// ("" while it may).
+	WaitBlocked string `json:",omitempty"`
+	// Status is what the worker last said of itself (STATUS=).
+	Status string `json:",omitempty"`
+	// ReadyBy is when a Starting worker's ready timeout runs out, once the
+	// worker has asked for more time (EXTEND_TIMEOUT_USEC).
+	ReadyBy time.Time `json:",omitempty"`
+	// LastPlanned is when the last scheduled run (started or skipped) was due.
+	LastPlanned time.Time    `json:",omitempty"`
+	Health      string       `json:",omitempty"` // "", "failing" after HealthFailed, cleared on recovery or exit
+	LastSeq     events.Seq   // last event about this worker, stale or not
+	Flags       Flags        `json:",omitempty"`
+	Policy      PolicyMemory `json:",omitempty"`
+	Recent      []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
 }
 
 // Flags are facts about the current incarnation's stop.
@@ -67,6 +85,9 @@ type Flags struct {
 	// are gone from the configuration.
 	StopSignal  int           `json:",omitempty"`
 	StopTimeout time.Duration `json:",omitempty"`
+	// FailedStart: it was stopped for not being ready in time; its end is
+	// a failed start.
+	FailedStart bool `json:",omitempty"`
 }
 
 // PolicyMemory is what the restart policy needs from the past. It is part of
@@ -151,7 +172,7 @@ func observation(t events.Type) bool {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
 		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
-		events.LeaderExited:
+		events.LeaderExited, events.Notified, events.NotReady:
 		return true
 	}
 	return false
@@ -159,7 +180,7 @@ func observation(t events.Type) bool {
 
 func workerLevel(t events.Type) bool {
 	switch t {
-	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused:
+	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused, events.NotifyFailed:
 		return false
 	}
 	return true
@@ -258,9 +279,10 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 			// Cancels the restart that was to follow, or makes a policy's
 			// kill an explicit stop: either way nothing restarts it.
 			return same, nil
-		case stopped && (w.Policy.Pending || w.Policy.BreakerOpen && !w.Flags.StopAsked):
+		case stopped && (w.Policy.Pending || w.Policy.BreakerOpen && !w.Flags.StopAsked || w.Waiting != ""):
 			// Cancels the scheduled restart, or the one the breaker's
-			// cooldown would make: an explicit stop is never followed by one.
+			// cooldown would make, or a start waiting for what the worker
+			// depends on: an explicit stop is never followed by one.
 			return same, nil
 		default:
 			return stale, nil
@@ -350,6 +372,32 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		default:
 			return stale, nil
 		}
+	case events.Waiting:
+		switch e.Policy {
+		case "start":
+			if stopped && !w.Removed {
+				return same, nil
+			}
+		case "stop", "run":
+			if w.Live() {
+				return same, nil
+			}
+		default:
+			return illegal(fmt.Sprintf("waiting for %q", e.Policy))
+		}
+		return stale, nil
+	case events.Notified:
+		if w.Live() {
+			return same, nil
+		}
+		return stale, nil
+	case events.NotReady:
+		if w.State == events.Starting {
+			return via(TrStop)
+		}
+		return stale, nil
+	case events.RunSkipped:
+		return same, nil
 	}
 	return illegal("not a worker event")
 }
@@ -437,10 +485,21 @@ func mutate(w *Worker, e *events.Event) {
 		w.CauseSeq = e.Seq
 	}
 	w.Incarnation = e.Incarnation
+	if e.To == events.Starting || e.To == events.Stopping || e.To == events.Stopped && w.Waiting != "run" {
+		// Whatever waited is settled by the transition: a start by its
+		// spawn, a stop by its signal, anything by the end of the worker
+		// (but a queued scheduled run starts after the end).
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
+	}
+	if e.Planned.After(w.LastPlanned) {
+		// A scheduled run was started, queued, or skipped.
+		w.LastPlanned = e.Planned
+	}
 	switch e.Type {
 	case events.StartRequested, events.RestartRequested:
 		if e.To == events.Starting {
 			w.Flags = Flags{}
+			w.Status, w.ReadyBy = "", time.Time{}
 			w.PID, w.StartTicks, w.BootID, w.SpawnedAt, w.Health = 0, 0, "", time.Time{}, ""
 			w.Policy.Pending, w.Policy.Due = false, time.Time{}
 			if e.Actor == events.ActorPolicy {
@@ -474,6 +533,7 @@ func mutate(w *Worker, e *events.Event) {
 		w.Flags.RestartAfter = false
 		w.Flags.RestartActor = ""
 		w.Policy.Pending, w.Policy.Due = false, time.Time{}
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
 		if e.To == events.Stopping {
 			w.Flags.StopSignal, w.Flags.StopTimeout = e.Signal, e.Delay
 		}
@@ -526,5 +586,22 @@ func mutate(w *Worker, e *events.Event) {
 		w.Removed = true
 		w.Removing = false
 		w.Policy.Pending = false
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
+	case events.Waiting:
+		if w.Waiting != e.Policy {
+			w.WaitSince = e.Time
+		}
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSeq, w.WaitBlocked = e.Policy, e.Cause, e.Actor, e.Seq, e.Text
+	case events.Notified:
+		switch e.Policy {
+		case "STATUS":
+			w.Status = e.Text
+		case "EXTEND_TIMEOUT":
+			w.ReadyBy = e.Time.Add(e.Delay)
+		case "MAINPID":
+			w.PID, w.StartTicks, w.BootID = e.PID, e.StartTicks, e.BootID
+		}
+	case events.NotReady:
+		w.Flags.FailedStart = true
 	}
 }

@@ -257,6 +257,8 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 
 func (p *fakeProc) SignalStrays(syscall.Signal) (int, error) { return 0, nil }
 
+func (p *fakeProc) Member(pid int) bool { return pid == p.pid }
+
 func (p *fakeProc) Remaining() int {
 	p.f.mu.Lock()
 	if !p.reaped {

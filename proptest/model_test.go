@@ -261,7 +261,7 @@ func (m *model) step(evs []events.Event, i int) {
 		// outlives the daemon that began it.
 		m.closing = false
 		return
-	case events.CommandRefused:
+	case events.CommandRefused, events.NotifyFailed:
 		return
 	}
 	w := m.ws[e.Worker]

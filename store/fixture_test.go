@@ -18,6 +18,9 @@ var updateWhich = flag.String("fixture", "", "with -update: which fixture to wri
 const (
 	fixture   = "testdata/v1.tend"
 	fixtureV2 = "testdata/v2.tend"
+	// fixtureV2Notify is record version 2 with the types added to it
+	// later, without a new version byte (notify_failed).
+	fixtureV2Notify = "testdata/v2-notify.tend"
 )
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
@@ -81,6 +84,10 @@ func fixtureEventsV2() []*events.Event {
 	next("web", events.WorkerChanged, 0, 0, events.Details{Hash: "hmac-sha256:00ff"})
 	next("web", events.WorkerChanged, 0, 0, events.Details{})
 	next("web", events.LeaderExited, events.Running, events.Stopping, events.Details{PID: 4300, ExitCode: events.IntPtr(1), Attempt: 2})
+	next("api", events.Waiting, 0, 0, events.Details{Policy: "start"})
+	next("web", events.Notified, 0, 0, events.Details{Policy: "STATUS", Text: "accepting connections"})
+	next("web", events.NotReady, events.Starting, events.Stopping, events.Details{Delay: 90e9})
+	next("cron", events.RunSkipped, 0, 0, events.Details{Planned: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)})
 	return out
 }
 
@@ -94,7 +101,7 @@ func TestFixtureV2(t *testing.T) {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
+		if typ <= events.RunSkipped && !seen[typ] {
 			t.Errorf("fixture v2 lacks type %v (add it with a new fixture, never by editing v2)", typ)
 		}
 	}
@@ -115,7 +122,56 @@ func TestFixtureV2(t *testing.T) {
 	}
 	for i, e := range got {
 		w := evs[i]
-		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause {
+		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Notify is the content of testdata/v2-notify.tend: v2's
+// events, then the types added to version 2 since.
+func fixtureEventsV2Notify() []*events.Event {
+	out := fixtureEventsV2()
+	last := out[len(out)-1]
+	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorAlert,
+		Cause:   `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
+		Details: events.Details{Attempt: 5, Policy: "ops"}})
+	return out
+}
+
+func TestFixtureV2Notify(t *testing.T) {
+	evs := fixtureEventsV2Notify()
+	if *update && *updateWhich == "v2-notify" {
+		writeFixture(t, fixtureV2Notify, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if !seen[typ] {
+			t.Errorf("fixture v2-notify lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Notify)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Notify -args -update -fixture v2-notify)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-notify.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-notify has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Attempt != w.Attempt || e.Policy != w.Policy || e.Cause != w.Cause || e.Actor != w.Actor {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}

@@ -24,6 +24,9 @@ type Request struct {
 	Workers []string // the workers named, in the order to answer them
 	All     bool     // every configured worker (Workers is ignored)
 	Actor   string
+	// NoDeps: a stop or restart leaves the workers that depend on these
+	// alone (by default they are stopped first, or restarted with them).
+	NoDeps bool
 	// Wait: after the command is durable, wait until each worker reaches
 	// the command's target (core.Target) or is settled without reaching
 	// it, or ctx ends.
@@ -51,7 +54,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	if r.All {
 		names = s.configuredNames()
 	}
-	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor})
+	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor, NoDeps: r.NoDeps})
 	if len(b.res.Outcomes) == 0 && err != nil {
 		return nil, err
 	}
@@ -83,7 +86,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	var ws []waiting
 	for i, o := range b.res.Outcomes {
 		if o.Err == nil {
-			ws = append(ws, waiting{i, core.Target(r.Verb, o.Before)})
+			ws = append(ws, waiting{i, core.Target(r.Verb, o.Before, o.Oneshot)})
 		}
 	}
 	werr := s.waitEach(ctx, len(ws), func(j int, w *fsm.Worker) bool {
@@ -98,6 +101,13 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 			continue
 		}
 		w := rep.Status
+		if w.Waiting != "" {
+			rep.Reason = fmt.Sprintf("%s is %s, and %s", rep.Worker, w.State, w.WaitCause)
+			if werr != nil && !settled(x.cond, &w) {
+				rep.Reason = "timed out: " + rep.Reason
+			}
+			continue
+		}
 		if werr != nil && !settled(x.cond, &w) {
 			rep.Reason = fmt.Sprintf("timed out: %s is %s (%s)", rep.Worker, w.State, w.Cause)
 			continue
@@ -222,6 +232,22 @@ func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause stri
 // recorded: a refused client must not be able to write into the log.
 func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
 	b, err := s.step(core.Refused{Actor: actor, Cause: cause})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NotifyFailed records the dead letter of an alert that could not be
+// delivered, once it is durable. The alert's sender advances past it only
+// then, so a crash before that retries the alert instead of losing it.
+func (s *Supervisor) NotifyFailed(ctx context.Context, in core.NotifyFailed) error {
+	b, err := s.step(in)
 	if err != nil {
 		return err
 	}

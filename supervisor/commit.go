@@ -304,7 +304,7 @@ func (s *Supervisor) logLoop() {
 			case e.Stale || e.Type == events.SignalSent:
 				lvl = zerolog.DebugLevel
 			case e.Type == events.BreakerOpened || e.Type == events.LimitViolated || e.Type == events.HealthFailed ||
-				e.Type == events.SpawnFailed || e.Type == events.LeaderExited:
+				e.Type == events.SpawnFailed || e.Type == events.LeaderExited || e.Type == events.NotifyFailed:
 				lvl = zerolog.WarnLevel
 			}
 			l := s.logger.WithLevel(lvl).Uint64("seq", uint64(e.Seq)).Str("type", e.Type.String())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +30,7 @@ type incarnation struct {
 	inc    events.Incarnation
 	spec   *WorkerSpec
 	proc   Process
+	ready  *readyChannel // its readiness channel, when its rule needs one
 	ctx    context.Context
 	cancel context.CancelFunc
 	// oomSeen is the count of the kernel's OOM kills in the incarnation's
@@ -198,7 +200,7 @@ func (x *executor) run(f effect) {
 // judged again by Step when it fires.
 func (x *executor) arm(f effect) {
 	s := x.s
-	in := core.TimerFired{Kind: f.Timer, Worker: f.Worker, Inc: f.Inc, Delay: f.Delay}
+	in := core.TimerFired{Kind: f.Timer, Worker: f.Worker, Inc: f.Inc, Delay: f.Delay, Planned: f.At, Digest: f.Digest}
 	x.exMu.Lock()
 	defer x.exMu.Unlock()
 	if x.timersClosed {
@@ -282,29 +284,35 @@ func (x *executor) spawn(f effect) {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(f.Worker, spec)
+	ps.Files = map[int]*os.File{}
+	ready, env, err := x.prepareReady(f.Worker, f.Inc, spec, env, ps.Files)
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits, ps.CgroupLimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits, spec.CgroupLimits
 	var p Process
-	var err error
-	if s.ctx.Err() != nil {
+	switch {
+	case err != nil:
+	case s.ctx.Err() != nil:
 		err = ErrClosed
-	} else {
+	default:
 		s.spawnSem <- struct{}{}
 		p, err = s.cfg.Spawner.Start(ps)
 		<-s.spawnSem
 	}
+	ready.spawned()
 	if err != nil {
+		ready.close()
 		var errno syscall.Errno
 		errors.As(err, &errno)
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Errno: int(errno), Err: err.Error(), Command: spec.Command})
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ctx: ctx, cancel: cancel}
+	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ready: ready, ctx: ctx, cancel: cancel}
 	x.install(rt)
 	id := p.Identity()
 	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
 		Command: spec.Command, EnvNames: envNames(spec.Env)})
+	x.watchReady(rt)
 	s.waiters.Add(1)
 	go x.wait(rt)
 }
@@ -365,7 +373,8 @@ func (x *executor) startMonitors(f effect) {
 		go func() {
 			defer s.wg.Done()
 			s.cfg.Probe(rt.ctx, hs, func(r health.Report) {
-				s.observe("health", core.HealthReport{Worker: worker, Inc: inc, Healthy: r.Healthy, Consecutive: r.Consecutive, Detail: r.Detail})
+				s.observe("health", core.HealthReport{Worker: worker, Inc: inc, Healthy: r.Healthy, First: r.First,
+					Consecutive: r.Consecutive, Detail: r.Detail})
 			})
 		}()
 	}

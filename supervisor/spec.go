@@ -53,6 +53,13 @@ type WorkerSpec struct {
 	// main process exits ("": stop it, core.StopRest).
 	OnLeaderExit core.LeaderExit
 
+	// Start-up order (core decides with them): a one-shot job, its
+	// readiness rule, what it depends on, when it runs on its own.
+	Oneshot  bool
+	Ready    core.Readiness
+	Deps     []core.Dep
+	Schedule *core.Schedule
+
 	Health *health.Spec
 	Limits *limits.Spec
 	// CgroupLimits are kernel-enforced limits for each incarnation's
@@ -71,7 +78,8 @@ type WorkerSpec struct {
 // core is what core.Step needs of the settings.
 func (w *WorkerSpec) core() *core.Spec {
 	return &core.Spec{Name: w.Name, Digest: w.Hash, Autostart: w.Autostart, StartTimeout: w.StartTimeout,
-		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy}
+		StopSignal: int(w.StopSignal), StopTimeout: w.StopTimeout, OnLeaderExit: w.OnLeaderExit, Policy: w.Policy,
+		Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.Deps, Schedule: w.Schedule}
 }
 
 // SpecHash is a default Hash for specs built in code (tests). It hashes
@@ -168,6 +176,9 @@ type Process interface {
 	// Release gives back what the incarnation holds in the OS (its
 	// cgroup) once its end is recorded.
 	Release()
+	// Member reports whether pid is a live process of the incarnation (a
+	// notification's sender must be).
+	Member(pid int) bool
 }
 
 // Spawner starts incarnations.

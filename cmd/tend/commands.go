@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,6 +112,9 @@ func newCheckCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 				}
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
 			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
 				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
 				if cfg.Daemon.MetricsWebConfig != "" {
@@ -136,11 +140,13 @@ func since(t time.Time) string {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var daemonOnly bool
+	cmd := &cobra.Command{
 		Use:   "status [NAME...]",
 		Short: "Show each worker's state, pid, incarnation, restarts, and why",
 		Example: `  tend status
-  tend status web worker-1 -o json`,
+  tend status web worker-1 -o json
+  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := g.checkOutput(); err != nil {
 				return err
@@ -150,13 +156,39 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			out := cmd.OutOrStdout()
+			if daemonOnly {
+				st, err := c.Status(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				st.Workers = nil
+				if g.json() {
+					return printJSON(out, st)
+				}
+				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
+				if st.LogFailure != "" {
+					fmt.Fprintf(out, "log refuses writes: %s\n", st.LogFailure)
+				}
+				daemonLines(out, st)
+				return nil
+			}
+			if g.json() {
+				raw, err := c.StatusJSON(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, raw, "", "  "); err != nil {
+					return fmt.Errorf("the daemon's status is not JSON: %w", err)
+				}
+				buf.WriteByte('\n')
+				_, err = out.Write(buf.Bytes())
+				return err
+			}
 			st, err := c.Status(cmd.Context(), names...)
 			if err != nil {
 				return err
-			}
-			out := cmd.OutOrStdout()
-			if g.json() {
-				return printJSON(out, st.Workers)
 			}
 			if st.LogFailure != "" {
 				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)
@@ -164,23 +196,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
 			for _, w := range st.Workers {
-				why := ""
-				switch {
-				case w.BreakerOpen:
-					why = "circuit breaker open: " + w.Cause
-				case w.RestartDue != nil:
-					why = "restart at " + w.RestartDue.Local().Format("15:04:05")
-					if w.LastExit != nil {
-						why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.State != "Running":
-					why = w.Cause
-					if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
-						why += "; last exit: " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.Health != "":
-					why = "health: " + w.Health
-				}
+				why := w.Note()
 				pid := "-"
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
@@ -190,24 +206,56 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			// The daemon's own line, under the table of all workers.
-			if t := st.Tracking; t != nil && len(names) == 0 {
-				line := "processes: tracked by " + t.Mode
-				switch {
-				case t.Where != "":
-					line += " (" + t.Where + ")"
-				case t.Why != "":
-					line += " (" + t.Why + ")"
-				}
-				fmt.Fprintln(out, line)
+			// The daemon's own lines, under the table of all workers.
+			if len(names) == 0 {
+				fmt.Fprintln(out)
+				daemonLines(out, st)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
+	return cmd
+}
+
+// daemonLines prints how the daemon tracks processes, and the export's
+// and the alerts' progress, for people.
+func daemonLines(out io.Writer, st client.Status) {
+	if t := st.Tracking; t != nil {
+		line := "processes: tracked by " + t.Mode
+		switch {
+		case t.Where != "":
+			line += " (" + t.Where + ")"
+		case t.Why != "":
+			line += " (" + t.Why + ")"
+		}
+		fmt.Fprintln(out, line)
+	}
+	if x := st.Export; x != nil {
+		conn := "connected"
+		if !x.Connected {
+			conn = "not connected"
+		}
+		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
+			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
+		if x.Error != "" {
+			fmt.Fprintf(out, "export: last error: %s\n", x.Error)
+		}
+	}
+	for _, n := range st.Notify {
+		line := fmt.Sprintf("notify %s: done with seq %d, %d delivered, %d failed attempts, %d dead letters", n.Name, n.Cursor, n.Delivered, n.Failures, n.DeadLetters)
+		if n.Retrying != 0 {
+			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
+		}
+		if n.Error != "" {
+			line += "; last error: " + n.Error
+		}
+		fmt.Fprintln(out, line)
+	}
 }
 
 func newCommandCmd(g *globals, verb string) *cobra.Command {
-	var all, noWait bool
+	var all, noWait, noDeps bool
 	var timeout time.Duration
 	target := map[string]string{"start": "Running", "stop": "Stopped (or Killed)", "restart": "Running again"}[verb]
 	cmd := &cobra.Command{
@@ -230,7 +278,7 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 			// One request for every worker named: the daemon judges it as
 			// one command, makes it durable in one commit and answers once.
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String()})
+				Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
 			if err != nil {
 				return err
 			}
@@ -276,6 +324,9 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the command is recorded")
+	if verb != "start" {
+		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
+	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the target state")
 	return cmd
 }
@@ -348,7 +399,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "A worker's events, oldest first: time, transition, cause and actor",
 		Example: `  tend history web --since 1h
   tend history web --limit 50 -o json
-  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy`,
+  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy
+  tend history web --nats nats://nats.internal:4222 --host web-3   # that host's log, from the stream`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkOutput(); err != nil {
@@ -401,6 +453,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&sinceFlag, "since", "", "only events after this (a duration like 1h, or a time)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many of the newest events")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -414,7 +467,8 @@ func newWhyCmd(g *globals) *cobra.Command {
 		Use:   "why NAME",
 		Short: "The causal chain behind a worker's current state, in plain words",
 		Example: `  tend why web
-  tend why web --db /var/lib/tend/tend.db`,
+  tend why web --db /var/lib/tend/tend.db
+  tend why web --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var a explain.Answer
@@ -446,15 +500,12 @@ func newWhyCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), a)
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s is %s\n", a.Worker, a.Summary)
-			for _, s := range a.Chain {
-				fmt.Fprintf(out, "  seq %-8d %s\n", s.Seq, s.Text)
-			}
-			return nil
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(a.Lines(), "\n"))
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -583,7 +634,8 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Short: "Every worker's state at a moment of the log",
 		Example: `  tend replay --at 03:14:07
   tend replay --at "2026-03-14 03:14:07" --db /tmp/tend.db
-  tend replay --seq 4211 -o json`,
+  tend replay --seq 4211 -o json
+  tend replay --at 03:14:07 --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if at == "" && seq == "" {
@@ -630,6 +682,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&at, "at", "", "a time: 03:14:07, \"2026-03-14 03:14:07\", RFC 3339, or a duration ago (15m)")
 	cmd.Flags().StringVar(&seq, "seq", "", "a seq of the log")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 

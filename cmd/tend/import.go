@@ -9,8 +9,6 @@ import (
 	"github.com/tendhq/tend/cmd/internal/supervisord/importer"
 )
 
-func init() { extraCommands = append(extraCommands, newImportCmd) }
-
 func newImportCmd(g *globals) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{

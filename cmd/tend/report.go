@@ -11,8 +11,6 @@ import (
 	"github.com/tendhq/tend/cmd/internal/report"
 )
 
-func init() { extraCommands = append(extraCommands, newReportCmd) }
-
 func newReportCmd(g *globals) *cobra.Command {
 	var out, sinceFlag, untilFlag, shot string
 	var workers []string
@@ -26,7 +24,8 @@ filterable table of the events; and a summary per worker. It opens in any
 browser, from a copied log too. The log is read directly (read-only), so it
 works while the daemon runs on a copy, or on the daemon's file once it is down.`,
 		Example: `  tend report --db /tmp/copy-of-tend.db -o report.html
-  tend report --since 2h --worker web --worker api -o last-2h.html`,
+  tend report --since 2h --worker web --worker api -o last-2h.html
+  tend report --nats nats://nats.internal:4222 --host web-3 -o web-3.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" || out == "table" || out == "json" {
@@ -81,6 +80,7 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 	f.StringVar(&untilFlag, "until", "", "end of the window")
 	f.StringSliceVar(&workers, "worker", nil, "only these workers (repeatable)")
 	f.StringVar(&shot, "screenshot", "", "also render the report to this PNG with headless chromium")
+	g.nats.register(f, true)
 	cmd.Flags().StringVarP(&out, "out", "", "", "")
 	_ = cmd.Flags().MarkHidden("out")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { out = g.output }

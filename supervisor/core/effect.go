@@ -77,6 +77,10 @@ func (k TimerKind) String() string {
 		return "restart"
 	case Cooldown:
 		return "cooldown"
+	case ReadyTimeout:
+		return "ready-timeout"
+	case ScheduleDue:
+		return "schedule"
 	}
 	return fmt.Sprintf("TimerKind(%d)", int(k))
 }
@@ -85,10 +89,11 @@ func (k TimerKind) String() string {
 // (stale when it changed nothing, e.g. a start of a running worker), or
 // why it was refused.
 type Outcome struct {
-	Worker string
-	Before fsm.Worker // the worker as the command found it
-	Event  *events.Event
-	Err    error
+	Worker  string
+	Before  fsm.Worker // the worker as the command found it
+	Oneshot bool       // a one-shot: a start's goal is completion
+	Event   *events.Event
+	Err     error
 }
 
 // Result is one decision.

@@ -24,14 +24,7 @@ func (d *decision) spawned(in Spawned) error {
 	if sp == nil {
 		return nil
 	}
-	d.effect(Effect{Kind: StartMonitors, Worker: in.Worker, Inc: in.Inc, Digest: sp.Digest})
-	if sp.StartTimeout > 0 {
-		d.effect(Effect{Kind: ArmTimer, Worker: in.Worker, Inc: in.Inc, Timer: StartTimeout, Delay: sp.StartTimeout, At: e.Time.Add(sp.StartTimeout)})
-		return nil
-	}
-	_, err = d.add(events.Event{Type: events.Ready, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorDaemon,
-		Cause: "running (no start timeout)"})
-	return err
+	return d.readyEffects(e, sp)
 }
 
 func (d *decision) spawnFailed(in SpawnFailed) error {
@@ -84,8 +77,12 @@ func exitDetails(pid int, x Exit, remaining int) events.Details {
 
 // exited records the end of an incarnation and what follows it.
 func (d *decision) exited(in Exited) error {
+	cause := "process " + in.Exit.Desc
+	if sp := d.st.SpecOf(in.Worker); sp != nil && sp.Oneshot && in.Exit.HasCode && in.Exit.Code == 0 {
+		cause += ": completed"
+	}
 	e, err := d.add(events.Event{Type: events.Exited, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorProcess,
-		Cause: "process " + in.Exit.Desc, Details: exitDetails(in.PID, in.Exit, 0)})
+		Cause: cause, Details: exitDetails(in.PID, in.Exit, 0)})
 	if err != nil || e.Stale {
 		return err
 	}
@@ -107,8 +104,8 @@ func (d *decision) signalled(in Signalled) error {
 }
 
 // policyExit is an exit as the restart policy sees it.
-func policyExit(e *events.Event, x Exit, ran time.Duration) policy.Exit {
-	ex := policy.Exit{Code: x.Code, Signal: x.Signal, FailedStart: e.From == events.Starting, Lost: e.Type == events.Lost, Ran: ran}
+func policyExit(e *events.Event, x Exit, ran time.Duration, failedStart bool) policy.Exit {
+	ex := policy.Exit{Code: x.Code, Signal: x.Signal, FailedStart: e.From == events.Starting || failedStart, Lost: e.Type == events.Lost, Ran: ran}
 	if e.Type == events.SpawnFailed || x.Signal != 0 || !x.HasCode {
 		ex.Code = -1
 	}
@@ -139,15 +136,23 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 	case w.Flags.RestartAfter:
 		_, err := d.start(name, events.StartRequested, w.Flags.RestartActor, "starting again: restart requested by "+w.Flags.RestartActor)
 		return err
+	case w.Waiting == "run":
+		_, err := d.run(name, w.LastPlanned, fmt.Sprintf("scheduled run due at %s, after the last run ended", fmtTime(w.LastPlanned)))
+		return err
 	case stopAsked:
 		return nil
+	}
+	// It ended on its own: what depends on it hears of it.
+	d.depRestarted(name)
+	if sp.Oneshot && x.HasCode && x.Code == 0 && x.Signal == 0 {
+		return nil // completed: a one-shot is never restarted after success
 	}
 	var ran time.Duration
 	if w.LastExit != nil {
 		ran = w.LastExit.Ran
 	}
 	h := policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}
-	dec := policy.Decide(sp.Policy, h, policyExit(e, x, ran), e.Time, d.rand())
+	dec := policy.Decide(sp.Policy, h, policyExit(e, x, ran, w.Flags.FailedStart), e.Time, d.rand())
 	switch dec.Verdict {
 	case policy.RestartAfter:
 		r, err := d.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,

@@ -47,6 +47,9 @@ type Command struct {
 	Verb    Verb
 	Workers []string
 	Actor   string
+	// NoDeps: a stop or restart leaves the workers that depend on these
+	// alone (by default they are stopped first, or restarted with them).
+	NoDeps bool
 }
 
 // Load applies a configuration. First is the first load of this daemon:
@@ -72,6 +75,17 @@ type Shutdown struct {
 // Refused records a client that was turned away (what it asked is never
 // recorded).
 type Refused struct{ Actor, Cause string }
+
+// NotifyFailed records the dead letter of an alert: the alert named
+// Notifier about the event at Seq was not delivered after Attempts
+// attempts, the last failing with Err (words that name no secret).
+type NotifyFailed struct {
+	Notifier string
+	Seq      events.Seq
+	About    string // the event it was about, "breaker_opened of web"
+	Attempts int
+	Err      string
+}
 
 // Spawned: the incarnation's process exists.
 type Spawned struct {
@@ -141,11 +155,13 @@ type StraysFound struct {
 	What   string
 }
 
-// HealthReport is a health check's verdict.
+// HealthReport is a health check's verdict. First: the first pass of the
+// incarnation's check (only that; not a change of health).
 type HealthReport struct {
 	Worker      string
 	Inc         events.Incarnation
 	Healthy     bool
+	First       bool
 	Consecutive int
 	Detail      string
 }
@@ -171,6 +187,8 @@ const (
 	StopTimeout                       // still stopping: SIGKILL
 	RestartDue                        // the backoff is over: start again
 	Cooldown                          // the breaker's cooldown is over
+	ReadyTimeout                      // Starting and not yet ready: a failed start
+	ScheduleDue                       // a scheduled run is due
 )
 
 // TimerFired: a timer armed by an ArmTimer effect came due.
@@ -179,6 +197,41 @@ type TimerFired struct {
 	Worker string
 	Inc    events.Incarnation
 	Delay  time.Duration
+	// ScheduleDue: when the run is due, and the settings that planned it.
+	Planned time.Time
+	Digest  string
+}
+
+// Notified is one message on a worker's notification socket (the systemd
+// protocol). Foreign: its sender is not a process of the incarnation.
+type Notified struct {
+	Worker     string
+	Inc        events.Incarnation
+	PID        int // the sender, as the kernel says (SCM_CREDENTIALS)
+	Foreign    bool
+	Ready      bool    // READY=1
+	Status     *string // STATUS=
+	Reloading  bool    // RELOADING=1
+	Stopping   bool    // STOPPING=1
+	Extend     time.Duration
+	MainPID    int // MAINPID=, with its identity
+	MainTicks  uint64
+	MainBootID string
+}
+
+// FDReady: the worker wrote a newline to its readiness descriptor.
+type FDReady struct {
+	Worker string
+	Inc    events.Incarnation
+	FD     int
+}
+
+// WatchdogExpired: no WATCHDOG=1 came for the worker's watchdog period.
+type WatchdogExpired struct {
+	Worker   string
+	Inc      events.Incarnation
+	Period   time.Duration
+	LastPing time.Time // zero: none ever came
 }
 
 // Found is what recovery found of an incarnation the log believed alive.
@@ -208,17 +261,21 @@ type Recovered struct {
 	Strays  []Stray
 }
 
-func (Command) input()      {}
-func (Load) input()         {}
-func (Shutdown) input()     {}
-func (Refused) input()      {}
-func (Spawned) input()      {}
-func (SpawnFailed) input()  {}
-func (LeaderExited) input() {}
-func (Exited) input()       {}
-func (Signalled) input()    {}
-func (StraysFound) input()  {}
-func (HealthReport) input() {}
-func (Violation) input()    {}
-func (TimerFired) input()   {}
-func (Recovered) input()    {}
+func (Command) input()         {}
+func (Load) input()            {}
+func (Shutdown) input()        {}
+func (Refused) input()         {}
+func (Spawned) input()         {}
+func (SpawnFailed) input()     {}
+func (LeaderExited) input()    {}
+func (Exited) input()          {}
+func (Signalled) input()       {}
+func (StraysFound) input()     {}
+func (HealthReport) input()    {}
+func (Violation) input()       {}
+func (TimerFired) input()      {}
+func (Recovered) input()       {}
+func (Notified) input()        {}
+func (FDReady) input()         {}
+func (WatchdogExpired) input() {}
+func (NotifyFailed) input()    {}

@@ -29,12 +29,22 @@ func (d *decision) load(in Load) error {
 		Details: events.Details{Hash: in.Hash}}); err != nil {
 		return err
 	}
+	// First the configuration itself: which workers exist with which
+	// settings. Only then what it starts, so a worker can depend on one
+	// that comes later in the file.
 	seen := make(map[string]bool, len(in.Specs))
-	var starting []string
+	type todo struct {
+		sp      *Spec
+		added   bool
+		changed bool // a reload changed it; back: it was being removed
+		back    bool
+	}
+	todos := make([]todo, 0, len(in.Specs))
 	for _, sp := range in.Specs {
 		seen[sp.Name] = true
 		d.st.Specs[sp.Digest] = sp
 		w := d.w.Worker(sp.Name)
+		t := todo{sp: sp}
 		switch {
 		case w == nil || w.Removed:
 			if _, err := d.add(events.Event{Type: events.WorkerAdded, Worker: sp.Name, Actor: in.Actor,
@@ -42,48 +52,57 @@ func (d *decision) load(in Load) error {
 				return err
 			}
 			d.res.Added = append(d.res.Added, sp.Name)
-			if sp.Autostart {
-				if _, err := d.start(sp.Name, events.StartRequested, in.Actor, "autostart"); err != nil {
-					return err
-				}
-				starting = append(starting, sp.Digest)
-			}
-		case in.First:
-			// The settings may have changed while no daemon ran: the log
-			// learns the new ones, and a process still running keeps the
-			// old ones until it restarts.
-			if w.Spec != sp.Digest || w.Removing {
-				if _, err := d.add(events.Event{Type: events.WorkerChanged, Worker: sp.Name, Actor: in.Actor,
-					Cause: "settings in force at daemon start", Details: events.Details{Hash: sp.Digest}}); err != nil {
-					return err
-				}
-			}
-			if sp.Autostart && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen {
-				if _, err := d.start(sp.Name, events.StartRequested, in.Actor, "autostart"); err != nil {
-					return err
-				}
-				starting = append(starting, sp.Digest)
-			}
-			d.rearm(w, sp)
+			t.added = true
 		case w.Spec != sp.Digest || w.Removing:
-			d.res.Changed = append(d.res.Changed, sp.Name)
-			back := w.Removing
+			cause := "configuration changed"
+			if in.First {
+				// The settings changed while no daemon ran: the log learns
+				// the new ones, and a process still running keeps the old
+				// ones until it restarts.
+				cause = "settings in force at daemon start"
+			} else {
+				d.res.Changed = append(d.res.Changed, sp.Name)
+				t.changed, t.back = true, w.Removing
+			}
 			if _, err := d.add(events.Event{Type: events.WorkerChanged, Worker: sp.Name, Actor: in.Actor,
-				Cause: "configuration changed", Details: events.Details{Hash: sp.Digest}}); err != nil {
+				Cause: cause, Details: events.Details{Hash: sp.Digest}}); err != nil {
 				return err
 			}
-			switch {
-			case back && sp.Autostart:
-				// Removed while running, and back before it stopped: it
-				// starts again once it has.
-				if _, err := d.start(sp.Name, events.StartRequested, in.Actor, "back in the configuration"); err != nil {
+		}
+		todos = append(todos, t)
+	}
+	d.st.reindex()
+	var starting []string
+	for _, t := range todos {
+		sp := t.sp
+		w := d.w.Worker(sp.Name)
+		if sp.Schedule != nil && (in.First || t.added || t.changed) {
+			// A scheduled worker runs when its runs are due, not at load.
+			if err := d.schedule(w, sp, in.First); err != nil {
+				return err
+			}
+		}
+		switch {
+		case t.added || in.First:
+			if sp.Autostart && sp.Schedule == nil && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen && w.Waiting == "" {
+				if _, err := d.start(sp.Name, events.StartRequested, in.Actor, "autostart"); err != nil {
 					return err
 				}
-			case !back && w.Live():
-				if _, err := d.record(events.Event{Type: events.RestartRequested, Worker: sp.Name, Actor: in.Actor,
-					Cause: "configuration changed: restarting"}); err != nil {
-					return err
-				}
+				starting = append(starting, sp.Digest)
+			}
+			if in.First && !t.added {
+				d.rearm(w, sp)
+			}
+		case t.back && sp.Autostart:
+			// Removed while running, and back before it stopped: it
+			// starts again once it has.
+			if _, err := d.start(sp.Name, events.StartRequested, in.Actor, "back in the configuration"); err != nil {
+				return err
+			}
+		case t.changed && !t.back && w.Live():
+			if _, err := d.record(events.Event{Type: events.RestartRequested, Worker: sp.Name, Actor: in.Actor,
+				Cause: "configuration changed: restarting"}); err != nil {
+				return err
 			}
 		}
 	}
@@ -157,11 +176,15 @@ func (d *decision) shutdown(in Shutdown) error {
 	if in.LeaveRunning {
 		return nil
 	}
+	// In reverse dependency order: each worker stops once what depends on
+	// it has stopped.
 	for _, name := range d.w.Names(true) {
 		w := d.w.Worker(name)
-		if w.Live() || w.Policy.Pending {
-			if _, err := d.record(events.Event{Type: events.StopRequested, Worker: name, Actor: events.ActorDaemon,
-				Cause: "daemon shutting down: " + in.Cause}); err != nil {
+		if w.State == events.Stopping && w.Flags.StopAsked || w.Waiting == "stop" {
+			continue // already asked, as what depends on a worker stopped before
+		}
+		if w.Live() || w.Policy.Pending || w.Waiting != "" {
+			if _, err := d.stop(name, events.ActorDaemon, "daemon shutting down: "+in.Cause, false, 0); err != nil {
 				return err
 			}
 		}

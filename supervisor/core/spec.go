@@ -45,6 +45,82 @@ type Spec struct {
 	StopTimeout  time.Duration
 	OnLeaderExit LeaderExit // "": StopRest
 	Policy       policy.Spec
+
+	Oneshot  bool      // runs to completion: an exit 0 ends it Stopped, completed, never restarted
+	Ready    Readiness // how it says it is ready
+	Deps     []Dep     // what it depends on, in the configuration's order
+	Schedule *Schedule // when it runs on its own; nil: only on command (and autostart)
+}
+
+// ReadyKind is how a worker says it is ready: Starting → Running.
+type ReadyKind int
+
+const (
+	// ReadyAfterStart: up for StartTimeout (or at once without one).
+	ReadyAfterStart ReadyKind = iota
+	// ReadyNotify: READY=1 on the systemd notification socket.
+	ReadyNotify
+	// ReadyFD: a newline written to a descriptor (the s6 protocol).
+	ReadyFD
+	// ReadyHealth: the first passing health check.
+	ReadyHealth
+)
+
+// Readiness is how and how long a worker may take to be ready.
+type Readiness struct {
+	Kind     ReadyKind
+	FD       int           // ReadyFD: the descriptor it writes to
+	Timeout  time.Duration // not ready this long after its spawn: a failed start; 0: no bound
+	Watchdog time.Duration // ReadyNotify: no WATCHDOG=1 this long restarts it; 0: none
+}
+
+// Condition is what a dependency must have reached.
+type Condition string
+
+const (
+	// Started: its current incarnation was spawned.
+	Started Condition = "started"
+	// Ready: it is Running (ready, by its readiness rule).
+	Ready Condition = "ready"
+	// Completed: it is a one-shot whose last run exited 0.
+	Completed Condition = "completed"
+)
+
+// OnDepRestart is what a running dependent does when what it depends on
+// ends on its own (a crash the restart policy handles). An operator's
+// restart of the requirement always restarts its dependents, and an
+// operator's stop always stops them first.
+type OnDepRestart string
+
+const (
+	// DepIgnore: nothing (systemd's Requires=, process-compose). Default.
+	DepIgnore OnDepRestart = "ignore"
+	// DepRestart: stop it, and start it again once the requirement holds
+	// again (systemd's BindsTo= with PartOf=).
+	DepRestart OnDepRestart = "restart"
+	// DepStop: stop it, and leave it stopped.
+	DepStop OnDepRestart = "stop"
+)
+
+// Dep is one dependency.
+type Dep struct {
+	Name      string
+	Cond      Condition
+	OnRestart OnDepRestart // "": DepIgnore
+}
+
+// Schedule says when a worker runs on its own.
+type Schedule struct {
+	// Next is when the first run after t is due. It must be pure (a cron
+	// expression in a fixed location, or a fixed period).
+	Next func(t time.Time) time.Time
+	// Overlap is what a run due while the last one still runs does:
+	// "forbid" (skip it, recorded), "replace" (restart), "allow" (start it
+	// as soon as the last one ends).
+	Overlap string
+	// CatchUp is what runs missed while no daemon ran do: "skip" (recorded)
+	// or "once" (one run at start-up).
+	CatchUp string
 }
 
 // State is what Step reads and changes: the pending world and the settings
@@ -57,6 +133,9 @@ type State struct {
 	// loaded. A digest never changes meaning, so an entry is never wrong;
 	// Step adds to it on Load and drops what no worker names any more.
 	Specs map[string]*Spec
+	// dependents maps a worker to the workers that depend on it, derived
+	// from the settings of the last load.
+	dependents map[string][]string
 }
 
 // NewState wraps a world replayed from the log.

@@ -275,6 +275,24 @@ func TestStepIsDeterministic(t *testing.T) {
 	}
 }
 
+// The dead letter of an alert is a daemon-level event that changes no
+// worker and implies no effect, and it replays.
+func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
+	m := newMachine(t)
+	m.step(Load{Specs: []*Spec{spec("web")}, Hash: "h1", Actor: "daemon", First: true})
+	before := m.st.World.Clone()
+	res := m.step(NotifyFailed{Notifier: "ops", Seq: 3, About: "spawned of web", Attempts: 5, Err: "HTTP 500"})
+	expect(t, "dead letter", types(res.Events)+" / "+kinds(res.Effects), "notify_failed / ")
+	e := res.Events[0]
+	if e.Worker != "" || e.Attempt != 5 || e.Policy != "ops" || e.Actor != events.ActorAlert || !strings.Contains(e.Cause, `alert "ops" about seq 3`) {
+		t.Errorf("event %+v", e)
+	}
+	if w := m.st.World.Worker("web"); w.State != before.Worker("web").State || w.Incarnation != before.Worker("web").Incarnation {
+		t.Errorf("the dead letter changed web: %+v", w)
+	}
+	m.crash(-1)
+}
+
 // A kernel-enforced limit (an OOM kill) is recorded with actor "kernel"
 // and no policy follows it, whatever the policy field says; a stray of a
 // cgroup says how many processes were killed, and why.

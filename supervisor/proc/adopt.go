@@ -36,6 +36,19 @@ func Same(pid int, startTicks uint64, bootID string) bool {
 	return err == nil && !st.Zombie() && st.StartTicks == startTicks
 }
 
+// IdentityOf reads the identity of a live process (pid, start time, boot).
+func IdentityOf(pid int) (Identity, error) {
+	boot, err := readBootID()
+	if err != nil {
+		return Identity{}, err
+	}
+	st, err := readStat(pid)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{PID: pid, StartTicks: st.StartTicks, BootID: boot}, nil
+}
+
 // Adopt takes over a worker process that a previous daemon spawned and
 // that outlived it. The process is pinned with a pidfd and its identity
 // checked again after pinning, so a pid reused in between is refused

@@ -271,6 +271,22 @@ func (p *Process) Remaining() int {
 	return n + len(p.Strays())
 }
 
+// Member reports whether pid is a live process of this incarnation (a
+// readiness notification's sender must be): a member of its cgroup or,
+// without one, its leader or a member of its process group by the rule.
+func (p *Process) Member(pid int) bool {
+	if p.group != nil {
+		st, err := readStat(pid)
+		return err == nil && !st.Zombie() && p.group.Has(pid)
+	}
+	if pid == p.identity.PID {
+		st, err := readStat(pid)
+		return err == nil && !st.Zombie() && st.StartTicks == p.identity.StartTicks
+	}
+	st, err := readStat(pid)
+	return err == nil && p.owns(st)
+}
+
 // WaitGone blocks, once the leader is reaped, until nothing of the
 // incarnation runs any more, or ctx ends (its error is returned then).
 // With a cgroup the kernel tells (cgroup.events, through the tree's one

@@ -221,6 +221,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	wm, im := markers(spec.Worker, spec.Incarnation)
 	env := append(slices.Clip(spec.Env), wm, im)
 	files := []*os.File{out.null, out.stdout, out.stderr}
+	for n, f := range spec.Files {
+		for len(files) <= n {
+			files = append(files, nil)
+		}
+		files[n] = f
+	}
 
 	s.mu.Lock()
 	closed := s.closed
@@ -357,6 +363,9 @@ func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*o
 	if spec.launched() {
 		c := &launch.Config{Path: path, Argv: spec.Command, Env: env, Dir: spec.Dir,
 			Credential: spec.Credential, Umask: -1, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits}
+		for n := range spec.Files {
+			c.Keep = append(c.Keep, n)
+		}
 		if spec.Umask != nil {
 			c.Umask = int(*spec.Umask)
 		}

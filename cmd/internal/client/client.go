@@ -140,6 +140,16 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	return s, err
 }
 
+// StatusJSON is Status's workers as the daemon encoded them, for printing
+// as JSON without decoding and encoding every worker again.
+func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessage, error) {
+	var s struct {
+		Workers json.RawMessage `json:"workers"`
+	}
+	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	return s.Workers, err
+}
+
 // Commands runs start, stop or restart on many workers as one command:
 // one request, one decision, one answer.
 func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply, error) {
@@ -190,6 +200,17 @@ func (c *Client) History(ctx context.Context, name string, since time.Time, limi
 // Get fetches a JSON document from path (why, replay, verify).
 func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
 	return c.getJSON(ctx, http.MethodGet, path, q, out)
+}
+
+// CopyLog writes a consistent copy of the daemon's log file to w.
+func (c *Client) CopyLog(ctx context.Context, w io.Writer) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/log", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // Events streams events from seq from; with follow it keeps going until

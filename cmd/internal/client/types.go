@@ -6,6 +6,7 @@
 package client
 
 import (
+	"strings"
 	"time"
 
 	"github.com/tendhq/tend/events"
@@ -34,6 +35,53 @@ type WorkerStatus struct {
 	// process group stays "pgroup" under one that tracks by cgroup.
 	Tracking string `json:"tracking,omitempty"`
 	Cgroup   string `json:"cgroup,omitempty"`
+	// Waiting: what a start ("start"), a stop ("stop") or a scheduled run
+	// ("run") waits for, in words, and since when.
+	Waiting      string     `json:"waiting,omitempty"`
+	WaitingFor   string     `json:"waiting_for,omitempty"`
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	// StatusText is what the worker last said of itself (STATUS=).
+	StatusText string `json:"status_text,omitempty"`
+	// NextRun is when its next scheduled run is due (the daemon's answer
+	// only: it needs the schedule).
+	NextRun *time.Time `json:"next_run,omitempty"`
+}
+
+// Note says in a few words why a worker is where it is, as the WHY column
+// of `tend status` and the NOTE column of `tend top` show it: an open
+// breaker, a restart due, what a start waits for, the cause of a state
+// other than Running, a failing health check, or what the worker said of
+// itself. The words are the daemon's and the worker's: a view that prints
+// them to a terminal escapes them first.
+func (w *WorkerStatus) Note() string {
+	why := ""
+	switch {
+	case w.BreakerOpen:
+		why = "circuit breaker open: " + w.Cause
+	case w.RestartDue != nil:
+		why = "restart at " + w.RestartDue.Local().Format("15:04:05")
+		if w.LastExit != nil {
+			why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
+		}
+	case w.Waiting != "":
+		why = w.WaitingFor
+		if w.WaitingSince != nil {
+			why += " (since " + w.WaitingSince.Local().Format("15:04:05") + ")"
+		}
+	case w.State != "Running":
+		why = w.Cause
+		if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
+			why += "; last exit: " + strings.TrimPrefix(w.LastExit.Cause, "process ")
+		}
+	case w.Health != "":
+		why = "health: " + w.Health
+	case w.StatusText != "":
+		why = w.StatusText
+	}
+	if w.NextRun != nil {
+		why = strings.TrimPrefix(why+"; next run at "+w.NextRun.Local().Format("2006-01-02 15:04:05"), "; ")
+	}
+	return why
 }
 
 // Tracking is how the daemon tells which processes belong to a worker.
@@ -58,7 +106,35 @@ type Status struct {
 	Seq        events.Seq     `json:"seq"`
 	LogFailure string         `json:"log_failure,omitempty"`
 	Tracking   *Tracking      `json:"tracking,omitempty"`
+	Export     *ExportStatus  `json:"export,omitempty"` // with [export.nats]
+	Notify     []NotifyStatus `json:"notify,omitempty"` // one per [[notify]]
 	Workers    []WorkerStatus `json:"workers"`
+}
+
+// ExportStatus is the export of the log to NATS JetStream.
+type ExportStatus struct {
+	Stream     string     `json:"stream"`
+	Subject    string     `json:"subject"`
+	Host       string     `json:"host"`
+	Log        string     `json:"log"`
+	Connected  bool       `json:"connected"`
+	Acked      events.Seq `json:"acked"` // the last seq the server acknowledged
+	Last       events.Seq `json:"last"`  // the log's last seq
+	LagEvents  uint64     `json:"lag_events"`
+	LagSeconds float64    `json:"lag_seconds"` // age of the oldest event not yet acknowledged
+	LastAck    *time.Time `json:"last_ack,omitempty"`
+	Error      string     `json:"error,omitempty"` // why it is interrupted
+}
+
+// NotifyStatus is one [[notify]] entry's progress.
+type NotifyStatus struct {
+	Name        string     `json:"name"`
+	Cursor      events.Seq `json:"cursor"`
+	Delivered   uint64     `json:"delivered"`
+	Failures    uint64     `json:"failures"`
+	DeadLetters uint64     `json:"dead_letters"`
+	Retrying    events.Seq `json:"retrying,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 // FromWorker converts the fold's view of a worker.
@@ -72,6 +148,11 @@ func FromWorker(w *fsm.Worker) WorkerStatus {
 		due := w.Policy.Due
 		s.RestartDue = &due
 	}
+	if w.Waiting != "" {
+		since := w.WaitSince
+		s.Waiting, s.WaitingFor, s.WaitingSince = w.Waiting, w.WaitCause, &since
+	}
+	s.StatusText = w.Status
 	if x := w.LastExit; x != nil {
 		s.LastExit = &ExitInfo{Incarnation: uint64(x.Incarnation), Code: x.Code, Lost: x.Lost, At: x.At, Cause: x.Cause}
 		if x.Signal != 0 {
@@ -89,6 +170,7 @@ type CommandRequest struct {
 	All     bool     `json:"all,omitempty"`     // every configured worker instead
 	Wait    bool     `json:"wait,omitempty"`    // until each reaches its target state
 	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default 30s)
+	NoDeps  bool     `json:"no_deps,omitempty"` // stop/restart: leave what depends on them alone
 }
 
 // CommandReply answers a CommandRequest: one result per worker.

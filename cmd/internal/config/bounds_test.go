@@ -166,7 +166,7 @@ func TestOwnershipSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Workers["web"].Limits.KernelLimitControllers(); fmt.Sprint(got) != "[[memory_max memory] [cpu_max cpu] [pids_max pids]]" {
+	if got := c.Workers["web"].Limits.KernelControllers(); fmt.Sprint(got) != "[[memory_max memory] [cpu_max cpu] [pids_max pids]]" {
 		t.Errorf("KernelLimitControllers = %v", got)
 	}
 }

@@ -3,9 +3,16 @@ package config
 import (
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Defaults, in one place so the documentation and the code cannot drift.
+// They are this package's: what a key left out of the file means. What the
+// settings are and when they are valid is the business of the packages
+// whose specs they fill (supervisor/health, supervisor/limits, fsm/policy).
 const (
 	DefaultStateDir       = "/var/lib/tend"
 	DefaultSocketName     = "tend.sock" // inside the state dir
@@ -16,7 +23,7 @@ const (
 	// grow past log_max_size: by what it writes in this time.
 	DefaultLogCheckInterval = time.Second
 
-	DefaultRestart            = RestartOnFailure
+	DefaultRestart            = policy.OnFailure
 	DefaultStartTimeout       = time.Second
 	DefaultStopSignal         = syscall.SIGTERM
 	DefaultStopTimeout        = 10 * time.Second
@@ -33,8 +40,8 @@ const (
 	DefaultHealthFailures = 3
 	DefaultHealthGrace    = 0
 
-	DefaultLimitPolicy = PolicyLog
+	DefaultLimitPolicy = limits.PolicyLog
 
 	DefaultProcessTracking = TrackingAuto
-	DefaultOnLeaderExit    = LeaderExitStopRest
+	DefaultOnLeaderExit    = core.StopRest
 )

@@ -14,6 +14,16 @@
 // does both. CheckTrusted says whether anyone but root and the daemon's user
 // could change the file.
 //
+// The restart policy, the health check and the limits are not described
+// twice: they are decoded straight into the spec types of the packages that
+// act on them (fsm/policy, supervisor/health, supervisor/limits). Those
+// packages own the settings: their values (restart modes, probe types, limit
+// policies), their keys (the fields' toml tags) and what makes them valid
+// (Validate, whose FieldErrors this package reports at the key and line).
+// This package owns what is about the file: which keys are required, the
+// defaults of the rest (defaults.go), the bounds that refuse a value as a
+// likely typo (bounds.go), and the checks that need the host (Validate).
+//
 // No error repeats a value of the file: a value in the wrong place may be
 // a secret, and the file, line and key already point at it.
 //

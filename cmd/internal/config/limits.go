@@ -1,9 +1,17 @@
 package config
 
-import "math"
+import (
+	"math"
 
-func (d *decoder) limits(t *table) *Limits {
-	l := &Limits{}
+	"github.com/tendhq/tend/supervisor/limits"
+)
+
+// limits decodes a [worker.NAME.limits] table into the limits package's
+// Spec, checked by its Validate. cpu = 0 is refused here, though the Spec
+// reads it as no limit: written in a file, it is more likely a slip than a
+// way to say nothing.
+func (d *decoder) limits(t *table) *limits.Spec {
+	l := &limits.Spec{}
 	l.Memory = t.sizeMax("memory", 0, MaxMemoryLimit)
 	if cpu, ok := t.number("cpu"); ok {
 		if math.IsNaN(cpu) || math.IsInf(cpu, 0) || cpu <= 0 || cpu > MaxCPUPercent {
@@ -13,18 +21,15 @@ func (d *decoder) limits(t *table) *Limits {
 		}
 	}
 	l.Sustained = t.durationIn("sustained", 0, 0, MaxSustained)
+	policies := names(limits.Policies())
+	l.MemoryPolicy = limits.Policy(t.enum("memory_policy", string(DefaultLimitPolicy), policies...))
+	l.CPUPolicy = limits.Policy(t.enum("cpu_policy", string(DefaultLimitPolicy), policies...))
 	l.MemoryMax = t.sizeMax("memory_max", 0, MaxMemoryLimit)
 	l.MemoryHigh = t.sizeMax("memory_high", 0, MaxMemoryLimit)
-	for _, k := range []struct {
-		key string
-		v   uint64
-	}{{"memory_max", l.MemoryMax}, {"memory_high", l.MemoryHigh}} {
-		if t.has(k.key) && k.v < MinKernelMemory {
-			t.errorf(k.key, "must be at least %s (or leave it out): a smaller group is killed at its first allocation", humanSize(MinKernelMemory))
+	for _, k := range []string{"memory_max", "memory_high"} {
+		if t.has(k) && (k == "memory_max" && l.MemoryMax == 0 || k == "memory_high" && l.MemoryHigh == 0) {
+			t.errorf(k, "must be at least 1MiB (or leave it out)")
 		}
-	}
-	if l.MemoryMax > 0 && l.MemoryHigh > l.MemoryMax {
-		t.errorf("memory_high", "must be at most memory_max: above it, it never throttles")
 	}
 	if cpu, ok := t.number("cpu_max"); ok {
 		if math.IsNaN(cpu) || math.IsInf(cpu, 0) || cpu < 1 || cpu > MaxCPUPercent {
@@ -33,13 +38,11 @@ func (d *decoder) limits(t *table) *Limits {
 			l.CPUMax = cpu
 		}
 	}
-	l.PidsMax = t.intIn("pids_max", 0, 0, MaxPids)
+	l.PidsMax = t.intIn("pids_max", 0, 0, limits.MaxPids)
 	if t.has("pids_max") && l.PidsMax == 0 {
-		t.errorf("pids_max", "must be between 1 and %d (or leave it out)", MaxPids)
+		t.errorf("pids_max", "must be between 1 and %d (or leave it out)", limits.MaxPids)
 	}
-	policies := []string{PolicyLog, PolicyRestart, PolicyStop, PolicyKill}
-	l.MemoryPolicy = t.enum("memory_policy", DefaultLimitPolicy, policies...)
-	l.CPUPolicy = t.enum("cpu_policy", DefaultLimitPolicy, policies...)
+	t.specErrors(l, l.Validate())
 	t.finish()
 	return l
 }

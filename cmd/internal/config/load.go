@@ -55,6 +55,10 @@ func Parse(path string, data []byte) (*Config, error) {
 		dt = newTable(d, toml.Key{"daemon"}, nil)
 	}
 	daemon := d.daemon(dt, dir)
+	var export Export
+	if et := root.sub("export"); et != nil {
+		export = d.export(et, dir)
+	}
 
 	var workers map[string]*Worker
 	var order []string
@@ -81,7 +85,12 @@ func Parse(path string, data []byte) (*Config, error) {
 		}
 		wt.finish()
 	}
+	var notify []*Notify
+	if v, ok := root.get("notify"); ok {
+		notify = d.notify(v, dir, workers)
+	}
 	root.finish()
+	d.checkGraph(workers, order)
 	d.socketPaths(daemon, workers, order)
 	if err := d.errs.err(); err != nil {
 		return nil, err
@@ -100,6 +109,8 @@ func Parse(path string, data []byte) (*Config, error) {
 		Path:    abs,
 		Hash:    fileHash(data),
 		Daemon:  daemon,
+		Export:  export,
+		Notify:  notify,
 		Workers: workers,
 		Order:   order,
 		file:    path,

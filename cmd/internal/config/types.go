@@ -3,6 +3,11 @@ package config
 import (
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Config is one parsed configuration file with every default filled in.
@@ -11,6 +16,8 @@ type Config struct {
 	Path    string // absolute path of the file
 	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
 	Daemon  Daemon
+	Export  Export    // [export]
+	Notify  []*Notify // [[notify]], in file order
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
 
@@ -44,6 +51,13 @@ type Daemon struct {
 	ProcessTracking string
 }
 
+// Values of Daemon.ProcessTracking.
+const (
+	TrackingAuto   = "auto"   // a cgroup per incarnation where one can be written, else process groups
+	TrackingCgroup = "cgroup" // a cgroup per incarnation, or the daemon refuses to start
+	TrackingPgroup = "pgroup" // process groups only
+)
+
 // Worker holds one [worker.NAME] table.
 type Worker struct {
 	Name string
@@ -70,19 +84,16 @@ type Worker struct {
 	// the worker keeps the daemon's.
 	Rlimits []Rlimit
 
-	Restart         string // RestartAlways, RestartOnFailure or RestartNever
-	StartTimeout    time.Duration
-	StopTimeout     time.Duration
-	BackoffInitial  time.Duration
-	BackoffMax      time.Duration
-	CircuitWindow   time.Duration
-	CircuitCooldown time.Duration // 0: the breaker stays open until an operator starts the worker
+	// Policy is the restart policy: the keys restart, backoff_initial,
+	// backoff_max and circuit_*, each a field of policy.Spec.
+	Policy policy.Spec
 
-	StopSignal         syscall.Signal
-	CircuitMaxRestarts int // 0: breaker off
+	StartTimeout time.Duration
+	StopTimeout  time.Duration
+	StopSignal   syscall.Signal
 	// OnLeaderExit is what happens to the rest of an incarnation when its
-	// main process exits: LeaderExitStopRest or LeaderExitLeave.
-	OnLeaderExit string
+	// main process exits: core.StopRest or core.Leave.
+	OnLeaderExit core.LeaderExit
 
 	Stdout     string
 	Stderr     string
@@ -92,8 +103,17 @@ type Worker struct {
 	// than root and the worker can write (see Validate).
 	AllowSharedOutputDir bool
 
-	Health *Health // nil when absent
-	Limits *Limits // nil when absent
+	Health *health.Spec // nil when absent
+	Limits *limits.Spec // nil when absent
+
+	// Oneshot: type = "oneshot", a job that runs to completion.
+	Oneshot bool
+	// Ready is how it says it is ready (ready, ready_timeout, watchdog).
+	Ready core.Readiness
+	// DependsOn is what it needs before it starts, sorted by name.
+	DependsOn []core.Dep
+	// Schedule is when it runs on its own; nil: never.
+	Schedule *Schedule
 
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,
@@ -104,95 +124,9 @@ type Worker struct {
 	Hash string
 }
 
-// Health holds a [worker.NAME.health] table.
-type Health struct {
-	Type     string   // HealthExec, HealthTCP or HealthHTTP
-	Command  []string // exec only
-	Address  string   // tcp only
-	URL      string   // http only
-	Interval time.Duration
-	Timeout  time.Duration
-	Grace    time.Duration
-	Failures int
-}
-
-// Limits holds a [worker.NAME.limits] table.
-type Limits struct {
-	Memory       uint64  // bytes; 0: no memory limit
-	CPU          float64 // percent of one core; 0: no CPU limit
-	Sustained    time.Duration
-	MemoryPolicy string // PolicyLog, PolicyRestart, PolicyStop or PolicyKill
-	CPUPolicy    string
-
-	// Kernel-enforced limits, written into the incarnation's cgroup
-	// before it is spawned; 0 leaves each unset. They need cgroup
-	// tracking and the controller named (KernelLimitControllers).
-	MemoryMax  uint64  // bytes (memory.max): past it the kernel reclaims, then OOM-kills in the group
-	MemoryHigh uint64  // bytes (memory.high): past it the group is throttled and reclaimed, never killed
-	CPUMax     float64 // percent of one core (cpu.max): 150 is one and a half cores
-	PidsMax    int     // processes and threads (pids.max): a fork past it fails
-}
-
-// KernelLimitControllers lists, in a fixed order, each kernel-enforced
-// limit that l sets with its key and the cgroup controller it needs.
-func (l *Limits) KernelLimitControllers() [][2]string {
-	if l == nil {
-		return nil
-	}
-	var out [][2]string
-	if l.MemoryMax > 0 {
-		out = append(out, [2]string{"memory_max", "memory"})
-	}
-	if l.MemoryHigh > 0 {
-		out = append(out, [2]string{"memory_high", "memory"})
-	}
-	if l.CPUMax > 0 {
-		out = append(out, [2]string{"cpu_max", "cpu"})
-	}
-	if l.PidsMax > 0 {
-		out = append(out, [2]string{"pids_max", "pids"})
-	}
-	return out
-}
-
 // Rlimit is one key of a [worker.NAME.rlimits] table.
 type Rlimit struct {
 	Name       string // "nofile", "nproc", "core", ...
 	Resource   int    // unix.RLIMIT_NOFILE, ...
 	Soft, Hard uint64 // RlimitInfinity for "infinity"
 }
-
-// Values of Worker.Restart.
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
-)
-
-// Values of Daemon.ProcessTracking.
-const (
-	TrackingAuto   = "auto"   // a cgroup per incarnation where one can be written, else process groups
-	TrackingCgroup = "cgroup" // a cgroup per incarnation, or the daemon refuses to start
-	TrackingPgroup = "pgroup" // process groups only
-)
-
-// Values of Worker.OnLeaderExit.
-const (
-	LeaderExitStopRest = "stop-rest"
-	LeaderExitLeave    = "leave"
-)
-
-// Values of Health.Type.
-const (
-	HealthExec = "exec"
-	HealthTCP  = "tcp"
-	HealthHTTP = "http"
-)
-
-// Values of Limits.MemoryPolicy and Limits.CPUPolicy.
-const (
-	PolicyLog     = "log"
-	PolicyRestart = "restart"
-	PolicyStop    = "stop"
-	PolicyKill    = "kill"
-)

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/peer"
+	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
@@ -49,6 +50,7 @@ func (c *Config) Validate() error {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
 		}
 	}
+	c.validateExport(add)
 	if err := peer.CheckPath(c.Daemon.Socket); err != nil {
 		add(c.SocketKey(), 0, err)
 	}
@@ -75,7 +77,7 @@ func (c *Config) Validate() error {
 		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
 			add(toml.Key{"worker", name, "command"}, w.Line, err)
 		}
-		if h := w.Health; h != nil && h.Type == HealthExec {
+		if h := w.Health; h != nil && h.Type == health.TypeExec {
 			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
 				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}
@@ -268,7 +270,7 @@ func (c *Config) CheckKernelLimits(have func(controller string) (ok bool, why st
 		if w == nil {
 			continue
 		}
-		for _, kc := range w.Limits.KernelLimitControllers() {
+		for _, kc := range w.Limits.KernelControllers() {
 			if ok, why := have(kc[1]); !ok {
 				key := toml.Key{"worker", name, "limits", kc[0]}
 				line := c.lines.find(key)

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 const maxWorkerName = 64
@@ -49,31 +52,12 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	// back through setuid programs, unless the file says otherwise.
 	w.NoNewPrivileges = t.boolean("no_new_privileges", w.User != "")
 	w.Umask = t.umask("umask")
-	w.Restart = t.enum("restart", DefaultRestart, RestartAlways, RestartOnFailure, RestartNever)
+	w.Policy = d.policy(t)
 
 	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
 	w.StopSignal = t.signal("stop_signal", DefaultStopSignal)
 	w.StopTimeout = t.durationIn("stop_timeout", DefaultStopTimeout, 0, MaxStopTimeout)
-	w.BackoffInitial = t.durationIn("backoff_initial", DefaultBackoffInitial, 0, MaxBackoff)
-	w.BackoffMax = t.durationIn("backoff_max", DefaultBackoffMax, 0, MaxBackoff)
-	if w.BackoffMax < w.BackoffInitial {
-		key := "backoff_max"
-		if !t.has(key) {
-			key = "backoff_initial"
-		}
-		if key == "backoff_max" {
-			t.errorf(key, "must be at least backoff_initial")
-		} else {
-			t.errorf(key, "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
-		}
-	}
-	w.CircuitMaxRestarts = t.intIn("circuit_max_restarts", DefaultCircuitMaxRestarts, 0, MaxCircuitRestarts)
-	w.CircuitWindow = t.durationIn("circuit_window", DefaultCircuitWindow, 0, MaxCircuitWindow)
-	if w.CircuitMaxRestarts > 0 && w.CircuitWindow == 0 {
-		t.errorf("circuit_window", "must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)")
-	}
-	w.CircuitCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
-	w.OnLeaderExit = t.enum("on_leader_exit", DefaultOnLeaderExit, LeaderExitStopRest, LeaderExitLeave)
+	w.OnLeaderExit = core.LeaderExit(t.enum("on_leader_exit", string(DefaultOnLeaderExit), string(core.StopRest), string(core.Leave)))
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)
@@ -90,8 +74,29 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	if r := t.sub("rlimits"); r != nil {
 		w.Rlimits = d.rlimits(r)
 	}
+	d.ordering(t, w)
 	t.finish()
 	return w
+}
+
+// policy decodes the worker's restart keys into fsm/policy's Spec, checked
+// by its Validate.
+func (d *decoder) policy(t *table) policy.Spec {
+	p := policy.Spec{Restart: policy.Restart(t.enum("restart", string(DefaultRestart), names(policy.Modes())...))}
+	p.BackoffInitial = t.durationIn("backoff_initial", DefaultBackoffInitial, 0, MaxBackoff)
+	p.BackoffMax = t.durationIn("backoff_max", DefaultBackoffMax, 0, MaxBackoff)
+	if !t.has("backoff_max") && p.BackoffInitial > p.BackoffMax {
+		// Past a default the file does not show: point at the key it
+		// does, and put the default back as for any refused value, so
+		// that Validate does not blame the key nobody wrote.
+		t.errorf("backoff_initial", "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
+		p.BackoffInitial = DefaultBackoffInitial
+	}
+	p.BreakerMax = t.intIn("circuit_max_restarts", DefaultCircuitMaxRestarts, 0, MaxCircuitRestarts)
+	p.BreakerWindow = t.durationIn("circuit_window", DefaultCircuitWindow, 0, MaxCircuitWindow)
+	p.BreakerCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
+	t.specErrors(&p, p.Validate())
+	return p
 }
 
 func (d *decoder) logPath(t *table, key, def, dir string) string {

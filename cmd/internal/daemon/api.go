@@ -54,6 +54,8 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/logs/{name}", a.logs)
 	mux.HandleFunc("GET /v1/replay", a.replay)
 	mux.HandleFunc("GET /v1/verify", a.verify)
+	mux.HandleFunc("GET /v1/log", a.copyLog)
+	mux.Handle("GET /debug/pprof/", a.debugHandler())
 	return a.authorize(mux)
 }
 
@@ -92,37 +94,33 @@ func failErr(w http.ResponseWriter, err error) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	ws, seq := a.d.sup.Workers()
-	names := r.URL.Query()["name"]
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
+	views, seq, err := a.d.sup.Views(r.URL.Query()["name"])
+	if err != nil {
+		fail(w, http.StatusNotFound, "no_such_worker", err)
+		return
 	}
 	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(),
-		Workers: make([]client.WorkerStatus, 0, len(ws))}
-	for i := range ws {
-		if len(names) > 0 && !want[ws[i].Name] {
-			continue
+		Workers: make([]client.WorkerStatus, len(views))}
+	a.d.out.status(&out)
+	for i := range views {
+		v := &views[i]
+		st := &out.Workers[i]
+		*st = client.FromWorker(&v.Worker)
+		if !v.NextRun.IsZero() {
+			st.NextRun = &v.NextRun
 		}
-		delete(want, ws[i].Name) // what is left was not found
-		st := client.FromWorker(&ws[i])
-		if ws[i].Live() {
-			st.Tracking, st.Cgroup = modePgroup, a.d.sup.Cgroup(ws[i].Name)
-			if st.Cgroup != "" {
+		if v.Tracked {
+			st.Tracking, st.Cgroup = modePgroup, v.Cgroup
+			if v.Cgroup != "" {
 				st.Tracking = modeCgroup
 			}
-			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
-				st.RSSBytes = smp.RSS
-				if smp.CPUValid {
-					st.CPUPercent = smp.CPU
-				}
+		}
+		if v.Sampled {
+			st.RSSBytes = v.Sample.RSS
+			if v.Sample.CPUValid {
+				st.CPUPercent = v.Sample.CPU
 			}
 		}
-		out.Workers = append(out.Workers, st)
-	}
-	for n := range want {
-		fail(w, http.StatusNotFound, "no_such_worker", fmt.Errorf("%w: %q", supervisor.ErrNoWorker, n))
-		return
 	}
 	writeJSON(w, out)
 }
@@ -172,7 +170,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait})
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
 	if err != nil {
 		failErr(w, err)
 		return
@@ -431,6 +429,17 @@ func (a *api) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// copyLog streams a consistent copy of the log file, so that what reads a
+// log (report, analyze, history on a copy) works while the daemon holds it.
+func (a *api) copyLog(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := a.d.log.CopyTo(w); err != nil {
+		a.d.logger.Warn().Err(err).Msg("copy of the log to a client")
+	}
 }
 
 func (a *api) verify(w http.ResponseWriter, r *http.Request) {

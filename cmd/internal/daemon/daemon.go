@@ -76,6 +76,7 @@ type Daemon struct {
 
 	metrics  *metrics.Metrics
 	shutdown chan string // a shutdown asked for over a control interface, with its actor
+	out      outbound    // export to NATS and alerts
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
@@ -114,6 +115,7 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
+	d.out.d = d
 	if err := d.trusted(opts.ConfigPath); err != nil {
 		return err
 	}
@@ -195,6 +197,7 @@ func Run(ctx context.Context, opts Options) error {
 			for _, e := range evs {
 				d.metrics.EventAppended(e.Type)
 			}
+			d.out.wake()
 		}})
 	if err != nil {
 		// New fails only when the log cannot be replayed to its end.
@@ -235,6 +238,13 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.sup.Recover(startCtx); err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		d.logger.Warn().Msg(w)
+	}
+	if err := d.out.start(cfg); err != nil {
+		d.logger.Error().Err(err).Msg("alerts not sent")
+	}
+	defer d.out.stop(false)
 	go func() { serveErr <- srv.Serve(gate) }()
 	defer srv.Close()
 	stopRPC := func() {}
@@ -284,6 +294,10 @@ loop:
 	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
+	// The last events go out while the server is reachable; what does not
+	// stays in the log for the next start. The senders stop before the
+	// supervisor: a dead letter is recorded through it.
+	d.out.stop(true)
 	// The sockets close before the log: counted refusals are recorded as
 	// their listeners close.
 	_ = srv.Close()
@@ -361,6 +375,9 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
+	if err := d.out.start(cfg); err != nil {
+		d.logger.Error().Err(err).Msg("alerts not sent")
+	}
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
 }
 

@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/config"
-	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor"
 	"github.com/tendhq/tend/supervisor/cgroup"
-	"github.com/tendhq/tend/supervisor/core"
-	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
 
-// Specs turns a configuration into the supervisor's worker specs.
+// Specs turns a configuration into the supervisor's worker specs. The
+// restart policy, health check and limits are already the supervisor's
+// types (config decodes into them) and are shared, not copied: neither side
+// changes them once parsed.
 //
 // Each spec's Hash is what the log records for the worker's settings, so it
 // is digest applied to the configuration's fingerprint of them
@@ -42,11 +42,8 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
-			OnLeaderExit: core.LeaderExit(w.OnLeaderExit),
-			Policy: policy.Spec{
-				Restart: policy.Restart(w.Restart), BackoffInitial: w.BackoffInitial, BackoffMax: w.BackoffMax,
-				BreakerMax: w.CircuitMaxRestarts, BreakerWindow: w.CircuitWindow, BreakerCooldown: w.CircuitCooldown,
-			},
+			Policy: w.Policy, Health: w.Health, Limits: w.Limits, OnLeaderExit: w.OnLeaderExit, CgroupLimits: cgroupLimits(w.Limits),
+			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))
@@ -54,15 +51,6 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 		if w.Umask >= 0 {
 			m := uint32(w.Umask)
 			s.Umask = &m
-		}
-		if h := w.Health; h != nil {
-			s.Health = &health.Spec{Type: h.Type, Command: h.Command, Address: h.Address, URL: h.URL,
-				Interval: h.Interval, Timeout: h.Timeout, Grace: h.Grace, Failures: h.Failures}
-		}
-		if l := w.Limits; l != nil {
-			s.Limits = &limits.Spec{Memory: l.Memory, CPU: l.CPU, Sustained: l.Sustained,
-				MemoryPolicy: limits.Policy(l.MemoryPolicy), CPUPolicy: limits.Policy(l.CPUPolicy)}
-			s.CgroupLimits = cgroupLimits(l)
 		}
 		out = append(out, s)
 	}
@@ -177,7 +165,10 @@ const cpuPeriod = 100 * time.Millisecond
 
 // cgroupLimits turns the kernel-enforced limits of a limits table into
 // what the spawner writes into each incarnation's cgroup.
-func cgroupLimits(l *config.Limits) cgroup.Limits {
+func cgroupLimits(l *limits.Spec) cgroup.Limits {
+	if l == nil {
+		return cgroup.Limits{}
+	}
 	out := cgroup.Limits{MemoryMax: l.MemoryMax, MemoryHigh: l.MemoryHigh, PidsMax: uint64(l.PidsMax)}
 	if l.CPUMax > 0 {
 		out.CPUQuota, out.CPUPeriod = time.Duration(l.CPUMax/100*float64(cpuPeriod)), cpuPeriod

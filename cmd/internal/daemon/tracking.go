@@ -132,7 +132,7 @@ func CheckTracking(cfg *config.Config) (line string, warnings []string, err erro
 			warnings = append(warnings, `process_tracking = "cgroup": the daemon refuses to start where it cannot have a cgroup subtree; from here: `+unavailable(perr))
 		}
 		for _, name := range cfg.Order {
-			for _, kc := range cfg.Workers[name].Limits.KernelLimitControllers() {
+			for _, kc := range cfg.Workers[name].Limits.KernelControllers() {
 				warnings = append(warnings, fmt.Sprintf("worker.%s.limits.%s needs the cgroup %s controller: cannot tell from here whether the daemon's workers get it; the daemon refuses to start without it", name, kc[0], kc[1]))
 			}
 		}

@@ -55,6 +55,14 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 	}
 	var parts []string
 	switch {
+	case w.Waiting != "":
+		// A start (or stop, or scheduled run) that waits: what for, since
+		// when, who asked.
+		what := map[string]string{"start": "its start", "stop": "its stop", "run": "its next scheduled run"}[w.Waiting]
+		parts = append(parts, fmt.Sprintf("%s waits since %s (asked by %s): %s", what, at(w.WaitSince), w.WaitActor, w.WaitCause))
+		if e := find(func(e *events.Event) bool { return e.Seq == w.WaitSeq }); e != nil {
+			add(e, "%s: %s (by %s)", at(e.Time), e.Cause, e.Actor)
+		}
 	case w.Policy.BreakerOpen:
 		b := find(func(e *events.Event) bool { return e.Type == events.BreakerOpened && !e.Stale })
 		why := "the circuit breaker opened"
@@ -91,6 +99,9 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 	}
 	if w.Restarts > 0 {
 		parts = append(parts, fmt.Sprintf("%d restart(s) so far", w.Restarts))
+	}
+	if w.Status != "" {
+		parts = append(parts, "it says: "+w.Status)
 	}
 	if w.Health != "" {
 		if h := find(func(e *events.Event) bool { return e.Type == events.HealthFailed && !e.Stale }); h != nil {
@@ -165,4 +176,16 @@ func sortBySeq(s []Step) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// Lines is the answer as `tend why` prints it, one line each: the summary,
+// then the chain. Every view of an answer (the CLI, `tend top`) shows
+// these words.
+func (a *Answer) Lines() []string {
+	out := make([]string, 0, 1+len(a.Chain))
+	out = append(out, fmt.Sprintf("%s is %s", a.Worker, a.Summary))
+	for _, s := range a.Chain {
+		out = append(out, fmt.Sprintf("  seq %-8d %s", s.Seq, s.Text))
+	}
+	return out
 }

@@ -54,6 +54,10 @@ func dispatch(mode string, args []string) (int, error) {
 		for {
 			runtime.Gosched()
 		}
+	case "notify":
+		return notifyMode(args)
+	case "fd-ready":
+		return fdReady(args)
 	case "http":
 		return serve(args, http.StatusOK)
 	case "http-fail":
@@ -249,5 +253,80 @@ func printFDs() (int, error) {
 	}
 	unix.Close(dir)
 	fmt.Print(strings.Join(lines, "\n") + "\n")
+	return hang()
+}
+
+// notifyMode speaks the systemd notification protocol: after DELAY it
+// sends STATUS and READY=1 to $NOTIFY_SOCKET, then WATCHDOG=1 every PING
+// for PINGS times (0: forever), then hangs without pinging.
+//
+//	notify DELAY [PING PINGS]
+func notifyMode(args []string) (int, error) {
+	if len(args) == 0 {
+		return 0, errors.New("missing delay")
+	}
+	delay, err := time.ParseDuration(args[0])
+	if err != nil {
+		return 0, err
+	}
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return 0, errors.New("no NOTIFY_SOCKET")
+	}
+	send := func(msg string) error {
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte(msg))
+		return err
+	}
+	signal.Ignore(syscall.SIGHUP)
+	time.Sleep(delay)
+	if err := send("STATUS=serving\nREADY=1"); err != nil {
+		return 0, err
+	}
+	if len(args) >= 3 {
+		ping, err := time.ParseDuration(args[1])
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; n == 0 || i < n; i++ {
+			time.Sleep(ping)
+			if err := send("WATCHDOG=1"); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return hang()
+}
+
+// fdReady writes a newline to descriptor FD after DELAY (the s6 readiness
+// protocol), then hangs.
+//
+//	fd-ready FD DELAY
+func fdReady(args []string) (int, error) {
+	if len(args) < 2 {
+		return 0, errors.New("usage: fd-ready FD DELAY")
+	}
+	fd, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 0, err
+	}
+	delay, err := time.ParseDuration(args[1])
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(delay)
+	f := os.NewFile(uintptr(fd), "ready")
+	if _, err := f.Write([]byte("\n")); err != nil {
+		return 0, err
+	}
+	f.Close()
 	return hang()
 }

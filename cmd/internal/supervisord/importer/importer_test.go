@@ -63,7 +63,7 @@ func TestDebianSample(t *testing.T) {
 	}
 	if !reflect.DeepEqual(w.Command, []string{"/bin/cat"}) || w.Dir != "/tmp" || w.User != "chrism" ||
 		w.StopSignal != syscall.SIGQUIT || w.Stdout != "/a/path" || w.Stderr != "/a/path" ||
-		w.LogMaxSize != 1<<20 || w.LogBackups != 10 || w.CircuitMaxRestarts != 3 ||
+		w.LogMaxSize != 1<<20 || w.LogBackups != 10 || w.Policy.BreakerMax != 3 ||
 		!reflect.DeepEqual(w.Env, map[string]string{"A": "1", "B": "2"}) || w.Umask != 0o22 {
 		t.Errorf("theprogramname = %+v", w)
 	}
@@ -103,8 +103,8 @@ func TestFullConf(t *testing.T) {
 	}
 	web := cfg.Workers["web"]
 	if !reflect.DeepEqual(web.Command, []string{"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"}) ||
-		web.Dir != here+"/www" || web.User != "www-data" || web.Autostart || web.Restart != "always" ||
-		web.StartTimeout != 5*time.Second || web.CircuitMaxRestarts != 7 || web.CircuitWindow < 60*time.Second ||
+		web.Dir != here+"/www" || web.User != "www-data" || web.Autostart || web.Policy.Restart != "always" ||
+		web.StartTimeout != 5*time.Second || web.Policy.BreakerMax != 7 || web.Policy.BreakerWindow < 60*time.Second ||
 		web.StopSignal != syscall.SIGINT || web.StopTimeout != 30*time.Second ||
 		web.Stdout != "/var/log/web/web.out" || web.Stderr != "/var/log/web/web.err" ||
 		web.LogMaxSize != 20<<20 || web.LogBackups != 4 ||
@@ -117,13 +117,13 @@ func TestFullConf(t *testing.T) {
 	}
 	q := cfg.Workers["queue_02"]
 	if !reflect.DeepEqual(q.Command, []string{"/usr/local/bin/worker", "--id", "2", "--of", "3", "--group", "backend", "--host", host}) ||
-		q.Restart != "on-failure" || q.StopSignal != syscall.SIGWINCH ||
+		q.Policy.Restart != "on-failure" || q.StopSignal != syscall.SIGWINCH ||
 		q.Stdout != "/var/log/queue-2.log" || q.Stderr != q.Stdout || q.LogMaxSize != 0 {
 		t.Errorf("queue_02 = %+v", q)
 	}
 	quiet := cfg.Workers["quiet"]
 	if !reflect.DeepEqual(quiet.Command, []string{"/opt/my app/bin/run", "--name", "its", `say "hi"`, "back slash"}) ||
-		quiet.Restart != "never" || quiet.Stdout != "/dev/null" || quiet.Stderr != "/dev/null" ||
+		quiet.Policy.Restart != "never" || quiet.Stdout != "/dev/null" || quiet.Stderr != "/dev/null" ||
 		quiet.Dir != "/home/t" || quiet.Env["HOME_COPY"] != "/home/t" {
 		t.Errorf("quiet = %+v", quiet)
 	}
@@ -318,7 +318,7 @@ autostart=perhaps
 	if _, ok := cfg.Workers["x.a_b"]; !ok {
 		t.Errorf("collision not renamed group.name: %v", cfg.Order)
 	}
-	if cfg.Workers["strange"].CircuitMaxRestarts != 1 {
+	if cfg.Workers["strange"].Policy.BreakerMax != 1 {
 		t.Errorf("startretries=0: %+v", cfg.Workers["strange"])
 	}
 	for line, msg := range map[int]string{1: "tend worker names use only", 3: "already used", 6: "no %(process_num)",

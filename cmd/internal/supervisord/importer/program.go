@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/fsm/policy"
 )
 
 // programKey reports whether key is a [program:x] option supervisord 4
@@ -348,21 +349,21 @@ func (c *converter) process(p *proc, prog, gname, pnRaw string) *worker {
 		set("autostart", strconv.FormatBool(v))
 	}
 
-	restart := "on-failure"
+	restart := config.DefaultRestart
 	if v, o, ok := p.str("autorestart"); ok {
 		switch strings.ToLower(v) {
 		case "yes", "true", "on", "1":
-			restart = config.RestartAlways
+			restart = policy.Always
 		case "no", "false", "off", "0":
-			restart = config.RestartNever
+			restart = policy.Never
 		case "unexpected":
-			restart = config.RestartOnFailure
+			restart = policy.OnFailure
 		default:
 			c.warnOpt(o, "[%s] autorestart: %q is not true, false or unexpected: skipped", s.name, v)
 			restart = ""
 		}
 		if restart != "" {
-			set("restart", tomlString(restart))
+			set("restart", tomlString(string(restart)))
 		}
 	}
 	if v, o, ok := p.str("exitcodes"); ok {
