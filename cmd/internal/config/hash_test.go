@@ -197,3 +197,26 @@ func TestReloadOfSameFileChangesNothing(t *testing.T) {
 		t.Errorf("changed = %v", changed)
 	}
 }
+
+// A worker that does not use the settings added since (on_leader_exit,
+// memory_max, memory_high, cpu_max, pids_max) keeps the hash the version
+// before them gave it: an upgrade must not record every worker as changed
+// and restart it at the next reload. The value was computed by that
+// version.
+func TestHashBeforeOwnershipSettingsHolds(t *testing.T) {
+	src := "[worker.web]\ncommand = [\"/bin/web\"]\nstop_timeout = \"3s\"\n[worker.web.limits]\nmemory = \"1GiB\"\nmemory_policy = \"restart\"\n"
+	c, err := Parse("/etc/tend/tend.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Workers["web"].Hash, "72fbda79ffd52cdbf08b565401e1f1180927eaf4828af37fb367ad5b7e9b610e"; got != want {
+		t.Fatalf("hash %s, the version before gave %s", got, want)
+	}
+	c, err = Parse("/etc/tend/tend.toml", []byte(src+"pids_max = 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers["web"].Hash == "72fbda79ffd52cdbf08b565401e1f1180927eaf4828af37fb367ad5b7e9b610e" {
+		t.Fatal("pids_max did not change the hash")
+	}
+}
