@@ -185,7 +185,7 @@ func (x *executor) run(f effect) {
 	case core.Watch:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
 			s.waiters.Add(1)
-			go x.wait(rt)
+			x.waitFor(rt)
 		}
 	case core.Forget:
 		x.exMu.Lock()
@@ -465,6 +465,18 @@ func (x *executor) spawn(f effect) {
 	s.observe("spawned", sp)
 	x.watchReady(rt)
 	s.waiters.Add(1)
+	x.waitFor(rt)
+}
+
+// waitFor runs wait once the incarnation's main process has exited. A
+// process that can say so (proc's exit watch) is waited for without a
+// goroutine of its own until then: a goroutine parked per worker keeps a
+// stack per worker, which at ten thousand workers is most of the heap.
+func (x *executor) waitFor(rt *incarnation) {
+	if p, ok := rt.proc.(interface{ AfterExit(func()) }); ok {
+		p.AfterExit(func() { x.wait(rt) })
+		return
+	}
 	go x.wait(rt)
 }
 

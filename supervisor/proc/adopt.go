@@ -96,7 +96,7 @@ func (s *Spawner) adopt(worker string, inc uint64, id Identity, watch bool) (*Pr
 		}
 	}
 	if watch {
-		p.exited = s.watchExit(osp)
+		p.exited, p.after = s.watchExit(osp)
 	}
 	return p, nil
 }

@@ -36,12 +36,13 @@ type Process struct {
 	identity Identity
 	worker   string
 	inc      uint64
-	wMarker  string          // "TEND_WORKER=<worker>"
-	iMarker  string          // "TEND_INCARNATION=<n>"
-	out      *outputs        // nil for an adopted process: its files belong to it
-	adopted  bool            // spawned by an earlier daemon: not our child
-	exited   <-chan struct{} // closed by the exit watch; nil: wait in waitid
-	group    *cgroup.Group   // nil: the process-group rule
+	wMarker  string            // "TEND_WORKER=<worker>"
+	iMarker  string            // "TEND_INCARNATION=<n>"
+	out      *outputs          // nil for an adopted process: its files belong to it
+	adopted  bool              // spawned by an earlier daemon: not our child
+	exited   <-chan struct{}   // closed by the exit watch; nil: wait in waitid
+	after    func(func()) bool // the exit watch's after for this process; nil without one
+	group    *cgroup.Group     // nil: the process-group rule
 	// leader is the process-group rule's view of the incarnation, set
 	// before the Process is handed out; its ExitTicks stay 0 and
 	// exitTicks holds them, set by Wait when the leader is reaped.
@@ -101,6 +102,18 @@ func (p *Process) Wait() Exit {
 		close(p.done)
 	})
 	return p.exit
+}
+
+// AfterExit runs f on a goroutine of its own once the main process has
+// exited, when Wait no longer blocks on it: a thousand idle workers then
+// hold no goroutine, and no stack, each. Without an exit watch (no pidfd,
+// or the Spawner is closing) the goroutine starts at once and f's Wait
+// blocks in it.
+func (p *Process) AfterExit(f func()) {
+	if p.after != nil && p.after(f) {
+		return
+	}
+	go f()
 }
 
 // reaped reports whether Wait has reaped the leader.

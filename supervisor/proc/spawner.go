@@ -315,7 +315,7 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		done:     make(chan struct{}),
 		identity: Identity{PID: osp.Pid, BootID: s.bootID},
 	}
-	p.exited = s.watchExit(osp)
+	p.exited, p.after = s.watchExit(osp)
 	s.mu.Lock()
 	s.live[osp.Pid] = p
 	s.forking--
@@ -476,12 +476,16 @@ func (s *Spawner) report(err error) {
 
 // watchExit registers the process with the exit watch; nil means Wait
 // blocks in waitid itself (no pidfd, or the watch is closed).
-func (s *Spawner) watchExit(osp *os.Process) <-chan struct{} {
+func (s *Spawner) watchExit(osp *os.Process) (<-chan struct{}, func(func()) bool) {
 	var ch <-chan struct{}
+	var after func(func()) bool
 	_ = osp.WithHandle(func(fd uintptr) {
-		ch, _ = s.watch.add(fd)
+		var err error
+		if ch, err = s.watch.add(fd); err == nil {
+			after = func(f func()) bool { return s.watch.after(int32(fd), f) }
+		}
 	})
-	return ch
+	return ch, after
 }
 
 // orphans lists the daemon's children that are not unreaped worker leaders
