@@ -71,12 +71,15 @@ func pidsIn(t testing.TB, file string, n int) []int {
 	}
 }
 
-// execd waits until pid runs /bin/sleep (a shell child has exec'd).
+// execd waits until pid runs /bin/sleep (a shell child has exec'd) and its
+// arguments are laid out: the kernel switches exe first, and meanwhile
+// /proc shows an empty command line and environment.
 func execd(t testing.TB, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if exe, _ := os.Readlink("/proc/" + itoa(pid) + "/exe"); strings.HasSuffix(exe, "/sleep") {
+		exe, _ := os.Readlink("/proc/" + itoa(pid) + "/exe")
+		if args, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline"); strings.HasSuffix(exe, "/sleep") && len(args) > 0 {
 			return
 		}
 		if time.Now().After(deadline) {

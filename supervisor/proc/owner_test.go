@@ -136,12 +136,15 @@ func environ(t *testing.T, pid int) []string {
 	return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 }
 
-// waitExec waits until pid runs prog (a shell's child has exec'd).
+// waitExec waits until pid runs prog (a shell's child has exec'd) and its
+// arguments and environment are readable: the kernel switches exe before
+// it lays them out, and meanwhile /proc shows both empty.
 func waitExec(t *testing.T, pid int, prog string) {
 	t.Helper()
 	waitFor(t, strconv.Itoa(pid)+" running "+prog, func() bool {
 		exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-		return strings.HasSuffix(exe, prog)
+		args, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		return strings.HasSuffix(exe, prog) && len(args) > 0
 	})
 }
 
