@@ -232,7 +232,12 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		s.ex.install(rt)
 	}
-	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: s.replayed.Seq})
+	seq := s.replayed.Seq
+	// Reconciled: the copy of the log's state it was is not needed again,
+	// and it holds the state of every worker the log knows.
+	s.replayed = fsm.NewWorld()
+	s.replayed.Seq = seq
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: seq})
 	if err != nil {
 		return err
 	}
