@@ -75,9 +75,9 @@ timeit "events (all)" "${T[@]}" events
 timeit "events --follow (the log, then live; cut at 2 s)" timeout 2 "${T[@]}" events --follow
 timeit "reload (unchanged)" "${T[@]}" reload
 timeit "restart w1" "${T[@]}" restart w1
-timeit "stop --all" "${T[@]}" stop --all
-timeit "start --all" "${T[@]}" start --all
-timeit "restart --all" "${T[@]}" restart --all
+timeit "stop --all" "${T[@]}" stop --all --timeout 10m
+timeit "start --all" "${T[@]}" start --all --timeout 10m
+timeit "restart --all" "${T[@]}" restart --all --timeout 10m
 timeit "report" "${T[@]}" report -o "$WORK/report.html"
 a=$(date +%s.%N)
 kill -TERM "$DPID"; wait "$DPID" || true
