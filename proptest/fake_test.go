@@ -300,6 +300,19 @@ func (p *fakeProc) Remaining() int {
 	return 1
 }
 
+func (p *fakeProc) WaitGone(ctx context.Context) error {
+	if p.Remaining() == 0 {
+		return nil
+	}
+	return p.real.WaitGone(ctx) // only a real process has anything left
+}
+
+func (p *fakeProc) Release() {
+	if p.real != nil {
+		p.real.Release()
+	}
+}
+
 // latestLive returns the worker's live process, or nil.
 func (f *fakeOS) latestLive(w string) *fakeProc {
 	ps := f.procs[w]
