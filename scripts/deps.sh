@@ -2,8 +2,9 @@
 # Installs the Debian packages some tests drive for real: chromium (the
 # report renders in a real browser), supervisor (the real supervisorctl
 # talks to tend), redis-server (a daemon that speaks the systemd
-# notification protocol, under tend), systemd's systemd-notify and tmux
-# (`tend top` runs on a real terminal). Needs root and Debian's apt;
+# notification protocol, under tend), systemd's systemd-notify, tmux
+# (`tend top` runs on a real terminal) and jq (the README's tour, which a
+# test runs as written, uses it). Needs root and Debian's apt;
 # elsewhere it says what is missing and those tests skip.
 set -eu
 missing=""
@@ -12,6 +13,7 @@ command -v supervisorctl >/dev/null 2>&1 || missing="$missing supervisor"
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v systemd-notify >/dev/null 2>&1 || missing="$missing systemd"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+command -v jq >/dev/null 2>&1 || missing="$missing jq"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not root or no apt-get; missing:$missing (the tests that need them will skip)" >&2

@@ -24,6 +24,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/explain"
 	"github.com/tendhq/tend/cmd/internal/metrics"
 	"github.com/tendhq/tend/cmd/internal/query"
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
@@ -61,7 +62,7 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 			}
 			var w io.Writer = os.Stderr
 			if isatty.IsTerminal(os.Stderr.Fd()) {
-				w = zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"}
+				w = consoleLog(os.Stderr)
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
 			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
@@ -71,6 +72,19 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
 	cmd.Flags().BoolVar(&allowUnsafe, "allow-unsafe-config", false, "run on a config file that users other than root and the daemon's could change (it can start anything as root)")
 	return cmd
+}
+
+// consoleLog is the daemon's log for people on a terminal. An event's
+// cause is its line's message, and a cause may quote a worker (what it
+// said with STATUS=): the message is escaped under termsafe's rule.
+// zerolog quotes a field's value itself when it holds a control character.
+func consoleLog(out io.Writer) zerolog.ConsoleWriter {
+	return zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", FormatPrepare: func(evt map[string]any) error {
+		if m, ok := evt[zerolog.MessageFieldName].(string); ok {
+			evt[zerolog.MessageFieldName] = termsafe.Line(m)
+		}
+		return nil
+	}}
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
@@ -237,7 +251,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
 				if st.LogFailure != "" {
-					fmt.Fprintf(out, "log refuses writes: %s\n", st.LogFailure)
+					fmt.Fprintf(out, "log refuses writes: %s\n", termsafe.Line(st.LogFailure))
 				}
 				daemonLines(out, st)
 				return nil
@@ -261,7 +275,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			statusOrder(st.Workers)
 			if st.LogFailure != "" {
-				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)
+				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", termsafe.Line(st.LogFailure))
 			}
 			// The instances of a worker with instances come under a line
 			// of their own: its name and how many of them run.
@@ -282,19 +296,20 @@ func newStatusCmd(g *globals) *cobra.Command {
 			for _, w := range st.Workers {
 				if w.Group != "" && w.Group != group {
 					n := running[w.Group]
-					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", w.Group, n[0], n[1])
+					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
 				}
 				group = w.Group
 				name := w.Name
 				if w.Group != "" {
 					name = "  " + name
 				}
-				why := w.Note()
+				// The why may be what the worker said of itself (STATUS=).
+				why := termsafe.Line(w.Note())
 				pid := "-"
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(name), termsafe.Line(w.State), pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -332,7 +347,7 @@ func daemonLines(out io.Writer, st client.Status) {
 		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
 			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
 		if x.Error != "" {
-			fmt.Fprintf(out, "export: last error: %s\n", x.Error)
+			fmt.Fprintf(out, "export: last error: %s\n", termsafe.Line(x.Error))
 		}
 	}
 	for _, n := range st.Notify {
@@ -341,7 +356,7 @@ func daemonLines(out io.Writer, st client.Status) {
 			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
 		}
 		if n.Error != "" {
-			line += "; last error: " + n.Error
+			line += "; last error: " + termsafe.Line(n.Error)
 		}
 		fmt.Fprintln(out, line)
 	}
@@ -412,10 +427,10 @@ func printResults(cmd *cobra.Command, g *globals, verb string, results []client.
 			} else {
 				failed++
 			}
-			fmt.Fprintf(os.Stderr, "%s: %v\n", n, errs[i])
+			fmt.Fprintf(os.Stderr, "%s: %s\n", termsafe.Line(n), termsafe.Line(errs[i].Error()))
 		case !r.Reached:
 			failed++
-			fmt.Fprintf(os.Stderr, "%s: %s\n", n, r.Reason)
+			fmt.Fprintf(os.Stderr, "%s: %s\n", termsafe.Line(n), termsafe.Line(r.Reason))
 		case g.json():
 		case r.Did == "signal" && r.Event != nil:
 			what := "SIG" + r.Event.Signal
@@ -426,9 +441,9 @@ func printResults(cmd *cobra.Command, g *globals, verb string, results []client.
 			if r.Outcome != nil {
 				sent = "sent"
 			}
-			fmt.Fprintf(out, "%s: %s %s to incarnation %d (pid %d)\n", n, what, sent, r.Event.Incarnation, r.Event.PID)
+			fmt.Fprintf(out, "%s: %s %s to incarnation %d (pid %d)\n", termsafe.Line(n), what, sent, r.Event.Incarnation, r.Event.PID)
 		default:
-			fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", n, r.Status.State, r.Status.PID, r.Status.Incarnation)
+			fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", termsafe.Line(n), termsafe.Line(r.Status.State), r.Status.PID, r.Status.Incarnation)
 		}
 	}
 	switch {
@@ -554,7 +569,9 @@ anything.`,
 	return cmd
 }
 
-// eventTable prints events for people.
+// eventTable prints events for people. A cause may quote a worker (what
+// it said with STATUS=, a probe's or a hook's output): every cell is
+// escaped, and a tab or newline in one cannot break the table.
 func eventTable(w io.Writer, evs []events.JSON, withWorker bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "SEQ\tTIME\t"
@@ -573,9 +590,9 @@ func eventTable(w io.Writer, evs []events.JSON, withWorker bool) error {
 		}
 		line := fmt.Sprintf("%d\t%s\t", e.Seq, t.Local().Format("2006-01-02 15:04:05.000"))
 		if withWorker {
-			line += e.Worker + "\t"
+			line += termsafe.Line(e.Worker) + "\t"
 		}
-		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", line, e.Incarnation, e.Type, tr, e.Actor, e.Cause)
+		fmt.Fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\n", line, e.Incarnation, termsafe.Line(e.Type), termsafe.Line(tr), termsafe.Line(e.Actor), termsafe.Line(e.Cause))
 	}
 	return tw.Flush()
 }
@@ -697,7 +714,7 @@ func newWhyCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), a)
 			}
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(a.Lines(), "\n"))
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(termsafe.Lines(a.Lines()), "\n"))
 			return err
 		},
 	}
@@ -801,16 +818,22 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
-	var follow, stderr, withEvents bool
+	var follow, stderr, withEvents, raw bool
 	var lines int
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
-		Short: "A worker's stdout (or stderr)",
+		Short: "A worker's stdout (or stderr), control characters escaped",
+		Long: `A worker's stdout (or stderr). What a worker writes is its own to choose, and
+escape sequences can retitle a terminal, clear it, write its clipboard or
+redraw what was printed before: every control character (but newline and
+tab), bidi override and byte that is not UTF-8 is printed as an escape such
+as \x1b. --raw prints the bytes as written (for a pipe, not a terminal).`,
 		Example: `  tend logs web -n 100
   tend logs web --stderr -f
-  tend logs web --events -n 200   # spawns, exits and restarts among the lines (output = "relay")`,
+  tend logs web --events -n 200   # spawns, exits and restarts among the lines (output = "relay")
+  tend logs web --raw > web.out   # the bytes as written`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if withEvents && follow {
 				return usageErr("--events shows what was written; it does not follow (-f)")
 			}
@@ -819,8 +842,18 @@ func newLogsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			w := cmd.OutOrStdout()
+			if !raw {
+				esc := termsafe.NewWriter(w)
+				defer func() {
+					if ferr := esc.Flush(); err == nil {
+						err = ferr
+					}
+				}()
+				w = esc
+			}
 			if !withEvents {
-				return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+				return c.Logs(cmd.Context(), args[0], stderr, follow, lines, w)
 			}
 			var out bytes.Buffer
 			if err := c.Logs(cmd.Context(), args[0], stderr, false, lines, &out); err != nil {
@@ -830,12 +863,13 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := query.Interleave(cmd.OutOrStdout(), &out, evs); err != nil {
+			if err := query.Interleave(w, &out, evs); err != nil {
 				return fmt.Errorf("logs %s --events: %w", args[0], err)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&raw, "raw", false, "print the bytes as the worker wrote them, control characters included")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the worker writes")
 	cmd.Flags().BoolVar(&withEvents, "events", false, "interleave the worker's lifecycle events (spawned, exited, restarts) with its lines, by time")
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "show stderr instead of stdout")
@@ -889,8 +923,8 @@ func newReplayCmd(g *globals) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tCAUSE")
 			for _, w := range r.Workers {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", w.Name, w.State, w.PID, w.Incarnation, w.Restarts,
-					w.Since.Local().Format("15:04:05"), w.Cause)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", termsafe.Line(w.Name), termsafe.Line(w.State), w.PID, w.Incarnation, w.Restarts,
+					w.Since.Local().Format("15:04:05"), termsafe.Line(w.Cause))
 			}
 			return tw.Flush()
 		},

@@ -19,6 +19,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/fleet"
 	"github.com/tendhq/tend/cmd/internal/natsio"
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/store"
 )
 
@@ -204,7 +205,7 @@ func fleetTable(w io.Writer, hosts []fleet.HostState) {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		line := fmt.Sprintf("HOST %s  log %.8s  seq %d", h.Host, h.Log, h.Seq)
+		line := fmt.Sprintf("HOST %s  log %.8s  seq %d", termsafe.Line(h.Host), termsafe.Line(h.Log), h.Seq)
 		if !h.LastEvent.IsZero() {
 			line += "  last event " + since(h.LastEvent)
 		}
@@ -216,7 +217,7 @@ func fleetTable(w io.Writer, hosts []fleet.HostState) {
 		}
 		fmt.Fprintln(w, line)
 		if h.Problem != "" {
-			fmt.Fprintf(w, "  damaged: %s\n", h.Problem)
+			fmt.Fprintf(w, "  damaged: %s\n", termsafe.Line(h.Problem))
 		}
 		if len(h.OlderLogs) > 0 {
 			fmt.Fprintf(w, "  earlier logs in the stream: %s\n", strings.Join(h.OlderLogs, ", "))
@@ -228,7 +229,8 @@ func fleetTable(w io.Writer, hosts []fleet.HostState) {
 			if wk.PID != 0 {
 				pid = fmt.Sprint(wk.PID)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", wk.Name, wk.State, pid, wk.Incarnation, wk.Restarts, since(wk.Since), wk.Cause)
+			// A host's stream is as hostile as its workers.
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(wk.Name), wk.State, pid, wk.Incarnation, wk.Restarts, since(wk.Since), termsafe.Line(wk.Cause))
 		}
 		tw.Flush()
 	}
@@ -273,10 +275,10 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
 			} else {
 				for _, r := range reps {
 					if r.OK {
-						fmt.Fprintf(out, "ok: host %s log %.8s: %d events (seq 1..%d), chain and checksums intact, each once, in order\n", r.Host, r.Log, r.Events, r.Last)
+						fmt.Fprintf(out, "ok: host %s log %.8s: %d events (seq 1..%d), chain and checksums intact, each once, in order\n", termsafe.Line(r.Host), termsafe.Line(r.Log), r.Events, r.Last)
 					} else {
 						fmt.Fprintf(out, "DAMAGED: host %s log %.8s: first bad seq %d: %s (%d messages, %d duplicates, %d reordered)\n",
-							r.Host, r.Log, r.FirstBad, r.Problem, r.Messages, r.Duplicates, r.Reordered)
+							termsafe.Line(r.Host), termsafe.Line(r.Log), r.FirstBad, termsafe.Line(r.Problem), r.Messages, r.Duplicates, r.Reordered)
 					}
 				}
 			}

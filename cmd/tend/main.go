@@ -17,6 +17,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 	"github.com/tendhq/tend/supervisor/relay"
@@ -82,7 +83,8 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "tend:", err)
+	// An error may quote a worker (a cause, a reason from the daemon).
+	fmt.Fprintln(os.Stderr, "tend:", termsafe.Text(err.Error()))
 	var ee *exitError
 	var de *daemon.ExitError
 	switch {

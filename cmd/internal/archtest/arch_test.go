@@ -84,13 +84,15 @@ var allowed = map[string][]string{
 // ours) but reaches neither the supervisor nor the log (it reads signal
 // names as the log's vocabulary, events, spells them), and the live view
 // (`tend top`) is a client of the socket that knows the events' vocabulary
-// and the words of `tend why`, nothing more.
+// and the words of `tend why` (and the one escaper), nothing more.
 var cmdAllowed = map[string][]string{
 	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
 		"fsm/policy", "events", "supervisor/envfile"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
-	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
-	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "events"},
+	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "cmd/internal/termsafe", "supervisor/logfile"},
+	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "cmd/internal/termsafe", "events"},
+	// The escaper of what a worker wrote knows nothing of tend.
+	"cmd/internal/termsafe": {},
 	// The stream's vocabulary and the three adapters around it: the
 	// exporter and the alert sender read the log and never reach the
 	// supervisor (the daemon hands the sender what it needs); the fleet

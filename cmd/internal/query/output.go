@@ -9,7 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 )
 
@@ -181,13 +183,16 @@ func (t *Tails) load(worker string) []stamped {
 	return out
 }
 
-// escapeLine makes a worker's line safe to show: control characters and
-// invalid UTF-8 as Go escapes, at most max bytes.
+// escapeLine makes a worker's line safe to show under termsafe's rule, at
+// most max bytes, cut at a character.
 func escapeLine(s string, max int) string {
-	q := strconv.QuoteToGraphic(s)
-	q = q[1 : len(q)-1]
+	q := termsafe.Line(s)
 	if len(q) > max {
-		q = q[:max] + "…"
+		cut := max
+		for cut > 0 && !utf8.RuneStart(q[cut]) {
+			cut--
+		}
+		q = q[:cut] + "…"
 	}
 	return q
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
@@ -397,8 +398,12 @@ func build(log *store.Log, opts Options) (*data, error) {
 					l.sum.restarts = w.Restarts - l.sum.restarts0
 				}
 			}
+			// A cause may quote what a worker said (STATUS=, a probe's or
+			// a hook's output): shown under the one rule, as on a terminal,
+			// so that no bidi override turns the page's text around.
+			cause := termsafe.Line(e.Cause)
 			r := row{seq: e.Seq, t: e.Time, worker: e.Worker, typ: e.Type, from: e.From, to: e.To,
-				inc: e.Incarnation, actor: e.Actor, cause: e.Cause, stale: e.Stale,
+				inc: e.Incarnation, actor: e.Actor, cause: cause, stale: e.Stale,
 				facts: events.Event{Stale: e.Stale, Details: events.Details{PID: e.PID, Signal: e.Signal, Delay: e.Delay}}}
 			if e.ExitCode != nil {
 				r.facts.ExitCode = events.IntPtr(*e.ExitCode)
@@ -414,7 +419,7 @@ func build(log *store.Log, opts Options) (*data, error) {
 					}
 				}
 				m := marker{t: rel(e.Time), seq: e.Seq, cat: cat, typ: e.Type, stale: e.Stale, count: 1, mask: 1 << cat,
-					cause: d.strs.id(e.Cause), actor: d.strs.id(e.Actor), detail: d.strs.id(det)}
+					cause: d.strs.id(cause), actor: d.strs.id(e.Actor), detail: d.strs.id(det)}
 				if l != nil {
 					l.markers = append(l.markers, m)
 				} else if e.Worker == "" {
@@ -551,7 +556,7 @@ func detail(e *events.Event) string {
 // facts when the cause is empty.
 func exitCause(e *events.Event) string {
 	if e.Cause != "" {
-		return e.Cause
+		return termsafe.Line(e.Cause)
 	}
 	if s := detail(e); s != "" {
 		return s

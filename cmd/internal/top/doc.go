@@ -13,6 +13,6 @@
 // own from/to, pid and cause, which the next answer replaces.
 //
 // Everything it shows that came from outside (names, causes, what a worker
-// said of itself, its output) may be hostile and passes through Clean, so
+// said of itself, its output) may be hostile and passes through clean (termsafe's rule), so
 // no control character or escape sequence reaches the terminal raw.
 package top

@@ -186,7 +186,7 @@ func appendBounded(b, p []byte) []byte {
 }
 
 func (t *tail) add(line string) {
-	t.lines = append(t.lines, Clean(line))
+	t.lines = append(t.lines, clean(line))
 	if len(t.lines) > maxLogLines {
 		t.lines = append(t.lines[:0], t.lines[len(t.lines)-maxLogLines:]...)
 	}
@@ -210,7 +210,7 @@ func (t *tail) snapshot() ([]string, error) {
 	out := make([]string, len(t.lines), len(t.lines)+1)
 	copy(out, t.lines)
 	if len(t.partial) > 0 {
-		out = append(out, Clean(string(t.partial)))
+		out = append(out, clean(string(t.partial)))
 	}
 	return out, t.err
 }

@@ -40,7 +40,7 @@ type row struct {
 }
 
 func newRow(w client.WorkerStatus, seq events.Seq) *row {
-	return &row{WorkerStatus: w, seq: seq, lower: strings.ToLower(w.Name), width: ansi.StringWidth(Clean(w.Name))}
+	return &row{WorkerStatus: w, seq: seq, lower: strings.ToLower(w.Name), width: ansi.StringWidth(clean(w.Name))}
 }
 
 // table is every worker the daemon reported, kept current from the

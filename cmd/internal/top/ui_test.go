@@ -129,30 +129,22 @@ func assertSafe(t *testing.T, s string) {
 }
 
 func TestClean(t *testing.T) {
+	// The rule is termsafe's; top adds only that a tab is four spaces.
 	for in, want := range map[string]string{
-		"web-1":                  "web-1",
-		"\x1b]0;pwned\x07":       `\x1b]0;pwned\x07`,
-		"\x1b[2J\x1b[31mred":     `\x1b[2J\x1b[31mred`,
-		"a\u009b31mb":            `a\u009b31mb`, // C1 CSI, UTF-8 encoded
-		"\x9b31m":                `\x9b31m`,     // C1 CSI as a raw byte (invalid UTF-8)
-		"evil\u202eexe.txt":      `evil\u202eexe.txt`,
-		"zero\u200bwidth":        `zero\u200bwidth`,
-		"line\nbreak\r\x7f\x00":  `line\x0abreak\x0d\x7f\x00`,
-		"tab\there":              "tab    here",
-		"日本語 ünïcödé 🙂":          "日本語 ünïcödé 🙂",
-		"\xff\xfe":               `\xff\xfe`,
-		"para\u2029sep":          `para\u2029sep`,
-		"private\U000F0000 use":  `private\U000f0000 use`,
-		"\x1bP+q\x1b\\ (DCS)":    `\x1bP+q\x1b\ (DCS)`,
-		"\x1b_apc\x1b\\ and pm ": `\x1b_apc\x1b\ and pm `,
+		"web-1":                 "web-1",
+		"\x1b]0;pwned\x07":      `\x1b]0;pwned\x07`,
+		"evil\u202eexe.txt":     `evil\u202eexe.txt`,
+		"line\nbreak\r\x7f\x00": `line\x0abreak\x0d\x7f\x00`,
+		"tab\there":             "tab    here",
+		"\xff\xfe":              `\xff\xfe`,
 	} {
-		got := Clean(in)
+		got := clean(in)
 		if got != want {
-			t.Errorf("Clean(%q) = %q, want %q", in, got, want)
+			t.Errorf("clean(%q) = %q, want %q", in, got, want)
 		}
 		assertSafe(t, got)
-		if Clean(got) != got {
-			t.Errorf("Clean is not idempotent on %q", got)
+		if clean(got) != got {
+			t.Errorf("clean is not idempotent on %q", got)
 		}
 	}
 }

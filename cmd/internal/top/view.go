@@ -50,7 +50,7 @@ func cell(text string, width int, right bool) string {
 	if width <= 0 {
 		return ""
 	}
-	s := Clean(text)
+	s := clean(text)
 	if ansi.StringWidth(s) > width {
 		s = ansi.Truncate(s, width, "…")
 	}
@@ -229,7 +229,7 @@ func (m *Model) pane(w, n int) []string {
 		default:
 			// Wrapped, not cut: the why is read, and its first line is long.
 			for _, l := range m.why.lines {
-				body = append(body, strings.Split(ansi.Wrap(Clean(l), w, ""), "\n")...)
+				body = append(body, strings.Split(ansi.Wrap(clean(l), w, ""), "\n")...)
 			}
 		}
 	}

@@ -62,6 +62,8 @@ func dispatch(mode string, args []string) (int, error) {
 		}
 	case "notify":
 		return notifyMode(args)
+	case "hostile":
+		return hostileMode(args)
 	case "fd-ready":
 		return fdReady(args)
 	case "http":
@@ -397,6 +399,52 @@ func notifyMode(args []string) (int, error) {
 		}
 	}
 	return hang()
+}
+
+// Hostile is text meant to take over the terminal of whoever reads it:
+// clear the screen, write the clipboard (OSC 52), retitle the window, turn
+// what follows right to left, a C1 CSI, a byte that is not UTF-8 and a NUL.
+const Hostile = "\x1b[2J\x1b]52;c;cHduZWQ=\x07\x1b]0;title\x07\u202eevil\u009b31m\xff\x00"
+
+// hostileMode writes Hostile as a line to stdout and to stderr, sends
+// STATUS=Hostile and READY=1 to $NOTIFY_SOCKET if there is one, waits
+// DELAY (until SIGTERM if 0) and exits CODE.
+//
+//	hostile DELAY CODE
+func hostileMode(args []string) (int, error) {
+	if len(args) < 2 {
+		return 0, errors.New("usage: hostile DELAY CODE")
+	}
+	delay, err := time.ParseDuration(args[0])
+	if err != nil {
+		return 0, err
+	}
+	code, err := strconv.Atoi(args[1])
+	if err != nil {
+		return 0, err
+	}
+	fmt.Println("out " + Hostile)
+	fmt.Fprintln(os.Stderr, "err "+Hostile)
+	if addr := os.Getenv("NOTIFY_SOCKET"); addr != "" {
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+		if err != nil {
+			return 0, err
+		}
+		_, err = c.Write([]byte("STATUS=" + Hostile + "\nREADY=1"))
+		c.Close()
+		if err != nil {
+			return 0, err
+		}
+	}
+	if delay == 0 {
+		signal.Ignore(syscall.SIGHUP)
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGTERM)
+		<-c
+		return 0, nil
+	}
+	time.Sleep(delay)
+	return code, nil
 }
 
 // fdReady writes a newline to descriptor FD after DELAY (the s6 readiness

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
@@ -294,6 +295,9 @@ func (s *Server) processInfo(p procRef) rpcStruct {
 	if spawnerr == "" && (code == stateFatal || code == stateBackoff) {
 		spawnerr = w.Description
 	}
+	// supervisorctl prints it to a terminal, and a cause may quote a
+	// worker: escaped under the same rule as tend's own output.
+	spawnerr = termsafe.Line(spawnerr)
 	out, _ := s.c.LogPath(w.Name, false)
 	errPath, _ := s.c.LogPath(w.Name, true)
 	return rpcStruct{

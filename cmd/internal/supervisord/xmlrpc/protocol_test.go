@@ -343,3 +343,16 @@ func TestSignal(t *testing.T) {
 		t.Errorf("signalAllProcesses:\n%s", body)
 	}
 }
+
+// supervisorctl prints a FATAL process's spawnerr and description to a
+// terminal; a cause that quotes a worker reaches it escaped.
+func TestProcessInfoEscapesTheCause(t *testing.T) {
+	s := &Server{c: newFake(t), opts: Options{Now: time.Now}}
+	w := WorkerInfo{Name: "evil", State: events.Stopped, BreakerOpen: true, Description: "status: \x1b]0;title\x07\u202e\xff"}
+	info := s.processInfo(procRef{info: w})
+	for _, k := range []string{"spawnerr", "description"} {
+		if got := info[k].(string); got != `status: \x1b]0;title\x07\u202e\xff` {
+			t.Errorf("%s = %q", k, got)
+		}
+	}
+}
