@@ -106,8 +106,10 @@ type Supervisor struct {
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Uint64
 	logFailure   atomic.Pointer[string]
-	lines        chan []*events.Event // events for the daemon's own log, written off the release path
-	dropped      atomic.Int64         // log lines dropped because the writer fell behind
+	halted       atomic.Pointer[error] // the commit error that halted the supervisor
+	haltCh       chan struct{}         // closed when halted is set
+	lines        chan []*events.Event  // events for the daemon's own log, written off the release path
+	dropped      atomic.Int64          // log lines dropped because the writer fell behind
 
 	ctx     context.Context // cancelled by Close: ends monitors and timers
 	cancel  context.CancelFunc
@@ -152,9 +154,9 @@ func New(cfg Config) (*Supervisor, error) {
 		st: core.NewState(world), full: make(map[string]*WorkerSpec),
 		durable: world.Clone(), replayed: world.Clone(),
 		relWake: make(chan struct{}, 1), changed: make(chan struct{}),
-		spawnSem: make(chan struct{}, cfg.SpawnConcurrency),
-		lines:    make(chan []*events.Event, 1024),
-		ctx:      ctx, cancel: cancel,
+		spawnSem: make(chan struct{}, cfg.SpawnConcurrency), haltCh: make(chan struct{}),
+		lines: make(chan []*events.Event, 1024),
+		ctx:   ctx, cancel: cancel,
 	}
 	s.ex.init(s)
 	s.durableSeq.Store(uint64(world.Seq))
@@ -194,7 +196,7 @@ func (s *Supervisor) WaitProcesses(ctx context.Context) error {
 	}
 }
 
-// LogFailure is the last commit error while the log refuses writes, or "".
+// LogFailure is the commit error that halted the supervisor, or "".
 func (s *Supervisor) LogFailure() string {
 	if p := s.logFailure.Load(); p != nil {
 		return *p

@@ -221,6 +221,8 @@ func Run(ctx context.Context, opts Options) error {
 loop:
 	for {
 		select {
+		case <-d.sup.Halted():
+			return d.failStop(srv, stopRPC)
 		case <-ctx.Done():
 			why = "context ended"
 			break loop
@@ -246,6 +248,9 @@ loop:
 	sctx2, cancel := context.WithTimeout(context.Background(), d.shutdownBudget())
 	defer cancel()
 	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
+		if herr := d.sup.HaltErr(); herr != nil {
+			return d.failStop(srv, stopRPC)
+		}
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
 	// The sockets close before the log: counted refusals are recorded as
@@ -255,6 +260,25 @@ loop:
 	d.sup.Close()
 	closed = true
 	return nil
+}
+
+// ErrLogFailed: the daemon stopped because its log failed a commit
+// (fail-stop). It wraps the store's *CommitError, and so store.ErrFailed.
+var ErrLogFailed = errors.New("the event log failed a commit")
+
+// failStop ends a daemon whose log failed a commit: the sockets close, the
+// supervisor stops without stopping a worker, and Run returns an error
+// wrapping ErrLogFailed. A daemon that carried on could act on, or tell a
+// client of, an event the disk does not hold; a daemon that exits leaves
+// its workers to the next start, which reads the log back from disk,
+// verifies it and adopts them, as after a crash.
+func (d *Daemon) failStop(srv *http.Server, stopRPC func()) error {
+	err := d.sup.HaltErr()
+	d.logger.Error().Err(err).Str("log", d.log.Path()).
+		Msg("fail-stop: the event log failed a commit; nothing more is recorded, workers keep running, the daemon exits; start it again once the disk is sound: it verifies the log and adopts the workers")
+	_ = srv.Close()
+	stopRPC()
+	return fmt.Errorf("%w: %w", ErrLogFailed, err) // Run's defers close the supervisor and the log
 }
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was

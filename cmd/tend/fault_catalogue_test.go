@@ -1,0 +1,313 @@
+package main
+
+// The fault catalogue (RELIABILITY.md §3), end to end against the real
+// binary: one test per row, named TestFault_Rnn_What, each asserting the
+// invariants its row lists. Rows that need minutes run only under
+// TEND_FAULTTEST=1 (make faulttest). Every test logs one "figures:" line
+// (iterations, faults injected, events, lost, duplicated, time) for the
+// README's table.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tendhq/tend/events"
+)
+
+// figures is what a fault test did and found, logged in one line.
+type figures struct {
+	row                string
+	iterations, faults int
+	events             events.Seq
+	acked, lost, dup   int
+	start              time.Time
+	extra              []string
+}
+
+func newFigures(row string) *figures { return &figures{row: row, start: time.Now(), iterations: 1} }
+
+func (f *figures) note(format string, args ...any) {
+	f.extra = append(f.extra, fmt.Sprintf(format, args...))
+}
+
+func (f *figures) log(t *testing.T) {
+	t.Helper()
+	t.Logf("figures: row %s: iterations %d, faults injected %d, events %d, acknowledged %d, lost %d, duplicated %d, time %s; %s",
+		f.row, f.iterations, f.faults, f.events, f.acked, f.lost, f.dup, time.Since(f.start).Round(10*time.Millisecond), strings.Join(f.extra, "; "))
+}
+
+// waitDaemonExit waits for the daemon to exit by itself and returns its
+// exit status.
+func (e *env) waitDaemonExit(within time.Duration) int {
+	e.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- e.daemon.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return 0
+	case <-time.After(within):
+		_ = e.daemon.Process.Kill()
+		<-done
+		e.t.Fatalf("the daemon did not exit within %s:\n%s", within, e.stderr)
+		return -1
+	}
+}
+
+// checkAcked reads the log and counts the acknowledged events that are not
+// in it as acknowledged.
+func (e *env) checkAcked(acked []events.JSON) (lost int) {
+	e.t.Helper()
+	if len(acked) == 0 {
+		return 0
+	}
+	from := acked[0].Seq
+	for _, a := range acked {
+		from = min(from, a.Seq)
+	}
+	got := make(map[events.Seq]events.JSON)
+	c := e.client()
+	defer c.Close()
+	if err := c.Events(context.Background(), from, false, "", "", time.Time{}, func(ev events.JSON) error {
+		got[ev.Seq] = ev
+		return nil
+	}); err != nil {
+		e.t.Fatalf("reading events from %d: %v", from, err)
+	}
+	for _, a := range acked {
+		g, ok := got[a.Seq]
+		if !ok || g.Type != a.Type || g.Worker != a.Worker || g.Incarnation != a.Incarnation || g.Time != a.Time || g.Prev != a.Prev {
+			lost++
+			e.t.Errorf("acknowledged but not in the log as acknowledged:\nacked:  %+v\nlogged: %+v (present %v)", a, g, ok)
+		}
+	}
+	return lost
+}
+
+// churn runs commands on workers from one client until stop is closed and
+// returns the events the daemon acknowledged.
+func (e *env) churn(stop <-chan struct{}, verb string, names ...string) func() []events.JSON {
+	var mu sync.Mutex
+	var acked []events.JSON
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c := e.client()
+		defer c.Close()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			res, err := c.Command(ctx, verb, names[i%len(names)], false, 3*time.Second)
+			cancel()
+			if err == nil && res.Event != nil {
+				mu.Lock()
+				acked = append(acked, *res.Event)
+				mu.Unlock()
+			} else {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	return func() []events.JSON {
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return acked
+	}
+}
+
+func logLastSeq(t *testing.T, db string) events.Seq {
+	t.Helper()
+	l := openLog(t, db)
+	defer l.Close()
+	return l.LastSeq()
+}
+
+// ---- row 7: EIO from fdatasync ----
+
+var (
+	straceLine = regexp.MustCompile(`^(\d+)\s+(?:[\d:.]+\s+)?(\w+)\((.*)\)\s+=\s+(.*)$`)
+	pwriteArgs = regexp.MustCompile(`,\s*(\d+),\s*(\d+)$`)
+)
+
+// syncPoint reads strace's output and says which fdatasync of a commit
+// the injected error hit: "meta" when the same thread's write before it
+// was bbolt's meta page (one page at offset 0 or one page size), "data"
+// otherwise. "" when nothing was injected.
+func syncPoint(t *testing.T, trace string) string {
+	t.Helper()
+	f, err := os.Open(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lastWrite := make(map[string]string) // thread → the last pwrite64's "size,offset"
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		m := straceLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		tid, call, args, ret := m[1], m[2], m[3], m[4]
+		switch call {
+		case "pwrite64":
+			if a := pwriteArgs.FindStringSubmatch(args); a != nil {
+				lastWrite[tid] = a[1] + "," + a[2]
+			}
+		case "fdatasync":
+			if strings.Contains(ret, "INJECTED") {
+				ps := os.Getpagesize()
+				if w := lastWrite[tid]; w == fmt.Sprintf("%d,0", ps) || w == fmt.Sprintf("%d,%d", ps, ps) {
+					return "meta"
+				}
+				return "data"
+			}
+		}
+	}
+	return ""
+}
+
+// TestFault_R07_FsyncEIO: strace makes the daemon's fdatasync of its log
+// fail with EIO, once, while a client restarts a worker over and over: the
+// 9th sync of a thread after strace attaches (a commit's data pages) or the
+// 10th (its meta page, which bbolt has already written). Which one it hit
+// is read back from strace's trace.
+// The daemon must fail-stop: exit with status 74 at once, log why, record
+// nothing more and leave the workers running. The next start reads the
+// file back, verifies the chain, finds every acknowledged command and
+// adopts the workers; none runs twice.
+func TestFault_R07_FsyncEIO(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace is not installed (scripts/deps.sh installs it)")
+	}
+	fig := newFigures("R07")
+	hits := map[string]int{}
+	for _, tc := range []struct{ name, when string }{{"data sync", "9"}, {"meta sync", "10"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, fmt.Sprintf(`
+[worker.still]
+command = %[1]s
+start_timeout = "50ms"
+
+[worker.churn]
+command = %[1]s
+start_timeout = "50ms"
+stop_timeout = "1s"
+`, helperCmd("hang")))
+			e.startReady()
+			still := e.waitStatus("still", "running", running)
+			e.waitStatus("churn", "running", running)
+			time.Sleep(200 * time.Millisecond) // idle: the next sync is a new commit's first
+
+			trace := filepath.Join(e.dir, "strace.out")
+			straceErr := &readyWatch{}
+			st := exec.Command("strace", "-f", "-tt", "-o", trace, "-P", e.db(),
+				"-e", "trace=pwrite64,fdatasync", "-e", "inject=fdatasync:error=EIO:when="+tc.when,
+				"-p", strconv.Itoa(e.daemon.Process.Pid))
+			st.Stderr = straceErr
+			if err := st.Start(); err != nil {
+				t.Skipf("strace: %v", err)
+			}
+			defer func() { _ = st.Process.Kill(); _ = st.Wait() }()
+			// Attached once every thread is traced (strace says so on stderr).
+			deadline := time.Now().Add(10 * time.Second)
+			for !straceErr.saw("attached") {
+				if time.Now().After(deadline) {
+					t.Skipf("strace did not attach (ptrace refused?): %s", straceErr.text())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond)
+
+			stop := make(chan struct{})
+			acked := e.churn(stop, "restart", "churn")
+			code := e.waitDaemonExit(30 * time.Second)
+			close(stop)
+			ack := acked()
+			fig.faults++
+			fig.acked += len(ack)
+			_ = st.Wait()
+			point := syncPoint(t, trace)
+			hits[point]++
+			t.Logf("EIO injected at the %s sync of a commit (strace when=%s); %d commands acknowledged before it", point, tc.when, len(ack))
+			stderr := e.stderr.String()
+			if code != exitLogFailed {
+				t.Fatalf("daemon exit status %d, want %d (fail-stop):\n%s", code, exitLogFailed, stderr)
+			}
+			if point == "" {
+				b, _ := os.ReadFile(trace)
+				t.Fatalf("strace injected nothing, yet the daemon exited %d:\n%s\ntrace:\n%s", code, stderr, b)
+			}
+			if !strings.Contains(stderr, "fail-stop") || !strings.Contains(stderr, "input/output error") {
+				t.Errorf("the daemon's log does not say why it stopped:\n%s", stderr)
+			}
+			if procGone(still.PID) {
+				t.Fatal("a worker died with the daemon")
+			}
+			// Nothing more was recorded after the failure, and the failed
+			// commit is in the file whole or not at all.
+			m := regexp.MustCompile(`commit of seq (\d+)\.\.(\d+)`).FindStringSubmatch(stderr)
+			if m == nil {
+				t.Fatalf("the daemon's log does not name the failed commit:\n%s", stderr)
+			}
+			first, _ := strconv.Atoi(m[1])
+			last, _ := strconv.Atoi(m[2])
+			got := int(logLastSeq(t, e.db()))
+			if got != first-1 && got != last {
+				t.Fatalf("the log ends at seq %d; the failed commit held %d..%d: want it whole or absent, and nothing after it", got, first, last)
+			}
+			for _, a := range ack {
+				if int(a.Seq) >= first {
+					t.Fatalf("seq %d acknowledged, at or after the failed commit %d..%d", a.Seq, first, last)
+				}
+			}
+			t.Logf("failed commit %d..%d; the file ends at %d", first, last, got)
+			e.startReady()
+			if w := e.waitStatus("still", "running", running); w.PID != still.PID || w.Incarnation != still.Incarnation {
+				t.Fatalf("still after the restart: %+v, was %+v", w, still)
+			}
+			if !hasEvent(e.history("still"), func(ev events.JSON) bool { return ev.Type == "adopted" && ev.PID == still.PID }) {
+				t.Fatalf("still was not adopted: %+v", e.history("still"))
+			}
+			fig.lost += e.checkAcked(ack)
+			if out := e.mustTend("verify"); !strings.Contains(out, "ok:") {
+				t.Fatalf("verify: %s", out)
+			}
+			e.checkReplayMatchesStatus()
+			time.Sleep(300 * time.Millisecond)
+			for w, ms := range markedByWorker(t, e.db()) {
+				if len(ms) > 1 {
+					fig.dup++
+					t.Errorf("%s runs twice: %+v", w, ms)
+				}
+			}
+			e.stopDaemon()
+			fig.events += logLastSeq(t, e.db())
+		})
+	}
+	fig.iterations = 2
+	fig.note("EIO hit the data sync %d times, the meta sync %d times", hits["data"], hits["meta"])
+	fig.log(t)
+}
