@@ -550,11 +550,11 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
-	var follow, stderr bool
+	var follow, stderr, raw bool
 	var lines int
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
-		Short: "A worker's stdout (or stderr)",
+		Short: "A worker's stdout (or stderr), control characters escaped",
 		Example: `  tend logs web -n 100
   tend logs web --stderr -f`,
 		Args: cobra.ExactArgs(1),
@@ -564,9 +564,18 @@ func newLogsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			if raw {
+				return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			}
+			esc := &escaper{w: cmd.OutOrStdout()}
+			err = c.Logs(cmd.Context(), args[0], stderr, follow, lines, esc)
+			if ferr := esc.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		},
 	}
+	cmd.Flags().BoolVar(&raw, "raw", false, "print the bytes as the worker wrote them, control characters included")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the worker writes")
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "show stderr instead of stdout")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 20, "how many lines from the end to start with")
