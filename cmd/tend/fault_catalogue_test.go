@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,4 +312,120 @@ stop_timeout = "1s"
 	fig.iterations = 2
 	fig.note("EIO hit the data sync %d times, the meta sync %d times", hits["data"], hits["meta"])
 	fig.log(t)
+}
+
+// ---- row 19: hostile output ----
+
+// vmHWM is a process's peak resident set, in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmHWM for pid %d", pid)
+	return 0
+}
+
+// TestFault_R19_HostileOutput: a worker writes terminal escapes (OSC title,
+// clear screen), NUL, carriage returns, bytes that are not UTF-8, and then a
+// 100 MB line without a newline. `tend logs` prints every control
+// character and invalid byte escaped, never raw to the operator's
+// terminal; the daemon and the CLI stream the huge line with bounded
+// memory (peak RSS measured).
+func TestFault_R19_HostileOutput(t *testing.T) {
+	fig := newFigures("R19")
+	const huge = 100 << 20
+	script := filepath.Join(t.TempDir(), "evil.sh")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`printf 'title \033]0;pwned\007 clear \033[2J nul \000 cr \r bad \377\376 end\n'
+head -c %d /dev/zero | tr '\000' a
+printf '\nlast\n'
+exec sleep 1000
+`, huge)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, fmt.Sprintf(`
+[worker.evil]
+command = ["/bin/sh", %q]
+start_timeout = "50ms"
+log_max_size = "0"
+`, script))
+	e.startReady()
+	e.waitStatus("evil", "running", running)
+	out := filepath.Join(e.dir, "state", "logs", "evil.out")
+	deadline := time.Now().Add(30 * time.Second)
+	for fileSize(t, out) < huge+40 {
+		if time.Now().After(deadline) {
+			errb, _ := os.ReadFile(strings.TrimSuffix(out, ".out") + ".err")
+			t.Fatalf("the worker wrote %d bytes; stderr %q; status %+v", fileSize(t, out), errb, e.status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dpid := e.daemon.Process.Pid
+	before := vmHWM(t, dpid)
+
+	cmd := exec.Command(tendBin, "-c", e.conf, "logs", "evil", "-n", "5")
+	var stdout countingSink
+	cmd.Stdout = &stdout
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tend logs: %v\n%s", err, stderr.String())
+	}
+	took := time.Since(start)
+	cliRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+	after := vmHWM(t, dpid)
+	head := string(stdout.head)
+	t.Logf("tend logs: %d bytes in %s; first line %q; CLI peak RSS %d MiB; daemon peak RSS %d → %d MiB",
+		stdout.n, took.Round(time.Millisecond), strings.SplitN(head, "\n", 2)[0], cliRSS>>20, before>>20, after>>20)
+	for _, bad := range []byte{0x1b, 0x00, 0x07, '\r', 0xff, 0xfe} {
+		if stdout.seen[bad] {
+			t.Errorf("tend logs printed the raw byte %#x", bad)
+		}
+	}
+	if !strings.Contains(head, `\x1b]0;pwned\x07`) || !strings.Contains(head, `\x00`) || !strings.Contains(head, `\xff\xfe`) {
+		t.Errorf("the hostile line is not printed escaped: %q", strings.SplitN(head, "\n", 2)[0])
+	}
+	if stdout.n < huge || !strings.HasSuffix(string(stdout.tail), "\nlast\n") {
+		t.Errorf("the huge line and the one after it were not printed whole: %d bytes, ending %q", stdout.n, stdout.tail)
+	}
+	if cliRSS > 64<<20 {
+		t.Errorf("tend logs peaked at %d MiB of RSS printing a 100 MB line", cliRSS>>20)
+	}
+	if after-before > 64<<20 {
+		t.Errorf("the daemon's peak RSS grew by %d MiB serving a 100 MB line", (after-before)>>20)
+	}
+	fig.faults = 1
+	fig.note("tend logs of a 100 MiB line: %s, CLI peak RSS %d MiB, daemon peak RSS %d→%d MiB", took.Round(time.Millisecond), cliRSS>>20, before>>20, after>>20)
+	fig.log(t)
+}
+
+// countingSink keeps the first and last bytes written to it, counts them,
+// and notes which byte values it saw.
+type countingSink struct {
+	n          int64
+	head, tail []byte
+	seen       [256]bool
+}
+
+func (c *countingSink) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	if len(c.head) < 4096 {
+		c.head = append(c.head, p[:min(len(p), 4096-len(c.head))]...)
+	}
+	c.tail = append(c.tail, p[max(0, len(p)-64):]...)
+	if len(c.tail) > 64 {
+		c.tail = c.tail[len(c.tail)-64:]
+	}
+	for _, b := range p {
+		c.seen[b] = true
+	}
+	return len(p), nil
 }
