@@ -199,8 +199,17 @@ func (x *executor) arm(f effect) {
 	}
 	x.nextTimer++
 	id := x.nextTimer
+	d := f.At.Sub(s.clock.Now())
+	if f.Timer == core.StopTimeout {
+		// The stop timeout is the worker's grace after its stop signal,
+		// which goes out now, once the stop is durable: counted from the
+		// decision, a slow commit ate into it (a 3 s fsync left a worker
+		// with a 1 s timeout SIGKILLed with its SIGTERM), and so did a
+		// wall clock set forward. Counted here, on the monotonic clock.
+		d = f.Delay
+	}
 	s.wg.Add(1)
-	x.timers[id] = s.clock.AfterFunc(f.At.Sub(s.clock.Now()), func() {
+	x.timers[id] = s.clock.AfterFunc(d, func() {
 		defer s.wg.Done()
 		x.exMu.Lock()
 		delete(x.timers, id)
