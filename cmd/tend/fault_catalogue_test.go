@@ -429,3 +429,210 @@ func (c *countingSink) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// ---- row 3: SIGKILL of the daemon while a worker writes fast ----
+
+// TestFault_R03_KillDuringOutput: a worker writes numbered lines as fast
+// as it can (spam-stdout with no pause: well over 50,000 lines/s here)
+// while the daemon is SIGKILLed and started again. The worker writes
+// straight to its O_APPEND file, so it does not die of SIGPIPE or block,
+// it is adopted, and its file holds every line, whole, in order: not even
+// the crash window has a gap.
+func TestFault_R03_KillDuringOutput(t *testing.T) {
+	fig := newFigures("R03")
+	e := newEnv(t, fmt.Sprintf(`
+[worker.spew]
+command = %s
+start_timeout = "50ms"
+log_max_size = "0"
+`, helperCmd("spam-stdout", "0s")))
+	e.startReady()
+	w := e.waitStatus("spew", "running", running)
+	out := filepath.Join(e.dir, "state", "logs", "spew.out")
+	time.Sleep(300 * time.Millisecond)
+	s0 := fileSize(t, out)
+	t0 := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	rate := float64(fileSize(t, out)-s0) / 58 / time.Since(t0).Seconds() // 58 bytes a line
+	e.killDaemon()
+	fig.faults++
+	killedAt := fileSize(t, out)
+	time.Sleep(300 * time.Millisecond)
+	if procGone(w.PID) {
+		t.Fatal("the worker died with the daemon (SIGPIPE?)")
+	}
+	e.startReady()
+	if got := e.waitStatus("spew", "adopted", running); got.PID != w.PID {
+		t.Fatalf("after the restart: %+v, was pid %d", got, w.PID)
+	}
+	time.Sleep(200 * time.Millisecond)
+	e.mustTend("stop", "spew")
+	waitGone(t, w.PID, "spew after stop")
+
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	want, torn := 0, 0
+	for sc.Scan() {
+		line := sc.Text()
+		if line == fmt.Sprintf("spam %08d the quick brown fox jumps over the lazy dog", want) {
+			want++
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(line, "spam %08d ", &n); err == nil && len(line) == 57 {
+			t.Fatalf("line %d follows line %d: a gap or a repeat", n, want-1)
+		}
+		torn++
+		if torn < 5 {
+			t.Errorf("after line %d, a torn or merged line: %q", want-1, line)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.0f lines/s; %d lines, %d bytes at the kill, none lost, %d torn", rate, want, killedAt, torn)
+	if rate < 50000 {
+		t.Logf("the worker wrote only %.0f lines/s on this machine (the row asks for 50,000)", rate)
+	}
+	e.stopDaemon()
+	fig.events = logLastSeq(t, e.db())
+	fig.note("%.0f lines/s, %d lines, gap 0, torn %d", rate, want, torn)
+	fig.log(t)
+}
+
+// ---- row 6: slow fsync ----
+
+// TestFault_R06_SlowFsync: strace delays every fdatasync of the daemon's
+// log (3 s each under make faulttest, 500 ms in make test), so each commit
+// takes twice that. While an operator's stop of a worker that ignores
+// SIGTERM waits on those commits, status and history keep answering from
+// memory and read transactions: they never queue behind the write. The
+// stop timer keeps its time too: SIGKILL is decided stop_timeout after the
+// stop signal went out (the events' times), however long the commits take.
+func TestFault_R06_SlowFsync(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace is not installed (scripts/deps.sh installs it)")
+	}
+	fig := newFigures("R06")
+	delay := 500 * time.Millisecond
+	if os.Getenv("TEND_FAULTTEST") == "1" {
+		delay = 3 * time.Second
+	}
+	e := newEnv(t, fmt.Sprintf(`
+[worker.still]
+command = %[1]s
+start_timeout = "50ms"
+
+[worker.stubborn]
+command = %[2]s
+start_timeout = "50ms"
+stop_timeout = "1s"
+`, helperCmd("hang"), helperCmd("ignore-sigterm")))
+	e.startReady()
+	e.waitStatus("still", "running", running)
+	sb := e.waitStatus("stubborn", "running", running)
+	time.Sleep(200 * time.Millisecond)
+
+	straceErr := &readyWatch{}
+	st := exec.Command("strace", "-f", "-qq", "-o", "/dev/null", "-P", e.db(), "-e", "trace=fdatasync",
+		"-e", fmt.Sprintf("inject=fdatasync:delay_enter=%d", delay.Microseconds()), "-p", strconv.Itoa(e.daemon.Process.Pid))
+	st.Stderr = straceErr
+	if err := st.Start(); err != nil {
+		t.Skipf("strace: %v", err)
+	}
+	detach := func() { _ = st.Process.Signal(syscall.SIGINT); _ = st.Wait() }
+	defer detach()
+	time.Sleep(500 * time.Millisecond) // attached (strace -qq says nothing)
+
+	stopDone := make(chan error, 1)
+	stopStart := time.Now()
+	go func() {
+		_, errs, code := e.tend("stop", "stubborn", "--timeout", "2m")
+		if code != 0 {
+			stopDone <- fmt.Errorf("tend stop: exit %d: %s", code, errs)
+		}
+		stopDone <- nil
+	}()
+	c := e.client()
+	defer c.Close()
+	var statusLat, historyLat []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case err := <-stopDone:
+			if err != nil {
+				t.Fatal(err)
+			}
+			goto stopped
+		default:
+		}
+		if time.Since(stopStart) > 2*time.Minute {
+			t.Fatal("tend stop did not finish in 2 minutes")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t0 := time.Now()
+		if _, err := c.Status(ctx); err != nil {
+			t.Fatalf("status during a slow fsync: %v", err)
+		}
+		statusLat = append(statusLat, time.Since(t0))
+		t0 = time.Now()
+		if _, err := c.History(ctx, "still", time.Time{}, 100); err != nil {
+			t.Fatalf("history during a slow fsync: %v", err)
+		}
+		historyLat = append(historyLat, time.Since(t0))
+		cancel()
+		time.Sleep(50 * time.Millisecond)
+	}
+stopped:
+	took := time.Since(stopStart)
+	detach()
+	waitGone(t, sb.PID, "stubborn after its stop")
+	var sent, killed time.Time
+	for _, ev := range e.history("stubborn") {
+		switch {
+		case ev.Type == "signal_sent" && sent.IsZero():
+			sent, _ = time.Parse(time.RFC3339Nano, ev.Time)
+		case ev.Type == "killed":
+			killed, _ = time.Parse(time.RFC3339Nano, ev.Time)
+		}
+	}
+	if sent.IsZero() || killed.IsZero() {
+		t.Fatalf("no signal_sent or killed in stubborn's history: %+v", e.history("stubborn"))
+	}
+	timer := killed.Sub(sent)
+	maxOf := func(ds []time.Duration) time.Duration {
+		m := time.Duration(0)
+		for _, d := range ds {
+			m = max(m, d)
+		}
+		return m
+	}
+	t.Logf("fdatasync delayed %s: tend stop took %s; SIGKILL decided %s after the stop signal (stop_timeout 1s); status max %s over %d calls, history max %s",
+		delay, took.Round(time.Millisecond), timer.Round(time.Millisecond), maxOf(statusLat).Round(time.Millisecond), len(statusLat), maxOf(historyLat).Round(time.Millisecond))
+	if took < 4*delay {
+		t.Errorf("tend stop took %s: the delay was not injected", took)
+	}
+	if len(statusLat) < 5 {
+		t.Fatalf("only %d status calls during the stall", len(statusLat))
+	}
+	// Generous bounds: the machine is shared and noisy; a read that queued
+	// behind a commit would take at least 2×delay.
+	if m := maxOf(statusLat); m > 500*time.Millisecond {
+		t.Errorf("status took %s during a slow fsync", m)
+	}
+	if m := maxOf(historyLat); m > 500*time.Millisecond {
+		t.Errorf("history took %s during a slow fsync", m)
+	}
+	if timer < time.Second || timer > 1500*time.Millisecond {
+		t.Errorf("SIGKILL was decided %s after the stop signal; stop_timeout is 1s", timer)
+	}
+	e.stopDaemon()
+	fig.faults = 1
+	fig.events = logLastSeq(t, e.db())
+	fig.note("fdatasync +%s: status max %s (%d calls), history max %s, stop timer %s for 1s, tend stop %s",
+		delay, maxOf(statusLat).Round(time.Millisecond), len(statusLat), maxOf(historyLat).Round(time.Millisecond), timer.Round(time.Millisecond), took.Round(time.Millisecond))
+	fig.log(t)
+}
