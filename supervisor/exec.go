@@ -200,13 +200,22 @@ func (x *executor) arm(f effect) {
 	x.nextTimer++
 	id := x.nextTimer
 	d := f.At.Sub(s.clock.Now())
-	if f.Timer == core.StopTimeout {
+	switch {
+	case f.Timer == core.StopTimeout:
 		// The stop timeout is the worker's grace after its stop signal,
 		// which goes out now, once the stop is durable: counted from the
 		// decision, a slow commit ate into it (a 3 s fsync left a worker
 		// with a 1 s timeout SIGKILLed with its SIGTERM), and so did a
 		// wall clock set forward. Counted here, on the monotonic clock.
 		d = f.Delay
+	case f.Timer != core.ScheduleDue && f.Delay > 0:
+		// At is wall time (the log's), and so is now: a wall clock set
+		// back an hour between the two (a decision and its arming, or the
+		// daemon that recorded a backoff and the one that re-arms it)
+		// made a 1 s backoff an hour long. A timer waits at most its own
+		// length, and not at all when its time has passed. A schedule is
+		// wall time by nature (a cron spec) and keeps At.
+		d = min(max(d, 0), f.Delay)
 	}
 	s.wg.Add(1)
 	x.timers[id] = s.clock.AfterFunc(d, func() {
