@@ -94,6 +94,9 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 		panic(fmt.Sprintf("supervisor: the log gave seq %d to an event the pending world folded as seq %d", res.Events[0].Seq, first))
 	}
 	b.ticket = tk
+	// A crash after a decision is handed to the log, before it is durable.
+	// gofail: var crashAfterAppend struct{}
+	// crashHere()
 	if qerr := s.enqueue(b); qerr != nil {
 		return b, qerr
 	}
@@ -185,6 +188,9 @@ func (s *Supervisor) releaseLoop() {
 			s.failedCommit(b, err)
 			continue
 		}
+		// A crash once a decision is durable, before anything acts on it.
+		// gofail: var crashAfterCommit struct{}
+		// crashHere()
 		s.viewMu.Lock()
 		for _, e := range b.res.Events {
 			if err := s.durable.Apply(e); err != nil {
@@ -205,6 +211,10 @@ func (s *Supervisor) releaseLoop() {
 		for _, f := range effs {
 			s.ex.dispatch(f)
 		}
+		// A crash once the effects are under way, before the caller is
+		// answered.
+		// gofail: var crashBeforeAnswer struct{}
+		// crashHere()
 		close(b.done)
 		if s.cfg.OnDurable != nil {
 			s.cfg.OnDurable(b.res.Events, time.Since(b.created))

@@ -156,6 +156,9 @@ func (x *executor) run(f effect) {
 			if _, serr := rt.proc.SignalStrays(sig); err == nil {
 				err = serr
 			}
+			// A crash after the signal, before it is recorded.
+			// gofail: var crashAfterSignal struct{}
+			// crashHere()
 			in := core.Signalled{Worker: f.Worker, Inc: f.Inc, PID: rt.proc.PID(), Signal: f.Signal}
 			if err != nil {
 				in.Err = err.Error()
@@ -164,6 +167,9 @@ func (x *executor) run(f effect) {
 		}
 	case core.Kill:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
+			// A crash after SIGKILL was recorded, before it is sent.
+			// gofail: var crashBeforeKill struct{}
+			// crashHere()
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
 				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
@@ -318,6 +324,10 @@ func (x *executor) spawn(f effect) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ready: ready, ctx: ctx, cancel: cancel}
 	x.install(rt)
+	// A crash after the fork, before the spawn is recorded (the fault
+	// tests, row 1 of the catalogue; see crashHere).
+	// gofail: var crashAfterSpawn struct{}
+	// crashHere()
 	id := p.Identity()
 	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
 		Command: spec.Command, EnvNames: envNames(spec.Env)})
