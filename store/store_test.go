@@ -166,13 +166,13 @@ func TestTicketSemantics(t *testing.T) {
 	}
 }
 
-// Row 7 of the fault catalogue (RELIABILITY.md §3), at the store: a commit
-// that fails at any point (before bbolt writes, after the pages are built,
-// after bbolt synced) fails the log for good. Nothing is acknowledged that
-// the caller was told failed, nothing is written through the handle any
-// more, even once the disk works again, and opening the file again finds
-// every acknowledged event, the failed commit either whole or absent, and a
-// chain that verifies and goes on.
+// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// store: a commit that fails at any point (before bbolt writes, after the
+// pages are built, after bbolt synced) fails the log for good. Nothing is
+// acknowledged that the caller was told failed, nothing is written through
+// the handle any more, even once the disk works again, and opening the file
+// again finds every acknowledged event, the failed commit either whole or
+// absent, and a chain that verifies and goes on.
 func TestFault_R07_CommitFailStops(t *testing.T) {
 	eio := errors.New("input/output error (injected)")
 	for _, p := range []FaultPoint{FaultBeforeWrite, FaultBeforeSync, FaultAfterSync} {

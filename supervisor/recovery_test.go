@@ -120,13 +120,14 @@ func TestSpawnDecidedBeforeCrashIsMadeAfter(t *testing.T) {
 	}
 }
 
-// Row 7 of the fault catalogue (RELIABILITY.md §3), at the supervisor: a
-// commit that fails at any point halts it. The caller gets the disk error;
-// nothing more is recorded or done, even once the disk works again (an
-// exit goes unrecorded and is not acted on); the workers keep running. A
-// new supervisor on the file read back adopts them and finds the one that
-// died meanwhile. The failed reload is in the log whole (it reached the
-// disk before the error) or not at all, and retried, it ends the same.
+// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// supervisor: a commit that fails at any point halts it. The caller gets
+// the disk error; nothing more is recorded or done, even once the disk
+// works again (an exit goes unrecorded and is not acted on); the workers
+// keep running. A new supervisor on the file read back adopts them and
+// finds the one that died meanwhile. The failed reload is in the log whole
+// (it reached the disk before the error) or not at all, and retried, it
+// ends the same.
 func TestFault_R07_FailedCommitHalts(t *testing.T) {
 	for _, at := range []store.FaultPoint{store.FaultBeforeWrite, store.FaultBeforeSync, store.FaultAfterSync} {
 		t.Run(at.String(), func(t *testing.T) {
