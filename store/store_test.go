@@ -566,3 +566,47 @@ func TestLockedByAnotherProcess(t *testing.T) {
 		}
 	}
 }
+
+// A record replaced by a well-formed one (its checksum, seq and Prev all
+// valid) is caught only by the next record's link, or by the meta head
+// when it is the last.
+func TestCheckChain(t *testing.T) {
+	path, l := fillLog(t, 300, 3)
+	if err := l.CheckChain(0); err != nil {
+		t.Fatalf("a sound log: %v", err)
+	}
+	if err := l.CheckChain(250); err != nil {
+		t.Fatalf("a sound tail: %v", err)
+	}
+	l.Close()
+	alter := func(seq uint64) {
+		rawUpdate(t, path, func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketEvents)
+			var d events.Decoder
+			var e events.Event
+			if err := d.Decode(b.Get(key(seq)), &e); err != nil {
+				return err
+			}
+			e.Cause = "altered"
+			return b.Put(key(seq), events.Encode(nil, &e))
+		})
+	}
+	alter(200)
+	l = openT(t, path, Options{ReadOnly: true})
+	var re *RecordError
+	if err := l.CheckChain(150); !errors.As(err, &re) || re.Seq != 201 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("CheckChain over the altered record: %v, want seq 201 corrupt", err)
+	}
+	if err := l.CheckChain(201); !errors.As(err, &re) || re.Seq != 201 {
+		t.Fatalf("CheckChain from the broken link: %v", err)
+	}
+	if err := l.CheckChain(202); err != nil {
+		t.Fatalf("CheckChain after the damage: %v", err)
+	}
+	l.Close()
+	alter(300)
+	l = openT(t, path, Options{ReadOnly: true})
+	if err := l.CheckChain(290); !errors.As(err, &re) || re.Seq != 300 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("CheckChain over an altered last record: %v", err)
+	}
+}

@@ -23,7 +23,7 @@ package main
 //	R05 disk full                         TestFault_R05_DiskFull
 //	R06 slow fsync                        TestFault_R06_SlowFsync (200 ms; 3 s in faulttest)
 //	R07 EIO from fdatasync                TestFault_R07_FsyncEIO; store and supervisor TestFault_R07_*
-//	R08 corrupt or truncated log          TestTornOrCorruptLog; store TestOpenBadFiles, TestDamagedPagesDoNotPanic, TestVerifyCatchesDamage
+//	R08 corrupt or truncated log          TestTornOrCorruptLog, TestFault_R08_AlteredRecordRefused; store TestOpenBadFiles, TestDamagedPagesDoNotPanic, TestVerifyCatchesDamage, TestCheckChain
 //	R09 newer format                      store TestOpenBadFiles; events TestNewerVersionRefused
 //	R10 second daemon, stale socket       TestSecondDaemonAndStaleSocket; peer TestListenLeavesEverythingButAStaleSocket
 //	R11 SIGTERM ignored, SIGSTOP          supervisor TestStopTimeoutKills; TestFault_R06 (ignore-sigterm)
@@ -55,6 +55,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -74,6 +75,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
+	bolt "go.etcd.io/bbolt"
 )
 
 // figures is what a fault test did and found, logged in one line.
@@ -1354,4 +1356,55 @@ limits.memory_policy = "kill"
 	e.stopDaemon()
 	fig.events = logLastSeq(t, e.db())
 	fig.log(t)
+}
+
+// ---- row 8: an altered record the checksums cannot catch ----
+
+// TestFault_R08_AlteredRecordRefused: a record in the log's tail is
+// replaced by a well-formed one of its own (valid checksum, the right seq
+// and Prev: what an editor of the file, or a bug, would leave). Only the
+// chain shows it: the next record's Prev no longer matches. The daemon
+// must refuse to start on the log, name the seq and what to run, and leave
+// the file as it was.
+func TestFault_R08_AlteredRecordRefused(t *testing.T) {
+	e := newEnv(t, fmt.Sprintf(`
+[worker.w]
+command = %s
+start_timeout = "30ms"
+`, helperCmd("hang")))
+	e.startReady()
+	e.waitStatus("w", "running", running)
+	e.mustTend("restart", "w")
+	e.waitStatus("w", "running", running)
+	e.stopDaemon()
+	last := logLastSeq(t, e.db())
+	bad := last - 3
+	db, err := bolt.Open(e.db(), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("events"))
+		k := binary.BigEndian.AppendUint64(nil, uint64(bad))
+		var d events.Decoder
+		var ev events.Event
+		if err := d.Decode(b.Get(k), &ev); err != nil {
+			return err
+		}
+		ev.Cause = "altered afterwards"
+		return b.Put(k, events.Encode(nil, &ev))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(e.db())
+	msg := e.daemonRefuses()
+	if !strings.Contains(msg, fmt.Sprintf("seq %d", bad+1)) || !strings.Contains(msg, "tend recover") {
+		t.Fatalf("the refusal does not name the broken link (seq %d) and what to run:\n%s", bad+1, msg)
+	}
+	if after, _ := os.ReadFile(e.db()); !bytes.Equal(before, after) {
+		t.Fatal("the daemon modified the log it refused")
+	}
+	killMarked(e.db())
 }
