@@ -197,6 +197,24 @@ func logLastSeq(t *testing.T, db string) events.Seq {
 	return l.LastSeq()
 }
 
+// stopStrace detaches strace and waits for it. With -f it follows the
+// workers the daemon spawned while traced, which outlive the daemon, so it
+// does not end by itself. What it traced is in its output file by then.
+func stopStrace(st *exec.Cmd) {
+	if st.ProcessState != nil {
+		return
+	}
+	_ = st.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = st.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = st.Process.Kill()
+		<-done
+	}
+}
+
 // ---- row 7: EIO from fdatasync ----
 
 var (
@@ -283,7 +301,7 @@ stop_timeout = "1s"
 			if err := st.Start(); err != nil {
 				t.Skipf("strace: %v", err)
 			}
-			defer func() { _ = st.Process.Kill(); _ = st.Wait() }()
+			defer stopStrace(st)
 			// Attached once every thread is traced (strace says so on stderr).
 			deadline := time.Now().Add(10 * time.Second)
 			for !straceErr.saw("attached") {
@@ -301,7 +319,7 @@ stop_timeout = "1s"
 			ack := acked()
 			fig.faults++
 			fig.acked += len(ack)
-			_ = st.Wait()
+			stopStrace(st)
 			point := syncPoint(t, trace)
 			hits[point]++
 			t.Logf("EIO injected at the %s sync of a commit (strace when=%s); %d commands acknowledged before it", point, tc.when, len(ack))
@@ -618,7 +636,7 @@ stop_timeout = "1s"
 	if err := st.Start(); err != nil {
 		t.Skipf("strace: %v", err)
 	}
-	detach := func() { _ = st.Process.Signal(syscall.SIGINT); _ = st.Wait() }
+	detach := func() { stopStrace(st) }
 	defer detach()
 	time.Sleep(500 * time.Millisecond) // attached (strace -qq says nothing)
 
@@ -998,7 +1016,7 @@ circuit_max_restarts = 0
 		e.killDaemon()
 		close(stop)
 		ack := acked()
-		_ = st.Wait()
+		stopStrace(st)
 		fig.faults++
 		fig.acked += len(ack)
 
