@@ -707,6 +707,7 @@ circuit_max_restarts = 0
 	}
 	fig.events = st.Seq
 	fig.iterations = 2
+	fig.note("a 2 MiB tmpfs filled: exit 74 on ENOSPC, again 74 for a daemon started on the full disk, then adopted and carried on once space was freed")
 	fig.log(t)
 }
 
