@@ -1055,6 +1055,10 @@ func TestFaultInjection(t *testing.T) {
 	l.Close()
 	t.Logf("fault injection: %d iterations, %d kills (%d during start-up), %d events, %d commands, %d acknowledged, %d checked, lost %d, duplicates %d (%d process scans), replay mismatches %d, %s",
 		fs.iterations, fs.kills, fs.startupKills, total, fs.commands, fs.acked, fs.checked, fs.lost, fs.duplicates, sampled.Load(), fs.mismatches, time.Since(start).Round(time.Second))
+	fig := &figures{row: "R02", iterations: fs.iterations, faults: fs.kills, events: total, acked: fs.acked,
+		lost: fs.lost, dup: fs.duplicates, start: start}
+	fig.note("%d kills during start-up, %d commands, %d process scans, replay mismatches %d", fs.startupKills, fs.commands, sampled.Load(), fs.mismatches)
+	fig.log(t)
 	if fs.lost != 0 || fs.duplicates != 0 || fs.mismatches != 0 {
 		t.Fatalf("lost %d, duplicates %d, mismatches %d", fs.lost, fs.duplicates, fs.mismatches)
 	}
