@@ -17,25 +17,25 @@ package main
 // Rows, and where each is tested (TestFault_Rnn here unless named):
 //
 //	R01 crash at every failpoint          TestFault_R01_CrashAtEveryFailpoint (faulttest); supervisor TestKillDecidedBeforeCrashIsSentAfter, TestSpawnDecidedBeforeCrashIsMadeAfter; core TestKill/Stop/SpawnDecidedBeforeCrash*
-//	R02 random SIGKILL under churn        TestFaultInjection (faulttest)
+//	R02 random SIGKILL under churn        TestFaultInjection (faulttest; 200 iterations)
 //	R03 SIGKILL while a worker spews      TestFault_R03_KillDuringOutput
-//	R04 power loss                        TestFault_R04_PowerLoss (1 cut; 25 in faulttest)
+//	R04 power loss                        TestFault_R04_PowerLoss (substitute: unsynced writes overwritten; 1 cut, 25 in faulttest)
 //	R05 disk full                         TestFault_R05_DiskFull
-//	R06 slow fsync                        TestFault_R06_SlowFsync (200 ms; 3 s in faulttest)
-//	R07 EIO from fdatasync                TestFault_R07_FsyncEIO; store and supervisor TestFault_R07_*
+//	R06 slow fsync                        TestFault_R06_SlowFsync (200 ms; 3 s and 10 s in faulttest)
+//	R07 EIO from fdatasync, fsync         TestFault_R07_FsyncEIO (data, meta and grow syncs); store and supervisor TestFault_R07_*
 //	R08 corrupt or truncated log          TestTornOrCorruptLog, TestFault_R08_AlteredRecordRefused; store TestOpenBadFiles, TestDamagedPagesDoNotPanic, TestVerifyCatchesDamage, TestCheckChain
 //	R09 newer format                      store TestOpenBadFiles; events TestNewerVersionRefused
 //	R10 second daemon, stale socket       TestSecondDaemonAndStaleSocket; peer TestListenLeavesEverythingButAStaleSocket
 //	R11 SIGTERM ignored, SIGSTOP          supervisor TestStopTimeoutKills; TestFault_R06 (ignore-sigterm)
 //	R12 worker daemonises                 supervisor TestEscapedDescendantIsStopped, TestEscapedDescendantOfACrashIsKilled
 //	R13 zombie storm                      proc TestReaperReapsOrphan, TestReaperNeverStealsWorkerStatus
-//	R14 fork bomb                         TestFault_R14_ForkBomb (RLIMIT_NPROC)
+//	R14 fork bomb                         TestFault_R14_ForkBomb (substitute: RLIMIT_NPROC)
 //	R15 memory hog, OOM kill              TestFault_R15_OOMKill (a cgroup v1 memory group); supervisor TestMemoryLimitKill
 //	R16 crash loop, breaker               supervisor TestCrashLoopOpensBreaker, TestDaemonRestartReplays
 //	R17 fast exit, exec failures          supervisor TestFailedStartAndSpawnError; proc TestStartErrors; launch TestLaunchErrors
 //	R18 pid reuse while down              proc TestIdentity; TestCrashAdoptsLiveWorkers (lost, not adopted)
 //	R19 hostile output                    TestFault_R19_HostileOutput
-//	R20 clock jumps                       supervisor TestFault_R20_ClockJumps
+//	R20 clock jumps                       supervisor TestFault_R20_ClockJumps (injected clock; every timer)
 //	R21 health-check faults               health TestHTTPProbeRefusedAndTimeout, TestExecProbeTimeoutKillsGroup, TestRunCancelKillsHangingProbe
 //	R22 descriptor exhaustion             TestFault_R22_DescriptorExhaustion
 //	R23 malformed config, reload          TestConfigErrorsNameFileAndLine, TestReloadBadConfigChangesNothing; config FuzzParse
