@@ -234,11 +234,6 @@ func stopStrace(st *exec.Cmd) {
 
 // ---- row 7: EIO from fdatasync ----
 
-var (
-	straceLine = regexp.MustCompile(`^(\d+)\s+(?:[\d:.]+\s+)?(\w+)\((.*)\)\s+=\s+(.*)$`)
-	pwriteArgs = regexp.MustCompile(`,\s*(\d+),\s*(\d+)$`)
-)
-
 // syncPoint reads strace's output and says which sync of a commit the
 // injected error hit: "grow" for the fsync of a commit that grew the file,
 // "meta" for an fdatasync whose thread's write before it was bbolt's meta
@@ -255,22 +250,31 @@ func syncPoint(t *testing.T, trace string) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		m := straceLine.FindStringSubmatch(sc.Text())
+		// A call another thread's output interrupts is two lines, "call(args
+		// <unfinished ...>" and "<... call resumed>) = ret": the write's
+		// arguments are on the first, what strace injected on the second.
+		line := sc.Text()
+		m := traceCall.FindStringSubmatch(line)
 		if m == nil {
 			continue
 		}
-		tid, call, args, ret := m[1], m[2], m[3], m[4]
+		tid, call, rest := m[1], m[2], m[3]
 		switch call {
 		case "pwrite64":
-			if a := pwriteArgs.FindStringSubmatch(args); a != nil {
+			if strings.Contains(line, "resumed>") {
+				continue
+			}
+			rest = strings.SplitN(rest, "<unfinished", 2)[0]
+			if all := writeSizeOffset.FindAllStringSubmatch(rest, -1); all != nil {
+				a := all[len(all)-1]
 				lastWrite[tid] = a[1] + "," + a[2]
 			}
 		case "fsync":
-			if strings.Contains(ret, "INJECTED") {
+			if strings.Contains(rest, "INJECTED") {
 				return "grow" // bbolt syncs the file's new size before it writes past the end
 			}
 		case "fdatasync":
-			if strings.Contains(ret, "INJECTED") {
+			if strings.Contains(rest, "INJECTED") {
 				ps := os.Getpagesize()
 				if w := lastWrite[tid]; w == fmt.Sprintf("%d,0", ps) || w == fmt.Sprintf("%d,%d", ps, ps) {
 					return "meta"
@@ -289,7 +293,7 @@ func syncPoint(t *testing.T, trace string) string {
 // that grew the file. strace counts the syncs of each thread, and the Go
 // runtime moves the log's writer between threads, so the data and meta
 // points are aimed at with a random count and the trace says which one
-// was hit; a point is tried until it is hit, at most 8 times.
+// was hit; a point is tried until it is hit, at most 20 times.
 // The daemon must fail-stop: exit with status 74 at once, log why, record
 // nothing more and leave the workers running. The next start reads the
 // file back, verifies the chain, finds every acknowledged command and
@@ -302,13 +306,19 @@ func TestFault_R07_FsyncEIO(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for _, want := range []string{"data", "meta", "grow"} {
 		for try := 1; hits[want] == 0; try++ {
-			if try > 8 {
-				t.Errorf("EIO never hit the %s sync in 8 tries (hits %v)", want, hits)
+			if try > 20 {
+				t.Errorf("EIO never hit the %s sync in 20 tries (hits %v)", want, hits)
 				break
 			}
+			// A commit's two fdatasyncs are often made on one thread, data
+			// then meta: an odd count more often hits a data sync, an even
+			// one a meta sync.
 			inject := "fsync:error=EIO:when=1"
-			if want != "grow" {
-				inject = fmt.Sprintf("fdatasync:error=EIO:when=%d", 5+rng.IntN(8))
+			switch want {
+			case "data":
+				inject = fmt.Sprintf("fdatasync:error=EIO:when=%d", 7+2*rng.IntN(3))
+			case "meta":
+				inject = fmt.Sprintf("fdatasync:error=EIO:when=%d", 6+2*rng.IntN(4))
 			}
 			t.Run(fmt.Sprintf("%s/%d", want, try), func(t *testing.T) {
 				hits[fsyncEIO(t, fig, inject)]++
