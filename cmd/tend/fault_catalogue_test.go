@@ -29,7 +29,7 @@ package main
 //	R11 SIGTERM ignored, SIGSTOP          supervisor TestStopTimeoutKills; TestFault_R06 (ignore-sigterm)
 //	R12 worker daemonises                 supervisor TestEscapedDescendantIsStopped, TestEscapedDescendantOfACrashIsKilled
 //	R13 zombie storm                      proc TestReaperReapsOrphan, TestReaperNeverStealsWorkerStatus
-//	R14 fork bomb                         TestFault_R14_ForkBomb (substitute: RLIMIT_NPROC)
+//	R14 fork bomb                         TestFault_R14_ForkBomb (RLIMIT_NPROC; a v1 pids group the test makes)
 //	R15 memory hog, OOM kill              TestFault_R15_OOMKill (a cgroup v1 memory group); supervisor TestMemoryLimitKill
 //	R16 crash loop, breaker               supervisor TestCrashLoopOpensBreaker, TestDaemonRestartReplays
 //	R17 fast exit, exec failures          supervisor TestFailedStartAndSpawnError; proc TestStartErrors; launch TestLaunchErrors
@@ -1281,32 +1281,69 @@ func groupMembers(pgid int) int {
 	return n
 }
 
-// TestFault_R14_ForkBomb (row 14): a worker, running as nobody, forks
-// without end. There is no pids cgroup in tend's hands yet (the cgroup
-// package is not wired into the daemon), so the bound is the substitute the
-// row names: RLIMIT_NPROC (rlimits.nproc = 40) on a dedicated uid. The
-// bomb stays under it, the daemon keeps answering status, and tend stop
-// ends the whole group (its stop signal, then SIGKILL to the group, which
-// a fork cannot outrun) within the stop timeout and a little.
+// TestFault_R14_ForkBomb (row 14): a worker forks without end, bounded two
+// ways: RLIMIT_NPROC (rlimits.nproc = 40) on a dedicated uid (nobody), and
+// a cgroup v1 pids group with pids.max 64 that the test makes and the
+// worker (as root, whom RLIMIT_NPROC does not bind) joins itself: tend's
+// own cgroups take only the kernel's pids controller where it is delegated
+// to a v2 tree, which this host's hybrid layout does not do. Either way the
+// bomb stays under its bound, the daemon keeps answering status, and tend
+// stop ends the whole group (its stop signal, then SIGKILL to the group,
+// which a fork cannot outrun) within the stop timeout and a little.
 func TestFault_R14_ForkBomb(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("the bomb runs as nobody: needs root")
+		t.Skip("the bomb runs as nobody, or in a cgroup made here: needs root")
 	}
-	if _, err := user.Lookup("nobody"); err != nil {
-		t.Skip("no user nobody")
-	}
-	fig := newFigures("R14")
-	const nproc = 40
-	e := newEnv(t, fmt.Sprintf(`
+	const bomb = "f() { while :; do f & sleep 0.05; done; }; f & exec sleep 1000"
+	t.Run("rlimit-nproc", func(t *testing.T) {
+		if _, err := user.Lookup("nobody"); err != nil {
+			t.Skip("no user nobody")
+		}
+		const nproc = 40
+		forkBomb(t, nproc, "RLIMIT_NPROC", fmt.Sprintf(`
 [worker.bomb]
-command = ["/bin/sh", "-c", "f() { while :; do f & sleep 0.05; done; }; f & exec sleep 1000"]
+command = ["/bin/sh", "-c", %q]
 user = "nobody"
 dir = "/"
 start_timeout = "50ms"
 stop_timeout = "1s"
 restart = "never"
 rlimits.nproc = %d
-`, nproc))
+`, bomb, nproc))
+	})
+	t.Run("pids-cgroup", func(t *testing.T) {
+		pids := "/sys/fs/cgroup/pids"
+		if _, err := os.Stat(filepath.Join(pids, "cgroup.procs")); err != nil {
+			t.Skip("no cgroup v1 pids controller at " + pids)
+		}
+		cg := filepath.Join(pids, fmt.Sprintf("tend-r14-%d", os.Getpid()))
+		if err := os.Mkdir(cg, 0o755); err != nil {
+			t.Skipf("cannot make a pids cgroup: %v", err)
+		}
+		t.Cleanup(func() { _ = os.Remove(cg) })
+		const max = 64
+		if err := os.WriteFile(filepath.Join(cg, "pids.max"), []byte(strconv.Itoa(max)), 0o644); err != nil {
+			t.Skipf("cannot limit the pids cgroup: %v", err)
+		}
+		forkBomb(t, max, "pids.max", fmt.Sprintf(`
+[worker.bomb]
+command = ["/bin/sh", "-c", %q]
+dir = "/"
+start_timeout = "50ms"
+stop_timeout = "1s"
+restart = "never"
+`, fmt.Sprintf("echo $$ > %s/cgroup.procs && %s", cg, bomb)))
+		if b, err := os.ReadFile(filepath.Join(cg, "pids.events")); err == nil {
+			t.Logf("pids.events: %s", strings.TrimSpace(string(b)))
+		}
+	})
+}
+
+// forkBomb runs the bomb worker of conf, bounded by limit processes (what
+// bound names), and checks what row 14 asks.
+func forkBomb(t *testing.T, limit int, bound, conf string) {
+	fig := newFigures("R14")
+	e := newEnv(t, conf)
 	e.startReady()
 	w := e.waitStatus("bomb", "running", running)
 	peak := 0
@@ -1329,8 +1366,8 @@ rlimits.nproc = %d
 		t.Fatalf("the bomb reached %d processes and never met the limit: %+v\n%s", peak, e.history("bomb"), errOut)
 	}
 	forkFailures := strings.Count(errOut, "fork")
-	if peak > nproc+2 {
-		t.Errorf("the bomb reached %d processes over rlimits.nproc = %d", peak, nproc)
+	if peak > limit+2 {
+		t.Errorf("the bomb reached %d processes over %s = %d", peak, bound, limit)
 	}
 	fig.faults = 1
 	start := time.Now()
@@ -1345,8 +1382,8 @@ rlimits.nproc = %d
 	}
 	gone := time.Since(start)
 	st := e.status()["bomb"]
-	t.Logf("peak %d processes (nproc %d); status at most %s during the bomb; tend stop returned in %s, the group was empty %s after it began; %s: %s",
-		peak, nproc, worst.Round(time.Millisecond), took.Round(time.Millisecond), gone.Round(time.Millisecond), st.State, st.Cause)
+	t.Logf("peak %d processes (%s %d); status at most %s during the bomb; tend stop returned in %s, the group was empty %s after it began; %s: %s",
+		peak, bound, limit, worst.Round(time.Millisecond), took.Round(time.Millisecond), gone.Round(time.Millisecond), st.State, st.Cause)
 	if worst > 500*time.Millisecond {
 		t.Errorf("status took %s during the bomb", worst)
 	}
@@ -1358,7 +1395,7 @@ rlimits.nproc = %d
 	}
 	e.stopDaemon()
 	fig.events = logLastSeq(t, e.db())
-	fig.note("%d forks refused; peak %d processes under nproc %d, status max %s, group empty %s after tend stop", forkFailures, peak, nproc, worst.Round(time.Millisecond), gone.Round(time.Millisecond))
+	fig.note("%d forks refused; peak %d processes under %s %d, status max %s, group empty %s after tend stop", forkFailures, peak, bound, limit, worst.Round(time.Millisecond), gone.Round(time.Millisecond))
 	fig.log(t)
 }
 
