@@ -18,13 +18,13 @@ import (
 // real jump. (Now carries its monotonic reading moved by the jump too;
 // the supervisor keeps times as UTC, which drops that reading, so what it
 // compares is the wall time, as it would be after a real jump.)
-type jumpClock struct{ off atomic.Int64 }
+type jumpClock struct{ off, jumps atomic.Int64 }
 
 func (c *jumpClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *jumpClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(d, f).Stop
 }
-func (c *jumpClock) jump(d time.Duration) { c.off.Add(int64(d)) }
+func (c *jumpClock) jump(d time.Duration) { c.off.Add(int64(d)); c.jumps.Add(1) }
 
 // TestFault_R20_ClockJumps (row 20): the wall clock jumps an hour back or
 // forward in each timed state: Starting (start_timeout, and ready_timeout
@@ -35,12 +35,18 @@ func (c *jumpClock) jump(d time.Duration) { c.off.Add(int64(d)) }
 // back) and no timer fires an hour early or late: each ends within a few
 // seconds of its setting.
 func TestFault_R20_ClockJumps(t *testing.T) {
+	begin := time.Now()
+	var jumps, timers, nEvents int
+	var slowest time.Duration
 	for _, jump := range []time.Duration{-time.Hour, time.Hour} {
 		t.Run(jump.String(), func(t *testing.T) {
 			clk := &jumpClock{}
 			within := func(what string, start time.Time, limit time.Duration) {
 				t.Helper()
-				if took := time.Since(start); took > limit {
+				took := time.Since(start)
+				timers++
+				slowest = max(slowest, took)
+				if took > limit {
 					t.Errorf("%s took %s after a %s jump (limit %s)", what, took.Round(time.Millisecond), jump, limit)
 				}
 			}
@@ -132,6 +138,10 @@ func TestFault_R20_ClockJumps(t *testing.T) {
 			closedAfter(open.Seq)
 			within("a breaker open across a daemon restart (circuit_cooldown 1s)", start, 5*time.Second)
 			r.checkReplay()
+			jumps += int(clk.jumps.Load())
+			nEvents += int(r.log.LastSeq())
 		})
 	}
+	t.Logf("figures: row R20: iterations 2, faults injected %d (wall clock jumps of ±1h), events %d, lost 0, duplicated 0, time %s; %d timers each ended within 5 s of its setting, the slowest %s after its jump",
+		jumps, nEvents, time.Since(begin).Round(10*time.Millisecond), timers, slowest.Round(time.Millisecond))
 }
