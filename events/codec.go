@@ -53,6 +53,12 @@ const (
 	tagCommand    = 15
 	tagText       = 16 // format 2
 	tagPlanned    = 17 // format 2
+	tagInstances  = 18 // format 2
+	tagFileInst   = 19 // format 2
+	tagRef        = 20 // format 2
+	tagRelayPID   = 21 // format 2
+	tagRelayTicks = 22 // format 2
+	lastTag       = tagRelayTicks
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -150,6 +156,24 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if !d.Planned.IsZero() {
 		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
+	}
+	if d.Instances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagInstances), uint64(d.Instances))
+	}
+	if d.FileInstances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagFileInst), uint64(d.FileInstances))
+	}
+	if d.Ref != 0 {
+		dst = append(dst, tagRef)
+		dst = binary.AppendUvarint(dst, uint64(d.Ref))
+	}
+	if d.RelayPID != 0 {
+		dst = append(dst, tagRelayPID)
+		dst = binary.AppendUvarint(dst, uint64(d.RelayPID))
+	}
+	if d.RelayStartTicks != 0 {
+		dst = append(dst, tagRelayTicks)
+		dst = binary.AppendUvarint(dst, d.RelayStartTicks)
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -321,11 +345,35 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
 			}
 			e.Planned = time.Unix(0, int64(r.u64())).UTC()
+		case tagInstances, tagFileInst:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			n := int(min(r.uvarint(), 1<<31-1))
+			if tag == tagInstances {
+				e.Instances = n
+			} else {
+				e.FileInstances = n
+			}
+		case tagRef:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Ref = Seq(r.uvarint())
+		case tagRelayPID, tagRelayTicks:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			if tag == tagRelayPID {
+				e.RelayPID = int(r.uvarint())
+			} else {
+				e.RelayStartTicks = r.uvarint()
+			}
 		default:
-			if v >= 2 && tag > tagPlanned {
+			if v >= 2 && tag > lastTag {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagPlanned)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, lastTag)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}

@@ -42,6 +42,9 @@ type fakeOS struct {
 	// durable reads the supervisor's durable view of a worker. It is set
 	// for each supervisor the rig opens; effects are checked against it.
 	durable func(name string) (fsm.Worker, bool)
+	// requests counts the durable signal_requested events of an
+	// incarnation: an operator's signal may reach it no more often.
+	requests func(name string, inc uint64) int
 	// real, when set, starts real processes behind the fakes' bookkeeping.
 	real *proc.Spawner
 }
@@ -140,8 +143,14 @@ type fakeProc struct {
 	reaped bool // Wait has returned to the supervisor
 	kills  int
 	stops  int
+	asked  int // operator's signals received
 	done   chan struct{}
 }
+
+// operatorSignal is what the property tests' operators send. No stop
+// uses it, and its default action is to ignore it, so a real process
+// survives it.
+const operatorSignal = syscall.SIGWINCH
 
 // termExits says which workers end on their stop signal; the others ignore
 // it and need the stop timeout's SIGKILL.
@@ -216,6 +225,22 @@ func (p *fakeProc) Signal(sig syscall.Signal) error {
 	f := p.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if sig == operatorSignal {
+		// Decided for one incarnation, it reaches that one and no other,
+		// and only once its decision is durable.
+		p.asked++
+		if f.requests == nil || p.asked > f.requests(p.worker, p.inc) {
+			f.problem("process %s/%d: SIG%s number %d, but the durable log asks for it %d times for this incarnation",
+				p.worker, p.inc, events.SignalName(int(sig)), p.asked, f.requests(p.worker, p.inc))
+		}
+		if ps := f.procs[p.worker]; ps[len(ps)-1] != p {
+			f.problem("process %s/%d: SIG%s after incarnation %d was spawned", p.worker, p.inc, events.SignalName(int(sig)), ps[len(ps)-1].inc)
+		}
+		if p.real != nil && !p.exited {
+			return p.real.Signal(sig)
+		}
+		return nil
+	}
 	if f.durable != nil {
 		if dw, ok := f.durable(p.worker); ok && uint64(dw.Incarnation) == p.inc && (dw.State == events.Starting || dw.State == events.Running) {
 			f.problem("process %s/%d: SIG%s before the event asking for it was durable (durable state %s)", p.worker, p.inc, events.SignalName(int(sig)), dw.State)
@@ -273,6 +298,19 @@ func (p *fakeProc) Remaining() int {
 		return 0
 	}
 	return 1
+}
+
+func (p *fakeProc) WaitGone(ctx context.Context) error {
+	if p.Remaining() == 0 {
+		return nil
+	}
+	return p.real.WaitGone(ctx) // only a real process has anything left
+}
+
+func (p *fakeProc) Release() {
+	if p.real != nil {
+		p.real.Release()
+	}
 }
 
 // latestLive returns the worker's live process, or nil.

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 var everything = []opKind{opStart, opStop, opRestart, opExit, opExitSignal, opHealthFail, opHealthOK,
-	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn}
+	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opSignal}
 
 // reloadFamily may restrict which configurations one check reloads; every
 // family is allowed now that a removed worker can come back (its
@@ -180,5 +180,18 @@ func TestRaceEverything(t *testing.T) {
 	raceProperty(t, workerNames, func(t *rapid.T, w string) [][]op {
 		progs := [][]op{one(opStart, w), one(opStop, w), one(opRestart, w), one(opHealthFail, w), kill(w)}
 		return append(progs, extras(t, []opKind{opStaleViolation, opExit, opAdvance, opRestart}, w, 2, limits.PolicyKill)...)
+	})
+}
+
+// TestRaceSignalVsRestart: operators' signals racing exits, restarts and
+// stops of a worker that restarts at once. A signal decided for one
+// incarnation reaches that incarnation at most once and never the next
+// one (the fake counts what each incarnation receives against the durable
+// signal_requested events of that incarnation).
+func TestRaceSignalVsRestart(t *testing.T) {
+	raceProperty(t, []string{"c", "a"}, func(t *rapid.T, w string) [][]op {
+		sig := func() []op { return []op{{kind: opSignal, w: w, code: rapid.IntRange(0, 1).Draw(t, "wait")}} }
+		progs := [][]op{sig(), sig(), one(opExit, w), one(opRestart, w)}
+		return append(progs, extras(t, []opKind{opSignal, opExit, opExitSignal, opRestart, opStop, opStart, opAdvance}, w, 3, limits.PolicyLog)...)
 	})
 }

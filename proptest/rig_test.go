@@ -24,6 +24,7 @@ import (
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -130,12 +131,13 @@ const (
 	opAdvance        // time passes: stop timeouts, backoffs, cooldowns elapse
 	opReload
 	opFailSpawn // the worker's next spawn fails
+	opSignal    // an operator's signal (operatorSignal) to the running incarnation
 )
 
 var opNames = map[opKind]string{
 	opStart: "start", opStop: "stop", opRestart: "restart", opExit: "exit", opExitSignal: "exit-signal",
 	opHealthFail: "health-fail", opHealthOK: "health-ok", opViolation: "violation", opStaleViolation: "stale-violation",
-	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn",
+	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn", opSignal: "signal",
 }
 
 type op struct {
@@ -182,6 +184,8 @@ func opGen(kinds []opKind, workers []string) *rapid.Generator[op] {
 			o.d = rapid.SampledFrom([]time.Duration{time.Second, 2 * time.Second, stopTimeout, 11 * time.Second, 30 * time.Second, 2 * time.Minute}).Draw(t, "advance")
 		case opReload:
 			o.cfg = rapid.SampledFrom([]string{"full", "a2", "noc", "noc-a2"}).Draw(t, "config")
+		case opSignal:
+			o.code = rapid.IntRange(0, 1).Draw(t, "wait for the outcome")
 		}
 		return o
 	})
@@ -262,6 +266,17 @@ func (r *rig) open() error {
 			return fsm.Worker{}, false
 		}
 		return *w, true
+	}
+	log := r.log
+	r.fos.requests = func(name string, inc uint64) int {
+		n := 0
+		_ = log.Scan(1, sup.Seq(), func(e *events.Event) error {
+			if e.Type == events.SignalRequested && !e.Stale && e.Worker == name && uint64(e.Incarnation) == inc {
+				n++
+			}
+			return nil
+		})
+		return n
 	}
 	r.fos.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
@@ -415,6 +430,13 @@ func (r *rig) do(g int, o op) result {
 		r.fos.advance(o.d)
 	case opFailSpawn:
 		r.fos.failNextSpawn(o.w)
+	case opSignal:
+		var rs []supervisor.Reply
+		rs, res.err = r.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: []string{o.w}, Actor: actor(g),
+			Signal: int(operatorSignal), Wait: o.code == 1})
+		if res.err == nil {
+			res.ev, res.err = rs[0].Event, rs[0].Err
+		}
 	}
 	return res
 }
@@ -519,6 +541,9 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 		case res.err != nil:
 			if errors.Is(res.err, supervisor.ErrNoWorker) && m.unconfiguredBetween(res.o.w, res.before, end) {
 				continue
+			}
+			if res.o.kind == opSignal && errors.Is(res.err, core.ErrNotRunning) {
+				continue // judged by the fake: it never got what was not asked for
 			}
 			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
 				res.g, res.o, res.err, res.before, m.configured[res.o.w]))

@@ -192,6 +192,8 @@ type Log struct {
 	// Recover before the first append, and only read after that. nil on a
 	// ReadOnly Log, which never needs it.
 	digestKey []byte
+	// logID is set once when the Log is opened (see LogID).
+	logID string
 }
 
 // Open opens the log at path, creating it if (and only if) the path does not
@@ -243,7 +245,12 @@ func open(path string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if opts.ReadOnly {
-		return newLog(path, ro, true, st), nil
+		l := newLog(path, ro, true, st)
+		if err := l.loadLogID(); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
 	}
 	ro.Close()
 
@@ -265,6 +272,10 @@ func open(path string, opts Options) (*Log, error) {
 	}
 	l := newLog(path, db, false, st)
 	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadLogID(); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -298,7 +309,12 @@ func create(path string, opts Options) (*Log, error) {
 		if err != nil {
 			return err
 		}
+		id, err := newLogID()
+		if err != nil {
+			return err
+		}
 		for k, v := range map[string][]byte{
+			string(keyLogID):   id,
 			string(keyMagic):   []byte(magic),
 			string(keyFormat):  binary.BigEndian.AppendUint32(nil, FormatVersion),
 			string(keyLast):    binary.BigEndian.AppendUint64(nil, 0),
@@ -320,6 +336,10 @@ func create(path string, opts Options) (*Log, error) {
 	}
 	l := newLog(path, db, false, durable{})
 	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadLogID(); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -16,8 +16,10 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -56,12 +58,16 @@ type globals struct {
 	// cleanups run when the command has ended (temporary copies).
 	cleanups []func()
 	db       string
+	// nats: read a host's log from the stream (--nats URL --host H).
+	nats natsFlags
 }
 
 func main() {
 	// First: when the daemon started this binary as a worker's launcher,
 	// it becomes the worker here and never returns.
 	launch.Main()
+	// When the daemon started it as a worker's output relay, likewise.
+	relay.Main()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -82,9 +88,12 @@ func run(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "tend:", err)
 	var ee *exitError
+	var de *daemon.ExitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &de):
+		return de.Code
 	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
 		return exitNoWorker
 	case isUsage(err):
@@ -131,9 +140,9 @@ and why.`,
 	root.AddCommand(
 		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
-		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
-		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g),
-		newGraphCmd(g), newAnalyzeCmd(g),
+		newSignalCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
+		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
+		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
 	)
 	return root
 }
@@ -160,6 +169,12 @@ func (g *globals) client() (*client.Client, error) {
 // openDB opens a log read-only for an offline command: the --db file, or
 // the config's state directory when no daemon answers.
 func (g *globals) openDB() (*store.Log, error) {
+	if g.fromStream() {
+		if g.db != "" {
+			return nil, &exitError{code: exitUsage, err: errNATSWithDB}
+		}
+		return g.nats.pull(context.Background(), g)
+	}
 	path := g.db
 	if path == "" {
 		// A running daemon holds the file: read a consistent copy of it,
@@ -242,7 +257,7 @@ func logFailure(l *store.Log, err error) error {
 
 // offline reports whether a command should read the log file itself.
 func (g *globals) offline(ctx context.Context) bool {
-	if g.db != "" {
+	if g.db != "" || g.fromStream() {
 		return true
 	}
 	c, err := g.client()
@@ -256,6 +271,10 @@ func (g *globals) offline(ctx context.Context) bool {
 	}
 	return false
 }
+
+// fromStream reports whether the command reads a host's log from the
+// stream (--nats, or --host with the config's [export.nats]).
+func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
 
 func (g *globals) json() bool { return g.output == "json" }
 

@@ -13,10 +13,14 @@ import (
 // not), its main process gone, the rest gone, and what follows the end.
 
 func (d *decision) spawned(in Spawned) error {
+	cause := fmt.Sprintf("spawned pid %d", in.PID)
+	if in.RelayPID != 0 {
+		cause += fmt.Sprintf(", its output through relay pid %d", in.RelayPID)
+	}
 	e, err := d.add(events.Event{Type: events.Spawned, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorDaemon,
-		Cause: fmt.Sprintf("spawned pid %d", in.PID),
+		Cause: cause,
 		Details: events.Details{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID,
-			Command: in.Command, EnvNames: in.EnvNames}})
+			Command: in.Command, EnvNames: in.EnvNames, RelayPID: in.RelayPID, RelayStartTicks: in.RelayStartTicks}})
 	if err != nil || e.Stale {
 		return err
 	}
@@ -90,12 +94,25 @@ func (d *decision) exited(in Exited) error {
 }
 
 func (d *decision) signalled(in Signalled) error {
-	cause := fmt.Sprintf("SIG%s sent to the process group", events.SignalName(in.Signal))
+	target := in.To
+	if target == "" {
+		target = "the process group"
+	}
+	if in.Hook != "" {
+		target = "the process group of its " + in.Hook + " hook"
+	}
+	cause := fmt.Sprintf("SIG%s sent to %s", events.SignalName(in.Signal), target)
 	if in.Err != "" {
-		cause = fmt.Sprintf("SIG%s to the process group failed: %s", events.SignalName(in.Signal), in.Err)
+		cause = fmt.Sprintf("SIG%s to %s failed: %s", events.SignalName(in.Signal), target, in.Err)
+	}
+	actor := in.Actor
+	if actor == "" {
+		actor = events.ActorDaemon
+	} else {
+		cause += ", as " + actor + " asked"
 	}
 	_, err := d.add(events.Event{Type: events.SignalSent, Worker: in.Worker, Incarnation: in.Inc,
-		Actor: events.ActorDaemon, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID}})
+		Actor: actor, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID, Errno: in.Errno, Ref: in.Ref}})
 	return err
 }
 
@@ -114,6 +131,7 @@ func policyExit(e *events.Event, x Exit, ran time.Duration, failedStart bool) po
 func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 	w := d.w.Worker(name)
 	sp := d.st.spec(w)
+	d.endHooks(w, e.Incarnation, sp)
 	stopAsked := w.Flags.StopAsked
 	// A broken variant the property tests must catch (proptest/mutants.sh):
 	// the restart policy ignores an explicit stop.
@@ -136,12 +154,13 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 		_, err := d.run(name, w.LastPlanned, fmt.Sprintf("scheduled run due at %s, after the last run ended", fmtTime(w.LastPlanned)))
 		return err
 	case stopAsked:
-		return nil
+		return d.exitOn(name, true)
 	}
 	// It ended on its own: what depends on it hears of it.
 	d.depRestarted(name)
 	if sp.Oneshot && x.HasCode && x.Code == 0 && x.Signal == 0 {
-		return nil // completed: a one-shot is never restarted after success
+		// completed: a one-shot is never restarted after success
+		return d.exitOn(name, false)
 	}
 	var ran time.Duration
 	if w.LastExit != nil {
@@ -162,6 +181,7 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			return err
 		}
 		d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: RestartDue, Delay: dec.Delay, At: r.Time.Add(dec.Delay)})
+		return nil
 	case policy.OpenBreaker:
 		b, err := d.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
 			Actor: events.ActorPolicy, Cause: dec.Reason, Details: events.Details{Attempt: len(w.Recent)}})
@@ -172,5 +192,5 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: Cooldown, Delay: cd, At: b.Time.Add(cd)})
 		}
 	}
-	return nil
+	return d.exitOn(name, false)
 }

@@ -17,6 +17,11 @@ const (
 	Start Verb = iota + 1
 	Stop
 	Restart
+	// SendSignal sends Command.Signal to the worker's running incarnation.
+	SendSignal
+	// Reload sends a running worker its reload_signal, or restarts it
+	// when it has none. It never starts a stopped worker.
+	Reload
 )
 
 func (v Verb) String() string {
@@ -27,18 +32,22 @@ func (v Verb) String() string {
 		return "stop"
 	case Restart:
 		return "restart"
+	case SendSignal:
+		return "signal"
+	case Reload:
+		return "reload"
 	}
 	return fmt.Sprintf("Verb(%d)", int(v))
 }
 
 // ParseVerb is the inverse of String.
 func ParseVerb(s string) (Verb, error) {
-	for _, v := range []Verb{Start, Stop, Restart} {
+	for _, v := range []Verb{Start, Stop, Restart, SendSignal, Reload} {
 		if v.String() == s {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown command %q (start, stop, restart)", s)
+	return 0, fmt.Errorf("unknown command %q (start, stop, restart, signal, reload)", s)
 }
 
 // Command is an operator's verb on one or many workers, judged as one
@@ -50,6 +59,8 @@ type Command struct {
 	// NoDeps: a stop or restart leaves the workers that depend on these
 	// alone (by default they are stopped first, or restarted with them).
 	NoDeps bool
+	// Signal is what SendSignal sends (a Linux signal number).
+	Signal int
 }
 
 // Load applies a configuration. First is the first load of this daemon:
@@ -60,6 +71,36 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// Changes names, for a worker whose settings changed since the last
+	// load, the keys they changed in (as the file spells them, never a
+	// value), for the cause its worker_changed records. Optional.
+	Changes map[string][]string
+	// Groups are the workers with instances and the configuration's
+	// count of each. Specs holds their instances (Spec.InstanceOf) up to
+	// at least the count in force: the configuration's, or a runtime
+	// scale's (World.Scales) while it holds; those past it are left out.
+	Groups []Group
+	// ExitOn is the daemon's exit_on setting ("": ExitNever).
+	ExitOn ExitOn
+	// About is what the daemon says of itself in daemon_started (how it
+	// tells a worker's processes); only with First.
+	About string
+}
+
+// Group is a worker with instances = Instances in the configuration.
+type Group struct {
+	Name      string
+	Instances int
+}
+
+// Scale changes the number of instances of a worker with instances at
+// runtime (tend scale). Specs are the settings of instances 1 … Count, in
+// order.
+type Scale struct {
+	Group string
+	Count int
+	Specs []*Spec
+	Actor string
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,
@@ -73,6 +114,17 @@ type Shutdown struct {
 // recorded).
 type Refused struct{ Actor, Cause string }
 
+// NotifyFailed records the dead letter of an alert: the alert named
+// Notifier about the event at Seq was not delivered after Attempts
+// attempts, the last failing with Err (words that name no secret).
+type NotifyFailed struct {
+	Notifier string
+	Seq      events.Seq
+	About    string // the event it was about, "breaker_opened of web"
+	Attempts int
+	Err      string
+}
+
 // Spawned: the incarnation's process exists.
 type Spawned struct {
 	Worker     string
@@ -82,6 +134,9 @@ type Spawned struct {
 	BootID     string
 	Command    []string
 	EnvNames   []string
+	// RelayPID and RelayStartTicks identify its output relay, if it has one.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // SpawnFailed: the incarnation's process could not be started.
@@ -120,13 +175,44 @@ type Exited struct {
 	Exit   Exit
 }
 
-// Signalled: a signal effect was carried out (Err says how it failed).
+// Signalled: a signal effect was carried out (Err, and Errno when there
+// is one, say how it failed). Actor and Ref are the Signal effect's: who
+// asked for it, and the signal_requested it answers.
 type Signalled struct {
 	Worker string
 	Inc    events.Incarnation
 	PID    int
 	Signal int
 	Err    string
+	Errno  int
+	Actor  string
+	Ref    events.Seq
+	// Hook: the signal went to this hook's process group (a stop of a
+	// worker whose pre_start runs), not to a worker process.
+	Hook string
+	// To is what the signal went to: "the cgroup", or "" for the process
+	// group.
+	To string
+}
+
+// HookExited: a hook that a RunHook effect ran has ended, or could not be
+// started (Errno, Err), or ended unseen (Lost: the daemon that ran it
+// stopped first).
+type HookExited struct {
+	Worker    string
+	Inc       events.Incarnation
+	Kind      string     // pre_start, post_start, stop_command, post_stop
+	Ref       events.Seq // its hook_started
+	PID       int
+	Exit      Exit
+	Errno     int
+	Err       string
+	TimedOut  bool // killed with its group after its timeout
+	Cancelled bool // killed with its group: what it belonged to was over
+	Lost      bool
+	Ran       time.Duration
+	Output    string // the last lines of its output, control characters escaped
+	Command   []string
 }
 
 // StraysFound: processes of the incarnation were found outside it and
@@ -156,6 +242,10 @@ type Violation struct {
 	Resource, Policy string
 	Measured, Limit  float64
 	Detail           string
+	// Kernel says the kernel enforced the limit itself (an OOM kill in the
+	// incarnation's cgroup): recorded with actor "kernel", and no policy
+	// of tend's follows from it.
+	Kernel bool
 }
 
 // TimerKind says what a timer was armed for.
@@ -220,6 +310,10 @@ type Found struct {
 	PID        int
 	StartTicks uint64
 	BootID     string
+	// RelayPID and RelayStartTicks: its output relay still runs and was
+	// adopted with it.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Stray is a process of this daemon the log does not account for, found
@@ -227,6 +321,19 @@ type Found struct {
 type Stray struct {
 	Worker string
 	Inc    events.Incarnation
+	PID    int // its main process, 0 when unknown
+	// Procs is how many processes of the incarnation's cgroup were
+	// killed; 0 for a process group leader found by its markers.
+	Procs int
+}
+
+// HookFound is a hook process an earlier daemon started, found still
+// running by recovery and killed with its group before anything runs it
+// again.
+type HookFound struct {
+	Worker string
+	Kind   string
+	Inc    events.Incarnation // the incarnation it ran for
 	PID    int
 }
 
@@ -235,10 +342,15 @@ type Stray struct {
 type Recovered struct {
 	Workers map[string]Found
 	Strays  []Stray
+	Hooks   []HookFound
+	// Seq is the last seq of the log when this daemon started: the hooks
+	// decided after it are this daemon's own, not the last one's.
+	Seq events.Seq
 }
 
 func (Command) input()         {}
 func (Load) input()            {}
+func (Scale) input()           {}
 func (Shutdown) input()        {}
 func (Refused) input()         {}
 func (Spawned) input()         {}
@@ -254,3 +366,5 @@ func (Recovered) input()       {}
 func (Notified) input()        {}
 func (FDReady) input()         {}
 func (WatchdogExpired) input() {}
+func (NotifyFailed) input()    {}
+func (HookExited) input()      {}

@@ -103,8 +103,9 @@ func (d *decision) notReady(in TimerFired) error {
 	if err != nil || e.Stale {
 		return err
 	}
-	sig, timeout := stopParams(w, d.st.spec(w))
-	d.stopEffects(in.Worker, in.Inc, sig, timeout, e.Time)
+	sp := d.st.spec(w)
+	sig, timeout := stopParams(w, sp)
+	d.beginStop(w, in.Inc, sp, sig, timeout, e.Time)
 	return nil
 }
 

@@ -15,6 +15,12 @@ var (
 	ErrNoWorker = errors.New("supervisor: no such worker")
 	// ErrClosed: the daemon is shutting down; nothing starts any more.
 	ErrClosed = errors.New("supervisor: shutting down")
+	// ErrNotRunning: a signal or reload names a worker with no process
+	// to send it to.
+	ErrNotRunning = errors.New("supervisor: not running")
+	// ErrBadSignal: a signal number no program can be sent (0, 32 and 33,
+	// or past 64).
+	ErrBadSignal = errors.New("supervisor: not a signal")
 )
 
 // LeaderExit is what happens to the rest of an incarnation when its main
@@ -35,6 +41,10 @@ const (
 // probes) beside it under the same digest.
 type Spec struct {
 	Name string
+	// InstanceOf and Instance: an instance of a worker with instances
+	// (Name is InstanceName(InstanceOf, Instance)); "" and 0 otherwise.
+	InstanceOf string
+	Instance   int
 	// Digest identifies the settings; the log records it (worker_added,
 	// worker_changed) and a reload restarts a worker whose digest changed.
 	Digest string
@@ -50,6 +60,22 @@ type Spec struct {
 	Ready    Readiness // how it says it is ready
 	Deps     []Dep     // what it depends on, in the configuration's order
 	Schedule *Schedule // when it runs on its own; nil: only on command (and autostart)
+
+	// ReloadSignal is what a reload sends the worker; 0: a reload
+	// restarts it.
+	ReloadSignal int
+	// Hooks are the hooks configured (fsm.HookPreStart, HookPostStart,
+	// HookStopCommand, HookPostStop), each with the time it may take.
+	Hooks map[string]time.Duration
+}
+
+// hook reports whether sp has the hook kind, and its timeout.
+func (sp *Spec) hook(kind string) (time.Duration, bool) {
+	if sp == nil {
+		return 0, false
+	}
+	t, ok := sp.Hooks[kind]
+	return t, ok
 }
 
 // ReadyKind is how a worker says it is ready: Starting → Running.
@@ -136,10 +162,27 @@ type State struct {
 	// dependents maps a worker to the workers that depend on it, derived
 	// from the settings of the last load.
 	dependents map[string][]string
+	// groups are the workers with instances in the last load, with the
+	// configuration's count of each.
+	groups map[string]int
+	// ExitOn is the daemon's exit_on setting of the last load.
+	ExitOn ExitOn
 }
 
 // NewState wraps a world replayed from the log.
 func NewState(w *fsm.World) *State { return &State{World: w, Specs: make(map[string]*Spec)} }
+
+// Clone is a copy of the state that Step may change without changing s:
+// for judging an input without recording it (what a reload would do).
+// The settings are shared: they are never changed once loaded.
+func (s *State) Clone() *State {
+	c := &State{World: s.World.Clone(), Specs: make(map[string]*Spec, len(s.Specs)), groups: s.groups}
+	for dg, sp := range s.Specs {
+		c.Specs[dg] = sp
+	}
+	c.reindex()
+	return c
+}
 
 // spec is the settings in force for w, or nil when none are known (not
 // configured, removed, or before the first load).

@@ -31,10 +31,15 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		d.command(in)
 	case Load:
 		err = d.load(in)
+	case Scale:
+		err = d.scale(in)
 	case Shutdown:
 		err = d.shutdown(in)
 	case Refused:
 		_, err = d.add(events.Event{Type: events.CommandRefused, Actor: in.Actor, Cause: in.Cause})
+	case NotifyFailed:
+		_, err = d.add(events.Event{Type: events.NotifyFailed, Actor: events.ActorAlert, Details: events.Details{Attempt: in.Attempts, Policy: in.Notifier},
+			Cause: fmt.Sprintf("alert %q about seq %d (%s) not delivered after %d attempts: %s", in.Notifier, in.Seq, in.About, in.Attempts, in.Err)})
 	case Recovered:
 		err = d.recovered(in)
 	case Spawned:
@@ -62,6 +67,8 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		err = d.ready(in.Worker, in.Inc, "readiness", fmt.Sprintf("ready: wrote a newline to descriptor %d", in.FD))
 	case WatchdogExpired:
 		err = d.watchdog(in)
+	case HookExited:
+		err = d.hookExited(in)
 	default:
 		err = fmt.Errorf("core: unknown input %T", in)
 	}
@@ -97,6 +104,10 @@ func (d *decision) add(e events.Event) (*events.Event, error) {
 		panic(fmt.Sprintf("core: event decided but not applicable: %v", err))
 	}
 	d.res.Events = append(d.res.Events, ev)
+	if ev.Changes() && ev.To == events.Running {
+		// However it came to be running, its post_start runs now.
+		d.running(ev)
+	}
 	return ev, nil
 }
 
@@ -139,11 +150,11 @@ func (d *decision) effectsFor(e *events.Event) {
 	// d.mutantSignalAgain(e, sp)
 	switch {
 	case e.To == events.Starting:
-		d.effect(Effect{Kind: Spawn, Worker: e.Worker, Inc: e.Incarnation, Digest: sp.Digest})
+		d.startEffects(e, sp)
 	case e.Type == events.KillSent:
 		d.effect(Effect{Kind: Kill, Worker: e.Worker, Inc: e.Incarnation})
 	case e.To == events.Stopping:
-		d.stopEffects(e.Worker, e.Incarnation, sp.StopSignal, sp.StopTimeout, e.Time)
+		d.beginStop(w, e.Incarnation, sp, sp.StopSignal, sp.StopTimeout, e.Time)
 	}
 }
 

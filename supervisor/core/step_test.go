@@ -23,6 +23,9 @@ type machine struct {
 	st  *State
 	log []*events.Event
 	now time.Time
+	// replayed is the last seq the log held when the daemon last started
+	// (Recovered.Seq).
+	replayed events.Seq
 }
 
 func newMachine(t *testing.T) *machine {
@@ -55,6 +58,7 @@ func (m *machine) crash(n int) {
 		}
 	}
 	m.st = NewState(w)
+	m.replayed = w.Seq
 }
 
 func spec(name string, mut ...func(*Spec)) *Spec {
@@ -272,5 +276,51 @@ func TestStepIsDeterministic(t *testing.T) {
 	}
 	if a, b := run(), run(); a != b {
 		t.Fatalf("two runs differ:\n%s\n%s", a, b)
+	}
+}
+
+// The dead letter of an alert is a daemon-level event that changes no
+// worker and implies no effect, and it replays.
+func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
+	m := newMachine(t)
+	m.step(Load{Specs: []*Spec{spec("web")}, Hash: "h1", Actor: "daemon", First: true})
+	before := m.st.World.Clone()
+	res := m.step(NotifyFailed{Notifier: "ops", Seq: 3, About: "spawned of web", Attempts: 5, Err: "HTTP 500"})
+	expect(t, "dead letter", types(res.Events)+" / "+kinds(res.Effects), "notify_failed / ")
+	e := res.Events[0]
+	if e.Worker != "" || e.Attempt != 5 || e.Policy != "ops" || e.Actor != events.ActorAlert || !strings.Contains(e.Cause, `alert "ops" about seq 3`) {
+		t.Errorf("event %+v", e)
+	}
+	if w := m.st.World.Worker("web"); w.State != before.Worker("web").State || w.Incarnation != before.Worker("web").Incarnation {
+		t.Errorf("the dead letter changed web: %+v", w)
+	}
+	m.crash(-1)
+}
+
+// A kernel-enforced limit (an OOM kill) is recorded with actor "kernel"
+// and no policy follows it, whatever the policy field says; a stray of a
+// cgroup says how many processes were killed, and why.
+func TestKernelViolationAndCgroupStrays(t *testing.T) {
+	m := newMachine(t)
+	m.running(spec("w"))
+	res := m.step(Violation{Worker: "w", Inc: 1, Resource: "memory", Policy: "kill", Measured: 64, Limit: 64, Detail: "oom", Kernel: true})
+	expect(t, "kernel OOM", types(res.Events)+" / "+kinds(res.Effects), "limit_violated / ")
+	if e := res.Events[0]; e.Actor != events.ActorKernel || e.Cause != "oom" {
+		t.Errorf("event: actor %q cause %q", e.Actor, e.Cause)
+	}
+	res = m.step(Violation{Worker: "w", Inc: 1, Resource: "memory", Policy: "kill", Measured: 65, Limit: 64, Detail: "rss"})
+	expect(t, "sampled limit", types(res.Events)+" / "+kinds(res.Effects), "limit_violated killed / kill")
+
+	m = newMachine(t)
+	m.running(spec("w"))
+	m.crash(-1)
+	res = m.step(Load{Specs: []*Spec{spec("w")}, Hash: "c1", Actor: "daemon", First: true, About: "processes tracked by cgroup"})
+	if e := res.Events[0]; e.Type != events.DaemonStarted || !strings.HasSuffix(e.Cause, "; processes tracked by cgroup") {
+		t.Errorf("daemon_started: %s %q", e.Type, e.Cause)
+	}
+	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}, Strays: []Stray{{Worker: "w", Inc: 1, Procs: 2}}})
+	if e := res.Events[0]; e.Type != events.StrayFound || e.Attempt != 2 || !strings.Contains(e.Cause, "2 process(es) of incarnation 1") ||
+		!strings.Contains(e.Cause, "main process is gone") {
+		t.Errorf("stray: %s %d %q", e.Type, e.Attempt, e.Cause)
 	}
 }

@@ -2,10 +2,16 @@ package proc
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // An orphan reparented to the daemon stays a zombie forever unless the
@@ -138,5 +144,65 @@ func TestSelfChildrenGrowsBuffer(t *testing.T) {
 		if slices.Contains(orphans, pid) {
 			t.Fatalf("worker leader %d counted as an orphan", pid)
 		}
+	}
+}
+
+// Zombies that may have an owner in the daemon are left to it only for
+// ReapGrace: the orphan of a probe's background child (in the daemon's
+// process group) and orphans leading process groups of their own in the
+// daemon's session (a worker's job-control jobs) have none, and as a
+// subreaper or PID 1 the daemon is the only one that will ever reap them.
+func TestReaperReapsLingeringZombies(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true, ReapGrace: 100 * time.Millisecond})
+	// A probe whose background child outlives it, in the daemon's group.
+	probe := exec.Command("/bin/sh", "-c", "sleep 0.2 & echo $!")
+	out, err := probe.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphans := []int{atoi(t, strings.TrimSpace(string(out)))}
+	// A worker whose job-control jobs outlive it, each leading its group.
+	spec := helperSpec(t, "w", "orphan-groups", "3", "0.2")
+	p := start(t, s, spec)
+	p.Wait()
+	data, err := os.ReadFile(spec.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(data)) {
+		orphans = append(orphans, atoi(t, f))
+	}
+	for _, pid := range orphans {
+		waitFor(t, fmt.Sprintf("orphan %d reaped (state %q)", pid, state(pid)), func() bool { return state(pid) == 0 })
+	}
+}
+
+// A worker's child that leads a process group of its own (coreutils
+// timeout, Go's Setpgid, Python's process_group=0, bash -m) and outlives
+// the worker is an orphan like any other: it is reaped, not taken for a
+// worker leader, which only Start makes.
+func TestReaperReapsSetpgidOrphan(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	file := filepath.Join(t.TempDir(), "pid")
+	p := start(t, s, Spec{Worker: "timeout", Incarnation: 1,
+		Command: []string{"/bin/sh", "-c", "timeout 0.3 sleep 5 & echo $! > " + file + "; exit 0"}})
+	p.Wait()
+	var orphan int
+	waitFor(t, "the orphan's pid", func() bool {
+		b, err := os.ReadFile(file)
+		orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && orphan > 0
+	})
+	waitFor(t, "timeout to lead a process group of its own", func() bool {
+		st, err := readStat(orphan)
+		return err == nil && st.PGRP == orphan
+	})
+	// timeout ends after 0.3 s; a second is plenty for the reaper.
+	deadline := time.Now().Add(1300 * time.Millisecond)
+	for state(orphan) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("orphan %d still there (state %q) a second after it exited", orphan, state(orphan))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
@@ -45,15 +46,31 @@ type Spec struct {
 	// refused (logfile.ErrUnsafe). "" means /dev/null. The same path for
 	// both shares one open file, so lines interleave in order.
 	Stdout, Stderr string
+	// Output, when set, is both stdout and stderr instead (a hook's pipe,
+	// whose output the daemon reads); Stdout and Stderr are not opened. It
+	// stays the caller's to close.
+	Output *os.File
 	// Files are more descriptors the worker gets on purpose, by number (3
-	// and up; its readiness channel): every other descriptor of the daemon
-	// stays closed to it. They stay the caller's to close.
+	// and up: its readiness channel; 1 or 2 replace the output named by
+	// Stdout or Stderr, which should then be "": a pipe to the daemon's
+	// console): every other descriptor of the daemon stays closed to it.
+	// They stay the caller's to close.
 	Files map[int]*os.File
 	// LogMaxSize is the size in bytes above which output files are rotated;
 	// 0 never rotates. LogBackups is how many rotated copies are kept, each
 	// of at most LogMaxSize bytes.
 	LogMaxSize int64
 	LogBackups int
+	// CgroupLimits are kernel-enforced limits written into the
+	// incarnation's cgroup before the spawn, so it is born limited. They
+	// need a Spawner with cgroups whose tree enables the controllers
+	// (ErrNoCgroup, cgroup.ErrNoController otherwise).
+	CgroupLimits cgroup.Limits
+	// Beside marks a process that runs beside an incarnation rather than as
+	// one (a hook): with cgroups it gets none of its own and stays in the
+	// daemon's, in a process group of its own, which is what it is
+	// signalled and killed by.
+	Beside bool
 }
 
 // Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
@@ -89,6 +106,10 @@ type Identity struct {
 // daemon is not root: switching user needs CAP_SETUID/CAP_SETGID and the
 // kernel's EPERM from inside the fork would not say why.
 var ErrNeedRoot = errors.New("proc: credential requires the daemon to run as root")
+
+// ErrNoCgroup is returned by Start for a Spec with CgroupLimits when the
+// Spawner tracks processes by process group.
+var ErrNoCgroup = errors.New("proc: kernel-enforced limits need cgroup tracking")
 
 // ErrClosed is returned by Start after the Spawner was closed.
 var ErrClosed = errors.New("proc: spawner closed")

@@ -140,6 +140,16 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	return s, err
 }
 
+// StatusJSON is Status's workers as the daemon encoded them, for printing
+// as JSON without decoding and encoding every worker again.
+func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessage, error) {
+	var s struct {
+		Workers json.RawMessage `json:"workers"`
+	}
+	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	return s.Workers, err
+}
+
 // Commands runs start, stop or restart on many workers as one command:
 // one request, one decision, one answer.
 func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply, error) {
@@ -173,6 +183,29 @@ func (c *Client) Command(ctx context.Context, verb, name string, wait bool, time
 func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	var r ReloadResult
 	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", nil, &r)
+	return r, err
+}
+
+// Scale asks for n instances of a worker with instances.
+func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, error) {
+	body, err := json.Marshal(ScaleRequest{Worker: worker, Instances: n})
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/scale", nil, body)
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	defer resp.Body.Close()
+	var r ScaleResult
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}
+
+// PlanReload asks what a reload would do now, without reloading.
+func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	var r ReloadPlan
+	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
 	return r, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 )
 
@@ -32,7 +33,9 @@ const (
 	DefaultCircuitWindow      = 60 * time.Second
 	DefaultCircuitCooldown    = 0
 	DefaultLogMaxSize         = 10 << 20
-	DefaultLogBackups         = 3
+	// MinRelayLogMaxSize is the smallest file a relay rotates at.
+	MinRelayLogMaxSize = 1 << 10
+	DefaultLogBackups  = 3
 
 	DefaultHealthInterval = 10 * time.Second
 	DefaultHealthTimeout  = 2 * time.Second
@@ -40,4 +43,7 @@ const (
 	DefaultHealthGrace    = 0
 
 	DefaultLimitPolicy = limits.PolicyLog
+
+	DefaultProcessTracking = TrackingAuto
+	DefaultOnLeaderExit    = core.StopRest
 )

@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/limits"
 
 	"crypto/sha256"
 	"encoding/binary"
@@ -133,6 +134,44 @@ func (h *workerHasher) sum(w *Worker) string {
 			b = hashStr(b, s.Overlap)
 			b = hashStr(b, s.CatchUp)
 		}
+	}
+	// The env files, written only when there are any, for the same
+	// reason, behind a marker of their own.
+	if len(w.EnvFiles) > 0 || len(w.EnvFileSums) > 0 {
+		b = append(b, 0xfd)
+		b = binary.AppendUvarint(b, uint64(len(w.EnvFiles)))
+		for _, f := range w.EnvFiles {
+			b = hashStr(b, f.Path)
+			b = hashBool(b, f.Optional)
+		}
+		b = hashStrs(b, w.EnvFileSums)
+	}
+	// Which template's instance, for the same reason.
+	if w.InstanceOf != "" {
+		b = append(b, 0xfc)
+		b = hashStr(b, w.InstanceOf)
+		b = binary.AppendVarint(b, int64(w.Instance))
+	}
+	b = hashHooks(b, w)
+	// How the output is written, only when not the default, behind a
+	// marker of its own, so the hashes of earlier versions hold.
+	if w.Output != "" && w.Output != OutputFile || w.LogMaxAge != 0 || w.LogCompress {
+		b = append(b, 0xfa) // env files take 0xfd, instances 0xfc, hooks 0xfb
+		b = hashStr(b, w.Output)
+		b = hashDur(b, w.LogMaxAge)
+		b = hashBool(b, w.LogCompress)
+	}
+	// What tells and bounds the worker's processes, for the same reason.
+	if l := w.Limits; w.OnLeaderExit != core.StopRest || l != nil && len(l.KernelControllers()) > 0 {
+		b = append(b, 0xf9) // output takes 0xfa
+		b = hashStr(b, string(w.OnLeaderExit))
+		if l == nil {
+			l = &limits.Spec{}
+		}
+		b = binary.AppendUvarint(b, l.MemoryMax)
+		b = binary.AppendUvarint(b, l.MemoryHigh)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(l.CPUMax))
+		b = binary.AppendVarint(b, int64(l.PidsMax))
 	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the

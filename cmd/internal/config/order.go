@@ -189,7 +189,7 @@ func (d *decoder) schedule(t *table) *Schedule {
 // cycle, spelled out, at the depends_on key of a worker on it.
 func (d *decoder) checkGraph(workers map[string]*Worker, order []string) {
 	key := func(w *Worker, sub ...string) toml.Key {
-		return append(toml.Key{"worker", w.Name, "depends_on"}, sub...)
+		return append(toml.Key{"worker", w.TableName(), "depends_on"}, sub...)
 	}
 	for _, name := range order {
 		w := workers[name]
@@ -197,6 +197,8 @@ func (d *decoder) checkGraph(workers map[string]*Worker, order []string) {
 			switch target := workers[dep.Name]; {
 			case dep.Name == name:
 				d.errorf(key(w, dep.Name), "a worker cannot depend on itself")
+			case target == nil && d.templates[dep.Name] != nil:
+				d.errorf(key(w, dep.Name), "%s has instances: depend on one of them (%s)", dep.Name, core.InstanceName(dep.Name, 1))
 			case target == nil:
 				msg := "no such worker"
 				if s := closest(dep.Name, order); s != "" {

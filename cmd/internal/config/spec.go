@@ -44,14 +44,14 @@ func (t *table) specErrors(spec any, err error) {
 			// Not a field the file can set: the spec's own words, at
 			// the table. Parse never builds such a spec; this keeps a
 			// mistake in a tag from losing an error.
-			t.d.errs = append(t.d.errs, &Error{File: t.d.file, Line: t.line(""), Key: t.path.String(), Msg: e.Error(), Err: e})
+			t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.line(""), Key: t.path.String(), Msg: e.Error(), Err: e})
 			continue
 		}
 		k := t.key(key)
 		if t.d.reported(k.String()) {
 			continue
 		}
-		t.d.errs = append(t.d.errs, &Error{File: t.d.file, Line: t.d.lines.find(k), Key: k.String(), Msg: reason, Err: e})
+		t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines.find(k), Key: k.String(), Msg: reason, Err: e})
 	}
 }
 

@@ -17,9 +17,9 @@ import (
 // key here would be a setting no file can set, and its field errors would
 // have no line to point at.
 func TestSpecKeysAreDecoded(t *testing.T) {
-	d := &decoder{file: "tend.toml"}
+	d := &decoder{main: &source{file: "tend.toml"}}
 	asked := func(decode func(*table)) []string {
-		tb := newTable(d, toml.Key{"worker", "w"}, map[string]any{})
+		tb := newTable(d, d.main, toml.Key{"worker", "w"}, map[string]any{})
 		decode(tb)
 		return tb.asked
 	}
@@ -51,8 +51,8 @@ func TestSpecKeysAreDecoded(t *testing.T) {
 // A field error on a field the file cannot set still reaches the operator,
 // in the spec's own words, at the table.
 func TestSpecErrorWithoutKey(t *testing.T) {
-	d := &decoder{file: "tend.toml", lines: lineIndex{`worker.w`: {line: 7, explicit: true}}}
-	tb := newTable(d, toml.Key{"worker", "w"}, map[string]any{})
+	d := &decoder{main: &source{file: "tend.toml", lines: lineIndex{`worker.w`: {line: 7, explicit: true}}}}
+	tb := newTable(d, d.main, toml.Key{"worker", "w"}, map[string]any{})
 	fe := &policy.FieldError{Field: "StableAfter", Reason: "must not be negative"}
 	tb.specErrors(&policy.Spec{}, fe)
 	if len(d.errs) != 1 || d.errs[0].Error() != "tend.toml:7: worker.w: policy: StableAfter: must not be negative" || d.errs[0].Err != fe {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 const maxWorkerName = 64
@@ -43,6 +44,8 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.Command = cmd
 	w.Dir = resolve(dir, t.str("dir", ""))
 	w.Env = d.env(t)
+	w.EnvFiles = d.envFiles(t, dir)
+	t.get("instances") // read by template: one table, many workers
 	w.User = t.str("user", "")
 	w.Group = t.str("group", "")
 	w.Autostart = t.boolean("autostart", true)
@@ -56,12 +59,14 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
 	w.StopSignal = t.signal("stop_signal", DefaultStopSignal)
 	w.StopTimeout = t.durationIn("stop_timeout", DefaultStopTimeout, 0, MaxStopTimeout)
+	w.OnLeaderExit = core.LeaderExit(t.enum("on_leader_exit", string(DefaultOnLeaderExit), string(core.StopRest), string(core.Leave)))
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)
 	w.LogMaxSize = int64(t.sizeMax("log_max_size", DefaultLogMaxSize, MaxLogMaxSize))
 	w.LogBackups = t.intIn("log_backups", DefaultLogBackups, 0, MaxLogBackups)
 	w.AllowSharedOutputDir = t.boolean("allow_shared_output_dir", false)
+	d.output(t, w)
 
 	if h := t.sub("health"); h != nil {
 		w.Health = d.health(h)
@@ -73,6 +78,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 		w.Rlimits = d.rlimits(r)
 	}
 	d.ordering(t, w)
+	d.hooks(t, w)
 	t.finish()
 	return w
 }
@@ -105,6 +111,9 @@ func (d *decoder) logPath(t *table, key, def, dir string) string {
 	if p == "" {
 		t.errorf(key, "must not be empty (leave it out for the default, under the state directory's logs/)")
 		return def
+	}
+	if p == Console {
+		return Console
 	}
 	return resolve(dir, p)
 }
@@ -139,4 +148,31 @@ func (d *decoder) env(t *table) map[string]string {
 		return nil
 	}
 	return out
+}
+
+// output reads output, log_max_age and log_compress: how the worker's
+// output files are written.
+func (d *decoder) output(t *table, w *Worker) {
+	// Left out, it stays "": the default, and what every earlier file
+	// meant.
+	w.Output = t.enum("output", "", OutputFile, OutputRelay)
+	w.LogMaxAge = t.durationIn("log_max_age", 0, 0, MaxLogMaxAge)
+	w.LogCompress = t.boolean("log_compress", false)
+	if w.Output == OutputRelay {
+		for _, k := range []struct{ key, path string }{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+			if k.path == Console {
+				t.errorf(k.key, `"-" (the daemon's own output) cannot go through a relay (output = "relay"): give a file, or leave output out`)
+			}
+		}
+		if w.LogMaxSize > 0 && w.LogMaxSize < MinRelayLogMaxSize {
+			t.errorf("log_max_size", "must be 0 or at least %d bytes with output = \"relay\": a file holds at least one stamped line", MinRelayLogMaxSize)
+			w.LogMaxSize = MinRelayLogMaxSize
+		}
+		return
+	}
+	for _, k := range []string{"log_max_age", "log_compress"} {
+		if t.has(k) {
+			t.errorf(k, `is only used with output = "relay" (the relay rotates by age and compresses; a file the worker writes itself is rotated by log_max_size alone)`)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -48,6 +49,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/workers/{name}/{verb}", a.command)
 	mux.HandleFunc("POST /v1/command", a.commands)
 	mux.HandleFunc("POST /v1/reload", a.reload)
+	mux.HandleFunc("POST /v1/scale", a.scale)
 	mux.HandleFunc("GET /v1/history/{name}", a.history)
 	mux.HandleFunc("GET /v1/why/{name}", a.why)
 	mux.HandleFunc("GET /v1/events", a.events)
@@ -55,6 +57,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/replay", a.replay)
 	mux.HandleFunc("GET /v1/verify", a.verify)
 	mux.HandleFunc("GET /v1/log", a.copyLog)
+	mux.Handle("GET /debug/pprof/", a.debugHandler())
 	return a.authorize(mux)
 }
 
@@ -93,35 +96,33 @@ func failErr(w http.ResponseWriter, err error) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	ws, seq := a.d.sup.Workers()
-	names := r.URL.Query()["name"]
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
+	views, seq, err := a.d.sup.Views(r.URL.Query()["name"])
+	if err != nil {
+		fail(w, http.StatusNotFound, "no_such_worker", err)
+		return
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
-	for i := range ws {
-		if len(names) > 0 && !want[ws[i].Name] {
-			continue
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(),
+		Workers: make([]client.WorkerStatus, len(views))}
+	a.d.out.status(&out)
+	for i := range views {
+		v := &views[i]
+		st := &out.Workers[i]
+		*st = client.FromWorker(&v.Worker)
+		if !v.NextRun.IsZero() {
+			st.NextRun = &v.NextRun
 		}
-		delete(want, ws[i].Name) // what is left was not found
-		st := client.FromWorker(&ws[i])
-		if next := a.d.sup.NextRun(ws[i].Name); !next.IsZero() {
-			st.NextRun = &next
-		}
-		if ws[i].Live() {
-			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
-				st.RSSBytes = smp.RSS
-				if smp.CPUValid {
-					st.CPUPercent = smp.CPU
-				}
+		if v.Tracked {
+			st.Tracking, st.Cgroup = modePgroup, v.Cgroup
+			if v.Cgroup != "" {
+				st.Tracking = modeCgroup
 			}
 		}
-		out.Workers = append(out.Workers, st)
-	}
-	for n := range want {
-		fail(w, http.StatusNotFound, "no_such_worker", fmt.Errorf("%w: %q", supervisor.ErrNoWorker, n))
-		return
+		if v.Sampled {
+			st.RSSBytes = v.Sample.RSS
+			if v.Sample.CPUValid {
+				st.CPUPercent = v.Sample.CPU
+			}
+		}
 	}
 	writeJSON(w, out)
 }
@@ -140,11 +141,12 @@ func (a *api) commands(w http.ResponseWriter, r *http.Request) {
 	a.run(w, r, req, false)
 }
 
-// command is the one-worker form: POST /v1/workers/NAME/VERB?wait=1&timeout=30s.
+// command is the one-worker form: POST /v1/workers/NAME/VERB?wait=1&timeout=30s
+// (&signal=HUP for the verb signal).
 func (a *api) command(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a.run(w, r, client.CommandRequest{Verb: r.PathValue("verb"), Workers: []string{r.PathValue("name")},
-		Wait: q.Get("wait") == "1", Timeout: q.Get("timeout")}, true)
+		Wait: q.Get("wait") == "1", Timeout: q.Get("timeout"), Signal: q.Get("signal")}, true)
 }
 
 // run judges req through the command layer. one: the one-worker form,
@@ -154,6 +156,17 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	verb, err := core.ParseVerb(req.Verb)
 	if err != nil {
 		fail(w, http.StatusNotFound, "bad_request", err)
+		return
+	}
+	var sig int
+	switch {
+	case verb == core.SendSignal:
+		if sig, err = events.ParseSignal(req.Signal); err != nil {
+			fail(w, http.StatusBadRequest, "bad_signal", err)
+			return
+		}
+	case req.Signal != "":
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("a signal is named only with the verb signal, not %s", verb))
 		return
 	}
 	if req.All == (len(req.Workers) > 0) {
@@ -171,7 +184,8 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: req.Workers, All: req.All, Actor: actor(p), Wait: req.Wait, NoDeps: req.NoDeps})
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait,
+		NoDeps: req.NoDeps, Signal: sig})
 	if err != nil {
 		failErr(w, err)
 		return
@@ -188,9 +202,14 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 			code, _ := errorCode(x.Err)
 			res.Error = &client.ErrorBody{Error: x.Err.Error(), Code: code}
 		default:
+			res.Did = x.Verb.String()
 			if x.Event != nil {
 				j := x.Event.ToJSON()
 				res.Event = &j
+			}
+			if x.Answer != nil {
+				j := x.Answer.ToJSON()
+				res.Outcome = &j
 			}
 			res.Status = client.FromWorker(&x.Status)
 		}
@@ -203,12 +222,45 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 	writeJSON(w, out)
 }
 
+// instancesOf replaces the name of a worker with instances by its
+// instances, in number order (tend restart web: web@1, web@2, …); other
+// names stay as they are.
+func (a *api) instancesOf(names []string) []string {
+	ws, _ := a.d.sup.Workers()
+	known := make(map[string]bool, len(ws))
+	group := map[string][]string{}
+	for i := range ws {
+		known[ws[i].Name] = true
+		if g, _, ok := core.SplitInstance(ws[i].Name); ok {
+			group[g] = append(group[g], ws[i].Name)
+		}
+	}
+	var out []string
+	for _, n := range names {
+		if is := group[n]; !known[n] && len(is) > 0 {
+			slices.SortFunc(is, func(x, y string) int {
+				_, i, _ := core.SplitInstance(x)
+				_, j, _ := core.SplitInstance(y)
+				return i - j
+			})
+			out = append(out, is...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 // errorCode is the code and HTTP status of an error, as every answer
 // names it.
 func errorCode(err error) (string, int) {
 	switch {
 	case errors.Is(err, supervisor.ErrNoWorker):
 		return "no_such_worker", http.StatusNotFound
+	case errors.Is(err, core.ErrNotRunning):
+		return "not_running", http.StatusConflict
+	case errors.Is(err, core.ErrBadSignal), errors.Is(err, events.ErrBadSignal):
+		return "bad_signal", http.StatusBadRequest
 	case errors.Is(err, fsm.ErrIllegal):
 		return "illegal", http.StatusConflict
 	case errors.Is(err, supervisor.ErrClosed):
@@ -219,7 +271,13 @@ func errorCode(err error) (string, int) {
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	p, _ := peerOf(r.Context())
-	res, err := a.d.Reload(r.Context(), actor(p))
+	var res any
+	var err error
+	if r.URL.Query().Get("dry_run") == "1" {
+		res, err = a.d.PlanReload()
+	} else {
+		res, err = a.d.Reload(r.Context(), actor(p))
+	}
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {
@@ -230,6 +288,32 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// scale changes the number of instances of a worker with instances; the
+// actor is the caller's uid.
+func (a *api) scale(w http.ResponseWriter, r *http.Request) {
+	p, _ := peerOf(r.Context())
+	var req client.ScaleRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad scale request: %v", err))
+		return
+	}
+	res, err := a.d.Scale(r.Context(), req.Worker, req.Instances, actor(p))
+	var le *loadError
+	var br *badRequest
+	switch {
+	case errors.As(err, &le):
+		fail(w, http.StatusBadRequest, "bad_config", err)
+	case errors.As(err, &br):
+		fail(w, http.StatusBadRequest, "bad_request", err)
+	case err != nil:
+		failErr(w, err)
+	default:
+		writeJSON(w, res)
+	}
 }
 
 func (a *api) history(w http.ResponseWriter, r *http.Request) {
@@ -382,6 +466,10 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 		n = v
 	}
 	follow := q.Get("follow") == "1"
+	if path == supervisor.Console {
+		fail(w, http.StatusConflict, "no_log", fmt.Errorf("output of %s goes to the daemon's own stdout or stderr (\"-\"): read it where the daemon's output goes (docker logs, journalctl)", name))
+		return
+	}
 	fl := logfile.NewFollower(path, outputOwner(spec))
 	defer fl.Close()
 	// A file not made yet is empty, and followed until it is; output to

@@ -70,8 +70,13 @@ func (c rpcControl) Workers() []xmlrpc.WorkerInfo {
 	out := make([]xmlrpc.WorkerInfo, 0, len(ws))
 	for i := range ws {
 		w := &ws[i]
+		group := groups[w.Name]
+		if tmpl, _, ok := core.SplitInstance(w.Name); ok && group == "" {
+			// An instance is in its template's supervisord group.
+			group = groups[tmpl]
+		}
 		info := xmlrpc.WorkerInfo{
-			Name: w.Name, Group: groups[w.Name], State: w.State, PID: w.PID, Since: w.Since,
+			Name: w.Name, Group: group, State: w.State, PID: w.PID, Since: w.Since,
 			Started: w.SpawnedAt, Incarnation: uint64(w.Incarnation), RestartPending: w.Policy.Pending,
 			BreakerOpen: w.Policy.BreakerOpen, Description: w.Cause,
 		}
@@ -135,6 +140,30 @@ func (c rpcControl) Command(ctx context.Context, start bool, names []string, act
 			}
 		case wait && !r.Reached:
 			errs[i] = fmt.Errorf("%s", r.Reason)
+		}
+	}
+	return errs
+}
+
+// Signal runs supervisorctl's signal through the command layer: one
+// decision for every worker named, each outcome waited for.
+func (c rpcControl) Signal(ctx context.Context, names []string, sig int, actor string) []error {
+	errs := make([]error, len(names))
+	rs, err := c.d.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: names, Actor: actor, Wait: true, Signal: sig})
+	if err != nil {
+		for i := range errs {
+			errs[i] = mapErr(err)
+		}
+		return errs
+	}
+	for i, r := range rs {
+		switch {
+		case errors.Is(r.Err, core.ErrNotRunning):
+			errs[i] = fmt.Errorf("%w: %v", xmlrpc.ErrNotRunning, r.Err)
+		case r.Err != nil:
+			errs[i] = mapErr(r.Err)
+		case !r.Reached:
+			errs[i] = errors.New(r.Reason)
 		}
 	}
 	return errs

@@ -2,6 +2,7 @@ package xmlrpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -97,6 +98,24 @@ func (f *fakeControl) Command(_ context.Context, start bool, names []string, act
 		}
 		f.nextPID++
 		w.State, w.PID, w.Started, w.Since, w.SpawnError = events.Running, f.nextPID, time.Now(), time.Now(), ""
+	}
+	return errs
+}
+
+func (f *fakeControl) Signal(_ context.Context, names []string, sig int, actor string) []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	errs := make([]error, len(names))
+	for i, name := range names {
+		f.record("signal %s %d by %s", name, sig, actor)
+		switch w, ok := f.workers[name]; {
+		case !ok:
+			errs[i] = ErrNoWorker
+		case w.State != events.Running && w.State != events.Starting && w.State != events.Stopping:
+			errs[i] = ErrNotRunning
+		case f.fail[name]:
+			errs[i] = errors.New("operation not permitted")
+		}
 	}
 	return errs
 }

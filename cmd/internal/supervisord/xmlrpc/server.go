@@ -112,6 +112,12 @@ type Control interface {
 	// worker with nothing to stop), ErrSpawn (it could not be spawned),
 	// ErrExited (it ended before it ran), ErrShuttingDown, or ctx.Err().
 	Command(ctx context.Context, start bool, names []string, actor string, wait bool) []error
+	// Signal sends sig to the running process of every named worker as one
+	// decision, waiting for each outcome until ctx ends. It returns one
+	// error per name, in order: nil (sent), or one wrapping ErrNoWorker,
+	// ErrNotRunning (nothing runs to be signalled), ErrShuttingDown, or
+	// the reason it was not sent.
+	Signal(ctx context.Context, names []string, sig int, actor string) []error
 	// Reload rereads and applies the configuration, returning the names
 	// of the workers added, changed and removed.
 	Reload(ctx context.Context, actor string) (added, changed, removed []string, err error)
@@ -142,6 +148,7 @@ const (
 	faultBadArguments        = 3
 	faultShutdownState       = 6
 	faultBadName             = 10
+	faultBadSignal           = 11
 	faultNoFile              = 20
 	faultFailed              = 30
 	faultAbnormalTermination = 40
@@ -167,6 +174,8 @@ func faultName(code int) string {
 		return "SHUTDOWN_STATE"
 	case faultBadName:
 		return "BAD_NAME"
+	case faultBadSignal:
+		return "BAD_SIGNAL"
 	case faultNoFile:
 		return "NO_FILE"
 	case faultFailed:
@@ -248,6 +257,11 @@ func StateOf(w WorkerInfo) (code int, name string) {
 // accepted.
 func running(code int) bool {
 	return code == stateStarting || code == stateRunning || code == stateBackoff
+}
+
+// signallable is supervisord's SIGNALLABLE_STATES.
+func signallable(code int) bool {
+	return code == stateStarting || code == stateRunning || code == stateStopping
 }
 
 // Options tune a Server. Zero values take the defaults.
