@@ -60,8 +60,11 @@ proptest:
 proptest-mutants:
 	sh proptest/mutants.sh
 
-# Crash-recovery fault injection (long): SIGKILL the daemon at random moments.
-faulttest: build
+# The fault catalogue's long runs (cmd/tend/fault_catalogue_test.go; each
+# logs a "figures:" line): a crash at every failpoint (tend rebuilt with
+# gofail), power cuts, 3 s and 10 s fsyncs, and SIGKILL of the daemon at
+# hundreds of random moments under churn. The fast rows run in make test.
+faulttest: deps build
 	TEND_FAULTTEST=1 $(GO) test -timeout 60m -run 'Fault' ./cmd/tend/ -v
 
 report-screenshot: build

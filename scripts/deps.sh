@@ -3,9 +3,10 @@
 # report renders in a real browser), supervisor (the real supervisorctl
 # talks to tend), redis-server (a daemon that speaks the systemd
 # notification protocol, under tend), systemd's systemd-notify, tmux
-# (`tend top` runs on a real terminal) and jq (the README's tour, which a
-# test runs as written, uses it). Needs root and Debian's apt;
-# elsewhere it says what is missing and those tests skip.
+# (`tend top` runs on a real terminal), jq (the README's tour, which a
+# test runs as written, uses it) and strace (the fault tests inject EIO and
+# slow fsyncs into the daemon's syscalls with it). Needs root and Debian's
+# apt; elsewhere it says what is missing and those tests skip.
 set -eu
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
@@ -14,6 +15,7 @@ command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v systemd-notify >/dev/null 2>&1 || missing="$missing systemd"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 command -v jq >/dev/null 2>&1 || missing="$missing jq"
+command -v strace >/dev/null 2>&1 || missing="$missing strace"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not root or no apt-get; missing:$missing (the tests that need them will skip)" >&2

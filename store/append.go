@@ -59,8 +59,8 @@ type batch struct {
 // committer. It does no I/O: call Wait on the Ticket before acting on the
 // events or telling anyone of them. The caller sets every other field.
 //
-// While the log is failed Append returns an error wrapping ErrFailed and the
-// commit error; nothing is queued and the events are not modified.
+// Once a commit failed Append returns an error wrapping the *CommitError
+// (and so ErrFailed); nothing is queued and the events are not modified.
 func (l *Log) Append(evs ...*events.Event) (*Ticket, error) {
 	if l.readOnly {
 		return nil, fmt.Errorf("store: append: %w", ErrReadOnly)
@@ -76,7 +76,7 @@ func (l *Log) Append(evs ...*events.Event) (*Ticket, error) {
 	case l.closing:
 		return nil, fmt.Errorf("store: append: %w", ErrClosed)
 	case l.failed != nil:
-		return nil, fmt.Errorf("store: append after seq %d: %w: %w", l.durableSeq, ErrFailed, l.failed)
+		return nil, fmt.Errorf("store: append after seq %d: %w", l.durableSeq, l.failed)
 	}
 	t := &Ticket{first: l.nextSeq + 1, last: l.nextSeq + events.Seq(len(evs)), done: make(chan struct{})}
 	if len(evs) == 0 {
@@ -144,29 +144,39 @@ func (l *Log) commit(q []*batch) {
 	lastSeq := last.ticket.last
 	head := events.Hash(last.recs[len(last.recs)-1])
 	err := guard(l.path, func() error {
-		return l.db.Update(func(tx *bolt.Tx) error {
-			if l.commitHook != nil {
-				if err := l.commitHook(); err != nil {
-					return err
-				}
+		err := l.db.Update(func(tx *bolt.Tx) error {
+			if err := l.injected(FaultBeforeWrite); err != nil {
+				return err
 			}
-			return writeBatches(tx, q, lastSeq, head, l.indexLag)
+			if err := writeBatches(tx, q, lastSeq, head, l.indexLag); err != nil {
+				return err
+			}
+			return l.injected(FaultBeforeSync)
 		})
+		if err == nil {
+			err = l.injected(FaultAfterSync)
+		}
+		return err
 	})
 	if err != nil {
-		err = fmt.Errorf("store: commit seq %d..%d to %s: %w", q[0].ticket.first, lastSeq, l.path, err)
-		// Everything queued meanwhile is chained onto the records that just
-		// failed, so it fails too; Append refuses until Resume.
+		// Fail-stop. After a failed write or fsync nobody knows what the
+		// file holds: the kernel may have dropped the dirty pages it could
+		// not write (and a later fsync succeeds without them), and bbolt
+		// writes its meta page before the sync that failed, so the
+		// transaction it rolled back can be live in the file and in bbolt's
+		// own view of it. Nothing more is written through this handle;
+		// opening the file again reads back what it holds.
+		cerr := &CommitError{Path: l.path, First: q[0].ticket.first, Last: lastSeq, Err: err}
+		l.poison(cerr)
 		l.mu.Lock()
-		l.failed = err
 		more := l.queue
 		l.queue = nil
 		l.mu.Unlock()
 		for _, b := range q {
-			b.ticket.resolve(err)
+			b.ticket.resolve(cerr)
 		}
 		for _, b := range more {
-			b.ticket.resolve(fmt.Errorf("store: seq %d..%d chained onto a failed commit: %w", b.ticket.first, b.ticket.last, err))
+			b.ticket.resolve(fmt.Errorf("store: seq %d..%d queued behind a failed commit: %w", b.ticket.first, b.ticket.last, cerr))
 		}
 		return
 	}
@@ -177,6 +187,46 @@ func (l *Log) commit(q []*batch) {
 	for _, b := range q {
 		b.ticket.resolve(nil)
 	}
+}
+
+// injected asks Options.Fault about point p.
+func (l *Log) injected(p FaultPoint) error {
+	if l.fault == nil {
+		return nil
+	}
+	return l.fault(p)
+}
+
+// poison puts the log in the failed state for good, keeping the first
+// failure.
+func (l *Log) poison(err *CommitError) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failed == nil {
+		l.failed = err
+	}
+}
+
+// update runs fn in a write transaction other than a commit of events (a
+// snapshot): refused once the log is failed, and failing it when its own
+// commit fails. An error fn returns is its own (bbolt wrote nothing).
+func (l *Log) update(fn func(tx *bolt.Tx) error) error {
+	if err := l.Failed(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := guard(l.path, func() error {
+		return l.db.Update(func(tx *bolt.Tx) error {
+			fnErr = fn(tx)
+			return fnErr
+		})
+	})
+	if err != nil && fnErr == nil {
+		cerr := &CommitError{Path: l.path, Err: err}
+		l.poison(cerr)
+		return cerr
+	}
+	return err
 }
 
 func writeBatches(tx *bolt.Tx, q []*batch, lastSeq events.Seq, head [32]byte, lag events.Seq) error {
@@ -244,29 +294,8 @@ func indexKey(dst []byte, worker string, seq events.Seq) []byte {
 	return binary.BigEndian.AppendUint64(dst, uint64(seq))
 }
 
-// Resume leaves the failed state: the next Append continues from the last
-// durable seq and head, so the events that failed leave no gap and no broken
-// link. The caller must first rebuild its own view from the durable log,
-// since the failed events never happened as far as the log is concerned.
-// Resume on a log that is not failed does nothing.
-func (l *Log) Resume() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closing {
-		return fmt.Errorf("store: resume: %w", ErrClosed)
-	}
-	if l.failed == nil {
-		return nil
-	}
-	// The committer took the failed batch and everything queued behind it
-	// together, under mu, so nothing is queued or in flight now.
-	l.failed = nil
-	l.nextSeq = l.durableSeq
-	l.nextHead = l.durableHd
-	return nil
-}
-
-// Failed returns the commit error while the log is failed, nil otherwise.
+// Failed returns the *CommitError once a commit failed (the log is failed
+// for good), nil before.
 func (l *Log) Failed() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

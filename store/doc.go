@@ -16,11 +16,16 @@
 // committed and fsynced: nothing may act on an event, or tell anyone of it,
 // before its Ticket resolves.
 //
-// If a commit fails (disk full, EIO), every event queued at that moment fails
-// and the log enters the failed state: Append returns ErrFailed, because any
-// later event would be chained onto records that never became durable. The
-// caller rebuilds its view from the durable log and calls Resume, which
-// continues from the last durable seq and head with no gap.
+// If a commit fails (disk full, EIO, at any point: the write, the data sync,
+// the meta-page sync), the log fails, for good: every event queued at that
+// moment fails, and every Append and SaveSnapshot after it returns an error
+// wrapping ErrFailed (fail-stop, as etcd treats a failed WAL sync). It never
+// retries and never trusts a later sync: after a failed fsync the kernel may
+// have dropped the pages it could not write, and bbolt writes its meta page
+// before the sync that failed, so the rolled-back transaction may be live in
+// the file. Whoever owns the Log closes it and opens the file again, which
+// reads back what the disk holds: the failed events are then either wholly
+// in the log or wholly absent, and none of them was acknowledged.
 //
 // # File layout, format 1
 //

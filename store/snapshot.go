@@ -31,36 +31,34 @@ func (l *Log) SaveSnapshot(seq events.Seq, data []byte) error {
 	if l.readOnly {
 		return fmt.Errorf("store: snapshot at seq %d: %w", seq, ErrReadOnly)
 	}
-	return guard(l.path, func() error {
-		return l.db.Update(func(tx *bolt.Tx) error {
-			rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
-			if rec == nil {
-				return fmt.Errorf("store: snapshot at seq %d: %w", seq, ErrNotFound)
+	return l.update(func(tx *bolt.Tx) error {
+		rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
+		if rec == nil {
+			return fmt.Errorf("store: snapshot at seq %d: %w", seq, ErrNotFound)
+		}
+		if err := events.Check(rec); err != nil {
+			return fmt.Errorf("store: snapshot at seq %d: %w", seq, err)
+		}
+		h := events.Hash(rec)
+		sb := tx.Bucket(bucketSnapshots)
+		sb.FillPercent = 1.0
+		if err := sb.Put(seqKey(seq), append(h[:], data...)); err != nil {
+			return fmt.Errorf("store: snapshot at seq %d: %w", seq, err)
+		}
+		var old [][]byte
+		c := sb.Cursor()
+		n := 0
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			if n++; n > keepSnapshots {
+				old = append(old, append([]byte(nil), k...))
 			}
-			if err := events.Check(rec); err != nil {
-				return fmt.Errorf("store: snapshot at seq %d: %w", seq, err)
+		}
+		for _, k := range old {
+			if err := sb.Delete(k); err != nil {
+				return fmt.Errorf("store: snapshot at seq %d: prune: %w", seq, err)
 			}
-			h := events.Hash(rec)
-			sb := tx.Bucket(bucketSnapshots)
-			sb.FillPercent = 1.0
-			if err := sb.Put(seqKey(seq), append(h[:], data...)); err != nil {
-				return fmt.Errorf("store: snapshot at seq %d: %w", seq, err)
-			}
-			var old [][]byte
-			c := sb.Cursor()
-			n := 0
-			for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
-				if n++; n > keepSnapshots {
-					old = append(old, append([]byte(nil), k...))
-				}
-			}
-			for _, k := range old {
-				if err := sb.Delete(k); err != nil {
-					return fmt.Errorf("store: snapshot at seq %d: prune: %w", seq, err)
-				}
-			}
-			return nil
-		})
+		}
+		return nil
 	})
 }
 

@@ -68,8 +68,11 @@ var (
 
 // Errors the Log's methods return.
 var (
-	// ErrFailed: an earlier commit failed and the log refuses new events until
-	// Resume. The wrapping error carries the original commit error.
+	// ErrFailed: a commit failed, and the log refuses every write from then
+	// on (fail-stop). Only opening the file again, which reads it back from
+	// disk, makes a writable Log of it. Every error of a failed commit, and
+	// of every Append and SaveSnapshot after it, wraps ErrFailed and the
+	// disk's error; errors.As finds the *CommitError.
 	ErrFailed = errors.New("store: log is failed after a commit error")
 	// ErrClosed: the Log was closed.
 	ErrClosed = errors.New("store: log is closed")
@@ -102,11 +105,59 @@ type Options struct {
 	// writable open, 200ms for ReadOnly. It is never infinite, because a
 	// lock held by a running daemon does not go away by waiting.
 	Timeout time.Duration
-	// FaultCommit, when set, is asked before each commit writes anything;
-	// an error it returns fails that commit exactly as a disk error would.
-	// It is for fault-injection tests; the daemon never sets it.
-	FaultCommit func() error
+	// Fault, when set, is asked at each FaultPoint of every commit of
+	// events; an error it returns fails that commit as a disk error at that
+	// point would. It is for fault-injection tests; the daemon never sets
+	// it.
+	Fault func(FaultPoint) error
 }
+
+// FaultPoint is a moment in a commit where Options.Fault may fail it.
+type FaultPoint int
+
+const (
+	// FaultBeforeWrite: inside the transaction, before any event is put.
+	// bbolt rolls back and writes nothing: a failure to allocate or grow
+	// the file.
+	FaultBeforeWrite FaultPoint = iota + 1
+	// FaultBeforeSync: inside the transaction, once every event and the
+	// meta keys are put, before bbolt writes its pages. bbolt rolls back:
+	// what a failed write or data-page fdatasync leaves, new pages that the
+	// file's meta page never references.
+	FaultBeforeSync
+	// FaultAfterSync: after bbolt committed and synced. The transaction is
+	// in the file, yet the commit is reported failed: what a failed
+	// meta-page fdatasync can leave when the kernel wrote the page anyway,
+	// and any error after the commit.
+	FaultAfterSync
+)
+
+var faultPointNames = [...]string{FaultBeforeWrite: "before-write", FaultBeforeSync: "before-sync", FaultAfterSync: "after-sync"}
+
+func (p FaultPoint) String() string {
+	if p > 0 && int(p) < len(faultPointNames) {
+		return faultPointNames[p]
+	}
+	return "fault-point(" + strconv.Itoa(int(p)) + ")"
+}
+
+// CommitError is the error of a failed commit: which events it held, the
+// file, and the disk's error. It wraps ErrFailed and that error.
+type CommitError struct {
+	Path        string
+	First, Last events.Seq // the events of the failed commit (0, 0 for a snapshot)
+	Err         error
+}
+
+func (e *CommitError) Error() string {
+	what := "snapshot"
+	if e.Last > 0 {
+		what = fmt.Sprintf("seq %d..%d", e.First, e.Last)
+	}
+	return fmt.Sprintf("store: commit of %s to %s failed, the log refuses every write until it is opened again: %v", what, e.Path, e.Err)
+}
+
+func (e *CommitError) Unwrap() []error { return []error{ErrFailed, e.Err} }
 
 // Log is an open event log. Its methods are safe for concurrent use.
 type Log struct {
@@ -114,10 +165,9 @@ type Log struct {
 	db       *bolt.DB
 	readOnly bool
 
-	// commitHook, when set (by tests only), runs inside each commit's
-	// transaction before anything is written; an error from it fails the
-	// commit as a disk error would.
-	commitHook func() error
+	// fault is Options.Fault (tests only): asked at each FaultPoint of a
+	// commit.
+	fault func(FaultPoint) error
 	// indexLag is how many committed events may wait for their worker index
 	// entries (see the package doc); tests lower it.
 	indexLag events.Seq
@@ -133,7 +183,7 @@ type Log struct {
 	durableSeq events.Seq // last seq committed and fsynced
 	durableHd  [32]byte   // hash of the record of durableSeq
 	queue      []*batch   // appended, not yet taken by the committer
-	failed     error      // the commit error while failed, nil otherwise
+	failed     error      // the *CommitError once a commit failed; never cleared
 	closing    bool
 	closed     bool
 	scratch    []byte // encode buffer, reused under mu
@@ -153,7 +203,7 @@ func Open(path string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, &OpenError{Path: path, Err: err}
 	}
-	l.commitHook = opts.FaultCommit
+	l.fault = opts.Fault
 	return l, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,7 +120,10 @@ func TestTicketSemantics(t *testing.T) {
 	l := openT(t, path, Options{})
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	l.commitHook = func() error {
+	l.fault = func(p FaultPoint) error {
+		if p != FaultBeforeWrite {
+			return nil
+		}
 		select {
 		case entered <- struct{}{}:
 		default:
@@ -162,47 +166,79 @@ func TestTicketSemantics(t *testing.T) {
 	}
 }
 
-func TestFailedCommitAndResume(t *testing.T) {
-	// Simulated with the test-only commit hook: the commit's transaction
-	// returns an error as a full disk or EIO would, so bbolt rolls it back.
-	path := filepath.Join(t.TempDir(), "log.tend")
-	l := openT(t, path, Options{})
-	if err := l.AppendWait(ev("a", events.StartRequested, 1), ev("a", events.Spawned, 2)); err != nil {
-		t.Fatal(err)
+// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// store: a commit that fails at any point (before bbolt writes, after the
+// pages are built, after bbolt synced) fails the log for good. Nothing is
+// acknowledged that the caller was told failed, nothing is written through
+// the handle any more, even once the disk works again, and opening the file
+// again finds every acknowledged event, the failed commit either whole or
+// absent, and a chain that verifies and goes on.
+func TestFault_R07_CommitFailStops(t *testing.T) {
+	eio := errors.New("input/output error (injected)")
+	for _, p := range []FaultPoint{FaultBeforeWrite, FaultBeforeSync, FaultAfterSync} {
+		t.Run(p.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "log.tend")
+			var fail atomic.Bool
+			l, err := Open(path, Options{Fault: func(q FaultPoint) error {
+				if q == p && fail.Load() {
+					return eio
+				}
+				return nil
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.indexLag = 1 // the failed commit writes index entries too
+			acked := []*events.Event{ev("a", events.StartRequested, 1), ev("a", events.Spawned, 2), ev("a", events.Ready, 3)}
+			if err := l.AppendWait(acked...); err != nil {
+				t.Fatal(err)
+			}
+			fail.Store(true)
+			tk, err := l.Append(ev("a", events.Exited, 4), ev("a", events.StartRequested, 5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tk.Wait()
+			var ce *CommitError
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, eio) || !errors.As(err, &ce) || ce.First != 4 || ce.Last != 5 || ce.Path != path {
+				t.Fatalf("failed commit: %v (%+v), want a CommitError of seq 4..5 wrapping ErrFailed and the disk error", err, ce)
+			}
+			fail.Store(false) // the disk works again; the log still refuses
+			if _, err := l.Append(ev("a", events.Exited, 6)); !errors.Is(err, ErrFailed) || !errors.Is(err, eio) {
+				t.Fatalf("Append after the failure: %v", err)
+			}
+			if err := l.SaveSnapshot(3, []byte("state")); !errors.Is(err, ErrFailed) {
+				t.Fatalf("SaveSnapshot after the failure: %v", err)
+			}
+			if l.LastSeq() != 3 || l.Failed() == nil {
+				t.Fatalf("LastSeq %d, Failed %v", l.LastSeq(), l.Failed())
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			l2 := openT(t, path, Options{})
+			want := events.Seq(3)
+			if p == FaultAfterSync {
+				want = 5 // synced before the error: in the file, never acknowledged
+			}
+			if l2.LastSeq() != want {
+				t.Fatalf("reopened at seq %d, want %d", l2.LastSeq(), want)
+			}
+			mustVerify(t, l2)
+			for _, a := range acked {
+				got, err := l2.Get(a.Seq)
+				if err != nil || got.PID != a.PID || got.Type != a.Type || got.Prev != a.Prev {
+					t.Fatalf("acknowledged seq %d: %+v, %v", a.Seq, got, err)
+				}
+			}
+			next := ev("a", events.StartRequested, 7)
+			if err := l2.AppendWait(next); err != nil || next.Seq != want+1 {
+				t.Fatalf("append after reopening: seq %d, %v", next.Seq, err)
+			}
+			mustVerify(t, l2)
+		})
 	}
-	head := l.Head()
-	diskFull := errors.New("no space left on device (simulated)")
-	l.commitHook = func() error { return diskFull }
-	tk, err := l.Append(ev("a", events.Exited, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tk.Wait(); !errors.Is(err, diskFull) {
-		t.Fatalf("Wait: %v, want the disk error", err)
-	}
-	_, err = l.Append(ev("a", events.Exited, 4))
-	if !errors.Is(err, ErrFailed) || !errors.Is(err, diskFull) {
-		t.Fatalf("Append while failed: %v", err)
-	}
-	if l.LastSeq() != 2 || l.Head() != head {
-		t.Fatalf("durable state moved: %d", l.LastSeq())
-	}
-	l.commitHook = nil
-	if err := l.Resume(); err != nil {
-		t.Fatal(err)
-	}
-	e := ev("a", events.Exited, 5)
-	if err := l.AppendWait(e); err != nil {
-		t.Fatal(err)
-	}
-	if e.Seq != 3 || e.Prev != head {
-		t.Fatalf("after Resume seq %d, want 3 chained on the durable head", e.Seq)
-	}
-	got, err := l.Get(3)
-	if err != nil || got.PID != 1005 {
-		t.Fatalf("Get(3) = %+v, %v", got, err)
-	}
-	mustVerify(t, l)
 }
 
 func TestFailedCommitFailsQueuedEvents(t *testing.T) {
@@ -210,7 +246,10 @@ func TestFailedCommitFailsQueuedEvents(t *testing.T) {
 	l := openT(t, path, Options{})
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
-	l.commitHook = func() error {
+	l.fault = func(p FaultPoint) error {
+		if p != FaultBeforeWrite {
+			return nil
+		}
 		entered <- struct{}{}
 		<-release
 		return errors.New("EIO (simulated)")
@@ -222,18 +261,12 @@ func TestFailedCommitFailsQueuedEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	close(release)
-	if t1.Wait() == nil || t2.Wait() == nil {
-		t.Fatal("events chained onto a failed commit succeeded")
+	if err := t1.Wait(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("the failed commit: %v", err)
 	}
-	l.commitHook = nil
-	if err := l.Resume(); err != nil {
-		t.Fatal(err)
+	if err := t2.Wait(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("events queued behind a failed commit: %v", err)
 	}
-	e := ev("a", events.StartRequested, 3)
-	if err := l.AppendWait(e); err != nil || e.Seq != 1 {
-		t.Fatalf("after Resume: seq %d, %v", e.Seq, err)
-	}
-	mustVerify(t, l)
 }
 
 func TestScan(t *testing.T) {
@@ -531,5 +564,49 @@ func TestLockedByAnotherProcess(t *testing.T) {
 				t.Errorf("ReadOnly=%v: %q does not mention %q", ro, err, want)
 			}
 		}
+	}
+}
+
+// A record replaced by a well-formed one (its checksum, seq and Prev all
+// valid) is caught only by the next record's link, or by the meta head
+// when it is the last.
+func TestCheckChain(t *testing.T) {
+	path, l := fillLog(t, 300, 3)
+	if err := l.CheckChain(0); err != nil {
+		t.Fatalf("a sound log: %v", err)
+	}
+	if err := l.CheckChain(250); err != nil {
+		t.Fatalf("a sound tail: %v", err)
+	}
+	l.Close()
+	alter := func(seq uint64) {
+		rawUpdate(t, path, func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketEvents)
+			var d events.Decoder
+			var e events.Event
+			if err := d.Decode(b.Get(key(seq)), &e); err != nil {
+				return err
+			}
+			e.Cause = "altered"
+			return b.Put(key(seq), events.Encode(nil, &e))
+		})
+	}
+	alter(200)
+	l = openT(t, path, Options{ReadOnly: true})
+	var re *RecordError
+	if err := l.CheckChain(150); !errors.As(err, &re) || re.Seq != 201 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("CheckChain over the altered record: %v, want seq 201 corrupt", err)
+	}
+	if err := l.CheckChain(201); !errors.As(err, &re) || re.Seq != 201 {
+		t.Fatalf("CheckChain from the broken link: %v", err)
+	}
+	if err := l.CheckChain(202); err != nil {
+		t.Fatalf("CheckChain after the damage: %v", err)
+	}
+	l.Close()
+	alter(300)
+	l = openT(t, path, Options{ReadOnly: true})
+	if err := l.CheckChain(290); !errors.As(err, &re) || re.Seq != 300 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("CheckChain over an altered last record: %v", err)
 	}
 }

@@ -432,35 +432,26 @@ func (s *Supervisor) NotifyFailed(ctx context.Context, in core.NotifyFailed) err
 }
 
 // observe records what the OS, a monitor or a timer reported, and returns
-// once it is durable. Observations must not be lost: while the log refuses
-// writes (disk full), whether it refuses the append or fails the commit,
-// the observation is judged again and retried until the log recovers or
-// the supervisor closes.
+// once it is durable, or once it is known it will not be: the supervisor
+// closed, or the log failed, which halts the supervisor. An observation is
+// never retried after a failed commit: the daemon stops, and the next
+// start learns from the OS what it missed (recovery).
 func (s *Supervisor) observe(what string, in core.Input) {
-	delay := 20 * time.Millisecond
-	for {
-		b, err := s.step(in)
-		if err == nil {
-			select {
-			case <-b.done:
-			case <-s.ctx.Done():
-				return
-			}
-			if b.err == nil || errors.Is(b.err, ErrClosed) {
-				return
-			}
-			// Its commit failed (the only other way a queued batch
-			// fails); the pending world is rebuilt without it.
-			err = b.err
-		} else if !errors.Is(err, store.ErrFailed) {
-			s.logger.Debug().Err(err).Str("observation", what).Msg("observation not recorded")
+	b, err := s.step(in)
+	if err == nil {
+		select {
+		case <-b.done:
+		case <-s.ctx.Done():
 			return
 		}
-		s.logger.Error().Err(err).Str("observation", what).Msg("log refuses writes; observation will be retried")
-		if !s.sleep(delay) {
-			return
-		}
-		delay = min(2*delay, time.Second)
+		err = b.err
+	}
+	switch {
+	case err == nil || errors.Is(err, ErrClosed):
+	case errors.Is(err, store.ErrFailed):
+		s.logger.Warn().Str("observation", what).Msg("observation not recorded: the log has failed")
+	default:
+		s.logger.Debug().Err(err).Str("observation", what).Msg("observation not recorded")
 	}
 }
 

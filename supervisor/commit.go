@@ -40,6 +40,14 @@ type effect struct {
 func (s *Supervisor) step(in core.Input) (*batch, error) {
 	s.mu.Lock()
 	b := &batch{done: make(chan struct{}), created: time.Now()}
+	if herr := s.HaltErr(); herr != nil {
+		// The log failed: nothing more is decided, so nothing acts on a
+		// world the log may not hold.
+		s.mu.Unlock()
+		b.err = herr
+		close(b.done)
+		return b, herr
+	}
 	res, err := core.Step(s.st, in, s.clock.Now(), s.cfg.Jitter)
 	b.res = res
 	for _, f := range res.Effects {
@@ -74,10 +82,9 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	tk, aerr := s.log.Append(res.Events...)
 	if aerr != nil {
 		// Nothing of it is in the log. The pending world folded it, but
-		// the log refuses appends only after a failed commit, and that
-		// commit's batch is in the release queue: failedCommit rebuilds
-		// the pending world from the durable one before the log takes
-		// anything again (or the log is closed).
+		// the log refuses appends only after a failed commit (which halts
+		// the supervisor for good) or once it is closed: the pending
+		// world is never used again.
 		s.mu.Unlock()
 		b.err = aerr
 		close(b.done)
@@ -88,6 +95,9 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 		panic(fmt.Sprintf("supervisor: the log gave seq %d to an event the pending world folded as seq %d", res.Events[0].Seq, first))
 	}
 	b.ticket = tk
+	// A crash after a decision is handed to the log, before it is durable.
+	// gofail: var crashAfterAppend struct{}
+	// crashHere()
 	if qerr := s.enqueue(b); qerr != nil {
 		return b, qerr
 	}
@@ -162,7 +172,13 @@ func (s *Supervisor) releaseLoop() {
 		// gofail: var mutantEarlyEffects struct{}
 		// effs = s.mutantEarly(effs)
 		if b.ticket == nil {
-			// A barrier: everything before it is durable.
+			// A barrier: everything before it is durable, unless the log
+			// failed, and then nothing more is done.
+			if err := s.HaltErr(); err != nil {
+				b.err = err
+				close(b.done)
+				continue
+			}
 			for _, f := range effs {
 				s.ex.dispatch(f)
 			}
@@ -173,6 +189,9 @@ func (s *Supervisor) releaseLoop() {
 			s.failedCommit(b, err)
 			continue
 		}
+		// A crash once a decision is durable, before anything acts on it.
+		// gofail: var crashAfterCommit struct{}
+		// crashHere()
 		s.viewMu.Lock()
 		for _, e := range b.res.Events {
 			if err := s.durable.Apply(e); err != nil {
@@ -190,10 +209,13 @@ func (s *Supervisor) releaseLoop() {
 			s.lastSnapshot.Store(uint64(seq))
 		}
 		s.viewMu.Unlock()
-		s.logFailure.Store(nil)
 		for _, f := range effs {
 			s.ex.dispatch(f)
 		}
+		// A crash once the effects are under way, before the caller is
+		// answered.
+		// gofail: var crashBeforeAnswer struct{}
+		// crashHere()
 		close(b.done)
 		if s.cfg.OnDurable != nil {
 			s.cfg.OnDurable(b.res.Events, time.Since(b.created))
@@ -228,32 +250,20 @@ func (s *Supervisor) nextBatch() *batch {
 	}
 }
 
-// failedCommit handles a commit the disk refused. The store has failed
-// every event queued after it, so every batch still in the release queue
-// fails too; the pending world is rebuilt from the durable one and the log
-// resumes from the last durable event. No effect of a failed event runs
-// and its caller gets the error.
+// failedCommit handles a commit the disk refused: fail-stop. The store
+// refuses every write from then on and has failed every event queued
+// behind it, so every batch still in the release queue fails too and no
+// effect of theirs runs; nothing more is decided (step refuses). The
+// supervisor halts (Halted is closed): its owner stops it without stopping
+// the workers, and the next start reads the log back from disk and adopts
+// them as after a crash. It is never retried: after a failed fsync nobody
+// knows what the file holds until it is read again.
 func (s *Supervisor) failedCommit(b *batch, err error) {
-	msg := err.Error()
-	s.logFailure.Store(&msg)
-	s.logger.Error().Err(err).Msg("commit failed: events refused, workers keep running; retrying as writes come in")
-	s.mu.Lock()
+	s.halt(err)
 	s.relMu.Lock()
 	rest := s.relQ
 	s.relQ = nil
 	s.relMu.Unlock()
-	s.viewMu.RLock()
-	s.st.World = s.durable.Clone()
-	s.viewMu.RUnlock()
-	rerr := s.log.Resume()
-	s.mu.Unlock()
-	if rerr != nil {
-		s.logger.Error().Err(rerr).Msg("log resume failed")
-	}
-	// Callers are answered once the pending world is the durable one again
-	// and the log takes appends: a retry is judged against what is in force.
-	// The committer resolved every ticket queued behind the failed commit
-	// in the same pass, so these waits are already over.
 	b.err = err
 	close(b.done)
 	for _, r := range rest {
@@ -265,6 +275,32 @@ func (s *Supervisor) failedCommit(b *batch, err error) {
 		r.err = err
 		close(r.done)
 	}
+}
+
+// halt records the log's failure, once: from then on step refuses every
+// input and Halted is closed.
+func (s *Supervisor) halt(err error) {
+	if !s.halted.CompareAndSwap(nil, &err) {
+		return
+	}
+	msg := err.Error()
+	s.logFailure.Store(&msg)
+	s.logger.Error().Err(err).Msg("the log failed a commit: nothing more is recorded or done; workers keep running")
+	close(s.haltCh)
+}
+
+// Halted is closed once a commit failed: the supervisor records and does
+// nothing more, and its owner is to stop it without stopping the workers
+// (Close, not Shutdown) and open the log again.
+func (s *Supervisor) Halted() <-chan struct{} { return s.haltCh }
+
+// HaltErr is the commit error that halted the supervisor, nil before. It
+// wraps store.ErrFailed.
+func (s *Supervisor) HaltErr() error {
+	if p := s.halted.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 type snapshotCopy struct {

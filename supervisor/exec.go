@@ -168,6 +168,9 @@ func (x *executor) run(f effect) {
 		x.signal(f)
 	case core.Kill:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
+			// A crash after SIGKILL was recorded, before it is sent.
+			// gofail: var crashBeforeKill struct{}
+			// crashHere()
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
 				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
@@ -235,6 +238,9 @@ func (x *executor) signal(f effect) {
 		}
 		in.Errno = int(errno)
 	}
+	// A crash after the signal, before it is recorded.
+	// gofail: var crashAfterSignal struct{}
+	// crashHere()
 	s.observe("signal", in)
 }
 
@@ -250,8 +256,26 @@ func (x *executor) arm(f effect) {
 	}
 	x.nextTimer++
 	id := x.nextTimer
+	d := f.At.Sub(s.clock.Now())
+	switch {
+	case f.Timer == core.StopTimeout:
+		// The stop timeout is the worker's grace after its stop signal,
+		// which goes out now, once the stop is durable: counted from the
+		// decision, a slow commit ate into it (a 3 s fsync left a worker
+		// with a 1 s timeout SIGKILLed with its SIGTERM), and so did a
+		// wall clock set forward. Counted here, on the monotonic clock.
+		d = f.Delay
+	case f.Timer != core.ScheduleDue && f.Delay > 0:
+		// At is wall time (the log's), and so is now: a wall clock set
+		// back an hour between the two (a decision and its arming, or the
+		// daemon that recorded a backoff and the one that re-arms it)
+		// made a 1 s backoff an hour long. A timer waits at most its own
+		// length, and not at all when its time has passed. A schedule is
+		// wall time by nature (a cron spec) and keeps At.
+		d = min(max(d, 0), f.Delay)
+	}
 	s.wg.Add(1)
-	x.timers[id] = s.clock.AfterFunc(f.At.Sub(s.clock.Now()), func() {
+	x.timers[id] = s.clock.AfterFunc(d, func() {
 		defer s.wg.Done()
 		x.exMu.Lock()
 		delete(x.timers, id)
@@ -456,6 +480,10 @@ func (x *executor) spawn(f effect) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, relay: rl, ready: ready, ctx: ctx, cancel: cancel}
 	x.install(rt)
+	// A crash after the fork, before the spawn is recorded (the fault
+	// tests, row 1 of the catalogue; see crashHere).
+	// gofail: var crashAfterSpawn struct{}
+	// crashHere()
 	id := p.Identity()
 	sp := core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
 		Command: spec.Command, EnvNames: names}

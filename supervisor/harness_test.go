@@ -43,11 +43,18 @@ type rig struct {
 	// recovered: Recover runs once per open, after the first Load.
 	recovered bool
 	adjust    func(*Config)
-	// fault, when set, fails every commit with it, as a full disk would.
-	fault atomic.Pointer[error]
+	// fault, when set, fails every commit at its point, as a full disk or
+	// a failing fsync would.
+	fault atomic.Pointer[injected]
 	// cgroups: the spawner gives every incarnation a cgroup (newCgroupRig).
 	cgroups bool
 	tree    *cgroup.Tree
+}
+
+// injected is a disk error and the point of a commit it fails.
+type injected struct {
+	at  store.FaultPoint
+	err error
 }
 
 func newRig(t testing.TB, specs ...*WorkerSpec) *rig {
@@ -117,9 +124,9 @@ func newRigWith(t testing.TB, adjust func(*Config), specs ...*WorkerSpec) *rig {
 func (r *rig) open() {
 	t := r.t
 	var err error
-	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{FaultCommit: func() error {
-		if p := r.fault.Load(); p != nil {
-			return *p
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{Fault: func(at store.FaultPoint) error {
+		if f := r.fault.Load(); f != nil && f.at == at {
+			return f.err
 		}
 		return nil
 	}})

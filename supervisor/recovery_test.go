@@ -9,6 +9,7 @@ import (
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -119,39 +120,84 @@ func TestSpawnDecidedBeforeCrashIsMadeAfter(t *testing.T) {
 	}
 }
 
-// A reload whose commit failed changes nothing, and the same reload
-// retried once the disk recovers is judged against what the log says is in
-// force: the changed worker restarts with its new settings, and a removed
-// worker is removed.
-func TestReloadAfterFailedCommit(t *testing.T) {
-	a, b := spec("a", proctest.Command("hang")), spec("b", proctest.Command("hang"))
-	b.Autostart = false
-	r := newRig(t, a, b)
-	before := r.waitState("a", events.Running)
-	a2 := spec("a", proctest.Command("hang"))
-	a2.Env = map[string]string{"CHANGED": "1"}
-	a2.Hash = a2.SpecHash()
-	full := errors.New("no space left on device (injected)")
-	r.fault.Store(&full)
-	if _, err := r.sup.Load(bg, []*WorkerSpec{a2}, "c2", "test"); err == nil {
-		t.Fatal("a reload whose commit failed was acknowledged")
-	}
-	r.fault.Store(nil)
-	if w, _ := r.sup.Worker("a"); w.Incarnation != before.Incarnation || w.State != events.Running {
-		t.Fatalf("a failed reload changed a: %+v", w)
-	}
-	res, err := r.sup.Load(bg, []*WorkerSpec{a2}, "c2", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Changed) != 1 || res.Changed[0] != "a" || len(res.Removed) != 1 || res.Removed[0] != "b" {
-		t.Fatalf("the retried reload: %+v, want a changed and b removed", res)
-	}
-	after := r.waitFor("a", "restarted", func(w *fsm.Worker) bool { return w.State == events.Running && w.Incarnation > before.Incarnation })
-	if got := r.sup.Spec("a"); got == nil || got.Env["CHANGED"] != "1" {
-		t.Fatalf("a runs incarnation %d with settings %+v", after.Incarnation, got)
-	}
-	if _, err := r.sup.Worker("b"); !errors.Is(err, ErrNoWorker) {
-		t.Fatalf("b after its removal: %v", err)
+// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// supervisor: a commit that fails at any point halts it. The caller gets
+// the disk error; nothing more is recorded or done, even once the disk
+// works again (an exit goes unrecorded and is not acted on); the workers
+// keep running. A new supervisor on the file read back adopts them and
+// finds the one that died meanwhile. The failed reload is in the log whole
+// (it reached the disk before the error) or not at all, and retried, it
+// ends the same.
+func TestFault_R07_FailedCommitHalts(t *testing.T) {
+	for _, at := range []store.FaultPoint{store.FaultBeforeWrite, store.FaultBeforeSync, store.FaultAfterSync} {
+		t.Run(at.String(), func(t *testing.T) {
+			a, b := spec("a", proctest.Command("hang")), spec("b", proctest.Command("hang"))
+			b.Autostart = false
+			d := spec("d", proctest.Command("hang"))
+			d.Policy.Restart = policy.Always
+			r := newRig(t, a, b, d)
+			before := r.waitState("a", events.Running)
+			victim := r.waitState("d", events.Running)
+			a2 := spec("a", proctest.Command("hang"))
+			a2.Env = map[string]string{"CHANGED": "1"}
+			a2.Hash = a2.SpecHash()
+			eio := errors.New("input/output error (injected)")
+			r.fault.Store(&injected{at: at, err: eio})
+			_, err := r.sup.Load(bg, []*WorkerSpec{a2, d}, "c2", "test")
+			if !errors.Is(err, store.ErrFailed) || !errors.Is(err, eio) {
+				t.Fatalf("a reload whose commit failed: %v, want the disk error wrapped in store.ErrFailed", err)
+			}
+			select {
+			case <-r.sup.Halted():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the supervisor did not halt")
+			}
+			r.fault.Store(nil) // the disk works again: still nothing is recorded
+			seq := r.log.LastSeq()
+			if _, err := r.sup.Stop(bg, "a", "cli uid=0"); !errors.Is(err, store.ErrFailed) {
+				t.Fatalf("a command after the failure: %v", err)
+			}
+			if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // the exit is seen, and not recorded
+			if got := r.log.LastSeq(); got != seq {
+				t.Fatalf("the log moved from seq %d to %d after it failed", seq, got)
+			}
+			if !alive(before.PID) {
+				t.Fatal("a worker died with the failed log")
+			}
+			if w, _ := r.sup.Worker("d"); w.PID != victim.PID || w.State != events.Running {
+				t.Fatalf("d after the failure: %+v (an unrecorded exit changed the view)", w)
+			}
+			if r.sup.LogFailure() == "" {
+				t.Fatal("LogFailure is empty")
+			}
+
+			r.crash()
+			r.open()
+			r.load(a, d) // the daemon's start, on the configuration it had
+			if _, err := r.sup.Load(bg, []*WorkerSpec{a2, d}, "c2", "test"); err != nil {
+				t.Fatal(err)
+			}
+			if w := r.waitState("d", events.Running); w.PID == victim.PID {
+				t.Fatalf("d: %+v, want a new incarnation after it was found lost", w)
+			}
+			if n := count(r.history("d"), events.Lost, false); n != 1 {
+				t.Fatalf("d: %d lost events, want 1", n)
+			}
+			after := r.waitFor("a", "restarted with the new settings", func(w *fsm.Worker) bool {
+				return w.State == events.Running && w.Incarnation > before.Incarnation
+			})
+			if got := r.sup.Spec("a"); got == nil || got.Env["CHANGED"] != "1" {
+				t.Fatalf("a runs incarnation %d with settings %+v", after.Incarnation, got)
+			}
+			if alive(before.PID) {
+				t.Fatalf("a's old process %d outlived its restart", before.PID)
+			}
+			if _, err := r.sup.Worker("b"); !errors.Is(err, ErrNoWorker) {
+				t.Fatalf("b after its removal: %v", err)
+			}
+		})
 	}
 }

@@ -118,8 +118,10 @@ type Supervisor struct {
 	snapshotting atomic.Bool
 	lastSnapshot atomic.Uint64
 	logFailure   atomic.Pointer[string]
-	lines        chan []*events.Event // events for the daemon's own log, written off the release path
-	dropped      atomic.Int64         // log lines dropped because the writer fell behind
+	halted       atomic.Pointer[error] // the commit error that halted the supervisor
+	haltCh       chan struct{}         // closed when halted is set
+	lines        chan []*events.Event  // events for the daemon's own log, written off the release path
+	dropped      atomic.Int64          // log lines dropped because the writer fell behind
 
 	exit chan ExitRequest // the daemon's exit_on decided that it exits
 
@@ -158,6 +160,13 @@ func New(cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The fold checked every record's checksum, and the snapshot was
+	// checked against the record it names; the chain over what was folded
+	// after it shows a record replaced by a well-formed one. Nothing acts
+	// on a log that fails it.
+	if err := cfg.Log.CheckChain(stats.SnapshotSeq); err != nil {
+		return nil, err
+	}
 	cfg.Logger.Info().Uint64("seq", uint64(world.Seq)).Uint64("snapshot", uint64(stats.SnapshotSeq)).
 		Uint64("folded", stats.Folded).Int("workers", len(world.Workers)).Msg("log replayed")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -166,10 +175,10 @@ func New(cfg Config) (*Supervisor, error) {
 		st: core.NewState(world), full: make(map[string]*WorkerSpec),
 		durable: world.Clone(), replayed: world.Clone(),
 		relWake: make(chan struct{}, 1), changed: make(chan struct{}),
-		spawnSem: make(chan struct{}, cfg.SpawnConcurrency),
-		lines:    make(chan []*events.Event, 1024),
-		exit:     make(chan ExitRequest, 1),
-		ctx:      ctx, cancel: cancel,
+		spawnSem: make(chan struct{}, cfg.SpawnConcurrency), haltCh: make(chan struct{}),
+		lines: make(chan []*events.Event, 1024),
+		exit:  make(chan ExitRequest, 1),
+		ctx:   ctx, cancel: cancel,
 	}
 	var id [8]byte
 	binary.LittleEndian.PutUint64(id[:], rand.Uint64())
@@ -231,7 +240,7 @@ func (s *Supervisor) SetExitOn(mode core.ExitOn) {
 	s.mu.Unlock()
 }
 
-// LogFailure is the last commit error while the log refuses writes, or "".
+// LogFailure is the commit error that halted the supervisor, or "".
 func (s *Supervisor) LogFailure() string {
 	if p := s.logFailure.Load(); p != nil {
 		return *p

@@ -43,7 +43,10 @@ func newDaemonCmd(g *globals) *cobra.Command {
 		Short: "Run the supervisor in the foreground",
 		Long: `Run the supervisor in the foreground (systemd-friendly). It logs JSON to stderr,
 human-readable lines when stderr is a terminal. SIGHUP reloads the config;
-SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
+SIGTERM and SIGINT stop the workers (per their stop settings) and exit.
+If the event log fails a write or fsync (a disk error, a full disk), the daemon
+records nothing more and exits with status 74, leaving the workers running;
+started again, it verifies the log and adopts them.`,
 		Example: `  tend daemon -c /etc/tend/tend.toml
   tend daemon -c tend.toml --leave-running   # workers survive the daemon's exit`,
 		Args: cobra.NoArgs,
@@ -65,8 +68,14 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 				w = consoleLog(os.Stderr)
 			}
 			logger := zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "tend").Logger()
-			return daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
+			err = daemon.Run(cmd.Context(), daemon.Options{ConfigPath: path, Config: cfg, LeaveRunning: leave,
 				AllowUnsafeConfig: allowUnsafe, Logger: logger})
+			if errors.Is(err, store.ErrFailed) {
+				// Fail-stop: the workers run on; a service manager starts
+				// the daemon again, which reads the log back from disk.
+				return &exitError{code: exitLogFailed, err: err}
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&leave, "leave-running", false, "on SIGTERM, leave workers running for the next daemon to adopt")
@@ -275,7 +284,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			statusOrder(st.Workers)
 			if st.LogFailure != "" {
-				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", termsafe.Line(st.LogFailure))
+				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): the daemon records nothing more and is exiting (status 74); workers keep running\n", termsafe.Line(st.LogFailure))
 			}
 			// The instances of a worker with instances come under a line
 			// of their own: its name and how many of them run.

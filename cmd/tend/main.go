@@ -32,6 +32,10 @@ const (
 	exitFailure  = 1
 	exitUsage    = 2
 	exitNoWorker = 3
+	// exitLogFailed: the daemon stopped because its event log failed a
+	// commit (a write or fsync error, a full disk), leaving the workers
+	// running. 74 is sysexits' EX_IOERR.
+	exitLogFailed = 74
 )
 
 // exitError carries the exit code a failure should end the process with.

@@ -305,6 +305,8 @@ loop:
 			exit = &req
 			why = fmt.Sprintf("exit_on = %q decided it (worker %s): exit status %d", string(d.currentConfig().Daemon.ExitOn), req.Worker, req.Code)
 			break loop
+		case <-d.sup.Halted():
+			return d.failStop(srv, stopRPC)
 		case <-ctx.Done():
 			why = "context ended"
 			break loop
@@ -331,6 +333,9 @@ loop:
 	sctx2, cancel := context.WithTimeout(context.Background(), d.shutdownBudget())
 	defer cancel()
 	if err := d.sup.Shutdown(sctx2, leave, why); err != nil {
+		if herr := d.sup.HaltErr(); herr != nil {
+			return d.failStop(srv, stopRPC)
+		}
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
 	// The last events go out while the server is reachable; what does not
@@ -373,6 +378,25 @@ func (d *Daemon) currentConfig() *config.Config {
 	d.cfgMu.Lock()
 	defer d.cfgMu.Unlock()
 	return d.cfg
+}
+
+// ErrLogFailed: the daemon stopped because its log failed a commit
+// (fail-stop). It wraps the store's *CommitError, and so store.ErrFailed.
+var ErrLogFailed = errors.New("the event log failed a commit")
+
+// failStop ends a daemon whose log failed a commit: the sockets close, the
+// supervisor stops without stopping a worker, and Run returns an error
+// wrapping ErrLogFailed. A daemon that carried on could act on, or tell a
+// client of, an event the disk does not hold; a daemon that exits leaves
+// its workers to the next start, which reads the log back from disk,
+// verifies it and adopts them, as after a crash.
+func (d *Daemon) failStop(srv *http.Server, stopRPC func()) error {
+	err := d.sup.HaltErr()
+	d.logger.Error().Err(err).Str("log", d.log.Path()).
+		Msg("fail-stop: the event log failed a commit; nothing more is recorded, workers keep running, the daemon exits; start it again once the disk is sound: it verifies the log and adopts the workers")
+	_ = srv.Close()
+	stopRPC()
+	return fmt.Errorf("%w: %w", ErrLogFailed, err) // Run's defers close the supervisor and the log
 }
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was
