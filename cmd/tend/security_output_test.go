@@ -105,7 +105,12 @@ echo PWNED; exec sleep 600`, shared, secret)
 	// fifo replaces its output file with a FIFO nobody reads.
 	fifo := fmt.Sprintf(`
 out=%s/fifo.out
-if [ "$TEND_INCARNATION" = 1 ]; then rm -f "$out"; mkfifo "$out"; exit 1; fi
+if [ "$TEND_INCARNATION" = 1 ]; then
+  # The daemon may make the next incarnation's file between the rm and the
+  # mkfifo: plant until the FIFO is there.
+  while ! [ -p "$out" ]; do rm -f "$out"; mkfifo "$out" 2>/dev/null; done
+  exit 1
+fi
 exec sleep 600`, shared)
 	// moved replaces the directory of its output files, which sits in a
 	// directory it owns, with a link to a root-only directory.
