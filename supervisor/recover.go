@@ -42,9 +42,10 @@ var _ Adopter = ProcSpawner{}
 //     (pid, start time and boot id, never the pid alone) is adopted;
 //   - a process of this daemon that the log's state does not account for
 //     (spawned just before a crash, before its spawn was durable) is
-//     adopted when it is the worker's current incarnation and the log knows
-//     no other pid for it; any other is killed with its group and recorded
-//     as a stray.
+//     adopted when it is the worker's current incarnation, the log knows
+//     no other pid for it, and it started first of the processes carrying
+//     that incarnation's markers; any other is killed with its group and
+//     recorded as a stray.
 //
 // A pid that now belongs to some other process is never adopted or
 // signalled.
@@ -84,8 +85,14 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		id := l.id
 		if id.PID == 0 {
 			// Spawned, but the log never learned the pid: the markers tell.
+			// Every process of the incarnation carries them, escapees in
+			// sessions of their own too; the one that started first is the
+			// one the daemon spawned, since the others descend from it.
+			// Within one clock tick the lower pid, the usual order of
+			// allocation, is taken.
 			for _, m := range marked {
-				if m.Worker == l.name && m.Incarnation == uint64(l.inc) {
+				if m.Worker == l.name && m.Incarnation == uint64(l.inc) && (id.PID == 0 || m.Identity.StartTicks < id.StartTicks ||
+					m.Identity.StartTicks == id.StartTicks && m.Identity.PID < id.PID) {
 					id = m.Identity
 				}
 			}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -153,5 +154,75 @@ func TestReloadAfterFailedCommit(t *testing.T) {
 	}
 	if _, err := r.sup.Worker("b"); !errors.Is(err, ErrNoWorker) {
 		t.Fatalf("b after its removal: %v", err)
+	}
+}
+
+// unrecordedSpawn is a spawner after whose spawn the disk fails: the
+// process runs and the log never learns its pid, as when a daemon dies
+// between a spawn and the record of it.
+type unrecordedSpawn struct {
+	ProcSpawner
+	r    *rig
+	main *atomic.Int64
+}
+
+func (s unrecordedSpawn) Start(spec proc.Spec) (Process, error) {
+	p, err := s.ProcSpawner.Start(spec)
+	if err == nil {
+		s.main.Store(int64(p.PID()))
+		full := errors.New("no space left on device (injected)")
+		s.r.fault.Store(&full)
+	}
+	return p, err
+}
+
+// A process the log never learned of is found after a crash by the markers
+// every process of its incarnation carries, an escapee in a session of its
+// own too: the one that started first is the worker's and is adopted; the
+// escapee is a stray and is killed.
+func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
+	s := spec("w", proctest.Command("escape"))
+	s.Hash = s.SpecHash()
+	r := newRigWith(t, nil)
+	var main atomic.Int64
+	r.adjust = func(c *Config) { c.Spawner = unrecordedSpawn{ProcSpawner{r.spawner}, r, &main} }
+	r.crash()
+	r.open()
+	r.load(s)
+	var marked []proc.Marked
+	for deadline := time.Now().Add(10 * time.Second); len(marked) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		marked, _ = proc.FindMarked(filepath.Join(r.dir, "tend.db"))
+	}
+	if len(marked) != 2 || main.Load() == 0 {
+		t.Fatalf("marked processes %+v, spawned pid %d: want the worker and its escapee", marked, main.Load())
+	}
+	pid, escapee := int(main.Load()), 0
+	for _, m := range marked {
+		if m.Identity.PID != pid {
+			escapee = m.Identity.PID
+		}
+	}
+	if w, _ := r.sup.Worker("w"); w.PID != 0 {
+		t.Fatalf("the log learned pid %d: the test cannot tell", w.PID)
+	}
+	r.crash()
+	r.fault.Store(nil)
+	r.adjust = nil
+	r.open()
+	r.load(s)
+	w := r.waitState("w", events.Running)
+	if w.Incarnation != 1 || w.PID != pid {
+		t.Fatalf("recovery adopted pid %d as incarnation %d; the worker's process is %d, its escapee %d", w.PID, w.Incarnation, pid, escapee)
+	}
+	if !alive(pid) {
+		t.Fatalf("the worker's process %d was killed", pid)
+	}
+	for deadline := time.Now().Add(5 * time.Second); alive(escapee); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("escapee %d still alive after recovery", escapee)
+		}
+	}
+	if n := count(r.history("w"), events.StrayFound, false); n != 1 {
+		t.Fatalf("%d stray_found events, want 1 (the escapee)", n)
 	}
 }
