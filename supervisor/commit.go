@@ -103,14 +103,27 @@ func refused(res core.Result) bool {
 	return false
 }
 
-// pruneFull drops full settings that the pending state no longer names.
-// Called with mu held.
+// pruneFull drops full settings that neither the pending state nor the
+// durable world names: the durable world's are what a failed commit
+// returns to (failedCommit). Called with mu held.
 func (s *Supervisor) pruneFull() {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
 	for dg := range s.full {
-		if s.st.Specs[dg] == nil {
+		if s.st.Specs[dg] == nil && !names(s.durable, dg) {
 			delete(s.full, dg)
 		}
 	}
+}
+
+// names reports whether a worker of w is configured with the settings dg.
+func names(w *fsm.World, dg string) bool {
+	for _, wk := range w.Workers {
+		if !wk.Removed && wk.Spec == dg {
+			return true
+		}
+	}
+	return false
 }
 
 // pendingAhead reports whether the pending world holds events that are not
@@ -244,6 +257,14 @@ func (s *Supervisor) failedCommit(b *batch, err error) {
 	s.viewMu.RLock()
 	s.st.World = s.durable.Clone()
 	s.viewMu.RUnlock()
+	// The settings the durable world names are in force again. A load
+	// whose commit failed may have dropped them from the pending state as
+	// no longer named; pruneFull kept them.
+	for _, w := range s.st.World.Workers {
+		if sp := s.full[w.Spec]; !w.Removed && w.Spec != "" && s.st.Specs[w.Spec] == nil && sp != nil {
+			s.st.Specs[w.Spec] = sp.core()
+		}
+	}
 	rerr := s.log.Resume()
 	s.mu.Unlock()
 	if rerr != nil {

@@ -226,3 +226,30 @@ func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
 		t.Fatalf("%d stray_found events, want 1 (the escapee)", n)
 	}
 }
+
+// A reload whose commit failed leaves the settings the log says are in
+// force: the worker it would have changed is still configured with them,
+// so a command on it is judged, and its process's exit is handed to its
+// restart policy.
+func TestFailedReloadKeepsTheSettingsInForce(t *testing.T) {
+	a := spec("a", proctest.Command("hang"))
+	a.Hash = a.SpecHash()
+	r := newRig(t, a)
+	r.waitState("a", events.Running)
+	a2 := spec("a", proctest.Command("hang"))
+	a2.Env = map[string]string{"CHANGED": "1"}
+	a2.Hash = a2.SpecHash()
+	full := errors.New("no space left on device (injected)")
+	r.fault.Store(&full)
+	if _, err := r.sup.Load(bg, []*WorkerSpec{a2}, "c2", "test"); err == nil {
+		t.Fatal("a reload whose commit failed was acknowledged")
+	}
+	r.fault.Store(nil)
+	if got := r.sup.Spec("a"); got == nil || got.Hash != a.Hash {
+		t.Fatalf("settings of a after the failed reload: %+v, want those in force (%.12s)", got, a.Hash)
+	}
+	if _, err := r.sup.Stop(bg, "a", "test"); err != nil {
+		t.Fatalf("stop of a after the failed reload: %v", err)
+	}
+	r.waitState("a", events.Stopped)
+}
