@@ -12,7 +12,7 @@ import (
 // outcome was never observed:
 //
 //   - an adopted Running worker gets its monitors again; a Starting one its
-//     monitors and start timeout;
+//     monitors and start timeout, or is running when it has none;
 //   - an adopted Stopping worker gets its stop signal and stop timeout
 //     again, or, when SIGKILL was already decided, SIGKILL again: a kill
 //     decided before the crash may never have been sent;
@@ -71,8 +71,17 @@ func (d *decision) recovered(in Recovered) error {
 		case sp == nil:
 		default:
 			d.effect(Effect{Kind: StartMonitors, Worker: name, Inc: f.Inc, Digest: sp.Digest})
-			if w.State == events.Starting && sp.StartTimeout > 0 {
+			switch {
+			case w.State != events.Starting:
+			case sp.StartTimeout > 0:
 				d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: f.Inc, Timer: StartTimeout, Delay: sp.StartTimeout, At: d.now.Add(sp.StartTimeout)})
+			default:
+				// No start timeout: running once its process exists, as
+				// when it is spawned.
+				if _, err := d.add(events.Event{Type: events.Ready, Worker: name, Incarnation: f.Inc, Actor: events.ActorDaemon,
+					Cause: "running (no start timeout)"}); err != nil {
+					return err
+				}
 			}
 		}
 	}
