@@ -54,13 +54,15 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	// s.mutantUnlockedGap()
 	if len(res.Events) == 0 {
 		b.err = err
-		if len(b.effects) > 0 || (err != nil || refused(res)) && s.pendingAhead() {
+		if len(b.effects) > 0 || s.pendingAhead() {
 			// Effects decided without an event (recovery redoing one whose
 			// outcome the log never saw) run in seq order, after everything
-			// decided before them is durable. A refusal judged against
-			// events that are not yet durable is itself news of them: it is
-			// answered in seq order, after them, and if their commit fails
-			// it is void.
+			// decided before them is durable. Any decision judged against
+			// events that are not yet durable is news of them, whether it
+			// refuses a command or finds an observation moot (a restart
+			// timer, while a start is in flight): it is answered in seq
+			// order, after them, and if their commit fails it is void, so
+			// an observation is judged again.
 			return b, s.enqueue(b)
 		}
 		s.mu.Unlock()
@@ -91,16 +93,6 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 		return b, qerr
 	}
 	return b, err
-}
-
-// refused reports whether a command refused a worker.
-func refused(res core.Result) bool {
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // pruneFull drops full settings that neither the pending state nor the

@@ -44,6 +44,9 @@ type rig struct {
 	adjust    func(*Config)
 	// fault, when set, fails every commit with it, as a full disk would.
 	fault atomic.Pointer[error]
+	// hold, when set, runs before each commit writes (after fault): a test
+	// can keep a commit in flight, and fail it, when it likes.
+	hold atomic.Pointer[func() error]
 }
 
 func newRig(t testing.TB, specs ...*WorkerSpec) *rig {
@@ -69,6 +72,9 @@ func (r *rig) open() {
 	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{FaultCommit: func() error {
 		if p := r.fault.Load(); p != nil {
 			return *p
+		}
+		if h := r.hold.Load(); h != nil {
+			return (*h)()
 		}
 		return nil
 	}})

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -252,4 +253,142 @@ func TestFailedReloadKeepsTheSettingsInForce(t *testing.T) {
 		t.Fatalf("stop of a after the failed reload: %v", err)
 	}
 	r.waitState("a", events.Stopped)
+}
+
+// manualClock is a Clock whose timers come due only when the test moves it.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	next   int
+	timers map[int]manualTimer
+}
+
+type manualTimer struct {
+	at time.Time
+	f  func()
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), timers: map[int]manualTimer{}}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
+	if d <= 0 {
+		go f()
+		return func() bool { return false }
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next++
+	id := c.next
+	c.timers[id] = manualTimer{at: c.now.Add(d), f: f}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.timers[id]
+		delete(c.timers, id)
+		return ok
+	}
+}
+
+// armed counts the timers not yet due.
+func (c *manualClock) armed() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// advance moves the clock by d and returns what came due, not yet run.
+func (c *manualClock) advance(d time.Duration) []func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	var due []func()
+	for id, t := range c.timers {
+		if !t.at.After(c.now) {
+			due = append(due, t.f)
+			delete(c.timers, id)
+		}
+	}
+	return due
+}
+
+// An observation judged against events whose commit then fails is judged
+// again once the pending state is the durable one: here a scheduled
+// restart, found moot while an operator's start was in flight, still
+// happens when that start's commit fails.
+func TestObservationJudgedAgainstAFailedCommitIsJudgedAgain(t *testing.T) {
+	clk := newManualClock()
+	s := spec("w", proctest.Command("exit", "1"))
+	s.Hash = s.SpecHash()
+	r := newRigWith(t, func(c *Config) { c.Clock = clk }, s)
+	first := r.waitFor("w", "restart scheduled", func(w *fsm.Worker) bool { return w.Policy.Pending })
+	// Its timer is armed once the event is durable: the start timeout's
+	// and the restart's.
+	for deadline := time.Now().Add(5 * time.Second); clk.armed() < 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d timers armed, want the start timeout's and the restart's", clk.armed())
+		}
+	}
+	// The operator's start reaches the disk, which holds it, then fails it.
+	entered, gate := make(chan struct{}, 1), make(chan error)
+	hold := func() error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		return <-gate
+	}
+	r.hold.Store(&hold)
+	started := make(chan error, 1)
+	go func() { _, err := r.sup.Start(bg, "w", "op"); started <- err }()
+	<-entered
+	// The restart comes due while the start is in flight: it is moot as
+	// long as the start stands.
+	judged := make(chan struct{})
+	go func() {
+		defer close(judged)
+		var wg sync.WaitGroup
+		for _, f := range clk.advance(time.Minute) {
+			wg.Add(1)
+			go func() { defer wg.Done(); f() }()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-judged:
+	case <-time.After(200 * time.Millisecond):
+	}
+	r.hold.Store(nil)
+	gate <- errors.New("no space left on device (injected)")
+	if err := <-started; err == nil {
+		t.Fatal("a start whose commit failed was acknowledged")
+	}
+	// The restart was not recorded: it must happen now. Time passes for
+	// the retries of the observations the failed commit voided.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w, _ := r.sup.Worker("w")
+		restarted := w.Incarnation > first.Incarnation
+		select {
+		case <-judged:
+			if restarted {
+				return
+			}
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled restart never happened: %s, incarnation %d, pending %v", w.State, w.Incarnation, w.Policy.Pending)
+		}
+		for _, f := range clk.advance(10 * time.Millisecond) {
+			go f()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
