@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 var everything = []opKind{opStart, opStop, opRestart, opExit, opExitSignal, opHealthFail, opHealthOK,
-	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn}
+	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opDiskFail, opDiskRepair, opDiskGlitch}
 
 // reloadFamily may restrict which configurations one check reloads; every
 // family is allowed now that a removed worker can come back (its
@@ -88,9 +88,13 @@ func modelProperty(t *rapid.T, real bool) {
 			r.step(t, progs)
 		},
 		"daemon restart": func(t *rapid.T) {
-			graceful := rapid.Bool().Draw(t, "graceful")
-			r.results = nil
-			probs := r.restartDaemon(graceful)
+			kind := rapid.SampledFrom([]string{restartGraceful, restartLeave, restartCrash}).Draw(t, "restart")
+			if kind == restartCrash {
+				r.crashStep(t, progsGen(everything, workerNames, maxG, maxOps))
+				return
+			}
+			r.results, r.from, r.faulty = nil, r.sup.Seq(), false
+			probs := r.restartDaemon(t, kind)
 			if len(probs) == 0 {
 				probs = r.check()
 			}

@@ -129,13 +129,17 @@ const (
 	opStaleViolation // a late violation of an incarnation that has ended
 	opAdvance        // time passes: stop timeouts, backoffs, cooldowns elapse
 	opReload
-	opFailSpawn // the worker's next spawn fails
+	opFailSpawn  // the worker's next spawn fails
+	opDiskFail   // every commit fails until the disk is repaired
+	opDiskRepair // commits succeed again
+	opDiskGlitch // the next commit fails
 )
 
 var opNames = map[opKind]string{
 	opStart: "start", opStop: "stop", opRestart: "restart", opExit: "exit", opExitSignal: "exit-signal",
 	opHealthFail: "health-fail", opHealthOK: "health-ok", opViolation: "violation", opStaleViolation: "stale-violation",
 	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn",
+	opDiskFail: "disk-fails", opDiskRepair: "disk-repaired", opDiskGlitch: "disk-glitch",
 }
 
 type op struct {
@@ -161,6 +165,8 @@ func (o op) String() string {
 		return fmt.Sprintf("%s %s SIG%s", s, o.w, events.SignalName(int(o.sig)))
 	case opViolation, opStaleViolation:
 		return fmt.Sprintf("%s %s policy=%s", s, o.w, o.pol)
+	case opDiskFail, opDiskRepair, opDiskGlitch:
+		return s
 	}
 	return s + " " + o.w
 }
@@ -219,6 +225,14 @@ type rig struct {
 	since   map[string]time.Time
 	model   *model // of the last check
 	leaks   goleak.Option
+	// from: the durable seq when the last batch began; faulty: the disk
+	// failed or the daemon died during it, so a command may have been
+	// refused with the disk's error.
+	from   events.Seq
+	faulty bool
+	// recoveries: what the OS held when each daemon started.
+	recoveries []recovery
+	digests    map[string]map[string]string
 }
 
 func newRig(t *rapid.T, real bool) *rig {
@@ -226,7 +240,15 @@ func newRig(t *rapid.T, real bool) *rig {
 	if err != nil {
 		t.Fatalf("tempdir: %v", err)
 	}
-	r := &rig{dir: dir, fos: newFakeOS(), cfg: "full", real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent()}
+	r := &rig{dir: dir, fos: newFakeOS(), cfg: "full", real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent(),
+		digests: map[string]map[string]string{}}
+	r.fos.instance = dir
+	for c := range configs {
+		r.digests[c] = map[string]string{}
+		for _, sp := range buildSpecs(c, real) {
+			r.digests[c][sp.Name] = sp.Hash
+		}
+	}
 	if real {
 		r.fos.real, err = proc.NewSpawner(proc.Options{})
 		if err != nil {
@@ -239,31 +261,41 @@ func newRig(t *rapid.T, real bool) *rig {
 	return r
 }
 
-// open starts a daemon the way the real one starts: replay, recover, load.
+// open starts a daemon the way the real one starts: replay, load,
+// recover. Its disk is sound and it is alive.
 func (r *rig) open() error {
 	var err error
-	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{})
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{FaultCommit: r.fos.faultCommit})
 	if err != nil {
 		return err
 	}
 	sup, err := supervisor.New(supervisor.Config{
 		Log: r.log, Spawner: r.fos, Watcher: r.fos, Probe: r.fos.Probe, Clock: r.fos,
 		Jitter: func() float64 { return modelJitter }, Logger: zerolog.Nop(), BaseEnv: []string{},
+		Instance: r.dir,
 	})
 	if err != nil {
 		return err
 	}
 	r.sup = sup
-	r.fos.mu.Lock()
-	r.fos.gen++
-	r.fos.durable = func(name string) (fsm.Worker, bool) {
+	// Recovery runs a stopping worker's stop timeout, and a starting
+	// one's start timeout, again from its own start; a scheduled restart
+	// and a cooldown keep the times the log gave them.
+	for k := range r.since {
+		if strings.HasSuffix(k, "/stop timeout") || strings.HasSuffix(k, "/start timeout") {
+			delete(r.since, k)
+		}
+	}
+	// What the OS holds as this daemon starts, for the model to judge
+	// its recovery by; its daemon_started follows what it replayed.
+	r.recoveries = append(r.recoveries, recovery{started: sup.Seq() + 1, procs: r.fos.osProcs()})
+	r.fos.reopen(func(name string) (fsm.Worker, bool) {
 		w := sup.World().Worker(name)
 		if w == nil {
 			return fsm.Worker{}, false
 		}
 		return *w, true
-	}
-	r.fos.mu.Unlock()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
 	defer cancel()
 	// The configuration in force is the last one the log recorded.
@@ -276,14 +308,29 @@ func (r *rig) open() error {
 	return sup.Recover(ctx)
 }
 
-// restartDaemon closes the daemon and opens a new one over the same log.
-// graceful: stop every worker first. Otherwise the workers are left
-// running and die while no daemon watches (recovery records them lost).
-func (r *rig) restartDaemon(graceful bool) []string {
-	r.story = append(r.story, fmt.Sprintf("daemon restart (graceful=%v)", graceful))
-	probs := r.shutdown(graceful)
+// How a daemon ends before the next one starts over the same log.
+const (
+	restartGraceful = "graceful" // every worker stopped first
+	restartLeave    = "leave"    // shut down leaving the workers running
+	restartCrash    = "crash"    // killed: nothing stopped, nothing more written
+)
+
+// restartDaemon ends the daemon as kind says and opens a new one over the
+// same log. Workers left running may die, or fork children that leave
+// their group, while no daemon watches (t draws what happens).
+func (r *rig) restartDaemon(t *rapid.T, kind string) []string {
+	r.story = append(r.story, "daemon restart: "+kind)
+	var probs []string
+	if kind == restartCrash {
+		probs = r.crash()
+	} else {
+		probs = r.shutdown(kind == restartGraceful)
+	}
 	if len(probs) > 0 {
 		return probs
+	}
+	if kind != restartGraceful {
+		r.down(t)
 	}
 	if err := r.open(); err != nil {
 		return []string{fmt.Sprintf("reopen: %v", err)}
@@ -311,6 +358,22 @@ wait:
 		r.broken = true
 		return []string{fmt.Sprintf("shutdown did not finish: %v", err)}
 	}
+	return r.close(ctx)
+}
+
+// crash kills the daemon: from this instant none of its effects happens
+// and none of its commits reaches the disk; it is closed without Shutdown
+// and the processes it held run on.
+func (r *rig) crash() []string {
+	r.fos.die()
+	ctx, cancel := context.WithTimeout(context.Background(), settleBound)
+	defer cancel()
+	return r.close(ctx)
+}
+
+// close closes the supervisor and the log, checks the file, and lets go
+// of every process the daemon held.
+func (r *rig) close(ctx context.Context) []string {
 	r.sup.Close()
 	if err := r.log.Close(); err != nil {
 		return []string{fmt.Sprintf("log close: %v", err)}
@@ -320,22 +383,48 @@ wait:
 	if probs := verifyLog(r.dir); len(probs) > 0 {
 		return probs
 	}
-	if !graceful {
-		r.fos.killAll()
-	}
+	r.fos.releaseHandles()
 	if err := r.sup.WaitProcesses(ctx); err != nil {
 		r.broken = true
-		return []string{fmt.Sprintf("process waiters still running after shutdown: %v", err)}
+		return []string{fmt.Sprintf("process waiters still running after the daemon closed: %v", err)}
 	}
-	r.fos.mu.Lock()
-	r.fos.durable = nil
-	r.fos.mu.Unlock()
 	r.sup = nil
 	return nil
 }
 
+// down is the time no daemon runs: the clock may move; processes may die,
+// and (fake ones) fork children that leave their group, taking a pid a
+// dead process freed.
+func (r *rig) down(t *rapid.T) {
+	r.fos.settleDying()
+	if d := rapid.SampledFrom([]time.Duration{0, time.Second, 11 * time.Second, 2 * time.Minute}).Draw(t, "time while down"); d > 0 {
+		r.fos.advance(d)
+		r.story = append(r.story, fmt.Sprintf("  down for %s", d))
+	}
+	n := rapid.IntRange(0, 4).Draw(t, "things happening while down")
+	for i := 0; i < n; i++ {
+		live := r.fos.live()
+		if len(live) == 0 {
+			return
+		}
+		p := live[rapid.IntRange(0, len(live)-1).Draw(t, "which process")]
+		if r.real || rapid.Bool().Draw(t, "dies (or forks)") {
+			r.fos.kill(p)
+			r.story = append(r.story, fmt.Sprintf("  %s dies", p))
+			continue
+		}
+		pid := 0
+		if free := r.fos.freePIDs(); len(free) > 0 && rapid.Bool().Draw(t, "the child gets a freed pid") {
+			pid = free[rapid.IntRange(0, len(free)-1).Draw(t, "freed pid")]
+		}
+		c := r.fos.fork(p, pid)
+		r.story = append(r.story, fmt.Sprintf("  %s forks %s", p, c))
+	}
+}
+
 // runBatch runs one program per goroutine, all at once.
 func (r *rig) runBatch(progs [][]op) []string {
+	r.from = r.sup.Seq()
 	var lines []string
 	for g, p := range progs {
 		var s []string
@@ -415,11 +504,19 @@ func (r *rig) do(g int, o op) result {
 		r.fos.advance(o.d)
 	case opFailSpawn:
 		r.fos.failNextSpawn(o.w)
+	case opDiskFail:
+		r.fos.breakDisk()
+	case opDiskRepair:
+		r.fos.repairDisk()
+	case opDiskGlitch:
+		r.fos.glitch(1)
 	}
 	return res
 }
 
-// quiesce waits until the durable seq stops moving.
+// quiesce waits until the durable seq stops moving. The supervisor's own
+// sleeps (an observation retried after the disk refused it) come due on
+// the way: the clock moves as far as they need.
 func (r *rig) quiesce() {
 	deadline := time.Now().Add(settleBound)
 	last, since := r.sup.Seq(), time.Now()
@@ -430,6 +527,10 @@ func (r *rig) quiesce() {
 			continue
 		}
 		if time.Since(since) >= quietFor {
+			if r.fos.advanceSleeps() {
+				since = time.Now()
+				continue
+			}
 			return
 		}
 	}
@@ -495,7 +596,7 @@ func (r *rig) checkLog(world *fsm.World, l *store.Log) []string {
 	if a, b := canon(world), canon(replayed); a != b {
 		probs = append(probs, fmt.Sprintf("replayed world differs from the daemon's:\n  daemon   %s\n  replayed %s", a, b))
 	}
-	m := newModel(policies(), configs)
+	m := newModel(policies(), configs, r.digests, r.recoveries)
 	m.run(evs)
 	r.model = m
 	probs = append(probs, m.problems...)
@@ -513,11 +614,17 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 	var probs []string
 	last := map[int]events.Seq{}
 	end := events.Seq(len(evs))
+	acked := map[events.Seq]bool{}
 	for _, res := range r.results {
 		var seq events.Seq
 		switch {
 		case res.err != nil:
 			if errors.Is(res.err, supervisor.ErrNoWorker) && m.unconfiguredBetween(res.o.w, res.before, end) {
+				continue
+			}
+			// Refused because the log could not take it: the disk failed
+			// or the daemon died meanwhile.
+			if r.faulty && (errors.Is(res.err, errDisk) || errors.Is(res.err, errDead)) {
 				continue
 			}
 			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
@@ -553,8 +660,36 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 			probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d, not after its previous command's seq %d", res.g, res.o, seq, last[res.g]))
 		}
 		last[res.g] = seq
+		acked[seq] = true
+	}
+	// A command that was not acknowledged (refused, or the disk failed
+	// it) left nothing in the log: every command's own event there is
+	// one its caller was told of.
+	for i := r.from; i < end; i++ {
+		if e := &evs[i]; commandEvent(e) && !acked[e.Seq] {
+			probs = append(probs, fmt.Sprintf("seq %d %s %s by %s is in the log, but no command was acknowledged with it", e.Seq, e.Type, e.Worker, e.Actor))
+		}
 	}
 	return probs
+}
+
+// commandEvent reports whether e is the event of an operator's command
+// (start, stop, restart, reload) from one of the batch's goroutines.
+func commandEvent(e *events.Event) bool {
+	if !strings.HasPrefix(e.Actor, "op") {
+		return false
+	}
+	switch e.Type {
+	case events.ConfigLoaded:
+		return true
+	case events.StartRequested:
+		return e.Cause == "start requested by "+e.Actor
+	case events.StopRequested:
+		return e.Cause == "stop requested by "+e.Actor
+	case events.RestartRequested:
+		return e.Cause == "restart requested by "+e.Actor
+	}
+	return false
 }
 
 // settled checks what must hold once the supervisor is quiet, waiting a
@@ -608,6 +743,11 @@ func (r *rig) timersFire(world *fsm.World) []string {
 		}
 		if w.State == events.Starting && w.PID != 0 && startTimeout(n) > 0 {
 			ws = append(ws, wait{"start timeout", startTimeout(n)})
+		}
+		if w.State == events.Starting && w.PID != 0 && startTimeout(n) == 0 {
+			// No start timeout: running once its process exists, whether
+			// spawned or adopted.
+			probs = append(probs, fmt.Sprintf("%s (incarnation %d, pid %d) is still Starting, but it has no start timeout", n, w.Incarnation, w.PID))
 		}
 		for _, x := range ws {
 			key := fmt.Sprintf("%s/%d/%s/%s", n, w.Incarnation, w.State, x.what)
@@ -703,7 +843,17 @@ func (r *rig) verdict(t *rapid.T, probs []string) {
 	if len(probs) == 0 {
 		return
 	}
-	t.Log("interleaving:\n" + strings.Join(r.story, "\n"))
+	// With PROPTEST_VERBOSE set the details go to stderr too: rapid prints
+	// the log of the final replay only, and a failure it cannot replay (a
+	// concurrency one) would otherwise leave only its violations.
+	verbose := os.Getenv("PROPTEST_VERBOSE") != ""
+	say := func(s string) {
+		t.Log(s)
+		if verbose {
+			fmt.Fprintln(os.Stderr, s)
+		}
+	}
+	say("interleaving:\n" + strings.Join(r.story, "\n"))
 	if len(r.results) > 0 {
 		var s []string
 		for _, res := range r.results {
@@ -718,29 +868,57 @@ func (r *rig) verdict(t *rapid.T, probs []string) {
 			}
 			s = append(s, fmt.Sprintf("  g%d %s (durable %d when called) → %s", res.g, res.o, res.before, what))
 		}
-		t.Log("results of the last batch:\n" + strings.Join(s, "\n"))
+		say("results of the last batch:\n" + strings.Join(s, "\n"))
 	}
 	if !r.broken && r.sup != nil {
 		if evs, err := readLog(r.log, r.sup.Seq()); err == nil {
 			var s []string
 			for _, e := range evs {
-				s = append(s, fmt.Sprintf("  %3d %-17s %s/%d %s→%s stale=%v actor=%s %s", e.Seq, e.Type, e.Worker, e.Incarnation, e.From, e.To, e.Stale, e.Actor, e.Cause))
+				s = append(s, fmt.Sprintf("  %3d %-17s %s/%d %s→%s stale=%v actor=%s pid=%d %s", e.Seq, e.Type, e.Worker, e.Incarnation, e.From, e.To, e.Stale, e.Actor, e.PID, e.Cause))
 			}
-			t.Log("log:\n" + strings.Join(s, "\n"))
+			say("log:\n" + strings.Join(s, "\n"))
 		}
 	}
 	sort.Strings(probs)
 	t.Log("violations:\n  " + strings.Join(probs, "\n  "))
-	// rapid prints the log of the final replay only; a failure it cannot
-	// replay (a concurrency one) would otherwise leave no trace of why.
 	fmt.Fprintln(os.Stderr, "proptest violations:\n  "+strings.Join(probs, "\n  "))
 	t.Fatal("property violated (details above)")
 }
 
-// step runs a batch and checks every invariant.
+// step runs a batch and checks every invariant. A disk that failed during
+// the batch is repaired first: what the checks ask of the supervisor
+// (observations recorded, timers fired) needs a log that takes writes.
 func (r *rig) step(t *rapid.T, progs [][]op) {
 	r.results = nil
 	probs := r.runBatch(progs)
+	r.faulty = r.fos.calm()
+	if len(probs) == 0 {
+		probs = r.check()
+	}
+	r.verdict(t, probs)
+}
+
+// crashStep arms the daemon's death at a point t draws (at once, at an
+// effect of some kind, or at a commit), runs a batch during which it may
+// come, crashes the daemon and starts the next one, and checks every
+// invariant: no event whose effect never ran is forgotten.
+func (r *rig) crashStep(t *rapid.T, batch *rapid.Generator[[][]op]) {
+	r.results, r.from = nil, r.sup.Seq()
+	var probs []string
+	when := rapid.SampledFrom([]string{"now", "at an effect", "at a commit"}).Draw(t, "death")
+	if when != "now" {
+		d := deathPoint{commit: when == "at a commit", n: rapid.IntRange(1, 4).Draw(t, "death after")}
+		if !d.commit {
+			d.kind = rapid.SampledFrom([]string{"any", "spawn", "stop", "kill"}).Draw(t, "death at")
+		}
+		r.fos.armDeath(d)
+		r.story = append(r.story, d.String())
+		probs = r.runBatch(batch.Draw(t, "batch the daemon dies in"))
+	}
+	r.faulty = true
+	if len(probs) == 0 {
+		probs = r.restartDaemon(t, restartCrash)
+	}
 	if len(probs) == 0 {
 		probs = r.check()
 	}
