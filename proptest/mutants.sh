@@ -15,6 +15,9 @@
 #   mutantRestartAfterStop    the restart policy ignores an explicit stop
 #   mutantKeepMonitors        an ended incarnation's monitors are not cancelled
 #   mutantSignalAgain         a stop that cancels a pending restart signals again
+#   mutantKillNotResent       recovery takes a SIGKILL decided before a crash as sent
+#   mutantSpecsOutsideLog     a failed reload's settings are kept, though the log never took them
+#   mutantAdoptByPID          recovery recognises a process by its pid alone
 #
 # Fail files are not written (-rapid.nofailfile): a mutant's failure is not
 # a regression seed for the real code.
@@ -57,4 +60,7 @@ run mutantRestartAfterStop 'TestSupervisorModel|TestRealProcesses'
 run mutantDoubleKill 'TestRaceStopVsLimitKill'
 run mutantKeepMonitors 'TestRaceStartStopHealth'
 run mutantSignalAgain 'TestRaceTwoStops'
+run mutantKillNotResent 'TestCrashBetweenEventAndEffect'
+run mutantSpecsOutsideLog 'TestSupervisorModel'
+run mutantAdoptByPID 'TestCrashBetweenEventAndEffect'
 exit $status

@@ -90,7 +90,7 @@ func modelProperty(t *rapid.T, real bool) {
 		"daemon restart": func(t *rapid.T) {
 			kind := rapid.SampledFrom([]string{restartGraceful, restartLeave, restartCrash}).Draw(t, "restart")
 			if kind == restartCrash {
-				r.crashStep(t, progsGen(everything, workerNames, maxG, maxOps))
+				r.crashStep(t, []string{deathNow, deathAtEffect, deathAtCommit}, progsGen(everything, workerNames, maxG, maxOps))
 				return
 			}
 			r.results, r.from, r.faulty = nil, r.sup.Seq(), false
@@ -184,5 +184,49 @@ func TestRaceEverything(t *testing.T) {
 	raceProperty(t, workerNames, func(t *rapid.T, w string) [][]op {
 		progs := [][]op{one(opStart, w), one(opStop, w), one(opRestart, w), one(opHealthFail, w), kill(w)}
 		return append(progs, extras(t, []opKind{opStaleViolation, opExit, opAdvance, opRestart}, w, 2, limits.PolicyKill)...)
+	})
+}
+
+// crashKinds are what a batch the daemon dies in does to its worker: each
+// decides an effect (spawn, stop signal, SIGKILL) or lets one come due.
+var crashKinds = []opKind{opStart, opStop, opRestart, opViolation, opAdvance, opExit}
+
+// TestCrashBetweenEventAndEffect: a worker is brought up (and perhaps
+// stopped); then, in a batch of operations on it, the daemon dies at a
+// point rapid draws (at its n-th spawn, stop signal or SIGKILL, or at a
+// commit), so events are durable whose effects never ran; while no daemon
+// runs, processes may die, or fork children that leave their group and
+// take a freed pid. After the next daemon's recovery every invariant
+// holds: what recovery records is what the OS held, no worker runs twice,
+// and no spawn, stop or SIGKILL decided is forgotten (a stopping worker
+// whose kill was decided ends Killed).
+func TestCrashBetweenEventAndEffect(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := newRig(t, false)
+		t.Cleanup(r.abandon)
+		t.Repeat(map[string]func(*rapid.T){
+			"crash": func(t *rapid.T) {
+				// b, whose stops end in SIGKILL, as often as the others.
+				w := rapid.SampledFrom([]string{"a", "b", "b", "c"}).Draw(t, "worker")
+				lead := []op{{kind: opStart, w: w}}
+				if rapid.Bool().Draw(t, "stopping when the batch begins") {
+					lead = append(lead, op{kind: opStop, w: w})
+				}
+				r.step(t, [][]op{lead})
+				batch := rapid.Custom(func(t *rapid.T) [][]op {
+					progs := rapid.SliceOfN(rapid.SliceOfN(opGen(crashKinds, []string{w}), 1, 3), 1, 2).Draw(t, "goroutines")
+					for _, p := range progs {
+						for i := range p {
+							p[i].pol = limits.PolicyKill
+						}
+					}
+					return progs
+				})
+				r.crashStep(t, []string{deathAtEffect, deathAtCommit}, batch)
+				r.step(t, [][]op{{{kind: opAdvance, d: stopTimeout}}})
+			},
+			"": func(*rapid.T) {},
+		})
+		r.verdict(t, r.finish())
 	})
 }

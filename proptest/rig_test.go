@@ -898,18 +898,25 @@ func (r *rig) step(t *rapid.T, progs [][]op) {
 	r.verdict(t, probs)
 }
 
+// When a daemon dies: at once, at an effect of some kind, at a commit.
+const (
+	deathNow      = "now"
+	deathAtEffect = "at an effect"
+	deathAtCommit = "at a commit"
+)
+
 // crashStep arms the daemon's death at a point t draws (at once, at an
 // effect of some kind, or at a commit), runs a batch during which it may
 // come, crashes the daemon and starts the next one, and checks every
 // invariant: no event whose effect never ran is forgotten.
-func (r *rig) crashStep(t *rapid.T, batch *rapid.Generator[[][]op]) {
+func (r *rig) crashStep(t *rapid.T, whens []string, batch *rapid.Generator[[][]op]) {
 	r.results, r.from = nil, r.sup.Seq()
 	var probs []string
-	when := rapid.SampledFrom([]string{"now", "at an effect", "at a commit"}).Draw(t, "death")
-	if when != "now" {
-		d := deathPoint{commit: when == "at a commit", n: rapid.IntRange(1, 4).Draw(t, "death after")}
+	when := rapid.SampledFrom(whens).Draw(t, "death")
+	if when != deathNow {
+		d := deathPoint{commit: when == deathAtCommit, n: rapid.IntRange(1, 2).Draw(t, "death after")}
 		if !d.commit {
-			d.kind = rapid.SampledFrom([]string{"any", "spawn", "stop", "kill"}).Draw(t, "death at")
+			d.kind = rapid.SampledFrom([]string{"spawn", "stop", "kill", "any"}).Draw(t, "death at")
 		}
 		r.fos.armDeath(d)
 		r.story = append(r.story, d.String())

@@ -97,6 +97,10 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 				}
 			}
 		}
+		// A broken variant the property tests must catch
+		// (proptest/mutants.sh): a process recognised by its pid alone.
+		// gofail: var mutantAdoptByPID struct{}
+		// id = mutantByPID(id, marked)
 		if id.PID == 0 {
 			continue
 		}

@@ -62,6 +62,11 @@ func (d *decision) recovered(in Recovered) error {
 			return err
 		}
 		d.effect(Effect{Kind: Watch, Worker: name, Inc: f.Inc})
+		// A broken variant the property tests must catch
+		// (proptest/mutants.sh): a SIGKILL decided before the crash is
+		// taken as sent, and the stop is carried on instead.
+		// gofail: var mutantKillNotResent struct{}
+		// if d.mutantKillNotResent(name, f.Inc, w, sp) { continue }
 		switch {
 		case w.State == events.Stopping && w.Flags.KillSent:
 			d.effect(Effect{Kind: Kill, Worker: name, Inc: f.Inc})
