@@ -406,7 +406,10 @@ func (p *fakeProc) identity() proc.Identity {
 
 func (p *fakeProc) String() string {
 	what := "process"
-	if p.child {
+	switch {
+	case p.marked == "":
+		return fmt.Sprintf("unrelated process (pid %d, start %d)", p.pid, p.ticks)
+	case p.child:
 		what = "detached child"
 	}
 	return fmt.Sprintf("%s %s/%d (pid %d, start %d)", what, p.worker, p.inc, p.pid, p.ticks)
@@ -840,6 +843,14 @@ func (f *fakeOS) fork(p *fakeProc, pid int) *fakeProc {
 	return f.newProcLocked(p.worker, p.inc, p.marked, true, pid)
 }
 
+// stranger starts a process that has nothing to do with tend (no
+// markers), with the given pid (0: a fresh one).
+func (f *fakeOS) stranger(pid int) *fakeProc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.newProcLocked("", 0, "", true, pid)
+}
+
 func (f *fakeOS) failNextSpawn(w string) {
 	f.mu.Lock()
 	f.failNext[w] = true
@@ -1063,7 +1074,7 @@ func (f *fakeOS) settledProblems(world *fsm.World) []string {
 		}
 	}
 	for _, p := range f.all {
-		if p.exited {
+		if p.exited || p.marked == "" {
 			continue
 		}
 		dw := world.Worker(p.worker)
@@ -1105,5 +1116,13 @@ func (f *fakeOS) settledProblems(world *fsm.World) []string {
 	return out
 }
 
-// liveCount is the number of processes not yet exited.
-func (f *fakeOS) liveCount() int { return len(f.live()) }
+// liveCount is the number of tend's processes not yet exited.
+func (f *fakeOS) liveCount() int {
+	n := 0
+	for _, p := range f.live() {
+		if p.marked != "" {
+			n++
+		}
+	}
+	return n
+}

@@ -392,9 +392,10 @@ func (r *rig) close(ctx context.Context) []string {
 	return nil
 }
 
-// down is the time no daemon runs: the clock may move; processes may die,
-// and (fake ones) fork children that leave their group, taking a pid a
-// dead process freed.
+// down is the time no daemon runs: the clock may move; processes may die;
+// (fake ones) may fork children that leave their group, and a process
+// unrelated to tend may start; either may take a pid a dead process freed,
+// with a start time of its own.
 func (r *rig) down(t *rapid.T) {
 	r.fos.settleDying()
 	if d := rapid.SampledFrom([]time.Duration{0, time.Second, 11 * time.Second, 2 * time.Minute}).Draw(t, "time while down"); d > 0 {
@@ -408,17 +409,24 @@ func (r *rig) down(t *rapid.T) {
 			return
 		}
 		p := live[rapid.IntRange(0, len(live)-1).Draw(t, "which process")]
-		if r.real || rapid.Bool().Draw(t, "dies (or forks)") {
+		what := "dies"
+		if !r.real {
+			what = rapid.SampledFrom([]string{"dies", "forks", "a stranger starts"}).Draw(t, "what happens")
+		}
+		if what == "dies" {
 			r.fos.kill(p)
 			r.story = append(r.story, fmt.Sprintf("  %s dies", p))
 			continue
 		}
 		pid := 0
-		if free := r.fos.freePIDs(); len(free) > 0 && rapid.Bool().Draw(t, "the child gets a freed pid") {
+		if free := r.fos.freePIDs(); len(free) > 0 && rapid.Bool().Draw(t, "it gets a freed pid") {
 			pid = free[rapid.IntRange(0, len(free)-1).Draw(t, "freed pid")]
 		}
-		c := r.fos.fork(p, pid)
-		r.story = append(r.story, fmt.Sprintf("  %s forks %s", p, c))
+		if what == "forks" {
+			r.story = append(r.story, fmt.Sprintf("  %s forks %s", p, r.fos.fork(p, pid)))
+			continue
+		}
+		r.story = append(r.story, fmt.Sprintf("  %s starts", r.fos.stranger(pid)))
 	}
 }
 
