@@ -396,7 +396,7 @@ type fakeProc struct {
 	exited bool
 	exit   proc.Exit
 	kills  int
-	dying  bool // a real process sent a signal it ends on
+	dying  bool // a real process sent a signal it ends on, by the daemon or the test
 	done   chan struct{}
 }
 
@@ -760,6 +760,9 @@ func (f *fakeOS) end(p *fakeProc, ex proc.Exit) {
 		if sig == 0 {
 			sig = syscall.SIGKILL
 		}
+		f.mu.Lock()
+		p.dying = true
+		f.mu.Unlock()
 		_ = syscall.Kill(p.pid, sig)
 		return
 	}

@@ -83,6 +83,10 @@ func modelProperty(t *rapid.T, real bool) {
 	}
 	t.Repeat(map[string]func(*rapid.T){
 		"batch": func(t *rapid.T) {
+			if rapid.SampledFrom([]bool{false, false, false, true}).Draw(t, "the disk fails between batches") {
+				r.story = append(r.story, "the disk fails")
+				r.fos.breakDisk()
+			}
 			progs := progsGen(everything, workerNames, maxG, maxOps).Draw(t, "batch")
 			fixReloads(progs, family)
 			r.step(t, progs)
