@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-peers proptest proptest-mutants faulttest deps report-screenshot clean
+.PHONY: all build run test test-short bench bench-peers bench-scale proptest proptest-mutants faulttest deps report-screenshot clean
 
 all: build
 
@@ -33,10 +33,17 @@ deps:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 5 ./events/ ./store/ ./fsm/ ./supervisor/... ./cmd/...
 
-# tend against the machine floor (and the peers' published figures) on the
-# shared harness: cold start, restart latency, memory, idle CPU, stop-all, status.
+# tend against the harness's ideal supervisor and, with PEERS="runit daemontools"
+# (or PEERS=all), the peers, in one run: cold start, restart latency, memory,
+# idle CPU, stop-all, status. The peers come from the harness's setup.sh.
+PEERS ?=
 bench-peers: build
-	scripts/bench-peers.sh -n "400 1000" -r 3
+	scripts/bench-peers.sh -n "400 1000" -r 3 $(if $(PEERS),-p "$(PEERS)")
+
+# The same at scale, tend and the ideal only: raises the open-file limit it
+# needs (as root) and says so.
+bench-scale: build
+	scripts/bench-peers.sh -n "5000 10000" -r 3
 
 # The deep property run: thousands of generated concurrent interleavings per
 # property (make test runs a few of each under -race). A failure prints the

@@ -51,6 +51,14 @@ const (
 	tagBootID     = 13
 	tagEnvNames   = 14
 	tagCommand    = 15
+	tagText       = 16 // format 2
+	tagPlanned    = 17 // format 2
+	tagInstances  = 18 // format 2
+	tagFileInst   = 19 // format 2
+	tagRef        = 20 // format 2
+	tagRelayPID   = 21 // format 2
+	tagRelayTicks = 22 // format 2
+	lastTag       = tagRelayTicks
 )
 
 // Errors a decoder returns. Callers branch on them with errors.Is.
@@ -142,6 +150,30 @@ func Encode(dst []byte, e *Event) []byte {
 	}
 	if len(d.Command) > 0 {
 		dst = appendStrs(append(dst, tagCommand), d.Command)
+	}
+	if d.Text != "" {
+		dst = appendStr(append(dst, tagText), d.Text)
+	}
+	if !d.Planned.IsZero() {
+		dst = binary.BigEndian.AppendUint64(append(dst, tagPlanned), uint64(d.Planned.UnixNano()))
+	}
+	if d.Instances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagInstances), uint64(d.Instances))
+	}
+	if d.FileInstances != 0 {
+		dst = binary.AppendUvarint(append(dst, tagFileInst), uint64(d.FileInstances))
+	}
+	if d.Ref != 0 {
+		dst = append(dst, tagRef)
+		dst = binary.AppendUvarint(dst, uint64(d.Ref))
+	}
+	if d.RelayPID != 0 {
+		dst = append(dst, tagRelayPID)
+		dst = binary.AppendUvarint(dst, uint64(d.RelayPID))
+	}
+	if d.RelayStartTicks != 0 {
+		dst = append(dst, tagRelayTicks)
+		dst = binary.AppendUvarint(dst, d.RelayStartTicks)
 	}
 	binary.BigEndian.PutUint32(dst[start+offCRC:], crcWithVersion(dst[start:]))
 	return dst
@@ -303,11 +335,45 @@ func (d *Decoder) Decode(rec []byte, e *Event) error {
 			e.EnvNames = r.strs()
 		case tagCommand:
 			e.Command = r.strs()
+		case tagText:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Text = string(r.bytes())
+		case tagPlanned:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Planned = time.Unix(0, int64(r.u64())).UTC()
+		case tagInstances, tagFileInst:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			n := int(min(r.uvarint(), 1<<31-1))
+			if tag == tagInstances {
+				e.Instances = n
+			} else {
+				e.FileInstances = n
+			}
+		case tagRef:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			e.Ref = Seq(r.uvarint())
+		case tagRelayPID, tagRelayTicks:
+			if v < 2 {
+				return fmt.Errorf("%w: seq %d: detail tag %d in a version-1 record", ErrCorrupt, e.Seq, tag)
+			}
+			if tag == tagRelayPID {
+				e.RelayPID = int(r.uvarint())
+			} else {
+				e.RelayStartTicks = r.uvarint()
+			}
 		default:
-			if v >= 2 && tag > tagCommand {
+			if v >= 2 && tag > lastTag {
 				// As for types: a whole record with a detail this tend
 				// does not know was written by a newer one.
-				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, tagCommand)
+				return fmt.Errorf("%w: seq %d: detail tag %d, this tend knows up to %d", ErrNewerVersion, e.Seq, tag, lastTag)
 			}
 			return fmt.Errorf("%w: seq %d: unknown detail tag %d", ErrCorrupt, e.Seq, tag)
 		}
@@ -366,12 +432,14 @@ func (r *reader) bytes() []byte {
 	return s
 }
 
-func (r *reader) float() float64 {
+func (r *reader) float() float64 { return math.Float64frombits(r.u64()) }
+
+func (r *reader) u64() uint64 {
 	if len(r.b) < 8 {
-		r.fail("float")
+		r.fail("8-byte value")
 		return 0
 	}
-	v := math.Float64frombits(binary.BigEndian.Uint64(r.b))
+	v := binary.BigEndian.Uint64(r.b)
 	r.b = r.b[8:]
 	return v
 }

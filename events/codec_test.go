@@ -40,6 +40,23 @@ func TestRoundTripEveryField(t *testing.T) {
 	}
 }
 
+// The details format 2 added round-trip too.
+func TestRoundTripFormat2Details(t *testing.T) {
+	e := sample()
+	e.Type = HookExited
+	e.Text, e.Planned, e.Ref = "last words", time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC), 41
+	var got Event
+	if err := Decode(Encode(nil, &e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e, got) {
+		t.Fatalf("round trip:\nwant %+v\ngot  %+v", e, got)
+	}
+	if j := got.ToJSON(); j.Ref != 41 || j.Text != "last words" {
+		t.Fatalf("JSON: %+v", j)
+	}
+}
+
 func TestRoundTripEveryType(t *testing.T) {
 	var d Decoder
 	for _, typ := range Types() {
@@ -243,5 +260,61 @@ func BenchmarkDecode(b *testing.B) {
 		if err := d.Decode(rec, &got); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestRoundTripScaled(t *testing.T) {
+	for _, d := range []Details{{Instances: 6, FileInstances: 4}, {Instances: 0, FileInstances: 4}, {}} {
+		e := Event{Seq: 3, Time: time.Unix(0, 9).UTC(), Worker: "web", Type: Scaled, Actor: "cli uid=0", Cause: "scaled", Details: d}
+		var got Event
+		if err := Decode(Encode(nil, &e), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(e, got) {
+			t.Fatalf("got %+v, want %+v", got, e)
+		}
+		j := got.ToJSON()
+		if j.Instances == nil || *j.Instances != d.Instances || j.FileInstances == nil || *j.FileInstances != d.FileInstances {
+			t.Errorf("JSON: %+v", j)
+		}
+	}
+	if j := (&Event{Type: Exited}).ToJSON(); j.Instances != nil {
+		t.Error("instances written for another type")
+	}
+}
+
+func TestInstanceNames(t *testing.T) {
+	if n := InstanceName("web", 12); n != "web@12" {
+		t.Errorf("name %s", n)
+	}
+	for name, want := range map[string]struct {
+		g  string
+		i  int
+		ok bool
+	}{
+		"web@12": {"web", 12, true}, "a@b@3": {"a@b", 3, true}, "web": {}, "@3": {}, "web@0": {}, "web@03": {}, "web@x": {}, "web@": {},
+	} {
+		g, i, ok := SplitInstance(name)
+		if g != want.g || i != want.i || ok != want.ok {
+			t.Errorf("SplitInstance(%q) = %q %d %v", name, g, i, ok)
+		}
+	}
+}
+
+// The details of format 2 round-trip too, the relay's identity among them.
+func TestRoundTripRelayDetails(t *testing.T) {
+	e := sample()
+	e.Type, e.From, e.To = Spawned, Starting, Starting
+	e.Text, e.Planned = "status", time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	e.RelayPID, e.RelayStartTicks = 4241, 99887700
+	var got Event
+	if err := Decode(Encode(nil, &e), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(e, got) {
+		t.Fatalf("round trip:\nwant %+v\ngot  %+v", e, got)
+	}
+	if j := e.ToJSON(); j.RelayPID != 4241 || j.RelayTicks != 99887700 {
+		t.Errorf("JSON %+v", j)
 	}
 }

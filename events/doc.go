@@ -39,7 +39,13 @@
 //	5 resource     str            12 start ticks  uvarint
 //	6 measured     8-byte float64 13 boot id      str
 //	7 limit        8-byte float64 14 env names    uvarint count, then str each
-//	                              15 command      uvarint count, then str each
+//	16 text        str (format 2) 15 command      uvarint count, then str each
+//	17 planned     8-byte Unix nanoseconds, big-endian (format 2)
+//	18 instances   uvarint (format 2)
+//	19 file instances uvarint (format 2)
+//	20 ref         uvarint seq (format 2)
+//	21 relay pid   uvarint (format 2)
+//	22 relay start ticks uvarint (format 2)
 //
 // Every version keeps the first five bytes: the version byte, then the CRC.
 // In version 1 the CRC leaves the version byte out; from version 2 on it
@@ -52,9 +58,18 @@
 // "written by a newer tend".
 //
 // Version 2 has the layout of version 1. It adds the event types
-// worker_changed (26) and leader_exited (27); a version-1 record holding
-// either is malformed (ErrCorrupt). A version-1 reader meets version 2's
-// version byte and refuses the record as newer.
+// worker_changed (26), leader_exited (27), waiting (28), notified (29),
+// not_ready (30) and run_skipped (31), and the detail tags text (16) and
+// planned (17); a version-1 record holding any of them is malformed
+// (ErrCorrupt). A version-1 reader meets version 2's version byte and
+// refuses the record as newer.
+//
+// Types and tags added later within version 2, with the version byte
+// unchanged: notify_failed (32), scaled (33), signal_requested (34),
+// hook_started (35) and hook_exited (36), and the detail tags instances
+// (18), file instances (19), ref (20, the seq of the event an outcome
+// answers), relay pid (21) and relay start ticks (22). A reader that
+// predates one refuses its record as newer (below), never misreading it.
 //
 // A version-2 reader that meets, in a record whose CRC matches, an event type
 // or a detail tag it does not know refuses it as written by a newer tend

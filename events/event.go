@@ -92,7 +92,53 @@ const (
 	// of its incarnation remain (Attempt: how many); they are stopped
 	// before the end of the incarnation is recorded. Format 2.
 	LeaderExited Type = 27
-	lastType          = LeaderExited
+	// Waiting: a start waits for what the worker depends on (Policy
+	// "start"), a stop waits for the workers that depend on it to stop first
+	// (Policy "stop"), or a scheduled run waits for the current one to end
+	// (Policy "run"). Cause says for what; a waiting worker keeps its state.
+	Waiting Type = 28
+	// Notified: a message of the worker's readiness protocol other than
+	// READY=1 (Policy: STATUS, RELOADING, STOPPING, EXTEND_TIMEOUT, MAINPID),
+	// with Text or Delay or PID. One from a process outside the incarnation
+	// is recorded stale.
+	Notified Type = 29
+	// NotReady: the worker was not ready within its ready_timeout: it is
+	// stopped, and its end counts as a failed start. Starting → Stopping.
+	NotReady Type = 30
+	// RunSkipped: a scheduled run did not start (Planned: when it was due),
+	// because the last run was still going, or it was missed while no
+	// daemon ran.
+	RunSkipped Type = 31
+	// NotifyFailed: an alert ([[notify]]) could not be delivered after
+	// its last attempt (Attempt: how many; Policy: the alert's name); the
+	// cause names the alert, the seq it was about and the last error. A
+	// daemon-level event, the dead letter of at-least-once delivery.
+	NotifyFailed Type = 32
+	// Scaled: the number of instances of a worker with instances changed at
+	// runtime (tend scale), or a configuration ended an earlier runtime
+	// scale. Worker is the group's name (NAME, whose instances are
+	// NAME@1 …); Instances the count now in force, FileInstances the
+	// configuration's count it was decided against. The instances added or
+	// removed are recorded as by a reload (worker_added, worker_changed,
+	// worker_removed).
+	Scaled Type = 33
+	// SignalRequested: someone asked for Signal to be sent to incarnation
+	// Incarnation (PID: its main process) and it was decided: the signal is
+	// sent once this is durable, and its outcome is the signal_sent whose
+	// Ref is this event's seq. Changes no state.
+	SignalRequested Type = 34
+	// HookStarted: the worker's hook Policy (pre_start, post_start,
+	// stop_command, post_stop) is to run for incarnation Incarnation, with
+	// at most Delay to finish. Its outcome is the hook_exited whose Ref is
+	// this event's seq. Changes no state.
+	HookStarted Type = 35
+	// HookExited: the hook a hook_started (Ref) decided ended: exit code or
+	// signal (Errno: it could not be started), Delay how long it ran, Text
+	// the last lines of its output, Command what ran. A failed pre_start
+	// ends its incarnation (Starting → Stopped, a failed start); a failed
+	// post_start stops it (Running → Stopping, a failed start).
+	HookExited Type = 36
+	lastType        = HookExited
 )
 
 var typeNames = [...]string{
@@ -101,6 +147,8 @@ var typeNames = [...]string{
 	"limit_violated", "restart_scheduled", "breaker_opened", "breaker_closed", "config_loaded",
 	"daemon_started", "daemon_stopping", "adopted", "lost", "command_refused", "worker_added",
 	"worker_removed", "restart_cancelled", "stray_found", "worker_changed", "leader_exited",
+	"waiting", "notified", "not_ready", "run_skipped", "notify_failed", "scaled",
+	"signal_requested", "hook_started", "hook_exited",
 }
 
 func (t Type) String() string {
@@ -140,6 +188,11 @@ const (
 	ActorPolicy   = "restart-policy"
 	ActorRecovery = "recovery"
 	ActorProcess  = "process" // the OS reported it (an exit)
+	ActorNotify   = "notify"  // the worker said so on its readiness channel
+	ActorWatchdog = "watchdog"
+	ActorSchedule = "schedule"
+	ActorAlert    = "alert" // alert delivery ([[notify]]), its dead letters
+	ActorHook     = "hook"  // a hook's process ended
 )
 
 // Event is one lifecycle change. Seq and Prev are given by the store.
@@ -175,6 +228,20 @@ type Details struct {
 	BootID     string
 	EnvNames   []string // names only: values never enter the log
 	Command    []string
+	Text       string    // what the worker reported of itself (STATUS=); format 2
+	Planned    time.Time // when a scheduled run was due; format 2
+	// Scaled: the count of instances in force, and the configuration's
+	// count it was decided against; format 2.
+	Instances     int
+	FileInstances int
+	// Ref is the seq of the event this one answers: the signal_requested a
+	// signal_sent reports on, the hook_started a hook_exited ends.
+	Ref Seq
+	// RelayPID and RelayStartTicks identify the process that holds the
+	// worker's output pipe and writes its files (output = "relay"), with
+	// BootID: the kernel's identity of it, never a marker. Format 2.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Changes reports whether the event moves its worker to a new state.

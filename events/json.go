@@ -37,7 +37,16 @@ type JSON struct {
 	BootID      string   `json:"boot_id,omitempty"`
 	EnvNames    []string `json:"env_names,omitempty"`
 	Command     []string `json:"command,omitempty"`
-	Prev        string   `json:"prev"`
+	Text        string   `json:"text,omitempty"`
+	Planned     string   `json:"planned,omitempty"`
+	// Scaled: instances in force (0 is a count here, so it is always
+	// written for scaled), and the configuration's count.
+	Instances     *int   `json:"instances,omitempty"`
+	FileInstances *int   `json:"file_instances,omitempty"`
+	Ref           Seq    `json:"ref,omitempty"`
+	RelayPID      int    `json:"relay_pid,omitempty"`
+	RelayTicks    uint64 `json:"relay_start_ticks,omitempty"`
+	Prev          string `json:"prev"`
 }
 
 // ToJSON converts e to its JSON form.
@@ -60,26 +69,20 @@ func (e *Event) ToJSON() JSON {
 	if e.Signal != 0 {
 		j.Signal = SignalName(e.Signal)
 	}
+	j.Text, j.Ref = e.Text, e.Ref
+	if e.Type == Scaled {
+		n, f := e.Instances, e.FileInstances
+		j.Instances, j.FileInstances = &n, &f
+	}
+	j.RelayPID, j.RelayTicks = e.RelayPID, e.RelayStartTicks
+	if !e.Planned.IsZero() {
+		j.Planned = e.Planned.UTC().Format(time.RFC3339Nano)
+	}
 	return j
 }
 
 // MarshalJSON writes the JSON form.
 func (e Event) MarshalJSON() ([]byte, error) { return json.Marshal(e.ToJSON()) }
-
-var signalNames = map[int]string{
-	1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 5: "TRAP", 6: "ABRT", 7: "BUS", 8: "FPE",
-	9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
-	17: "CHLD", 18: "CONT", 19: "STOP", 20: "TSTP", 24: "XCPU", 25: "XFSZ", 31: "SYS",
-}
-
-// SignalName gives the short name of a Linux signal number ("KILL"), or the
-// number itself when it has none.
-func SignalName(sig int) string {
-	if n, ok := signalNames[sig]; ok {
-		return n
-	}
-	return fmt.Sprint(sig)
-}
 
 // Transition renders the event's state change for people: "Running → Stopping",
 // or "" when it changes nothing.

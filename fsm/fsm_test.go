@@ -187,6 +187,73 @@ func TestStaleObservationsChangeNothing(t *testing.T) {
 	}
 }
 
+// The fold of hooks: a failed pre_start ends its start, a failed post_start
+// stops a running worker, a stop during pre_start ends with the hook, and
+// the end of an earlier incarnation's hook clears it without taking the
+// worker back to that incarnation.
+func TestHooksFold(t *testing.T) {
+	h := newHarness(t)
+	h.must(ev(events.WorkerAdded, "a", 0))
+	h.must(ev(events.StartRequested, "a", 0))
+	started := func(kind string, inc events.Incarnation) events.Seq {
+		e := ev(events.HookStarted, "a", inc)
+		e.Policy = kind
+		return h.must(e).Seq
+	}
+	exited := func(kind string, inc events.Incarnation, ref events.Seq, code int) events.Event {
+		e := ev(events.HookExited, "a", inc)
+		e.Policy, e.Ref, e.ExitCode = kind, ref, events.IntPtr(code)
+		return h.must(e)
+	}
+	pre := started(HookPreStart, 1)
+	if got := exited(HookPreStart, 1, pre, 2); got.From != starting || got.To != stopped || got.Stale {
+		t.Fatalf("failed pre_start: %+v", got)
+	}
+	w := h.w.Workers["a"]
+	if w.LastExit == nil || !w.LastExit.SpawnFailed || *w.LastExit.Code != 2 || len(w.Hooks) != 0 {
+		t.Fatalf("after a failed pre_start: %+v %+v", w, w.LastExit)
+	}
+	if got := exited(HookPreStart, 1, pre, 0); !got.Stale {
+		t.Fatalf("a hook ended twice: %+v", got)
+	}
+
+	// A pre_start that succeeds leaves the start to the spawn.
+	h.must(ev(events.StartRequested, "a", 0))
+	pre = started(HookPreStart, 2)
+	if got := exited(HookPreStart, 2, pre, 0); got.To != 0 || !h.w.Workers["a"].Flags.PreStartDone {
+		t.Fatalf("pre_start ok: %+v %+v", got, h.w.Workers["a"].Flags)
+	}
+	sp := ev(events.Spawned, "a", 2)
+	sp.PID = 10
+	h.must(sp)
+	h.must(ev(events.Ready, "a", 2))
+	post := started(HookPostStart, 2)
+	if got := exited(HookPostStart, 2, post, 1); got.From != running || got.To != stopping || !h.w.Workers["a"].Flags.FailedStart {
+		t.Fatalf("failed post_start: %+v", got)
+	}
+	h.must(ev(events.Exited, "a", 2))
+	last := started(HookPostStop, 2)
+
+	// The next incarnation starts while the last one's post_stop runs; a
+	// stop during its pre_start ends it when the hook ends, even in success.
+	h.must(ev(events.StartRequested, "a", 0))
+	pre = started(HookPreStart, 3)
+	h.must(ev(events.StopRequested, "a", 0))
+	if got := exited(HookPostStop, 2, last, 0); got.Stale || got.To != 0 || h.w.Workers["a"].Incarnation != 3 {
+		t.Fatalf("post_stop of incarnation 2 ended while 3 is stopping: %+v, worker at %d", got, h.w.Workers["a"].Incarnation)
+	}
+	if got := exited(HookPreStart, 3, pre, 0); got.From != stopping || got.To != stopped {
+		t.Fatalf("pre_start ended after a stop: %+v", got)
+	}
+	if hs := h.w.Workers["a"].Hooks; len(hs) != 0 {
+		t.Fatalf("hooks left pending: %+v", hs)
+	}
+	// An operator's signal needs a live worker.
+	if got := h.must(ev(events.SignalRequested, "a", 3)); !got.Stale {
+		t.Fatalf("signal to a stopped worker: %+v", got)
+	}
+}
+
 func TestOvertakenObservationIsStale(t *testing.T) {
 	h := newHarness(t)
 	h.must(ev(events.WorkerAdded, "a", 0))
@@ -285,6 +352,42 @@ func TestApplyRefusesForgedTransition(t *testing.T) {
 	}
 }
 
+// A scaled event sets the group's runtime scale, and one back to the
+// configuration's count ends it; neither is judged against a worker.
+func TestScaledFold(t *testing.T) {
+	h := newHarness(t)
+	sc := ev(events.Scaled, "web", 0)
+	sc.Instances, sc.FileInstances = 6, 4
+	h.must(sc)
+	if got := h.w.Scales["web"]; got != (Scale{Count: 6, File: 4}) {
+		t.Fatalf("scales = %v", h.w.Scales)
+	}
+	c := h.w.Clone()
+	sc.Instances = 4
+	h.must(sc)
+	if len(h.w.Scales) != 0 || c.Scales["web"].Count != 6 {
+		t.Fatalf("scales = %v, clone %v", h.w.Scales, c.Scales)
+	}
+	sc.Instances, sc.FileInstances = 0, 2
+	h.must(sc)
+	if got := h.w.Scales["web"]; got != (Scale{Count: 0, File: 2}) {
+		t.Fatalf("scale to 0: %v", h.w.Scales)
+	}
+	b, err := h.w.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalSnapshot(b)
+	if err != nil || !reflect.DeepEqual(got.Scales, h.w.Scales) {
+		t.Fatalf("snapshot: %v %v", got, err)
+	}
+	// A snapshot of the version before scales reads as having none.
+	old, err := UnmarshalSnapshot([]byte(`{"Version":2,"World":{"Seq":3,"Workers":{}}}`))
+	if err != nil || old.Seq != 3 || old.Scales != nil {
+		t.Fatalf("version 2 snapshot: %+v %v", old, err)
+	}
+}
+
 func TestSnapshotRoundTrip(t *testing.T) {
 	h := newHarness(t)
 	h.must(ev(events.WorkerAdded, "a", 0))
@@ -332,6 +435,15 @@ func TestReplayEqualsLiveFold(t *testing.T) {
 			e := ev(typ, name, inc)
 			if rapid.Bool().Draw(rt, "policy") {
 				e.Actor = events.ActorPolicy
+			}
+			kinds := []string{HookPreStart, HookPostStart, HookStopCommand, HookPostStop}
+			switch w := h.w.Workers[name]; {
+			case typ == events.HookStarted:
+				e.Policy = rapid.SampledFrom(kinds).Draw(rt, "hook")
+			case typ == events.HookExited && len(w.Hooks) > 0:
+				hr := rapid.SampledFrom(w.Hooks).Draw(rt, "which hook")
+				e.Ref, e.Policy, e.Incarnation = hr.Seq, hr.Kind, hr.Inc
+				e.ExitCode = events.IntPtr(rapid.IntRange(0, 1).Draw(rt, "hook exit"))
 			}
 			if typ == events.WorkerAdded || typ == events.WorkerRemoved {
 				continue

@@ -11,7 +11,10 @@ import (
 // and the state is rebuilt from the log.
 // Version 2 added the settings digest, the removal flag and the closing
 // flag: a version 1 snapshot lacks what the events before it said of them.
-const snapshotVersion = 2
+// Version 3 added the runtime scales; a version 2 snapshot is read as
+// having none, which it has: it was written by a tend that recorded no
+// scaled event.
+const snapshotVersion = 3
 
 // ErrSnapshotVersion says a snapshot was written by another version of tend.
 var ErrSnapshotVersion = errors.New("fsm: snapshot written by another version")
@@ -36,7 +39,7 @@ func UnmarshalSnapshot(b []byte) (*World, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("fsm: decode snapshot: %w", err)
 	}
-	if s.Version != snapshotVersion {
+	if s.Version != snapshotVersion && s.Version != 2 {
 		return nil, fmt.Errorf("%w: version %d, this tend reads %d", ErrSnapshotVersion, s.Version, snapshotVersion)
 	}
 	if s.World == nil {

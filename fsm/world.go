@@ -19,6 +19,7 @@ type Exit struct {
 	Code        *int `json:",omitempty"` // nil when signalled or unknown
 	Signal      int  `json:",omitempty"`
 	Lost        bool `json:",omitempty"` // ended while the daemon was down
+	SpawnFailed bool `json:",omitempty"` // it never ran: its spawn failed
 	At          time.Time
 	Ran         time.Duration // from spawn to exit
 	Cause       string
@@ -29,29 +30,89 @@ type Worker struct {
 	Name        string
 	State       events.State
 	Incarnation events.Incarnation
-	PID         int        // of the current incarnation, 0 when none is known
-	StartTicks  uint64     `json:",omitempty"`
-	BootID      string     `json:",omitempty"`
-	Since       time.Time  // when State was entered
-	Cause       string     // why State was entered
-	Actor       string     // who caused it
-	CauseSeq    events.Seq // the event that did
-	Restarts    int        // automatic restarts plus restart commands
-	LastExit    *Exit      `json:",omitempty"`
-	SpawnedAt   time.Time  `json:",omitempty"`
-	Removed     bool       `json:",omitempty"` // no longer in the configuration
+	PID         int    // of the current incarnation, 0 when none is known
+	StartTicks  uint64 `json:",omitempty"`
+	BootID      string `json:",omitempty"`
+	// RelayPID and RelayStartTicks identify the current incarnation's
+	// output relay (output = "relay"), in the boot BootID names.
+	RelayPID        int        `json:",omitempty"`
+	RelayStartTicks uint64     `json:",omitempty"`
+	Since           time.Time  // when State was entered
+	Cause           string     // why State was entered
+	Actor           string     // who caused it
+	CauseSeq        events.Seq // the event that did
+	Restarts        int        // automatic restarts plus restart commands
+	LastExit        *Exit      `json:",omitempty"`
+	SpawnedAt       time.Time  `json:",omitempty"`
+	Removed         bool       `json:",omitempty"` // no longer in the configuration
 	// Spec is the digest of the settings in force (worker_added,
 	// worker_changed). The settings themselves are not in the log; the
 	// daemon keeps them by digest.
 	Spec string `json:",omitempty"`
 	// Removing: removed from the configuration, stopping before it is
 	// removed (worker_changed with no settings); Spec stays what it was.
-	Removing bool         `json:",omitempty"`
-	Health   string       `json:",omitempty"` // "", "failing" after HealthFailed, cleared on recovery or exit
-	LastSeq  events.Seq   // last event about this worker, stale or not
-	Flags    Flags        `json:",omitempty"`
-	Policy   PolicyMemory `json:",omitempty"`
-	Recent   []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
+	Removing bool `json:",omitempty"`
+	// Waiting: "start" (its start waits for what it depends on), "stop" (its
+	// stop waits for the workers that depend on it), "run" (a scheduled run
+	// waits for the current one to end), or "" (waiting event).
+	Waiting   string     `json:",omitempty"`
+	WaitCause string     `json:",omitempty"` // what it waits for, in plain words
+	WaitActor string     `json:",omitempty"` // who asked for what waits
+	WaitSince time.Time  `json:",omitempty"`
+	WaitSeq   events.Seq `json:",omitempty"` // the waiting event
+	// WaitBlocked says why a start's requirement cannot come up on its own
+	// ("" while it may).
+	WaitBlocked string `json:",omitempty"`
+	// Status is what the worker last said of itself (STATUS=).
+	Status string `json:",omitempty"`
+	// ReadyBy is when a Starting worker's ready timeout runs out, once the
+	// worker has asked for more time (EXTEND_TIMEOUT_USEC).
+	ReadyBy time.Time `json:",omitempty"`
+	// LastPlanned is when the last scheduled run (started or skipped) was due.
+	LastPlanned time.Time    `json:",omitempty"`
+	Health      string       `json:",omitempty"` // "", "failing" after HealthFailed, cleared on recovery or exit
+	LastSeq     events.Seq   // last event about this worker, stale or not
+	Flags       Flags        `json:",omitempty"`
+	Policy      PolicyMemory `json:",omitempty"`
+	Recent      []time.Time  `json:",omitempty"` // automatic restarts, oldest first (for the breaker)
+	// Hooks are the hooks decided (hook_started) whose end the log has not
+	// recorded yet (hook_exited), oldest first: what recovery must run
+	// again or account for.
+	Hooks []HookRun `json:",omitempty"`
+}
+
+// HookRun is one hook decided and not yet ended.
+type HookRun struct {
+	Seq   events.Seq // its hook_started, which its hook_exited names (Ref)
+	Kind  string     // pre_start, post_start, stop_command, post_stop
+	Inc   events.Incarnation
+	Since time.Time
+}
+
+// Hook kinds, as events name them (Policy of hook_started and hook_exited).
+const (
+	HookPreStart    = "pre_start"
+	HookPostStart   = "post_start"
+	HookStopCommand = "stop_command"
+	HookPostStop    = "post_stop"
+)
+
+// HookFailed reports whether a hook_exited records a failure: anything but
+// exit status 0 (a signal, a timeout's SIGKILL, a hook that could not be
+// started, an end nobody saw).
+func HookFailed(e *events.Event) bool {
+	return e.ExitCode == nil || *e.ExitCode != 0 || e.Signal != 0 || e.Errno != 0
+}
+
+// pendingHook returns the index in w.Hooks of the hook hook_started seq
+// decided, or -1.
+func (w *Worker) pendingHook(seq events.Seq) int {
+	for i, h := range w.Hooks {
+		if h.Seq == seq {
+			return i
+		}
+	}
+	return -1
 }
 
 // Flags are facts about the current incarnation's stop.
@@ -66,6 +127,12 @@ type Flags struct {
 	// are gone from the configuration.
 	StopSignal  int           `json:",omitempty"`
 	StopTimeout time.Duration `json:",omitempty"`
+	// FailedStart: it was stopped for not being ready in time, or because
+	// its post_start hook failed; its end is a failed start.
+	FailedStart bool `json:",omitempty"`
+	// PreStartDone: its pre_start hook succeeded; what is left of its
+	// start is the spawn.
+	PreStartDone bool `json:",omitempty"`
 }
 
 // PolicyMemory is what the restart policy needs from the past. It is part of
@@ -91,6 +158,7 @@ func (w *Worker) Clone() *Worker {
 		c.LastExit = &e
 	}
 	c.Recent = slices.Clone(w.Recent)
+	c.Hooks = slices.Clone(w.Hooks)
 	return &c
 }
 
@@ -104,6 +172,16 @@ type World struct {
 	// (daemon_stopping, until the next daemon_started). Nothing restarts.
 	Closing bool `json:",omitempty"`
 	Workers map[string]*Worker
+	// Scales are the runtime scales in force (scaled events), by the name
+	// of the worker with instances: a count other than the
+	// configuration's, until a configuration with another count for it.
+	Scales map[string]Scale `json:",omitempty"`
+}
+
+// Scale is a runtime scale: Count instances in force, decided when the
+// configuration said File.
+type Scale struct {
+	Count, File int
 }
 
 // NewWorld is the state before the first event.
@@ -114,6 +192,12 @@ func (w *World) Clone() *World {
 	c := &World{Seq: w.Seq, Time: w.Time, ConfigHash: w.ConfigHash, Closing: w.Closing, Workers: make(map[string]*Worker, len(w.Workers))}
 	for n, wk := range w.Workers {
 		c.Workers[n] = wk.Clone()
+	}
+	if len(w.Scales) > 0 {
+		c.Scales = make(map[string]Scale, len(w.Scales))
+		for n, sc := range w.Scales {
+			c.Scales[n] = sc
+		}
 	}
 	return c
 }
@@ -150,7 +234,7 @@ func observation(t events.Type) bool {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
 		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
-		events.LeaderExited:
+		events.LeaderExited, events.Notified, events.NotReady, events.SignalRequested:
 		return true
 	}
 	return false
@@ -158,7 +242,7 @@ func observation(t events.Type) bool {
 
 func workerLevel(t events.Type) bool {
 	switch t {
-	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused:
+	case events.ConfigLoaded, events.DaemonStarted, events.DaemonStopping, events.CommandRefused, events.NotifyFailed, events.Scaled:
 		return false
 	}
 	return true
@@ -257,9 +341,10 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 			// Cancels the restart that was to follow, or makes a policy's
 			// kill an explicit stop: either way nothing restarts it.
 			return same, nil
-		case stopped && (w.Policy.Pending || w.Policy.BreakerOpen && !w.Flags.StopAsked):
+		case stopped && (w.Policy.Pending || w.Policy.BreakerOpen && !w.Flags.StopAsked || w.Waiting != ""):
 			// Cancels the scheduled restart, or the one the breaker's
-			// cooldown would make: an explicit stop is never followed by one.
+			// cooldown would make, or a start waiting for what the worker
+			// depends on: an explicit stop is never followed by one.
 			return same, nil
 		default:
 			return stale, nil
@@ -349,6 +434,76 @@ func planFor(w *Worker, e *events.Event) (plan, error) {
 		default:
 			return stale, nil
 		}
+	case events.Waiting:
+		switch e.Policy {
+		case "start":
+			if stopped && !w.Removed {
+				return same, nil
+			}
+		case "stop", "run":
+			if w.Live() {
+				return same, nil
+			}
+		default:
+			return illegal(fmt.Sprintf("waiting for %q", e.Policy))
+		}
+		return stale, nil
+	case events.Notified:
+		if w.Live() {
+			return same, nil
+		}
+		return stale, nil
+	case events.NotReady:
+		if w.State == events.Starting {
+			return via(TrStop)
+		}
+		return stale, nil
+	case events.RunSkipped:
+		return same, nil
+	case events.SignalRequested:
+		if w.Live() {
+			return same, nil
+		}
+		return stale, nil
+	case events.HookStarted, events.HookExited:
+		// Judged by their own incarnation, not the worker's: a post_stop
+		// of the last incarnation may end after the next one started.
+		if e.Incarnation > w.Incarnation {
+			return illegal(fmt.Sprintf("incarnation %d is newer than the worker's %d", e.Incarnation, w.Incarnation))
+		}
+		own := plan{inc: e.Incarnation}
+		if e.Type == events.HookStarted {
+			if e.Incarnation < w.Incarnation {
+				own.stale = true
+			}
+			return own, nil
+		}
+		if w.pendingHook(e.Ref) < 0 {
+			own.stale = true // reported twice, or for no hook decided
+			return own, nil
+		}
+		if e.Incarnation != w.Incarnation {
+			return own, nil
+		}
+		switch e.Policy {
+		case HookPreStart:
+			// A pre_start ends the start when it fails, or when the start
+			// was stopped while it ran: there is no process to wait for.
+			switch {
+			case w.PID != 0:
+			case w.State == events.Starting && HookFailed(e):
+				return via(TrSpawnFailed)
+			case w.State == events.Stopping && w.Flags.KillSent:
+				return via(TrExitKilled)
+			case w.State == events.Stopping:
+				return via(TrSpawnFailed)
+			}
+		case HookPostStart:
+			if w.State == events.Running && HookFailed(e) {
+				return via(TrStop)
+			}
+		}
+		return own, nil
 	}
 	return illegal("not a worker event")
 }
@@ -417,6 +572,16 @@ func (w *World) Apply(e *events.Event) error {
 			w.Closing = false
 		case events.DaemonStopping:
 			w.Closing = true
+		case events.Scaled:
+			// A count equal to the configuration's is no runtime scale.
+			if e.Instances == e.FileInstances {
+				delete(w.Scales, e.Worker)
+			} else {
+				if w.Scales == nil {
+					w.Scales = make(map[string]Scale)
+				}
+				w.Scales[e.Worker] = Scale{Count: e.Instances, File: e.FileInstances}
+			}
 		}
 	}
 	w.Seq = e.Seq
@@ -435,12 +600,27 @@ func mutate(w *Worker, e *events.Event) {
 		w.Actor = e.Actor
 		w.CauseSeq = e.Seq
 	}
-	w.Incarnation = e.Incarnation
+	if e.Incarnation > w.Incarnation {
+		// Never back: a hook's end may name the incarnation before.
+		w.Incarnation = e.Incarnation
+	}
+	if e.To == events.Starting || e.To == events.Stopping || e.To == events.Stopped && w.Waiting != "run" {
+		// Whatever waited is settled by the transition: a start by its
+		// spawn, a stop by its signal, anything by the end of the worker
+		// (but a queued scheduled run starts after the end).
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
+	}
+	if e.Planned.After(w.LastPlanned) {
+		// A scheduled run was started, queued, or skipped.
+		w.LastPlanned = e.Planned
+	}
 	switch e.Type {
 	case events.StartRequested, events.RestartRequested:
 		if e.To == events.Starting {
 			w.Flags = Flags{}
+			w.Status, w.ReadyBy = "", time.Time{}
 			w.PID, w.StartTicks, w.BootID, w.SpawnedAt, w.Health = 0, 0, "", time.Time{}, ""
+			w.RelayPID, w.RelayStartTicks = 0, 0
 			w.Policy.Pending, w.Policy.Due = false, time.Time{}
 			if e.Actor == events.ActorPolicy {
 				w.Restarts++
@@ -473,6 +653,7 @@ func mutate(w *Worker, e *events.Event) {
 		w.Flags.RestartAfter = false
 		w.Flags.RestartActor = ""
 		w.Policy.Pending, w.Policy.Due = false, time.Time{}
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
 		if e.To == events.Stopping {
 			w.Flags.StopSignal, w.Flags.StopTimeout = e.Signal, e.Delay
 		}
@@ -480,11 +661,14 @@ func mutate(w *Worker, e *events.Event) {
 		w.Flags.KillSent = true
 	case events.Spawned, events.Adopted:
 		w.PID, w.StartTicks, w.BootID = e.PID, e.StartTicks, e.BootID
+		if e.Type == events.Spawned || e.RelayPID != 0 {
+			w.RelayPID, w.RelayStartTicks = e.RelayPID, e.RelayStartTicks
+		}
 		if e.Type == events.Spawned || w.SpawnedAt.IsZero() {
 			w.SpawnedAt = e.Time
 		}
 	case events.SpawnFailed:
-		w.LastExit = &Exit{Incarnation: e.Incarnation, At: e.Time, Cause: e.Cause}
+		w.LastExit = &Exit{Incarnation: e.Incarnation, At: e.Time, Cause: e.Cause, SpawnFailed: true}
 		w.PID = 0
 	case events.Exited, events.Lost:
 		ran := time.Duration(0)
@@ -525,5 +709,41 @@ func mutate(w *Worker, e *events.Event) {
 		w.Removed = true
 		w.Removing = false
 		w.Policy.Pending = false
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSince, w.WaitSeq, w.WaitBlocked = "", "", "", time.Time{}, 0, ""
+	case events.Waiting:
+		if w.Waiting != e.Policy {
+			w.WaitSince = e.Time
+		}
+		w.Waiting, w.WaitCause, w.WaitActor, w.WaitSeq, w.WaitBlocked = e.Policy, e.Cause, e.Actor, e.Seq, e.Text
+	case events.Notified:
+		switch e.Policy {
+		case "STATUS":
+			w.Status = e.Text
+		case "EXTEND_TIMEOUT":
+			w.ReadyBy = e.Time.Add(e.Delay)
+		case "MAINPID":
+			w.PID, w.StartTicks, w.BootID = e.PID, e.StartTicks, e.BootID
+		}
+	case events.NotReady:
+		w.Flags.FailedStart = true
+	case events.HookStarted:
+		w.Hooks = append(w.Hooks, HookRun{Seq: e.Seq, Kind: e.Policy, Inc: e.Incarnation, Since: e.Time})
+	case events.HookExited:
+		if i := w.pendingHook(e.Ref); i >= 0 {
+			w.Hooks = slices.Delete(slices.Clone(w.Hooks), i, i+1)
+			if len(w.Hooks) == 0 {
+				w.Hooks = nil
+			}
+		}
+		switch {
+		case e.To == events.Stopped || e.To == events.Killed:
+			// The start ended before anything was spawned.
+			w.LastExit = &Exit{Incarnation: e.Incarnation, Code: e.ExitCode, Signal: e.Signal, At: e.Time, Cause: e.Cause, SpawnFailed: true}
+			w.PID = 0
+		case e.To == events.Stopping:
+			w.Flags.FailedStart = true
+		case e.Policy == HookPreStart && e.Incarnation == w.Incarnation && !HookFailed(e):
+			w.Flags.PreStartDone = true
+		}
 	}
 }

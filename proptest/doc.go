@@ -18,7 +18,7 @@
 // Properties: TestSupervisorModel (everything, with disk failures, daemon
 // restarts, crashes and reloads), TestCrashBetweenEventAndEffect,
 // TestRaceStopVsLimitKill, TestRaceStartStopHealth, TestRaceTwoStops,
-// TestRaceEverything, and TestRealProcesses (the first over real
+// TestRaceEverything, TestRaceSignalVsRestart, and TestRealProcesses (the first over real
 // processes). `make proptest-mutants` (proptest/mutants.sh) runs the broken
 // variants (gofail failpoints in fsm/, supervisor/ and supervisor/core/)
 // each property must catch; `make test` runs a few checks of every

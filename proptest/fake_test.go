@@ -56,6 +56,9 @@ type fakeOS struct {
 	// durable reads the supervisor's durable view of a worker. It is set
 	// for each supervisor the rig opens; effects are checked against it.
 	durable func(name string) (fsm.Worker, bool)
+	// requests counts the durable signal_requested events of an
+	// incarnation: an operator's signal may reach it no more often.
+	requests func(name string, inc uint64) int
 	// real, when set, starts real processes behind the fakes' bookkeeping.
 	real *proc.Spawner
 
@@ -78,6 +81,8 @@ type fakeOS struct {
 var (
 	errDisk = errors.New("fake disk: write refused")
 	errDead = errors.New("fake: the daemon is dead")
+	// errTrouble: a wait the test gave up at a fault of the batch.
+	errTrouble = errors.New("fake: gave up waiting at a fault")
 )
 
 // deathPoint is when the daemon dies: at the n-th commit from now (the
@@ -221,6 +226,13 @@ func (f *fakeOS) die() {
 	}
 }
 
+// faulted is closed at the batch's first fault.
+func (f *fakeOS) faulted() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.trouble
+}
+
 // calm ends a batch's faults: the disk is repaired (the daemon, if dead,
 // stays dead). It reports whether the batch met any fault.
 func (f *fakeOS) calm() bool {
@@ -238,10 +250,11 @@ func (f *fakeOS) calm() bool {
 }
 
 // reopen is a new daemon's start: it is alive, its disk is sound.
-func (f *fakeOS) reopen(durable func(string) (fsm.Worker, bool)) {
+func (f *fakeOS) reopen(durable func(string) (fsm.Worker, bool), requests func(string, uint64) int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.gen++
+	f.requests = requests
 	f.dead, f.dieAt, f.diskBroken, f.glitches = false, nil, false, 0
 	f.trouble, f.troubled = make(chan struct{}), false
 	f.durable = durable
@@ -397,12 +410,18 @@ type fakeProc struct {
 	exit   proc.Exit
 	kills  int
 	dying  bool // a real process sent a signal it ends on, by the daemon or the test
+	asked  int  // operator's signals received
 	done   chan struct{}
 }
 
 func (p *fakeProc) identity() proc.Identity {
 	return proc.Identity{PID: p.pid, StartTicks: p.ticks, BootID: p.boot}
 }
+
+// operatorSignal is what the property tests' operators send. No stop
+// uses it, and its default action is to ignore it, so a real process
+// survives it.
+const operatorSignal = syscall.SIGWINCH
 
 func (p *fakeProc) String() string {
 	what := "process"
@@ -575,6 +594,22 @@ func (h *fakeHandle) Signal(sig syscall.Signal) error {
 	if h.gen != f.gen || !f.effectLocked(kind) {
 		return nil
 	}
+	if sig == operatorSignal {
+		// Decided for one incarnation, it reaches that one and no other,
+		// and only once its decision is durable.
+		p.asked++
+		if n := f.requestsLocked(p); p.asked > n {
+			f.problem("%s: SIG%s number %d, but the durable log asks for it %d times for this incarnation",
+				p, events.SignalName(int(sig)), p.asked, n)
+		}
+		if ps := f.procs[p.worker]; !p.child && len(ps) > 0 && ps[len(ps)-1] != p {
+			f.problem("%s: SIG%s after incarnation %d was spawned", p, events.SignalName(int(sig)), ps[len(ps)-1].inc)
+		}
+		if p.real != nil && !p.exited {
+			return p.real.Signal(sig)
+		}
+		return nil
+	}
 	if f.durable != nil {
 		if dw, ok := f.durable(p.worker); ok && ownsLocked(p, dw) && (dw.State == events.Starting || dw.State == events.Running) {
 			f.problem("%s: SIG%s before the event asking for it was durable (durable state %s)", p, events.SignalName(int(sig)), dw.State)
@@ -617,6 +652,17 @@ func (h *fakeHandle) Signal(sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// requestsLocked counts the durable requests of an operator's signal to
+// p's incarnation.
+func (f *fakeOS) requestsLocked(p *fakeProc) int {
+	if f.requests == nil {
+		return 0
+	}
+	return f.requests(p.worker, p.inc)
+}
+
+func (h *fakeHandle) Member(pid int) bool { return pid == h.p.pid }
 
 // relativesLocked are the live processes carrying p's markers, p aside:
 // what of its incarnation left its group.

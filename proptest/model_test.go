@@ -117,7 +117,7 @@ func isObservation(t events.Type) bool {
 	case events.Spawned, events.SpawnFailed, events.Ready, events.Exited, events.SignalSent,
 		events.KillSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated,
 		events.Adopted, events.Lost, events.StrayFound, events.RestartScheduled, events.BreakerOpened,
-		events.LeaderExited:
+		events.LeaderExited, events.SignalRequested:
 		return true
 	}
 	return false
@@ -215,7 +215,7 @@ func judge(w *mWorker, e *events.Event) verdict {
 			return to(events.Stopped)
 		}
 		return stale
-	case events.SignalSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated:
+	case events.SignalSent, events.HealthFailed, events.HealthRecovered, events.LimitViolated, events.SignalRequested:
 		if w.live() {
 			return same
 		}
@@ -463,7 +463,17 @@ func (m *model) step(evs []events.Event, i int) {
 			m.expectRecovery(procs)
 		}
 		return
-	case events.CommandRefused:
+	case events.CommandRefused, events.NotifyFailed:
+		return
+	case events.Scaled:
+		// The group's instances past the new count are removed (stopping
+		// first when live), as a load removes what it no longer names;
+		// those within it are not.
+		for n, w := range m.ws {
+			if g, i, ok := events.SplitInstance(n); ok && g == e.Worker && w.exists && !w.removed {
+				w.removing = i > e.Instances && w.live()
+			}
+		}
 		return
 	}
 	w := m.ws[e.Worker]

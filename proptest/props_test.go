@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 var everything = []opKind{opStart, opStop, opRestart, opExit, opExitSignal, opHealthFail, opHealthOK,
-	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opDiskFail, opDiskRepair, opDiskGlitch}
+	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opSignal, opDiskFail, opDiskRepair, opDiskGlitch}
 
 // reloadFamily may restrict which configurations one check reloads; every
 // family is allowed now that a removed worker can come back (its
@@ -232,5 +232,18 @@ func TestCrashBetweenEventAndEffect(t *testing.T) {
 			"": func(*rapid.T) {},
 		})
 		r.verdict(t, r.finish())
+	})
+}
+
+// TestRaceSignalVsRestart: operators' signals racing exits, restarts and
+// stops of a worker that restarts at once. A signal decided for one
+// incarnation reaches that incarnation at most once and never the next
+// one (the fake counts what each incarnation receives against the durable
+// signal_requested events of that incarnation).
+func TestRaceSignalVsRestart(t *testing.T) {
+	raceProperty(t, []string{"c", "a"}, func(t *rapid.T, w string) [][]op {
+		sig := func() []op { return []op{{kind: opSignal, w: w, code: rapid.IntRange(0, 1).Draw(t, "wait")}} }
+		progs := [][]op{sig(), sig(), one(opExit, w), one(opRestart, w)}
+		return append(progs, extras(t, []opKind{opSignal, opExit, opExitSignal, opRestart, opStop, opStart, opAdvance}, w, 3, limits.PolicyLog)...)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
@@ -133,13 +135,14 @@ const (
 	opDiskFail   // every commit fails until the disk is repaired
 	opDiskRepair // commits succeed again
 	opDiskGlitch // the next commit fails
+	opSignal     // an operator's signal (operatorSignal) to the running incarnation
 )
 
 var opNames = map[opKind]string{
 	opStart: "start", opStop: "stop", opRestart: "restart", opExit: "exit", opExitSignal: "exit-signal",
 	opHealthFail: "health-fail", opHealthOK: "health-ok", opViolation: "violation", opStaleViolation: "stale-violation",
 	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn",
-	opDiskFail: "disk-fails", opDiskRepair: "disk-repaired", opDiskGlitch: "disk-glitch",
+	opDiskFail: "disk-fails", opDiskRepair: "disk-repaired", opDiskGlitch: "disk-glitch", opSignal: "signal",
 }
 
 type op struct {
@@ -188,6 +191,8 @@ func opGen(kinds []opKind, workers []string) *rapid.Generator[op] {
 			o.d = rapid.SampledFrom([]time.Duration{time.Second, 2 * time.Second, stopTimeout, 11 * time.Second, 30 * time.Second, 2 * time.Minute}).Draw(t, "advance")
 		case opReload:
 			o.cfg = rapid.SampledFrom([]string{"full", "a2", "noc", "noc-a2"}).Draw(t, "config")
+		case opSignal:
+			o.code = rapid.IntRange(0, 1).Draw(t, "wait for the outcome")
 		}
 		return o
 	})
@@ -289,12 +294,22 @@ func (r *rig) open() error {
 	// What the OS holds as this daemon starts, for the model to judge
 	// its recovery by; its daemon_started follows what it replayed.
 	r.recoveries = append(r.recoveries, recovery{started: sup.Seq() + 1, procs: r.fos.osProcs()})
+	log := r.log
 	r.fos.reopen(func(name string) (fsm.Worker, bool) {
 		w := sup.World().Worker(name)
 		if w == nil {
 			return fsm.Worker{}, false
 		}
 		return *w, true
+	}, func(name string, inc uint64) int {
+		n := 0
+		_ = log.Scan(1, sup.Seq(), func(e *events.Event) error {
+			if e.Type == events.SignalRequested && !e.Stale && e.Worker == name && uint64(e.Incarnation) == inc {
+				n++
+			}
+			return nil
+		})
+		return n
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
 	defer cancel()
@@ -443,11 +458,18 @@ func (r *rig) runBatch(progs [][]op) []string {
 	}
 	r.story = append(r.story, "batch:\n"+strings.Join(lines, "\n"))
 	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		panics []string
-		start  = make(chan struct{})
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		panics  []string
+		results []result
+		start   = make(chan struct{})
 	)
+	// The results so far; an operation stuck past the bound adds none.
+	defer func() {
+		mu.Lock()
+		r.results = append(r.results, results...)
+		mu.Unlock()
+	}()
 	for g, prog := range progs {
 		wg.Add(1)
 		go func() {
@@ -463,7 +485,7 @@ func (r *rig) runBatch(progs [][]op) []string {
 			for _, o := range prog {
 				res := r.do(g, o)
 				mu.Lock()
-				r.results = append(r.results, res)
+				results = append(results, res)
 				mu.Unlock()
 			}
 		}()
@@ -475,6 +497,11 @@ func (r *rig) runBatch(progs [][]op) []string {
 	case <-finished:
 	case <-time.After(batchBound):
 		r.broken = true
+		if os.Getenv("PROPTEST_VERBOSE") != "" {
+			// Where everything stands: the supervisor's goroutines name
+			// the lock or channel the batch waits on.
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		}
 		return []string{fmt.Sprintf("batch did not finish within %s: deadlock", batchBound)}
 	}
 	if len(panics) > 0 {
@@ -518,6 +545,27 @@ func (r *rig) do(g int, o op) result {
 		r.fos.repairDisk()
 	case opDiskGlitch:
 		r.fos.glitch(1)
+	case opSignal:
+		// Waiting for the outcome ends at a fault: a dead daemon or a
+		// refusing disk records none.
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func(trouble <-chan struct{}) {
+			select {
+			case <-trouble:
+				cancel(errTrouble)
+			case <-ctx.Done():
+			}
+		}(r.fos.faulted())
+		var rs []supervisor.Reply
+		rs, res.err = r.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: []string{o.w}, Actor: actor(g),
+			Signal: int(operatorSignal), Wait: o.code == 1})
+		if res.err == nil {
+			res.ev, res.err = rs[0].Event, rs[0].Err
+		}
+		if res.err != nil && errors.Is(context.Cause(ctx), errTrouble) {
+			res.err = fmt.Errorf("%w: %w", errTrouble, res.err)
+		}
 	}
 	return res
 }
@@ -632,8 +680,11 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 			}
 			// Refused because the log could not take it: the disk failed
 			// or the daemon died meanwhile.
-			if r.faulty && (errors.Is(res.err, errDisk) || errors.Is(res.err, errDead)) {
+			if r.faulty && (errors.Is(res.err, errDisk) || errors.Is(res.err, errDead) || errors.Is(res.err, errTrouble)) {
 				continue
+			}
+			if res.o.kind == opSignal && errors.Is(res.err, core.ErrNotRunning) {
+				continue // judged by the fake: it never got what was not asked for
 			}
 			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
 				res.g, res.o, res.err, res.before, m.configured[res.o.w]))

@@ -1,31 +1,35 @@
 #!/bin/bash
-# Measure tend against the machine floor with the peer-supervisor harness
-# (../shared/bench/peers), in the same run, and print medians, ranges and
-# ratios against the performance targets.
+# Measure tend against the ideal supervisor of the shared peer harness
+# (../shared/bench/peers, drivers/ideal.py) and, with -p, against the peers,
+# all in the same run and by the same code, and print medians, ranges and the
+# ratios the performance targets are stated in.
 #
-# usage: scripts/bench-peers.sh [-n "400 1000"] [-r 3] [-k] [-q]
-#   -n NS    space-separated worker counts (default "400 1000")
-#   -r REPS  reps per N; tend, the floor and the limits run are interleaved
-#            within each rep (default 3)
-#   -k       keep the scratch dir (raw JSON, daemon output) instead of removing it
-#   -q       quick smoke run: --kills 5 --idle 5, limits idle window 5 s
+# usage: scripts/bench-peers.sh [-n "400 1000"] [-r 3] [-p "runit daemontools"] [-k] [-q]
+#   -n NS     space-separated worker counts (default "400 1000")
+#   -r REPS   reps per N; every driver and the limits run are interleaved
+#             within each rep (default 3)
+#   -p PEERS  peers to measure in the same run (drivers of the harness:
+#             supervisord runit s6 daemontools pm2; "all" for every one of
+#             them); the harness's setup.sh installs them
+#   -k        keep the scratch dir (raw JSON, daemon output)
+#   -q        quick smoke run: --kills 5 --idle 5, limits idle window 5 s
 # env: PEERS_DIR (harness, default <repo>/../shared/bench/peers), GO (default go),
 #      KILLS (M2 kills per rep, 30), IDLE (M4 window in s, 20)
 #
 # Per N and rep it runs, in this order:
-#   1. bench.py tend -n N      (M1 cold start, M2 restart, M3 memory, M4 idle CPU
-#                               without limits, M5 stop --all, M6 status -o json)
-#   2. extra/floor.py N        (posix_spawn floor for M1 and M2)
-#   3. scripts/ideal-supervisor.py N  (a supervisor that does nothing but spawn
-#                               and respawn, measured by M1's and M2's own method:
-#                               the best figures the harness can report for any
-#                               supervisor; the floor is measured differently)
-#   4. limits_idle.py N        (every worker with a [worker.pN.limits] table,
-#                               sample_interval 1s: daemon idle CPU over IDLE s,
-#                               RSS, and 5 timed `status -o json`)
-# The harness writes only under the scratch copy and /tmp/peers-bench. Nothing is
-# left running: every rep shuts its daemon down with SIGTERM and the harness
-# kills any leftover by PID.
+#   1. bench.py tend -n N    (M1 cold start, M2 restart, M3 memory, M4 idle CPU
+#                             without limits, M5 stop --all, M6 status -o json)
+#   2. bench.py ideal -n N   (the ideal supervisor: spawn, two O_APPEND output
+#                             files per worker, respawn on wait(), nothing
+#                             recorded; the reference for every ratio)
+#   3. bench.py PEER -n N    for each peer asked for
+#   4. limits_idle.py N      (every worker with a [worker.pN.limits] table,
+#                             sample_interval 1s: daemon idle CPU over IDLE s,
+#                             RSS, PSS, and 5 timed `status -o json`)
+# For N above 4,000 it raises the open-file limit to what N workers need
+# (ulimit -n, as root) and says so. The harness writes only under the scratch
+# copy and /tmp/peers-bench. Nothing is left running: every rep shuts its
+# supervisor down and the harness kills any leftover by PID.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,16 +37,18 @@ PEERS_DIR=${PEERS_DIR:-$REPO/../shared/bench/peers}
 GO=${GO:-go}
 NS="400 1000"
 REPS=3
+PEERS=""
 KEEP=0
 KILLS=${KILLS:-30}
 IDLE=${IDLE:-20}
-while getopts "n:r:kqh" o; do
+while getopts "n:r:p:kqh" o; do
   case $o in
     n) NS=$OPTARG ;;
     r) REPS=$OPTARG ;;
+    p) PEERS=$OPTARG ;;
     k) KEEP=1 ;;
     q) KILLS=5; IDLE=5 ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,18p' "$0"; exit 2 ;;
   esac
 done
 
@@ -54,7 +60,8 @@ trap cleanup EXIT
 cp -r "$PEERS_DIR" "$WORK/peers"
 chmod -R u+w "$WORK/peers"
 rm -rf "$WORK/peers/results/raw"
-mkdir -p "$WORK/raw" "$WORK/floor" "$WORK/bound" "$WORK/limits"
+[ "$PEERS" = all ] && PEERS="supervisord runit s6 daemontools pm2"
+mkdir -p "$WORK/raw" "$WORK/limits"
 
 echo "building tend ..." >&2
 ( cd "$REPO" && "$GO" build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
@@ -101,6 +108,7 @@ try:
     sup = procfs.supervisor_side([d.pid])
     track.add(sup)
     rss = sum(procfs.mem_kb(p)[0] for p in sup)
+    res['pss_kb'] = sum(procfs.mem_kb(p)[1] for p in sup)
     c0, w0 = procfs.cpu_ticks(sup), time.monotonic()
     time.sleep(idle)
     c1, w1 = procfs.cpu_ticks(sup), time.monotonic()
@@ -146,91 +154,86 @@ PY
 
 # ---- the summary ----
 cat > "$WORK/peers/summary.py" <<'PY'
-import glob, json, os, re, statistics as S, sys
-work, ns = sys.argv[1], [int(x) for x in sys.argv[2].split()]
+"""Tables of the same run: one row per driver and N (median [min-max] over the
+reps; M2 pools every kill of every rep), then tend against its targets."""
+import glob, json, statistics as S, sys
+work, ns, peers = sys.argv[1], [int(x) for x in sys.argv[2].split()], sys.argv[3].split()
 med = S.median
 def rng(xs, f='%.2f'):
     return (f + ' [' + f + '–' + f + ']') % (med(xs), min(xs), max(xs)) if xs else 'n/a'
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-def ratio(a, b):
-    return '%.2f×' % (a / b) if a and b else 'n/a'
-print('| metric | N | tend median [min–max] | floor median [min–max] | tend/floor | target | met |')
+def load(d, n):
+    return [json.load(open(p)) for p in sorted(glob.glob('%s/raw/%s-n%d-r*.json' % (work, d, n)))]
+def fig(R):
+    f = {}
+    f['m1'] = [r['m1_cold_start_s'] for r in R if r.get('m1_cold_start_s')]
+    f['kills'] = [x * 1e3 for r in R for x in (r.get('m2_restart') or {}).get('all_s', [])]
+    f['failed'] = sum((r.get('m2_restart') or {}).get('failed', 0) for r in R)
+    f['pss'] = [r['m3_memory']['pss_kb'] / 1024 for r in R if r.get('m3_memory')]
+    f['m5'] = [r['m5_stop_all']['all_gone_s'] for r in R if (r.get('m5_stop_all') or {}).get('all_gone_s')]
+    f['m6'] = [r['m6_status']['median_s'] * 1e3 for r in R if (r.get('m6_status') or {}).get('median_s')]
+    f['left'] = sum(len(r.get('leftovers_killed', [])) for r in R)
+    f['errs'] = [r['error'] for r in R if r.get('error')]
+    return f
+def k(f, p):
+    return '%.1f' % pct(f['kills'], p) if f['kills'] else 'n/a'
+print('| driver | N | M1 cold start s | M2 restart median / p95 / p99 ms | M3 PSS MiB | M5 stop-all s | M6 status ms |')
 print('|---|---|---|---|---|---|---|')
+F = {}
 for n in ns:
-    T = [json.load(open(p)) for p in sorted(glob.glob('%s/raw/tend-n%d-r*.json' % (work, n)))]
+    for d in ['ideal', 'tend'] + peers:
+        R = load(d, n)
+        if not R:
+            continue
+        f = F[d, n] = fig(R)
+        print('| %s | %d | %s | %s / %s / %s (%d kills%s) | %s | %s | %s |' % (
+            d, n, rng(f['m1']), '%.1f' % med(f['kills']) if f['kills'] else 'n/a', k(f, 95), k(f, 99),
+            len(f['kills']), ', %d not back' % f['failed'] if f['failed'] else '',
+            rng(f['pss'], '%.1f'), rng(f['m5']), rng(f['m6'], '%.1f')))
+print()
+print('| target (tend, same run) | N | tend | reference | ratio | met |')
+print('|---|---|---|---|---|---|')
+ok = lambda c: 'yes' if c else 'NO'
+for n in ns:
+    t, i = F.get(('tend', n)), F.get(('ideal', n))
+    if not t:
+        continue
+    if i and t['m1'] and i['m1']:
+        r = med(t['m1']) / med(i['m1'])
+        print('| cold start ≤ 1.1× ideal | %d | %.2f s | %.2f s | %.2f× | %s |' % (n, med(t['m1']), med(i['m1']), r, ok(r <= 1.1)))
+    if i and t['kills'] and i['kills']:
+        r = med(t['kills']) / med(i['kills'])
+        print('| restart median ≤ 1.2× ideal | %d | %.1f ms | %.1f ms | %.2f× | %s |' % (n, med(t['kills']), med(i['kills']), r, ok(r <= 1.2)))
+    if t['kills']:
+        print('| restart p99 ≤ 25 ms | %d | %s ms | | | %s |' % (n, k(t, 99), ok(pct(t['kills'], 99) <= 25)))
+    bound = {400: 16, 10000: 60}.get(n)
+    if t['pss'] and bound:
+        print('| PSS ≤ %d MiB | %d | %.1f MiB | | | %s |' % (bound, n, med(t['pss']), ok(med(t['pss']) <= bound)))
+    best = {}
+    for m in ('m5', 'm6'):
+        xs = [(med(F[p, n][m]), p) for p in peers if (p, n) in F and F[p, n][m]]
+        best[m] = min(xs) if xs else None
+    for m, name, unit, scale, cap in (('m5', 'stop-all', 's', 1, {10000: 1.0}), ('m6', 'status', 'ms', 1, {10000: 50})):
+        if not t[m]:
+            continue
+        if best[m]:
+            print('| %s faster than the best peer | %d | %.3g %s | %s %.3g %s | %.2f× | %s |' % (
+                name, n, med(t[m]), unit, best[m][1], best[m][0], unit, med(t[m]) / best[m][0], ok(med(t[m]) < best[m][0])))
+        if n in cap:
+            print('| %s under %g %s | %d | %.3g %s | | | %s |' % (name, cap[n], unit, n, med(t[m]), unit, ok(med(t[m]) < cap[n])))
     L = [json.load(open(p)) for p in sorted(glob.glob('%s/limits/n%d-r*.json' % (work, n)))]
-    F = []
-    for p in sorted(glob.glob('%s/floor/n%d-r*.txt' % (work, n))):
-        m = re.search(r'alive in /proc ([\d.]+) s; .*median ([\d.]+) ms, p95 ([\d.]+) ms', open(p).read())
-        if m:
-            F.append(tuple(float(x) for x in m.groups()))
-    errs = [t.get('error') for t in T if t.get('error')] + [l.get('error') for l in L if l.get('error')]
-    left = sum(len(t.get('leftovers_killed', [])) for t in T + L)
-    m1 = [t['m1_cold_start_s'] for t in T if t.get('m1_cold_start_s')]
-    f1 = [f[0] for f in F]
-    ok = lambda c: 'yes' if c else 'NO'
-    bounds = []
-    for p in sorted(glob.glob('%s/bound/n%d-r*.txt' % (work, n))):
-        m = re.search(r'cold start ([\d.]+) s; restart median ([\d.]+) ms', open(p).read())
-        if m:
-            bounds.append(tuple(float(x) for x in m.groups()))
-    if m1 and f1:
-        print('| cold start to all alive (s) | %d | %s | %s | %s | ≤1.2× | %s |' % (
-            n, rng(m1), rng(f1), ratio(med(m1), med(f1)), ok(med(m1) <= 1.2 * med(f1))))
-    if m1 and bounds:
-        print('| cold start (s) against the ideal supervisor, same method | %d | %s | %s | %s | – | |' % (
-            n, rng(m1), rng([b[0] for b in bounds]), ratio(med(m1), med([b[0] for b in bounds]))))
-    kills = [x for t in T for x in (t.get('m2_restart') or {}).get('all_s', [])]
-    fails = sum((t.get('m2_restart') or {}).get('failed', 0) for t in T)
-    permed = [t['m2_restart']['median_s'] * 1e3 for t in T if (t.get('m2_restart') or {}).get('median_s')]
-    f2 = [f[1] for f in F]
-    if kills and f2:
-        km = med(kills) * 1e3
-        print('| restart median (ms), %d kills pooled | %d | %.1f [per-rep %s] | %s | %s | ≤1.3× | %s |' % (
-            len(kills), n, km, '/'.join('%.1f' % x for x in permed), rng(f2, '%.1f'),
-            ratio(km, med(f2)), ok(km <= 1.3 * med(f2))))
-        B = [b[1] for b in bounds]
-        if B:
-            print('| restart median (ms) against the ideal supervisor, same method | %d | %.1f | %s | %s | – | |' % (
-                n, km, rng(B, '%.1f'), ratio(km, med(B))))
-        p99, p95 = pct(kills, 99) * 1e3, pct(kills, 95) * 1e3
-        print('| restart p95 / p99 / max (ms) | %d | %.1f / %.1f / %.1f | p95 %s | – | p99 ≤25 | %s |' % (
-            n, p95, p99, max(kills) * 1e3, rng([f[2] for f in F], '%.1f'), ok(p99 <= 25)))
-        if fails:
-            print('| restart kills not seen back in 10 s | %d | %d | | | 0 | NO |' % (n, fails))
-    rss = [t['m3_memory']['rss_kb'] / 1024 for t in T if t.get('m3_memory')]
-    pss = [t['m3_memory']['pss_kb'] / 1024 for t in T if t.get('m3_memory')]
-    if rss:
-        print('| daemon RSS (MiB), no limits | %d | %s (PSS %s) | – | – | ≤40 | %s |' % (
-            n, rng(rss, '%.1f'), rng(pss, '%.1f'), ok(med(rss) <= 40)))
-    lr = [l['rss_after_idle_kb'] / 1024 for l in L if l.get('rss_after_idle_kb')]
-    if lr:
-        print('| daemon RSS (MiB), limits + sampler | %d | %s | – | – | ≤40 | %s |' % (n, rng(lr, '%.1f'), ok(med(lr) <= 40)))
-    m4 = [100 * t['m4_idle_cpu']['cpu_s'] / t['m4_idle_cpu']['window_s'] for t in T if t.get('m4_idle_cpu')]
-    if m4:
-        print('| idle CPU (%% of a core), no limits | %d | %s | – | – | – | |' % (n, rng(m4)))
     lc = [l['idle_cpu_pct'] for l in L if 'idle_cpu_pct' in l]
     if lc:
-        print('| idle CPU (%% of a core), limits, 1 s sampling | %d | %s | – | – | ≤3%% | %s |' % (
-            n, rng(lc), ok(med(lc) <= 3)))
-    m5 = [t['m5_stop_all']['all_gone_s'] for t in T if (t.get('m5_stop_all') or {}).get('all_gone_s')]
-    m5c = [t['m5_stop_all']['cmd_return_s'] for t in T if t.get('m5_stop_all')]
-    if m5:
-        print('| stop --all: workers gone (s) | %d | %s | – | – | ≤0.3 | %s |' % (n, rng(m5), ok(med(m5) <= 0.3)))
-        print('| stop --all: command returned (s) | %d | %s | – | – | ≤0.3 | %s |' % (n, rng(m5c), ok(med(m5c) <= 0.3)))
-    m6 = [t['m6_status']['median_s'] * 1e3 for t in T if t.get('m6_status')]
-    if m6:
-        print('| status -o json (ms), no limits | %d | %s | – | – | ≤20 | %s |' % (n, rng(m6, '%.1f'), ok(med(m6) <= 20)))
-    ls = [l['status_median_s'] * 1e3 for l in L if l.get('status_median_s')]
-    if ls:
-        print('| status -o json (ms), limits | %d | %s | – | – | ≤20 | %s |' % (n, rng(ls, '%.1f'), ok(med(ls) <= 20)))
-    lcs = [l['cold_start_s'] for l in L if l.get('cold_start_s')]
-    if lcs and f1:
-        print('| cold start, limits (s) | %d | %s | %s | %s | ≤1.2× | %s |' % (
-            n, rng(lcs), rng(f1), ratio(med(lcs), med(f1)), ok(med(lcs) <= 1.2 * med(f1))))
-    if errs or left:
-        print('| problems | %d | errors: %s; leftovers killed: %d | | | | |' % (n, errs, left))
+        print('| idle CPU with limits, 1 s sampling ≤ 3%% | %d | %s %% | | | %s |' % (n, rng(lc), ok(n < 10000 or med(lc) <= 3)))
+    lp = [l['pss_kb'] / 1024 for l in L if l.get('pss_kb')]
+    if lp:
+        print('| PSS with limits + sampler | %d | %s MiB | | | |' % (n, rng(lp, '%.1f')))
+    probs = [(d, F[d, n]['errs'], F[d, n]['left']) for d in ['ideal', 'tend'] + peers if (d, n) in F and (F[d, n]['errs'] or F[d, n]['left'])]
+    probs += [('limits', [l['error'] for l in L if l.get('error')], sum(len(l.get('leftovers_killed', [])) for l in L))]
+    for d, e, left in probs:
+        if e or left:
+            print('| problems: %s | %d | errors %s; leftovers killed %d | | | |' % (d, n, e, left))
 loads = [float(json.load(open(p))['loadavg_start'][0])
          for p in glob.glob('%s/raw/*.json' % work) + glob.glob('%s/limits/*.json' % work)]
 if loads:
@@ -239,16 +242,20 @@ PY
 
 cd "$WORK/peers"
 for n in $NS; do
+  need=$((4 * n + 1024))
+  if [ "$(ulimit -n)" -lt "$need" ]; then
+    ulimit -n "$need" 2>/dev/null && echo "raised the open-file limit to $need for N=$n" >&2 \
+      || echo "cannot raise the open-file limit to $need for N=$n (ulimit -n is $(ulimit -n))" >&2
+  fi
   for rep in $(seq 1 "$REPS"); do
-    timeout 900 python3 bench.py tend -n "$n" --first-rep "$rep" --kills "$KILLS" --idle "$IDLE" \
-        --out "$WORK/raw" || echo "FAILED tend N=$n rep=$rep"
-    timeout 300 python3 extra/floor.py "$n" | tee "$WORK/floor/n$n-r$rep.txt" || echo "FAILED floor N=$n rep=$rep"
-    timeout 300 python3 "$REPO/scripts/ideal-supervisor.py" "$n" "$KILLS" "$WORK/peers" | tee "$WORK/bound/n$n-r$rep.txt" \
-        || echo "FAILED bound N=$n rep=$rep"
-    timeout 600 python3 limits_idle.py "$n" "$rep" "$IDLE" "$WORK/limits/n$n-r$rep.json" \
+    for d in tend ideal $PEERS; do
+      timeout 1800 python3 bench.py "$d" -n "$n" --first-rep "$rep" --kills "$KILLS" --idle "$IDLE" \
+          --out "$WORK/raw" || echo "FAILED $d N=$n rep=$rep"
+    done
+    timeout 900 python3 limits_idle.py "$n" "$rep" "$IDLE" "$WORK/limits/n$n-r$rep.json" \
         || echo "FAILED limits N=$n rep=$rep"
   done
 done
 echo
-echo "tend $("$TEND_BIN" --version 2>&1 | head -1); $(nproc) cores; reps=$REPS kills/rep=$KILLS idle=${IDLE}s"
-python3 summary.py "$WORK" "$NS"
+echo "tend $("$TEND_BIN" --version 2>&1 | head -1); $(nproc) cores; $(uname -sr); $(date -u +%F); reps=$REPS kills/rep=$KILLS idle=${IDLE}s"
+python3 summary.py "$WORK" "$NS" "$PEERS"

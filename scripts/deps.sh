@@ -1,12 +1,17 @@
 #!/bin/sh
 # Installs the Debian packages some tests drive for real: chromium (the
-# report renders in a real browser) and supervisor (the real supervisorctl
-# talks to tend). Needs root and Debian's apt; elsewhere it says what is
-# missing and those tests skip.
+# report renders in a real browser), supervisor (the real supervisorctl
+# talks to tend), redis-server (a daemon that speaks the systemd
+# notification protocol, under tend), systemd's systemd-notify and tmux
+# (`tend top` runs on a real terminal). Needs root and Debian's apt;
+# elsewhere it says what is missing and those tests skip.
 set -eu
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v supervisorctl >/dev/null 2>&1 || missing="$missing supervisor"
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v systemd-notify >/dev/null 2>&1 || missing="$missing systemd"
+command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 	echo "deps: not root or no apt-get; missing:$missing (the tests that need them will skip)" >&2

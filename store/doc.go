@@ -33,9 +33,11 @@
 //	          "created" int64             Unix nanoseconds when the log was created
 //	          "indexed" uint64            every event up to here is in "workers", none after
 //	          "digestkey" [32]byte        the key of Digest (see below); readers ignore it
+//	          "logid"   [16]byte          the log's id (LogID), random; added on the first writable open of an older log
 //	events    seq (8 bytes)        → the record (events.Encode; its own format is in package events)
 //	workers   worker 0x00 seq (8)  → empty; one per event up to "indexed", "" for daemon-level ones
 //	snapshots seq (8 bytes)        → events.Hash of record seq (32 bytes), then opaque state
+//	cursors   name                 → seq (8): how far a named reader got (created on first use)
 //
 // Worker names may not contain a NUL byte, since NUL ends the name in the index
 // key. The index trails the log by up to a few thousand events: a commit
@@ -44,6 +46,24 @@
 // commit made group commit 3-4 times slower. Readers scan the short tail the
 // index does not cover yet. The events bucket is written with FillPercent 1.0: its keys only ever
 // grow, so half-empty pages would only waste space (about 2x on disk).
+//
+// # Cursors
+//
+// A reader that hands the log's events on elsewhere (the exporter, each
+// alert sender) keeps its place in the "cursors" bucket: the last seq it
+// has finished with. A cursor is written in a transaction of its own, never
+// in an event commit, so it costs the committer nothing but the bbolt write
+// lock for one small commit; it only ever trails the log. Verify and
+// Recover ignore the bucket; a recovered log starts without cursors (and
+// with a new log id), since its events after the damage are not the ones
+// that were handed on.
+//
+// # Records as stored, and import
+//
+// Records returns the stored bytes of events (exported byte for byte, so
+// their checksums and chain verify off the host). Import builds a new log
+// from such bytes, checking each record and its link before writing it
+// unchanged, so the new file's chain and head equal the original's.
 //
 // # Digests of settings
 //

@@ -13,11 +13,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the fixture named by -fixture with the current code")
 
-var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1 or v2); never rewrite one that is committed")
+var updateWhich = flag.String("fixture", "", "with -update: which fixture to write (v1, v2, v2-notify, v2-scaled, v2-signals); never rewrite one that is committed")
 
 const (
 	fixture   = "testdata/v1.tend"
 	fixtureV2 = "testdata/v2.tend"
+	// fixtureV2Notify is record version 2 with the types added to it
+	// later, without a new version byte (notify_failed).
+	fixtureV2Notify = "testdata/v2-notify.tend"
+	// fixtureV2Scaled: then scaled and the detail tags instances and file
+	// instances.
+	fixtureV2Scaled = "testdata/v2-scaled.tend"
+	// fixtureV2Signals: then signal_requested, hook_started, hook_exited and
+	// the detail tag ref.
+	fixtureV2Signals = "testdata/v2-signals.tend"
 )
 
 // fixtureEvents is the content of testdata/v1.tend: every Type, every
@@ -81,6 +90,10 @@ func fixtureEventsV2() []*events.Event {
 	next("web", events.WorkerChanged, 0, 0, events.Details{Hash: "hmac-sha256:00ff"})
 	next("web", events.WorkerChanged, 0, 0, events.Details{})
 	next("web", events.LeaderExited, events.Running, events.Stopping, events.Details{PID: 4300, ExitCode: events.IntPtr(1), Attempt: 2})
+	next("api", events.Waiting, 0, 0, events.Details{Policy: "start"})
+	next("web", events.Notified, 0, 0, events.Details{Policy: "STATUS", Text: "accepting connections"})
+	next("web", events.NotReady, events.Starting, events.Stopping, events.Details{Delay: 90e9})
+	next("cron", events.RunSkipped, 0, 0, events.Details{Planned: time.Date(2026, 1, 2, 3, 5, 0, 0, time.UTC)})
 	return out
 }
 
@@ -94,7 +107,7 @@ func TestFixtureV2(t *testing.T) {
 		seen[e.Type] = true
 	}
 	for _, typ := range events.Types() {
-		if !seen[typ] {
+		if typ <= events.RunSkipped && !seen[typ] {
 			t.Errorf("fixture v2 lacks type %v (add it with a new fixture, never by editing v2)", typ)
 		}
 	}
@@ -115,7 +128,162 @@ func TestFixtureV2(t *testing.T) {
 	}
 	for i, e := range got {
 		w := evs[i]
-		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause {
+		if e.Type != w.Type || e.From != w.From || e.To != w.To || e.Hash != w.Hash || e.Attempt != w.Attempt || e.Cause != w.Cause ||
+			e.Text != w.Text || !e.Planned.Equal(w.Planned) || e.Policy != w.Policy || e.Delay != w.Delay ||
+			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Notify is the content of testdata/v2-notify.tend: v2's
+// events, then the types added to version 2 since.
+func fixtureEventsV2Notify() []*events.Event {
+	out := fixtureEventsV2()
+	last := out[len(out)-1]
+	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Type: events.NotifyFailed, Actor: events.ActorAlert,
+		Cause:   `alert "ops" about seq 14 (breaker_opened of web) not delivered after 5 attempts: HTTP 503`,
+		Details: events.Details{Attempt: 5, Policy: "ops"}})
+	return out
+}
+
+func TestFixtureV2Notify(t *testing.T) {
+	evs := fixtureEventsV2Notify()
+	if *update && *updateWhich == "v2-notify" {
+		writeFixture(t, fixtureV2Notify, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if typ <= events.NotifyFailed && !seen[typ] {
+			t.Errorf("fixture v2-notify lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Notify)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Notify -args -update -fixture v2-notify)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-notify.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-notify has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Attempt != w.Attempt || e.Policy != w.Policy || e.Cause != w.Cause || e.Actor != w.Actor {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Scaled is the content of testdata/v2-scaled.tend:
+// v2-notify's events, then scaled, with the detail tags instances (18) and
+// file instances (19).
+func fixtureEventsV2Scaled() []*events.Event {
+	out := fixtureEventsV2Notify()
+	last := out[len(out)-1]
+	out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: "pool", Incarnation: 9, Type: events.Scaled,
+		Actor: "cli uid=0", Cause: "fixture scaled", Details: events.Details{Instances: 6, FileInstances: 4}})
+	return out
+}
+
+func TestFixtureV2Scaled(t *testing.T) {
+	evs := fixtureEventsV2Scaled()
+	if *update && *updateWhich == "v2-scaled" {
+		writeFixture(t, fixtureV2Scaled, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if typ <= events.Scaled && !seen[typ] {
+			t.Errorf("fixture v2-scaled lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Scaled)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Scaled -args -update -fixture v2-scaled)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-scaled.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-scaled has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Cause != w.Cause || e.Actor != w.Actor ||
+			e.Instances != w.Instances || e.FileInstances != w.FileInstances {
+			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
+		}
+	}
+}
+
+// fixtureEventsV2Signals is the content of testdata/v2-signals.tend:
+// v2-scaled's events, then an operator's signal and a failed hook, with
+// the detail tag ref (20) tying each outcome to its request.
+func fixtureEventsV2Signals() []*events.Event {
+	out := fixtureEventsV2Scaled()
+	next := func(worker string, typ events.Type, from, to events.State, d events.Details) {
+		last := out[len(out)-1]
+		out = append(out, &events.Event{Time: last.Time.Add(time.Second), Worker: worker, Incarnation: 10, Type: typ,
+			From: from, To: to, Actor: "cli uid=0", Cause: "fixture " + typ.String(), Details: d})
+	}
+	next("web", events.SignalRequested, 0, 0, events.Details{Signal: 1, PID: 4400})
+	next("web", events.SignalSent, 0, 0, events.Details{Signal: 1, PID: 4400, Ref: events.Seq(len(out))})
+	next("web", events.HookStarted, 0, 0, events.Details{Policy: "pre_start", Delay: 30e9})
+	next("web", events.HookExited, events.Starting, events.Stopped, events.Details{Policy: "pre_start", ExitCode: events.IntPtr(3),
+		Delay: 12e6, Text: "migrating\\nfailed: \\x1b[31mno database", Command: []string{"/srv/migrate"}, Ref: events.Seq(len(out))})
+	return out
+}
+
+func TestFixtureV2Signals(t *testing.T) {
+	evs := fixtureEventsV2Signals()
+	if *update && *updateWhich == "v2-signals" {
+		writeFixture(t, fixtureV2Signals, evs)
+	}
+	seen := map[events.Type]bool{}
+	for _, e := range evs {
+		seen[e.Type] = true
+	}
+	for _, typ := range events.Types() {
+		if !seen[typ] {
+			t.Errorf("fixture v2-signals lacks type %v (add it with a new fixture, never by editing a committed one)", typ)
+		}
+	}
+	data, err := os.ReadFile(fixtureV2Signals)
+	if err != nil {
+		t.Fatalf("%v (generate with: go test ./store -run TestFixtureV2Signals -args -update -fixture v2-signals)", err)
+	}
+	cp := filepath.Join(t.TempDir(), "v2-signals.tend")
+	os.WriteFile(cp, data, 0o600)
+	l := openT(t, cp, Options{ReadOnly: true})
+	mustVerify(t, l)
+	var got []events.Event
+	if err := l.Scan(1, 0, func(e *events.Event) error { got = append(got, *e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("fixture v2-signals has %d events, want %d", len(got), len(evs))
+	}
+	for i, e := range got {
+		w := evs[i]
+		if e.Type != w.Type || e.Worker != w.Worker || e.Cause != w.Cause || e.Actor != w.Actor || e.Ref != w.Ref ||
+			e.Text != w.Text || e.Signal != w.Signal || e.Policy != w.Policy || e.Delay != w.Delay {
 			t.Errorf("seq %d = %+v, want %+v", i+1, e, *w)
 		}
 	}

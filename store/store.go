@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -141,6 +142,8 @@ type Log struct {
 	// Recover before the first append, and only read after that. nil on a
 	// ReadOnly Log, which never needs it.
 	digestKey []byte
+	// logID is set once when the Log is opened (see LogID).
+	logID string
 }
 
 // Open opens the log at path, creating it if (and only if) the path does not
@@ -192,7 +195,12 @@ func open(path string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	if opts.ReadOnly {
-		return newLog(path, ro, true, st), nil
+		l := newLog(path, ro, true, st)
+		if err := l.loadLogID(); err != nil {
+			l.Close()
+			return nil, err
+		}
+		return l, nil
 	}
 	ro.Close()
 
@@ -214,6 +222,10 @@ func open(path string, opts Options) (*Log, error) {
 	}
 	l := newLog(path, db, false, st)
 	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadLogID(); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -247,7 +259,12 @@ func create(path string, opts Options) (*Log, error) {
 		if err != nil {
 			return err
 		}
+		id, err := newLogID()
+		if err != nil {
+			return err
+		}
 		for k, v := range map[string][]byte{
+			string(keyLogID):   id,
 			string(keyMagic):   []byte(magic),
 			string(keyFormat):  binary.BigEndian.AppendUint32(nil, FormatVersion),
 			string(keyLast):    binary.BigEndian.AppendUint64(nil, 0),
@@ -269,6 +286,10 @@ func create(path string, opts Options) (*Log, error) {
 	}
 	l := newLog(path, db, false, durable{})
 	if err := l.loadDigestKey(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if err := l.loadLogID(); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -431,6 +452,26 @@ func lockHolder(path string) int {
 
 // Path is the file the log lives in.
 func (l *Log) Path() string { return l.path }
+
+// CopyTo writes a consistent copy of the whole file to w, as it is at one
+// moment, while appends go on (one read transaction): what lets a reader
+// work on the log of a running daemon, which holds the file's lock. The
+// copy is a log like the original, its key of digests included: write it
+// where only the daemon's own could read the original.
+func (l *Log) CopyTo(w io.Writer) (int64, error) {
+	var n int64
+	err := guard(l.path, func() error {
+		return l.db.View(func(tx *bolt.Tx) error {
+			var err error
+			n, err = tx.WriteTo(w)
+			return err
+		})
+	})
+	if err != nil {
+		return n, fmt.Errorf("store: copy %s: %w", l.path, err)
+	}
+	return n, nil
+}
 
 // Size is the size of the file in bytes. bbolt files never shrink; freed
 // pages are reused.

@@ -24,10 +24,15 @@ type Request struct {
 	Workers []string // the workers named, in the order to answer them
 	All     bool     // every configured worker (Workers is ignored)
 	Actor   string
+	// NoDeps: a stop or restart leaves the workers that depend on these
+	// alone (by default they are stopped first, or restarted with them).
+	NoDeps bool
 	// Wait: after the command is durable, wait until each worker reaches
 	// the command's target (core.Target) or is settled without reaching
-	// it, or ctx ends.
+	// it, or ctx ends. A signal's target is its outcome: sent, or not.
 	Wait bool
+	// Signal is what core.SendSignal sends.
+	Signal int
 }
 
 // Reply is what a command did to one worker.
@@ -35,6 +40,11 @@ type Reply struct {
 	Worker string
 	Event  *events.Event // what was recorded (stale: it changed nothing)
 	Err    error         // why the command was refused for this worker
+	// Verb is what the command did to this worker: a reload is a
+	// core.SendSignal or a core.Restart.
+	Verb core.Verb
+	// Answer: with Wait, a signal's outcome (its signal_sent).
+	Answer *events.Event
 	// With Wait: whether the target was reached, the worker's state when
 	// the wait ended, and, when not reached, why.
 	Reached bool
@@ -51,7 +61,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	if r.All {
 		names = s.configuredNames()
 	}
-	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor})
+	b, err := s.step(core.Command{Verb: r.Verb, Workers: names, Actor: r.Actor, NoDeps: r.NoDeps, Signal: r.Signal})
 	if len(b.res.Outcomes) == 0 && err != nil {
 		return nil, err
 	}
@@ -65,7 +75,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	out := make([]Reply, len(b.res.Outcomes))
 	for i, o := range b.res.Outcomes {
-		out[i] = Reply{Worker: o.Worker, Event: o.Event, Err: o.Err}
+		out[i] = Reply{Worker: o.Worker, Event: o.Event, Err: o.Err, Verb: o.Verb}
 		if o.Err == nil {
 			out[i].Status = s.durableWorker(o.Worker)
 			out[i].Reached = true
@@ -73,6 +83,9 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	if !r.Wait {
 		return out, nil
+	}
+	if err := s.waitSignals(ctx, out); err != nil {
+		return nil, err
 	}
 	// Every wait watches the same durable world; one goroutine per worker
 	// would cost a goroutine per worker of a command on thousands.
@@ -82,8 +95,8 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	}
 	var ws []waiting
 	for i, o := range b.res.Outcomes {
-		if o.Err == nil {
-			ws = append(ws, waiting{i, core.Target(r.Verb, o.Before)})
+		if o.Err == nil && o.Verb != core.SendSignal {
+			ws = append(ws, waiting{i, core.Target(o.Verb, o.Before, o.Oneshot)})
 		}
 	}
 	werr := s.waitEach(ctx, len(ws), func(j int, w *fsm.Worker) bool {
@@ -98,6 +111,13 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 			continue
 		}
 		w := rep.Status
+		if w.Waiting != "" {
+			rep.Reason = fmt.Sprintf("%s is %s, and %s", rep.Worker, w.State, w.WaitCause)
+			if werr != nil && !settled(x.cond, &w) {
+				rep.Reason = "timed out: " + rep.Reason
+			}
+			continue
+		}
 		if werr != nil && !settled(x.cond, &w) {
 			rep.Reason = fmt.Sprintf("timed out: %s is %s (%s)", rep.Worker, w.State, w.Cause)
 			continue
@@ -108,6 +128,58 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 		}
 	}
 	return out, nil
+}
+
+// waitSignals waits for the outcome of each signal the command decided:
+// the signal_sent that answers its signal_requested (Ref); one with an
+// errno was not delivered (ESRCH: its incarnation had ended).
+func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
+	want := make(map[events.Seq]int)
+	from := events.Seq(0)
+	for i, rep := range out {
+		if rep.Err == nil && rep.Verb == core.SendSignal && rep.Event != nil {
+			want[rep.Event.Seq] = i
+			if from == 0 || rep.Event.Seq < from {
+				from = rep.Event.Seq
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	errDone := errors.New("all answered")
+	err := s.Follow(ctx, from+1, func(e *events.Event) error {
+		i, ok := want[e.Ref]
+		if !ok || e.Type != events.SignalSent {
+			return nil
+		}
+		delete(want, e.Ref)
+		ans := *e
+		rep := &out[i]
+		rep.Answer, rep.Status = &ans, s.durableWorker(rep.Worker)
+		// Sent is sent, even when the outcome is recorded after the end
+		// it caused (stale: a KILL's exit can be recorded first).
+		rep.Reached = e.Errno == 0
+		if !rep.Reached {
+			rep.Reason = e.Cause
+		}
+		if len(want) == 0 {
+			return errDone
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	for _, i := range want {
+		rep := &out[i]
+		rep.Reached = false
+		rep.Reason = fmt.Sprintf("timed out: no outcome of SIG%s recorded yet", events.SignalName(rep.Event.Signal))
+	}
+	if ctx.Err() != nil {
+		return nil // each reply says it timed out
+	}
+	return err
 }
 
 func settled(cond func(*fsm.Worker) (bool, bool), w *fsm.Worker) bool {
@@ -147,12 +219,35 @@ func (s *Supervisor) Restart(ctx context.Context, name, actor string) (*events.E
 type LoadResult struct {
 	Added, Removed, Changed []string
 	Seq                     events.Seq
+	// Restarted: the changed workers that were live, and restart (PlanLoad
+	// only; the others are stopped, and only take the new settings).
+	Restarted []string
 }
 
 // Load applies a configuration: the first load starts autostart workers;
 // a reload starts added workers, stops removed ones (removing them once
 // they have stopped) and restarts changed ones, leaving the rest alone.
 func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor string) (LoadResult, error) {
+	return s.LoadConfig(ctx, LoadRequest{Specs: specs, Hash: hash, Actor: actor})
+}
+
+// LoadRequest is a configuration to apply.
+type LoadRequest struct {
+	Specs []*WorkerSpec
+	Hash  string // the log's digest of the configuration as a whole
+	Actor string
+	// Changes: for workers whose settings changed, the keys that did
+	// (core.Load.Changes). Optional.
+	Changes map[string][]string
+	// Groups: the workers with instances, with the configuration's count
+	// of each (core.Load.Groups); Specs holds their instances up to at
+	// least the count in force (ScaleOf says a runtime scale's).
+	Groups []core.Group
+}
+
+// LoadConfig is Load with everything a load may say.
+func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult, error) {
+	specs, hash, actor := r.Specs, r.Hash, r.Actor
 	specs = append([]*WorkerSpec(nil), specs...)
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	cs := make([]*core.Spec, len(specs))
@@ -160,12 +255,12 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 		cs[i] = sp.core()
 	}
 	s.mu.Lock()
-	first := !s.loaded
+	first, exitOn := !s.loaded, s.exitOn
 	for i, sp := range specs {
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first})
+	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups, ExitOn: exitOn})
 	if err == nil {
 		select {
 		case <-b.done:
@@ -188,6 +283,91 @@ func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor 
 	return res, nil
 }
 
+// ScaleRequest changes the number of instances of a worker with instances.
+type ScaleRequest struct {
+	Group string
+	Count int
+	Specs []*WorkerSpec // instances 1 … Count, in order
+	Actor string
+}
+
+// ScaleResult says what a scale did.
+type ScaleResult struct {
+	From, To       int
+	Added, Removed []string
+	Seq            events.Seq // of its scaled event
+}
+
+// Scale changes the number of instances of a worker with instances, as
+// one decision recorded as scaled: the instances added start (if
+// autostart), those past the count stop and are removed once stopped. It
+// returns once that is durable, not once they have started or stopped.
+func (s *Supervisor) Scale(ctx context.Context, r ScaleRequest) (ScaleResult, error) {
+	cs := make([]*core.Spec, len(r.Specs))
+	for i, sp := range r.Specs {
+		cs[i] = sp.core()
+	}
+	s.mu.Lock()
+	for i, sp := range r.Specs {
+		s.full[cs[i].Digest] = sp
+	}
+	s.mu.Unlock()
+	b, err := s.step(core.Scale{Group: r.Group, Count: r.Count, Specs: cs, Actor: r.Actor})
+	if err == nil {
+		select {
+		case <-b.done:
+			err = b.err
+		case <-ctx.Done():
+			err = fmt.Errorf("supervisor: waiting for the log: %w", ctx.Err())
+		}
+	}
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	res := ScaleResult{From: b.res.ScaledFrom, To: r.Count, Added: b.res.Added, Removed: b.res.Removed}
+	if len(b.res.Events) > 0 {
+		res.Seq = b.res.Events[0].Seq
+	}
+	return res, nil
+}
+
+// ScaleOf is the runtime scale in force for a worker with instances (its
+// count, and the configuration's count it was decided against), as the
+// log says; ok false when none is.
+func (s *Supervisor) ScaleOf(group string) (sc fsm.Scale, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sc, ok = s.st.World.Scales[group]
+	return sc, ok
+}
+
+// PlanLoad says what LoadConfig would do with r now (which workers it
+// would add, remove and restart) without doing it: Step judges the load
+// against a copy of the pending state, and nothing is recorded or run.
+func (s *Supervisor) PlanLoad(r LoadRequest) (LoadResult, error) {
+	specs := append([]*WorkerSpec(nil), r.Specs...)
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	cs := make([]*core.Spec, len(specs))
+	for i, sp := range specs {
+		cs[i] = sp.core()
+	}
+	s.mu.Lock()
+	st, first, now := s.st.Clone(), !s.loaded, s.clock.Now()
+	s.mu.Unlock()
+	res, err := core.Step(st, core.Load{Specs: cs, Hash: r.Hash, Actor: r.Actor, First: first, Changes: r.Changes, Groups: r.Groups},
+		now, func() float64 { return 0.5 })
+	if err != nil {
+		return LoadResult{}, err
+	}
+	out := LoadResult{Added: res.Added, Removed: res.Removed, Changed: res.Changed}
+	for _, e := range res.Events {
+		if e.Type == events.RestartRequested && !e.Stale {
+			out.Restarted = append(out.Restarted, e.Worker)
+		}
+	}
+	return out, nil
+}
+
 // Shutdown records that the daemon is stopping and, unless leaveRunning,
 // stops every worker and waits (bounded by ctx) until none is live. It
 // does not close the supervisor.
@@ -206,7 +386,9 @@ func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause stri
 	}
 	return s.waitAll(ctx, func(ws []*fsm.Worker) bool {
 		for _, w := range ws {
-			if w.Live() {
+			if w.Live() || len(w.Hooks) > 0 {
+				// A worker's post_stop runs after its end: it is waited
+				// for too, as systemd waits for ExecStopPost.
 				return false
 			}
 		}
@@ -218,6 +400,22 @@ func (s *Supervisor) Shutdown(ctx context.Context, leaveRunning bool, cause stri
 // recorded: a refused client must not be able to write into the log.
 func (s *Supervisor) Refused(ctx context.Context, actor, cause string) error {
 	b, err := s.step(core.Refused{Actor: actor, Cause: cause})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NotifyFailed records the dead letter of an alert that could not be
+// delivered, once it is durable. The alert's sender advances past it only
+// then, so a crash before that retries the alert instead of losing it.
+func (s *Supervisor) NotifyFailed(ctx context.Context, in core.NotifyFailed) error {
+	b, err := s.step(in)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,8 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	for _, f := range res.Effects {
 		b.effects = append(b.effects, effect{Effect: f, spec: s.full[f.Digest]})
 	}
-	if _, ok := in.(core.Load); ok {
+	switch in.(type) {
+	case core.Load, core.Scale:
 		s.pruneFull()
 	}
 	// A broken variant the property tests must catch (proptest/mutants.sh):
@@ -322,7 +323,7 @@ func (s *Supervisor) logLoop() {
 			case e.Stale || e.Type == events.SignalSent:
 				lvl = zerolog.DebugLevel
 			case e.Type == events.BreakerOpened || e.Type == events.LimitViolated || e.Type == events.HealthFailed ||
-				e.Type == events.SpawnFailed || e.Type == events.LeaderExited:
+				e.Type == events.SpawnFailed || e.Type == events.LeaderExited || e.Type == events.NotifyFailed:
 				lvl = zerolog.WarnLevel
 			}
 			l := s.logger.WithLevel(lvl).Uint64("seq", uint64(e.Seq)).Str("type", e.Type.String())

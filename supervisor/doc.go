@@ -6,8 +6,9 @@
 // # Reading it top-down
 //
 //	commands.go  the command layer every front end calls: Do (start, stop,
-//	             restart on one or many workers), Load, Shutdown, Refused;
-//	             observe, through which the OS edges and timers report.
+//	             restart, signal, reload on one or many workers), Load,
+//	             Shutdown, Refused; observe, through which the OS edges and
+//	             timers report.
 //	commit.go    step: decide and append under the one lock; the release
 //	             loop: in seq order, once durable, fold into the durable
 //	             world, start the effects, answer the caller; what a failed
@@ -15,6 +16,8 @@
 //	exec.go      the executor: per-worker effect queues, spawn, the waiter
 //	             that owns each incarnation's exit, signals, timers,
 //	             monitors.
+//	hook.go      hooks: spawned like their worker, output tail kept,
+//	             killed with their group on timeout, cancel and close.
 //	recover.go   what recovery gathers from the OS before its one decision.
 //	view.go      what status and queries read: the durable world.
 //	spec.go      a worker's full settings and the OS edges' interfaces.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
@@ -70,5 +71,36 @@ func TestSpawnAppliesEnvAndConfinement(t *testing.T) {
 	status, _ := os.ReadFile("/proc/" + itoa(pid) + "/status")
 	if !bytes.Contains(status, []byte("\nUmask:\t0077\n")) || !bytes.Contains(status, []byte("\nNoNewPrivs:\t1\n")) {
 		t.Errorf("status:\n%s", status)
+	}
+}
+
+// TestSpawnEnvReadsEnvFiles: env files are read at the spawn, win over the
+// configured env, and the spawned event learns their names only; a file
+// that fails fails the spawn with its path and line, never a value.
+func TestSpawnEnvReadsEnvFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := dir+"/a.env", dir+"/b.env"
+	os.WriteFile(a, []byte("MODE=from-file\nTOKEN='t0k3n'\n"), 0o600)
+	w := &WorkerSpec{Env: map[string]string{"MODE": "prod", "A": "1"},
+		EnvFiles: []envfile.File{{Path: a}, {Path: b, Optional: true}}}
+	env, names, err := spawnEnv([]string{"PATH=/bin"}, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"PATH=/bin", "A=1", "MODE=from-file", "TOKEN=t0k3n"}; !slices.Equal(env, want) {
+		t.Errorf("env %q, want %q", env, want)
+	}
+	if want := []string{"A", "MODE", "TOKEN"}; !slices.Equal(names, want) {
+		t.Errorf("names %q, want %q", names, want)
+	}
+	// Read again at the next spawn: the optional file has appeared.
+	os.WriteFile(b, []byte("TOKEN=newer\n"), 0o600)
+	if env, _, _ := spawnEnv(nil, w); !slices.Contains(env, "TOKEN=newer") {
+		t.Errorf("the second spawn did not read the files again: %q", env)
+	}
+	os.WriteFile(b, []byte("TOKEN newer-secret\n"), 0o600)
+	_, _, err = spawnEnv(nil, w)
+	if err == nil || !strings.Contains(err.Error(), b+":1: not an assignment") || strings.Contains(err.Error(), "newer-secret") {
+		t.Errorf("err = %v", err)
 	}
 }

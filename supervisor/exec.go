@@ -3,15 +3,19 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // This file is the executor: it carries out the effects of durable
@@ -27,6 +31,8 @@ type incarnation struct {
 	inc    events.Incarnation
 	spec   *WorkerSpec
 	proc   Process
+	relay  *relay.Handle // its output relay, when it has one
+	ready  *readyChannel // its readiness channel, when its rule needs one
 	ctx    context.Context
 	cancel context.CancelFunc
 }
@@ -40,6 +46,7 @@ type executor struct {
 	exMu         sync.Mutex
 	queues       map[string]*effectQueue
 	rts          map[string]*incarnation
+	hooks        map[hookKey]*hookRun // running hooks (hook.go)
 	timers       map[uint64]func() bool
 	nextTimer    uint64
 	timersClosed bool
@@ -57,6 +64,7 @@ func (x *executor) init(s *Supervisor) {
 	x.s = s
 	x.queues = make(map[string]*effectQueue)
 	x.rts = make(map[string]*incarnation)
+	x.hooks = make(map[hookKey]*hookRun)
 	x.timers = make(map[uint64]func() bool)
 }
 
@@ -100,6 +108,11 @@ func (x *executor) dispatch(f effect) {
 		x.arm(f)
 	case core.Prepare:
 		x.prepare(f)
+	case core.ExitDaemon:
+		select {
+		case x.s.exit <- ExitRequest{Code: f.Code, Worker: f.Worker}:
+		default: // decided once per daemon; the first stands
+		}
 	default:
 		x.enqueue(f)
 	}
@@ -146,27 +159,21 @@ func (x *executor) run(f effect) {
 	case core.Spawn:
 		x.spawn(f)
 	case core.Signal:
-		if rt := x.current(f.Worker, f.Inc); rt != nil {
-			// The group, and whatever of the incarnation left it: a stop
-			// reaches everything of it at once.
-			sig := syscall.Signal(f.Signal)
-			err := rt.proc.Signal(sig)
-			if _, serr := rt.proc.SignalStrays(sig); err == nil {
-				err = serr
-			}
-			in := core.Signalled{Worker: f.Worker, Inc: f.Inc, PID: rt.proc.PID(), Signal: f.Signal}
-			if err != nil {
-				in.Err = err.Error()
-			}
-			s.observe("signal", in)
-		}
+		x.signal(f)
 	case core.Kill:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
 				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
 			}
+		} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil {
+			// Stopped while its pre_start ran: the hook stands for it.
+			_ = h.proc.Signal(syscall.SIGKILL)
 		}
+	case core.RunHook:
+		x.runHook(f)
+	case core.CancelHook:
+		x.cancelHook(f)
 	case core.StartMonitors:
 		x.startMonitors(f)
 	case core.Watch:
@@ -185,11 +192,46 @@ func (x *executor) run(f effect) {
 	}
 }
 
+// signal sends f.Signal to everything of incarnation f.Inc: the group,
+// and whatever of the incarnation left it, so a stop reaches all of it at
+// once. While a stopped start's pre_start runs, the hook stands for the
+// process that does not exist yet. An operator's signal (Ref set) always
+// reports its outcome, even when its incarnation is gone.
+func (x *executor) signal(f effect) {
+	s := x.s
+	sig := syscall.Signal(f.Signal)
+	in := core.Signalled{Worker: f.Worker, Inc: f.Inc, Signal: f.Signal, Actor: f.Actor, Ref: f.Ref}
+	var err error
+	if rt := x.current(f.Worker, f.Inc); rt != nil {
+		in.PID = rt.proc.PID()
+		err = rt.proc.Signal(sig)
+		if _, serr := rt.proc.SignalStrays(sig); err == nil {
+			err = serr
+		}
+	} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil && f.Ref == 0 {
+		in.PID, in.Hook = h.proc.PID(), fsm.HookPreStart
+		err = h.proc.Signal(sig)
+	} else if f.Ref != 0 {
+		err = fmt.Errorf("incarnation %d is not running: %w", f.Inc, syscall.ESRCH)
+	} else {
+		return
+	}
+	if err != nil {
+		in.Err = err.Error()
+		var errno syscall.Errno
+		if !errors.As(err, &errno) {
+			errno = syscall.EIO
+		}
+		in.Errno = int(errno)
+	}
+	s.observe("signal", in)
+}
+
 // arm arms a timer that dies with the supervisor. What it was armed for is
 // judged again by Step when it fires.
 func (x *executor) arm(f effect) {
 	s := x.s
-	in := core.TimerFired{Kind: f.Timer, Worker: f.Worker, Inc: f.Inc, Delay: f.Delay}
+	in := core.TimerFired{Kind: f.Timer, Worker: f.Worker, Inc: f.Inc, Delay: f.Delay, Planned: f.At, Digest: f.Digest}
 	x.exMu.Lock()
 	defer x.exMu.Unlock()
 	if x.timersClosed {
@@ -253,10 +295,100 @@ func (x *executor) prepare(f effect) {
 }
 
 // outputSpec is the part of a worker's proc.Spec that names its output,
-// with the credential its files are judged against.
+// with the credential its files are judged against. Output to the console
+// is no file of proc's: the spawn gives it a pipe instead (consolePipes).
 func outputSpec(worker string, spec *WorkerSpec) proc.Spec {
-	return proc.Spec{Worker: worker, Stdout: spec.Stdout, Stderr: spec.Stderr,
+	file := func(p string) string {
+		if p == Console || spec.Relay {
+			return "" // a pipe instead: the console's or the relay's
+		}
+		return p
+	}
+	return proc.Spec{Worker: worker, Stdout: file(spec.Stdout), Stderr: file(spec.Stderr),
 		LogMaxSize: spec.LogMaxSize, LogBackups: spec.LogBackups, Credential: spec.Credential}
+}
+
+// relayFinish is how long the end of an incarnation waits for its relay to
+// write what is left and exit.
+const relayFinish = 2 * time.Second
+
+// startRelay starts the incarnation's output relay with the read ends of
+// pipes whose write ends it gives the worker as stdout and stderr (one pipe
+// for both when they name one file), in ps.Files; it returns the write ends
+// for the caller to close once the spawn is over.
+func (x *executor) startRelay(worker string, inc events.Incarnation, spec *WorkerSpec, ps proc.Spec) (*relay.Handle, []*os.File, error) {
+	c := relay.Config{Worker: worker, Incarnation: uint64(inc), UID: workerUID(spec),
+		MaxSize: spec.LogMaxSize, Backups: spec.LogBackups, MaxAge: spec.LogMaxAge, Compress: spec.LogCompress}
+	var reads, writes []*os.File
+	fail := func(err error) (*relay.Handle, []*os.File, error) {
+		closeAll(reads)
+		closeAll(writes)
+		return nil, nil, err
+	}
+	for fd, path := range []string{1: spec.Stdout, 2: spec.Stderr} {
+		switch {
+		case fd == 0 || path == "":
+			continue
+		case fd == 2 && path == spec.Stdout:
+			ps.Files[2] = ps.Files[1] // one pipe, one file: lines interleave in order
+			continue
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fail(fmt.Errorf("relay pipe: %w", err))
+		}
+		reads, writes = append(reads, r), append(writes, w)
+		c.Paths = append(c.Paths, path)
+		ps.Files[fd] = w
+	}
+	if len(c.Paths) == 0 {
+		return nil, nil, nil
+	}
+	h, err := relay.Start(c, reads)
+	if err != nil {
+		return fail(err)
+	}
+	closeAll(reads)
+	return h, writes, nil
+}
+
+// workerUID is the uid the worker runs as: its output files may be its.
+func workerUID(spec *WorkerSpec) uint32 {
+	if spec.Credential != nil {
+		return spec.Credential.Uid
+	}
+	return uint32(os.Geteuid())
+}
+
+// consolePipes gives the worker the write ends of console pipes as its
+// stdout and stderr where its settings say Console, in files, and returns
+// them for the caller to close once the spawn is over. Without a console
+// that output goes to /dev/null.
+func (x *executor) consolePipes(worker string, spec *WorkerSpec, files map[int]*os.File) ([]*os.File, error) {
+	c := x.s.cfg.Console
+	if c == nil {
+		return nil, nil
+	}
+	var ends []*os.File
+	for fd, path := range map[int]string{1: spec.Stdout, 2: spec.Stderr} {
+		if path != Console {
+			continue
+		}
+		w, err := c.Pipe(worker, fd == 2)
+		if err != nil {
+			closeAll(ends)
+			return nil, err
+		}
+		files[fd] = w
+		ends = append(ends, w)
+	}
+	return ends, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
 }
 
 // spawn starts incarnation f.Inc and reports the outcome. The waiter starts
@@ -268,34 +400,59 @@ func (x *executor) spawn(f effect) {
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Err: "no settings for digest " + f.Digest})
 		return
 	}
-	env := workerEnv(s.cfg.BaseEnv, spec)
+	env, names, envErr := spawnEnv(s.cfg.BaseEnv, spec)
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
 	ps := outputSpec(f.Worker, spec)
+	ps.Files = map[int]*os.File{}
+	ready, env, err := x.prepareReady(f.Worker, f.Inc, spec, env, ps.Files)
+	if err == nil {
+		err = envErr
+	}
+	var pipes []*os.File
+	var rl *relay.Handle
+	switch {
+	case err != nil:
+	case spec.Relay:
+		rl, pipes, err = x.startRelay(f.Worker, f.Inc, spec, ps)
+	default:
+		pipes, err = x.consolePipes(f.Worker, spec, ps.Files)
+	}
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
 	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
 	var p Process
-	var err error
-	if s.ctx.Err() != nil {
+	switch {
+	case err != nil:
+	case s.ctx.Err() != nil:
 		err = ErrClosed
-	} else {
+	default:
 		s.spawnSem <- struct{}{}
 		p, err = s.cfg.Spawner.Start(ps)
 		<-s.spawnSem
 	}
+	// The worker has its ends (or never will): the console's copier ends
+	// when the last holder closes its own.
+	closeAll(pipes)
+	ready.spawned()
 	if err != nil {
+		ready.close()
 		var errno syscall.Errno
 		errors.As(err, &errno)
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Errno: int(errno), Err: err.Error(), Command: spec.Command})
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, ctx: ctx, cancel: cancel}
+	rt := &incarnation{worker: f.Worker, inc: f.Inc, spec: spec, proc: p, relay: rl, ready: ready, ctx: ctx, cancel: cancel}
 	x.install(rt)
 	id := p.Identity()
-	s.observe("spawned", core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
-		Command: spec.Command, EnvNames: envNames(spec.Env)})
+	sp := core.Spawned{Worker: f.Worker, Inc: f.Inc, PID: id.PID, StartTicks: id.StartTicks, BootID: id.BootID,
+		Command: spec.Command, EnvNames: names}
+	if rl != nil {
+		sp.RelayPID, sp.RelayStartTicks = rl.Identity().PID, rl.Identity().StartTicks
+	}
+	s.observe("spawned", sp)
+	x.watchReady(rt)
 	s.waiters.Add(1)
 	go x.wait(rt)
 }
@@ -322,6 +479,14 @@ func (x *executor) wait(rt *incarnation) {
 			}
 		}
 	}
+	if rt.relay != nil {
+		// Its last lines are in the file before its end is recorded, and
+		// the next incarnation's relay never writes beside it.
+		if !rt.relay.Finish(relayFinish) {
+			s.logger.Warn().Str("worker", rt.worker).Uint64("incarnation", uint64(rt.inc)).
+				Msg("output relay still held its pipe after the incarnation ended (a process that escaped it?): killed")
+		}
+	}
 	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})
 }
 
@@ -344,7 +509,8 @@ func (x *executor) startMonitors(f effect) {
 		go func() {
 			defer s.wg.Done()
 			s.cfg.Probe(rt.ctx, hs, func(r health.Report) {
-				s.observe("health", core.HealthReport{Worker: worker, Inc: inc, Healthy: r.Healthy, Consecutive: r.Consecutive, Detail: r.Detail})
+				s.observe("health", core.HealthReport{Worker: worker, Inc: inc, Healthy: r.Healthy, First: r.First,
+					Consecutive: r.Consecutive, Detail: r.Detail})
 			})
 		}()
 	}

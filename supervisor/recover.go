@@ -3,10 +3,13 @@ package supervisor
 import (
 	"context"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // Adopter finds and takes over workers a previous daemon left running.
@@ -32,6 +35,41 @@ func (ProcSpawner) FindMarked(instance string) ([]proc.Marked, error) {
 }
 
 var _ Adopter = ProcSpawner{}
+
+// hookKillWait bounds how long recovery waits for a killed hook to be
+// gone: SIGKILL is not refused, but a process in uninterruptible sleep
+// dies only when it wakes.
+const hookKillWait = 5 * time.Second
+
+// killHooks kills, with their process groups, the hooks an earlier daemon
+// of this log started that still run, and waits for them to be gone, so a
+// hook run again never runs beside its earlier self. Those of workers the
+// log knows are returned, to be recorded.
+func (s *Supervisor) killHooks(ad Adopter, marked []proc.Marked, past map[string]events.Incarnation) []core.HookFound {
+	var out []core.HookFound
+	for _, m := range marked {
+		if m.Hook == "" || m.HookRun == s.runID {
+			continue // a worker, or a hook of this daemon's own
+		}
+		p, err := ad.Adopt(m.Worker, 0, m.Identity)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		_ = p.Signal(syscall.SIGKILL)
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(hookKillWait):
+			s.logger.Warn().Str("worker", m.Worker).Str("hook", m.Hook).Int("pid", m.Identity.PID).
+				Msg("recovery: a hook of the last daemon was killed but is not gone yet")
+		}
+		if _, known := past[m.Worker]; known {
+			out = append(out, core.HookFound{Worker: m.Worker, Kind: m.Hook, Inc: events.Incarnation(m.HookInc), PID: m.Identity.PID})
+		}
+	}
+	return out
+}
 
 // Recover reconciles the replayed log with the OS, after the first Load.
 // It gathers what the OS holds, outside the lock, then hands it to
@@ -106,17 +144,33 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		p, err := ad.Adopt(l.name, uint64(l.inc), id)
 		if err != nil {
+			finishLostRelay(s.replayed.Worker(l.name))
 			continue
 		}
 		used[id.PID] = true
 		pid := p.Identity()
-		found[l.name] = core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		f := core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		// Its output relay, by the identity the log recorded: the next
+		// incarnation's relay must not write its files beside it.
+		var rl *relay.Handle
+		if w := s.replayed.Worker(l.name); w.RelayPID != 0 {
+			if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+				rl = h
+				f.RelayPID, f.RelayStartTicks = w.RelayPID, w.RelayStartTicks
+			}
+		}
+		found[l.name] = f
 		ctx, cancel := context.WithCancel(s.ctx)
-		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, ctx: ctx, cancel: cancel})
+		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, relay: rl, ctx: ctx, cancel: cancel})
 	}
+	// Hooks an earlier daemon started die before anything runs them again.
+	hooks := s.killHooks(ad, marked, past)
 	// Marked processes nobody owns: ours, but not in the log's state.
 	var strays []core.Stray
 	for _, m := range marked {
+		if m.Hook != "" {
+			continue
+		}
 		// Only the past is reconciled: a worker or incarnation the log did
 		// not have when this daemon started is this daemon's own.
 		if inc, known := past[m.Worker]; used[m.Identity.PID] || !known || events.Incarnation(m.Incarnation) > inc {
@@ -136,7 +190,7 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		s.ex.install(rt)
 	}
-	b, err := s.step(core.Recovered{Workers: found, Strays: strays})
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: s.replayed.Seq})
 	if err != nil {
 		return err
 	}
@@ -145,5 +199,18 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		return b.err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// finishLostRelay lets the relay of an incarnation that ended while no
+// daemon ran write what is left, and kills it past relayFinish (something
+// that escaped the incarnation may hold its pipe): the next incarnation's
+// relay must not write the same files beside it.
+func finishLostRelay(w *fsm.Worker) {
+	if w == nil || w.RelayPID == 0 {
+		return
+	}
+	if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
+		h.Finish(relayFinish)
 	}
 }

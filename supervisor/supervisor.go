@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/console"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 )
@@ -53,6 +56,10 @@ type Config struct {
 	// durable, with the time from its append to its commit (for metrics).
 	// It runs on the release path and must not block.
 	OnDurable func(evs []*events.Event, commit time.Duration)
+	// Console copies the output of workers whose stdout or stderr is
+	// Console to the daemon's own, line by line. nil: such output goes to
+	// /dev/null.
+	Console *console.Console
 	// Instance names this daemon's workers (the log's path): every worker
 	// carries it in its environment, so recovery finds its own processes
 	// and never another tend's.
@@ -82,12 +89,14 @@ type Supervisor struct {
 	cfg    Config
 	clock  Clock
 	logger zerolog.Logger
+	runID  string // names this run's hooks (proc.EnvHookRun)
 
 	mu       sync.Mutex
 	st       *core.State            // the pending world and the settings it names
 	full     map[string]*WorkerSpec // every setting by digest, as st.Specs
 	replayed *fsm.World             // the log's state when this supervisor started: what Recover reconciles
 	loaded   bool                   // the first Load has run
+	exitOn   core.ExitOn            // the daemon's exit_on, passed with every Load
 
 	relMu   sync.Mutex
 	relQ    []*batch
@@ -108,6 +117,8 @@ type Supervisor struct {
 	logFailure   atomic.Pointer[string]
 	lines        chan []*events.Event // events for the daemon's own log, written off the release path
 	dropped      atomic.Int64         // log lines dropped because the writer fell behind
+
+	exit chan ExitRequest // the daemon's exit_on decided that it exits
 
 	ctx     context.Context // cancelled by Close: ends monitors and timers
 	cancel  context.CancelFunc
@@ -154,8 +165,12 @@ func New(cfg Config) (*Supervisor, error) {
 		relWake: make(chan struct{}, 1), changed: make(chan struct{}),
 		spawnSem: make(chan struct{}, cfg.SpawnConcurrency),
 		lines:    make(chan []*events.Event, 1024),
+		exit:     make(chan ExitRequest, 1),
 		ctx:      ctx, cancel: cancel,
 	}
+	var id [8]byte
+	binary.LittleEndian.PutUint64(id[:], rand.Uint64())
+	s.runID = hex.EncodeToString(id[:])
 	s.ex.init(s)
 	s.durableSeq.Store(uint64(world.Seq))
 	s.lastSnapshot.Store(uint64(stats.SnapshotSeq))
@@ -192,6 +207,25 @@ func (s *Supervisor) WaitProcesses(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ExitRequest says that the daemon's exit_on setting decided, durably, that
+// the daemon stops every worker (which is under way) and then exits with
+// Code. Worker is the worker whose end decided it.
+type ExitRequest struct {
+	Code   int
+	Worker string
+}
+
+// Exit delivers the exit_on decision, at most once per daemon.
+func (s *Supervisor) Exit() <-chan ExitRequest { return s.exit }
+
+// SetExitOn sets the exit_on setting that the next Load passes to the
+// decision core.
+func (s *Supervisor) SetExitOn(mode core.ExitOn) {
+	s.mu.Lock()
+	s.exitOn = mode
+	s.mu.Unlock()
 }
 
 // LogFailure is the last commit error while the log refuses writes, or "".

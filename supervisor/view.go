@@ -3,9 +3,13 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 )
 
@@ -64,6 +68,118 @@ func (s *Supervisor) Spec(name string) *WorkerSpec {
 		return s.full[sp.Digest]
 	}
 	return nil
+}
+
+// WorkerView is what status shows of one worker: its durable state, when
+// its next scheduled run is due (zero when it has no schedule), and the
+// latest resource sample of its live process group.
+type WorkerView struct {
+	fsm.Worker
+	NextRun time.Time
+	Sample  limits.Sample
+	Sampled bool
+}
+
+// Views returns what status shows of the named workers, or of every
+// configured worker when names is empty, each once, in events.CompareNames
+// order, with
+// the seq the states reflect. An unknown name is ErrNoWorker, naming every
+// unknown one. It takes each lock once, not once per worker, so that a
+// status of 10,000 workers holds the decision lock for one pass over the
+// scheduled ones instead of 10,000 times.
+func (s *Supervisor) Views(names []string) ([]WorkerView, events.Seq, error) {
+	s.viewMu.RLock()
+	seq := s.durable.Seq
+	if len(names) == 0 {
+		names = s.durable.Names(false)
+	} else {
+		names = slices.Compact(slices.Sorted(slices.Values(names)))
+	}
+	slices.SortFunc(names, events.CompareNames)
+	out := make([]WorkerView, 0, len(names))
+	var missing []string
+	for _, n := range names {
+		w := s.durable.Worker(n)
+		if w == nil || w.Removed {
+			missing = append(missing, fmt.Sprintf("%q", n))
+			continue
+		}
+		out = append(out, WorkerView{Worker: *w})
+	}
+	s.viewMu.RUnlock()
+	if len(missing) > 0 {
+		return nil, seq, fmt.Errorf("%w: %s", ErrNoWorker, strings.Join(missing, ", "))
+	}
+
+	// Schedules live with the specs in force, under the decision lock.
+	type sched struct {
+		i    int
+		last time.Time
+		spec *core.Spec
+	}
+	var due []sched
+	s.mu.Lock()
+	for i := range out {
+		if sp := s.st.SpecOf(out[i].Name); sp != nil && sp.Schedule != nil && sp.Schedule.Next != nil {
+			var last time.Time
+			if w := s.st.World.Worker(out[i].Name); w != nil {
+				last = w.LastPlanned
+			}
+			due = append(due, sched{i, last, sp})
+		}
+	}
+	s.mu.Unlock()
+	now := s.clock.Now()
+	for _, d := range due {
+		last := d.last
+		if last.IsZero() || d.spec.Schedule.Next(last).Before(now) {
+			last = now
+		}
+		out[d.i].NextRun = d.spec.Schedule.Next(last)
+	}
+
+	sampler, ok := s.cfg.Watcher.(*limits.Sampler)
+	if !ok {
+		return out, seq, nil
+	}
+	pids := make([]int, len(out))
+	s.ex.exMu.Lock()
+	for i := range out {
+		if !out[i].Live() {
+			continue
+		}
+		if rt := s.ex.rts[out[i].Name]; rt != nil && rt.proc != nil && rt.ctx.Err() == nil {
+			pids[i] = rt.proc.PID()
+		}
+	}
+	s.ex.exMu.Unlock()
+	for i, pid := range pids {
+		if pid != 0 {
+			out[i].Sample, out[i].Sampled = sampler.Latest(pid)
+		}
+	}
+	return out, seq, nil
+}
+
+// NextRun is when the worker's next scheduled run is due, or zero when it
+// has no schedule. It follows from the last run the log recorded, as the
+// decisions do.
+func (s *Supervisor) NextRun(name string) time.Time {
+	s.mu.Lock()
+	sp := s.st.SpecOf(name)
+	var last time.Time
+	if w := s.st.World.Worker(name); w != nil {
+		last = w.LastPlanned
+	}
+	s.mu.Unlock()
+	if sp == nil || sp.Schedule == nil || sp.Schedule.Next == nil {
+		return time.Time{}
+	}
+	now := s.clock.Now()
+	if last.IsZero() || sp.Schedule.Next(last).Before(now) {
+		last = now
+	}
+	return sp.Schedule.Next(last)
 }
 
 // Sample returns the latest resource sample of a worker's live process

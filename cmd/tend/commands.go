@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,10 +74,15 @@ SIGTERM and SIGINT stop the workers (per their stop settings) and exit.`,
 }
 
 func newCheckCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:     "check",
-		Short:   "Validate a config file without starting anything",
-		Example: "  tend check -c tend.toml",
+	var diff bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Validate a config file without starting anything",
+		Long: `Validate a config file without starting anything. With --diff, also ask the
+running daemon what a reload would do now: which workers it would add,
+remove, restart (and which of their keys changed) and leave alone. Nothing
+is reloaded or recorded; no value of a setting is shown.`,
+		Example: "  tend check -c tend.toml\n  tend check --diff",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, err := g.configPath()
@@ -104,6 +111,14 @@ func newCheckCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
 				}
 			}
+			for _, w := range cfg.Warnings() {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+			}
+			for _, p := range cfg.TrustPaths() {
+				if err := config.CheckTrustedPath(p.Path, os.Geteuid()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v\n", p.Where, err)
+				}
+			}
 			if addr := cfg.Daemon.MetricsListen; addr != "" && metrics.BeyondLoopback(addr) {
 				what := "without metrics_web_config: whoever reaches the port reads every worker's name and state"
 				if cfg.Daemon.MetricsWebConfig != "" {
@@ -113,10 +128,68 @@ func newCheckCmd(g *globals) *cobra.Command {
 			}
 			// No hash of the file is printed: the log records a digest
 			// keyed per log, which only the daemon can compute.
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
-			return nil
+			if !diff {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
+				return nil
+			}
+			return planReload(cmd, g, path, len(cfg.Order))
 		},
 	}
+	cmd.Flags().BoolVar(&diff, "diff", false, "also print what a reload of the running daemon would add, remove, restart and leave alone")
+	return cmd
+}
+
+// planReload prints what a reload of the running daemon would do. The
+// daemon reads its own configuration file, as a reload would, so the
+// answer is what a reload does, runtime scales included.
+func planReload(cmd *cobra.Command, g *globals, path string, workers int) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	plan, err := c.PlanReload(cmd.Context())
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if g.json() {
+		return printJSON(out, plan)
+	}
+	fmt.Fprintf(out, "%s: ok, %d workers\n", path, workers)
+	if abs, err := filepath.Abs(path); err == nil && abs != plan.Config {
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the daemon reloads %s, not %s; this is what reloading it would do\n", plan.Config, path)
+	}
+	if len(plan.Added)+len(plan.Removed)+len(plan.Changed) == 0 {
+		fmt.Fprintf(out, "a reload would change nothing (%d workers left alone)\n", len(plan.Unchanged))
+		return nil
+	}
+	fmt.Fprintln(out, "a reload would:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, n := range plan.Added {
+		fmt.Fprintf(tw, "  add\t%s\n", n)
+	}
+	for _, n := range plan.Removed {
+		fmt.Fprintf(tw, "  remove\t%s\n", n)
+	}
+	for _, ch := range plan.Changed {
+		keys := "settings changed"
+		if len(ch.Keys) > 0 {
+			keys = strings.Join(ch.Keys, ", ")
+		}
+		verb := "restart"
+		if !ch.Restart {
+			verb = "update" // stopped: it takes the settings, nothing restarts
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t(%s)\n", verb, ch.Name, keys)
+	}
+	if len(plan.Unchanged) > 0 {
+		fmt.Fprintf(tw, "  leave alone\t%s\n", strings.Join(plan.Unchanged, ", "))
+	}
+	return tw.Flush()
 }
 
 func since(t time.Time) string {
@@ -128,11 +201,13 @@ func since(t time.Time) string {
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var daemonOnly bool
+	cmd := &cobra.Command{
 		Use:   "status [NAME...]",
 		Short: "Show each worker's state, pid, incarnation, restarts, and why",
 		Example: `  tend status
-  tend status web worker-1 -o json`,
+  tend status web worker-1 -o json
+  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := g.checkOutput(); err != nil {
 				return err
@@ -142,50 +217,118 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			out := cmd.OutOrStdout()
+			if daemonOnly {
+				st, err := c.Status(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				st.Workers = nil
+				if g.json() {
+					return printJSON(out, st)
+				}
+				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
+				if st.LogFailure != "" {
+					fmt.Fprintf(out, "log refuses writes: %s\n", st.LogFailure)
+				}
+				daemonLines(out, st)
+				return nil
+			}
+			if g.json() {
+				raw, err := c.StatusJSON(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, raw, "", "  "); err != nil {
+					return fmt.Errorf("the daemon's status is not JSON: %w", err)
+				}
+				buf.WriteByte('\n')
+				_, err = out.Write(buf.Bytes())
+				return err
+			}
 			st, err := c.Status(cmd.Context(), names...)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if g.json() {
-				return printJSON(out, st.Workers)
-			}
+			statusOrder(st.Workers)
 			if st.LogFailure != "" {
 				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): commands are refused until it recovers\n", st.LogFailure)
 			}
+			// The instances of a worker with instances come under a line
+			// of their own: its name and how many of them run.
+			running := map[string][2]int{}
+			for _, w := range st.Workers {
+				if w.Group != "" {
+					n := running[w.Group]
+					n[1]++
+					if w.State == "Running" {
+						n[0]++
+					}
+					running[w.Group] = n
+				}
+			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+			group := ""
 			for _, w := range st.Workers {
-				why := ""
-				switch {
-				case w.BreakerOpen:
-					why = "circuit breaker open: " + w.Cause
-				case w.RestartDue != nil:
-					why = "restart at " + w.RestartDue.Local().Format("15:04:05")
-					if w.LastExit != nil {
-						why += " after " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.State != "Running":
-					why = w.Cause
-					if w.LastExit != nil && (w.State == "Stopped" || w.State == "Killed") {
-						why += "; last exit: " + strings.TrimPrefix(w.LastExit.Cause, "process ")
-					}
-				case w.Health != "":
-					why = "health: " + w.Health
+				if w.Group != "" && w.Group != group {
+					n := running[w.Group]
+					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", w.Group, n[0], n[1])
 				}
+				group = w.Group
+				name := w.Name
+				if w.Group != "" {
+					name = "  " + name
+				}
+				why := w.Note()
 				pid := "-"
 				if w.PID != 0 {
 					pid = fmt.Sprint(w.PID)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", w.Name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", name, w.State, pid, w.Incarnation, w.Restarts, since(w.Since), why)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(names) == 0 && (st.Export != nil || len(st.Notify) > 0) {
+				fmt.Fprintln(out)
+				daemonLines(out, st)
+			}
+			return nil
 		},
+	}
+	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
+	return cmd
+}
+
+// daemonLines prints the export's and the alerts' progress for people.
+func daemonLines(out io.Writer, st client.Status) {
+	if x := st.Export; x != nil {
+		conn := "connected"
+		if !x.Connected {
+			conn = "not connected"
+		}
+		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
+			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
+		if x.Error != "" {
+			fmt.Fprintf(out, "export: last error: %s\n", x.Error)
+		}
+	}
+	for _, n := range st.Notify {
+		line := fmt.Sprintf("notify %s: done with seq %d, %d delivered, %d failed attempts, %d dead letters", n.Name, n.Cursor, n.Delivered, n.Failures, n.DeadLetters)
+		if n.Retrying != 0 {
+			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
+		}
+		if n.Error != "" {
+			line += "; last error: " + n.Error
+		}
+		fmt.Fprintln(out, line)
 	}
 }
 
 func newCommandCmd(g *globals, verb string) *cobra.Command {
-	var all, noWait bool
+	var all, noWait, noDeps bool
 	var timeout time.Duration
 	target := map[string]string{"start": "Running", "stop": "Stopped (or Killed)", "restart": "Running again"}[verb]
 	cmd := &cobra.Command{
@@ -205,78 +348,175 @@ func newCommandCmd(g *globals, verb string) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			ctx := cmd.Context()
-			if all {
-				st, err := c.Status(ctx)
-				if err != nil {
-					return err
-				}
-				for _, w := range st.Workers {
-					names = append(names, w.Name)
-				}
+			// One request for every worker named: the daemon judges it as
+			// one command, makes it durable in one commit and answers once.
+			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
+				Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
+			if err != nil {
+				return err
 			}
-			results := make([]client.CommandResult, len(names))
-			errs := make([]error, len(names))
-			done := make(chan int, len(names))
-			for i, n := range names {
-				go func() {
-					results[i], errs[i] = c.Command(ctx, verb, n, !noWait, timeout)
-					done <- i
-				}()
-			}
-			for range names {
-				<-done
-			}
-			out := cmd.OutOrStdout()
-			if g.json() {
-				_ = printJSON(out, results)
-			}
-			var failed, missing int
-			for i, n := range names {
-				r := results[i]
-				switch {
-				case errs[i] != nil:
-					if client.IsNoWorker(errs[i]) {
-						missing++
-					} else {
-						failed++
-					}
-					fmt.Fprintf(os.Stderr, "%s: %v\n", n, errs[i])
-				case !r.Reached:
-					failed++
-					fmt.Fprintf(os.Stderr, "%s: %s\n", n, r.Reason)
-				case !g.json():
-					fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", n, r.Status.State, r.Status.PID, r.Status.Incarnation)
-				}
-			}
-			switch {
-			case missing > 0 && failed == 0:
-				return &exitError{code: exitNoWorker, err: fmt.Errorf("%d of %d workers do not exist", missing, len(names))}
-			case missing+failed > 0:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d workers", verb, missing+failed, len(names))}
-			}
-			return nil
+			return printResults(cmd, g, verb, reply.Results)
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the command is recorded")
+	if verb != "start" {
+		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
+	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the target state")
 	return cmd
 }
 
-func newReloadCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reload",
-		Short: "Re-read the config: start added workers, stop removed ones, restart changed ones",
-		Example: `  tend reload
-  kill -HUP $(pidof tend)   # the same`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+// printResults prints one line per worker of a command's answer and
+// returns the error whose exit code says how it went.
+func printResults(cmd *cobra.Command, g *globals, verb string, results []client.CommandResult) error {
+	names := make([]string, len(results))
+	errs := make([]error, len(results))
+	for i, r := range results {
+		names[i] = r.Worker
+		if r.Error != nil {
+			errs[i] = &client.Error{ErrorBody: *r.Error}
+		}
+	}
+	out := cmd.OutOrStdout()
+	if g.json() {
+		_ = printJSON(out, results)
+	}
+	var failed, missing int
+	for i, n := range names {
+		r := results[i]
+		switch {
+		case errs[i] != nil:
+			if client.IsNoWorker(errs[i]) {
+				missing++
+			} else {
+				failed++
+			}
+			fmt.Fprintf(os.Stderr, "%s: %v\n", n, errs[i])
+		case !r.Reached:
+			failed++
+			fmt.Fprintf(os.Stderr, "%s: %s\n", n, r.Reason)
+		case g.json():
+		case r.Did == "signal" && r.Event != nil:
+			what := "SIG" + r.Event.Signal
+			if verb == "reload" {
+				what += " (its reload_signal)"
+			}
+			sent := "decided"
+			if r.Outcome != nil {
+				sent = "sent"
+			}
+			fmt.Fprintf(out, "%s: %s %s to incarnation %d (pid %d)\n", n, what, sent, r.Event.Incarnation, r.Event.PID)
+		default:
+			fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", n, r.Status.State, r.Status.PID, r.Status.Incarnation)
+		}
+	}
+	switch {
+	case missing > 0 && failed == 0:
+		return &exitError{code: exitNoWorker, err: fmt.Errorf("%d of %d workers do not exist", missing, len(names))}
+	case missing+failed > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d workers", verb, missing+failed, len(names))}
+	}
+	return nil
+}
+
+func newSignalCmd(g *globals) *cobra.Command {
+	var all, noWait bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "signal NAME... SIGNAL | --all SIGNAL",
+		Short: "Send a signal to workers' running processes, and record who sent it",
+		Long: `Send a signal (a name such as HUP or SIGHUP, RTMIN+n, or a number) to the
+process group of each worker's running incarnation, and to any process of
+that incarnation that left its group, as the stop signal is sent. The
+request and its outcome are events with you as their actor, so history and
+why show them. The signal is decided for the incarnation that runs when
+the command is recorded, and never reaches a later one: if that
+incarnation ends first, nothing is sent and the outcome says so. A worker
+with no running process is refused (not running). Every signal may be sent,
+KILL and STOP included; what follows (an exit the restart policy handles, a
+frozen worker) is recorded like anything else.`,
+		Example: `  tend signal web HUP
+  tend signal web worker-1 SIGUSR1
+  tend signal --all USR2`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.checkOutput(); err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return usageErr("name the signal")
+			}
+			names, sig := args[:len(args)-1], args[len(args)-1]
+			if all == (len(names) > 0) {
+				return usageErr("name workers or pass --all (not both), then the signal")
+			}
+			if _, err := events.ParseSignal(sig); err != nil {
+				return usageErr("%v", err)
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
+			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
+				Wait: !noWait, Timeout: timeout.String()})
+			if err != nil {
+				return err
+			}
+			results := reply.Results
+			if all {
+				// --all is every worker that runs: those that do not are
+				// left out, as supervisorctl's "signal all" does.
+				results = results[:0]
+				for _, r := range reply.Results {
+					if r.Error == nil || r.Error.Code != "not_running" {
+						results = append(results, r)
+					}
+				}
+			}
+			return printResults(cmd, g, "signal", results)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "every configured worker that runs")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the signal is recorded, before it is sent")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	return cmd
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	var noWait, noDeps bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "reload [NAME...]",
+		Short: "Re-read the config; with names, reload those workers (their reload_signal, or a restart)",
+		Long: `Without names: re-read the config, start added workers, stop removed ones and
+restart changed ones (the same as SIGHUP to the daemon).
+
+With names: reload each running worker: a worker with reload_signal set is
+sent that signal (recorded as for tend signal); one without is restarted
+(recorded as for tend restart, its dependents restarting with it unless
+--no-deps). A worker that is not running is refused: a reload never starts
+anything.`,
+		Example: `  tend reload
+  kill -HUP $(pidof tend)   # the same
+  tend reload web           # web's reload_signal, or a restart`,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			if len(names) > 0 {
+				if err := g.checkOutput(); err != nil {
+					return err
+				}
+				reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "reload", Workers: names,
+					Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
+				if err != nil {
+					return err
+				}
+				return printResults(cmd, g, "reload", reply.Results)
+			}
 			r, err := c.Reload(cmd.Context())
 			if err != nil {
 				return err
@@ -288,6 +528,10 @@ func newReloadCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "with names: return once the reload is recorded")
+	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "with names: a restart leaves the workers that depend on these alone")
+	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "with names: how long to wait for each worker")
+	return cmd
 }
 
 // eventTable prints events for people.
@@ -332,7 +576,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 		Short: "A worker's events, oldest first: time, transition, cause and actor",
 		Example: `  tend history web --since 1h
   tend history web --limit 50 -o json
-  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy`,
+  tend history web --db /tmp/copy-of-tend.db   # postmortem on a copy
+  tend history web --nats nats://nats.internal:4222 --host web-3   # that host's log, from the stream`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.checkOutput(); err != nil {
@@ -385,6 +630,7 @@ func newHistoryCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&sinceFlag, "since", "", "only events after this (a duration like 1h, or a time)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "at most this many of the newest events")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -398,7 +644,8 @@ func newWhyCmd(g *globals) *cobra.Command {
 		Use:   "why NAME",
 		Short: "The causal chain behind a worker's current state, in plain words",
 		Example: `  tend why web
-  tend why web --db /var/lib/tend/tend.db`,
+  tend why web --db /var/lib/tend/tend.db
+  tend why web --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var a explain.Answer
@@ -430,15 +677,12 @@ func newWhyCmd(g *globals) *cobra.Command {
 			if g.json() {
 				return printJSON(cmd.OutOrStdout(), a)
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "%s is %s\n", a.Worker, a.Summary)
-			for _, s := range a.Chain {
-				fmt.Fprintf(out, "  seq %-8d %s\n", s.Seq, s.Text)
-			}
-			return nil
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(a.Lines(), "\n"))
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 
@@ -537,24 +781,43 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
-	var follow, stderr bool
+	var follow, stderr, withEvents bool
 	var lines int
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
 		Short: "A worker's stdout (or stderr)",
 		Example: `  tend logs web -n 100
-  tend logs web --stderr -f`,
+  tend logs web --stderr -f
+  tend logs web --events -n 200   # spawns, exits and restarts among the lines (output = "relay")`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if withEvents && follow {
+				return usageErr("--events shows what was written; it does not follow (-f)")
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			if !withEvents {
+				return c.Logs(cmd.Context(), args[0], stderr, follow, lines, cmd.OutOrStdout())
+			}
+			var out bytes.Buffer
+			if err := c.Logs(cmd.Context(), args[0], stderr, false, lines, &out); err != nil {
+				return err
+			}
+			evs, err := c.History(cmd.Context(), args[0], time.Time{}, 10_000)
+			if err != nil {
+				return err
+			}
+			if err := query.Interleave(cmd.OutOrStdout(), &out, evs); err != nil {
+				return fmt.Errorf("logs %s --events: %w", args[0], err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing what the worker writes")
+	cmd.Flags().BoolVar(&withEvents, "events", false, "interleave the worker's lifecycle events (spawned, exited, restarts) with its lines, by time")
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "show stderr instead of stdout")
 	cmd.Flags().IntVarP(&lines, "lines", "n", 20, "how many lines from the end to start with")
 	return cmd
@@ -567,7 +830,8 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Short: "Every worker's state at a moment of the log",
 		Example: `  tend replay --at 03:14:07
   tend replay --at "2026-03-14 03:14:07" --db /tmp/tend.db
-  tend replay --seq 4211 -o json`,
+  tend replay --seq 4211 -o json
+  tend replay --at 03:14:07 --nats nats://nats.internal:4222 --host web-3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if at == "" && seq == "" {
@@ -614,6 +878,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&at, "at", "", "a time: 03:14:07, \"2026-03-14 03:14:07\", RFC 3339, or a duration ago (15m)")
 	cmd.Flags().StringVar(&seq, "seq", "", "a seq of the log")
 	cmd.Flags().StringVar(&g.db, "db", "", "read this log file instead of asking the daemon")
+	g.nats.register(cmd.Flags(), true)
 	return cmd
 }
 

@@ -52,14 +52,14 @@ func helperCmd(mode string, args ...string) string {
 
 // env is one daemon in a temp directory, driven through the real CLI.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	conf   string
 	daemon *exec.Cmd
 	stderr *bytes.Buffer
 }
 
-func newEnv(t *testing.T, workers string) *env {
+func newEnv(t testing.TB, workers string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	e.conf = filepath.Join(e.dir, "tend.toml")

@@ -16,8 +16,10 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
+	"github.com/tendhq/tend/supervisor/relay"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -49,13 +51,19 @@ type globals struct {
 	config string
 	socket string
 	output string
-	db     string
+	// cleanups run when the command has ended (temporary copies).
+	cleanups []func()
+	db       string
+	// nats: read a host's log from the stream (--nats URL --host H).
+	nats natsFlags
 }
 
 func main() {
 	// First: when the daemon started this binary as a worker's launcher,
 	// it becomes the worker here and never returns.
 	launch.Main()
+	// When the daemon started it as a worker's output relay, likewise.
+	relay.Main()
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -63,6 +71,11 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	g := &globals{}
+	defer func() {
+		for _, f := range g.cleanups {
+			f()
+		}
+	}()
 	root := newRoot(g)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -71,9 +84,12 @@ func run(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "tend:", err)
 	var ee *exitError
+	var de *daemon.ExitError
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &de):
+		return de.Code
 	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
 		return exitNoWorker
 	case isUsage(err):
@@ -120,17 +136,12 @@ and why.`,
 	root.AddCommand(
 		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
 		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
-		newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
-		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g),
+		newSignalCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
+		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
+		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
 	)
-	for _, c := range extraCommands {
-		root.AddCommand(c(g))
-	}
 	return root
 }
-
-// extraCommands are registered by other files of this package.
-var extraCommands []func(g *globals) *cobra.Command
 
 // configPath finds the config file the flags point to.
 func (g *globals) configPath() (string, error) { return config.Find(g.config) }
@@ -154,8 +165,19 @@ func (g *globals) client() (*client.Client, error) {
 // openDB opens a log read-only for an offline command: the --db file, or
 // the config's state directory when no daemon answers.
 func (g *globals) openDB() (*store.Log, error) {
+	if g.fromStream() {
+		if g.db != "" {
+			return nil, &exitError{code: exitUsage, err: errNATSWithDB}
+		}
+		return g.nats.pull(context.Background(), g)
+	}
 	path := g.db
 	if path == "" {
+		// A running daemon holds the file: read a consistent copy of it,
+		// which the daemon gives over its socket.
+		if l, err := g.copyFromDaemon(); l != nil || err != nil {
+			return l, err
+		}
 		cfgPath, err := g.configPath()
 		if err != nil {
 			return nil, err
@@ -171,6 +193,38 @@ func (g *globals) openDB() (*store.Log, error) {
 		if store.Damaged(err) {
 			err = fmt.Errorf("%w\nThe log is damaged; `tend recover --db %s --out NEW` copies every whole, chain-valid event it still holds", err, path)
 		}
+		return nil, &exitError{code: exitFailure, err: err}
+	}
+	return l, nil
+}
+
+// copyFromDaemon asks a running daemon for a copy of its log, into a
+// temporary file (0600) that is removed when the command ends. nil, nil:
+// no daemon answers.
+func (g *globals) copyFromDaemon() (*store.Log, error) {
+	c, err := g.client()
+	if err != nil {
+		return nil, nil
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Ping(ctx); err != nil {
+		return nil, nil
+	}
+	f, err := os.CreateTemp("", "tend-log-*.db")
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: err}
+	}
+	g.cleanups = append(g.cleanups, func() { os.Remove(f.Name()) })
+	err = c.CopyLog(ctx, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("copy of the daemon's log: %w", err)}
+	}
+	l, err := store.Open(f.Name(), store.Options{ReadOnly: true})
+	if err != nil {
 		return nil, &exitError{code: exitFailure, err: err}
 	}
 	return l, nil
@@ -199,7 +253,7 @@ func logFailure(l *store.Log, err error) error {
 
 // offline reports whether a command should read the log file itself.
 func (g *globals) offline(ctx context.Context) bool {
-	if g.db != "" {
+	if g.db != "" || g.fromStream() {
 		return true
 	}
 	c, err := g.client()
@@ -213,6 +267,10 @@ func (g *globals) offline(ctx context.Context) bool {
 	}
 	return false
 }
+
+// fromStream reports whether the command reads a host's log from the
+// stream (--nats, or --host with the config's [export.nats]).
+func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
 
 func (g *globals) json() bool { return g.output == "json" }
 

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"compress/gzip"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/cmd/internal/report"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/logfile"
 )
-
-func init() { extraCommands = append(extraCommands, newReportCmd) }
 
 func newReportCmd(g *globals) *cobra.Command {
 	var out, sinceFlag, untilFlag, shot string
@@ -26,13 +32,14 @@ filterable table of the events; and a summary per worker. It opens in any
 browser, from a copied log too. The log is read directly (read-only), so it
 works while the daemon runs on a copy, or on the daemon's file once it is down.`,
 		Example: `  tend report --db /tmp/copy-of-tend.db -o report.html
-  tend report --since 2h --worker web --worker api -o last-2h.html`,
+  tend report --since 2h --worker web --worker api -o last-2h.html
+  tend report --nats nats://nats.internal:4222 --host web-3 -o web-3.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" || out == "table" || out == "json" {
 				return usageErr("report needs -o FILE.html")
 			}
-			opts := report.Options{Workers: workers}
+			opts := report.Options{Workers: workers, StderrTail: g.stderrTails()}
 			now := time.Now()
 			if sinceFlag != "" {
 				t, err := query.ParseTime(sinceFlag, now)
@@ -81,8 +88,67 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 	f.StringVar(&untilFlag, "until", "", "end of the window")
 	f.StringSliceVar(&workers, "worker", nil, "only these workers (repeatable)")
 	f.StringVar(&shot, "screenshot", "", "also render the report to this PNG with headless chromium")
+	g.nats.register(f, true)
 	cmd.Flags().StringVarP(&out, "out", "", "", "")
 	_ = cmd.Flags().MarkHidden("out")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { out = g.output }
 	return cmd
+}
+
+// stderrTails reads, for a failure's marker, the last lines that workers
+// whose output goes through a relay wrote to stderr before they failed,
+// from the files the configuration names (the file and its newest backup).
+// Without a configuration, or for a worker without relayed stderr, there
+// is none.
+func (g *globals) stderrTails() func(string, events.Incarnation, time.Time) []string {
+	path, err := g.configPath()
+	if err != nil {
+		return nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil
+	}
+	specs, err := daemon.Specs(cfg, nil)
+	if err != nil {
+		return nil
+	}
+	byName := map[string]*supervisor.WorkerSpec{}
+	for _, sp := range specs {
+		if sp.Relay && sp.Stderr != "" {
+			byName[sp.Name] = sp
+		}
+	}
+	t := &query.Tails{
+		Paths: func(worker string) []string {
+			sp := byName[worker]
+			if sp == nil {
+				return nil
+			}
+			return []string{sp.Stderr + ".1.gz", sp.Stderr + ".1", sp.Stderr}
+		},
+		Open: func(worker, name string) (io.ReadCloser, error) {
+			uid := uint32(os.Geteuid())
+			if sp := byName[worker]; sp != nil && sp.Credential != nil {
+				uid = sp.Credential.Uid
+			}
+			// Files a worker can write: opened the way the daemon does.
+			f, err := logfile.OpenRead(name, uid)
+			if err != nil || !strings.HasSuffix(name, ".gz") {
+				return f, err
+			}
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			return struct {
+				io.Reader
+				io.Closer
+			}{zr, f}, nil
+		},
+	}
+	return func(worker string, inc events.Incarnation, at time.Time) []string {
+		return t.Tail(worker, inc, at, report.TailLines, report.TailLineLen)
+	}
 }

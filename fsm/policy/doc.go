@@ -14,4 +14,11 @@
 // No function panics on any input: negative durations, zero values, NaN
 // jitter and absurd attempt counts are clamped rather than rejected. Use
 // Spec.Validate at configuration time to report nonsense to the operator.
+//
+// Spec is the restart policy as the configuration file states it, and this
+// package owns it: the restart modes, the fields (each tagged with its key in
+// the worker's table) and what makes a Spec valid. cmd/internal/config
+// decodes those keys straight into a Spec and reports each FieldError at its
+// key and line; it owns only what is about the file: the defaults of the keys
+// left out, and the bounds that refuse a value as a likely typo.
 package policy

@@ -1,35 +1,14 @@
 package policy
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-func TestParseRestart(t *testing.T) {
-	cases := []struct {
-		in      string
-		want    Restart
-		wantErr bool
-	}{
-		{"always", Always, false},
-		{"on-failure", OnFailure, false},
-		{"never", Never, false},
-		{" Always\n", Always, false},
-		{"ON-FAILURE", OnFailure, false},
-		{"", "", true},
-		{"on_failure", "", true},
-		{"sometimes", "", true},
-	}
-	for _, c := range cases {
-		got, err := ParseRestart(c.in)
-		if (err != nil) != c.wantErr || got != c.want {
-			t.Errorf("ParseRestart(%q) = %q, %v; want %q, err=%v", c.in, got, err, c.want, c.wantErr)
-		}
-	}
-}
 
 func TestSpecValidate(t *testing.T) {
 	good := Spec{Restart: OnFailure, BackoffInitial: time.Second, BackoffMax: 30 * time.Second,
@@ -37,21 +16,54 @@ func TestSpecValidate(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid spec rejected: %v", err)
 	}
-	bad := map[string]func(*Spec){
-		"mode":        func(s *Spec) { s.Restart = "" },
-		"neg initial": func(s *Spec) { s.BackoffInitial = -1 },
-		"max<initial": func(s *Spec) { s.BackoffMax = time.Millisecond },
-		"neg breaker": func(s *Spec) { s.BreakerMax = -1 },
-		"no window":   func(s *Spec) { s.BreakerWindow = 0 },
-		"neg cool":    func(s *Spec) { s.BreakerCooldown = -1 },
-		"neg stable":  func(s *Spec) { s.StableAfter = -1 },
-	}
-	for name, mut := range bad {
+	for _, m := range Modes() {
 		s := good
-		mut(&s)
-		if s.Validate() == nil {
-			t.Errorf("%s: invalid spec accepted: %+v", name, s)
+		s.Restart = m
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s rejected: %v", m, err)
 		}
+	}
+	bad := []struct {
+		name   string
+		mut    func(*Spec)
+		fields []string
+	}{
+		{"no mode", func(s *Spec) { s.Restart = "" }, []string{"Restart"}},
+		{"mode in capitals", func(s *Spec) { s.Restart = "Always" }, []string{"Restart"}},
+		{"neg initial", func(s *Spec) { s.BackoffInitial = -1 }, []string{"BackoffInitial"}},
+		{"max<initial", func(s *Spec) { s.BackoffMax = time.Millisecond }, []string{"BackoffMax"}},
+		{"neg breaker", func(s *Spec) { s.BreakerMax = -1 }, []string{"BreakerMax"}},
+		{"no window", func(s *Spec) { s.BreakerWindow = 0 }, []string{"BreakerWindow"}},
+		{"neg cool", func(s *Spec) { s.BreakerCooldown = -1 }, []string{"BreakerCooldown"}},
+		{"neg stable", func(s *Spec) { s.StableAfter = -1 }, []string{"StableAfter"}},
+		{"every bad field", func(s *Spec) { *s = Spec{Restart: "x", BackoffInitial: -2, BackoffMax: -3, BreakerMax: 1} },
+			[]string{"Restart", "BackoffInitial", "BackoffMax", "BreakerWindow"}},
+	}
+	for _, c := range bad {
+		s := good
+		c.mut(&s)
+		err := s.Validate()
+		var got []string
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				var fe *FieldError
+				if !errors.As(e, &fe) {
+					t.Fatalf("%s: %v is not a *FieldError", c.name, e)
+				}
+				got = append(got, fe.Field)
+			}
+		}
+		if !slices.Equal(got, c.fields) {
+			t.Errorf("%s: errors name %v, want %v (%v)", c.name, got, c.fields, err)
+		}
+	}
+	// The reasons name settings by their keys in the file and never
+	// repeat a value.
+	err := Spec{Restart: "hunter2-secret", BackoffMax: time.Minute, BreakerMax: 1}.Validate()
+	want := "policy: Restart: invalid value (use one of \"always\", \"on-failure\", \"never\")\n" +
+		"policy: BreakerWindow: must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
 

@@ -41,5 +41,9 @@
 // (the Recovered input) redoes every effect whose event is durable but
 // whose outcome was never observed: a SIGKILL decided before the crash is
 // sent again, a spawn that was never reported is made again, a stopping
-// worker gets its stop signal and stop timer again.
+// worker gets its stop signal and stop timer again, a hook whose end was
+// never recorded runs again while what it is for still stands (hook.go).
+// An operator's signal is the exception: it is sent at most once, because
+// a second HUP is a second reload; a signal_requested without its
+// signal_sent says the daemon died in between.
 package core

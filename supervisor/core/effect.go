@@ -31,10 +31,22 @@ const (
 	Prepare
 	// Forget drops what the shell keeps for a removed worker.
 	Forget
+	// RunHook runs hook Hook of incarnation Inc (Ref: its hook_started),
+	// bounded by Delay, and reports how it ended. A post_stop runs to its
+	// end before anything later on the worker's queue (the next start); the
+	// other hooks run beside it.
+	RunHook
+	// CancelHook kills the process group of hook Hook of incarnation Inc
+	// if it still runs: what it belonged to is over.
+	CancelHook
+	// ExitDaemon tells the shell that the daemon exits with status Code once
+	// every worker has stopped (exit_on); Worker is the one whose end
+	// decided it, if any.
+	ExitDaemon
 )
 
 var effectNames = map[EffectKind]string{Spawn: "spawn", Signal: "signal", Kill: "kill", StartMonitors: "monitors",
-	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget"}
+	Watch: "watch", ArmTimer: "timer", Prepare: "prepare", Forget: "forget", RunHook: "hook", CancelHook: "cancel-hook", ExitDaemon: "exit"}
 
 func (k EffectKind) String() string {
 	if n, ok := effectNames[k]; ok {
@@ -48,12 +60,18 @@ type Effect struct {
 	Kind    EffectKind
 	Worker  string
 	Inc     events.Incarnation
-	Digest  string    // Spawn, StartMonitors: the settings
+	Digest  string    // Spawn, StartMonitors, RunHook: the settings
 	Signal  int       // Signal
 	Timer   TimerKind // ArmTimer
 	At      time.Time // ArmTimer: from its event's time, so a late dispatch does not delay it
 	Delay   time.Duration
 	Digests []string // Prepare
+	// Signal of an operator: who asked, and the signal_requested the
+	// outcome answers. RunHook, CancelHook: the hook_started.
+	Actor string
+	Ref   events.Seq
+	Hook  string // RunHook, CancelHook: which hook
+	Code  int    // ExitDaemon: the daemon's exit status
 }
 
 func (f Effect) String() string {
@@ -63,6 +81,8 @@ func (f Effect) String() string {
 		s += fmt.Sprintf(" SIG%s", events.SignalName(f.Signal))
 	case ArmTimer:
 		s += fmt.Sprintf(" %v at %s", f.Timer, f.At.Format(time.RFC3339Nano))
+	case RunHook, CancelHook:
+		s += " " + f.Hook
 	}
 	return s
 }
@@ -77,6 +97,10 @@ func (k TimerKind) String() string {
 		return "restart"
 	case Cooldown:
 		return "cooldown"
+	case ReadyTimeout:
+		return "ready-timeout"
+	case ScheduleDue:
+		return "schedule"
 	}
 	return fmt.Sprintf("TimerKind(%d)", int(k))
 }
@@ -85,10 +109,12 @@ func (k TimerKind) String() string {
 // (stale when it changed nothing, e.g. a start of a running worker), or
 // why it was refused.
 type Outcome struct {
-	Worker string
-	Before fsm.Worker // the worker as the command found it
-	Event  *events.Event
-	Err    error
+	Worker  string
+	Verb    Verb       // what the command did: a reload is a SendSignal or a Restart
+	Before  fsm.Worker // the worker as the command found it
+	Oneshot bool       // a one-shot: a start's goal is completion
+	Event   *events.Event
+	Err     error
 }
 
 // Result is one decision.
@@ -100,6 +126,8 @@ type Result struct {
 	Effects []Effect
 	// Outcomes of a Command, one per worker named, in order.
 	Outcomes []Outcome
-	// Load: what a configuration load changed.
+	// Load and Scale: what a configuration load (or a scale) changed.
 	Added, Removed, Changed []string
+	// Scale: the count of instances before it.
+	ScaledFrom int
 }

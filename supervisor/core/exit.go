@@ -13,10 +13,14 @@ import (
 // not), its main process gone, the rest gone, and what follows the end.
 
 func (d *decision) spawned(in Spawned) error {
+	cause := fmt.Sprintf("spawned pid %d", in.PID)
+	if in.RelayPID != 0 {
+		cause += fmt.Sprintf(", its output through relay pid %d", in.RelayPID)
+	}
 	e, err := d.add(events.Event{Type: events.Spawned, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorDaemon,
-		Cause: fmt.Sprintf("spawned pid %d", in.PID),
+		Cause: cause,
 		Details: events.Details{PID: in.PID, StartTicks: in.StartTicks, BootID: in.BootID,
-			Command: in.Command, EnvNames: in.EnvNames}})
+			Command: in.Command, EnvNames: in.EnvNames, RelayPID: in.RelayPID, RelayStartTicks: in.RelayStartTicks}})
 	if err != nil || e.Stale {
 		return err
 	}
@@ -24,14 +28,7 @@ func (d *decision) spawned(in Spawned) error {
 	if sp == nil {
 		return nil
 	}
-	d.effect(Effect{Kind: StartMonitors, Worker: in.Worker, Inc: in.Inc, Digest: sp.Digest})
-	if sp.StartTimeout > 0 {
-		d.effect(Effect{Kind: ArmTimer, Worker: in.Worker, Inc: in.Inc, Timer: StartTimeout, Delay: sp.StartTimeout, At: e.Time.Add(sp.StartTimeout)})
-		return nil
-	}
-	_, err = d.add(events.Event{Type: events.Ready, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorDaemon,
-		Cause: "running (no start timeout)"})
-	return err
+	return d.readyEffects(e, sp)
 }
 
 func (d *decision) spawnFailed(in SpawnFailed) error {
@@ -84,8 +81,12 @@ func exitDetails(pid int, x Exit, remaining int) events.Details {
 
 // exited records the end of an incarnation and what follows it.
 func (d *decision) exited(in Exited) error {
+	cause := "process " + in.Exit.Desc
+	if sp := d.st.SpecOf(in.Worker); sp != nil && sp.Oneshot && in.Exit.HasCode && in.Exit.Code == 0 {
+		cause += ": completed"
+	}
 	e, err := d.add(events.Event{Type: events.Exited, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorProcess,
-		Cause: "process " + in.Exit.Desc, Details: exitDetails(in.PID, in.Exit, 0)})
+		Cause: cause, Details: exitDetails(in.PID, in.Exit, 0)})
 	if err != nil || e.Stale {
 		return err
 	}
@@ -93,18 +94,28 @@ func (d *decision) exited(in Exited) error {
 }
 
 func (d *decision) signalled(in Signalled) error {
-	cause := fmt.Sprintf("SIG%s sent to the process group", events.SignalName(in.Signal))
+	target := "the process group"
+	if in.Hook != "" {
+		target = "the process group of its " + in.Hook + " hook"
+	}
+	cause := fmt.Sprintf("SIG%s sent to %s", events.SignalName(in.Signal), target)
 	if in.Err != "" {
-		cause = fmt.Sprintf("SIG%s to the process group failed: %s", events.SignalName(in.Signal), in.Err)
+		cause = fmt.Sprintf("SIG%s to %s failed: %s", events.SignalName(in.Signal), target, in.Err)
+	}
+	actor := in.Actor
+	if actor == "" {
+		actor = events.ActorDaemon
+	} else {
+		cause += ", as " + actor + " asked"
 	}
 	_, err := d.add(events.Event{Type: events.SignalSent, Worker: in.Worker, Incarnation: in.Inc,
-		Actor: events.ActorDaemon, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID}})
+		Actor: actor, Cause: cause, Details: events.Details{Signal: in.Signal, PID: in.PID, Errno: in.Errno, Ref: in.Ref}})
 	return err
 }
 
 // policyExit is an exit as the restart policy sees it.
-func policyExit(e *events.Event, x Exit, ran time.Duration) policy.Exit {
-	ex := policy.Exit{Code: x.Code, Signal: x.Signal, FailedStart: e.From == events.Starting, Lost: e.Type == events.Lost, Ran: ran}
+func policyExit(e *events.Event, x Exit, ran time.Duration, failedStart bool) policy.Exit {
+	ex := policy.Exit{Code: x.Code, Signal: x.Signal, FailedStart: e.From == events.Starting || failedStart, Lost: e.Type == events.Lost, Ran: ran}
 	if e.Type == events.SpawnFailed || x.Signal != 0 || !x.HasCode {
 		ex.Code = -1
 	}
@@ -117,6 +128,7 @@ func policyExit(e *events.Event, x Exit, ran time.Duration) policy.Exit {
 func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 	w := d.w.Worker(name)
 	sp := d.st.spec(w)
+	d.endHooks(w, e.Incarnation, sp)
 	stopAsked := w.Flags.StopAsked
 	// A broken variant the property tests must catch (proptest/mutants.sh):
 	// the restart policy ignores an explicit stop.
@@ -135,15 +147,24 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 	case w.Flags.RestartAfter:
 		_, err := d.start(name, events.StartRequested, w.Flags.RestartActor, "starting again: restart requested by "+w.Flags.RestartActor)
 		return err
+	case w.Waiting == "run":
+		_, err := d.run(name, w.LastPlanned, fmt.Sprintf("scheduled run due at %s, after the last run ended", fmtTime(w.LastPlanned)))
+		return err
 	case stopAsked:
-		return nil
+		return d.exitOn(name, true)
+	}
+	// It ended on its own: what depends on it hears of it.
+	d.depRestarted(name)
+	if sp.Oneshot && x.HasCode && x.Code == 0 && x.Signal == 0 {
+		// completed: a one-shot is never restarted after success
+		return d.exitOn(name, false)
 	}
 	var ran time.Duration
 	if w.LastExit != nil {
 		ran = w.LastExit.Ran
 	}
 	h := policy.History{Streak: w.Policy.Streak, Restarts: w.Recent}
-	dec := policy.Decide(sp.Policy, h, policyExit(e, x, ran), e.Time, d.rand())
+	dec := policy.Decide(sp.Policy, h, policyExit(e, x, ran, w.Flags.FailedStart), e.Time, d.rand())
 	switch dec.Verdict {
 	case policy.RestartAfter:
 		r, err := d.add(events.Event{Type: events.RestartScheduled, Worker: name, Incarnation: e.Incarnation,
@@ -157,6 +178,7 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			return err
 		}
 		d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: RestartDue, Delay: dec.Delay, At: r.Time.Add(dec.Delay)})
+		return nil
 	case policy.OpenBreaker:
 		b, err := d.add(events.Event{Type: events.BreakerOpened, Worker: name, Incarnation: e.Incarnation,
 			Actor: events.ActorPolicy, Cause: dec.Reason, Details: events.Details{Attempt: len(w.Recent)}})
@@ -167,5 +189,5 @@ func (d *decision) afterEnd(name string, e *events.Event, x Exit) error {
 			d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: e.Incarnation, Timer: Cooldown, Delay: cd, At: b.Time.Add(cd)})
 		}
 	}
-	return nil
+	return d.exitOn(name, false)
 }

@@ -17,6 +17,11 @@ const (
 	Start Verb = iota + 1
 	Stop
 	Restart
+	// SendSignal sends Command.Signal to the worker's running incarnation.
+	SendSignal
+	// Reload sends a running worker its reload_signal, or restarts it
+	// when it has none. It never starts a stopped worker.
+	Reload
 )
 
 func (v Verb) String() string {
@@ -27,18 +32,22 @@ func (v Verb) String() string {
 		return "stop"
 	case Restart:
 		return "restart"
+	case SendSignal:
+		return "signal"
+	case Reload:
+		return "reload"
 	}
 	return fmt.Sprintf("Verb(%d)", int(v))
 }
 
 // ParseVerb is the inverse of String.
 func ParseVerb(s string) (Verb, error) {
-	for _, v := range []Verb{Start, Stop, Restart} {
+	for _, v := range []Verb{Start, Stop, Restart, SendSignal, Reload} {
 		if v.String() == s {
 			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown command %q (start, stop, restart)", s)
+	return 0, fmt.Errorf("unknown command %q (start, stop, restart, signal, reload)", s)
 }
 
 // Command is an operator's verb on one or many workers, judged as one
@@ -47,6 +56,11 @@ type Command struct {
 	Verb    Verb
 	Workers []string
 	Actor   string
+	// NoDeps: a stop or restart leaves the workers that depend on these
+	// alone (by default they are stopped first, or restarted with them).
+	NoDeps bool
+	// Signal is what SendSignal sends (a Linux signal number).
+	Signal int
 }
 
 // Load applies a configuration. First is the first load of this daemon:
@@ -57,6 +71,33 @@ type Load struct {
 	Hash  string  // digest of the configuration as a whole
 	Actor string
 	First bool
+	// Changes names, for a worker whose settings changed since the last
+	// load, the keys they changed in (as the file spells them, never a
+	// value), for the cause its worker_changed records. Optional.
+	Changes map[string][]string
+	// Groups are the workers with instances and the configuration's
+	// count of each. Specs holds their instances (Spec.InstanceOf) up to
+	// at least the count in force: the configuration's, or a runtime
+	// scale's (World.Scales) while it holds; those past it are left out.
+	Groups []Group
+	// ExitOn is the daemon's exit_on setting ("": ExitNever).
+	ExitOn ExitOn
+}
+
+// Group is a worker with instances = Instances in the configuration.
+type Group struct {
+	Name      string
+	Instances int
+}
+
+// Scale changes the number of instances of a worker with instances at
+// runtime (tend scale). Specs are the settings of instances 1 … Count, in
+// order.
+type Scale struct {
+	Group string
+	Count int
+	Specs []*Spec
+	Actor string
 }
 
 // Shutdown records that the daemon is stopping and, unless LeaveRunning,
@@ -70,6 +111,17 @@ type Shutdown struct {
 // recorded).
 type Refused struct{ Actor, Cause string }
 
+// NotifyFailed records the dead letter of an alert: the alert named
+// Notifier about the event at Seq was not delivered after Attempts
+// attempts, the last failing with Err (words that name no secret).
+type NotifyFailed struct {
+	Notifier string
+	Seq      events.Seq
+	About    string // the event it was about, "breaker_opened of web"
+	Attempts int
+	Err      string
+}
+
 // Spawned: the incarnation's process exists.
 type Spawned struct {
 	Worker     string
@@ -79,6 +131,9 @@ type Spawned struct {
 	BootID     string
 	Command    []string
 	EnvNames   []string
+	// RelayPID and RelayStartTicks identify its output relay, if it has one.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // SpawnFailed: the incarnation's process could not be started.
@@ -117,13 +172,41 @@ type Exited struct {
 	Exit   Exit
 }
 
-// Signalled: a signal effect was carried out (Err says how it failed).
+// Signalled: a signal effect was carried out (Err, and Errno when there
+// is one, say how it failed). Actor and Ref are the Signal effect's: who
+// asked for it, and the signal_requested it answers.
 type Signalled struct {
 	Worker string
 	Inc    events.Incarnation
 	PID    int
 	Signal int
 	Err    string
+	Errno  int
+	Actor  string
+	Ref    events.Seq
+	// Hook: the signal went to this hook's process group (a stop of a
+	// worker whose pre_start runs), not to a worker process.
+	Hook string
+}
+
+// HookExited: a hook that a RunHook effect ran has ended, or could not be
+// started (Errno, Err), or ended unseen (Lost: the daemon that ran it
+// stopped first).
+type HookExited struct {
+	Worker    string
+	Inc       events.Incarnation
+	Kind      string     // pre_start, post_start, stop_command, post_stop
+	Ref       events.Seq // its hook_started
+	PID       int
+	Exit      Exit
+	Errno     int
+	Err       string
+	TimedOut  bool // killed with its group after its timeout
+	Cancelled bool // killed with its group: what it belonged to was over
+	Lost      bool
+	Ran       time.Duration
+	Output    string // the last lines of its output, control characters escaped
+	Command   []string
 }
 
 // StraysFound: processes of the incarnation were found outside it and
@@ -135,11 +218,13 @@ type StraysFound struct {
 	What   string
 }
 
-// HealthReport is a health check's verdict.
+// HealthReport is a health check's verdict. First: the first pass of the
+// incarnation's check (only that; not a change of health).
 type HealthReport struct {
 	Worker      string
 	Inc         events.Incarnation
 	Healthy     bool
+	First       bool
 	Consecutive int
 	Detail      string
 }
@@ -161,6 +246,8 @@ const (
 	StopTimeout                       // still stopping: SIGKILL
 	RestartDue                        // the backoff is over: start again
 	Cooldown                          // the breaker's cooldown is over
+	ReadyTimeout                      // Starting and not yet ready: a failed start
+	ScheduleDue                       // a scheduled run is due
 )
 
 // TimerFired: a timer armed by an ArmTimer effect came due.
@@ -169,6 +256,41 @@ type TimerFired struct {
 	Worker string
 	Inc    events.Incarnation
 	Delay  time.Duration
+	// ScheduleDue: when the run is due, and the settings that planned it.
+	Planned time.Time
+	Digest  string
+}
+
+// Notified is one message on a worker's notification socket (the systemd
+// protocol). Foreign: its sender is not a process of the incarnation.
+type Notified struct {
+	Worker     string
+	Inc        events.Incarnation
+	PID        int // the sender, as the kernel says (SCM_CREDENTIALS)
+	Foreign    bool
+	Ready      bool    // READY=1
+	Status     *string // STATUS=
+	Reloading  bool    // RELOADING=1
+	Stopping   bool    // STOPPING=1
+	Extend     time.Duration
+	MainPID    int // MAINPID=, with its identity
+	MainTicks  uint64
+	MainBootID string
+}
+
+// FDReady: the worker wrote a newline to its readiness descriptor.
+type FDReady struct {
+	Worker string
+	Inc    events.Incarnation
+	FD     int
+}
+
+// WatchdogExpired: no WATCHDOG=1 came for the worker's watchdog period.
+type WatchdogExpired struct {
+	Worker   string
+	Inc      events.Incarnation
+	Period   time.Duration
+	LastPing time.Time // zero: none ever came
 }
 
 // Found is what recovery found of an incarnation the log believed alive.
@@ -178,6 +300,10 @@ type Found struct {
 	PID        int
 	StartTicks uint64
 	BootID     string
+	// RelayPID and RelayStartTicks: its output relay still runs and was
+	// adopted with it.
+	RelayPID        int
+	RelayStartTicks uint64
 }
 
 // Stray is a process of this daemon the log does not account for, found
@@ -188,24 +314,44 @@ type Stray struct {
 	PID    int
 }
 
+// HookFound is a hook process an earlier daemon started, found still
+// running by recovery and killed with its group before anything runs it
+// again.
+type HookFound struct {
+	Worker string
+	Kind   string
+	Inc    events.Incarnation // the incarnation it ran for
+	PID    int
+}
+
 // Recovered reports what the OS holds of the workers the replayed log
 // believed alive, after the first load.
 type Recovered struct {
 	Workers map[string]Found
 	Strays  []Stray
+	Hooks   []HookFound
+	// Seq is the last seq of the log when this daemon started: the hooks
+	// decided after it are this daemon's own, not the last one's.
+	Seq events.Seq
 }
 
-func (Command) input()      {}
-func (Load) input()         {}
-func (Shutdown) input()     {}
-func (Refused) input()      {}
-func (Spawned) input()      {}
-func (SpawnFailed) input()  {}
-func (LeaderExited) input() {}
-func (Exited) input()       {}
-func (Signalled) input()    {}
-func (StraysFound) input()  {}
-func (HealthReport) input() {}
-func (Violation) input()    {}
-func (TimerFired) input()   {}
-func (Recovered) input()    {}
+func (Command) input()         {}
+func (Load) input()            {}
+func (Scale) input()           {}
+func (Shutdown) input()        {}
+func (Refused) input()         {}
+func (Spawned) input()         {}
+func (SpawnFailed) input()     {}
+func (LeaderExited) input()    {}
+func (Exited) input()          {}
+func (Signalled) input()       {}
+func (StraysFound) input()     {}
+func (HealthReport) input()    {}
+func (Violation) input()       {}
+func (TimerFired) input()      {}
+func (Recovered) input()       {}
+func (Notified) input()        {}
+func (FDReady) input()         {}
+func (WatchdogExpired) input() {}
+func (NotifyFailed) input()    {}
+func (HookExited) input()      {}

@@ -13,6 +13,14 @@ import (
 // already in the log.
 
 func (d *decision) health(in HealthReport) error {
+	if in.First {
+		// The first pass of the check is news only to a worker whose
+		// readiness it is.
+		if sp := d.st.SpecOf(in.Worker); sp != nil && sp.Ready.Kind == ReadyHealth {
+			return d.ready(in.Worker, in.Inc, events.ActorHealth, "ready: health check passes: "+in.Detail)
+		}
+		return nil
+	}
 	typ, cause := events.HealthRecovered, "health check passes again: "+in.Detail
 	if !in.Healthy {
 		typ, cause = events.HealthFailed, fmt.Sprintf("health check failed %d times: %s", in.Consecutive, in.Detail)
@@ -57,10 +65,18 @@ func (d *decision) violation(in Violation) error {
 
 func (d *decision) timer(in TimerFired) error {
 	w := d.w.Worker(in.Worker)
-	if w == nil || w.Incarnation != in.Inc {
+	if w == nil {
+		return nil
+	}
+	if in.Kind == ScheduleDue {
+		return d.due(in) // a schedule belongs to the worker, not to an incarnation
+	}
+	if w.Incarnation != in.Inc {
 		return nil
 	}
 	switch in.Kind {
+	case ReadyTimeout:
+		return d.notReady(in)
 	case StartTimeout:
 		if w.State != events.Starting {
 			return nil

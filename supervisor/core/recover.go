@@ -2,9 +2,11 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 )
 
 // recovered reconciles what the replayed log believed alive with what
@@ -19,7 +21,13 @@ import (
 //   - a Starting worker whose spawn was never reported and of which nothing
 //     runs is spawned again, as the same incarnation;
 //   - anything else the log believed alive and that is gone is lost, and
-//     its restart policy decides what follows.
+//     its restart policy decides what follows;
+//   - a hook whose hook_started is durable and whose end is not ran when
+//     the daemon stopped (recovery killed what was left of it first, and
+//     records that as a stray): it runs again when what it is for still
+//     stands (a pre_start of a start that waits for it, a post_start of a
+//     worker adopted running, a stop_command of a worker adopted stopping,
+//     any post_stop), and is recorded as ended, outcome unknown, when not.
 func (d *decision) recovered(in Recovered) error {
 	for _, s := range in.Strays {
 		if _, err := d.add(events.Event{Type: events.StrayFound, Worker: s.Worker, Incarnation: s.Inc,
@@ -28,11 +36,42 @@ func (d *decision) recovered(in Recovered) error {
 			return err
 		}
 	}
+	for _, h := range in.Hooks {
+		if _, err := d.add(events.Event{Type: events.StrayFound, Worker: h.Worker, Incarnation: h.Inc,
+			Actor: events.ActorRecovery, Details: events.Details{PID: h.PID, Policy: h.Kind},
+			Cause: fmt.Sprintf("%s hook (pid %d) of incarnation %d was still running when the daemon restarted: killed with its group", h.Kind, h.PID, h.Inc)}); err != nil {
+			return err
+		}
+	}
+	rerun := make(map[events.Seq]bool) // hooks run again
 	names := make([]string, 0, len(in.Workers))
 	for n := range in.Workers {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	again := func(w *fsm.Worker, kind string, sp *Spec) bool {
+		for _, h := range w.Hooks {
+			if h.Kind == kind && h.Inc == w.Incarnation && h.Seq <= in.Seq {
+				if _, ok := sp.hook(kind); ok {
+					d.rerunHook(h, w.Name, sp)
+					rerun[h.Seq] = true
+					return true
+				}
+			}
+		}
+		return false
+	}
+	// A post_stop that ran when the daemon stopped runs again first: the
+	// next start of its worker waits for it, as it would have.
+	for _, name := range d.w.Names(true) {
+		w := d.w.Worker(name)
+		for _, h := range w.Hooks {
+			if _, ok := d.st.spec(w).hook(h.Kind); ok && h.Kind == fsm.HookPostStop && h.Seq <= in.Seq {
+				d.rerunHook(h, name, d.st.spec(w))
+				rerun[h.Seq] = true
+			}
+		}
+	}
 	for _, name := range names {
 		f := in.Workers[name]
 		w := d.w.Worker(name)
@@ -42,7 +81,14 @@ func (d *decision) recovered(in Recovered) error {
 		sp := d.st.spec(w)
 		if !f.Alive {
 			if w.State == events.Starting && w.PID == 0 && sp != nil && !d.w.Closing {
-				// Its start was decided, its spawn never reported: make it.
+				// Its start was decided, its spawn never reported: make it,
+				// after its pre_start when that never ended.
+				if _, ok := sp.hook(fsm.HookPreStart); ok && !w.Flags.PreStartDone {
+					if !again(w, fsm.HookPreStart, sp) {
+						d.runHook(fsm.HookPreStart, name, f.Inc, sp)
+					}
+					continue
+				}
 				d.effect(Effect{Kind: Spawn, Worker: name, Inc: f.Inc, Digest: sp.Digest})
 				continue
 			}
@@ -56,9 +102,14 @@ func (d *decision) recovered(in Recovered) error {
 			}
 			continue
 		}
+		cause := fmt.Sprintf("adopted pid %d, still running since before the daemon restarted", f.PID)
+		if f.RelayPID != 0 {
+			cause += fmt.Sprintf(", and its output relay pid %d", f.RelayPID)
+		}
 		if _, err := d.add(events.Event{Type: events.Adopted, Worker: name, Incarnation: f.Inc, Actor: events.ActorRecovery,
-			Cause:   fmt.Sprintf("adopted pid %d, still running since before the daemon restarted", f.PID),
-			Details: events.Details{PID: f.PID, StartTicks: f.StartTicks, BootID: f.BootID}}); err != nil {
+			Cause: cause,
+			Details: events.Details{PID: f.PID, StartTicks: f.StartTicks, BootID: f.BootID,
+				RelayPID: f.RelayPID, RelayStartTicks: f.RelayStartTicks}}); err != nil {
 			return err
 		}
 		d.effect(Effect{Kind: Watch, Worker: name, Inc: f.Inc})
@@ -72,6 +123,10 @@ func (d *decision) recovered(in Recovered) error {
 			d.effect(Effect{Kind: Kill, Worker: name, Inc: f.Inc})
 		case w.State == events.Stopping:
 			sig, timeout := stopParams(w, sp)
+			if again(w, fsm.HookStopCommand, sp) {
+				d.effect(Effect{Kind: ArmTimer, Worker: name, Inc: f.Inc, Timer: StopTimeout, Delay: timeout, At: d.now.Add(timeout)})
+				break
+			}
 			d.stopEffects(name, f.Inc, sig, timeout, d.now)
 		case sp == nil:
 		default:
@@ -87,6 +142,27 @@ func (d *decision) recovered(in Recovered) error {
 					Cause: "running (no start timeout)"}); err != nil {
 					return err
 				}
+			}
+			if w.State == events.Running {
+				again(w, fsm.HookPostStart, sp)
+			}
+		}
+	}
+	return d.settleHooks(in.Seq, rerun)
+}
+
+// settleHooks records as ended, outcome unknown, every hook that ran when
+// the last daemon stopped (decided at or before seq before) and is not run
+// again.
+func (d *decision) settleHooks(before events.Seq, rerun map[events.Seq]bool) error {
+	for _, name := range d.w.Names(true) {
+		w := d.w.Worker(name)
+		for _, h := range slices.Clone(w.Hooks) {
+			if rerun[h.Seq] || h.Seq > before {
+				continue
+			}
+			if err := d.hookExited(HookExited{Worker: name, Inc: h.Inc, Kind: h.Kind, Ref: h.Seq, Lost: true, Exit: Exit{Code: -1}}); err != nil {
+				return err
 			}
 		}
 	}

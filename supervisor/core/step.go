@@ -31,10 +31,15 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		d.command(in)
 	case Load:
 		err = d.load(in)
+	case Scale:
+		err = d.scale(in)
 	case Shutdown:
 		err = d.shutdown(in)
 	case Refused:
 		_, err = d.add(events.Event{Type: events.CommandRefused, Actor: in.Actor, Cause: in.Cause})
+	case NotifyFailed:
+		_, err = d.add(events.Event{Type: events.NotifyFailed, Actor: events.ActorAlert, Details: events.Details{Attempt: in.Attempts, Policy: in.Notifier},
+			Cause: fmt.Sprintf("alert %q about seq %d (%s) not delivered after %d attempts: %s", in.Notifier, in.Seq, in.About, in.Attempts, in.Err)})
 	case Recovered:
 		err = d.recovered(in)
 	case Spawned:
@@ -56,9 +61,21 @@ func Step(st *State, in Input, now time.Time, rand func() float64) (Result, erro
 		err = d.violation(in)
 	case TimerFired:
 		err = d.timer(in)
+	case Notified:
+		err = d.notified(in)
+	case FDReady:
+		err = d.ready(in.Worker, in.Inc, "readiness", fmt.Sprintf("ready: wrote a newline to descriptor %d", in.FD))
+	case WatchdogExpired:
+		err = d.watchdog(in)
+	case HookExited:
+		err = d.hookExited(in)
 	default:
 		err = fmt.Errorf("core: unknown input %T", in)
 	}
+	// What waited for the workers this decision changed goes through now,
+	// in the same decision: a dependent is spawned in the decision that
+	// records that its condition holds.
+	d.settle(0)
 	return d.res, err
 }
 
@@ -87,6 +104,10 @@ func (d *decision) add(e events.Event) (*events.Event, error) {
 		panic(fmt.Sprintf("core: event decided but not applicable: %v", err))
 	}
 	d.res.Events = append(d.res.Events, ev)
+	if ev.Changes() && ev.To == events.Running {
+		// However it came to be running, its post_start runs now.
+		d.running(ev)
+	}
 	return ev, nil
 }
 
@@ -129,11 +150,11 @@ func (d *decision) effectsFor(e *events.Event) {
 	// d.mutantSignalAgain(e, sp)
 	switch {
 	case e.To == events.Starting:
-		d.effect(Effect{Kind: Spawn, Worker: e.Worker, Inc: e.Incarnation, Digest: sp.Digest})
+		d.startEffects(e, sp)
 	case e.Type == events.KillSent:
 		d.effect(Effect{Kind: Kill, Worker: e.Worker, Inc: e.Incarnation})
 	case e.To == events.Stopping:
-		d.stopEffects(e.Worker, e.Incarnation, sp.StopSignal, sp.StopTimeout, e.Time)
+		d.beginStop(w, e.Incarnation, sp, sp.StopSignal, sp.StopTimeout, e.Time)
 	}
 }
 
@@ -171,12 +192,23 @@ func stopParams(w *fsm.Worker, sp *Spec) (int, time.Duration) {
 	return sig, timeout
 }
 
-// startLocked records a start (or a restart of a stopped worker), closing
-// an open breaker first when someone other than the policy asks.
+// start records a start (or a restart of a stopped worker), closing an
+// open breaker first when someone other than the policy asks. A start that
+// makes a new incarnation starts what it depends on first, and waits until
+// that holds.
 func (d *decision) start(name string, typ events.Type, actor, cause string) (*events.Event, error) {
+	return d.startDepth(name, typ, actor, cause, 0)
+}
+
+func (d *decision) startDepth(name string, typ events.Type, actor, cause string, depth int) (*events.Event, error) {
+	return d.startEvent(events.Event{Type: typ, Worker: name, Actor: actor, Cause: cause}, depth)
+}
+
+func (d *decision) startEvent(e events.Event, depth int) (*events.Event, error) {
 	if d.w.Closing {
 		return nil, ErrClosed
 	}
+	name, actor := e.Worker, e.Actor
 	w := d.w.Worker(name)
 	if w != nil && w.Policy.BreakerOpen && !w.Live() && actor != events.ActorPolicy {
 		if _, err := d.add(events.Event{Type: events.BreakerClosed, Worker: name, Actor: actor,
@@ -184,5 +216,12 @@ func (d *decision) start(name string, typ events.Type, actor, cause string) (*ev
 			return nil, err
 		}
 	}
-	return d.record(events.Event{Type: typ, Worker: name, Actor: actor, Cause: cause})
+	if w != nil && stopped(w) {
+		if sp := d.st.spec(w); sp != nil && len(sp.Deps) > 0 {
+			if unmet := d.startDeps(name, sp, actor, depth); len(unmet) > 0 {
+				return d.waitToStart(name, unmet, actor)
+			}
+		}
+	}
+	return d.record(e)
 }

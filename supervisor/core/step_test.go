@@ -23,6 +23,9 @@ type machine struct {
 	st  *State
 	log []*events.Event
 	now time.Time
+	// replayed is the last seq the log held when the daemon last started
+	// (Recovered.Seq).
+	replayed events.Seq
 }
 
 func newMachine(t *testing.T) *machine {
@@ -55,6 +58,7 @@ func (m *machine) crash(n int) {
 		}
 	}
 	m.st = NewState(w)
+	m.replayed = w.Seq
 }
 
 func spec(name string, mut ...func(*Spec)) *Spec {
@@ -289,4 +293,22 @@ func TestAdoptedStartWithoutTimeoutIsRunning(t *testing.T) {
 	if w := m.st.World.Worker("w"); w.State != events.Running {
 		t.Errorf("w is %s after its adoption, want Running", w.State)
 	}
+}
+
+// The dead letter of an alert is a daemon-level event that changes no
+// worker and implies no effect, and it replays.
+func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
+	m := newMachine(t)
+	m.step(Load{Specs: []*Spec{spec("web")}, Hash: "h1", Actor: "daemon", First: true})
+	before := m.st.World.Clone()
+	res := m.step(NotifyFailed{Notifier: "ops", Seq: 3, About: "spawned of web", Attempts: 5, Err: "HTTP 500"})
+	expect(t, "dead letter", types(res.Events)+" / "+kinds(res.Effects), "notify_failed / ")
+	e := res.Events[0]
+	if e.Worker != "" || e.Attempt != 5 || e.Policy != "ops" || e.Actor != events.ActorAlert || !strings.Contains(e.Cause, `alert "ops" about seq 3`) {
+		t.Errorf("event %+v", e)
+	}
+	if w := m.st.World.Worker("web"); w.State != before.Worker("web").State || w.Incarnation != before.Worker("web").Incarnation {
+		t.Errorf("the dead letter changed web: %+v", w)
+	}
+	m.crash(-1)
 }

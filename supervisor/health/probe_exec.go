@@ -19,6 +19,10 @@ type execProber struct {
 	timeout time.Duration
 }
 
+func newExecProber(spec Spec) prober {
+	return execProber{argv: spec.Command, timeout: spec.Timeout}
+}
+
 func (p execProber) probe(ctx context.Context) (bool, string) {
 	prefix := fmt.Sprintf("exec %v: ", p.argv)
 	cmd := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)

@@ -23,7 +23,7 @@ type httpProber struct {
 	client  *http.Client
 }
 
-func newHTTPProber(rawURL string, timeout time.Duration) *httpProber {
+func newHTTPProber(spec Spec) prober {
 	tr := &http.Transport{
 		// One fresh connection per probe: the check then exercises accept,
 		// and no connection outlives the probe that opened it.
@@ -31,8 +31,8 @@ func newHTTPProber(rawURL string, timeout time.Duration) *httpProber {
 		Proxy:             nil, // a worker on localhost must not be reached through HTTP_PROXY
 	}
 	return &httpProber{
-		url:     rawURL,
-		timeout: timeout,
+		url:     spec.URL,
+		timeout: spec.Timeout,
 		client: &http.Client{
 			Transport: tr,
 			CheckRedirect: func(*http.Request, []*http.Request) error {

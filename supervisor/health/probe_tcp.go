@@ -13,6 +13,10 @@ type tcpProber struct {
 	timeout time.Duration
 }
 
+func newTCPProber(spec Spec) prober {
+	return tcpProber{address: spec.Address, timeout: spec.Timeout}
+}
+
 func (p tcpProber) probe(ctx context.Context) (bool, string) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", p.address)

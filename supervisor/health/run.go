@@ -8,8 +8,13 @@ import (
 // Report is one change of the worker's health as seen by the check.
 type Report struct {
 	// Healthy false: the failure threshold was just reached. Healthy true:
-	// the first success after an unhealthy report.
-	Healthy     bool
+	// the first success after an unhealthy report, or (First) the first
+	// success of the check at all.
+	Healthy bool
+	// First: the check passed for the first time (a worker whose readiness
+	// is its health check is ready). Reported once, and not a change of
+	// health.
+	First       bool
 	Consecutive int       // consecutive failures at the time of the report
 	Detail      string    // the probe's outcome as a sentence, e.g. "GET http://127.0.0.1:8080/healthz: status 503"
 	At          time.Time // when the reported probe finished
@@ -55,6 +60,10 @@ func Run(ctx context.Context, spec Spec, report func(Report)) {
 		if ctx.Err() != nil {
 			return
 		}
+		if ok && !t.passed {
+			t.passed = true
+			report(Report{Healthy: true, First: true, Detail: detail, At: time.Now()})
+		}
 		if t.observe(ok) {
 			report(Report{Healthy: ok, Consecutive: t.consecutive, Detail: detail, At: time.Now()})
 		}
@@ -66,15 +75,10 @@ func Run(ctx context.Context, spec Spec, report func(Report)) {
 	}
 }
 
+// newProber makes the prober of a valid spec's type.
 func newProber(spec Spec) prober {
-	switch spec.Type {
-	case TypeExec:
-		return execProber{argv: spec.Command, timeout: spec.Timeout}
-	case TypeTCP:
-		return tcpProber{address: spec.Address, timeout: spec.Timeout}
-	default:
-		return newHTTPProber(spec.URL, spec.Timeout)
-	}
+	p, _ := lookup(spec.Type)
+	return p.prober(spec)
 }
 
 // sleep waits d or until ctx is done, and says whether the full d elapsed.

@@ -97,9 +97,14 @@ func fastHTTP(url string, failures int) Spec {
 	return Spec{Type: TypeHTTP, URL: url, Interval: 10 * time.Millisecond, Timeout: time.Second, Failures: failures}
 }
 
-func TestRunHealthyNeverReports(t *testing.T) {
+// A healthy worker's check reports its first pass (a worker whose
+// readiness is its health check is ready then), and nothing after it.
+func TestRunHealthyReportsItsFirstPassOnly(t *testing.T) {
 	tg := newTarget(t, http.StatusOK)
 	r := start(t, fastHTTP(tg.srv.URL, 1))
+	if rep := r.next(t); !rep.Healthy || !rep.First {
+		t.Fatalf("first report %+v, want the first pass", rep)
+	}
 	r.none(t, tg, 10)
 }
 
@@ -124,8 +129,11 @@ func TestRunThresholdAndRecovery(t *testing.T) {
 	r.none(t, tg, 5)
 
 	tg.status.Store(http.StatusOK)
+	if rep = r.next(t); !rep.Healthy || !rep.First {
+		t.Fatalf("report %+v, want the check's first pass", rep)
+	}
 	rep = r.next(t)
-	if !rep.Healthy || rep.Consecutive != 0 || !strings.HasSuffix(rep.Detail, "status 200") {
+	if !rep.Healthy || rep.First || rep.Consecutive != 0 || !strings.HasSuffix(rep.Detail, "status 200") {
 		t.Fatalf("recovery report %+v", rep)
 	}
 	r.none(t, tg, 5)

@@ -6,6 +6,7 @@ type threshold struct {
 	failures    int  // from Spec.Failures
 	consecutive int  // failures since the last success
 	unhealthy   bool // the threshold was reported and no success followed yet
+	passed      bool // a probe passed once: the first pass was reported
 }
 
 // observe records one outcome and says whether it must be reported. A failure

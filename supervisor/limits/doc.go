@@ -26,6 +26,14 @@
 // one core. A process contributes CPU from its second sample on, so children
 // that live less than one interval are not counted.
 //
+// Spec is the limits as the configuration file states them, and this package
+// owns it: the policies, the fields (each tagged with its key in the file)
+// and what makes a Spec valid (Validate, whose FieldErrors never repeat a
+// value). cmd/internal/config decodes the [worker.NAME.limits] table straight
+// into a Spec and reports each FieldError at its key and line; it owns only
+// what is about the file: the default policy, and the bounds that refuse a
+// value as a likely typo (cpu = 1e308).
+//
 // It may not import anything of tend's, act on a violation (the policy is
 // carried, not applied: the supervisor decides), signal or otherwise touch
 // the processes it watches, or start a goroutine per watched group.

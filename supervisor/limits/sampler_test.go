@@ -79,8 +79,10 @@ func TestMemoryLimit(t *testing.T) {
 	if v.Resource != ResourceMemory || v.Policy != PolicyKill || v.Limit != 32*mib {
 		t.Fatalf("violation %+v", v)
 	}
-	if v.Measured < 60*mib || v.Measured > 200*mib {
-		t.Errorf("measured %s for a 64 MiB worker", formatBytes(v.Measured))
+	// Over the limit (it may still be growing towards its 64 MiB), and
+	// not the whole machine.
+	if v.Measured <= 32*mib || v.Measured > 200*mib {
+		t.Errorf("measured %s for a worker growing to 64 MiB, limit 32 MiB", formatBytes(v.Measured))
 	}
 	if v.At.Sub(v.Since) < spec.Sustained || !strings.HasPrefix(v.Detail, "RSS ") {
 		t.Errorf("violation %+v", v)
@@ -92,9 +94,11 @@ func TestGroupMembersCounted(t *testing.T) {
 	pgid := spawnHelper(t, "fork:48")
 	s := startSampler(t, 50*time.Millisecond)
 	ch := watch(t, s, t.Context(), pgid, Spec{Memory: 40 * mib, MemoryPolicy: PolicyLog})
+	// The violation fires as soon as the group passes 40 MiB, which only
+	// the child can make it do (the child may still be growing to 48 MiB).
 	v := await(t, ch)
-	if v.Measured < 48*mib {
-		t.Errorf("measured %s, the child alone holds 48 MiB", formatBytes(v.Measured))
+	if v.Measured <= 40*mib {
+		t.Errorf("measured %s, not above the 40 MiB limit", formatBytes(v.Measured))
 	}
 	smp, ok := s.Latest(pgid)
 	if !ok || smp.Procs != 2 {

@@ -1,8 +1,12 @@
 package limits
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,25 +22,27 @@ const (
 	PolicyKill    Policy = "kill"
 )
 
-func (p Policy) valid() bool {
-	switch p {
-	case PolicyLog, PolicyRestart, PolicyStop, PolicyKill:
-		return true
-	}
-	return false
-}
+var policies = [...]Policy{PolicyLog, PolicyRestart, PolicyStop, PolicyKill}
 
-// Spec is one worker's limits.
+// Policies lists every policy, in the order they are listed to an operator.
+func Policies() []Policy { return slices.Clone(policies[:]) }
+
+func (p Policy) valid() bool { return slices.Contains(policies[:], p) }
+
+// Spec is one worker's limits. It is the [worker.NAME.limits] table of the
+// configuration file, decoded: each field's toml tag is its key there.
 type Spec struct {
-	Memory    uint64        // bytes of RSS summed over the worker's whole process group; 0 = no limit
-	CPU       float64       // percent of one core (100 = one full core), from two samples; 0 = no limit
-	Sustained time.Duration // how long a limit must be exceeded before it counts
+	Memory    uint64        `toml:"memory"`    // bytes of RSS summed over the worker's whole process group; 0 = no limit
+	CPU       float64       `toml:"cpu"`       // percent of one core (100 = one full core), from two samples; 0 = no limit
+	Sustained time.Duration `toml:"sustained"` // how long a limit must be exceeded before it counts
 
-	MemoryPolicy, CPUPolicy Policy
+	MemoryPolicy Policy `toml:"memory_policy"`
+	CPUPolicy    Policy `toml:"cpu_policy"`
 }
 
 // FieldError is a Spec field that fails validation. Field is the Go field
-// name, so a config loader can map it to its own key and line.
+// name; its toml tag is the key a configuration file sets it with. Reason
+// never repeats the field's value.
 type FieldError struct {
 	Field  string
 	Reason string
@@ -46,29 +52,34 @@ func (e *FieldError) Error() string {
 	return "limits: " + e.Field + ": " + e.Reason
 }
 
-// Validate reports the first bad field as a *FieldError. A policy is required
-// for each limit that is set, and must be empty or valid otherwise.
+// Validate reports every bad field, each as a *FieldError, joined with
+// errors.Join; nil when there is none. A policy is required for each limit
+// that is set, and must be empty or valid otherwise.
 func (s Spec) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 	}
 	if math.IsNaN(s.CPU) || math.IsInf(s.CPU, 0) || s.CPU < 0 {
-		return bad("CPU", "must be a non-negative percentage, got %v", s.CPU)
+		bad("CPU", "must be a percentage of one core, 0 or more")
 	}
 	if s.Sustained < 0 {
-		return bad("Sustained", "must not be negative, got %v", s.Sustained)
+		bad("Sustained", "must not be negative")
 	}
-	check := func(field string, p Policy, set bool) error {
+	var names []string
+	for _, p := range policies {
+		names = append(names, strconv.Quote(string(p)))
+	}
+	use := strings.Join(names, ", ")
+	check := func(field string, p Policy, limit string, set bool) {
 		switch {
 		case p == "" && set:
-			return bad(field, "a limit is set but no policy (want log, restart, stop or kill)")
+			bad(field, "must be set while %s is (use one of %s)", limit, use)
 		case p != "" && !p.valid():
-			return bad(field, "%q is not one of log, restart, stop, kill", p)
+			bad(field, "invalid value (use one of %s)", use)
 		}
-		return nil
 	}
-	if err := check("MemoryPolicy", s.MemoryPolicy, s.Memory > 0); err != nil {
-		return err
-	}
-	return check("CPUPolicy", s.CPUPolicy, s.CPU > 0)
+	check("MemoryPolicy", s.MemoryPolicy, "memory", s.Memory > 0)
+	check("CPUPolicy", s.CPUPolicy, "cpu", s.CPU > 0)
+	return errors.Join(errs...)
 }

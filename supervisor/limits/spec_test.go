@@ -3,6 +3,8 @@ package limits
 import (
 	"errors"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,23 +23,46 @@ func TestValidate(t *testing.T) {
 		}
 	}
 	bad := []struct {
-		spec  Spec
-		field string
+		spec   Spec
+		fields []string
 	}{
-		{Spec{CPU: -1, CPUPolicy: PolicyLog}, "CPU"},
-		{Spec{CPU: math.NaN(), CPUPolicy: PolicyLog}, "CPU"},
-		{Spec{CPU: math.Inf(1), CPUPolicy: PolicyLog}, "CPU"},
-		{Spec{Sustained: -time.Second}, "Sustained"},
-		{Spec{Memory: 1}, "MemoryPolicy"},
-		{Spec{Memory: 1, MemoryPolicy: "reboot"}, "MemoryPolicy"},
-		{Spec{CPU: 10}, "CPUPolicy"},
-		{Spec{CPU: 10, CPUPolicy: "Kill"}, "CPUPolicy"},
+		{Spec{CPU: -1, CPUPolicy: PolicyLog}, []string{"CPU"}},
+		{Spec{CPU: math.NaN(), CPUPolicy: PolicyLog}, []string{"CPU"}},
+		{Spec{CPU: math.Inf(1), CPUPolicy: PolicyLog}, []string{"CPU"}},
+		{Spec{Sustained: -time.Second}, []string{"Sustained"}},
+		{Spec{Memory: 1}, []string{"MemoryPolicy"}},
+		{Spec{Memory: 1, MemoryPolicy: "reboot"}, []string{"MemoryPolicy"}},
+		{Spec{CPU: 10}, []string{"CPUPolicy"}},
+		{Spec{CPU: 10, CPUPolicy: "Kill"}, []string{"CPUPolicy"}},
+		// every bad field, not only the first
+		{Spec{CPU: -1, Sustained: -1, Memory: 1, CPUPolicy: "nice"}, []string{"CPU", "Sustained", "MemoryPolicy", "CPUPolicy"}},
 	}
 	for _, c := range bad {
-		var fe *FieldError
 		err := c.spec.Validate()
-		if !errors.As(err, &fe) || fe.Field != c.field {
-			t.Errorf("%+v: got %v, want a *FieldError for %s", c.spec, err, c.field)
+		var got []string
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				var fe *FieldError
+				if !errors.As(e, &fe) {
+					t.Fatalf("%+v: %v is not a *FieldError", c.spec, e)
+				}
+				got = append(got, fe.Field)
+			}
 		}
+		if !slices.Equal(got, c.fields) {
+			t.Errorf("%+v: errors name %v, want %v (%v)", c.spec, got, c.fields, err)
+		}
+	}
+}
+
+// The reasons never repeat the value they refuse.
+func TestValidateWording(t *testing.T) {
+	err := Spec{Memory: 1, CPU: 10, CPUPolicy: "hunter2-secret"}.Validate()
+	want := []string{
+		`limits: MemoryPolicy: must be set while memory is (use one of "log", "restart", "stop", "kill")`,
+		`limits: CPUPolicy: invalid value (use one of "log", "restart", "stop", "kill")`,
+	}
+	if got := strings.Split(err.Error(), "\n"); !slices.Equal(got, want) {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }

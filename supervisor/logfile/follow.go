@@ -96,10 +96,35 @@ func (fl *Follower) set(f *os.File, st *unix.Stat_t, pos int64) {
 // how many bytes it wrote. An error is one of reading the open file or of
 // writing to w; a file that cannot be opened (yet) is not an error.
 func (fl *Follower) Poll(w io.Writer) (int64, error) {
+	var written int64
+	if fl.f != nil && fl.replaced() {
+		// Rotated by renaming (an output relay): what the old file gained
+		// before it was renamed comes first.
+		n, err := fl.rest(w)
+		if written += n; err != nil {
+			return written, err
+		}
+	}
 	fl.reopen()
 	if fl.f == nil {
-		return 0, nil
+		return written, nil
 	}
+	n, err := fl.rest(w)
+	return written + n, err
+}
+
+// replaced reports whether the path now names another file than the one
+// open.
+func (fl *Follower) replaced() bool {
+	var st unix.Stat_t
+	if err := unix.Fstatat(unix.AT_FDCWD, fl.path, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false
+	}
+	return uint64(st.Dev) != fl.dev || uint64(st.Ino) != fl.ino
+}
+
+// rest writes what the open file gained since the last read.
+func (fl *Follower) rest(w io.Writer) (int64, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fl.f.Fd()), &st); err != nil {
 		return 0, &os.PathError{Op: "stat", Path: fl.path, Err: err}

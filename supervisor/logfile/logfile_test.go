@@ -716,3 +716,40 @@ func TestRootsPipesAreWrittenTo(t *testing.T) {
 		t.Fatalf("Rotate of root's FIFO: %v %v", rotated, err)
 	}
 }
+
+// A file rotated by renaming (an output relay's): what the old file gained
+// before the rename is read before the new file.
+func TestFollowerReadsTheRenamedFileToItsEnd(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.out")
+	if err := os.WriteFile(path, []byte("one\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fl := NewFollower(path, uint32(os.Geteuid()))
+	defer fl.Close()
+	if err := fl.Open(LastLines(10)); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if _, err := fl.Poll(&out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("two\n")
+	f.Close()
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("three\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fl.Poll(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "one\ntwo\nthree\n" {
+		t.Fatalf("followed %q", out.String())
+	}
+}

@@ -32,6 +32,19 @@ func Same(pid int, startTicks uint64, bootID string) bool {
 	return err == nil && !st.zombie() && st.StartTicks == startTicks
 }
 
+// IdentityOf reads the identity of a live process (pid, start time, boot).
+func IdentityOf(pid int) (Identity, error) {
+	boot, err := readBootID()
+	if err != nil {
+		return Identity{}, err
+	}
+	st, err := readStat(pid)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{PID: pid, StartTicks: st.StartTicks, BootID: boot}, nil
+}
+
 // Adopt takes over a worker process that a previous daemon spawned and
 // that outlived it. The process is pinned with a pidfd and its identity
 // checked again after pinning, so a pid reused in between is refused
@@ -84,16 +97,34 @@ func (p *Process) waitAdopted() Exit {
 // The supervisor sets it in Spec.Env.
 const EnvInstance = "TEND_INSTANCE"
 
-// Marked is a live process group leader carrying tend's markers.
+// A hook (a command run around a worker's life) is spawned with
+// Incarnation 0, so its markers name no incarnation: it is never taken
+// for a member, a stray or the leader of one. The supervisor sets these
+// in its Spec.Env instead: which hook it is, and for which incarnation.
+const (
+	EnvHook            = "TEND_HOOK"
+	EnvHookIncarnation = "TEND_HOOK_INCARNATION"
+	// EnvHookRun names the daemon run that started the hook, so that a
+	// daemon recovering from an earlier one's crash tells that one's hooks
+	// from those it has started itself.
+	EnvHookRun = "TEND_HOOK_RUN"
+)
+
+// Marked is a live process group leader carrying tend's markers: a
+// worker's incarnation, or a hook (Hook set, Incarnation 0, HookInc the
+// incarnation it runs for).
 type Marked struct {
 	Worker      string
 	Incarnation uint64
+	Hook        string
+	HookInc     uint64
+	HookRun     string
 	Identity    Identity
 }
 
 // FindMarked lists live process group leaders whose environment carries
 // TEND_INSTANCE=instance: the workers of that daemon, found after a crash
-// even when the log never learned their pid.
+// even when the log never learned their pid, and its hooks.
 func FindMarked(instance string) ([]Marked, error) {
 	boot, err := readBootID()
 	if err != nil {
@@ -120,9 +151,18 @@ func FindMarked(instance string) ([]Marked, error) {
 				m.Worker = s[len(EnvWorker)+1:]
 			case strings.HasPrefix(s, EnvIncarnation+"="):
 				m.Incarnation, _ = strconv.ParseUint(s[len(EnvIncarnation)+1:], 10, 64)
+			case strings.HasPrefix(s, EnvHook+"="):
+				m.Hook = s[len(EnvHook)+1:]
+			case strings.HasPrefix(s, EnvHookIncarnation+"="):
+				m.HookInc, _ = strconv.ParseUint(s[len(EnvHookIncarnation)+1:], 10, 64)
+			case strings.HasPrefix(s, EnvHookRun+"="):
+				m.HookRun = s[len(EnvHookRun)+1:]
 			}
 		}
-		if mine && m.Worker != "" && m.Incarnation != 0 {
+		if m.Incarnation != 0 {
+			m.Hook, m.HookInc, m.HookRun = "", 0, "" // a worker's own: what it says of hooks is not believed
+		}
+		if mine && m.Worker != "" && (m.Incarnation != 0 || m.Hook != "" && m.HookInc != 0) {
 			m.Identity = Identity{PID: st.PID, StartTicks: st.StartTicks, BootID: boot}
 			out = append(out, m)
 		}

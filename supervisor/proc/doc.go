@@ -40,10 +40,13 @@
 //     Pdeathsig fires when the spawning OS thread exits, not the daemon).
 //   - It never calls Wait4(-1): that would steal the exit status of
 //     children owned by os.Process. The subreaper reaps orphans by explicit
-//     pid only. It never reaps a child in the daemon's own process group,
-//     nor a process-group leader in the daemon's session (a worker leader),
-//     so other parts of the daemon may run short-lived children (probes)
-//     as long as they leave them in the daemon's group.
+//     pid only. It never reaps an unreaped worker leader, and it leaves a
+//     zombie in the daemon's own process group, or leading a group in the
+//     daemon's session, to its owner for ReapGrace before it takes it as
+//     an orphan: other parts of the daemon may run short-lived children
+//     (probes) as long as they leave them in the daemon's group and reap
+//     them as they exit. As a subreaper, and as PID 1 of a container, the
+//     daemon reaps every other zombie that becomes its child.
 //   - It does not log, retry, restart, or decide anything.
 //   - It imports nothing from the rest of tend but its launcher stage.
 //

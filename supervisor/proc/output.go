@@ -44,6 +44,10 @@ func workerUID(spec Spec) uint32 {
 // On error nothing stays open.
 func openOutputs(spec Spec, null *os.File) (*outputs, error) {
 	o := &outputs{max: spec.LogMaxSize, keep: spec.LogBackups, null: null, uid: workerUID(spec)}
+	if spec.Output != nil {
+		o.stdout, o.stderr = spec.Output, spec.Output
+		return o, nil
+	}
 	var err error
 	o.stdout, err = o.open(spec.Stdout)
 	if err == nil {

@@ -139,6 +139,16 @@ func (p *Process) Remaining() int {
 	return n + len(p.Strays())
 }
 
+// Member reports whether pid is a live process of this incarnation: its
+// leader, or a member of its process group in the daemon's session.
+func (p *Process) Member(pid int) bool {
+	if pid == p.identity.PID {
+		return true
+	}
+	st, err := readStat(pid)
+	return err == nil && !st.zombie() && st.PGRP == p.identity.PID && (p.adopted || st.Session == p.spawner.selfSid)
+}
+
 // MembersAlive is the cheap half of GroupAlive: whether any member of the
 // process group is alive, strays aside. In the usual case, an empty group,
 // the kernel answers and /proc is not read.

@@ -17,7 +17,8 @@ import (
 // ReapDelay after the first signal and covers every signal that arrives
 // meanwhile: a restart does not share the CPU with a sweep of a thousand
 // pids, and a burst of exits costs one pass. An orphan's zombie lingers
-// that long; it holds only a pid.
+// that long; it holds only a pid. A pass that left a zombie to an owner
+// that may not exist (see reapOrphans) looks again ReapGrace later.
 func (s *Spawner) reapLoop(sigc chan os.Signal) {
 	defer s.wg.Done()
 	defer signal.Stop(sigc)
@@ -37,31 +38,57 @@ func (s *Spawner) reapLoop(sigc chan os.Signal) {
 			due = nil
 		case <-t.C:
 		}
-		s.report(s.reapOrphans())
+		left, err := s.reapPass()
+		s.report(err)
+		if left > 0 && due == nil {
+			due = time.After(s.opts.ReapGrace)
+		}
 	}
 }
 
-// reapOrphans reaps zombie children that no one else will wait for. It
-// waits by explicit pid only: Wait4(-1) would also collect worker leaders
-// and children of os/exec, whose owners would then get ECHILD.
+// reapOrphans is one pass of the reaper.
+func (s *Spawner) reapOrphans() error {
+	_, err := s.reapPass()
+	return err
+}
+
+// reapPass reaps zombie children that no one else will wait for, and says
+// how many it left to owners that may not exist. It waits by explicit pid
+// only: Wait4(-1) would also collect worker leaders and children of
+// os/exec, whose owners would then get ECHILD.
 //
-// A child is left alone when it is
+// A child is never reaped while it is
 //   - a worker leader recorded by Start (its Process.Wait reaps it);
-//   - in the daemon's own process group: started elsewhere in the daemon
-//     (probes) and reaped by its own os/exec owner;
-//   - a group leader in the daemon's session: a worker leader of another
-//     Spawner in this process (tests), never an orphan of this one's;
 //   - a leader of its own group while a fork is in flight: it may be a
 //     worker leader that left the session and died before Start recorded
 //     it. The next pass takes it if it was an orphan after all.
 //
+// A child is left to its owner the first time a pass sees it, and reaped
+// when it is still a zombie ReapGrace later, when it is
+//   - in the daemon's own process group: started elsewhere in the daemon
+//     (probes) and reaped by its own os/exec owner;
+//   - a group leader in the daemon's session: a worker leader of another
+//     Spawner in this process (tests).
+//
+// An owner reaps its child the moment it exits, so a zombie of either kind
+// that outlives ReapGrace has none: the orphan of a probe's background
+// child (left in the daemon's group), or of a worker's job-control group
+// (a group of its own in the daemon's session). The daemon is a subreaper,
+// and in a container PID 1, so it is the only one that will ever reap it.
+//
 // Everything else that became our child was reparented to us as an orphan
-// of a worker tree: a group member of a dead leader, or a setsid escapee.
-func (s *Spawner) reapOrphans() error {
+// of a worker tree, or of anything else in a PID namespace whose init the
+// daemon is: a group member of a dead leader, a setsid escapee, the
+// leftovers of a command run in the container from outside.
+func (s *Spawner) reapPass() (int, error) {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
 	kids, err := s.orphans()
 	if err != nil {
-		return err
+		return 0, err
 	}
+	now := time.Now()
+	seen := make(map[int]lingering, len(s.lingering))
 	var errs []error
 	for _, pid := range kids {
 		st, err := readStat(pid)
@@ -69,7 +96,14 @@ func (s *Spawner) reapOrphans() error {
 			continue
 		}
 		if st.PGRP == s.selfPgid || (st.PGRP == pid && st.Session == s.selfSid) {
-			continue
+			l, ok := s.lingering[pid]
+			if !ok || l.ticks != st.StartTicks {
+				l = lingering{ticks: st.StartTicks, since: now}
+			}
+			if now.Sub(l.since) < s.opts.ReapGrace {
+				seen[pid] = l
+				continue
+			}
 		}
 		// The decision and the wait happen under mu, so Start cannot
 		// record this pid as a leader in between.
@@ -83,7 +117,15 @@ func (s *Spawner) reapOrphans() error {
 		}
 		s.mu.Unlock()
 	}
-	return errors.Join(errs...)
+	s.lingering = seen
+	return len(seen), errors.Join(errs...)
+}
+
+// lingering is a zombie left to its owner: its start time (a pid may be
+// reused) and when a pass first saw it.
+type lingering struct {
+	ticks uint64
+	since time.Time
 }
 
 // rotateLoop periodically rotates the output files of live incarnations.

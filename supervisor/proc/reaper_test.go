@@ -2,10 +2,14 @@ package proc
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // An orphan reparented to the daemon stays a zombie forever unless the
@@ -138,5 +142,35 @@ func TestSelfChildrenGrowsBuffer(t *testing.T) {
 		if slices.Contains(orphans, pid) {
 			t.Fatalf("worker leader %d counted as an orphan", pid)
 		}
+	}
+}
+
+// Zombies that may have an owner in the daemon are left to it only for
+// ReapGrace: the orphan of a probe's background child (in the daemon's
+// process group) and orphans leading process groups of their own in the
+// daemon's session (a worker's job-control jobs) have none, and as a
+// subreaper or PID 1 the daemon is the only one that will ever reap them.
+func TestReaperReapsLingeringZombies(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true, ReapGrace: 100 * time.Millisecond})
+	// A probe whose background child outlives it, in the daemon's group.
+	probe := exec.Command("/bin/sh", "-c", "sleep 0.2 & echo $!")
+	out, err := probe.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphans := []int{atoi(t, strings.TrimSpace(string(out)))}
+	// A worker whose job-control jobs outlive it, each leading its group.
+	spec := helperSpec(t, "w", "orphan-groups", "3", "0.2")
+	p := start(t, s, spec)
+	p.Wait()
+	data, err := os.ReadFile(spec.Stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(data)) {
+		orphans = append(orphans, atoi(t, f))
+	}
+	for _, pid := range orphans {
+		waitFor(t, fmt.Sprintf("orphan %d reaped (state %q)", pid, state(pid)), func() bool { return state(pid) == 0 })
 	}
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// ReapDelay is how long the reaper lets SIGCHLDs gather before a
 	// pass. Default 50 ms.
 	ReapDelay time.Duration
+	// ReapGrace is how long a zombie child that may have an owner in the
+	// daemon (a probe's, in the daemon's process group) is left to it
+	// before the reaper takes it as an orphan. Default 1 s.
+	ReapGrace time.Duration
 	// OnError, if set, receives errors from the background goroutines
 	// (rotation, reaping). It is called from those goroutines and must not
 	// block.
@@ -56,6 +60,11 @@ type Spawner struct {
 	live    map[int]*Process // unreaped worker leaders by pid
 	closed  bool
 	forking int // Starts between their fork and the leader's entry in live
+
+	// reapMu makes reaper passes one at a time; it guards lingering, the
+	// zombies the last pass left to their owners.
+	reapMu    sync.Mutex
+	lingering map[int]lingering
 
 	bufs sync.Pool // *[]byte for reading children files
 
@@ -83,6 +92,9 @@ func NewSpawner(opts Options) (*Spawner, error) {
 	}
 	if opts.ReapDelay <= 0 {
 		opts.ReapDelay = 50 * time.Millisecond
+	}
+	if opts.ReapGrace <= 0 {
+		opts.ReapGrace = time.Second
 	}
 	// Every spawn does this again; doing it now also covers what the
 	// daemon runs by other means (health probes) from the start.
@@ -193,6 +205,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	wm, im := markers(spec.Worker, spec.Incarnation)
 	env := append(slices.Clip(spec.Env), wm, im)
 	files := []*os.File{out.null, out.stdout, out.stderr}
+	for n, f := range spec.Files {
+		for len(files) <= n {
+			files = append(files, nil)
+		}
+		files[n] = f
+	}
 
 	s.mu.Lock()
 	closed := s.closed
@@ -281,6 +299,9 @@ func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*o
 	if spec.launched() {
 		c := &launch.Config{Path: path, Argv: spec.Command, Env: env, Dir: spec.Dir,
 			Credential: spec.Credential, Umask: -1, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits}
+		for n := range spec.Files {
+			c.Keep = append(c.Keep, n)
+		}
 		if spec.Umask != nil {
 			c.Umask = int(*spec.Umask)
 		}

@@ -3,6 +3,7 @@ package proc
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 
 	"github.com/tendhq/tend/supervisor/proc/launch"
@@ -44,6 +45,16 @@ type Spec struct {
 	// refused (logfile.ErrUnsafe). "" means /dev/null. The same path for
 	// both shares one open file, so lines interleave in order.
 	Stdout, Stderr string
+	// Output, when set, is both stdout and stderr instead (a hook's pipe,
+	// whose output the daemon reads); Stdout and Stderr are not opened. It
+	// stays the caller's to close.
+	Output *os.File
+	// Files are more descriptors the worker gets on purpose, by number (3
+	// and up: its readiness channel; 1 or 2 replace the output named by
+	// Stdout or Stderr, which should then be "": a pipe to the daemon's
+	// console): every other descriptor of the daemon stays closed to it.
+	// They stay the caller's to close.
+	Files map[int]*os.File
 	// LogMaxSize is the size in bytes above which output files are rotated;
 	// 0 never rotates. LogBackups is how many rotated copies are kept, each
 	// of at most LogMaxSize bytes.

@@ -50,7 +50,8 @@ func ours(imports []string) []string {
 // directly. Dependencies point one way: cmd → supervisor → {fsm, store,
 // events, supervisor/proc, supervisor/health, supervisor/limits}; proc →
 // proc/launch, its launcher stage, and supervisor/logfile; fsm and store
-// import only events; events and supervisor/logfile import nothing of ours.
+// import only events; events, supervisor/logfile and supervisor/cgroup
+// import nothing of ours.
 var allowed = map[string][]string{
 	"events":                 {},
 	"fsm":                    {"events"},
@@ -61,19 +62,41 @@ var allowed = map[string][]string{
 	"supervisor/proc/launch": {},
 	"supervisor/health":      {},
 	"supervisor/limits":      {},
+	"supervisor/cgroup":      {},
+	"supervisor/notify":      {},
+	"supervisor/envfile":     {},
+	"supervisor/console":     {},
+	"supervisor/relay":       {"supervisor/logfile", "supervisor/proc", "supervisor/proc/launch"},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile", "supervisor/console", "supervisor/relay"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
 // adapters' ring, the packages of ours they may import directly: the door
-// of the sockets knows nothing of what is behind it, and the XML-RPC
-// adapter acts only through the Control it is given.
+// of the sockets knows nothing of what is behind it, the XML-RPC adapter
+// acts only through the Control it is given, the configuration decodes
+// into the specs of the packages that own them (which import nothing of
+// ours) but reaches neither the supervisor nor the log (it reads signal
+// names as the log's vocabulary, events, spells them), and the live view
+// (`tend top`) is a client of the socket that knows the events' vocabulary
+// and the words of `tend why`, nothing more.
 var cmdAllowed = map[string][]string{
+	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
+		"fsm/policy", "events", "supervisor/envfile"}, // events: the types [[notify]] names
 	"cmd/internal/peer":               {},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "supervisor/logfile"},
+	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "events"},
+	// The stream's vocabulary and the three adapters around it: the
+	// exporter and the alert sender read the log and never reach the
+	// supervisor (the daemon hands the sender what it needs); the fleet
+	// commands read the stream and rebuild logs through store alone.
+	"cmd/internal/natsio":          {"events"},
+	"cmd/internal/natsio/natstest": {},
+	"cmd/internal/export":          {"cmd/internal/config", "cmd/internal/natsio", "events", "store"},
+	"cmd/internal/fleet":           {"cmd/internal/natsio", "events", "fsm", "store"},
+	"cmd/internal/alert":           {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf
@@ -85,9 +108,13 @@ var forbidden = map[string][]string{
 	"store":      {"os/exec", "net", "github.com/rs/zerolog"},
 	"supervisor/core": {"go.etcd.io/bbolt", "os/exec", "net", "math/rand", "math/rand/v2", "github.com/rs/zerolog",
 		"github.com/shirou/gopsutil/v4/process"},
+	// The console copies bytes; it logs nothing and starts nothing.
+	"supervisor/console": {"os/exec", "net", "github.com/rs/zerolog"},
 	// The files a worker can reach are judged by the kernel's answers
 	// alone: no logging, no processes, no network.
 	"supervisor/logfile": {"os/exec", "net", "github.com/rs/zerolog"},
+	// Environment files hold secrets: read, never logged.
+	"supervisor/envfile": {"os/exec", "net", "github.com/rs/zerolog"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -146,6 +173,22 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
+// The embedded NATS server is a test helper: the tend binary and the
+// packages it is built from never link it.
+func TestNATSServerOnlyInTests(t *testing.T) {
+	for _, p := range list(t) {
+		if strings.HasSuffix(p.ImportPath, "/natstest") {
+			continue
+		}
+		for _, d := range append(p.Deps, p.Imports...) {
+			if strings.HasPrefix(d, "github.com/nats-io/nats-server/") || strings.HasSuffix(d, "/natstest") {
+				t.Errorf("%s (non-test code) depends on %s", p.ImportPath, d)
+				break
+			}
+		}
+	}
+}
+
 // Nothing but tests and commands may import the test helpers.
 func TestTestHelpersStayInTests(t *testing.T) {
 	for _, p := range list(t) {
@@ -178,9 +221,10 @@ func TestPureCodeReadsNoClock(t *testing.T) {
 // The read side (replay, history, why, the report, the offline CLI's
 // queries) reads the log through fsm and never reaches the supervisor or
 // its OS edges: a postmortem on a copied log runs nothing of the daemon.
+// The live view is a client of the socket alone, and so reaches neither.
 func TestReadSideNeedsNoSupervisor(t *testing.T) {
 	readSide := map[string]bool{"fsm/replay": true, "cmd/internal/query": true, "cmd/internal/report": true,
-		"cmd/internal/explain": true, "cmd/internal/client": true}
+		"cmd/internal/explain": true, "cmd/internal/client": true, "cmd/internal/top": true, "cmd/internal/fleet": true}
 	for _, p := range list(t) {
 		rel := strings.TrimPrefix(p.ImportPath, mod)
 		if !readSide[rel] {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,22 +57,52 @@ func IsNoWorker(err error) bool {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	return c.doBody(ctx, method, path, q, nil)
+}
+
+// ErrBusy says the daemon is there but takes no more connections now.
+var ErrBusy = errors.New("the tend daemon is busy")
+
+func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
 	u := "http://tend" + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" && errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
+	var resp *http.Response
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		var rd io.Reader
+		if body != nil {
+			rd = bytes.NewReader(body)
 		}
-		if errors.As(err, &op) && op.Op == "dial" {
+		req, err := http.NewRequestWithContext(ctx, method, u, rd)
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err = c.http.Do(req)
+		if err == nil {
+			break
+		}
+		var op *net.OpError
+		dial := errors.As(err, &op) && op.Op == "dial"
+		switch {
+		case dial && errors.Is(err, syscall.EAGAIN):
+			// The socket's backlog is full: a daemon is there, and busy.
+			// Wait and try again, as long as the caller's context allows.
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w: its socket %s took no connection before the deadline: %v", ErrBusy, c.socket, op.Err)
+			case <-time.After(delay):
+			}
+			continue
+		case dial && errors.Is(err, syscall.EACCES):
+			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
+		case dial && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)):
 			return nil, fmt.Errorf("%w on %s (is the daemon running? start it with `tend daemon`, or read a log file with --db): %v", ErrNoDaemon, c.socket, op.Err)
+		case dial:
+			return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
 		}
 		return nil, err
 	}
@@ -109,6 +140,33 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	return s, err
 }
 
+// StatusJSON is Status's workers as the daemon encoded them, for printing
+// as JSON without decoding and encoding every worker again.
+func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessage, error) {
+	var s struct {
+		Workers json.RawMessage `json:"workers"`
+	}
+	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	return s.Workers, err
+}
+
+// Commands runs start, stop or restart on many workers as one command:
+// one request, one decision, one answer.
+func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return CommandReply{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/command", nil, body)
+	if err != nil {
+		return CommandReply{}, err
+	}
+	defer resp.Body.Close()
+	var r CommandReply
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}
+
 // Command runs start, stop or restart on one worker, waiting up to timeout
 // for the target state when wait is set.
 func (c *Client) Command(ctx context.Context, verb, name string, wait bool, timeout time.Duration) (CommandResult, error) {
@@ -128,6 +186,29 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return r, err
 }
 
+// Scale asks for n instances of a worker with instances.
+func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, error) {
+	body, err := json.Marshal(ScaleRequest{Worker: worker, Instances: n})
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	resp, err := c.doBody(ctx, http.MethodPost, "/v1/scale", nil, body)
+	if err != nil {
+		return ScaleResult{}, err
+	}
+	defer resp.Body.Close()
+	var r ScaleResult
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	return r, err
+}
+
+// PlanReload asks what a reload would do now, without reloading.
+func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	var r ReloadPlan
+	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
+	return r, err
+}
+
 // History returns a worker's events, oldest first.
 func (c *Client) History(ctx context.Context, name string, since time.Time, limit int) ([]events.JSON, error) {
 	q := url.Values{"limit": {fmt.Sprint(limit)}}
@@ -142,6 +223,17 @@ func (c *Client) History(ctx context.Context, name string, since time.Time, limi
 // Get fetches a JSON document from path (why, replay, verify).
 func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
 	return c.getJSON(ctx, http.MethodGet, path, q, out)
+}
+
+// CopyLog writes a consistent copy of the daemon's log file to w.
+func (c *Client) CopyLog(ctx context.Context, w io.Writer) error {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/log", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 // Events streams events from seq from; with follow it keeps going until

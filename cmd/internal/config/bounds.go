@@ -27,6 +27,7 @@ const (
 	MaxCircuitRestarts = 10000
 	MaxLogMaxSize      = 1 << 40 // 1 TiB
 	MaxLogBackups      = 1000
+	MaxLogMaxAge       = 365 * 24 * time.Hour
 
 	MinHealthInterval = 10 * time.Millisecond
 	MaxHealthInterval = 24 * time.Hour

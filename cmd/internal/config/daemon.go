@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 // maxSocketPath is the usable length of sun_path on Linux; a longer socket
@@ -56,6 +58,13 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 		t.errorf("log_check_interval", "must be greater than 0")
 		out.LogCheckInterval = DefaultLogCheckInterval
 	}
+	modes := core.ExitOnModes()
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = string(m)
+	}
+	out.ExitOn = core.ExitOn(t.enum("exit_on", string(core.ExitNever), names...))
+	out.ConsoleTimestamps = t.boolean("console_timestamps", false)
 	t.finish()
 	return out
 }
@@ -72,7 +81,7 @@ func (d Daemon) RPCSocket() string {
 
 // SocketKey is the key the control socket's path comes from: socket, or
 // state_dir when the socket is the default one inside it.
-func (c *Config) SocketKey() []string { return c.lines.socketKey() }
+func (c *Config) SocketKey() []string { return c.src.main.lines.socketKey() }
 
 func (ix lineIndex) socketKey() toml.Key {
 	if e, ok := ix["daemon.socket"]; ok && e.explicit {
@@ -89,7 +98,7 @@ func (d *decoder) socketPaths(dm Daemon, workers map[string]*Worker, order []str
 		key  toml.Key
 		path string
 	}
-	socks := []socket{{d.lines.socketKey(), dm.Socket}}
+	socks := []socket{{d.main.lines.socketKey(), dm.Socket}}
 	if p := dm.RPCSocket(); p != "" {
 		socks = append(socks, socket{toml.Key{"daemon", "supervisor_rpc"}, p})
 	}

@@ -3,9 +3,15 @@ package config
 import (
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Defaults, in one place so the documentation and the code cannot drift.
+// They are this package's: what a key left out of the file means. What the
+// settings are and when they are valid is the business of the packages
+// whose specs they fill (supervisor/health, supervisor/limits, fsm/policy).
 const (
 	DefaultStateDir       = "/var/lib/tend"
 	DefaultSocketName     = "tend.sock" // inside the state dir
@@ -16,7 +22,7 @@ const (
 	// grow past log_max_size: by what it writes in this time.
 	DefaultLogCheckInterval = time.Second
 
-	DefaultRestart            = RestartOnFailure
+	DefaultRestart            = policy.OnFailure
 	DefaultStartTimeout       = time.Second
 	DefaultStopSignal         = syscall.SIGTERM
 	DefaultStopTimeout        = 10 * time.Second
@@ -26,12 +32,14 @@ const (
 	DefaultCircuitWindow      = 60 * time.Second
 	DefaultCircuitCooldown    = 0
 	DefaultLogMaxSize         = 10 << 20
-	DefaultLogBackups         = 3
+	// MinRelayLogMaxSize is the smallest file a relay rotates at.
+	MinRelayLogMaxSize = 1 << 10
+	DefaultLogBackups  = 3
 
 	DefaultHealthInterval = 10 * time.Second
 	DefaultHealthTimeout  = 2 * time.Second
 	DefaultHealthFailures = 3
 	DefaultHealthGrace    = 0
 
-	DefaultLimitPolicy = PolicyLog
+	DefaultLimitPolicy = limits.PolicyLog
 )

@@ -57,18 +57,55 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// sorted orders by line, keeping discovery order within a line so that
-// related messages stay together.
-func (es Errors) sorted() Errors {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+// sorted orders by file (those of files in the order given, the others in
+// the order they first appear) and by line, keeping discovery order within
+// a line so that related messages stay together.
+func (es Errors) sorted(files ...string) Errors {
+	rank := map[string]int{}
+	for _, f := range files {
+		if _, ok := rank[f]; !ok {
+			rank[f] = len(rank)
+		}
+	}
+	for _, e := range es {
+		if _, ok := rank[e.File]; !ok {
+			rank[e.File] = len(rank)
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if ri, rj := rank[es[i].File], rank[es[j].File]; ri != rj {
+			return ri < rj
+		}
+		return es[i].Line < es[j].Line
+	})
 	return es
 }
 
 // err returns nil for no problems; returning a nil Errors as error would be
-// a non-nil interface.
-func (es Errors) err() error {
+// a non-nil interface. files orders the files the problems are in (see
+// sorted).
+func (es Errors) err(files ...string) error {
 	if len(es) == 0 {
 		return nil
 	}
-	return es.sorted()
+	return es.sorted(files...)
+}
+
+// dedup drops a problem reported already, in the same words at the same
+// place: the instances of a template share their keys and lines.
+func (es Errors) dedup() Errors {
+	type at struct {
+		file, key, msg string
+		line           int
+	}
+	seen := map[at]bool{}
+	out := es[:0]
+	for _, e := range es {
+		k := at{e.File, e.Key, e.Msg, e.Line}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }

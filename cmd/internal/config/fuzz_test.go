@@ -38,6 +38,9 @@ func FuzzParse(f *testing.F) {
 		"[worker.a]\ncommand = \"hunter2-secret\"\nrestart = \"hunter2-secret\"\nstop_signal = \"hunter2\"\nautostart = \"hunter2\"\n",
 		"[worker.a]\ncommand = [\"/x\"]\nstdout = \"\"\nlimits = { memory = \"hunter2GiB\" }\nhealth = { type = \"http\", url = \"http://u:hunter2@\" }\n",
 		"[worker]\na = \"hunter2-secret\"\n",
+		"[worker.a]\ncommand = [\"/x\"]\nhealth = { type = \"tcp\", address = \"hunter2-secret\", url = \"hunter2\" }\n",
+		"[worker.a]\ncommand = [\"/x\"]\nhealth = { type = \"exec\", command = [\"\"], interval = \"0s\", timeout = \"0s\" }\n",
+		"[worker.a]\ncommand = [\"/x\"]\nbackoff_initial = \"2m\"\ncircuit_window = \"0s\"\nlimits = { cpu = 5, cpu_policy = \"hunter2\" }\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -71,17 +74,17 @@ func FuzzParse(f *testing.F) {
 			if w == nil || w.Name != name || len(w.Hash) != 64 || len(w.Command) == 0 || w.Command[0] == "" {
 				t.Fatalf("bad worker %q: %+v", name, w)
 			}
-			if w.BackoffMax < w.BackoffInitial || w.StopSignal < 1 || w.LogMaxSize < 0 {
+			if err := w.Policy.Validate(); err != nil || w.StopSignal < 1 || w.LogMaxSize < 0 {
 				t.Fatalf("invariant broken for %q: %+v", name, w)
 			}
-			if h := w.Health; h != nil && (h.Interval <= 0 || h.Timeout <= 0 || h.Failures < 1) {
+			if h := w.Health; h != nil && h.Validate() != nil {
 				t.Fatalf("invariant broken for %q health: %+v", name, h)
 			}
 			if w.LogBackups > MaxLogBackups || w.LogMaxSize > MaxLogMaxSize || w.StopTimeout > MaxStopTimeout ||
-				w.BackoffMax > MaxBackoff || w.CircuitMaxRestarts > MaxCircuitRestarts || w.CircuitWindow > MaxCircuitWindow {
+				w.Policy.BackoffMax > MaxBackoff || w.Policy.BreakerMax > MaxCircuitRestarts || w.Policy.BreakerWindow > MaxCircuitWindow {
 				t.Fatalf("a setting of %q is past its bound: %+v", name, w)
 			}
-			if l := w.Limits; l != nil && (l.CPU > MaxCPUPercent || l.Memory > MaxMemoryLimit || l.Sustained > MaxSustained) {
+			if l := w.Limits; l != nil && (l.Validate() != nil || l.CPU > MaxCPUPercent || l.Memory > MaxMemoryLimit || l.Sustained > MaxSustained) {
 				t.Fatalf("a limit of %q is past its bound: %+v", name, l)
 			}
 		}
@@ -106,13 +109,18 @@ func TestParseDurationReadsGoFormat(t *testing.T) {
 	})
 }
 
-// messageVocabulary is every string literal of the package's own code: the
-// words its messages are made of. A value of the file that happens to be
-// one of them (or part of one) is not an echo.
+// messageVocabulary is every string literal of the package's own code and
+// of the packages whose Validate words some of its messages: the words its
+// messages are made of. A value of the file that happens to be one of them
+// (or part of one) is not an echo.
 func messageVocabulary(f testing.TB) []string {
-	names, err := filepath.Glob("*.go")
-	if err != nil {
-		f.Fatal(err)
+	var names []string
+	for _, dir := range []string{".", "../../../supervisor/health", "../../../supervisor/limits", "../../../fsm/policy"} {
+		more, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(more) == 0 {
+			f.Fatalf("%s: %v %v", dir, more, err)
+		}
+		names = append(names, more...)
 	}
 	var out []string
 	for _, name := range names {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/tendhq/tend/supervisor/core"
+
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -18,7 +20,12 @@ import (
 // The fields are written one by one into a length-prefixed encoding rather
 // than through encoding/json: reflection over a thousand workers was a
 // visible part of start-up. Every field but Line and Hash must be written
-// here; TestWorkerHashCoversEveryField fails when one is added and not.
+// here, down into the specs of Policy, Health and Limits;
+// TestWorkerHashCoversEveryField fails when one is added and not.
+//
+// The order is the one of earlier versions, when the restart policy was
+// fields of Worker: an unchanged file keeps its hashes across an upgrade,
+// so the log does not record every worker as changed at the next start.
 func workerHash(w *Worker) string {
 	var h workerHasher
 	return h.sum(w)
@@ -63,15 +70,16 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = binary.AppendUvarint(b, r.Soft)
 		b = binary.AppendUvarint(b, r.Hard)
 	}
-	b = hashStr(b, w.Restart)
+	p := &w.Policy
+	b = hashStr(b, string(p.Restart))
 	b = hashDur(b, w.StartTimeout)
 	b = hashDur(b, w.StopTimeout)
-	b = hashDur(b, w.BackoffInitial)
-	b = hashDur(b, w.BackoffMax)
-	b = hashDur(b, w.CircuitWindow)
-	b = hashDur(b, w.CircuitCooldown)
+	b = hashDur(b, p.BackoffInitial)
+	b = hashDur(b, p.BackoffMax)
+	b = hashDur(b, p.BreakerWindow)
+	b = hashDur(b, p.BreakerCooldown)
 	b = binary.AppendVarint(b, int64(w.StopSignal))
-	b = binary.AppendVarint(b, int64(w.CircuitMaxRestarts))
+	b = binary.AppendVarint(b, int64(p.BreakerMax))
 	b = hashStr(b, w.Stdout)
 	b = hashStr(b, w.Stderr)
 	b = binary.AppendVarint(b, w.LogMaxSize)
@@ -81,7 +89,7 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = append(b, 0)
 	} else {
 		b = append(b, 1)
-		b = hashStr(b, hc.Type)
+		b = hashStr(b, string(hc.Type))
 		b = hashStrs(b, hc.Command)
 		b = hashStr(b, hc.Address)
 		b = hashStr(b, hc.URL)
@@ -97,8 +105,66 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = binary.AppendUvarint(b, l.Memory)
 		b = binary.BigEndian.AppendUint64(b, math.Float64bits(l.CPU))
 		b = hashDur(b, l.Sustained)
-		b = hashStr(b, l.MemoryPolicy)
-		b = hashStr(b, l.CPUPolicy)
+		b = hashStr(b, string(l.MemoryPolicy))
+		b = hashStr(b, string(l.CPUPolicy))
+	}
+	// What orders the worker in time, written only when set, after what
+	// came before (see StableAfter below for why that keeps old hashes).
+	if w.Oneshot || w.Ready != (core.Readiness{}) || len(w.DependsOn) > 0 || w.Schedule != nil {
+		b = append(b, 0xfe) // cannot start what follows: a marker
+		b = hashBool(b, w.Oneshot)
+		b = binary.AppendVarint(b, int64(w.Ready.Kind))
+		b = binary.AppendVarint(b, int64(w.Ready.FD))
+		b = hashDur(b, w.Ready.Timeout)
+		b = hashDur(b, w.Ready.Watchdog)
+		b = binary.AppendUvarint(b, uint64(len(w.DependsOn)))
+		for _, d := range w.DependsOn {
+			b = hashStr(b, d.Name)
+			b = hashStr(b, string(d.Cond))
+			b = hashStr(b, string(d.OnRestart))
+		}
+		if s := w.Schedule; s == nil {
+			b = append(b, 0)
+		} else {
+			b = append(b, 1)
+			b = hashStr(b, s.Cron)
+			b = hashDur(b, s.Every)
+			b = hashStr(b, s.Location)
+			b = hashStr(b, s.Overlap)
+			b = hashStr(b, s.CatchUp)
+		}
+	}
+	// The env files, written only when there are any, for the same
+	// reason, behind a marker of their own.
+	if len(w.EnvFiles) > 0 || len(w.EnvFileSums) > 0 {
+		b = append(b, 0xfd)
+		b = binary.AppendUvarint(b, uint64(len(w.EnvFiles)))
+		for _, f := range w.EnvFiles {
+			b = hashStr(b, f.Path)
+			b = hashBool(b, f.Optional)
+		}
+		b = hashStrs(b, w.EnvFileSums)
+	}
+	// Which template's instance, for the same reason.
+	if w.InstanceOf != "" {
+		b = append(b, 0xfc)
+		b = hashStr(b, w.InstanceOf)
+		b = binary.AppendVarint(b, int64(w.Instance))
+	}
+	b = hashHooks(b, w)
+	// How the output is written, only when not the default, behind a
+	// marker of its own, so the hashes of earlier versions hold.
+	if w.Output != "" && w.Output != OutputFile || w.LogMaxAge != 0 || w.LogCompress {
+		b = append(b, 0xfa) // env files take 0xfd, instances 0xfc, hooks 0xfb
+		b = hashStr(b, w.Output)
+		b = hashDur(b, w.LogMaxAge)
+		b = hashBool(b, w.LogCompress)
+	}
+	// StableAfter has no key, so it is 0 from every file, and written only
+	// when it is not, last: what comes before is self-delimiting, so the
+	// encoding stays unambiguous and the hashes of earlier versions hold.
+	if p.StableAfter != 0 {
+		b = hashDur(b, p.StableAfter)
 	}
 	h.buf = b
 	h.d.Reset()

@@ -1,9 +1,17 @@
 package config
 
-import "math"
+import (
+	"math"
 
-func (d *decoder) limits(t *table) *Limits {
-	l := &Limits{}
+	"github.com/tendhq/tend/supervisor/limits"
+)
+
+// limits decodes a [worker.NAME.limits] table into the limits package's
+// Spec, checked by its Validate. cpu = 0 is refused here, though the Spec
+// reads it as no limit: written in a file, it is more likely a slip than a
+// way to say nothing.
+func (d *decoder) limits(t *table) *limits.Spec {
+	l := &limits.Spec{}
 	l.Memory = t.sizeMax("memory", 0, MaxMemoryLimit)
 	if cpu, ok := t.number("cpu"); ok {
 		if math.IsNaN(cpu) || math.IsInf(cpu, 0) || cpu <= 0 || cpu > MaxCPUPercent {
@@ -13,9 +21,10 @@ func (d *decoder) limits(t *table) *Limits {
 		}
 	}
 	l.Sustained = t.durationIn("sustained", 0, 0, MaxSustained)
-	policies := []string{PolicyLog, PolicyRestart, PolicyStop, PolicyKill}
-	l.MemoryPolicy = t.enum("memory_policy", DefaultLimitPolicy, policies...)
-	l.CPUPolicy = t.enum("cpu_policy", DefaultLimitPolicy, policies...)
+	policies := names(limits.Policies())
+	l.MemoryPolicy = limits.Policy(t.enum("memory_policy", string(DefaultLimitPolicy), policies...))
+	l.CPUPolicy = limits.Policy(t.enum("cpu_policy", string(DefaultLimitPolicy), policies...))
+	t.specErrors(l, l.Validate())
 	t.finish()
 	return l
 }

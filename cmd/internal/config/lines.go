@@ -119,6 +119,9 @@ func (s *lineScanner) skip(newlines bool) {
 
 func (s *lineScanner) document() {
 	table := "" // the current table header, in toml.Key.String form
+	// Each element of an array of tables ([[notify]]) is indexed under its
+	// number from 1 ("notify.2.on"), as the decoder names it.
+	elems := map[string]int{}
 	for {
 		s.skip(true)
 		if s.eof() {
@@ -135,6 +138,10 @@ func (s *lineScanner) document() {
 			s.skip(false)
 			for !s.eof() && s.src[s.i] == ']' {
 				s.i++
+			}
+			if array {
+				elems[k.String()]++
+				k = append(k, strconv.Itoa(elems[k.String()]))
 			}
 			table = s.record("", k, line)
 		} else {

@@ -51,7 +51,8 @@ func TestIndexLines(t *testing.T) {
 		`worker.web."quoted key"`:   15,
 		"worker.web.esc":            16,
 		"arr":                       17,
-		"arr.x":                     18,
+		"arr.1":                     17, // each element of an array of tables by its number
+		"arr.1.x":                   18,
 		`worker."db.1".health`:      19,
 		`worker."db.1".health.type`: 20,
 		`worker."db.1"`:             21, // the explicit header wins over the implied parent

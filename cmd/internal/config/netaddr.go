@@ -8,7 +8,8 @@ import (
 )
 
 // These errors never repeat the value they refuse: a URL may carry a
-// password, and the file and line already point at it.
+// password, and the file and line already point at it. A health check's
+// address and URL are health.Spec.Validate's to check.
 
 // checkHostPort accepts "host:port" with a port from 1 to 65535. An empty
 // host is allowed: it means every interface when listening and the local
@@ -21,14 +22,6 @@ func checkHostPort(s string) error {
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
 		return errors.New("invalid port (use 1-65535)")
-	}
-	return nil
-}
-
-func checkHTTPURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New(`invalid URL (use e.g. "http://127.0.0.1:8080/healthz")`)
 	}
 	return nil
 }

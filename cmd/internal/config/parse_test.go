@@ -9,6 +9,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 func TestParseFull(t *testing.T) {
@@ -39,6 +44,7 @@ func TestParseFull(t *testing.T) {
 		LeaveRunning:     true,
 		SampleInterval:   2 * time.Second,
 		LogCheckInterval: 250 * time.Millisecond,
+		ExitOn:           core.ExitNever,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -71,34 +77,37 @@ func TestParseFull(t *testing.T) {
 			{Name: "nofile", Resource: unix.RLIMIT_NOFILE, Soft: 4096, Hard: 65536},
 			{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: 512, Hard: 512},
 		},
-		Restart:              RestartAlways,
+		Policy: policy.Spec{
+			Restart:         policy.Always,
+			BackoffInitial:  500 * time.Millisecond,
+			BackoffMax:      24 * time.Hour,
+			BreakerMax:      10,
+			BreakerWindow:   2 * time.Minute,
+			BreakerCooldown: 15 * time.Minute,
+		},
 		StartTimeout:         0,
 		StopSignal:           syscall.SIGINT,
 		StopTimeout:          90 * time.Second,
-		BackoffInitial:       500 * time.Millisecond,
-		BackoffMax:           24 * time.Hour,
-		CircuitMaxRestarts:   10,
-		CircuitWindow:        2 * time.Minute,
-		CircuitCooldown:      15 * time.Minute,
+		HookTimeout:          DefaultHookTimeout,
 		Stdout:               filepath.Join(dir, "logs/web.stdout"),
 		Stderr:               "/var/log/web.stderr",
 		LogMaxSize:           1_500_000_000,
 		LogBackups:           7,
 		AllowSharedOutputDir: true,
-		Health: &Health{
-			Type:     HealthHTTP,
+		Health: &health.Spec{
+			Type:     health.TypeHTTP,
 			URL:      "http://127.0.0.1:8080/healthz",
 			Interval: 5 * time.Second,
 			Timeout:  time.Second,
 			Failures: 2,
 			Grace:    30 * time.Second,
 		},
-		Limits: &Limits{
+		Limits: &limits.Spec{
 			Memory:       512 << 20,
 			CPU:          150.5,
 			Sustained:    time.Minute,
-			MemoryPolicy: PolicyRestart,
-			CPUPolicy:    PolicyKill,
+			MemoryPolicy: limits.PolicyRestart,
+			CPUPolicy:    limits.PolicyKill,
 		},
 	}
 	if !reflect.DeepEqual(web, wantWeb) {
@@ -109,7 +118,7 @@ func TestParseFull(t *testing.T) {
 	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 62 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
-	if db.Health == nil || db.Health.Type != HealthTCP || db.Health.Address != "127.0.0.1:5432" {
+	if db.Health == nil || db.Health.Type != health.TypeTCP || db.Health.Address != "127.0.0.1:5432" {
 		t.Errorf("db.replica health = %+v", db.Health)
 	}
 	if want := filepath.Join(state, "logs", "db.replica.out"); db.Stdout != want {
@@ -120,8 +129,8 @@ func TestParseFull(t *testing.T) {
 	if want := "  exec /usr/local/bin/cron-runner --config \"/etc/cron runner.conf\"\n"; len(cron.Command) != 3 || cron.Command[2] != want {
 		t.Errorf("cron command = %q", cron.Command)
 	}
-	if cron.StopSignal != syscall.SIGUSR2 || cron.Restart != RestartNever {
-		t.Errorf("cron: signal %v restart %q", cron.StopSignal, cron.Restart)
+	if cron.StopSignal != syscall.SIGUSR2 || cron.Policy.Restart != policy.Never {
+		t.Errorf("cron: signal %v restart %q", cron.StopSignal, cron.Policy.Restart)
 	}
 	if want := []Rlimit{{Name: "core", Resource: unix.RLIMIT_CORE}}; !reflect.DeepEqual(cron.Rlimits, want) {
 		t.Errorf("cron rlimits = %+v", cron.Rlimits)
@@ -129,7 +138,7 @@ func TestParseFull(t *testing.T) {
 	if cron.ClearEnv || cron.NoNewPrivileges || cron.Umask != -1 {
 		t.Errorf("cron: clear_env %v, no_new_privileges %v, umask %d; want the defaults", cron.ClearEnv, cron.NoNewPrivileges, cron.Umask)
 	}
-	if cron.Limits == nil || cron.Limits.Memory != 1<<20 || cron.Limits.MemoryPolicy != PolicyLog {
+	if cron.Limits == nil || cron.Limits.Memory != 1<<20 || cron.Limits.MemoryPolicy != limits.PolicyLog {
 		t.Errorf("cron limits = %+v", cron.Limits)
 	}
 	if cron.Health == nil || !reflect.DeepEqual(cron.Health.Command, []string{"/bin/true"}) {
@@ -153,6 +162,7 @@ func TestParseDefaults(t *testing.T) {
 		LogLevel:         "info",
 		SampleInterval:   time.Second,
 		LogCheckInterval: time.Second,
+		ExitOn:           core.ExitNever,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)
@@ -160,33 +170,36 @@ func TestParseDefaults(t *testing.T) {
 	w := *c.Workers["app"]
 	w.Hash = ""
 	want := Worker{
-		Name:               "app",
-		Line:               1,
-		Command:            []string{"/bin/app"},
-		Autostart:          true,
-		Umask:              -1,
-		Restart:            RestartOnFailure,
-		StartTimeout:       time.Second,
-		StopSignal:         syscall.SIGTERM,
-		StopTimeout:        10 * time.Second,
-		BackoffInitial:     time.Second,
-		BackoffMax:         30 * time.Second,
-		CircuitMaxRestarts: 5,
-		CircuitWindow:      60 * time.Second,
-		CircuitCooldown:    0,
-		Stdout:             "/var/lib/tend/logs/app.out",
-		Stderr:             "/var/lib/tend/logs/app.err",
-		LogMaxSize:         10 << 20,
-		LogBackups:         3,
-		Health: &Health{
-			Type:     HealthExec,
+		Name:      "app",
+		Line:      1,
+		Command:   []string{"/bin/app"},
+		Autostart: true,
+		Umask:     -1,
+		Policy: policy.Spec{
+			Restart:         policy.OnFailure,
+			BackoffInitial:  time.Second,
+			BackoffMax:      30 * time.Second,
+			BreakerMax:      5,
+			BreakerWindow:   60 * time.Second,
+			BreakerCooldown: 0,
+		},
+		StartTimeout: time.Second,
+		StopSignal:   syscall.SIGTERM,
+		StopTimeout:  10 * time.Second,
+		HookTimeout:  DefaultHookTimeout,
+		Stdout:       "/var/lib/tend/logs/app.out",
+		Stderr:       "/var/lib/tend/logs/app.err",
+		LogMaxSize:   10 << 20,
+		LogBackups:   3,
+		Health: &health.Spec{
+			Type:     health.TypeExec,
 			Command:  []string{"/bin/check"},
 			Interval: 10 * time.Second,
 			Timeout:  2 * time.Second,
 			Failures: 3,
 			Grace:    0,
 		},
-		Limits: &Limits{CPU: 50, Sustained: 0, MemoryPolicy: PolicyLog, CPUPolicy: PolicyLog},
+		Limits: &limits.Spec{CPU: 50, Sustained: 0, MemoryPolicy: limits.PolicyLog, CPUPolicy: limits.PolicyLog},
 	}
 	if !reflect.DeepEqual(w, want) {
 		t.Errorf("worker =\n%+v\nwant\n%+v\nhealth %+v\nlimits %+v", w, want, *w.Health, *w.Limits)

@@ -12,15 +12,43 @@ import (
 )
 
 // decoder collects problems while the generic TOML tree is turned into
-// typed settings, so that one run reports every problem in the file.
+// typed settings, so that one run reports every problem in the files.
 type decoder struct {
-	file  string
+	main *source
+	// workers maps a worker's name to the file that defines it (the main
+	// file or one it includes).
+	workers map[string]*source
+	// templates are the workers with instances, by name.
+	templates map[string]*Template
+	errs      Errors
+	// files are the files read so far, the main one first, so problems
+	// are reported file by file in that order.
+	files []string
+}
+
+// err is every problem found, in file and line order.
+func (d *decoder) err() error { return d.errs.dedup().err(d.files...) }
+
+// source is one file of the configuration, with its line index.
+type source struct {
+	file  string // as errors name it
 	lines lineIndex
-	errs  Errors
+}
+
+// sourceOf is the file that holds key: a worker's keys are in the file
+// that defines the worker, everything else is in the main file.
+func (d *decoder) sourceOf(key toml.Key) *source {
+	if len(key) >= 2 && key[0] == "worker" {
+		if s := d.workers[key[1]]; s != nil {
+			return s
+		}
+	}
+	return d.main
 }
 
 func (d *decoder) errorf(key toml.Key, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Line: d.lines.find(key), Key: key.String(), Msg: fmt.Sprintf(format, args...)})
+	src := d.sourceOf(key)
+	d.errs = append(d.errs, &Error{File: src.file, Line: src.lines.find(key), Key: key.String(), Msg: fmt.Sprintf(format, args...)})
 }
 
 // table reads typed values out of one TOML table. Every key asked for is
@@ -30,13 +58,14 @@ func (d *decoder) errorf(key toml.Key, format string, args ...any) {
 // good part of parsing a file with a thousand workers.
 type table struct {
 	d     *decoder
+	src   *source // the file the table is in
 	path  toml.Key
 	m     map[string]any
 	asked []string
 }
 
-func newTable(d *decoder, path toml.Key, m map[string]any) *table {
-	return &table{d: d, path: path, m: m, asked: make([]string, 0, 32)}
+func newTable(d *decoder, src *source, path toml.Key, m map[string]any) *table {
+	return &table{d: d, src: src, path: path, m: m, asked: make([]string, 0, 32)}
 }
 
 func (t *table) key(name string) toml.Key {
@@ -44,7 +73,8 @@ func (t *table) key(name string) toml.Key {
 }
 
 func (t *table) errorf(name, format string, args ...any) {
-	t.d.errorf(t.key(name), format, args...)
+	k := t.key(name)
+	t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines.find(k), Key: k.String(), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (t *table) get(name string) (any, bool) {
@@ -60,9 +90,9 @@ func (t *table) has(name string) bool {
 
 func (t *table) line(name string) int {
 	if name == "" {
-		return t.d.lines.find(t.path)
+		return t.src.lines.find(t.path)
 	}
-	return t.d.lines.find(t.key(name))
+	return t.src.lines.find(t.key(name))
 }
 
 // describe names the type of a TOML value, for "got ..." in type errors.
@@ -300,7 +330,7 @@ func (t *table) sub(name string) *table {
 		t.wrongType(name, "a table", v)
 		return nil
 	}
-	return newTable(t.d, t.key(name), m)
+	return newTable(t.d, t.src, t.key(name), m)
 }
 
 // finish reports every key that nobody asked for. The nearest known key is

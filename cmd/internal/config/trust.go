@@ -1,13 +1,18 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/BurntSushi/toml"
 )
 
 // A configuration file starts any program it names, as the daemon's user
@@ -125,4 +130,56 @@ func groupName(gid uint32) string {
 		return g.Name + " (gid " + id + ")"
 	}
 	return "gid " + id
+}
+
+// TrustPath is a file the daemon reads because the configuration names it
+// (an included file, the directory an include pattern is matched in, an
+// env file), with where the configuration does.
+type TrustPath struct {
+	Path  string
+	Where string // "tend.toml:12: worker.web.env_file"
+}
+
+// TrustPaths lists the files besides the configuration file itself that
+// the daemon reads, each once, in the order the file names them: each
+// must pass CheckTrustedPath as the configuration file passes
+// CheckTrusted.
+func (c *Config) TrustPaths() []TrustPath {
+	var out []TrustPath
+	seen := map[string]bool{}
+	if len(c.Files) > 0 || len(c.IncludeDirs) > 0 {
+		where := strings.TrimSuffix(c.errorAt(toml.Key{"include"}, 0, "", nil).Error(), ": ")
+		// The directories first: whoever can write one could add a file
+		// that the next reload reads.
+		for _, p := range append(slices.Clone(c.IncludeDirs), c.Files...) {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, TrustPath{Path: p, Where: where})
+			}
+		}
+	}
+	for _, name := range c.Order {
+		w := c.Workers[name]
+		for _, f := range w.EnvFiles {
+			if seen[f.Path] {
+				continue
+			}
+			seen[f.Path] = true
+			e := c.errorAt(toml.Key{"worker", w.TableName(), "env_file"}, w.Line, "", nil)
+			out = append(out, TrustPath{Path: f.Path, Where: strings.TrimSuffix(e.Error(), ": ")})
+		}
+	}
+	return out
+}
+
+// CheckTrustedPath is CheckTrusted for a file that may not exist yet (an
+// optional env file): a missing file is judged by the nearest directory
+// above it that exists, since whoever can write there can create it.
+func CheckTrustedPath(path string, uid int) error {
+	err := CheckTrusted(path, uid)
+	for p := path; errors.Is(err, fs.ErrNotExist) && p != filepath.Dir(p); {
+		p = filepath.Dir(p)
+		err = CheckTrusted(p, uid)
+	}
+	return err
 }

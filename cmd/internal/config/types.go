@@ -3,21 +3,41 @@ package config
 import (
 	"syscall"
 	"time"
+
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/envfile"
+	"github.com/tendhq/tend/supervisor/health"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // Config is one parsed configuration file with every default filled in.
-// A Config is never modified after Parse returns it.
+// A Config is never modified after Load (or Parse) returns it.
 type Config struct {
 	Path    string // absolute path of the file
 	Hash    string // hex SHA-256 of the file bytes; in memory only, see Worker.Hash
 	Daemon  Daemon
+	Export  Export    // [export]
+	Notify  []*Notify // [[notify]], in file order
 	Workers map[string]*Worker
 	Order   []string // worker names, sorted
+	// Templates are the workers with instances = N, by name; their
+	// instances are in Workers (NAME@1 … NAME@N).
+	Templates map[string]*Template
 
-	// file and lines let Validate report host problems at the line of the
+	// Files are the absolute paths of the files included (include), in
+	// the order they were read; IncludeDirs the directories their
+	// patterns are matched in. Both, and the file itself, must be
+	// trusted (TrustPaths).
+	Files       []string
+	IncludeDirs []string
+
+	// src lets Validate report host problems at the file and line of the
 	// offending key even though it runs after parsing.
-	file  string
-	lines lineIndex
+	src *decoder
+	// envVars is what each env file read by Load sets, by path (nil: a
+	// missing optional file), for the exec size check.
+	envVars map[string][]envfile.Var
 }
 
 // Daemon holds the [daemon] table.
@@ -38,6 +58,13 @@ type Daemon struct {
 	// LogCheckInterval is how often every worker's output files are
 	// checked against their log_max_size.
 	LogCheckInterval time.Duration
+
+	// ExitOn is when the daemon stops every worker and exits on its own
+	// (exit_on; core.ExitNever by default).
+	ExitOn core.ExitOn
+	// ConsoleTimestamps starts each line that a worker with stdout or
+	// stderr "-" writes to the daemon's own with its time (RFC 3339, UTC).
+	ConsoleTimestamps bool
 }
 
 // Worker holds one [worker.NAME] table.
@@ -45,12 +72,26 @@ type Worker struct {
 	Name string
 	Line int // line of the [worker.NAME] header
 
+	// InstanceOf is the template an instance was made from (Templates),
+	// and Instance its number (from 1); "" and 0 for a worker of its own.
+	InstanceOf string
+	Instance   int
+
 	Command   []string
 	Dir       string // empty: the daemon decides
 	Env       map[string]string
 	User      string
 	Group     string
 	Autostart bool
+
+	// EnvFiles are read at each spawn (env_file), in order; what they set
+	// wins over Env, a later file over an earlier one.
+	EnvFiles []envfile.File
+	// EnvFileSums fingerprint what each of EnvFiles set when the
+	// configuration was loaded (envfile.Sum), so that Hash changes when
+	// a file does. Like Hash, they are unkeyed hashes of what may be
+	// secrets: in memory only. Parse leaves them nil; Load fills them in.
+	EnvFileSums []string
 
 	// ClearEnv starts the worker from a clean environment instead of the
 	// daemon's: only a default PATH, the user's login variables, Env and
@@ -66,17 +107,16 @@ type Worker struct {
 	// the worker keeps the daemon's.
 	Rlimits []Rlimit
 
-	Restart         string // RestartAlways, RestartOnFailure or RestartNever
-	StartTimeout    time.Duration
-	StopTimeout     time.Duration
-	BackoffInitial  time.Duration
-	BackoffMax      time.Duration
-	CircuitWindow   time.Duration
-	CircuitCooldown time.Duration // 0: the breaker stays open until an operator starts the worker
+	// Policy is the restart policy: the keys restart, backoff_initial,
+	// backoff_max and circuit_*, each a field of policy.Spec.
+	Policy policy.Spec
 
-	StopSignal         syscall.Signal
-	CircuitMaxRestarts int // 0: breaker off
+	StartTimeout time.Duration
+	StopTimeout  time.Duration
+	StopSignal   syscall.Signal
 
+	// Stdout and Stderr are file paths, or Console ("-"): the daemon's own
+	// stdout or stderr, each line prefixed with the worker's name.
 	Stdout     string
 	Stderr     string
 	LogMaxSize int64 // 0: never rotate
@@ -84,9 +124,34 @@ type Worker struct {
 	// AllowSharedOutputDir accepts output directories that users other
 	// than root and the worker can write (see Validate).
 	AllowSharedOutputDir bool
+	// Output is how the files are written: OutputFile or "" (the worker
+	// writes them itself) or OutputRelay (a relay process holds its pipes, stamps
+	// each line, writes and rotates the files).
+	Output string
+	// LogMaxAge rotates a relay's file older than this at its next line
+	// (0: never); LogCompress gzips the relay's rotated files.
+	LogMaxAge   time.Duration
+	LogCompress bool
 
-	Health *Health // nil when absent
-	Limits *Limits // nil when absent
+	Health *health.Spec // nil when absent
+	Limits *limits.Spec // nil when absent
+
+	// Oneshot: type = "oneshot", a job that runs to completion.
+	Oneshot bool
+	// Ready is how it says it is ready (ready, ready_timeout, watchdog).
+	Ready core.Readiness
+	// DependsOn is what it needs before it starts, sorted by name.
+	DependsOn []core.Dep
+	// Schedule is when it runs on its own; nil: never.
+	Schedule *Schedule
+
+	// ReloadSignal is what `tend reload NAME` sends it (reload_signal);
+	// 0: a reload restarts it.
+	ReloadSignal syscall.Signal
+	// Hooks are pre_start, post_start, stop_command and post_stop, and
+	// HookTimeout bounds each (hook_timeout).
+	Hooks       Hooks
+	HookTimeout time.Duration
 
 	// Hash is the hex SHA-256 of the worker's normalized settings: two
 	// workers have equal hashes iff their effective configuration is equal,
@@ -97,26 +162,24 @@ type Worker struct {
 	Hash string
 }
 
-// Health holds a [worker.NAME.health] table.
-type Health struct {
-	Type     string   // HealthExec, HealthTCP or HealthHTTP
-	Command  []string // exec only
-	Address  string   // tcp only
-	URL      string   // http only
-	Interval time.Duration
-	Timeout  time.Duration
-	Grace    time.Duration
-	Failures int
+// TableName is the name of the [worker.NAME] table w is written in: its
+// template's for an instance, else its own.
+func (w *Worker) TableName() string {
+	if w.InstanceOf != "" {
+		return w.InstanceOf
+	}
+	return w.Name
 }
 
-// Limits holds a [worker.NAME.limits] table.
-type Limits struct {
-	Memory       uint64  // bytes; 0: no memory limit
-	CPU          float64 // percent of one core; 0: no CPU limit
-	Sustained    time.Duration
-	MemoryPolicy string // PolicyLog, PolicyRestart, PolicyStop or PolicyKill
-	CPUPolicy    string
-}
+// The values of output.
+const (
+	OutputFile  = "file"
+	OutputRelay = "relay"
+)
+
+// Console is the value of stdout and stderr that sends a worker's output
+// to the daemon's own stdout and stderr, line by line.
+const Console = "-"
 
 // Rlimit is one key of a [worker.NAME.rlimits] table.
 type Rlimit struct {
@@ -124,25 +187,3 @@ type Rlimit struct {
 	Resource   int    // unix.RLIMIT_NOFILE, ...
 	Soft, Hard uint64 // RlimitInfinity for "infinity"
 }
-
-// Values of Worker.Restart.
-const (
-	RestartAlways    = "always"
-	RestartOnFailure = "on-failure"
-	RestartNever     = "never"
-)
-
-// Values of Health.Type.
-const (
-	HealthExec = "exec"
-	HealthTCP  = "tcp"
-	HealthHTTP = "http"
-)
-
-// Values of Limits.MemoryPolicy and Limits.CPUPolicy.
-const (
-	PolicyLog     = "log"
-	PolicyRestart = "restart"
-	PolicyStop    = "stop"
-	PolicyKill    = "kill"
-)

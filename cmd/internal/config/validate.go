@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/peer"
+	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
@@ -28,11 +29,7 @@ import (
 func (c *Config) Validate() error {
 	var errs Errors
 	add := func(key toml.Key, fallback int, err error) {
-		line := c.lines.find(key)
-		if line == 0 {
-			line = fallback
-		}
-		errs = append(errs, &Error{File: c.file, Line: line, Key: key.String(), Msg: err.Error(), Err: err})
+		errs = append(errs, c.errorAt(key, fallback, err.Error(), err))
 	}
 	// Many workers name the same user and group; each lookup reads the
 	// user database, so each name is looked up once.
@@ -49,6 +46,7 @@ func (c *Config) Validate() error {
 			add(toml.Key{"daemon", "socket_group"}, 0, err)
 		}
 	}
+	c.validateExport(add)
 	if err := peer.CheckPath(c.Daemon.Socket); err != nil {
 		add(c.SocketKey(), 0, err)
 	}
@@ -57,11 +55,14 @@ func (c *Config) Validate() error {
 			add(toml.Key{"daemon", "supervisor_rpc"}, 0, err)
 		}
 	}
-	for _, name := range c.Order {
-		w := c.Workers[name]
+	for _, wname := range c.Order {
+		w := c.Workers[wname]
 		if w == nil {
 			continue
 		}
+		// Keys and messages name the table the worker is written in: the
+		// instances of a template share it, and its problems.
+		name := w.TableName()
 		if w.User != "" {
 			if err := userErr(w.User); err != nil {
 				add(toml.Key{"worker", name, "user"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
@@ -72,10 +73,15 @@ func (c *Config) Validate() error {
 				add(toml.Key{"worker", name, "group"}, w.Line, fmt.Errorf("worker %q: %w", name, err))
 			}
 		}
-		if err := checkExecSize(w.Command, w.Env, base, limit); err != nil {
+		if err := checkExecSize(w.Command, c.workerEnvFromFiles(w), base, limit); err != nil {
 			add(toml.Key{"worker", name, "command"}, w.Line, err)
 		}
-		if h := w.Health; h != nil && h.Type == HealthExec {
+		for kind, cmd := range w.Hooks.ByKind() {
+			if err := checkExecSize(cmd, w.Env, base, limit); err != nil {
+				add(toml.Key{"worker", name, kind}, w.Line, err)
+			}
+		}
+		if h := w.Health; h != nil && h.Type == health.TypeExec {
 			if err := checkExecSize(h.Command, nil, base, limit); err != nil {
 				add(toml.Key{"worker", name, "health", "command"}, w.Line, err)
 			}
@@ -100,6 +106,9 @@ func (c *Config) Validate() error {
 		uid, gid := id.uid, id.gid
 		checked := ""
 		for _, out := range []struct{ key, path string }{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+			if out.path == Console {
+				continue // the daemon's own: nothing of the worker's to judge
+			}
 			dir := filepath.Dir(out.path)
 			if dir == checked {
 				continue
@@ -116,7 +125,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	return errs.err()
+	return errs.dedup().err(c.src.files...)
 }
 
 // nrOpenPath holds the kernel's ceiling on a process's open files: a
@@ -248,9 +257,19 @@ func memoize(f func(string) error) func(string) error {
 	}
 }
 
+// errorAt is a problem of key, at its line or else at fallback.
+func (c *Config) errorAt(key toml.Key, fallback int, msg string, err error) *Error {
+	src := c.src.sourceOf(key)
+	line := src.lines.find(key)
+	if line == 0 {
+		line = fallback
+	}
+	return &Error{File: src.file, Line: line, Key: key.String(), Msg: msg, Err: err}
+}
+
 // KeyError reports err as a problem of key (e.g. "daemon", "socket") at its
 // line in the file, for what is found wrong after loading: a socket path
 // that changed between "tend check" and the daemon's start.
 func (c *Config) KeyError(err error, key ...string) error {
-	return Errors{{File: c.file, Line: c.lines.find(key), Key: toml.Key(key).String(), Msg: err.Error(), Err: err}}
+	return Errors{c.errorAt(key, 0, err.Error(), err)}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tendhq/tend/fsm/policy"
 )
 
 const maxWorkerName = 64
@@ -41,6 +43,8 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.Command = cmd
 	w.Dir = resolve(dir, t.str("dir", ""))
 	w.Env = d.env(t)
+	w.EnvFiles = d.envFiles(t, dir)
+	t.get("instances") // read by template: one table, many workers
 	w.User = t.str("user", "")
 	w.Group = t.str("group", "")
 	w.Autostart = t.boolean("autostart", true)
@@ -49,36 +53,18 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	// back through setuid programs, unless the file says otherwise.
 	w.NoNewPrivileges = t.boolean("no_new_privileges", w.User != "")
 	w.Umask = t.umask("umask")
-	w.Restart = t.enum("restart", DefaultRestart, RestartAlways, RestartOnFailure, RestartNever)
+	w.Policy = d.policy(t)
 
 	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
 	w.StopSignal = t.signal("stop_signal", DefaultStopSignal)
 	w.StopTimeout = t.durationIn("stop_timeout", DefaultStopTimeout, 0, MaxStopTimeout)
-	w.BackoffInitial = t.durationIn("backoff_initial", DefaultBackoffInitial, 0, MaxBackoff)
-	w.BackoffMax = t.durationIn("backoff_max", DefaultBackoffMax, 0, MaxBackoff)
-	if w.BackoffMax < w.BackoffInitial {
-		key := "backoff_max"
-		if !t.has(key) {
-			key = "backoff_initial"
-		}
-		if key == "backoff_max" {
-			t.errorf(key, "must be at least backoff_initial")
-		} else {
-			t.errorf(key, "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
-		}
-	}
-	w.CircuitMaxRestarts = t.intIn("circuit_max_restarts", DefaultCircuitMaxRestarts, 0, MaxCircuitRestarts)
-	w.CircuitWindow = t.durationIn("circuit_window", DefaultCircuitWindow, 0, MaxCircuitWindow)
-	if w.CircuitMaxRestarts > 0 && w.CircuitWindow == 0 {
-		t.errorf("circuit_window", "must be greater than 0 while circuit_max_restarts is set (set circuit_max_restarts = 0 to turn the breaker off)")
-	}
-	w.CircuitCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)
 	w.LogMaxSize = int64(t.sizeMax("log_max_size", DefaultLogMaxSize, MaxLogMaxSize))
 	w.LogBackups = t.intIn("log_backups", DefaultLogBackups, 0, MaxLogBackups)
 	w.AllowSharedOutputDir = t.boolean("allow_shared_output_dir", false)
+	d.output(t, w)
 
 	if h := t.sub("health"); h != nil {
 		w.Health = d.health(h)
@@ -89,8 +75,30 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	if r := t.sub("rlimits"); r != nil {
 		w.Rlimits = d.rlimits(r)
 	}
+	d.ordering(t, w)
+	d.hooks(t, w)
 	t.finish()
 	return w
+}
+
+// policy decodes the worker's restart keys into fsm/policy's Spec, checked
+// by its Validate.
+func (d *decoder) policy(t *table) policy.Spec {
+	p := policy.Spec{Restart: policy.Restart(t.enum("restart", string(DefaultRestart), names(policy.Modes())...))}
+	p.BackoffInitial = t.durationIn("backoff_initial", DefaultBackoffInitial, 0, MaxBackoff)
+	p.BackoffMax = t.durationIn("backoff_max", DefaultBackoffMax, 0, MaxBackoff)
+	if !t.has("backoff_max") && p.BackoffInitial > p.BackoffMax {
+		// Past a default the file does not show: point at the key it
+		// does, and put the default back as for any refused value, so
+		// that Validate does not blame the key nobody wrote.
+		t.errorf("backoff_initial", "must be at most backoff_max (%v unless set)", DefaultBackoffMax)
+		p.BackoffInitial = DefaultBackoffInitial
+	}
+	p.BreakerMax = t.intIn("circuit_max_restarts", DefaultCircuitMaxRestarts, 0, MaxCircuitRestarts)
+	p.BreakerWindow = t.durationIn("circuit_window", DefaultCircuitWindow, 0, MaxCircuitWindow)
+	p.BreakerCooldown = t.durationIn("circuit_cooldown", DefaultCircuitCooldown, 0, MaxCircuitCooldown)
+	t.specErrors(&p, p.Validate())
+	return p
 }
 
 func (d *decoder) logPath(t *table, key, def, dir string) string {
@@ -101,6 +109,9 @@ func (d *decoder) logPath(t *table, key, def, dir string) string {
 	if p == "" {
 		t.errorf(key, "must not be empty (leave it out for the default, under the state directory's logs/)")
 		return def
+	}
+	if p == Console {
+		return Console
 	}
 	return resolve(dir, p)
 }
@@ -135,4 +146,31 @@ func (d *decoder) env(t *table) map[string]string {
 		return nil
 	}
 	return out
+}
+
+// output reads output, log_max_age and log_compress: how the worker's
+// output files are written.
+func (d *decoder) output(t *table, w *Worker) {
+	// Left out, it stays "": the default, and what every earlier file
+	// meant.
+	w.Output = t.enum("output", "", OutputFile, OutputRelay)
+	w.LogMaxAge = t.durationIn("log_max_age", 0, 0, MaxLogMaxAge)
+	w.LogCompress = t.boolean("log_compress", false)
+	if w.Output == OutputRelay {
+		for _, k := range []struct{ key, path string }{{"stdout", w.Stdout}, {"stderr", w.Stderr}} {
+			if k.path == Console {
+				t.errorf(k.key, `"-" (the daemon's own output) cannot go through a relay (output = "relay"): give a file, or leave output out`)
+			}
+		}
+		if w.LogMaxSize > 0 && w.LogMaxSize < MinRelayLogMaxSize {
+			t.errorf("log_max_size", "must be 0 or at least %d bytes with output = \"relay\": a file holds at least one stamped line", MinRelayLogMaxSize)
+			w.LogMaxSize = MinRelayLogMaxSize
+		}
+		return
+	}
+	for _, k := range []string{"log_max_age", "log_compress"} {
+		if t.has(k) {
+			t.errorf(k, `is only used with output = "relay" (the relay rotates by age and compresses; a file the worker writes itself is rotated by log_max_size alone)`)
+		}
+	}
 }

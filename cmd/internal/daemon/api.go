@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,12 +20,14 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
 // Bounds on what one client may cost.
 const (
 	maxBody        = 64 << 10
+	maxCommandBody = 1 << 20 // a command naming every one of 10,000 workers fits
 	maxHistory     = 100_000
 	defaultTimeout = 30 * time.Second
 )
@@ -44,13 +47,17 @@ func (d *Daemon) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/status", a.status)
 	mux.HandleFunc("POST /v1/workers/{name}/{verb}", a.command)
+	mux.HandleFunc("POST /v1/command", a.commands)
 	mux.HandleFunc("POST /v1/reload", a.reload)
+	mux.HandleFunc("POST /v1/scale", a.scale)
 	mux.HandleFunc("GET /v1/history/{name}", a.history)
 	mux.HandleFunc("GET /v1/why/{name}", a.why)
 	mux.HandleFunc("GET /v1/events", a.events)
 	mux.HandleFunc("GET /v1/logs/{name}", a.logs)
 	mux.HandleFunc("GET /v1/replay", a.replay)
 	mux.HandleFunc("GET /v1/verify", a.verify)
+	mux.HandleFunc("GET /v1/log", a.copyLog)
+	mux.Handle("GET /debug/pprof/", a.debugHandler())
 	return a.authorize(mux)
 }
 
@@ -64,7 +71,9 @@ func (a *api) authorize(next http.Handler) http.Handler {
 			fail(w, http.StatusForbidden, "refused", errors.New("no peer credentials"))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.URL.Path != "/v1/command" { // it sets its own, larger bound
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -82,146 +91,186 @@ func fail(w http.ResponseWriter, status int, code string, err error) {
 
 // failErr maps an error to its status and code.
 func failErr(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, supervisor.ErrNoWorker):
-		fail(w, http.StatusNotFound, "no_such_worker", err)
-	case errors.Is(err, fsm.ErrIllegal):
-		fail(w, http.StatusConflict, "illegal", err)
-	case errors.Is(err, supervisor.ErrClosed):
-		fail(w, http.StatusServiceUnavailable, "unavailable", err)
-	default:
-		fail(w, http.StatusInternalServerError, "failed", err)
-	}
+	code, status := errorCode(err)
+	fail(w, status, code, err)
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	ws, seq := a.d.sup.Workers()
-	names := r.URL.Query()["name"]
-	want := make(map[string]bool, len(names))
-	for _, n := range names {
-		want[n] = true
+	views, seq, err := a.d.sup.Views(r.URL.Query()["name"])
+	if err != nil {
+		fail(w, http.StatusNotFound, "no_such_worker", err)
+		return
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, 0, len(ws))}
-	for i := range ws {
-		if len(names) > 0 && !want[ws[i].Name] {
-			continue
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, len(views))}
+	a.d.out.status(&out)
+	for i := range views {
+		v := &views[i]
+		st := &out.Workers[i]
+		*st = client.FromWorker(&v.Worker)
+		if !v.NextRun.IsZero() {
+			st.NextRun = &v.NextRun
 		}
-		delete(want, ws[i].Name) // what is left was not found
-		st := client.FromWorker(&ws[i])
-		if ws[i].Live() {
-			if smp, ok := a.d.sup.Sample(ws[i].Name); ok {
-				st.RSSBytes = smp.RSS
-				if smp.CPUValid {
-					st.CPUPercent = smp.CPU
-				}
+		if v.Sampled {
+			st.RSSBytes = v.Sample.RSS
+			if v.Sample.CPUValid {
+				st.CPUPercent = v.Sample.CPU
 			}
 		}
-		out.Workers = append(out.Workers, st)
-	}
-	for n := range want {
-		fail(w, http.StatusNotFound, "no_such_worker", fmt.Errorf("%w: %q", supervisor.ErrNoWorker, n))
-		return
 	}
 	writeJSON(w, out)
 }
 
-// command runs start, stop or restart and, with wait=1, waits until the
-// target state is reached or it becomes clear it will not be.
+// commands runs start, stop or restart on many workers as one command of
+// the command layer (supervisor.Do): judged as one decision, durable in one
+// commit, answered once, one result per worker in the order asked.
+func (a *api) commands(w http.ResponseWriter, r *http.Request) {
+	var req client.CommandRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCommandBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad command: %v", err))
+		return
+	}
+	a.run(w, r, req, false)
+}
+
+// command is the one-worker form: POST /v1/workers/NAME/VERB?wait=1&timeout=30s
+// (&signal=HUP for the verb signal).
 func (a *api) command(w http.ResponseWriter, r *http.Request) {
-	name, verb := r.PathValue("name"), r.PathValue("verb")
+	q := r.URL.Query()
+	a.run(w, r, client.CommandRequest{Verb: r.PathValue("verb"), Workers: []string{r.PathValue("name")},
+		Wait: q.Get("wait") == "1", Timeout: q.Get("timeout"), Signal: q.Get("signal")}, true)
+}
+
+// run judges req through the command layer. one: the one-worker form,
+// which answers a refusal with its status and a result on its own.
+func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequest, one bool) {
 	p, _ := peerOf(r.Context())
+	verb, err := core.ParseVerb(req.Verb)
+	if err != nil {
+		fail(w, http.StatusNotFound, "bad_request", err)
+		return
+	}
+	var sig int
+	switch {
+	case verb == core.SendSignal:
+		if sig, err = events.ParseSignal(req.Signal); err != nil {
+			fail(w, http.StatusBadRequest, "bad_signal", err)
+			return
+		}
+	case req.Signal != "":
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("a signal is named only with the verb signal, not %s", verb))
+		return
+	}
+	if req.All == (len(req.Workers) > 0) {
+		fail(w, http.StatusBadRequest, "bad_request", errors.New("name workers or ask for all (not both)"))
+		return
+	}
 	timeout := defaultTimeout
-	if t := r.URL.Query().Get("timeout"); t != "" {
-		d, err := time.ParseDuration(t)
+	if req.Timeout != "" {
+		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
-			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad timeout %q", t))
+			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad timeout %q", req.Timeout))
 			return
 		}
 		timeout = d
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	before, err := a.d.sup.Worker(name)
+	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait,
+		NoDeps: req.NoDeps, Signal: sig})
 	if err != nil {
 		failErr(w, err)
 		return
 	}
-	var ev *events.Event
-	switch verb {
-	case "start":
-		ev, err = a.d.sup.Start(ctx, name, actor(p))
-	case "stop":
-		ev, err = a.d.sup.Stop(ctx, name, actor(p))
-	case "restart":
-		ev, err = a.d.sup.Restart(ctx, name, actor(p))
-	default:
-		fail(w, http.StatusNotFound, "bad_request", fmt.Errorf("unknown command %q (start, stop, restart)", verb))
+	if one && len(rs) == 1 && rs[0].Err != nil {
+		failErr(w, rs[0].Err)
 		return
 	}
-	if err != nil {
-		failErr(w, err)
-		return
-	}
-	res := client.CommandResult{Worker: name}
-	if ev != nil {
-		j := ev.ToJSON()
-		res.Event = &j
-	}
-	if r.URL.Query().Get("wait") != "1" {
-		wk, _ := a.d.sup.Worker(name)
-		res.Status = client.FromWorker(&wk)
-		res.Reached = true
-		writeJSON(w, res)
-		return
-	}
-	cond := targetFor(verb, before, ev)
-	wk, werr := a.d.sup.WaitFor(ctx, name, func(w *fsm.Worker) bool { ok, done := cond(w); return ok || done })
-	ok, _ := cond(&wk)
-	res.Status = client.FromWorker(&wk)
-	res.Reached = ok
-	if !ok {
+	out := client.CommandReply{Results: make([]client.CommandResult, len(rs))}
+	for i, x := range rs {
+		res := client.CommandResult{Worker: x.Worker, Reached: x.Reached, Reason: x.Reason}
 		switch {
-		case werr != nil:
-			res.Reason = fmt.Sprintf("timed out after %s: %s is %s (%s)", timeout, name, wk.State, wk.Cause)
+		case x.Err != nil:
+			code, _ := errorCode(x.Err)
+			res.Error = &client.ErrorBody{Error: x.Err.Error(), Code: code}
 		default:
-			res.Reason = fmt.Sprintf("%s is %s: %s", name, wk.State, wk.Cause)
-			if wk.LastExit != nil {
-				res.Reason += "; last exit: " + wk.LastExit.Cause
+			res.Did = x.Verb.String()
+			if x.Event != nil {
+				j := x.Event.ToJSON()
+				res.Event = &j
 			}
+			if x.Answer != nil {
+				j := x.Answer.ToJSON()
+				res.Outcome = &j
+			}
+			res.Status = client.FromWorker(&x.Status)
 		}
+		out.Results[i] = res
 	}
-	writeJSON(w, res)
+	if one && len(out.Results) == 1 {
+		writeJSON(w, out.Results[0])
+		return
+	}
+	writeJSON(w, out)
 }
 
-// targetFor says when a command is done: ok when its goal is reached, done
-// when it is settled without reaching it (a start that died).
-func targetFor(verb string, before fsm.Worker, ev *events.Event) func(*fsm.Worker) (ok, done bool) {
-	stopped := func(w *fsm.Worker) bool { return w.State == events.Stopped || w.State == events.Killed }
-	switch verb {
-	case "stop":
-		return func(w *fsm.Worker) (bool, bool) { return stopped(w) && !w.Policy.Pending, false }
-	default:
-		// A start or restart is done when a newer incarnation than the one
-		// it found runs, or has ended again.
-		base := before.Incarnation
-		if before.Live() && verb == "start" {
-			base = before.Incarnation - 1 // already up: the current one counts
-		}
-		return func(w *fsm.Worker) (bool, bool) {
-			if w.Incarnation <= base {
-				return false, false
-			}
-			if w.State == events.Running {
-				return true, true
-			}
-			return false, stopped(w) && !w.Policy.Pending && !w.Flags.RestartAfter
+// instancesOf replaces the name of a worker with instances by its
+// instances, in number order (tend restart web: web@1, web@2, …); other
+// names stay as they are.
+func (a *api) instancesOf(names []string) []string {
+	ws, _ := a.d.sup.Workers()
+	known := make(map[string]bool, len(ws))
+	group := map[string][]string{}
+	for i := range ws {
+		known[ws[i].Name] = true
+		if g, _, ok := core.SplitInstance(ws[i].Name); ok {
+			group[g] = append(group[g], ws[i].Name)
 		}
 	}
+	var out []string
+	for _, n := range names {
+		if is := group[n]; !known[n] && len(is) > 0 {
+			slices.SortFunc(is, func(x, y string) int {
+				_, i, _ := core.SplitInstance(x)
+				_, j, _ := core.SplitInstance(y)
+				return i - j
+			})
+			out = append(out, is...)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// errorCode is the code and HTTP status of an error, as every answer
+// names it.
+func errorCode(err error) (string, int) {
+	switch {
+	case errors.Is(err, supervisor.ErrNoWorker):
+		return "no_such_worker", http.StatusNotFound
+	case errors.Is(err, core.ErrNotRunning):
+		return "not_running", http.StatusConflict
+	case errors.Is(err, core.ErrBadSignal), errors.Is(err, events.ErrBadSignal):
+		return "bad_signal", http.StatusBadRequest
+	case errors.Is(err, fsm.ErrIllegal):
+		return "illegal", http.StatusConflict
+	case errors.Is(err, supervisor.ErrClosed):
+		return "unavailable", http.StatusServiceUnavailable
+	}
+	return "failed", http.StatusInternalServerError
 }
 
 func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 	p, _ := peerOf(r.Context())
-	res, err := a.d.Reload(r.Context(), actor(p))
+	var res any
+	var err error
+	if r.URL.Query().Get("dry_run") == "1" {
+		res, err = a.d.PlanReload()
+	} else {
+		res, err = a.d.Reload(r.Context(), actor(p))
+	}
 	if err != nil {
 		var le *loadError
 		if errors.As(err, &le) {
@@ -232,6 +281,32 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// scale changes the number of instances of a worker with instances; the
+// actor is the caller's uid.
+func (a *api) scale(w http.ResponseWriter, r *http.Request) {
+	p, _ := peerOf(r.Context())
+	var req client.ScaleRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad scale request: %v", err))
+		return
+	}
+	res, err := a.d.Scale(r.Context(), req.Worker, req.Instances, actor(p))
+	var le *loadError
+	var br *badRequest
+	switch {
+	case errors.As(err, &le):
+		fail(w, http.StatusBadRequest, "bad_config", err)
+	case errors.As(err, &br):
+		fail(w, http.StatusBadRequest, "bad_request", err)
+	case err != nil:
+		failErr(w, err)
+	default:
+		writeJSON(w, res)
+	}
 }
 
 func (a *api) history(w http.ResponseWriter, r *http.Request) {
@@ -384,6 +459,10 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 		n = v
 	}
 	follow := q.Get("follow") == "1"
+	if path == supervisor.Console {
+		fail(w, http.StatusConflict, "no_log", fmt.Errorf("output of %s goes to the daemon's own stdout or stderr (\"-\"): read it where the daemon's output goes (docker logs, journalctl)", name))
+		return
+	}
 	fl := logfile.NewFollower(path, outputOwner(spec))
 	defer fl.Close()
 	// A file not made yet is empty, and followed until it is; output to
@@ -432,6 +511,17 @@ func (a *api) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+// copyLog streams a consistent copy of the log file, so that what reads a
+// log (report, analyze, history on a copy) works while the daemon holds it.
+func (a *api) copyLog(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if _, err := a.d.log.CopyTo(w); err != nil {
+		a.d.logger.Warn().Err(err).Msg("copy of the log to a client")
+	}
 }
 
 func (a *api) verify(w http.ResponseWriter, r *http.Request) {

@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +35,8 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/console"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
@@ -69,6 +73,7 @@ type Daemon struct {
 
 	metrics  *metrics.Metrics
 	shutdown chan string // a shutdown asked for over a control interface, with its actor
+	out      outbound    // export to NATS and alerts
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
@@ -92,6 +97,12 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 	if err != nil {
 		return nil, nil, &loadError{err}
 	}
+	if err := d.trustedFiles(cfg); err != nil {
+		return nil, nil, &loadError{err}
+	}
+	if cfg, err = d.withScales(cfg); err != nil {
+		return nil, nil, &loadError{err}
+	}
 	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
 		return nil, nil, &loadError{err}
@@ -104,7 +115,11 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 func Run(ctx context.Context, opts Options) error {
 	cfg := opts.Config
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
+	d.out.d = d
 	if err := d.trusted(opts.ConfigPath); err != nil {
+		return err
+	}
+	if err := d.trustedFiles(cfg); err != nil {
 		return err
 	}
 	if cfg.Daemon.LeaveRunning {
@@ -148,18 +163,25 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopSampler()
 	go d.sampler.Run(sctx)
 
+	// Workers whose output is "-" write to the daemon's own stdout and
+	// stderr through the console, which ends with the daemon, after the
+	// workers: their last lines are written before it exits.
+	cons := console.New(os.Stdout, os.Stderr, console.Options{Timestamps: cfg.Daemon.ConsoleTimestamps})
+	defer func() { cons.Close(time.Now()) }() // on the way out of a failed start
+
 	var spawner supervisor.Spawner = supervisor.ProcSpawner{Spawner: d.spawner}
 	if d.log.LastSeq() == 0 {
 		spawner = freshSpawner{supervisor.ProcSpawner{Spawner: d.spawner}}
 	}
 	d.metrics = metrics.New(d)
 	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: spawner,
-		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(),
+		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(), Console: cons,
 		OnDurable: func(evs []*events.Event, commit time.Duration) {
 			d.metrics.ObserveAppend(commit)
 			for _, e := range evs {
 				d.metrics.EventAppended(e.Type)
 			}
+			d.out.wake()
 		}})
 	if err != nil {
 		// New fails only when the log cannot be replayed to its end.
@@ -193,12 +215,33 @@ func Run(ctx context.Context, opts Options) error {
 	// the OS: no command is judged against a world recovery has not seen.
 	// A signal during start-up still ends in an orderly shutdown.
 	startCtx := context.WithoutCancel(ctx)
-	if _, err := d.sup.Load(startCtx, specs, d.log.Digest([]byte(cfg.Hash)), events.ActorDaemon); err != nil {
+	d.sup.SetExitOn(cfg.Daemon.ExitOn)
+	// The runtime scales the log holds need settings for their instances.
+	if scaled, err := d.withScales(cfg); err != nil {
+		return &loadError{err}
+	} else if scaled != cfg {
+		cfg = scaled
+		d.cfgMu.Lock()
+		d.cfg = cfg
+		d.cfgMu.Unlock()
+		if specs, err = Specs(cfg, d.log.Digest); err != nil {
+			return &loadError{err}
+		}
+	}
+	if _, err := d.sup.LoadConfig(startCtx, supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)),
+		Actor: events.ActorDaemon, Groups: groups(cfg)}); err != nil {
 		return err
 	}
 	if err := d.sup.Recover(startCtx); err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		d.logger.Warn().Msg(w)
+	}
+	if err := d.out.start(cfg); err != nil {
+		d.logger.Error().Err(err).Msg("alerts not sent")
+	}
+	defer d.out.stop(false)
 	go func() { serveErr <- srv.Serve(gate) }()
 	defer srv.Close()
 	stopRPC := func() {}
@@ -218,9 +261,14 @@ func Run(ctx context.Context, opts Options) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	why := ""
+	var exit *supervisor.ExitRequest
 loop:
 	for {
 		select {
+		case req := <-d.sup.Exit():
+			exit = &req
+			why = fmt.Sprintf("exit_on = %q decided it (worker %s): exit status %d", string(d.currentConfig().Daemon.ExitOn), req.Worker, req.Code)
+			break loop
 		case <-ctx.Done():
 			why = "context ended"
 			break loop
@@ -242,19 +290,53 @@ loop:
 			break loop
 		}
 	}
-	d.logger.Info().Str("why", why).Bool("leave_running", d.opts.LeaveRunning).Msg("shutting down")
+	leave := d.opts.LeaveRunning && exit == nil // exit_on stops the workers, whatever leave_running says
+	d.logger.Info().Str("why", why).Bool("leave_running", leave).Msg("shutting down")
 	sctx2, cancel := context.WithTimeout(context.Background(), d.shutdownBudget())
 	defer cancel()
-	if err := d.sup.Shutdown(sctx2, d.opts.LeaveRunning, why); err != nil {
+	if err := d.sup.Shutdown(sctx2, leave, why); err != nil {
 		d.logger.Error().Err(err).Msg("workers did not all stop in time")
 	}
+	// The last events go out while the server is reachable; what does not
+	// stays in the log for the next start. The senders stop before the
+	// supervisor: a dead letter is recorded through it.
+	d.out.stop(true)
 	// The sockets close before the log: counted refusals are recorded as
 	// their listeners close.
 	_ = srv.Close()
 	stopRPC()
 	d.sup.Close()
 	closed = true
+	// The stopped workers' last lines; workers left running keep their
+	// pipes, and nothing more is read from them.
+	consoleWait := 2 * time.Second
+	if leave {
+		consoleWait = 0
+	}
+	cons.Close(time.Now().Add(consoleWait))
+	if exit != nil && exit.Code != 0 {
+		return &ExitError{Code: exit.Code, Worker: exit.Worker}
+	}
 	return nil
+}
+
+// ExitError is the end of a daemon whose exit_on setting stopped it
+// because of a worker's end: the process exits with Code, the status a
+// container runtime reads (the worker's exit status, or 128 + the signal
+// that killed it). The reason is in the log (daemon_stopping).
+type ExitError struct {
+	Code   int
+	Worker string
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("exit_on: stopped because of worker %s; exit status %d (tend history %s says why)", e.Worker, e.Code, e.Worker)
+}
+
+func (d *Daemon) currentConfig() *config.Config {
+	d.cfgMu.Lock()
+	defer d.cfgMu.Unlock()
+	return d.cfg
 }
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was
@@ -297,13 +379,38 @@ func (d *Daemon) trusted(path string) error {
 	return err
 }
 
+// trustedFiles applies the rule of trusted() to every file the
+// configuration makes the daemon read besides itself (config.TrustPaths):
+// whoever can change an env file chooses what a worker runs with
+// (LD_PRELOAD), as root if it runs as root. A refusal names where the
+// configuration names the file.
+func (d *Daemon) trustedFiles(cfg *config.Config) error {
+	for _, p := range cfg.TrustPaths() {
+		err := config.CheckTrustedPath(p.Path, os.Geteuid())
+		var unsafe *config.UnsafeError
+		if errors.As(err, &unsafe) && d.opts.AllowUnsafeConfig {
+			d.logger.Warn().Str("file", p.Path).Str("named_at", p.Where).Str("unsafe", unsafe.Path).Str("writable_by", unsafe.Who).
+				Msg("a file the configuration names can be changed by others; running on it because of --allow-unsafe-config")
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.Where, err)
+		}
+	}
+	return nil
+}
+
 // shutdownBudget is the longest stop timeout plus room for SIGKILL to land.
 func (d *Daemon) shutdownBudget() time.Duration {
 	d.cfgMu.Lock()
 	defer d.cfgMu.Unlock()
 	longest := time.Duration(0)
 	for _, w := range d.cfg.Workers {
-		longest = max(longest, w.StopTimeout)
+		stop := w.StopTimeout
+		if w.Hooks.PostStop != nil {
+			stop += w.HookTimeout // its post_stop runs after its end
+		}
+		longest = max(longest, stop)
 	}
 	return longest + 5*time.Second
 }
@@ -318,14 +425,165 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 		return client.ReloadResult{}, err
 	}
 	digest := d.log.Digest([]byte(cfg.Hash))
-	res, err := d.sup.Load(ctx, specs, digest, actor)
+	d.sup.SetExitOn(cfg.Daemon.ExitOn)
+	d.cfgMu.Lock()
+	old := d.cfg
+	d.cfgMu.Unlock()
+	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: changes(old, cfg),
+		Groups: groups(cfg)})
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
 	d.cfgMu.Lock()
 	d.cfg = cfg
 	d.cfgMu.Unlock()
+	if err := d.out.start(cfg); err != nil {
+		d.logger.Error().Err(err).Msg("alerts not sent")
+	}
 	return client.ReloadResult{Hash: digest, Seq: res.Seq, Added: res.Added, Removed: res.Removed, Changed: res.Changed}, nil
+}
+
+// withScales gives cfg the instances that the runtime scales in the log
+// may keep in force (more than the file's count): core decides, at the
+// load, whether each scale still holds; it needs their settings to.
+func (d *Daemon) withScales(cfg *config.Config) (*config.Config, error) {
+	counts := map[string]int{}
+	for name, tp := range cfg.Templates {
+		if sc, ok := d.sup.ScaleOf(name); ok && sc.Count > tp.Instances {
+			counts[name] = sc.Count
+		}
+	}
+	if len(counts) == 0 {
+		return cfg, nil
+	}
+	next, err := cfg.WithInstances(counts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.trustedFiles(next); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// groups are the workers with instances of cfg, with the file's counts.
+func groups(cfg *config.Config) []core.Group {
+	out := make([]core.Group, 0, len(cfg.Templates))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Templates)) {
+		out = append(out, core.Group{Name: name, Instances: cfg.Templates[name].Instances})
+	}
+	return out
+}
+
+// Scale changes the number of instances of a worker with instances at
+// runtime. The new instances are made from the configuration in force
+// (the file is not read again); the scale is recorded with its actor and
+// holds, across daemon restarts and reloads, until the file's count for
+// the worker changes.
+func (d *Daemon) Scale(ctx context.Context, group string, n int, actor string) (client.ScaleResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.cfgMu.Lock()
+	cfg := d.cfg
+	d.cfgMu.Unlock()
+	if cfg.Templates[group] == nil {
+		return client.ScaleResult{}, fmt.Errorf("%w: %q has no instances in the configuration (instances = N makes NAME@1 … NAME@N)", supervisor.ErrNoWorker, group)
+	}
+	if n < 0 || n > config.MaxInstances {
+		return client.ScaleResult{}, &badRequest{fmt.Errorf("instances must be from 0 to %d", config.MaxInstances)}
+	}
+	next, err := cfg.WithInstances(map[string]int{group: n})
+	if err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	if err := d.trustedFiles(next); err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	all, err := Specs(next, d.log.Digest)
+	if err != nil {
+		return client.ScaleResult{}, &loadError{err}
+	}
+	byName := make(map[string]*supervisor.WorkerSpec, len(all))
+	for _, sp := range all {
+		byName[sp.Name] = sp
+	}
+	specs := make([]*supervisor.WorkerSpec, 0, n)
+	for _, name := range next.Instances(group) {
+		specs = append(specs, byName[name])
+	}
+	res, err := d.sup.Scale(ctx, supervisor.ScaleRequest{Group: group, Count: n, Specs: specs, Actor: actor})
+	if err != nil {
+		return client.ScaleResult{}, err
+	}
+	d.cfgMu.Lock()
+	d.cfg = next
+	d.cfgMu.Unlock()
+	return client.ScaleResult{Worker: group, From: res.From, To: res.To, Added: nonNil(res.Added), Removed: nonNil(res.Removed), Seq: res.Seq}, nil
+}
+
+// badRequest is a request the daemon refuses as malformed.
+type badRequest struct{ err error }
+
+func (e *badRequest) Error() string { return e.err.Error() }
+func (e *badRequest) Unwrap() error { return e.err }
+
+// PlanReload says what Reload would do now (`tend check --diff`), having
+// read the configuration file as Reload reads it, without changing
+// anything: nothing is recorded, started or stopped. It answers with
+// names and keys only.
+func (d *Daemon) PlanReload() (client.ReloadPlan, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, specs, err := d.loadConfig(d.opts.ConfigPath)
+	if err != nil {
+		return client.ReloadPlan{}, err
+	}
+	d.cfgMu.Lock()
+	old := d.cfg
+	d.cfgMu.Unlock()
+	ch := changes(old, cfg)
+	res, err := d.sup.PlanLoad(supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)), Actor: "plan", Changes: ch,
+		Groups: groups(cfg)})
+	if err != nil {
+		return client.ReloadPlan{}, err
+	}
+	plan := client.ReloadPlan{Config: cfg.Path, Added: nonNil(res.Added), Removed: nonNil(res.Removed),
+		Changed: []client.ChangedWorker{}, Unchanged: []string{}}
+	touched := map[string]bool{}
+	for _, n := range res.Added {
+		touched[n] = true
+	}
+	for _, n := range res.Changed {
+		touched[n] = true
+		plan.Changed = append(plan.Changed, client.ChangedWorker{Name: n, Keys: nonNil(ch[n]), Restart: slices.Contains(res.Restarted, n)})
+	}
+	for _, n := range cfg.Order {
+		if !touched[n] {
+			plan.Unchanged = append(plan.Unchanged, n)
+		}
+	}
+	return plan, nil
+}
+
+func nonNil(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+// changes names, for each worker whose settings differ between two
+// configurations, the keys they differ in (never values).
+func changes(old, new *config.Config) map[string][]string {
+	if old == nil || new == nil {
+		return nil
+	}
+	_, _, changed := config.Diff(old, new)
+	out := make(map[string][]string, len(changed))
+	for _, name := range changed {
+		out[name] = config.ChangedKeys(old.Workers[name], new.Workers[name])
+	}
+	return out
 }
 
 // The daemon is the metrics' Source.

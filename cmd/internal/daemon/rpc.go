@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/peer"
-
 	"github.com/tendhq/tend/cmd/internal/supervisord/importer"
 	"github.com/tendhq/tend/cmd/internal/supervisord/xmlrpc"
-	"github.com/tendhq/tend/events"
-	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 // rpcControl lets supervisorctl drive the daemon: every command it sends
@@ -74,15 +70,20 @@ func (c rpcControl) Workers() []xmlrpc.WorkerInfo {
 	out := make([]xmlrpc.WorkerInfo, 0, len(ws))
 	for i := range ws {
 		w := &ws[i]
+		group := groups[w.Name]
+		if tmpl, _, ok := core.SplitInstance(w.Name); ok && group == "" {
+			// An instance is in its template's supervisord group.
+			group = groups[tmpl]
+		}
 		info := xmlrpc.WorkerInfo{
-			Name: w.Name, Group: groups[w.Name], State: w.State, PID: w.PID, Since: w.Since,
+			Name: w.Name, Group: group, State: w.State, PID: w.PID, Since: w.Since,
 			Started: w.SpawnedAt, Incarnation: uint64(w.Incarnation), RestartPending: w.Policy.Pending,
 			BreakerOpen: w.Policy.BreakerOpen, Description: w.Cause,
 		}
 		if x := w.LastExit; x != nil {
 			info.ExitCode = x.Code
 			info.Exited = !w.Live() && !w.Flags.StopAsked
-			if x.Code == nil && x.Signal == 0 && !x.Lost && strings.HasPrefix(x.Cause, "spawn failed") {
+			if x.SpawnFailed {
 				info.SpawnError = x.Cause
 			}
 		}
@@ -104,54 +105,68 @@ func mapErr(err error) error {
 	return err
 }
 
-func (c rpcControl) Start(ctx context.Context, name, actor string) error {
-	w, err := c.d.sup.Worker(name)
+// Command runs supervisorctl's start or stop through the command layer:
+// one decision for every worker named. Whether a worker was already
+// started, or had nothing to stop, is read from what that decision
+// recorded (a stale event changed nothing), never from a state read
+// beforehand.
+func (c rpcControl) Command(ctx context.Context, start bool, names []string, actor string, wait bool) []error {
+	verb := core.Stop
+	if start {
+		verb = core.Start
+	}
+	errs := make([]error, len(names))
+	rs, err := c.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: names, Actor: actor, Wait: wait})
 	if err != nil {
-		return mapErr(err)
+		for i := range errs {
+			errs[i] = mapErr(err)
+		}
+		return errs
 	}
-	if w.State == events.Running || w.State == events.Starting {
-		return xmlrpc.ErrAlreadyStarted
+	for i, r := range rs {
+		switch {
+		case r.Err != nil:
+			errs[i] = mapErr(r.Err)
+		case r.Event != nil && r.Event.Stale && start:
+			errs[i] = xmlrpc.ErrAlreadyStarted
+		case r.Event != nil && r.Event.Stale:
+			errs[i] = xmlrpc.ErrNotRunning
+		case wait && !r.Reached && start:
+			w := r.Status
+			if w.LastExit != nil && w.LastExit.SpawnFailed {
+				errs[i] = fmt.Errorf("%w: %s", xmlrpc.ErrSpawn, w.LastExit.Cause)
+			} else {
+				errs[i] = fmt.Errorf("%w: %s", xmlrpc.ErrExited, r.Reason)
+			}
+		case wait && !r.Reached:
+			errs[i] = fmt.Errorf("%s", r.Reason)
+		}
 	}
-	_, err = c.d.sup.Start(ctx, name, actor)
-	return mapErr(err)
+	return errs
 }
 
-func (c rpcControl) Stop(ctx context.Context, name, actor string) error {
-	w, err := c.d.sup.Worker(name)
+// Signal runs supervisorctl's signal through the command layer: one
+// decision for every worker named, each outcome waited for.
+func (c rpcControl) Signal(ctx context.Context, names []string, sig int, actor string) []error {
+	errs := make([]error, len(names))
+	rs, err := c.d.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: names, Actor: actor, Wait: true, Signal: sig})
 	if err != nil {
-		return mapErr(err)
-	}
-	if !w.Live() && !w.Policy.Pending {
-		return xmlrpc.ErrNotRunning
-	}
-	_, err = c.d.sup.Stop(ctx, name, actor)
-	return mapErr(err)
-}
-
-func (c rpcControl) WaitState(ctx context.Context, name string, running bool) error {
-	before, err := c.d.sup.Worker(name)
-	if err != nil {
-		return mapErr(err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	w, err := c.d.sup.WaitFor(ctx, name, func(w *fsm.Worker) bool {
-		if !running {
-			return !w.Live()
+		for i := range errs {
+			errs[i] = mapErr(err)
 		}
-		return w.State == events.Running || (!w.Live() && w.Incarnation >= before.Incarnation && !w.Policy.Pending && !w.Flags.RestartAfter)
-	})
-	if err != nil {
-		return err
+		return errs
 	}
-	if running && w.State != events.Running {
-		cause := w.Cause
-		if w.LastExit != nil {
-			cause = w.LastExit.Cause
+	for i, r := range rs {
+		switch {
+		case errors.Is(r.Err, core.ErrNotRunning):
+			errs[i] = fmt.Errorf("%w: %v", xmlrpc.ErrNotRunning, r.Err)
+		case r.Err != nil:
+			errs[i] = mapErr(r.Err)
+		case !r.Reached:
+			errs[i] = errors.New(r.Reason)
 		}
-		return fmt.Errorf("%w: %s", xmlrpc.ErrSpawn, cause)
 	}
-	return nil
+	return errs
 }
 
 func (c rpcControl) Reload(ctx context.Context, actor string) (added, changed, removed []string, err error) {

@@ -10,14 +10,14 @@ import (
 	"syscall"
 
 	"github.com/tendhq/tend/cmd/internal/config"
-	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor"
-	"github.com/tendhq/tend/supervisor/health"
-	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
 
-// Specs turns a configuration into the supervisor's worker specs.
+// Specs turns a configuration into the supervisor's worker specs. The
+// restart policy, health check and limits are already the supervisor's
+// types (config decodes into them) and are shared, not copied: neither side
+// changes them once parsed.
 //
 // Each spec's Hash is what the log records for the worker's settings, so it
 // is digest applied to the configuration's fingerprint of them
@@ -35,14 +35,18 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			return nil, fmt.Errorf("%s:%d: worker.%s: %w", cfg.Path, w.Line, name, err)
 		}
 		s := &supervisor.WorkerSpec{
-			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, Credential: cred,
+			Name: name, Command: w.Command, Dir: w.Dir, Env: w.Env, EnvFiles: w.EnvFiles, Credential: cred,
 			ClearEnv: w.ClearEnv, UserEnv: login, NoNewPrivs: w.NoNewPrivileges, Rlimits: rlimits(w.Rlimits),
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
+			Relay: w.Output == config.OutputRelay, LogMaxAge: w.LogMaxAge, LogCompress: w.LogCompress,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
-			Policy: policy.Spec{
-				Restart: policy.Restart(w.Restart), BackoffInitial: w.BackoffInitial, BackoffMax: w.BackoffMax,
-				BreakerMax: w.CircuitMaxRestarts, BreakerWindow: w.CircuitWindow, BreakerCooldown: w.CircuitCooldown,
-			},
+			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
+			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
+			InstanceOf: w.InstanceOf, Instance: w.Instance,
+			ReloadSignal: w.ReloadSignal, HookTimeout: w.HookTimeout,
+		}
+		if hooks := w.Hooks.ByKind(); len(hooks) > 0 {
+			s.Hooks = hooks
 		}
 		if digest != nil {
 			s.Hash = digest([]byte(w.Hash))
@@ -50,14 +54,6 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 		if w.Umask >= 0 {
 			m := uint32(w.Umask)
 			s.Umask = &m
-		}
-		if h := w.Health; h != nil {
-			s.Health = &health.Spec{Type: h.Type, Command: h.Command, Address: h.Address, URL: h.URL,
-				Interval: h.Interval, Timeout: h.Timeout, Grace: h.Grace, Failures: h.Failures}
-		}
-		if l := w.Limits; l != nil {
-			s.Limits = &limits.Spec{Memory: l.Memory, CPU: l.CPU, Sustained: l.Sustained,
-				MemoryPolicy: limits.Policy(l.MemoryPolicy), CPUPolicy: limits.Policy(l.CPUPolicy)}
 		}
 		out = append(out, s)
 	}

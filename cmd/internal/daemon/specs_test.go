@@ -88,3 +88,36 @@ func TestLoginShell(t *testing.T) {
 		}
 	}
 }
+
+// What tend check accepts, the supervisor runs: the specs are the ones the
+// configuration decoded, and each passes its own Validate. An address with
+// no host (":8080", this host) was once accepted by the file and refused by
+// the health check, which then reported the worker unhealthy for good.
+func TestSpecsValidate(t *testing.T) {
+	c := parse(t, `
+[worker.a]
+command = ["/bin/true"]
+restart = "always"
+circuit_max_restarts = 0
+circuit_window = "0s"
+[worker.a.health]
+type = "tcp"
+address = ":8080"
+[worker.a.limits]
+cpu = 50
+cpu_policy = "kill"
+`)
+	specs, err := Specs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, w := specs[0], c.Workers["a"]
+	if s.Health != w.Health || s.Limits != w.Limits || s.Policy != w.Policy {
+		t.Errorf("specs are not the configuration's: %+v %+v %+v", s.Health, s.Limits, s.Policy)
+	}
+	for _, err := range []error{s.Health.Validate(), s.Limits.Validate(), s.Policy.Validate()} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -25,6 +25,11 @@ type Answer struct {
 	State   string `json:"state"`
 	Summary string `json:"summary"`
 	Chain   []Step `json:"chain"`
+	// Output is the last lines of the output of the hook whose failure
+	// ended (or stopped) the last incarnation, control characters
+	// escaped; OutputOf says which hook.
+	Output   []string `json:"output,omitempty"`
+	OutputOf string   `json:"output_of,omitempty"`
 }
 
 // Why explains w's state from its events (oldest first; the worker's last
@@ -55,6 +60,14 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 	}
 	var parts []string
 	switch {
+	case w.Waiting != "":
+		// A start (or stop, or scheduled run) that waits: what for, since
+		// when, who asked.
+		what := map[string]string{"start": "its start", "stop": "its stop", "run": "its next scheduled run"}[w.Waiting]
+		parts = append(parts, fmt.Sprintf("%s waits since %s (asked by %s): %s", what, at(w.WaitSince), w.WaitActor, w.WaitCause))
+		if e := find(func(e *events.Event) bool { return e.Seq == w.WaitSeq }); e != nil {
+			add(e, "%s: %s (by %s)", at(e.Time), e.Cause, e.Actor)
+		}
 	case w.Policy.BreakerOpen:
 		b := find(func(e *events.Event) bool { return e.Type == events.BreakerOpened && !e.Stale })
 		why := "the circuit breaker opened"
@@ -77,12 +90,19 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 
 	if x := w.LastExit; x != nil && (!w.Live() || w.Restarts > 0) {
 		exit := find(func(e *events.Event) bool {
-			return (e.Type == events.Exited || e.Type == events.Lost || e.Type == events.SpawnFailed) && !e.Stale && e.Incarnation == x.Incarnation
+			return (e.Type == events.Exited || e.Type == events.Lost || e.Type == events.SpawnFailed ||
+				e.Type == events.HookExited && e.To != 0) && !e.Stale && e.Incarnation == x.Incarnation
 		})
 		what := "the last exit was " + strings.TrimPrefix(x.Cause, "process ")
-		if trigger := triggerOf(hist, x.Incarnation); trigger != nil {
+		if trigger := triggerOf(hist, x.Incarnation, x.Signal); trigger != nil {
 			what += " after " + describe(trigger)
 			add(trigger, "%s: %s (by %s)", at(trigger.Time), trigger.Cause, trigger.Actor)
+			if trigger.Type == events.HookExited {
+				a.hookOutput(trigger)
+			}
+		}
+		if exit != nil && exit.Type == events.HookExited {
+			a.hookOutput(exit)
 		}
 		if exit != nil {
 			add(exit, "%s: incarnation %d ended: %s", at(exit.Time), exit.Incarnation, exit.Cause)
@@ -91,6 +111,9 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 	}
 	if w.Restarts > 0 {
 		parts = append(parts, fmt.Sprintf("%d restart(s) so far", w.Restarts))
+	}
+	if w.Status != "" {
+		parts = append(parts, "it says: "+w.Status)
 	}
 	if w.Health != "" {
 		if h := find(func(e *events.Event) bool { return e.Type == events.HealthFailed && !e.Stale }); h != nil {
@@ -106,15 +129,33 @@ func Why(w *fsm.Worker, hist []events.Event) Answer {
 	return a
 }
 
+// hookOutput keeps the output of the hook whose end e records.
+func (a *Answer) hookOutput(e *events.Event) {
+	if e.Text == "" || a.Output != nil {
+		return
+	}
+	a.Output = strings.Split(e.Text, "\n")
+	a.OutputOf = fmt.Sprintf("%s hook of incarnation %d", e.Policy, e.Incarnation)
+}
+
 // triggerOf finds what ended an incarnation from outside: a kill, a stop or
-// restart request, a limit or health verdict.
-func triggerOf(hist []events.Event, inc events.Incarnation) *events.Event {
+// restart request, a limit or health verdict, a failed post_start, or an
+// operator's signal of the kind that ended it (sig).
+func triggerOf(hist []events.Event, inc events.Incarnation, sig int) *events.Event {
 	for i := len(hist) - 1; i >= 0; i-- {
 		e := &hist[i]
 		if e.Stale || e.Incarnation != inc {
 			continue
 		}
 		switch e.Type {
+		case events.SignalRequested:
+			if sig != 0 && e.Signal == sig {
+				return e
+			}
+		case events.HookExited:
+			if e.To == events.Stopping {
+				return e
+			}
 		case events.KillSent, events.StopRequested, events.RestartRequested:
 			// The verdict behind a policy's request says more than the request.
 			if e.Actor == events.ActorLimits || e.Actor == events.ActorHealth {
@@ -145,6 +186,16 @@ func describe(e *events.Event) string {
 		return "a resource limit violation: " + e.Cause
 	case events.HealthFailed:
 		return "a failed health check: " + e.Cause
+	case events.RestartRequested:
+		if strings.HasPrefix(e.Cause, "configuration changed") {
+			// Which settings changed is the point (their names only).
+			return "a reload by " + e.Actor + ": " + strings.TrimSuffix(e.Cause, ": restarting")
+		}
+		return e.Type.String() + " by " + e.Actor
+	case events.SignalRequested:
+		return "SIG" + events.SignalName(e.Signal) + " sent by " + e.Actor
+	case events.HookExited:
+		return "its " + e.Cause
 	default:
 		return e.Type.String() + " by " + e.Actor
 	}
@@ -156,4 +207,22 @@ func sortBySeq(s []Step) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
+}
+
+// Lines is the answer as `tend why` prints it, one line each: the summary,
+// then the chain. Every view of an answer (the CLI, `tend top`) shows
+// these words.
+func (a *Answer) Lines() []string {
+	out := make([]string, 0, 1+len(a.Chain))
+	out = append(out, fmt.Sprintf("%s is %s", a.Worker, a.Summary))
+	for _, s := range a.Chain {
+		out = append(out, fmt.Sprintf("  seq %-8d %s", s.Seq, s.Text))
+	}
+	if len(a.Output) > 0 {
+		out = append(out, fmt.Sprintf("  last output of its %s:", a.OutputOf))
+		for _, l := range a.Output {
+			out = append(out, "    | "+l)
+		}
+	}
+	return out
 }

@@ -60,7 +60,17 @@ type Options struct {
 	Progress func(done, total uint64)
 	// MaxRows bounds the event table; 0 means DefaultMaxRows.
 	MaxRows int
+	// StderrTail, if not nil, gives the last lines an incarnation wrote to
+	// stderr at or before a time (escaped, bounded): a failure's marker
+	// shows them.
+	StderrTail func(worker string, inc events.Incarnation, at time.Time) []string
 }
+
+// Bounds of the stderr a failure's marker shows.
+const (
+	TailLines   = 10
+	TailLineLen = 300
+)
 
 // Stats say what a report holds.
 type Stats struct {
@@ -395,8 +405,16 @@ func build(log *store.Log, opts Options) (*data, error) {
 			}
 			if cat, ok := categorize(e, &before); ok {
 				r.marked = true
+				det := detail(e)
+				if cat == catFailure && e.Type == events.Exited && !e.Stale && opts.StderrTail != nil {
+					if tail := opts.StderrTail(e.Worker, e.Incarnation, e.Time); len(tail) > 0 {
+						// One line in the marker's tip: the lines are escaped, so
+						// no worker can end or style it, and "⏎" parts them.
+						det += " · last lines of stderr: " + strings.Join(tail, " ⏎ ")
+					}
+				}
 				m := marker{t: rel(e.Time), seq: e.Seq, cat: cat, typ: e.Type, stale: e.Stale, count: 1, mask: 1 << cat,
-					cause: d.strs.id(e.Cause), actor: d.strs.id(e.Actor), detail: d.strs.id(detail(e))}
+					cause: d.strs.id(e.Cause), actor: d.strs.id(e.Actor), detail: d.strs.id(det)}
 				if l != nil {
 					l.markers = append(l.markers, m)
 				} else if e.Worker == "" {
@@ -496,6 +514,10 @@ func categorize(e *events.Event, before *fsm.Worker) (uint8, bool) {
 		return catFailure, true
 	case events.KillSent:
 		return catKill, true
+	case events.HookExited:
+		if fsm.HookFailed(e) {
+			return catFailure, true // a failed hook fails a start or stops the worker
+		}
 	case events.HealthFailed, events.HealthRecovered:
 		return catHealth, true
 	case events.LimitViolated:

@@ -68,6 +68,14 @@ func run(fdArg string) int {
 	if err := CloseOnExecFrom(3); err != nil {
 		return fail(opCloexec, err, 0)
 	}
+	for _, k := range c.Keep {
+		if k < 3 || k == fd {
+			continue
+		}
+		if _, err := unix.FcntlInt(uintptr(k), unix.F_SETFD, 0); err != nil {
+			return fail(opCloexec, err, uint32(k))
+		}
+	}
 	var dir *byte
 	if c.Dir != "" {
 		if dir, err = syscall.BytePtrFromString(c.Dir); err != nil {

@@ -26,6 +26,9 @@ type Config struct {
 	// capabilities).
 	NoNewPrivs bool
 	Rlimits    []Rlimit
+	// Keep are descriptors (3 and up) the program gets on purpose: they
+	// keep their number and lose close-on-exec.
+	Keep []int
 }
 
 // Rlimit is one resource limit.
@@ -79,6 +82,10 @@ func (c *Config) encode() []byte {
 		b = binary.AppendUvarint(b, uint64(r.Resource))
 		b = binary.AppendUvarint(b, r.Cur)
 		b = binary.AppendUvarint(b, r.Max)
+	}
+	b = binary.AppendUvarint(b, uint64(len(c.Keep)))
+	for _, fd := range c.Keep {
+		b = binary.AppendUvarint(b, uint64(fd))
 	}
 	return b
 }
@@ -207,6 +214,9 @@ func decode(b []byte) (*Config, error) {
 	n := d.count()
 	for range n {
 		c.Rlimits = append(c.Rlimits, Rlimit{Resource: int(d.uvarint()), Cur: d.uvarint(), Max: d.uvarint()})
+	}
+	for range d.count() {
+		c.Keep = append(c.Keep, int(d.uvarint()))
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errMalformed

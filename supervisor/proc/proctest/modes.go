@@ -28,6 +28,8 @@ func dispatch(mode string, args []string) (int, error) {
 		return sleepThenExit(args[:min(1, len(args))], args[min(1, len(args)):])
 	case "hang":
 		return hang()
+	case "signals":
+		return recordSignals()
 	case "ignore-sigterm":
 		signal.Ignore(syscall.SIGTERM)
 		ready()
@@ -47,6 +49,10 @@ func dispatch(mode string, args []string) (int, error) {
 		return escapeMid()
 	case "escape-exit":
 		return escapeExit(args)
+	case "orphan-groups":
+		return orphanGroups(args)
+	case "spew-seq":
+		return spewSeq(args)
 	case "alloc":
 		return alloc(args)
 	case "spin":
@@ -54,6 +60,10 @@ func dispatch(mode string, args []string) (int, error) {
 		for {
 			runtime.Gosched()
 		}
+	case "notify":
+		return notifyMode(args)
+	case "fd-ready":
+		return fdReady(args)
 	case "http":
 		return serve(args, http.StatusOK)
 	case "http-fail":
@@ -71,6 +81,26 @@ func hang() (int, error) {
 	signal.Notify(c, syscall.SIGTERM)
 	ready()
 	<-c
+	return 0, nil
+}
+
+// recordSignals prints the name of every signal it gets, one a line, as
+// it gets it (SIGTERM too), and exits 0 after SIGTERM.
+func recordSignals() (int, error) {
+	c := make(chan os.Signal, 16)
+	signal.Notify(c, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGWINCH, syscall.SIGALRM, syscall.SIGTERM, syscall.Signal(34), syscall.Signal(35))
+	ready()
+	for sig := range c {
+		name := strings.TrimPrefix(unix.SignalName(sig.(syscall.Signal)), "SIG")
+		if name == "" {
+			name = strconv.Itoa(int(sig.(syscall.Signal)))
+		}
+		fmt.Println(name)
+		if sig == syscall.SIGTERM {
+			return 0, nil
+		}
+	}
 	return 0, nil
 }
 
@@ -175,6 +205,73 @@ func escapeMid() (int, error) {
 	return 0, nil
 }
 
+// spewSeq writes numbered lines to stdout, RATE a second (0: as fast as it
+// can), each "seq NNNNNNNNN" and padding, and on SIGTERM writes "last N"
+// (the number of lines written) to stderr and exits 0: "spew-seq RATE".
+// A write that fails ends it with status 3; SIGPIPE, if it is not
+// ignored, ends it with that signal.
+func spewSeq(args []string) (int, error) {
+	rate := 0
+	if len(args) > 0 {
+		var err error
+		if rate, err = strconv.Atoi(args[0]); err != nil {
+			return 0, err
+		}
+	}
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	const pad = " the quick brown fox jumps over the lazy dog"
+	buf := make([]byte, 0, 64<<10)
+	n := 0
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-term:
+			fmt.Fprintf(os.Stderr, "last %d\n", n)
+			return 0, nil
+		default:
+		}
+		want := n + 256
+		if rate > 0 {
+			<-tick.C
+			want = int(time.Since(start).Seconds() * float64(rate))
+		}
+		buf = buf[:0]
+		for n < want && len(buf) < 60<<10 {
+			buf = fmt.Appendf(buf, "seq %09d%s\n", n, pad)
+			n++
+		}
+		if _, err := os.Stdout.Write(buf); err != nil {
+			return 3, nil
+		}
+	}
+}
+
+// orphanGroups starts N children that sleep for DELAY, each leading a
+// process group of its own in the caller's session (as a shell with job
+// control puts its background jobs), prints their pids and exits 0,
+// leaving them orphans: "orphan-groups N DELAY".
+func orphanGroups(args []string) (int, error) {
+	if len(args) != 2 {
+		return 0, errors.New("usage: orphan-groups N DELAY")
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 0, err
+	}
+	for range n {
+		c := exec.Command("sleep", args[1])
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			return 0, err
+		}
+		fmt.Println(c.Process.Pid)
+	}
+	return 0, nil
+}
+
 // alloc touches MiB mebibytes so they count in RSS, then hangs.
 func alloc(args []string) (int, error) {
 	if len(args) == 0 {
@@ -249,5 +346,80 @@ func printFDs() (int, error) {
 	}
 	unix.Close(dir)
 	fmt.Print(strings.Join(lines, "\n") + "\n")
+	return hang()
+}
+
+// notifyMode speaks the systemd notification protocol: after DELAY it
+// sends STATUS and READY=1 to $NOTIFY_SOCKET, then WATCHDOG=1 every PING
+// for PINGS times (0: forever), then hangs without pinging.
+//
+//	notify DELAY [PING PINGS]
+func notifyMode(args []string) (int, error) {
+	if len(args) == 0 {
+		return 0, errors.New("missing delay")
+	}
+	delay, err := time.ParseDuration(args[0])
+	if err != nil {
+		return 0, err
+	}
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return 0, errors.New("no NOTIFY_SOCKET")
+	}
+	send := func(msg string) error {
+		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte(msg))
+		return err
+	}
+	signal.Ignore(syscall.SIGHUP)
+	time.Sleep(delay)
+	if err := send("STATUS=serving\nREADY=1"); err != nil {
+		return 0, err
+	}
+	if len(args) >= 3 {
+		ping, err := time.ParseDuration(args[1])
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; n == 0 || i < n; i++ {
+			time.Sleep(ping)
+			if err := send("WATCHDOG=1"); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return hang()
+}
+
+// fdReady writes a newline to descriptor FD after DELAY (the s6 readiness
+// protocol), then hangs.
+//
+//	fd-ready FD DELAY
+func fdReady(args []string) (int, error) {
+	if len(args) < 2 {
+		return 0, errors.New("usage: fd-ready FD DELAY")
+	}
+	fd, err := strconv.Atoi(args[0])
+	if err != nil {
+		return 0, err
+	}
+	delay, err := time.ParseDuration(args[1])
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(delay)
+	f := os.NewFile(uintptr(fd), "ready")
+	if _, err := f.Write([]byte("\n")); err != nil {
+		return 0, err
+	}
+	f.Close()
 	return hang()
 }

@@ -40,7 +40,22 @@ const (
 // make supervisord refuse the file (syntax errors, unreadable files) are
 // returned as an error naming the file and line; everything that converts
 // only partly is a Warning, in source order.
-func Convert(path string) ([]byte, []Warning, error) {
+func Convert(path string) ([]byte, []Warning, error) { return ConvertWith(path, Options{}) }
+
+// Options change how Convert writes what it converts.
+type Options struct {
+	// Instances writes a program with numprocs > 1 as one worker with
+	// instances = N (workers NAME@1 … NAME@N, tend scale works on them)
+	// wherever its processes differ only by their number, which the
+	// conversion writes as {instance}. Its processes are then named
+	// NAME@1 …, not by process_name: supervisorctl shows pool:pool@1,
+	// not pool:pool_00. Without it, each process is a worker of its own,
+	// named as supervisord names it.
+	Instances bool
+}
+
+// ConvertWith is Convert with options.
+func ConvertWith(path string, opts Options) ([]byte, []Warning, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, nil, err
@@ -51,6 +66,7 @@ func Convert(path string) ([]byte, []Warning, error) {
 		env:     os.Environ(),
 		host:    host,
 		display: map[string]string{},
+		opts:    opts,
 	}
 	c.display[abs] = path
 	if err := c.load(abs, nil); err != nil {
@@ -67,6 +83,7 @@ func Convert(path string) ([]byte, []Warning, error) {
 }
 
 type converter struct {
+	opts     Options
 	in       *ini
 	env      []string
 	host     string

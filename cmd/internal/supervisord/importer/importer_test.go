@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,7 +64,7 @@ func TestDebianSample(t *testing.T) {
 	}
 	if !reflect.DeepEqual(w.Command, []string{"/bin/cat"}) || w.Dir != "/tmp" || w.User != "chrism" ||
 		w.StopSignal != syscall.SIGQUIT || w.Stdout != "/a/path" || w.Stderr != "/a/path" ||
-		w.LogMaxSize != 1<<20 || w.LogBackups != 10 || w.CircuitMaxRestarts != 3 ||
+		w.LogMaxSize != 1<<20 || w.LogBackups != 10 || w.Policy.BreakerMax != 3 ||
 		!reflect.DeepEqual(w.Env, map[string]string{"A": "1", "B": "2"}) || w.Umask != 0o22 {
 		t.Errorf("theprogramname = %+v", w)
 	}
@@ -103,8 +104,8 @@ func TestFullConf(t *testing.T) {
 	}
 	web := cfg.Workers["web"]
 	if !reflect.DeepEqual(web.Command, []string{"/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", "8080"}) ||
-		web.Dir != here+"/www" || web.User != "www-data" || web.Autostart || web.Restart != "always" ||
-		web.StartTimeout != 5*time.Second || web.CircuitMaxRestarts != 7 || web.CircuitWindow < 60*time.Second ||
+		web.Dir != here+"/www" || web.User != "www-data" || web.Autostart || web.Policy.Restart != "always" ||
+		web.StartTimeout != 5*time.Second || web.Policy.BreakerMax != 7 || web.Policy.BreakerWindow < 60*time.Second ||
 		web.StopSignal != syscall.SIGINT || web.StopTimeout != 30*time.Second ||
 		web.Stdout != "/var/log/web/web.out" || web.Stderr != "/var/log/web/web.err" ||
 		web.LogMaxSize != 20<<20 || web.LogBackups != 4 ||
@@ -117,13 +118,13 @@ func TestFullConf(t *testing.T) {
 	}
 	q := cfg.Workers["queue_02"]
 	if !reflect.DeepEqual(q.Command, []string{"/usr/local/bin/worker", "--id", "2", "--of", "3", "--group", "backend", "--host", host}) ||
-		q.Restart != "on-failure" || q.StopSignal != syscall.SIGWINCH ||
+		q.Policy.Restart != "on-failure" || q.StopSignal != syscall.SIGWINCH ||
 		q.Stdout != "/var/log/queue-2.log" || q.Stderr != q.Stdout || q.LogMaxSize != 0 {
 		t.Errorf("queue_02 = %+v", q)
 	}
 	quiet := cfg.Workers["quiet"]
 	if !reflect.DeepEqual(quiet.Command, []string{"/opt/my app/bin/run", "--name", "its", `say "hi"`, "back slash"}) ||
-		quiet.Restart != "never" || quiet.Stdout != "/dev/null" || quiet.Stderr != "/dev/null" ||
+		quiet.Policy.Restart != "never" || quiet.Stdout != "/dev/null" || quiet.Stderr != "/dev/null" ||
 		quiet.Dir != "/home/t" || quiet.Env["HOME_COPY"] != "/home/t" {
 		t.Errorf("quiet = %+v", quiet)
 	}
@@ -318,7 +319,7 @@ autostart=perhaps
 	if _, ok := cfg.Workers["x.a_b"]; !ok {
 		t.Errorf("collision not renamed group.name: %v", cfg.Order)
 	}
-	if cfg.Workers["strange"].CircuitMaxRestarts != 1 {
+	if cfg.Workers["strange"].Policy.BreakerMax != 1 {
 		t.Errorf("startretries=0: %+v", cfg.Workers["strange"])
 	}
 	for line, msg := range map[int]string{1: "tend worker names use only", 3: "already used", 6: "no %(process_num)",
@@ -398,5 +399,69 @@ func TestUmask(t *testing.T) {
 	}
 	if !hasWarning(ws, path, 7, `umask "089" is not an octal mask`) {
 		t.Errorf("no warning for b's umask: %v", ws)
+	}
+}
+
+// TestNumprocsAsInstances: with Instances, a program whose processes
+// differ only by their number becomes one worker with instances, and
+// {instance} stands where %(process_num) was; one whose processes differ
+// otherwise (a zero-padded number) stays one worker per process.
+func TestNumprocsAsInstances(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "s.conf")
+	os.WriteFile(conf, []byte(`[program:web]
+command=/bin/web --port=80%(process_num)d --of %(numprocs)d
+process_name=%(program_name)s_%(process_num)d
+numprocs=3
+stdout_logfile=/var/log/web-%(process_num)s.log
+[program:one]
+command=/bin/one --id %(process_num)s
+process_name=one_%(process_num)s
+numprocs=2
+numprocs_start=1
+[program:padded]
+command=/bin/p --id %(process_num)02d
+process_name=p_%(process_num)02d
+numprocs=2
+[program:shared]
+command=/bin/s
+process_name=s_%(process_num)d
+numprocs=2
+stdout_logfile=/var/log/shared.log
+`), 0o644)
+	out, ws, err := ConvertWith(conf, Options{Instances: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "tend.toml"), out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := []string{"one@1", "one@2", "p_00", "p_01", "s_0", "s_1", "web@1", "web@2", "web@3"}
+	if !reflect.DeepEqual(cfg.Order, want) {
+		t.Fatalf("workers %v, want %v:\n%s", cfg.Order, want, out)
+	}
+	if got := cfg.Workers["web@2"].Command; !reflect.DeepEqual(got, []string{"/bin/web", "--port=801", "--of", "3"}) {
+		t.Errorf("web@2 command = %q", got)
+	}
+	if got := cfg.Workers["web@3"].Stdout; got != "/var/log/web-2.log" {
+		t.Errorf("web@3 stdout = %s", got)
+	}
+	if got := cfg.Workers["one@2"].Command; !reflect.DeepEqual(got, []string{"/bin/one", "--id", "2"}) {
+		t.Errorf("one@2 command = %q", got)
+	}
+	if !bytes.Contains(out, []byte("instances = 3\n")) || !bytes.Contains(out, []byte(`"--port=80{instance-1}"`)) {
+		t.Errorf("output:\n%s", out)
+	}
+	if !hasWarning(ws, conf, 1, "web@1 … web@3 in tend (web_0 … web_2 in supervisord)") {
+		t.Errorf("no warning of the new names: %v", ws)
+	}
+	// Without the option, nothing changes.
+	plain, _, err := Convert(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain, []byte("instances")) {
+		t.Errorf("instances without the option:\n%s", plain)
 	}
 }

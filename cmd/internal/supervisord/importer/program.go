@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 // programKey reports whether key is a [program:x] option supervisord 4
@@ -251,7 +254,73 @@ func (c *converter) program(s *section, prog, gname string, gprio int) []*worker
 		w.groupPrio, w.prio, w.src = gprio, prio, src
 		out = append(out, w)
 	}
+	if c.opts.Instances && numprocs > 1 && len(out) == numprocs {
+		if tw := c.asInstances(base, prog, gname, pnRaw, numprocsStart, out); tw != nil {
+			tw.groupPrio, tw.prio, tw.src = gprio, prio, src
+			warnHeader("[%s] numprocs = %d: one worker with instances = %d; its processes are %s … %s in tend (%s … %s in supervisord)",
+				s.name, numprocs, numprocs, core.InstanceName(prog, 1), core.InstanceName(prog, numprocs), out[0].name, out[len(out)-1].name)
+			return []*worker{tw}
+		}
+	}
 	return out
+}
+
+// instanceMark stands for %(process_num) while a program is converted as a
+// template: a number no real configuration writes elsewhere.
+const instanceMark = 987654321
+
+// asInstances converts a program with numprocs > 1 as one worker with
+// instances, or returns nil when its processes differ in more than their
+// number as {instance} can write it: the template, with each process's
+// number put in, must render exactly as that process did (a zero-padded
+// %(process_num)02d does not, for instance), and the number may only
+// appear in string settings.
+func (c *converter) asInstances(base func() *proc, prog, gname, pnRaw string, start int, procs []*worker) *worker {
+	p := base()
+	p.vars["process_num"] = instanceMark
+	p.vars["numprocs"] = len(procs)
+	marked := c.process(p, prog, gname, pnRaw)
+	if marked == nil || tendName(prog) != prog {
+		return nil
+	}
+	// Instance i is process start+i-1.
+	ref := "{instance}"
+	switch k := start - 1; {
+	case k > 0:
+		ref = fmt.Sprintf("{instance+%d}", k)
+	case k < 0:
+		ref = fmt.Sprintf("{instance%d}", k)
+	}
+	mark := strconv.Itoa(instanceMark)
+	tw := &worker{name: prog, group: gname, program: prog, keys: []string{"instances = " + strconv.Itoa(len(procs))}}
+	for _, k := range marked.keys {
+		key, _, _ := strings.Cut(k, " ")
+		if strings.Contains(k, mark) && !slices.Contains([]string{"command", "env", "dir", "stdout", "stderr", "user"}, key) {
+			return nil
+		}
+		tw.keys = append(tw.keys, strings.ReplaceAll(k, mark, ref))
+	}
+	for _, cm := range marked.comments {
+		tw.comments = append(tw.comments, strings.ReplaceAll(cm, mark, ref))
+	}
+	for i, w := range procs {
+		num := strconv.Itoa(start + i)
+		if len(w.keys)+1 != len(tw.keys) || len(w.comments) != len(tw.comments) {
+			return nil
+		}
+		for j, k := range w.keys {
+			if strings.ReplaceAll(marked.keys[j], mark, num) != k {
+				return nil
+			}
+		}
+	}
+	// The output of one file for every instance is refused by tend.
+	for _, k := range tw.keys {
+		if key, _, _ := strings.Cut(k, " "); (key == "stdout" || key == "stderr") && !strings.Contains(k, "{instance") && !strings.Contains(k, "/dev/null") {
+			return nil
+		}
+	}
+	return tw
 }
 
 // process converts one process of a program.
@@ -348,21 +417,21 @@ func (c *converter) process(p *proc, prog, gname, pnRaw string) *worker {
 		set("autostart", strconv.FormatBool(v))
 	}
 
-	restart := "on-failure"
+	restart := config.DefaultRestart
 	if v, o, ok := p.str("autorestart"); ok {
 		switch strings.ToLower(v) {
 		case "yes", "true", "on", "1":
-			restart = config.RestartAlways
+			restart = policy.Always
 		case "no", "false", "off", "0":
-			restart = config.RestartNever
+			restart = policy.Never
 		case "unexpected":
-			restart = config.RestartOnFailure
+			restart = policy.OnFailure
 		default:
 			c.warnOpt(o, "[%s] autorestart: %q is not true, false or unexpected: skipped", s.name, v)
 			restart = ""
 		}
 		if restart != "" {
-			set("restart", tomlString(restart))
+			set("restart", tomlString(string(restart)))
 		}
 	}
 	if v, o, ok := p.str("exitcodes"); ok {

@@ -2,6 +2,7 @@ package xmlrpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -63,53 +64,60 @@ func (f *fakeControl) Workers() []WorkerInfo {
 	return out
 }
 
-func (f *fakeControl) Start(_ context.Context, name, actor string) error {
+func (f *fakeControl) Command(_ context.Context, start bool, names []string, actor string, wait bool) []error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w, ok := f.workers[name]
-	if !ok {
-		return ErrNoWorker
+	errs := make([]error, len(names))
+	for i, name := range names {
+		w, ok := f.workers[name]
+		if !ok {
+			errs[i] = ErrNoWorker
+			continue
+		}
+		if !start {
+			f.record("stop %s by %s", name, actor)
+			if w.State != events.Running && w.State != events.Starting {
+				errs[i] = ErrNotRunning
+				continue
+			}
+			w.State, w.PID, w.Since = events.Stopped, 0, time.Now()
+			continue
+		}
+		f.record("start %s by %s", name, actor)
+		if w.State == events.Running {
+			errs[i] = ErrAlreadyStarted
+			continue
+		}
+		if f.fail[name] {
+			w.State, w.SpawnError, w.Since = events.Stopped, "exec: /nonexistent: no such file", time.Now()
+			w.Started = time.Now()
+			if wait {
+				errs[i] = fmt.Errorf("%s: %w", w.SpawnError, ErrSpawn)
+			}
+			continue
+		}
+		f.nextPID++
+		w.State, w.PID, w.Started, w.Since, w.SpawnError = events.Running, f.nextPID, time.Now(), time.Now(), ""
 	}
-	f.record("start %s by %s", name, actor)
-	if w.State == events.Running {
-		return ErrAlreadyStarted
-	}
-	if f.fail[name] {
-		w.State, w.SpawnError, w.Since = events.Stopped, "exec: /nonexistent: no such file", time.Now()
-		w.Started = time.Now()
-		return nil
-	}
-	f.nextPID++
-	w.State, w.PID, w.Started, w.Since, w.SpawnError = events.Running, f.nextPID, time.Now(), time.Now(), ""
-	return nil
+	return errs
 }
 
-func (f *fakeControl) Stop(_ context.Context, name, actor string) error {
+func (f *fakeControl) Signal(_ context.Context, names []string, sig int, actor string) []error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	w, ok := f.workers[name]
-	if !ok {
-		return ErrNoWorker
+	errs := make([]error, len(names))
+	for i, name := range names {
+		f.record("signal %s %d by %s", name, sig, actor)
+		switch w, ok := f.workers[name]; {
+		case !ok:
+			errs[i] = ErrNoWorker
+		case w.State != events.Running && w.State != events.Starting && w.State != events.Stopping:
+			errs[i] = ErrNotRunning
+		case f.fail[name]:
+			errs[i] = errors.New("operation not permitted")
+		}
 	}
-	f.record("stop %s by %s", name, actor)
-	w.State, w.PID, w.Since = events.Stopped, 0, time.Now()
-	return nil
-}
-
-func (f *fakeControl) WaitState(ctx context.Context, name string, running bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	w, ok := f.workers[name]
-	if !ok {
-		return ErrNoWorker
-	}
-	if running && w.SpawnError != "" {
-		return fmt.Errorf("%s: %w", w.SpawnError, ErrSpawn)
-	}
-	if (w.State == events.Running) != running {
-		return fmt.Errorf("%s is %v", name, w.State)
-	}
-	return nil
+	return errs
 }
 
 func (f *fakeControl) Reload(_ context.Context, actor string) (a, c, r []string, err error) {

@@ -10,9 +10,9 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
@@ -28,6 +28,7 @@ func methods() []string {
 		"supervisor.getProcessInfo", "supervisor.getAllProcessInfo", "supervisor.getAllConfigInfo",
 		"supervisor.startProcess", "supervisor.startProcessGroup", "supervisor.startAllProcesses",
 		"supervisor.stopProcess", "supervisor.stopProcessGroup", "supervisor.stopAllProcesses",
+		"supervisor.signalProcess", "supervisor.signalProcessGroup", "supervisor.signalAllProcesses",
 		"supervisor.readProcessLog", "supervisor.readProcessStdoutLog", "supervisor.readProcessStderrLog",
 		"supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog", "supervisor.tailProcessStderrLog",
 		"supervisor.reloadConfig", "supervisor.addProcessGroup", "supervisor.removeProcessGroup",
@@ -63,6 +64,11 @@ func args(params []any, kinds string) *Fault {
 			}
 		case "a":
 			_, ok = p.([]any)
+		case "x": // a signal: a name or a number, as a string or an int
+			switch p.(type) {
+			case string, int64:
+				ok = true
+			}
 		}
 		if !ok {
 			return fault(faultBadArguments, fmt.Sprintf("parameter %d has the wrong type", i+1))
@@ -94,6 +100,7 @@ func (s *Server) dispatch(ctx context.Context, actor, method string, params []an
 		"supervisor.getProcessInfo": "s", "supervisor.getAllProcessInfo": "", "supervisor.getAllConfigInfo": "",
 		"supervisor.startProcess": "sB", "supervisor.startProcessGroup": "sB", "supervisor.startAllProcesses": "B",
 		"supervisor.stopProcess": "sB", "supervisor.stopProcessGroup": "sB", "supervisor.stopAllProcesses": "B",
+		"supervisor.signalProcess": "sx", "supervisor.signalProcessGroup": "sx", "supervisor.signalAllProcesses": "x",
 		"supervisor.readProcessLog": "sii", "supervisor.readProcessStdoutLog": "sii", "supervisor.readProcessStderrLog": "sii",
 		"supervisor.tailProcessLog": "sii", "supervisor.tailProcessStdoutLog": "sii", "supervisor.tailProcessStderrLog": "sii",
 		"supervisor.reloadConfig": "", "supervisor.addProcessGroup": "s", "supervisor.removeProcessGroup": "s",
@@ -193,6 +200,28 @@ func (s *Server) dispatch(ctx context.Context, actor, method string, params []an
 		return s.all(ctx, actor, group, start, boolArg(params, 1, true)), nil
 	case "supervisor.startAllProcesses", "supervisor.stopAllProcesses":
 		return s.all(ctx, actor, s.procs(), method == "supervisor.startAllProcesses", boolArg(params, 0, true)), nil
+	case "supervisor.signalProcess":
+		p, group, f := s.lookup(str(0))
+		if f != nil {
+			return nil, f
+		}
+		if p == nil {
+			return s.signalAll(ctx, actor, group, params[1]), nil
+		}
+		return s.signalOne(ctx, actor, *p, params[1])
+	case "supervisor.signalProcessGroup":
+		var group []procRef
+		for _, p := range s.procs() {
+			if p.group == str(0) {
+				group = append(group, p)
+			}
+		}
+		if len(group) == 0 {
+			return nil, fault(faultBadName, str(0))
+		}
+		return s.signalAll(ctx, actor, group, params[1]), nil
+	case "supervisor.signalAllProcesses":
+		return s.signalAll(ctx, actor, s.procs(), params[0]), nil
 	case "supervisor.readProcessLog", "supervisor.readProcessStdoutLog", "supervisor.readProcessStderrLog":
 		return s.readLog(str(0), num(1), num(2), method == "supervisor.readProcessStderrLog", b)
 	case "supervisor.tailProcessLog", "supervisor.tailProcessStdoutLog", "supervisor.tailProcessStderrLog":
@@ -333,67 +362,135 @@ func (s *Server) configInfo(p procRef) rpcStruct {
 }
 
 // startStop starts or stops one worker, waiting for it when asked, with
-// supervisord's checks and faults.
+// supervisord's faults. Whether it is already in the wanted state is the
+// daemon's judgement, made with the command, never read beforehand.
 func (s *Server) startStop(ctx context.Context, actor string, p procRef, start, wait bool) *Fault {
-	name := p.info.Name
-	code, _ := StateOf(p.info)
-	if start && running(code) {
-		return fault(faultAlreadyStarted, name)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	return commandFault(s.c.Command(ctx, start, []string{p.info.Name}, actor, wait)[0], p.info.Name)
+}
+
+// commandFault is supervisord's fault for one worker's command outcome.
+func commandFault(err error, name string) *Fault {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrSpawn):
+		return fault(faultSpawnError, name)
+	case errors.Is(err, ErrExited):
+		return fault(faultAbnormalTermination, name)
 	}
-	if !start && !running(code) {
-		return fault(faultNotRunning, name)
+	return toFault(err, name)
+}
+
+// all starts or stops procs as one command, and reports one result struct
+// per worker acted on, in order: like supervisord, those already in the
+// wanted state are left out.
+func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, wait bool) []rpcStruct {
+	names := make([]string, len(procs))
+	for i, p := range procs {
+		names[i] = p.info.Name
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
 	defer cancel()
-	var err error
-	if start {
-		err = s.c.Start(ctx, name, actor)
-	} else {
-		err = s.c.Stop(ctx, name, actor)
-	}
-	if err != nil {
-		return toFault(err, name)
-	}
-	if !wait {
-		return nil
-	}
-	if err := s.c.WaitState(ctx, name, start); err != nil {
-		switch {
-		case errors.Is(err, ErrSpawn):
-			return fault(faultSpawnError, name)
-		case !start:
-			return toFault(err, name)
+	errs := s.c.Command(ctx, start, names, actor, wait)
+	out := make([]rpcStruct, 0, len(procs))
+	for i, p := range procs {
+		if start && errors.Is(errs[i], ErrAlreadyStarted) || !start && errors.Is(errs[i], ErrNotRunning) {
+			continue
 		}
-		return fault(faultAbnormalTermination, name)
+		r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
+		if f := commandFault(errs[i], p.info.Name); f != nil {
+			r["status"], r["description"] = f.Code, f.String
+		}
+		out = append(out, r)
 	}
-	return nil
+	return out
 }
 
-// all starts or stops procs concurrently (as supervisord's deferred
-// callbacks do), skipping those already in the wanted state, and reports
-// one result struct per worker acted on, in order.
-func (s *Server) all(ctx context.Context, actor string, procs []procRef, start, wait bool) []rpcStruct {
-	var todo []procRef
+// signalNumber reads a signal as supervisord's signal_number does: a
+// number, or a name with or without SIG. What it refuses is BAD_SIGNAL,
+// naming it.
+func signalNumber(v any) (int, *Fault) {
+	var s string
+	switch v := v.(type) {
+	case int64:
+		s = fmt.Sprint(v)
+	case string:
+		s = v
+	}
+	n, err := events.ParseSignal(s)
+	if err != nil {
+		return 0, fault(faultBadSignal, s)
+	}
+	return n, nil
+}
+
+// signalOne is supervisord's signalProcess for one worker: BAD_SIGNAL
+// before NOT_RUNNING, FAILED with the reason when it was not sent.
+func (s *Server) signalOne(ctx context.Context, actor string, p procRef, sigv any) (any, *Fault) {
+	sig, f := signalNumber(sigv)
+	if f != nil {
+		return nil, f
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	if f := signalFault(s.c.Signal(ctx, []string{p.info.Name}, sig, actor)[0], p.info.Name); f != nil {
+		return nil, f
+	}
+	return true, nil
+}
+
+// signalFault is supervisord's fault for one worker's signal outcome.
+func signalFault(err error, name string) *Fault {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNoWorker), errors.Is(err, ErrNotRunning), errors.Is(err, ErrShuttingDown):
+		return toFault(err, name)
+	}
+	return fault(faultFailed, err.Error())
+}
+
+// signalAll is supervisord's signalProcessGroup and signalAllProcesses:
+// every worker in a signallable state (read beforehand, as supervisord
+// does; the daemon judges the signal itself) is signalled, as one
+// command, with one result struct each.
+func (s *Server) signalAll(ctx context.Context, actor string, procs []procRef, sigv any) []rpcStruct {
+	var targets []procRef
 	for _, p := range procs {
-		code, _ := StateOf(p.info)
-		if running(code) != start {
-			todo = append(todo, p)
+		if code, _ := StateOf(p.info); signallable(code) {
+			targets = append(targets, p)
 		}
 	}
-	out := make([]rpcStruct, len(todo))
-	var wg sync.WaitGroup
-	for i, p := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
-			if f := s.startStop(ctx, actor, p, start, wait); f != nil {
-				r["status"], r["description"] = f.Code, f.String
-			}
-			out[i] = r
-		}()
+	out := make([]rpcStruct, 0, len(targets))
+	result := func(p procRef, f *Fault) rpcStruct {
+		r := rpcStruct{"name": p.info.Name, "group": p.group, "status": faultSuccess, "description": "OK"}
+		if f != nil {
+			r["status"], r["description"] = f.Code, f.String
+		}
+		return r
 	}
-	wg.Wait()
+	sig, f := signalNumber(sigv)
+	if f != nil {
+		for _, p := range targets {
+			out = append(out, result(p, f))
+		}
+		return out
+	}
+	if len(targets) == 0 {
+		return out
+	}
+	names := make([]string, len(targets))
+	for i, p := range targets {
+		names[i] = p.info.Name
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.WaitTimeout)
+	defer cancel()
+	errs := s.c.Signal(ctx, names, sig, actor)
+	for i, p := range targets {
+		out = append(out, result(p, signalFault(errs[i], p.info.Name)))
+	}
 	return out
 }
 
@@ -683,12 +780,15 @@ func (s *Server) addGroup(ctx context.Context, actor, name string) (any, *Fault)
 	if len(group) == 0 {
 		return nil, fault(faultBadName, name)
 	}
+	var names []string
 	for _, p := range group {
-		code, _ := StateOf(p.info)
-		if p.info.Autostart && !running(code) && code != stateStopping && !s.removedWorker(p.info.Name) {
-			if err := s.c.Start(ctx, p.info.Name, actor); err != nil && !errors.Is(err, ErrAlreadyStarted) {
-				return nil, toFault(err, p.info.Name)
-			}
+		if p.info.Autostart && !s.removedWorker(p.info.Name) {
+			names = append(names, p.info.Name)
+		}
+	}
+	for i, err := range s.c.Command(ctx, true, names, actor, false) {
+		if err != nil && !errors.Is(err, ErrAlreadyStarted) {
+			return nil, toFault(err, names[i])
 		}
 	}
 	return true, nil

@@ -193,13 +193,22 @@ func newStatic() static { return static{} }
 func (static) Workers() []WorkerInfo {
 	return []WorkerInfo{{Name: "web", State: events.Stopped}, {Name: "a", Group: "g", State: events.Stopped}}
 }
-func (static) Start(context.Context, string, string) error { return ErrSpawn }
-func (static) Stop(context.Context, string, string) error  { return nil }
-func (static) WaitState(context.Context, string, bool) error {
-	return nil
+func (static) Command(_ context.Context, start bool, names []string, _ string, _ bool) []error {
+	errs := make([]error, len(names))
+	for i := range errs {
+		if start {
+			errs[i] = ErrSpawn
+		} else {
+			errs[i] = ErrNotRunning
+		}
+	}
+	return errs
 }
 func (static) Reload(context.Context, string) ([]string, []string, []string, error) {
 	return []string{"x"}, nil, nil, nil
+}
+func (static) Signal(_ context.Context, names []string, _ int, _ string) []error {
+	return make([]error, len(names))
 }
 func (static) Shutdown(string) error                 { return nil }
 func (static) LogPath(string, bool) (string, uint32) { return "", 0 }
@@ -273,5 +282,64 @@ func TestLogtailFollowsRotation(t *testing.T) {
 	defer srv.Close()
 	if _, flt := srv.readLog("web", -100, 0, false, srv.newBudget()); flt == nil || flt.Code != faultFailed {
 		t.Errorf("readLog of a planted link: %v, want FAILED", flt)
+	}
+}
+
+// signalProcess, signalProcessGroup and signalAllProcesses answer with
+// supervisord's faults and result structs: BAD_SIGNAL (naming the signal)
+// before NOT_RUNNING, BAD_NAME for an unknown name or group, FAILED with
+// the reason; a group or all signals only the signallable workers.
+func TestSignal(t *testing.T) {
+	f := newFake(t)
+	_, sock := serve(t, f, Options{})
+	for _, tc := range []struct {
+		name, body, code string
+		calls            []string
+	}{
+		{"by name", callXML("supervisor.signalProcess", "web", "HUP"), "", []string{"signal web 1 by "}},
+		{"SIG prefix, lower case", callXML("supervisor.signalProcess", "web", "sigusr1"), "", []string{"signal web 10 by "}},
+		{"a number as a string", callXML("supervisor.signalProcess", "web", "12"), "", []string{"signal web 12 by "}},
+		{"a number", callXML("supervisor.signalProcess", "web", "<int>15</int>"), "", []string{"signal web 15 by "}},
+		{"bad signal first", callXML("supervisor.signalProcess", "cron", "FOO"), "11", nil},
+		{"not running", callXML("supervisor.signalProcess", "cron", "HUP"), "70", []string{"signal cron 1 by "}},
+		{"unknown", callXML("supervisor.signalProcess", "nope", "HUP"), "10", nil},
+		{"unknown group", callXML("supervisor.signalProcessGroup", "nope", "HUP"), "10", nil},
+		{"no signal", callXML("supervisor.signalProcess", "web"), "2", nil},
+	} {
+		_, body := post(t, sock, "/RPC2", tc.body)
+		if got := faultCode(body); got != tc.code {
+			t.Errorf("%s: fault %q, want %q:\n%s", tc.name, got, tc.code, body)
+		}
+		if tc.code == "11" && !strings.Contains(body, "BAD_SIGNAL: FOO") {
+			t.Errorf("%s: the fault does not name the signal:\n%s", tc.name, body)
+		}
+		calls := f.callLog()
+		for i := range calls {
+			calls[i] = calls[i][:strings.LastIndex(calls[i], " by ")+4]
+		}
+		if strings.Join(calls, "|") != strings.Join(tc.calls, "|") {
+			t.Errorf("%s: calls %q, want %q", tc.name, calls, tc.calls)
+		}
+	}
+	// A group signals its running members only: one result each.
+	_, body := post(t, sock, "/RPC2", callXML("supervisor.signalProcessGroup", "backend", "HUP"))
+	if !strings.Contains(body, "<string>queue_01</string>") || strings.Contains(body, "queue_02") || !strings.Contains(body, "<int>80</int>") {
+		t.Errorf("signalProcessGroup:\n%s", body)
+	}
+	// "group:*" through signalProcess is the group.
+	_, body = post(t, sock, "/RPC2", callXML("supervisor.signalProcess", "backend:*", "HUP"))
+	if !strings.Contains(body, "<string>queue_01</string>") || faultCode(body) != "" {
+		t.Errorf("signalProcess group:*:\n%s", body)
+	}
+	// All: a bad signal is reported per worker, and nothing is sent.
+	f.callLog()
+	_, body = post(t, sock, "/RPC2", callXML("supervisor.signalAllProcesses", "NOPE"))
+	if strings.Count(body, "<int>11</int>") != 2 || len(f.callLog()) != 0 {
+		t.Errorf("signalAllProcesses with a bad signal:\n%s", body)
+	}
+	f.fail["web"] = true
+	_, body = post(t, sock, "/RPC2", callXML("supervisor.signalAllProcesses", "USR2"))
+	if !strings.Contains(body, "<int>30</int>") || !strings.Contains(body, "operation not permitted") || !strings.Contains(body, "<int>80</int>") {
+		t.Errorf("signalAllProcesses:\n%s", body)
 	}
 }

@@ -104,15 +104,20 @@ type WorkerInfo struct {
 type Control interface {
 	// Workers returns every configured worker.
 	Workers() []WorkerInfo
-	// Start and Stop ask for a worker to be started or stopped and return
-	// once the request is recorded, without waiting for the process.
-	Start(ctx context.Context, name, actor string) error
-	Stop(ctx context.Context, name, actor string) error
-	// WaitState waits until the worker is Running (running) or no longer
-	// has a process (!running). When waiting for Running, it returns an
-	// error as soon as the start has failed (ErrSpawn if it could not be
-	// spawned); it returns ctx.Err() when ctx ends first.
-	WaitState(ctx context.Context, name string, running bool) error
+	// Command starts (start) or stops every named worker as one decision
+	// and, with wait, waits until each has reached that goal or settled
+	// without reaching it, or ctx ends. It returns one error per name, in
+	// order: nil, or one wrapping ErrNoWorker, ErrAlreadyStarted (a start
+	// of a worker already starting or running), ErrNotRunning (a stop of a
+	// worker with nothing to stop), ErrSpawn (it could not be spawned),
+	// ErrExited (it ended before it ran), ErrShuttingDown, or ctx.Err().
+	Command(ctx context.Context, start bool, names []string, actor string, wait bool) []error
+	// Signal sends sig to the running process of every named worker as one
+	// decision, waiting for each outcome until ctx ends. It returns one
+	// error per name, in order: nil (sent), or one wrapping ErrNoWorker,
+	// ErrNotRunning (nothing runs to be signalled), ErrShuttingDown, or
+	// the reason it was not sent.
+	Signal(ctx context.Context, names []string, sig int, actor string) []error
 	// Reload rereads and applies the configuration, returning the names
 	// of the workers added, changed and removed.
 	Reload(ctx context.Context, actor string) (added, changed, removed []string, err error)
@@ -131,6 +136,7 @@ var (
 	ErrAlreadyStarted = errors.New("already started")          // ALREADY_STARTED
 	ErrNotRunning     = errors.New("not running")              // NOT_RUNNING
 	ErrSpawn          = errors.New("spawn error")              // SPAWN_ERROR
+	ErrExited         = errors.New("exited before it ran")     // ABNORMAL_TERMINATION
 	ErrShuttingDown   = errors.New("shutting down")            // SHUTDOWN_STATE
 	ErrCantReread     = errors.New("configuration is invalid") // CANT_REREAD
 )
@@ -142,6 +148,7 @@ const (
 	faultBadArguments        = 3
 	faultShutdownState       = 6
 	faultBadName             = 10
+	faultBadSignal           = 11
 	faultNoFile              = 20
 	faultFailed              = 30
 	faultAbnormalTermination = 40
@@ -167,6 +174,8 @@ func faultName(code int) string {
 		return "SHUTDOWN_STATE"
 	case faultBadName:
 		return "BAD_NAME"
+	case faultBadSignal:
+		return "BAD_SIGNAL"
 	case faultNoFile:
 		return "NO_FILE"
 	case faultFailed:
@@ -248,6 +257,11 @@ func StateOf(w WorkerInfo) (code int, name string) {
 // accepted.
 func running(code int) bool {
 	return code == stateStarting || code == stateRunning || code == stateBackoff
+}
+
+// signallable is supervisord's SIGNALLABLE_STATES.
+func signallable(code int) bool {
+	return code == stateStarting || code == stateRunning || code == stateStopping
 }
 
 // Options tune a Server. Zero values take the defaults.

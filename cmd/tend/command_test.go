@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tendhq/tend/events"
+)
+
+// stop --all is one command: one request, one decision, one commit, one
+// answer. Its events are consecutive in the log and share one time, the
+// time of the decision; and a name that does not exist is refused without
+// refusing the others.
+func TestStopAllIsOneCommand(t *testing.T) {
+	const n = 60
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "[worker.w%02d]\ncommand = %s\nstart_timeout = \"0s\"\n\n", i, helperCmd("hang"))
+	}
+	e := newEnv(t, b.String())
+	e.startDaemon()
+	for i := range n {
+		e.waitStatus(fmt.Sprintf("w%02d", i), "running", running)
+	}
+	out := e.mustTend("stop", "--all")
+	if got := strings.Count(out, ": Stopped"); got != n {
+		t.Fatalf("stop --all answered %d workers Stopped, want %d:\n%s", got, n, out)
+	}
+	var stops []events.JSON
+	for i := range n {
+		for _, ev := range e.history(fmt.Sprintf("w%02d", i)) {
+			if ev.Type == "stop_requested" {
+				stops = append(stops, ev)
+			}
+		}
+	}
+	if len(stops) != n {
+		t.Fatalf("%d stop_requested events, want %d", len(stops), n)
+	}
+	first, last := stops[0].Seq, stops[0].Seq
+	for _, ev := range stops {
+		first, last = min(first, ev.Seq), max(last, ev.Seq)
+		if ev.Time != stops[0].Time {
+			t.Fatalf("stop of %s at %s, of %s at %s: not one decision", ev.Worker, ev.Time, stops[0].Worker, stops[0].Time)
+		}
+	}
+	if int(last-first)+1 != n {
+		t.Fatalf("the stops span seq %d..%d: not one decision", first, last)
+	}
+
+	_, errOut, code := e.tend("start", "w00", "nope", "w01")
+	if code != exitNoWorker || !strings.Contains(errOut, `nope`) {
+		t.Fatalf("start w00 nope w01: exit %d, stderr %s", code, errOut)
+	}
+	for _, w := range []string{"w00", "w01"} {
+		e.waitStatus(w, "running again", running)
+	}
+}
