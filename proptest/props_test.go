@@ -247,3 +247,37 @@ func TestRaceSignalVsRestart(t *testing.T) {
 		return append(progs, extras(t, []opKind{opSignal, opExit, opExitSignal, opRestart, opStop, opStart, opAdvance}, w, 3, limits.PolicyLog)...)
 	})
 }
+
+// TestStartOrder: starts, stops, restarts, exits and time on workers that
+// depend on each other. A worker's new incarnation begins only when each
+// of its requirements holds (ready: Running; started: a spawned process;
+// completed: a one-shot's last run exited 0), also after a restart of a
+// requirement and at a daemon's start; a worker waiting to start is never
+// live and waits no longer than its requirements take.
+func TestStartOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opStart, opRestart, opExit, opExit, opAdvance, opAdvance, opFailSpawn}, orderNames)
+	})
+}
+
+// TestStopOrder: stops (of a requirement, of its dependents, of both at
+// once), restarts and exits, and daemon shutdowns. A live requirement's
+// stop is recorded only once everything that depends on it has ended, so
+// its stop signal follows their ends; a graceful shutdown goes in reverse
+// dependency order.
+func TestStopOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opStart, opStop, opStop, opRestart, opExit, opAdvance}, orderNames)
+	})
+}
+
+// TestFailedRequirement: the requirements fail (db's breaker opens after
+// two failed runs; mig, a one-shot never run again, exits non-zero). What
+// depends on them stays Stopped and waiting, its recorded cause naming the
+// requirement that cannot come up, and is never spawned; started again by
+// an operator, the requirement lets its dependents through.
+func TestFailedRequirement(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opExit, opExit, opExitSignal, opFailSpawn, opAdvance, opAdvance, opStart}, []string{"db", "mig", "mig", "app", "web"})
+	})
+}

@@ -238,19 +238,32 @@ type rig struct {
 	// recoveries: what the OS held when each daemon started.
 	recoveries []recovery
 	digests    map[string]map[string]string
+	// specs builds a configuration's workers (buildSpecs, unless a
+	// property has workers of its own). judge, when set, replaces the
+	// model: it checks the log and the world folded from it; calm checks
+	// what must hold once the supervisor is quiet.
+	specs func(cfg string) []*supervisor.WorkerSpec
+	judge func(world *fsm.World, evs []events.Event) []string
+	calm  func(world *fsm.World) []string
 }
 
 func newRig(t *rapid.T, real bool) *rig {
+	return newRigOf(t, real, "full", func(cfg string) []*supervisor.WorkerSpec { return buildSpecs(cfg, real) }, configs)
+}
+
+// newRigOf is a rig whose configurations are cfgs, built by specs; the
+// daemon starts with cfg.
+func newRigOf(t *rapid.T, real bool, cfg string, specs func(string) []*supervisor.WorkerSpec, cfgs map[string][]string) *rig {
 	dir, err := os.MkdirTemp("", "tend-proptest-")
 	if err != nil {
 		t.Fatalf("tempdir: %v", err)
 	}
-	r := &rig{dir: dir, fos: newFakeOS(), cfg: "full", real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent(),
-		digests: map[string]map[string]string{}}
+	r := &rig{dir: dir, fos: newFakeOS(), cfg: cfg, real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent(),
+		digests: map[string]map[string]string{}, specs: specs}
 	r.fos.instance = dir
-	for c := range configs {
+	for c := range cfgs {
 		r.digests[c] = map[string]string{}
-		for _, sp := range buildSpecs(c, real) {
+		for _, sp := range specs(c) {
 			r.digests[c][sp.Name] = sp.Hash
 		}
 	}
@@ -317,7 +330,7 @@ func (r *rig) open() error {
 	if h := sup.World().ConfigHash; h != "" {
 		r.cfg = h
 	}
-	if _, err := sup.Load(ctx, buildSpecs(r.cfg, r.real), r.cfg, "config"); err != nil {
+	if _, err := sup.Load(ctx, r.specs(r.cfg), r.cfg, "config"); err != nil {
 		return err
 	}
 	return sup.Recover(ctx)
@@ -526,7 +539,7 @@ func (r *rig) do(g int, o op) result {
 	case opRestart:
 		res.ev, res.err = r.sup.Restart(ctx, o.w, actor(g))
 	case opReload:
-		res.load, res.err = r.sup.Load(ctx, buildSpecs(o.cfg, r.real), o.cfg, actor(g))
+		res.load, res.err = r.sup.Load(ctx, r.specs(o.cfg), o.cfg, actor(g))
 	case opExit:
 		res.note = fmt.Sprint(r.fos.exitProcess(o.w, o.code, 0))
 	case opExitSignal:
@@ -652,6 +665,10 @@ func (r *rig) checkLog(world *fsm.World, l *store.Log) []string {
 	if a, b := canon(world), canon(replayed); a != b {
 		probs = append(probs, fmt.Sprintf("replayed world differs from the daemon's:\n  daemon   %s\n  replayed %s", a, b))
 	}
+	if r.judge != nil {
+		probs = append(probs, r.judge(world, evs)...)
+		return append(probs, r.witnesses(evs, nil)...)
+	}
 	m := newModel(policies(), configs, r.digests, r.recoveries)
 	m.run(evs)
 	r.model = m
@@ -675,7 +692,7 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 		var seq events.Seq
 		switch {
 		case res.err != nil:
-			if errors.Is(res.err, supervisor.ErrNoWorker) && m.unconfiguredBetween(res.o.w, res.before, end) {
+			if errors.Is(res.err, supervisor.ErrNoWorker) && m != nil && m.unconfiguredBetween(res.o.w, res.before, end) {
 				continue
 			}
 			// Refused because the log could not take it: the disk failed
@@ -686,8 +703,12 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 			if res.o.kind == opSignal && errors.Is(res.err, core.ErrNotRunning) {
 				continue // judged by the fake: it never got what was not asked for
 			}
+			var configured []bool
+			if m != nil {
+				configured = m.configured[res.o.w]
+			}
 			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
-				res.g, res.o, res.err, res.before, m.configured[res.o.w]))
+				res.g, res.o, res.err, res.before, configured))
 			continue
 		case res.o.kind == opReload:
 			seq = res.load.Seq
@@ -707,7 +728,9 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 				probs = append(probs, fmt.Sprintf("g%d %s acknowledged %+v, the log holds %+v at seq %d", res.g, res.o, *res.ev, got, seq))
 			}
 		default:
-			if res.o.kind <= opRestart {
+			// A start or stop of a worker that already waits for the
+			// same thing records nothing new.
+			if res.o.kind <= opRestart && !(r.judge != nil && r.waited(res.o.w, res.o.kind == opStop, evs)) {
 				probs = append(probs, fmt.Sprintf("g%d %s returned neither an event nor an error", res.g, res.o))
 			}
 			continue
@@ -730,6 +753,21 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 		}
 	}
 	return probs
+}
+
+// waited reports whether the log has w waiting to start (or to stop) at
+// some point.
+func (r *rig) waited(w string, stop bool, evs []events.Event) bool {
+	what := "start"
+	if stop {
+		what = "stop"
+	}
+	for i := range evs {
+		if e := &evs[i]; e.Type == events.Waiting && e.Worker == w && e.Policy == what {
+			return true
+		}
+	}
+	return false
 }
 
 // commandEvent reports whether e is the event of an operator's command
@@ -766,6 +804,9 @@ func (r *rig) settled() []string {
 			probs = append(probs, r.fos.lateProblems(evs)...)
 		}
 		probs = append(probs, r.timersFire(world)...)
+		if r.calm != nil {
+			probs = append(probs, r.calm(world)...)
+		}
 		if len(probs) == 0 {
 			return nil
 		}
@@ -781,9 +822,16 @@ func (r *rig) timersFire(world *fsm.World) []string {
 	now := r.fos.Now()
 	var probs []string
 	seen := map[string]bool{}
+	specs := map[string]*supervisor.WorkerSpec{}
+	for _, sp := range r.specs(r.cfg) {
+		specs[sp.Name] = sp
+	}
 	for _, n := range world.Names(false) {
 		w := world.Worker(n)
-		pol := workerPolicy(n)
+		pol, startTimeout := workerPolicy(n), startTimeout(n)
+		if sp := specs[n]; sp != nil {
+			pol, startTimeout = sp.Policy, sp.StartTimeout
+		}
 		type wait struct {
 			what  string
 			bound time.Duration
@@ -791,7 +839,10 @@ func (r *rig) timersFire(world *fsm.World) []string {
 		var ws []wait
 		// A restart or cooldown scheduled by an earlier daemon is re-armed
 		// by the next one: it is part of the state the log describes.
-		if w.Policy.Pending {
+		// A restart that came due while a requirement does not hold
+		// waits for it (recorded as waiting) and stays pending until it
+		// goes through.
+		if w.Policy.Pending && w.Waiting != "start" {
 			ws = append(ws, wait{"scheduled restart", pol.BackoffMax})
 		}
 		if w.Policy.BreakerOpen && !w.Live() && pol.BreakerCooldown > 0 && !w.Flags.StopAsked {
@@ -800,10 +851,10 @@ func (r *rig) timersFire(world *fsm.World) []string {
 		if w.State == events.Stopping && !w.Flags.KillSent {
 			ws = append(ws, wait{"stop timeout", stopTimeout})
 		}
-		if w.State == events.Starting && w.PID != 0 && startTimeout(n) > 0 {
-			ws = append(ws, wait{"start timeout", startTimeout(n)})
+		if w.State == events.Starting && w.PID != 0 && startTimeout > 0 {
+			ws = append(ws, wait{"start timeout", startTimeout})
 		}
-		if w.State == events.Starting && w.PID != 0 && startTimeout(n) == 0 {
+		if w.State == events.Starting && w.PID != 0 && startTimeout == 0 {
 			// No start timeout: running once its process exists, whether
 			// spawned or adopted.
 			probs = append(probs, fmt.Sprintf("%s (incarnation %d, pid %d) is still Starting, but it has no start timeout", n, w.Incarnation, w.PID))
