@@ -18,12 +18,22 @@
 // Properties: TestSupervisorModel (everything, with disk failures, daemon
 // restarts, crashes and reloads), TestCrashBetweenEventAndEffect,
 // TestRaceStopVsLimitKill, TestRaceStartStopHealth, TestRaceTwoStops,
-// TestRaceEverything, TestRaceSignalVsRestart, and TestRealProcesses (the first over real
-// processes). `make proptest-mutants` (proptest/mutants.sh) runs the broken
-// variants (gofail failpoints in fsm/, supervisor/ and supervisor/core/)
-// each property must catch; `make test` runs a few checks of every
-// property, `make proptest` thousands. PROPTEST_VERBOSE=1 prints the
-// details of every violation to stderr, also of those rapid cannot replay.
+// TestRaceEverything, TestRaceSignalVsRestart, and TestRealProcesses (the
+// first over real processes). Start-up order has properties of its own,
+// over workers that depend on each other (order_test.go), judged by
+// folding the log rather than by the model: TestStartOrder (a new
+// incarnation begins only when each requirement holds), TestStopOrder (a
+// live requirement's stop waits for the ends of what depends on it, a
+// shutdown goes in reverse order) and TestFailedRequirement (a requirement
+// that cannot come up keeps its dependents Stopped and waiting, the wait
+// naming it); cmd/internal/config's TestDependencyCyclesRefused holds that
+// a cycle is refused at load. `make proptest-mutants` (proptest/mutants.sh)
+// runs the broken variants (gofail failpoints in fsm/, supervisor/,
+// supervisor/core/ and cmd/internal/config/) each property must catch;
+// `make test` runs a few checks of every property, `make proptest`
+// thousands. PROPTEST_VERBOSE=1 prints the details of every violation to
+// stderr, also of those rapid cannot replay, and where every goroutine
+// stands when a batch does not finish.
 //
 // The model found three bugs, now fixed and kept as regressions: an
 // operator's stop of a worker whose breaker was open did not keep the
