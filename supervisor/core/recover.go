@@ -15,9 +15,10 @@ import (
 //
 //   - an adopted Running worker gets its monitors again; a Starting one its
 //     monitors and start timeout, or is running when it has none;
-//   - an adopted Stopping worker gets its stop signal and stop timeout
-//     again, or, when SIGKILL was already decided, SIGKILL again: a kill
-//     decided before the crash may never have been sent;
+//   - an adopted worker the log left Stopping gets its stop signal and
+//     stop timeout again, or, when SIGKILL was already decided, SIGKILL
+//     again: a kill decided before the crash may never have been sent (one
+//     this recovery stops gets them once, with that stop);
 //   - a Starting worker whose spawn was never reported and of which nothing
 //     runs is spawned again, as the same incarnation;
 //   - anything else the log believed alive and that is gone is lost, and
@@ -49,6 +50,16 @@ func (d *decision) recovered(in Recovered) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// Who the log left stopping, before this decision changed anything:
+	// a worker this recovery stops itself (a dependent whose requirement
+	// it found lost, on_restart = stop) has its stop signal and timeout
+	// decided with that stop, and is not signalled again when adopted.
+	leftStopping := make(map[string]bool, len(names))
+	for _, n := range names {
+		if w := d.w.Worker(n); w != nil {
+			leftStopping[n] = w.State == events.Stopping
+		}
+	}
 	again := func(w *fsm.Worker, kind string, sp *Spec) bool {
 		for _, h := range w.Hooks {
 			if h.Kind == kind && h.Inc == w.Incarnation && h.Seq <= in.Seq {
@@ -119,6 +130,7 @@ func (d *decision) recovered(in Recovered) error {
 		// gofail: var mutantKillNotResent struct{}
 		// if d.mutantKillNotResent(name, f.Inc, w, sp) { continue }
 		switch {
+		case w.State == events.Stopping && !leftStopping[name]:
 		case w.State == events.Stopping && w.Flags.KillSent:
 			d.effect(Effect{Kind: Kill, Worker: name, Inc: f.Inc})
 		case w.State == events.Stopping:
