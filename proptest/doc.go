@@ -46,5 +46,8 @@
 // stray; a reload whose commit failed left the worker it changed without
 // settings; an adopted Starting worker with no start timeout stayed
 // Starting; an observation found moot by events whose commit then failed
-// was lost (a scheduled restart never happened).
+// was lost (a scheduled restart never happened). The start-up order
+// properties found one: a dependent that recovery stopped because its
+// requirement was found lost (on_restart = stop) was sent its stop signal
+// twice, once with that stop and again as a worker found stopping.
 package proptest

@@ -220,8 +220,9 @@ func newOrderRig(t *rapid.T) *rig {
 
 // orderProperty runs batches of orderOps on the ordered workers, with
 // daemon restarts (a graceful one stops everything in reverse order, one
-// that leaves the workers running is followed by their adoption) and a
-// graceful shutdown at the end; after each, the order judge and the
+// that leaves the workers running is followed by their adoption, a crash
+// by a recovery that finds some of them gone) and a graceful shutdown at
+// the end; after each, the order judge and the
 // generic checks (the fake OS's, the log's, the timers') hold.
 func orderProperty(t *rapid.T, kinds []opKind, workers []string) {
 	r := newOrderRig(t)
@@ -231,7 +232,7 @@ func orderProperty(t *rapid.T, kinds []opKind, workers []string) {
 			r.step(t, progsGen(kinds, workers, 3, 3).Draw(t, "batch"))
 		},
 		"daemon restart": func(t *rapid.T) {
-			kind := rapid.SampledFrom([]string{restartGraceful, restartLeave}).Draw(t, "restart")
+			kind := rapid.SampledFrom([]string{restartGraceful, restartLeave, restartCrash}).Draw(t, "restart")
 			r.results, r.from, r.faulty = nil, r.sup.Seq(), false
 			probs := r.restartDaemon(t, kind)
 			if len(probs) == 0 {
