@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-peers bench-scale proptest proptest-mutants faulttest deps report-screenshot clean
+.PHONY: all build run test test-short bench bench-peers bench-scale bench-commands proptest proptest-mutants faulttest deps report-screenshot clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench-peers: build
 # needs (as root) and says so.
 bench-scale: build
 	scripts/bench-peers.sh -n "5000 10000" -r 3
+
+# Every everyday command timed against one daemon with N idle workers.
+bench-commands: build
+	scripts/bench-commands.sh -n $(or $(N),10000) -b bin/tend
 
 # The deep property run: thousands of generated concurrent interleavings per
 # property (make test runs a few of each under -race). A failure prints the

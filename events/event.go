@@ -187,6 +187,7 @@ const (
 	ActorLimits   = "limits"
 	ActorPolicy   = "restart-policy"
 	ActorRecovery = "recovery"
+	ActorKernel   = "kernel"  // the kernel enforced a limit itself (an OOM kill in a cgroup)
 	ActorProcess  = "process" // the OS reported it (an exit)
 	ActorNotify   = "notify"  // the worker said so on its readiness channel
 	ActorWatchdog = "watchdog"

@@ -767,6 +767,67 @@ func (f *fakeOS) FindMarked(instance string) ([]proc.Marked, error) {
 	return out, nil
 }
 
+// Leftovers lists, as cgroups do, each incarnation of a past daemon with
+// live processes of this instance's markers: all of them, those that left
+// its process group too; its leader is the one that started first.
+func (f *fakeOS) Leftovers(instance string) ([]proc.Leftover, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []proc.Leftover
+	at := map[[2]string]int{}
+	for _, p := range f.all {
+		if p.exited || instance == "" || p.marked != instance || (!p.child && p.gen == f.gen) {
+			continue
+		}
+		k := [2]string{p.worker, fmt.Sprint(p.inc)}
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, proc.Leftover{Worker: p.worker, Incarnation: p.inc, Cgroup: true, Leader: p.identity()})
+		}
+		out[i].Procs++
+	}
+	return out, nil
+}
+
+// Discard kills what is left of an incarnation (or leaves it running).
+func (f *fakeOS) Discard(l proc.Leftover, kill bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !kill || f.dead {
+		return 0, nil
+	}
+	n := 0
+	for _, p := range f.all {
+		if p.exited || p.worker != l.Worker || p.inc != l.Incarnation || p.marked != f.instance || (!p.child && p.gen == f.gen) {
+			continue
+		}
+		p.kills++
+		if p.real != nil {
+			_ = p.real.Signal(syscall.SIGKILL)
+			p.dying = true
+		} else {
+			p.exitLocked(proc.Exit{Code: -1, Signal: syscall.SIGKILL})
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (h *fakeHandle) WaitGone(ctx context.Context) error {
+	if h.Remaining() == 0 || h.p.real == nil {
+		return nil
+	}
+	return h.p.real.WaitGone(ctx)
+}
+
+func (h *fakeHandle) Release() {
+	if h.p.real != nil {
+		h.p.real.Release()
+	}
+}
+
 var _ supervisor.Adopter = (*fakeOS)(nil)
 
 // ---- what the test does to processes ----
@@ -1127,6 +1188,9 @@ func (f *fakeOS) settledProblems(world *fsm.World) []string {
 			continue
 		}
 		dw := world.Worker(p.worker)
+		if p.child && dw != nil && dw.Live() && uint64(dw.Incarnation) == p.inc {
+			continue // left its group, not its incarnation (its cgroup)
+		}
 		switch {
 		case dw == nil:
 			out = append(out, fmt.Sprintf("%s alive but the worker is unknown", p))

@@ -334,8 +334,10 @@ func sortedNames(ws map[string]*mWorker) []string {
 //     event (the settle checks see the spawn);
 //   - any other worker the log believes alive is lost, and its restart
 //     policy decides what follows (followUps);
-//   - every other process carrying the daemon's markers, of a worker and
-//     incarnation the log knows, is a stray: killed and recorded.
+//   - what is left of any other incarnation the log knows (its cgroup:
+//     every process carrying its markers) is a stray: killed, and
+//     recorded with the process of it that started first; what is left
+//     of an adopted incarnation beside its main process is part of it.
 //
 // A pid alone is never evidence: a process with the recorded pid and
 // another start time is a stranger.
@@ -368,10 +370,28 @@ func (m *model) expectRecovery(procs []osProc) {
 			m.expect[lostKey(n, w.inc)] = true
 		}
 	}
+	// What is left of an incarnation not adopted is killed as one (its
+	// cgroup), recorded with the process of it that started first; what
+	// is left of an adopted one is part of it.
+	adopted := map[string]bool{}
 	for _, p := range procs {
-		if w := m.ws[p.worker]; !taken[p.pid] && w != nil && p.inc <= w.inc {
-			m.expect[strayKey(p.worker, p.inc, p.pid)] = true
+		if taken[p.pid] {
+			adopted[fmt.Sprintf("%s/%d", p.worker, p.inc)] = true
 		}
+	}
+	first := map[string]*osProc{}
+	for i := range procs {
+		p := &procs[i]
+		k := fmt.Sprintf("%s/%d", p.worker, p.inc)
+		if w := m.ws[p.worker]; w == nil || p.inc > w.inc || adopted[k] {
+			continue
+		}
+		if q := first[k]; q == nil || p.ticks < q.ticks {
+			first[k] = p
+		}
+	}
+	for _, p := range first {
+		m.expect[strayKey(p.worker, p.inc, p.pid)] = true
 	}
 }
 

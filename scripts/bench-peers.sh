@@ -14,7 +14,9 @@
 #   -k        keep the scratch dir (raw JSON, daemon output)
 #   -q        quick smoke run: --kills 5 --idle 5, limits idle window 5 s
 # env: PEERS_DIR (harness, default <repo>/../shared/bench/peers), GO (default go),
-#      KILLS (M2 kills per rep, 30), IDLE (M4 window in s, 20)
+#      KILLS (M2 kills per rep, 30), IDLE (M4 window in s, 20),
+#      TEND_TRACKING (auto, cgroup or pgroup: tend's process_tracking; default
+#      the daemon's, auto)
 #
 # Per N and rep it runs, in this order:
 #   1. bench.py tend -n N    (M1 cold start, M2 restart, M3 memory, M4 idle CPU
@@ -59,6 +61,19 @@ trap cleanup EXIT
 
 cp -r "$PEERS_DIR" "$WORK/peers"
 chmod -R u+w "$WORK/peers"
+if [ -n "${TEND_TRACKING:-}" ]; then
+  # The copy's driver writes the setting into tend's [daemon] table.
+  python3 - "$WORK/peers/drivers/tend.py" "$TEND_TRACKING" <<'PY'
+import sys
+p, mode = sys.argv[1], sys.argv[2]
+s = open(p).read()
+old = """        head = '[daemon]\\nstate_dir = "%s"\\n' % os.path.join(self.dir, 'state')"""
+if old not in s:
+    sys.exit('bench-peers: cannot set process_tracking in ' + p)
+s = s.replace(old, old + "\n        head += 'process_tracking = \"%s\"\\n'" % mode)
+open(p, 'w').write(s)
+PY
+fi
 rm -rf "$WORK/peers/results/raw"
 [ "$PEERS" = all ] && PEERS="supervisord runit s6 daemontools pm2"
 mkdir -p "$WORK/raw" "$WORK/limits"

@@ -260,7 +260,11 @@ func (s *Supervisor) LoadConfig(ctx context.Context, r LoadRequest) (LoadResult,
 		s.full[cs[i].Digest] = sp
 	}
 	s.mu.Unlock()
-	b, err := s.step(core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups, ExitOn: exitOn})
+	in := core.Load{Specs: cs, Hash: hash, Actor: actor, First: first, Changes: r.Changes, Groups: r.Groups, ExitOn: exitOn}
+	if first {
+		in.About = s.cfg.About
+	}
+	b, err := s.step(in)
 	if err == nil {
 		select {
 		case <-b.done:

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/health"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -35,6 +37,10 @@ type incarnation struct {
 	ready  *readyChannel // its readiness channel, when its rule needs one
 	ctx    context.Context
 	cancel context.CancelFunc
+	// oomSeen is the count of the kernel's OOM kills in the incarnation's
+	// cgroup already reported (memory.events oom_kill), by either of the
+	// two ways they are learnt: the cgroup tree's watch, and the waiter.
+	oomSeen atomic.Uint64
 }
 
 // executor owns the per-worker effect queues, the runtime of each worker's
@@ -179,7 +185,7 @@ func (x *executor) run(f effect) {
 	case core.Watch:
 		if rt := x.current(f.Worker, f.Inc); rt != nil {
 			s.waiters.Add(1)
-			go x.wait(rt)
+			x.waitFor(rt)
 		}
 	case core.Forget:
 		x.exMu.Lock()
@@ -203,10 +209,15 @@ func (x *executor) signal(f effect) {
 	in := core.Signalled{Worker: f.Worker, Inc: f.Inc, Signal: f.Signal, Actor: f.Actor, Ref: f.Ref}
 	var err error
 	if rt := x.current(f.Worker, f.Inc); rt != nil {
+		// The group, and whatever of the incarnation left it: a stop
+		// reaches everything of it at once.
 		in.PID = rt.proc.PID()
 		err = rt.proc.Signal(sig)
 		if _, serr := rt.proc.SignalStrays(sig); err == nil {
 			err = serr
+		}
+		if cgroupOf(rt.proc) != nil {
+			in.To = "every process of the incarnation's cgroup"
 		}
 	} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil && f.Ref == 0 {
 		in.PID, in.Hook = h.proc.PID(), fsm.HookPreStart
@@ -420,7 +431,7 @@ func (x *executor) spawn(f effect) {
 		pipes, err = x.consolePipes(f.Worker, spec, ps.Files)
 	}
 	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
-	ps.Umask, ps.NoNewPrivs, ps.Rlimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits
+	ps.Umask, ps.NoNewPrivs, ps.Rlimits, ps.CgroupLimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits, spec.CgroupLimits
 	var p Process
 	switch {
 	case err != nil:
@@ -454,6 +465,18 @@ func (x *executor) spawn(f effect) {
 	s.observe("spawned", sp)
 	x.watchReady(rt)
 	s.waiters.Add(1)
+	x.waitFor(rt)
+}
+
+// waitFor runs wait once the incarnation's main process has exited. A
+// process that can say so (proc's exit watch) is waited for without a
+// goroutine of its own until then: a goroutine parked per worker keeps a
+// stack per worker, which at ten thousand workers is most of the heap.
+func (x *executor) waitFor(rt *incarnation) {
+	if p, ok := rt.proc.(interface{ AfterExit(func()) }); ok {
+		p.AfterExit(func() { x.wait(rt) })
+		return
+	}
 	go x.wait(rt)
 }
 
@@ -471,12 +494,19 @@ func (x *executor) wait(rt *incarnation) {
 	// cancel = func() {}
 	cancel()
 	exit := toExit(ex)
+	// The kernel's OOM killer may be what ended the leader: its report
+	// must precede the end, which explains the end by it.
+	if g := cgroupOf(rt.proc); g != nil {
+		if n, err := g.OOMKills(); err == nil && n > rt.oomSeen.Load() {
+			s.reportOOM(rt.worker, rt.inc, n)
+		}
+	}
 	if n := rt.proc.Remaining(); n > 0 && rt.spec.OnLeaderExit != core.Leave {
 		s.observe("leader exited", core.LeaderExited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit, Remaining: n})
-		for rt.proc.Remaining() > 0 {
-			if !s.sleep(10 * time.Millisecond) {
-				return
-			}
+		// The kernel says when the rest is gone (cgroup.events), or the
+		// pidfds of what remains do: no polling.
+		if rt.proc.WaitGone(s.ctx) != nil {
+			return // closing: the next daemon finds what is left
 		}
 	}
 	if rt.relay != nil {
@@ -488,6 +518,11 @@ func (x *executor) wait(rt *incarnation) {
 		}
 	}
 	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})
+	if s.ctx.Err() == nil {
+		// The end is durable: the incarnation's cgroup can go (or, with
+		// on_leader_exit = "leave", go once the rest has ended).
+		rt.proc.Release()
+	}
 }
 
 func toExit(ex proc.Exit) core.Exit {
@@ -515,7 +550,7 @@ func (x *executor) startMonitors(f effect) {
 		}()
 	}
 	if f.spec.Limits != nil && s.cfg.Watcher != nil {
-		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, func(v limits.Violation) {
+		report := func(v limits.Violation) {
 			// The sampler must not block: record from a goroutine.
 			s.wg.Add(1)
 			go func() {
@@ -523,6 +558,77 @@ func (x *executor) startMonitors(f effect) {
 				s.observe("limit", core.Violation{Worker: worker, Inc: inc, Resource: v.Resource, Policy: string(v.Policy),
 					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
 			}()
-		})
+		}
+		// With a cgroup the members are the kernel's list, escapees
+		// included, and nothing walks /proc for them.
+		if mw, ok := s.cfg.Watcher.(MembersWatcher); ok {
+			if g := cgroupOf(rt.proc); g != nil {
+				mw.WatchMembers(rt.ctx, rt.proc.PID(), g, *f.spec.Limits, report)
+				return
+			}
+		}
+		s.cfg.Watcher.Watch(rt.ctx, rt.proc.PID(), *f.spec.Limits, report)
 	}
+}
+
+// KernelOOM is told, by the cgroup tree's watch (cgroup.Options.OnOOM),
+// that the kernel's OOM killer killed processes in an incarnation's
+// cgroup. It does not block: the report is recorded from a goroutine.
+func (s *Supervisor) KernelOOM(o cgroup.OOM) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.reportOOM(o.Worker, events.Incarnation(o.Incarnation), o.Kills)
+	}()
+}
+
+// reportOOM records the OOM kills up to kills (memory.events oom_kill) not
+// reported yet as a limit violation by the kernel. The victim cannot be
+// named: the kernel counts kills in memory.events and writes no pid.
+func (s *Supervisor) reportOOM(worker string, inc events.Incarnation, kills uint64) {
+	var seen, limit uint64
+	if rt := s.ex.current(worker, inc); rt != nil {
+		for {
+			seen = rt.oomSeen.Load()
+			if kills <= seen {
+				return
+			}
+			if rt.oomSeen.CompareAndSwap(seen, kills) {
+				break
+			}
+		}
+		if rt.spec != nil {
+			limit = rt.spec.CgroupLimits.MemoryMax
+		}
+	}
+	detail := fmt.Sprintf("the kernel's OOM killer killed %d process(es) of incarnation %d in its cgroup", kills-seen, inc)
+	if limit > 0 {
+		detail += " at memory_max " + humanBytes(limit)
+	}
+	detail += "; which one is not known (memory.events counts kills and names no process)"
+	s.observe("oom", core.Violation{Worker: worker, Inc: inc, Resource: limits.ResourceMemory, Policy: string(limits.PolicyLog),
+		Measured: float64(limit), Limit: float64(limit), Detail: detail, Kernel: true})
+}
+
+func humanBytes(n uint64) string {
+	for _, u := range []struct {
+		name  string
+		shift uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d %s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// cgroupOf is the incarnation's cgroup, when its Process has one.
+func cgroupOf(p Process) *cgroup.Group {
+	if c, ok := p.(interface{ Cgroup() *cgroup.Group }); ok {
+		return c.Cgroup()
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
@@ -47,11 +48,61 @@ type rig struct {
 	// hold, when set, runs before each commit writes (after fault): a test
 	// can keep a commit in flight, and fail it, when it likes.
 	hold atomic.Pointer[func() error]
+	// cgroups: the spawner gives every incarnation a cgroup (newCgroupRig).
+	cgroups bool
+	tree    *cgroup.Tree
 }
 
 func newRig(t testing.TB, specs ...*WorkerSpec) *rig {
 	t.Helper()
 	return newRigWith(t, nil, specs...)
+}
+
+// newCgroupRig is newRig with a cgroup per incarnation, or skips where no
+// cgroup can be written. Whatever is left in its subtree is killed and
+// removed at the end, failure or not.
+func newCgroupRig(t testing.TB, specs ...*WorkerSpec) *rig {
+	t.Helper()
+	r := &rig{t: t, dir: t.TempDir(), cgroups: true}
+	inst := r.instance()
+	if _, err := cgroup.Probe(inst, cgroup.Options{}); err != nil {
+		t.Skipf("no writable cgroup v2 here: %v", err)
+	}
+	t.Cleanup(func() { purgeSubtree(t, inst) })
+	r.open()
+	if len(specs) > 0 {
+		r.load(specs...)
+	}
+	t.Cleanup(r.finish)
+	return r
+}
+
+// instance names the rig's cgroup subtree, as the daemon names its own.
+func (r *rig) instance() string { return cgroup.InstanceID(filepath.Join(r.dir, "tend.db")) }
+
+func openTree(t testing.TB, inst string) *cgroup.Tree {
+	t.Helper()
+	tr, err := cgroup.Open(inst, cgroup.Options{})
+	if err != nil {
+		t.Fatalf("cgroup: %v", err)
+	}
+	return tr
+}
+
+// purgeSubtree kills whatever is left in an instance's subtree and
+// removes it.
+func purgeSubtree(t testing.TB, inst string) {
+	tr, err := cgroup.Open(inst, cgroup.Options{})
+	if err != nil {
+		t.Errorf("reopen %s: %v", inst, err)
+		return
+	}
+	defer tr.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := tr.Purge(ctx); err != nil {
+		t.Errorf("purge: %v", err)
+	}
 }
 
 // newRigWith lets a test adjust the supervisor's Config (e.g. its Prober).
@@ -81,7 +132,12 @@ func (r *rig) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true})
+	opts := proc.Options{Subreaper: true}
+	if r.cgroups {
+		r.tree = openTree(t, r.instance())
+		opts.Cgroups = r.tree
+	}
+	r.spawner, err = proc.NewSpawner(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

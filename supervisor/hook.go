@@ -122,7 +122,7 @@ func (x *executor) startHook(f effect) (*hookRun, error) {
 		return nil, err
 	}
 	ps := proc.Spec{Worker: f.Worker, Command: cmd, Dir: spec.Dir, Env: env, Credential: spec.Credential,
-		Umask: spec.Umask, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits, Output: w}
+		Umask: spec.Umask, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits, Output: w, Beside: true}
 	s.spawnSem <- struct{}{}
 	p, err := s.cfg.Spawner.Start(ps)
 	<-s.spawnSem

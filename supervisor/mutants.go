@@ -48,7 +48,8 @@ func (s *Supervisor) mutantKeepSpecs(failed []*batch) {
 // mutantByPID recognises a process by its pid alone: whatever process of
 // this daemon now holds the pid the log recorded is taken for it, whatever
 // its start time.
-func mutantByPID(id proc.Identity, marked []proc.Marked) proc.Identity {
+func (s *Supervisor) mutantByPID(ad Adopter, id proc.Identity) proc.Identity {
+	marked, _ := ad.FindMarked(s.cfg.Instance)
 	for _, m := range marked {
 		if m.Identity.PID == id.PID {
 			return m.Identity

@@ -16,7 +16,21 @@ import (
 // *proc.Spawner (through ProcSpawner) is the real one; a Spawner that is not
 // an Adopter makes every surviving worker "lost".
 type Adopter interface {
+	// Adopt takes over the incarnation's main process, known by its
+	// recorded identity (never by its pid alone).
 	Adopt(worker string, inc uint64, id proc.Identity) (Process, error)
+	// Leftovers lists what earlier daemons of this instance left behind:
+	// each incarnation's cgroup or, without cgroups, the process group
+	// leaders carrying its markers in sessions the Adopter trusts, which
+	// the adoptions made before teach it.
+	Leftovers(instance string) ([]proc.Leftover, error)
+	// Discard ends a leftover that is not adopted: killed (kill) or left
+	// running, and what it holds in the OS released once it is empty. It
+	// says how many processes it killed.
+	Discard(l proc.Leftover, kill bool) (int, error)
+	// FindMarked lists the process group leaders carrying this instance's
+	// markers; recovery takes only hooks from it (killHooks), which run
+	// beside an incarnation and outside its cgroup.
 	FindMarked(instance string) ([]proc.Marked, error)
 }
 
@@ -77,16 +91,22 @@ func (s *Supervisor) killHooks(ad Adopter, marked []proc.Marked, past map[string
 // effect whose outcome the log never saw (see core's Recovered):
 //
 //   - a worker the log says is live whose process is still the same process
-//     (pid, start time and boot id, never the pid alone) is adopted;
-//   - a process of this daemon that the log's state does not account for
-//     (spawned just before a crash, before its spawn was durable) is
-//     adopted when it is the worker's current incarnation, the log knows
-//     no other pid for it, and it started first of the processes carrying
-//     that incarnation's markers; any other is killed with its group and
-//     recorded as a stray.
+//     (pid, start time and boot id, never the pid alone) is adopted, with
+//     its cgroup where it has one;
+//   - a worker the log was starting, whose pid it never learned (spawned
+//     just before a crash, before its spawn was durable), is adopted when
+//     what the previous daemon left of that very incarnation has a main
+//     process: the first-born of its cgroup or, without cgroups, a process
+//     group leader carrying its markers in a session of tend's;
+//   - anything else left of a past incarnation is killed (cgroup.kill:
+//     nothing of it escapes) and recorded as a stray, unless its worker
+//     leaves the rest of an incarnation running (on_leader_exit =
+//     "leave"); empty cgroups of the past are removed.
 //
 // A pid that now belongs to some other process is never adopted or
-// signalled.
+// signalled, and nor is a process that only copied a worker's markers.
+// Incarnations this daemon started itself (after the log it replayed)
+// are its own, and not touched.
 func (s *Supervisor) Recover(ctx context.Context) error {
 	// Only what the log said before this daemon started is recovered:
 	// workers this daemon has started since are its own.
@@ -107,78 +127,106 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 	}
 	ad, _ := s.cfg.Spawner.(Adopter)
-	var marked []proc.Marked
-	if ad != nil && s.cfg.Instance != "" && len(past) > 0 {
-		var err error
-		if marked, err = ad.FindMarked(s.cfg.Instance); err != nil {
-			s.logger.Warn().Err(err).Msg("recovery: could not scan for this daemon's processes")
-		}
+	type key struct {
+		worker string
+		inc    events.Incarnation
 	}
+	adopted := make(map[key]bool)
 	var rts []*incarnation
-	used := make(map[int]bool)
-	for _, l := range wants {
-		if ad == nil {
-			break
-		}
-		id := l.id
-		if id.PID == 0 {
-			// Spawned, but the log never learned the pid: the markers tell.
-			// Every process of the incarnation carries them, escapees in
-			// sessions of their own too; the one that started first is the
-			// one the daemon spawned, since the others descend from it.
-			// Within one clock tick the lower pid, the usual order of
-			// allocation, is taken.
-			for _, m := range marked {
-				if m.Worker == l.name && m.Incarnation == uint64(l.inc) && (id.PID == 0 || m.Identity.StartTicks < id.StartTicks ||
-					m.Identity.StartTicks == id.StartTicks && m.Identity.PID < id.PID) {
-					id = m.Identity
-				}
-			}
-		}
-		// A broken variant the property tests must catch
-		// (proptest/mutants.sh): a process recognised by its pid alone.
-		// gofail: var mutantAdoptByPID struct{}
-		// id = mutantByPID(id, marked)
-		if id.PID == 0 {
-			continue
-		}
-		p, err := ad.Adopt(l.name, uint64(l.inc), id)
+	adopt := func(name string, inc events.Incarnation, id proc.Identity) {
+		p, err := ad.Adopt(name, uint64(inc), id)
 		if err != nil {
-			finishLostRelay(s.replayed.Worker(l.name))
-			continue
+			return
 		}
-		used[id.PID] = true
+		adopted[key{name, inc}] = true
 		pid := p.Identity()
-		f := core.Found{Inc: l.inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
+		f := core.Found{Inc: inc, Alive: true, PID: pid.PID, StartTicks: pid.StartTicks, BootID: pid.BootID}
 		// Its output relay, by the identity the log recorded: the next
 		// incarnation's relay must not write its files beside it.
 		var rl *relay.Handle
-		if w := s.replayed.Worker(l.name); w.RelayPID != 0 {
+		if w := s.replayed.Worker(name); w.RelayPID != 0 {
 			if h, err := relay.Adopt(proc.Identity{PID: w.RelayPID, StartTicks: w.RelayStartTicks, BootID: w.BootID}); err == nil {
 				rl = h
 				f.RelayPID, f.RelayStartTicks = w.RelayPID, w.RelayStartTicks
 			}
 		}
-		found[l.name] = f
+		found[name] = f
 		ctx, cancel := context.WithCancel(s.ctx)
-		rts = append(rts, &incarnation{worker: l.name, inc: l.inc, proc: p, relay: rl, ctx: ctx, cancel: cancel})
+		rts = append(rts, &incarnation{worker: name, inc: inc, proc: p, relay: rl, ctx: ctx, cancel: cancel})
+	}
+	if ad != nil {
+		// First by the log's identities: they also tell the Adopter which
+		// sessions are tend's.
+		for _, l := range wants {
+			if l.id.PID != 0 {
+				id := l.id
+				// A broken variant the property tests must catch
+				// (proptest/mutants.sh): a process recognised by its pid
+				// alone.
+				// gofail: var mutantAdoptByPID struct{}
+				// id = s.mutantByPID(ad, id)
+				adopt(l.name, l.inc, id)
+			}
+		}
+	}
+	var left []proc.Leftover
+	if ad != nil && s.cfg.Instance != "" && len(past) > 0 {
+		var err error
+		if left, err = ad.Leftovers(s.cfg.Instance); err != nil {
+			s.logger.Warn().Err(err).Msg("recovery: could not list what the previous daemon left")
+		}
+	}
+	for _, l := range wants {
+		if l.id.PID != 0 {
+			continue
+		}
+		// Spawned, but the log never learned the pid: what is left of
+		// that incarnation tells.
+		for _, lo := range left {
+			if lo.Worker == l.name && events.Incarnation(lo.Incarnation) == l.inc && lo.Leader.PID != 0 && !adopted[key{l.name, l.inc}] {
+				adopt(l.name, l.inc, lo.Leader)
+			}
+		}
+	}
+	// A live incarnation not adopted ended while no daemon ran: its relay
+	// writes what is left before the next incarnation's starts.
+	for _, l := range wants {
+		if !adopted[key{l.name, l.inc}] {
+			finishLostRelay(s.replayed.Worker(l.name))
+		}
 	}
 	// Hooks an earlier daemon started die before anything runs them again.
-	hooks := s.killHooks(ad, marked, past)
-	// Marked processes nobody owns: ours, but not in the log's state.
+	var hooks []core.HookFound
+	if ad != nil && s.cfg.Instance != "" && len(past) > 0 {
+		marked, err := ad.FindMarked(s.cfg.Instance)
+		if err != nil {
+			s.logger.Warn().Err(err).Msg("recovery: could not scan for the last daemon's hooks")
+		}
+		hooks = s.killHooks(ad, marked, past)
+	}
 	var strays []core.Stray
-	for _, m := range marked {
-		if m.Hook != "" {
+	for _, lo := range left {
+		inc := events.Incarnation(lo.Incarnation)
+		// Only the past is reconciled: a worker or incarnation the log
+		// did not have when this daemon started is this daemon's own. An
+		// adopted incarnation's leftovers are part of it.
+		if last, known := past[lo.Worker]; !known || inc > last || adopted[key{lo.Worker, inc}] {
 			continue
 		}
-		// Only the past is reconciled: a worker or incarnation the log did
-		// not have when this daemon started is this daemon's own.
-		if inc, known := past[m.Worker]; used[m.Identity.PID] || !known || events.Incarnation(m.Incarnation) > inc {
-			continue
+		kill := true
+		if sp := s.Spec(lo.Worker); sp != nil && sp.OnLeaderExit == core.Leave {
+			kill = false
 		}
-		if p, err := ad.Adopt(m.Worker, m.Incarnation, m.Identity); err == nil {
-			_ = p.Signal(syscall.SIGKILL)
-			strays = append(strays, core.Stray{Worker: m.Worker, Inc: events.Incarnation(m.Incarnation), PID: m.Identity.PID})
+		n, err := ad.Discard(lo, kill)
+		if err != nil {
+			s.logger.Warn().Err(err).Str("worker", lo.Worker).Uint64("incarnation", lo.Incarnation).Msg("recovery: could not end a leftover")
+		}
+		if n > 0 {
+			st := core.Stray{Worker: lo.Worker, Inc: inc, PID: lo.Leader.PID}
+			if lo.Cgroup {
+				st.Procs = n
+			}
+			strays = append(strays, st)
 		}
 	}
 	// The adopted runtimes are in place before the decision, whose
@@ -190,7 +238,12 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		}
 		s.ex.install(rt)
 	}
-	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: s.replayed.Seq})
+	seq := s.replayed.Seq
+	// Reconciled: the copy of the log's state it was is not needed again,
+	// and it holds the state of every worker the log knows.
+	s.replayed = fsm.NewWorld()
+	s.replayed.Seq = seq
+	b, err := s.step(core.Recovered{Workers: found, Strays: strays, Hooks: hooks, Seq: seq})
 	if err != nil {
 		return err
 	}

@@ -177,10 +177,9 @@ func (s unrecordedSpawn) Start(spec proc.Spec) (Process, error) {
 	return p, err
 }
 
-// A process the log never learned of is found after a crash by the markers
-// every process of its incarnation carries, an escapee in a session of its
-// own too: the one that started first is the worker's and is adopted; the
-// escapee is a stray and is killed.
+// A process the log never learned of is found after a crash, and adopted,
+// never an escapee of it in a session of its own that carries the same
+// markers.
 func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
 	s := spec("w", proctest.Command("escape"))
 	s.Hash = s.SpecHash()
@@ -218,13 +217,10 @@ func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
 	if !alive(pid) {
 		t.Fatalf("the worker's process %d was killed", pid)
 	}
-	for deadline := time.Now().Add(5 * time.Second); alive(escapee); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("escapee %d still alive after recovery", escapee)
-		}
-	}
-	if n := count(r.history("w"), events.StrayFound, false); n != 1 {
-		t.Fatalf("%d stray_found events, want 1 (the escapee)", n)
+	// The escapee, in a session of its own, is not tend's to judge without
+	// cgroups (its markers prove nothing); it is ended here.
+	_ = syscall.Kill(escapee, syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); alive(escapee) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/health"
@@ -79,6 +80,10 @@ type WorkerSpec struct {
 
 	Health *health.Spec
 	Limits *limits.Spec
+	// CgroupLimits are kernel-enforced limits for each incarnation's
+	// cgroup (memory.max, memory.high, cpu.max, pids.max); zero for none.
+	// They need a Spawner with cgroups.
+	CgroupLimits cgroup.Limits
 
 	// ReloadSignal is what a reload of the worker sends it; 0: a reload
 	// restarts it.
@@ -124,10 +129,10 @@ func (w *WorkerSpec) SpecHash() string {
 	if w.Umask != nil {
 		umask = int64(*w.Umask)
 	}
-	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v %v %q %d %v %v", w.Command, w.Dir, w.Credential,
+	fmt.Fprintf(h, "%q %q %v %q %q %d %d %v %v %v %v %v %+v %+v %+v %v %q %d %v %v %q %+v", w.Command, w.Dir, w.Credential,
 		w.Stdout, w.Stderr, w.LogMaxSize, w.LogBackups, w.Autostart, w.StartTimeout, w.StopSignal,
 		w.StopTimeout, w.Policy, w.Health, w.Limits, sortedEnv(w.Env),
-		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits)
+		w.ClearEnv, sortedEnv(w.UserEnv), umask, w.NoNewPrivs, w.Rlimits, w.OnLeaderExit, w.CgroupLimits)
 	if len(w.EnvFiles) > 0 {
 		fmt.Fprintf(h, " %+v", w.EnvFiles)
 	}
@@ -239,11 +244,20 @@ type Process interface {
 	PID() int
 	Identity() proc.Identity
 	Wait() proc.Exit
+	// Signal sends sig to every process of the incarnation it can tell.
 	Signal(sig syscall.Signal) error
+	// SignalStrays reaches what Signal cannot (descendants that left the
+	// process group, where there is no cgroup), and says how many.
 	SignalStrays(sig syscall.Signal) (int, error)
 	// Remaining counts the processes of the incarnation still alive once
 	// its main process has exited (0 when nothing of it runs).
 	Remaining() int
+	// WaitGone blocks, once Wait has returned, until Remaining would be
+	// 0, or ctx ends (its error is returned then).
+	WaitGone(ctx context.Context) error
+	// Release gives back what the incarnation holds in the OS (its
+	// cgroup) once its end is recorded.
+	Release()
 	// Member reports whether pid is a live process of the incarnation (a
 	// notification's sender must be).
 	Member(pid int) bool
@@ -284,6 +298,13 @@ type Watcher interface {
 	Watch(ctx context.Context, pgid int, spec limits.Spec, report func(limits.Violation))
 }
 
+// MembersWatcher is a Watcher that can also take an incarnation's members
+// from a list the kernel keeps (*limits.Sampler): used for incarnations
+// with a cgroup.
+type MembersWatcher interface {
+	WatchMembers(ctx context.Context, pgid int, members limits.Members, spec limits.Spec, report func(limits.Violation))
+}
+
 // Clock is the supervisor's source of time. Tests replace it.
 type Clock interface {
 	Now() time.Time
@@ -302,8 +323,9 @@ func (RealClock) Now() time.Time { return time.Now() }
 func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 var (
-	_ Spawner  = ProcSpawner{}
-	_ Preparer = ProcSpawner{}
-	_ Watcher  = (*limits.Sampler)(nil)
-	_ Prober   = health.Run
+	_ Spawner        = ProcSpawner{}
+	_ Preparer       = ProcSpawner{}
+	_ Watcher        = (*limits.Sampler)(nil)
+	_ MembersWatcher = (*limits.Sampler)(nil)
+	_ Prober         = health.Run
 )

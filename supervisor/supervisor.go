@@ -64,6 +64,9 @@ type Config struct {
 	// carries it in its environment, so recovery finds its own processes
 	// and never another tend's.
 	Instance string
+	// About is what the daemon's start event says of it besides the
+	// replay: how it tells which processes belong to a worker.
+	About string
 }
 
 // Supervisor is the shell around core.Step: it holds the one lock under

@@ -78,6 +78,11 @@ type WorkerView struct {
 	NextRun time.Time
 	Sample  limits.Sample
 	Sampled bool
+	// Tracked is set for a live worker whose processes the daemon holds;
+	// Cgroup is then its incarnation's cgroup directory, "" when they are
+	// told by the process-group rule.
+	Tracked bool
+	Cgroup  string
 }
 
 // Views returns what status shows of the named workers, or of every
@@ -138,21 +143,31 @@ func (s *Supervisor) Views(names []string) ([]WorkerView, events.Seq, error) {
 		out[d.i].NextRun = d.spec.Schedule.Next(last)
 	}
 
-	sampler, ok := s.cfg.Watcher.(*limits.Sampler)
-	if !ok {
-		return out, seq, nil
-	}
 	pids := make([]int, len(out))
 	s.ex.exMu.Lock()
 	for i := range out {
 		if !out[i].Live() {
 			continue
 		}
-		if rt := s.ex.rts[out[i].Name]; rt != nil && rt.proc != nil && rt.ctx.Err() == nil {
+		rt := s.ex.rts[out[i].Name]
+		if rt == nil || rt.proc == nil {
+			continue
+		}
+		// A Stopping worker whose main process exited still has its
+		// cgroup, with what remains in it.
+		out[i].Tracked = true
+		if g := cgroupOf(rt.proc); g != nil {
+			out[i].Cgroup = g.Dir()
+		}
+		if rt.ctx.Err() == nil {
 			pids[i] = rt.proc.PID()
 		}
 	}
 	s.ex.exMu.Unlock()
+	sampler, ok := s.cfg.Watcher.(*limits.Sampler)
+	if !ok {
+		return out, seq, nil
+	}
 	for i, pid := range pids {
 		if pid != 0 {
 			out[i].Sample, out[i].Sampled = sampler.Latest(pid)

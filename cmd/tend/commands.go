@@ -96,6 +96,13 @@ is reloaded or recorded; no value of a setting is shown.`,
 			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
+			tracking, warnings, err := daemon.CheckTracking(cfg)
+			if err != nil {
+				return &exitError{code: exitFailure, err: err}
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", path, w)
+			}
 			if web := cfg.Daemon.MetricsWebConfig; web != "" {
 				if err := metrics.ValidateWebConfig(web); err != nil {
 					return &exitError{code: exitFailure, err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
@@ -130,6 +137,7 @@ is reloaded or recorded; no value of a setting is shown.`,
 			// keyed per log, which only the daemon can compute.
 			if !diff {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok, %d workers\n", path, len(cfg.Order))
+				fmt.Fprintln(cmd.OutOrStdout(), tracking)
 				return nil
 			}
 			return planReload(cmd, g, path, len(cfg.Order))
@@ -291,7 +299,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(names) == 0 && (st.Export != nil || len(st.Notify) > 0) {
+			// The daemon's own lines, under the table of all workers.
+			if len(names) == 0 {
 				fmt.Fprintln(out)
 				daemonLines(out, st)
 			}
@@ -302,8 +311,19 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// daemonLines prints the export's and the alerts' progress for people.
+// daemonLines prints how the daemon tracks processes, and the export's
+// and the alerts' progress, for people.
 func daemonLines(out io.Writer, st client.Status) {
+	if t := st.Tracking; t != nil {
+		line := "processes: tracked by " + t.Mode
+		switch {
+		case t.Where != "":
+			line += " (" + t.Where + ")"
+		case t.Why != "":
+			line += " (" + t.Why + ")"
+		}
+		fmt.Fprintln(out, line)
+	}
 	if x := st.Export; x != nil {
 		conn := "connected"
 		if !x.Connected {

@@ -67,6 +67,7 @@ func newEnv(t testing.TB, workers string) *env {
 	t.Cleanup(func() {
 		e.stopDaemon()
 		killMarked(filepath.Join(e.dir, "state", "tend.db"))
+		purgeCgroups(t, filepath.Join(e.dir, "state", "tend.db"))
 	})
 	return e
 }

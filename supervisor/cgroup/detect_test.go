@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -209,5 +210,34 @@ func TestInfoExplains(t *testing.T) {
 	}
 	if !strings.Contains(i.String(), i.Dir) {
 		t.Errorf("String() = %q", i.String())
+	}
+}
+
+// Probe agrees with Open about where the subtree goes and which
+// controllers workers get, and makes nothing.
+func TestProbeChangesNothing(t *testing.T) {
+	inst := instance(t)
+	info, err := Probe(inst, Options{})
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("cgroup v2 is not writable here: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Probe: %v", err)
+	}
+	if _, err := os.Stat(info.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Probe made %s (stat: %v)", info.Dir, err)
+	}
+	tr := openInstance(t, inst, Options{})
+	got := tr.Info()
+	if got.Dir != info.Dir || got.Path != info.Path || got.Mode != info.Mode || got.Kill != info.Kill {
+		t.Fatalf("Probe %+v, Open %+v", info, got)
+	}
+	for _, c := range got.Controllers {
+		if !slices.Contains(info.Controllers, c) {
+			t.Errorf("Open enabled %s, Probe did not offer it", c)
+		}
+	}
+	if _, err := Probe("bad/name", Options{}); !errors.Is(err, ErrBadName) {
+		t.Fatalf("Probe of a bad instance: %v", err)
 	}
 }

@@ -35,6 +35,7 @@
 //
 // # Contract for the spawner (supervisor/proc)
 //
+//  0. `tend check`: Probe says, changing nothing, what Open would do.
 //  1. At start: tree, err := Open(InstanceID(logPath), opts). On
 //     errors.Is(err, ErrUnavailable), log err (its text is the reason for
 //     `tend status`, `tend check` and the start event) and keep the
@@ -50,7 +51,10 @@
 //     g.Kill() and wait on g.Empty() again. g.Populated() replaces
 //     GroupAlive, Strays and the environment markers; nothing scans /proc.
 //  5. Stop: g.Signal(stopSignal) reaches every member, including those
-//     that left the process group; g.Kill() after stop_timeout.
+//     that left the process group; g.Kill() after stop_timeout. A
+//     caller that signals the leader's process group itself (through the
+//     leader's pidfd) uses g.SignalExcept(stopSignal, leaderPID) for the
+//     rest, so that no member gets the signal twice.
 //  6. Removal: g.Remove() once Empty is closed and the exit is logged.
 //  7. Recovery after a daemon crash: tree.List() gives every incarnation
 //     group with its members. Adopt (tree.Adopt) those of incarnations the

@@ -153,7 +153,28 @@ func (g *Group) Empty() <-chan struct{} {
 // process outside the group is never hit. Members forked meanwhile are
 // picked up by further passes until one finds no one new. It returns how
 // many processes it signalled; a group with no one left is not an error.
-func (g *Group) Signal(sig syscall.Signal) (int, error) {
+func (g *Group) Signal(sig syscall.Signal) (int, error) { return g.signal(sig, 0) }
+
+// SignalExcept is Signal to every member outside process group pgid: for a
+// caller that has just signalled that group itself (through its leader's
+// pidfd, which reaches the whole group at once), so that no member gets
+// the signal twice. A second SIGTERM or SIGINT is, to many programs, a
+// demand to quit at once.
+func (g *Group) SignalExcept(sig syscall.Signal, pgid int) (int, error) {
+	if pgid <= 0 {
+		return 0, g.err("signal", g.dir, fmt.Errorf("%w: process group %d", ErrBadName, pgid))
+	}
+	return g.signal(sig, pgid)
+}
+
+// Has reports whether pid is a member of the group, by /proc/PID/cgroup.
+// A pid can change hands at any moment: it is an answer about now, for
+// checking a pid that is pinned otherwise (a pidfd, a recorded start time).
+func (g *Group) Has(pid int) bool { return procIn(pid, g.path, g.tree.procRoot) }
+
+// signal sends sig to every member, leaving out those in process group
+// skipPgid when it is not 0.
+func (g *Group) signal(sig syscall.Signal, skipPgid int) (int, error) {
 	seen := map[int]bool{}
 	var errs []error
 	n := 0
@@ -171,7 +192,7 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 			}
 			seen[pid] = true
 			fresh++
-			ok, err := signalMember(pid, sig, g.id, g.path, g.tree.procRoot)
+			ok, err := signalMember(pid, sig, g.id, g.path, g.tree.procRoot, skipPgid)
 			if ok {
 				n++
 			}
@@ -191,8 +212,11 @@ func (g *Group) Signal(sig syscall.Signal) (int, error) {
 const maxPasses = 8
 
 // signalMember signals pid if, pinned by a pidfd, it is in the cgroup
-// (id, or path where the kernel cannot tell a pidfd's cgroup).
-func signalMember(pid int, sig syscall.Signal, id uint64, cgPath, procRoot string) (bool, error) {
+// (id, or path where the kernel cannot tell a pidfd's cgroup) and, when
+// skipPgid is not 0, not in that process group. The group is read after
+// the pin: if the pid has changed hands since, the membership check
+// refuses the newcomer or the signal goes to the pinned, dead process.
+func signalMember(pid int, sig syscall.Signal, id uint64, cgPath, procRoot string, skipPgid int) (bool, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return false, nil // gone since the listing
@@ -200,6 +224,15 @@ func signalMember(pid int, sig syscall.Signal, id uint64, cgPath, procRoot strin
 	defer unix.Close(fd)
 	if !pidfdIn(fd, pid, id, cgPath, procRoot) {
 		return false, nil
+	}
+	if skipPgid != 0 {
+		b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return false, nil // gone
+		}
+		if st, err := ParseProcStat(pid, b); err == nil && st.PGRP == skipPgid {
+			return false, nil
+		}
 	}
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) {
@@ -286,7 +319,7 @@ func freezeKill(dir string, id uint64, cgPath, procRoot string) error {
 			if !seen[pid] {
 				seen[pid] = true
 				fresh++
-				if _, err := signalMember(pid, unix.SIGKILL, id, cgPath, procRoot); err != nil {
+				if _, err := signalMember(pid, unix.SIGKILL, id, cgPath, procRoot, 0); err != nil {
 					errs = append(errs, err)
 				}
 			}

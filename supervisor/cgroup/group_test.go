@@ -152,7 +152,7 @@ func TestSignalSparesOutsiders(t *testing.T) {
 		if got := procIn(c.pid, g.Path(), "/proc"); got != c.want {
 			t.Errorf("procIn(%d) = %v, want %v", c.pid, got, c.want)
 		}
-		if ok, _ := signalMember(c.pid, 0, g.ID(), g.Path(), "/proc"); ok != c.want {
+		if ok, _ := signalMember(c.pid, 0, g.ID(), g.Path(), "/proc", 0); ok != c.want {
 			t.Errorf("signalMember(%d) = %v, want %v", c.pid, ok, c.want)
 		}
 	}
@@ -174,7 +174,7 @@ func TestProcInAgreesWithPidfd(t *testing.T) {
 	if !procIn(member.Process.Pid, g.Path(), "/proc") {
 		t.Fatal("procIn does not see the member")
 	}
-	if ok, err := signalMember(member.Process.Pid, 0, g.ID(), g.Path(), "/proc"); !ok || err != nil {
+	if ok, err := signalMember(member.Process.Pid, 0, g.ID(), g.Path(), "/proc", 0); !ok || err != nil {
 		t.Fatalf("signalMember(member) = %v, %v", ok, err)
 	}
 }
@@ -616,5 +616,35 @@ func TestTreeRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(tr.Info().Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("subtree still there: %v", err)
+	}
+}
+
+// SignalExcept leaves out the members of one process group (which the
+// caller signalled through its leader) and reaches every other member.
+func TestSignalExceptSparesTheGroup(t *testing.T) {
+	tr := openTree(t, Options{})
+	g, err := tr.New("master", 1)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	// The leader (its own group) and a child that left the group with a
+	// session of its own.
+	dir := t.TempDir()
+	leader := spawn(t, g, nil, "/bin/sh", "-c", "setsid sh -c 'echo $$ > "+dir+"/esc; exec sleep 60' & exec sleep 60")
+	g.CloseFD()
+	esc := readPid(t, dir+"/esc")
+	if !g.Has(esc) || !g.Has(leader.Process.Pid) || g.Has(os.Getpid()) {
+		t.Fatalf("Has: escapee %v, leader %v, test %v", g.Has(esc), g.Has(leader.Process.Pid), g.Has(os.Getpid()))
+	}
+	if _, err := g.SignalExcept(syscall.SIGTERM, 0); err == nil {
+		t.Fatal("SignalExcept accepted process group 0")
+	}
+	n, err := g.SignalExcept(syscall.SIGTERM, leader.Process.Pid)
+	if err != nil || n != 1 {
+		t.Fatalf("SignalExcept = %d, %v; want 1, nil", n, err)
+	}
+	waitFor(t, "escapee dead", func() bool { reapOrphan(esc); return !alive(t, esc) })
+	if !alive(t, leader.Process.Pid) {
+		t.Fatal("the leader's group was signalled")
 	}
 }

@@ -276,6 +276,59 @@ func Open(instance string, opts Options) (*Tree, error) {
 	return t, nil
 }
 
+// Probe says, changing nothing, whether Open would give this process a
+// subtree for instance: where it would be, how the base was obtained, and
+// which wanted controllers the base offers (Missing says why the others
+// are not). It is for `tend check`, which must not make directories or
+// move itself. It cannot see everything Open meets: a controller the base
+// offers may still be refused when Open enables it (other processes in the
+// base), and a base that looks writable may refuse the mkdir (a security
+// module); the daemon's own start says so then.
+func Probe(instance string, opts Options) (Info, error) {
+	if err := checkInstance(instance); err != nil {
+		return Info{}, err
+	}
+	w, err := find(opts)
+	if err != nil {
+		return Info{}, err
+	}
+	name := subtreePrefix + instance
+	info := Info{Mount: w.mount.Point, Dir: path.Join(w.baseDir, name), Path: path.Join(w.base, name), Mode: w.mode,
+		Missing: map[string]string{}}
+	if err := unix.Access(w.baseDir, unix.W_OK); err != nil {
+		return Info{}, &UnavailableError{Reason: NotWritable, Path: w.baseDir, Err: err}
+	}
+	rel := unameRelease()
+	if !kernelAtLeast(rel, 5, 7) {
+		return Info{}, &UnavailableError{Reason: OldKernel, Path: "kernel " + rel,
+			Err: errors.New("clone3 with CLONE_INTO_CGROUP needs Linux 5.7")}
+	}
+	if err := probeClone3(); err != nil {
+		return Info{}, &UnavailableError{Reason: Clone3Blocked, Err: fmt.Errorf("clone3: %w", err),
+			Hint: "allow clone3 in the container's seccomp profile"}
+	}
+	// The root has neither file; a kernel with cgroup.kill has it in every
+	// other cgroup.
+	info.Kill = kernelAtLeast(rel, 5, 14)
+	want := opts.Controllers
+	if want == nil {
+		want = DefaultControllers
+	}
+	avail, err := fields(path.Join(w.baseDir, "cgroup.controllers"))
+	for _, c := range want {
+		switch {
+		case err != nil:
+			info.Missing[c] = "cannot read " + w.baseDir + "/cgroup.controllers: " + err.Error()
+		case !avail[c]:
+			info.Missing[c] = "not offered to " + w.base + " (bound to a cgroup v1 hierarchy, or not delegated by the parent)"
+		default:
+			info.Controllers = append(info.Controllers, c)
+		}
+	}
+	slices.Sort(info.Controllers)
+	return info, nil
+}
+
 // enable turns on the wanted controllers for the subtree's children, noting
 // why each one that stays off does.
 func (t *Tree) enable(w where, want []string) {

@@ -94,7 +94,10 @@ func (d *decision) exited(in Exited) error {
 }
 
 func (d *decision) signalled(in Signalled) error {
-	target := "the process group"
+	target := in.To
+	if target == "" {
+		target = "the process group"
+	}
 	if in.Hook != "" {
 		target = "the process group of its " + in.Hook + " hook"
 	}

@@ -82,6 +82,9 @@ type Load struct {
 	Groups []Group
 	// ExitOn is the daemon's exit_on setting ("": ExitNever).
 	ExitOn ExitOn
+	// About is what the daemon says of itself in daemon_started (how it
+	// tells a worker's processes); only with First.
+	About string
 }
 
 // Group is a worker with instances = Instances in the configuration.
@@ -187,6 +190,9 @@ type Signalled struct {
 	// Hook: the signal went to this hook's process group (a stop of a
 	// worker whose pre_start runs), not to a worker process.
 	Hook string
+	// To is what the signal went to: "the cgroup", or "" for the process
+	// group.
+	To string
 }
 
 // HookExited: a hook that a RunHook effect ran has ended, or could not be
@@ -236,6 +242,10 @@ type Violation struct {
 	Resource, Policy string
 	Measured, Limit  float64
 	Detail           string
+	// Kernel says the kernel enforced the limit itself (an OOM kill in the
+	// incarnation's cgroup): recorded with actor "kernel", and no policy
+	// of tend's follows from it.
+	Kernel bool
 }
 
 // TimerKind says what a timer was armed for.
@@ -311,7 +321,10 @@ type Found struct {
 type Stray struct {
 	Worker string
 	Inc    events.Incarnation
-	PID    int
+	PID    int // its main process, 0 when unknown
+	// Procs is how many processes of the incarnation's cgroup were
+	// killed; 0 for a process group leader found by its markers.
+	Procs int
 }
 
 // HookFound is a hook process an earlier daemon started, found still

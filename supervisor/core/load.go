@@ -24,8 +24,11 @@ func (d *decision) load(in Load) error {
 	verb := "reloaded"
 	if in.First {
 		verb = "loaded"
-		if _, err := d.add(events.Event{Type: events.DaemonStarted, Actor: events.ActorDaemon,
-			Cause: fmt.Sprintf("daemon started; log replayed to seq %d", d.w.Seq)}); err != nil {
+		cause := fmt.Sprintf("daemon started; log replayed to seq %d", d.w.Seq)
+		if in.About != "" {
+			cause += "; " + in.About
+		}
+		if _, err := d.add(events.Event{Type: events.DaemonStarted, Actor: events.ActorDaemon, Cause: cause}); err != nil {
 			return err
 		}
 	}

@@ -45,10 +45,14 @@ const (
 )
 
 func (d *decision) violation(in Violation) error {
-	e, err := d.add(events.Event{Type: events.LimitViolated, Worker: in.Worker, Incarnation: in.Inc, Actor: events.ActorLimits,
-		Cause:   fmt.Sprintf("%s; policy %s", in.Detail, in.Policy),
+	actor, cause := events.ActorLimits, fmt.Sprintf("%s; policy %s", in.Detail, in.Policy)
+	if in.Kernel {
+		actor, cause = events.ActorKernel, in.Detail
+	}
+	e, err := d.add(events.Event{Type: events.LimitViolated, Worker: in.Worker, Incarnation: in.Inc, Actor: actor,
+		Cause:   cause,
 		Details: events.Details{Resource: in.Resource, Measured: in.Measured, Limit: in.Limit, Policy: in.Policy}})
-	if err != nil || e.Stale || !d.w.Worker(in.Worker).Live() {
+	if err != nil || e.Stale || in.Kernel || !d.w.Worker(in.Worker).Live() {
 		return err
 	}
 	switch in.Policy {

@@ -31,9 +31,16 @@ import (
 //     any post_stop), and is recorded as ended, outcome unknown, when not.
 func (d *decision) recovered(in Recovered) error {
 	for _, s := range in.Strays {
+		cause := fmt.Sprintf("pid %d of incarnation %d was running but the log does not account for it: killed with its group", s.PID, s.Inc)
+		if s.Procs > 0 {
+			why := "the log does not account for them"
+			if w := d.w.Worker(s.Worker); w != nil && w.Incarnation == s.Inc && w.Live() {
+				why = "its main process is gone"
+			}
+			cause = fmt.Sprintf("%d process(es) of incarnation %d were running in its cgroup but %s: killed (cgroup.kill)", s.Procs, s.Inc, why)
+		}
 		if _, err := d.add(events.Event{Type: events.StrayFound, Worker: s.Worker, Incarnation: s.Inc,
-			Actor: events.ActorRecovery, Details: events.Details{PID: s.PID},
-			Cause: fmt.Sprintf("pid %d of incarnation %d was running but the log does not account for it: killed with its group", s.PID, s.Inc)}); err != nil {
+			Actor: events.ActorRecovery, Details: events.Details{PID: s.PID, Attempt: s.Procs}, Cause: cause}); err != nil {
 			return err
 		}
 	}

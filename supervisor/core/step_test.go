@@ -312,3 +312,31 @@ func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
 	}
 	m.crash(-1)
 }
+
+// A kernel-enforced limit (an OOM kill) is recorded with actor "kernel"
+// and no policy follows it, whatever the policy field says; a stray of a
+// cgroup says how many processes were killed, and why.
+func TestKernelViolationAndCgroupStrays(t *testing.T) {
+	m := newMachine(t)
+	m.running(spec("w"))
+	res := m.step(Violation{Worker: "w", Inc: 1, Resource: "memory", Policy: "kill", Measured: 64, Limit: 64, Detail: "oom", Kernel: true})
+	expect(t, "kernel OOM", types(res.Events)+" / "+kinds(res.Effects), "limit_violated / ")
+	if e := res.Events[0]; e.Actor != events.ActorKernel || e.Cause != "oom" {
+		t.Errorf("event: actor %q cause %q", e.Actor, e.Cause)
+	}
+	res = m.step(Violation{Worker: "w", Inc: 1, Resource: "memory", Policy: "kill", Measured: 65, Limit: 64, Detail: "rss"})
+	expect(t, "sampled limit", types(res.Events)+" / "+kinds(res.Effects), "limit_violated killed / kill")
+
+	m = newMachine(t)
+	m.running(spec("w"))
+	m.crash(-1)
+	res = m.step(Load{Specs: []*Spec{spec("w")}, Hash: "c1", Actor: "daemon", First: true, About: "processes tracked by cgroup"})
+	if e := res.Events[0]; e.Type != events.DaemonStarted || !strings.HasSuffix(e.Cause, "; processes tracked by cgroup") {
+		t.Errorf("daemon_started: %s %q", e.Type, e.Cause)
+	}
+	res = m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1}}, Strays: []Stray{{Worker: "w", Inc: 1, Procs: 2}}})
+	if e := res.Events[0]; e.Type != events.StrayFound || e.Attempt != 2 || !strings.Contains(e.Cause, "2 process(es) of incarnation 1") ||
+		!strings.Contains(e.Cause, "main process is gone") {
+		t.Errorf("stray: %s %d %q", e.Type, e.Attempt, e.Cause)
+	}
+}

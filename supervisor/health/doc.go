@@ -24,7 +24,9 @@
 // in targets here, and its key in cmd/internal/config's decoder and worker
 // hash, whose tests fail until all are there.
 //
-// It may not import anything of tend's, decide what unhealthy means for the
+// It may not import anything of tend's but the record of the daemon's
+// children (supervisor/children, so the orphan reaper leaves its probes
+// alone), decide what unhealthy means for the
 // worker (restart, stop, log: that is the supervisor's policy), touch the
 // worker's own processes, or run more than one probe at a time per Run.
 package health

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/children"
 )
 
 // execProber is healthy iff the command exits 0. The command runs in its own
@@ -30,16 +32,25 @@ func (p execProber) probe(ctx context.Context) (bool, string) {
 	// The leader is not reaped before this runs, so its pid (the pgid)
 	// cannot have been reused: the signal reaches only the probe's group.
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	if err := cmd.Start(); err != nil {
+	// The probe leads a process group of its own, as an orphan of a
+	// worker's may: the record tells the daemon's orphan reaper that its
+	// exit status is this probe's.
+	pid, err := children.Start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	if err != nil {
 		return false, prefix + err.Error()
 	}
-	pid := cmd.Process.Pid
+	defer children.Done(pid)
 	// Wait for the leader's exit without reaping it, then kill whatever it
 	// left in its group, and only then reap: the group id stays pinned to
 	// this probe until nothing of it can survive.
 	waitExitNoReap(pid)
 	_ = killGroup(pid)
-	err := cmd.Wait()
+	err = cmd.Wait()
 	switch {
 	case ctx.Err() != nil:
 		return false, prefix + describe(ctx, ctx.Err(), p.timeout)

@@ -19,12 +19,15 @@
 // incarnation's context and a report callback that stamps the incarnation,
 // and the registration ends when the context is done.
 //
-// Resource figures are summed over every live member of the process group
-// (processes whose pgid is the worker's leader pid): RSS as the kernel counts
-// it per process (shared pages count once per process that maps them), and
-// CPU as user+system time over the interval between two ticks, in percent of
-// one core. A process contributes CPU from its second sample on, so children
-// that live less than one interval are not counted.
+// Resource figures are summed over every live member of the incarnation:
+// the processes its cgroup lists (WatchMembers: no walk of /proc, and a
+// process that left the process group still counts), or else the processes
+// whose pgid is the worker's leader pid (Watch). RSS is summed as the kernel
+// counts it per process (shared pages count once per process that maps
+// them), never read from memory.current, which counts page cache and kernel
+// memory as well; CPU is user+system time over the interval between two
+// ticks, in percent of one core. A process contributes CPU from its second
+// sample on, so children that live less than one interval are not counted.
 //
 // Spec is the limits as the configuration file states them, and this package
 // owns it: the policies, the fields (each tagged with its key in the file)

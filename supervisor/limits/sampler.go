@@ -2,9 +2,12 @@ package limits
 
 import (
 	"context"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/cpu"
 )
 
 // DefaultInterval is the tick used when NewSampler is given a non-positive
@@ -27,7 +30,8 @@ type Sampler struct {
 	latest   map[int]Sample
 	nextID   uint64
 
-	table *procTable // owned by the Run goroutine
+	table   *procTable   // owned by the Run goroutine
+	members *memberTable // owned by the Run goroutine
 }
 
 // registration is one Watch. tracker is touched only under Sampler.mu.
@@ -39,6 +43,9 @@ type registration struct {
 	report  func(Violation)
 	stop    func() bool
 	tracker Tracker
+	// members lists the processes when set (WatchMembers); otherwise they
+	// are the process group pgid's, found by the walk of /proc.
+	members Members
 }
 
 // NewSampler returns a Sampler that ticks every interval once Run is called.
@@ -68,6 +75,10 @@ func (s *Sampler) Run(ctx context.Context) {
 			s.table.close()
 			s.table = nil
 		}
+		if s.members != nil {
+			s.members.close()
+			s.members = nil
+		}
 	}()
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
@@ -93,12 +104,27 @@ func (s *Sampler) Run(ctx context.Context) {
 // A pgid that is not positive, a nil report or an invalid spec registers
 // nothing.
 func (s *Sampler) Watch(ctx context.Context, pgid int, spec Spec, report func(Violation)) {
+	s.watch(ctx, pgid, nil, spec, report)
+}
+
+// WatchMembers is Watch for an incarnation whose processes members lists
+// exactly (its cgroup): nothing walks /proc for it, and a process that
+// left the process group still counts. pgid names its samples (Latest).
+// It is dropped once members lists no one.
+func (s *Sampler) WatchMembers(ctx context.Context, pgid int, members Members, spec Spec, report func(Violation)) {
+	if members == nil {
+		return
+	}
+	s.watch(ctx, pgid, members, spec, report)
+}
+
+func (s *Sampler) watch(ctx context.Context, pgid int, members Members, spec Spec, report func(Violation)) {
 	if pgid <= 0 || report == nil || spec.Validate() != nil || ctx.Err() != nil {
 		return
 	}
 	s.mu.Lock()
 	s.nextID++
-	r := &registration{id: s.nextID, ctx: ctx, pgid: pgid, spec: spec, report: report}
+	r := &registration{id: s.nextID, ctx: ctx, pgid: pgid, spec: spec, report: report, members: members}
 	s.regs[r.id] = r
 	s.watchers[pgid]++
 	// Under mu: if ctx is already done the func runs on its own goroutine
@@ -150,22 +176,57 @@ func (s *Sampler) tick(now time.Time) {
 		regs = append(regs, r)
 	}
 	watched := make(map[int]bool, len(s.watchers))
-	for pgid := range s.watchers {
-		watched[pgid] = true
+	for _, r := range regs {
+		if r.members == nil {
+			watched[r.pgid] = true
+		}
 	}
 	s.mu.Unlock()
 
-	if s.table == nil {
-		t, err := openProcTable()
-		if err != nil {
-			return
+	// /proc is walked only for process groups; members are read as
+	// listed, outside the lock.
+	var groups map[int]group
+	var cpuPct map[int]float64
+	complete := true
+	if len(watched) > 0 {
+		if s.table == nil {
+			t, err := openProcTable()
+			if err != nil {
+				return
+			}
+			s.table = t
 		}
-		s.table = t
+		var err error
+		groups, cpuPct, complete, err = s.table.scan(watched, now)
+		if err != nil {
+			// A partial listing must not make live groups look vanished.
+			complete = false
+		}
 	}
-	groups, cpuPct, complete, err := s.table.scan(watched, now)
-	if err != nil {
-		// A partial listing must not make live groups look vanished.
-		complete = false
+	type listed struct {
+		g        group
+		pct      float64
+		valid    bool
+		complete bool
+	}
+	var byMembers map[uint64]listed
+	for _, r := range regs {
+		if r.members == nil {
+			continue
+		}
+		if s.members == nil {
+			s.members = newMemberTable()
+			s.members.begin()
+		}
+		if byMembers == nil {
+			byMembers = make(map[uint64]listed)
+		}
+		g, pct, valid, ok := s.members.sample(r.id, r.members, now, uint64(os.Getpagesize()), cpu.ClocksPerSec)
+		byMembers[r.id] = listed{g, pct, valid, ok}
+	}
+	if s.members != nil {
+		s.members.end(now)
+		s.members.begin()
 	}
 
 	var fire []firing
@@ -174,14 +235,18 @@ func (s *Sampler) tick(now time.Time) {
 		if _, live := s.regs[r.id]; !live || r.ctx.Err() != nil {
 			continue
 		}
-		g := groups[r.pgid]
+		g, complete := groups[r.pgid], complete
+		pct, valid := cpuPct[r.pgid]
+		if r.members != nil {
+			l := byMembers[r.id]
+			g, pct, valid, complete = l.g, l.pct, l.valid, l.complete
+		}
 		if g.procs == 0 {
 			if complete {
 				s.removeLocked(r.id)
 			}
 			continue
 		}
-		pct, valid := cpuPct[r.pgid]
 		smp := Sample{At: now, RSS: g.rss, CPU: pct, CPUValid: valid, Procs: g.procs}
 		s.latest[r.pgid] = smp
 		for _, v := range r.tracker.Observe(r.spec, smp) {

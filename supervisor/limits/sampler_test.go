@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -261,4 +262,51 @@ func absDiff(a, b uint64) uint64 {
 		return a - b
 	}
 	return b - a
+}
+
+// listed is Members over a fixed set of pids, as a cgroup's cgroup.procs
+// would list them.
+type listed struct {
+	mu   sync.Mutex
+	pids []int
+}
+
+func (l *listed) AppendProcs(dst []int) ([]int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append(dst, l.pids...), nil
+}
+
+func (l *listed) set(pids ...int) {
+	l.mu.Lock()
+	l.pids = pids
+	l.mu.Unlock()
+}
+
+// Members listed for the sampler count whatever their process group: two
+// processes in groups of their own, 32 MiB each, make 64 MiB; when the
+// list is empty the watch ends.
+func TestWatchMembersCountsWhatIsListed(t *testing.T) {
+	a, b := spawnHelper(t, "alloc:32"), spawnHelper(t, "alloc:32")
+	s := startSampler(t, 50*time.Millisecond)
+	m := &listed{}
+	m.set(a, b)
+	ch := make(chan Violation, 4)
+	s.WatchMembers(t.Context(), a, m, Spec{Memory: 48 * mib, MemoryPolicy: PolicyLog, CPU: 1000, CPUPolicy: PolicyLog}, func(v Violation) { ch <- v })
+	// Over 48 MiB is more than either could hold alone.
+	if v := await(t, ch); v.Measured <= 48*mib {
+		t.Fatalf("violation at %s", formatBytes(v.Measured))
+	}
+	eventually(t, "both members, whole, with a CPU figure", func() bool {
+		smp, ok := s.Latest(a)
+		return ok && smp.CPUValid && smp.Procs == 2 && smp.RSS >= 64*mib
+	})
+	// Watched by process group, the same leader's sample has only itself.
+	s.Watch(t.Context(), b, Spec{}, func(Violation) {})
+	eventually(t, "b's own sample", func() bool { smp, ok := s.Latest(b); return ok && smp.Procs == 1 })
+	m.set()
+	eventually(t, "the members' watch to end", func() bool { return s.registrations() == 1 })
+	if _, ok := s.Latest(a); ok {
+		t.Error("Latest still answers for a watch whose members are gone")
+	}
 }

@@ -38,6 +38,45 @@ type Spec struct {
 
 	MemoryPolicy Policy `toml:"memory_policy"`
 	CPUPolicy    Policy `toml:"cpu_policy"`
+
+	// Kernel-enforced limits, which this package neither samples nor
+	// enforces: the daemon writes them into each incarnation's cgroup
+	// before its spawn (memory.max, memory.high, cpu.max, pids.max). 0
+	// leaves each unset. They need cgroup tracking with the controller
+	// each names (KernelControllers).
+	MemoryMax  uint64  `toml:"memory_max"`  // bytes: past it the kernel reclaims, then OOM-kills in the cgroup
+	MemoryHigh uint64  `toml:"memory_high"` // bytes: past it the cgroup is throttled and reclaimed, never killed
+	CPUMax     float64 `toml:"cpu_max"`     // percent of one core: 150 is one and a half cores
+	PidsMax    int     `toml:"pids_max"`    // processes and threads: a fork past it fails
+}
+
+// MinKernelMemory bounds memory_max and memory_high from below: a smaller
+// cgroup is killed at its first allocation.
+const MinKernelMemory = 1 << 20
+
+// MaxPids is the kernel's own ceiling on pids (PID_MAX_LIMIT).
+const MaxPids = 1 << 22
+
+// KernelControllers lists, in a fixed order, each kernel-enforced limit
+// the Spec sets, by its key, with the cgroup controller it needs.
+func (s *Spec) KernelControllers() [][2]string {
+	if s == nil {
+		return nil
+	}
+	var out [][2]string
+	if s.MemoryMax > 0 {
+		out = append(out, [2]string{"memory_max", "memory"})
+	}
+	if s.MemoryHigh > 0 {
+		out = append(out, [2]string{"memory_high", "memory"})
+	}
+	if s.CPUMax > 0 {
+		out = append(out, [2]string{"cpu_max", "cpu"})
+	}
+	if s.PidsMax > 0 {
+		out = append(out, [2]string{"pids_max", "pids"})
+	}
+	return out
 }
 
 // FieldError is a Spec field that fails validation. Field is the Go field
@@ -81,5 +120,20 @@ func (s Spec) Validate() error {
 	}
 	check("MemoryPolicy", s.MemoryPolicy, "memory", s.Memory > 0)
 	check("CPUPolicy", s.CPUPolicy, "cpu", s.CPU > 0)
+	if s.MemoryMax > 0 && s.MemoryMax < MinKernelMemory {
+		bad("MemoryMax", "must be at least 1MiB (or unset): a smaller cgroup is killed at its first allocation")
+	}
+	if s.MemoryHigh > 0 && s.MemoryHigh < MinKernelMemory {
+		bad("MemoryHigh", "must be at least 1MiB (or unset): a smaller cgroup is killed at its first allocation")
+	}
+	if s.MemoryMax > 0 && s.MemoryHigh > s.MemoryMax {
+		bad("MemoryHigh", "must be at most memory_max: above it, it never throttles")
+	}
+	if math.IsNaN(s.CPUMax) || math.IsInf(s.CPUMax, 0) || s.CPUMax < 0 || s.CPUMax > 0 && s.CPUMax < 1 {
+		bad("CPUMax", "must be a percentage of one core, 1 or more (or unset): the kernel's smallest quota is 1 ms in 100")
+	}
+	if s.PidsMax < 0 || s.PidsMax > MaxPids {
+		bad("PidsMax", "must be between 1 and %d (or unset)", MaxPids)
+	}
 	return errors.Join(errs...)
 }

@@ -31,42 +31,50 @@ import (
 // alone: truncating a hard link to another file, say, would truncate that
 // file.
 func Rotate(path string, uid uint32, max int64, backups int) (bool, error) {
+	rotated, _, err := RotateSized(path, uid, max, backups)
+	return rotated, err
+}
+
+// RotateSized is Rotate, and also says the size it found the file at (0
+// when it found no regular file), so a caller can tell a file that is not
+// growing.
+func RotateSized(path string, uid uint32, max int64, backups int) (rotated bool, size int64, err error) {
 	if max <= 0 {
-		return false, nil
+		return false, 0, nil
 	}
 	// The size first, without opening anything: on a sweep of a thousand
 	// workers nearly every file is under its limit, and this is one
 	// syscall. It may pass through links; nothing is opened on its word.
 	var st unix.Stat_t
 	if err := unix.Fstatat(unix.AT_FDCWD, path, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return false, &os.PathError{Op: "rotate", Path: path, Err: err}
+		return false, 0, &os.PathError{Op: "rotate", Path: path, Err: err}
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		if st.Size <= max {
-			return false, nil
+			return false, st.Size, nil
 		}
 	case unix.S_IFLNK: // root's link to the file, or a planted one: the walk tells
 	default:
-		return false, nil // a device, or a FIFO no one will open
+		return false, 0, nil // a device, or a FIFO no one will open
 	}
 	p, err := walk(path, false)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer p.close()
 	fd, err := p.open(path, unix.O_RDWR, 0)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	defer unix.Close(fd)
 	if _, err := check(fd, path, uid, forRotate, p.trusted, &st); err != nil || st.Size <= max {
 		if err == errNotRotated {
 			err = nil
 		}
-		return false, err
+		return false, st.Size, err
 	}
-	return true, rotate(p.dir, p.name, path, fd, st.Size, max, backups)
+	return true, 0, rotate(p.dir, p.name, path, fd, st.Size, max, backups)
 }
 
 // rotate does Rotate's work on the file open as fd, of the given size,

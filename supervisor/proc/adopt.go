@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/cgroup"
 )
 
 // ErrExitUnknown is the Err of an adopted process's Exit: it is not our
@@ -29,7 +33,7 @@ func Same(pid int, startTicks uint64, bootID string) bool {
 		return false
 	}
 	st, err := readStat(pid)
-	return err == nil && !st.zombie() && st.StartTicks == startTicks
+	return err == nil && !st.Zombie() && st.StartTicks == startTicks
 }
 
 // IdentityOf reads the identity of a live process (pid, start time, boot).
@@ -50,7 +54,24 @@ func IdentityOf(pid int) (Identity, error) {
 // checked again after pinning, so a pid reused in between is refused
 // (ErrNotSame). Wait then watches the pidfd; its Exit has Err
 // ErrExitUnknown, since another process reaps it.
+//
+// With cgroups, the incarnation keeps its cgroup when the leader is in it
+// (a worker started by a daemon that tracked by process group has none,
+// and is tracked by the rule). The leader's session becomes one whose
+// members' markers Leftovers believes: it is the session of the daemon
+// that spawned it, and only that daemon's descendants are in it.
 func (s *Spawner) Adopt(worker string, inc uint64, id Identity) (*Process, error) {
+	p, err := s.adopt(worker, inc, id, true)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.trusted[p.leader.Session] = true
+	s.mu.Unlock()
+	return p, nil
+}
+
+func (s *Spawner) adopt(worker string, inc uint64, id Identity, watch bool) (*Process, error) {
 	if !Same(id.PID, id.StartTicks, id.BootID) {
 		return nil, fmt.Errorf("proc: adopt %q pid %d: %w", worker, id.PID, ErrNotSame)
 	}
@@ -58,16 +79,167 @@ func (s *Spawner) Adopt(worker string, inc uint64, id Identity) (*Process, error
 	if err != nil {
 		return nil, fmt.Errorf("proc: adopt %q pid %d: %w", worker, id.PID, err)
 	}
-	if !Same(id.PID, id.StartTicks, id.BootID) {
+	st, err := readStat(id.PID)
+	if err != nil || st.Zombie() || st.StartTicks != id.StartTicks || !Same(id.PID, id.StartTicks, id.BootID) {
 		osp.Release()
 		return nil, fmt.Errorf("proc: adopt %q pid %d: %w", worker, id.PID, ErrNotSame)
 	}
 	wm, im := markers(worker, inc)
-	return &Process{
+	p := &Process{
 		spawner: s, proc: osp, identity: id, worker: worker, inc: inc,
 		wMarker: wm, iMarker: im, done: make(chan struct{}), adopted: true,
-		exited: s.watchExit(osp),
-	}, nil
+		leader: cgroup.Leader{PID: id.PID, StartTicks: id.StartTicks, Session: st.Session},
+	}
+	if s.tree != nil {
+		if g, err := s.tree.Adopt(worker, inc); err == nil && g.Has(id.PID) {
+			p.group = g
+		}
+	}
+	if watch {
+		p.exited, p.after = s.watchExit(osp)
+	}
+	return p, nil
+}
+
+// Leftover is what an earlier daemon of this instance left of one
+// incarnation, for recovery to adopt or discard: its cgroup or, without
+// cgroups, a process group leader that carries its markers.
+type Leftover struct {
+	Worker      string
+	Incarnation uint64
+	// Leader is the incarnation's main process as far as the kernel can
+	// tell (PID 0 when it cannot): in a cgroup, the member that started
+	// first, if it leads its own process group.
+	Leader Identity
+	// Procs is how many live processes it holds; 0 for an empty cgroup.
+	Procs int
+	// Cgroup says it is the incarnation's cgroup, with everything in it;
+	// otherwise it is one process group leader carrying its markers.
+	Cgroup bool
+}
+
+// Leftovers lists what earlier daemons of this instance left behind.
+//
+// With cgroups it is every incarnation cgroup of the daemon's subtree,
+// empty ones included: exactly their processes, whatever their
+// environment, and nothing else. Without, it is the live process group
+// leaders that carry the markers of this instance (FindMarked), but only
+// those in a session this daemon trusts: its own, and those of workers it
+// adopted by their recorded identity (Adopt first). Markers can be copied
+// by any process; a session can only be inherited, so a process in one of
+// those descends from a daemon of this host's tend, not from a decoy.
+func (s *Spawner) Leftovers(instance string) ([]Leftover, error) {
+	if s.tree != nil {
+		found, err := s.tree.List()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]Leftover, 0, len(found))
+		for _, f := range found {
+			l := Leftover{Worker: f.Worker, Incarnation: f.Incarnation, Procs: len(f.Procs), Cgroup: true}
+			if f.Populated && l.Procs == 0 {
+				l.Procs = 1 // in cgroups made inside it, which Procs does not list
+			}
+			l.Leader = s.firstBorn(f.Procs)
+			out = append(out, l)
+		}
+		return out, nil
+	}
+	ms, err := FindMarked(instance)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Leftover
+	for _, m := range ms {
+		// A hook runs beside an incarnation, not as one: recovery finds
+		// hooks on their own.
+		if m.Hook == "" && s.trusted[m.Session] {
+			out = append(out, Leftover{Worker: m.Worker, Incarnation: m.Incarnation, Leader: m.Identity, Procs: 1})
+		}
+	}
+	return out, err
+}
+
+// firstBorn is the identity of the member of a cgroup that started first,
+// if it leads a process group of its own: the incarnation's leader, which
+// was born into the group before anything it forked.
+func (s *Spawner) firstBorn(pids []int) Identity {
+	var first stat
+	for _, pid := range pids {
+		st, err := readStat(pid)
+		if err != nil || st.Zombie() {
+			continue
+		}
+		if first.PID == 0 || st.StartTicks < first.StartTicks {
+			first = st
+		}
+	}
+	if first.PID == 0 || first.PGRP != first.PID {
+		return Identity{}
+	}
+	return Identity{PID: first.PID, StartTicks: first.StartTicks, BootID: s.bootID}
+}
+
+// Discard ends a leftover recovery will not adopt. With kill it is killed
+// (with cgroups, cgroup.kill: nothing of it escapes; without, SIGKILL to
+// its leader's process group), and it reports how many processes it
+// killed. An empty cgroup, or one whose processes are left running, is
+// removed once it is empty.
+func (s *Spawner) Discard(l Leftover, kill bool) (int, error) {
+	if s.tree != nil {
+		g, err := s.tree.Adopt(l.Worker, l.Incarnation)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		if kill {
+			if pop, _ := g.Populated(); pop {
+				pids, _ := g.Procs()
+				n = max(len(pids), 1)
+				if err := g.Kill(); err != nil {
+					return n, err
+				}
+			}
+		}
+		s.linger(g)
+		return n, nil
+	}
+	if !kill || l.Leader.PID == 0 {
+		return 0, nil
+	}
+	p, err := s.adopt(l.Worker, l.Incarnation, l.Leader, false)
+	if err != nil {
+		return 0, nil // gone meanwhile, or no longer the process found
+	}
+	defer p.proc.Release()
+	members, _ := p.members()
+	n := max(len(members), 1)
+	return n, p.Signal(syscall.SIGKILL)
+}
+
+// linger removes g now if it is empty, or else once it is, unless the
+// Spawner closes first (then it stays for a later daemon to find).
+func (s *Spawner) linger(g *cgroup.Group) {
+	if err := g.Remove(); !errors.Is(err, cgroup.ErrPopulated) {
+		s.report(err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-g.Empty():
+			s.report(g.Remove())
+		case <-s.stop:
+		}
+	}()
 }
 
 // waitAdopted blocks until the pidfd says the process exited (at once
@@ -120,6 +292,7 @@ type Marked struct {
 	HookInc     uint64
 	HookRun     string
 	Identity    Identity
+	Session     int // its session id, which its markers cannot fake
 }
 
 // FindMarked lists live process group leaders whose environment carries
@@ -133,7 +306,7 @@ func FindMarked(instance string) ([]Marked, error) {
 	want := EnvInstance + "=" + instance
 	var out []Marked
 	err = scanStats(func(st stat) bool {
-		if st.PGRP != st.PID || st.zombie() {
+		if st.PGRP != st.PID || st.Zombie() {
 			return true
 		}
 		b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(st.PID) + "/environ")
@@ -164,6 +337,7 @@ func FindMarked(instance string) ([]Marked, error) {
 		}
 		if mine && m.Worker != "" && (m.Incarnation != 0 || m.Hook != "" && m.HookInc != 0) {
 			m.Identity = Identity{PID: st.PID, StartTicks: st.StartTicks, BootID: boot}
+			m.Session = st.Session
 			out = append(out, m)
 		}
 		return true

@@ -1,11 +1,14 @@
 package proc
 
 import (
+	"errors"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tendhq/tend/supervisor/cgroup"
 )
 
 func BenchmarkStartWait(b *testing.B) {
@@ -89,5 +92,45 @@ func BenchmarkRotateCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// BenchmarkRestartPath is what an exit and the next spawn cost the
+// restart path, with each way of telling an incarnation's processes: the
+// spawn (with a cgroup: made and entered at birth), the reap, the count of
+// what remains, and the release of the cgroup (which the daemon does after
+// the end is durable, beside the next spawn). Compare the two halves for
+// what cgroups add.
+func BenchmarkRestartPath(b *testing.B) {
+	for _, mode := range []string{"pgroup", "cgroup"} {
+		b.Run(mode, func(b *testing.B) {
+			opts := Options{}
+			if mode == "cgroup" {
+				tr, err := cgroup.Open(randomInstance(), cgroup.Options{})
+				if errors.Is(err, cgroup.ErrUnavailable) {
+					b.Skipf("no writable cgroup v2: %v", err)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				opts.Cgroups = tr
+			}
+			s := newSpawner(b, opts)
+			inc := uint64(0)
+			for b.Loop() {
+				inc++
+				p, err := s.Start(Spec{Worker: "bench", Incarnation: inc, Command: []string{"/bin/true"}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if e := p.Wait(); !e.Success() {
+					b.Fatal(e)
+				}
+				if n := p.Remaining(); n != 0 {
+					b.Fatalf("%d remain", n)
+				}
+				p.Release()
+			}
+		})
 	}
 }

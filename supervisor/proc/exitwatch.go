@@ -18,9 +18,23 @@ type exitWatch struct {
 	wake int // eventfd: Close writes it to end the loop
 
 	mu      sync.Mutex
-	watched map[int32]chan struct{} // pidfd → closed on exit
+	watched map[int32]*watched // by pidfd
 	closed  bool
 	done    chan struct{}
+}
+
+// watched is one process under watch: ch is closed on its exit, and each
+// of after then runs on a goroutine of its own.
+type watched struct {
+	ch    chan struct{}
+	after []func()
+}
+
+func (e *watched) fire() {
+	close(e.ch)
+	for _, f := range e.after {
+		go f()
+	}
 }
 
 func newExitWatch() (*exitWatch, error) {
@@ -38,7 +52,7 @@ func newExitWatch() (*exitWatch, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("proc: epoll add: %w", err)
 	}
-	w := &exitWatch{epfd: epfd, wake: wake, watched: make(map[int32]chan struct{}), done: make(chan struct{})}
+	w := &exitWatch{epfd: epfd, wake: wake, watched: make(map[int32]*watched), done: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
@@ -57,12 +71,27 @@ func (w *exitWatch) add(pidfd uintptr) (<-chan struct{}, error) {
 	if w.closed {
 		return nil, ErrClosed
 	}
-	w.watched[int32(fd)] = ch
+	w.watched[int32(fd)] = &watched{ch: ch}
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 		delete(w.watched, int32(fd))
 		return nil, fmt.Errorf("proc: epoll add pidfd: %w", err)
 	}
 	return ch, nil
+}
+
+// after runs f on a goroutine of its own once the process behind pidfd has
+// exited, so that waiting for an exit holds no goroutine, and no stack,
+// until there is one. It reports false when the process is not watched
+// (any more): it has exited already, or the watch is closed.
+func (w *exitWatch) after(pidfd int32, f func()) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.watched[pidfd]
+	if e == nil {
+		return false
+	}
+	e.after = append(e.after, f)
+	return true
 }
 
 func (w *exitWatch) loop() {
@@ -83,12 +112,12 @@ func (w *exitWatch) loop() {
 				return
 			}
 			w.mu.Lock()
-			ch := w.watched[ev.Fd]
+			e := w.watched[ev.Fd]
 			delete(w.watched, ev.Fd)
 			w.mu.Unlock()
 			_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
-			if ch != nil {
-				close(ch)
+			if e != nil {
+				e.fire()
 			}
 		}
 	}
@@ -99,11 +128,11 @@ func (w *exitWatch) failAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.closed = true
-	for fd, ch := range w.watched {
+	for fd, e := range w.watched {
 		_ = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, int(fd), nil)
-		close(ch)
+		e.fire()
 	}
-	w.watched = map[int32]chan struct{}{}
+	w.watched = map[int32]*watched{}
 }
 
 func (w *exitWatch) close() {

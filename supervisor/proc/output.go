@@ -30,7 +30,17 @@ type outFile struct {
 	path    string
 	f       *os.File
 	lastErr string // the last rotation error reported, so a lasting one is said once
+	// size is what the last check found; skip how many checks to pass over
+	// before the next, and quiet how many checks in a row found it
+	// unchanged (see rotate).
+	size        int64
+	skip, quiet int
 }
+
+// maxQuietSkip bounds how many checks a file that stopped growing is passed
+// over: one in eight at most, so a quiet file is looked at every eighth
+// RotateEvery.
+const maxQuietSkip = 7
 
 // workerUID is the uid the incarnation runs as.
 func workerUID(spec Spec) uint32 {
@@ -159,7 +169,23 @@ func (o *outputs) rotate(seen map[string]bool) error {
 			continue
 		}
 		seen[of.path] = true
-		_, err := logfile.Rotate(of.path, o.uid, o.max, o.keep)
+		// Most workers write little or nothing: a file found the same
+		// size twice in a row is looked at half as often each time, up to
+		// one check in eight, and at every check again once it grows. At
+		// ten thousand workers this makes the checks cost a tenth of a
+		// stat of every file every second.
+		if of.skip > 0 {
+			of.skip--
+			continue
+		}
+		rotated, size, err := logfile.RotateSized(of.path, o.uid, o.max, o.keep)
+		if !rotated && err == nil && size == of.size {
+			of.quiet++
+			of.skip = min(1<<min(of.quiet, 3)-1, maxQuietSkip)
+		} else {
+			of.quiet = 0
+		}
+		of.size = size
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
 		}

@@ -8,25 +8,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tendhq/tend/supervisor/cgroup"
 )
 
 // procRoot is where procfs is mounted; a constant, not a knob.
 const procRoot = "/proc"
 
-// stat is the part of /proc/PID/stat that tend cares about.
-type stat struct {
-	PID        int
-	State      byte // 'R', 'S', 'D', 'Z', ...
-	PPID       int
-	PGRP       int
-	Session    int
-	StartTicks uint64
-}
+// stat is the part of /proc/PID/stat that tend cares about: the one the
+// process-group rule (cgroup.Leader.Owns) reads.
+type stat = cgroup.ProcStat
 
-func (s stat) zombie() bool { return s.State == 'Z' || s.State == 'X' }
-
-// readStat reads /proc/PID/stat. The command name (field 2) may contain
-// spaces and parentheses, so fields are counted from the LAST ')'.
+// readStat reads /proc/PID/stat.
 func readStat(pid int) (stat, error) {
 	b, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -35,27 +28,9 @@ func readStat(pid int) (stat, error) {
 	return parseStat(pid, b)
 }
 
-func parseStat(pid int, b []byte) (stat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return stat{}, fmt.Errorf("proc: /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); field 22 (starttime) is f[19].
-	if len(f) < 20 || len(f[0]) != 1 {
-		return stat{}, fmt.Errorf("proc: /proc/%d/stat: %d fields after ')'", pid, len(f))
-	}
-	s := stat{PID: pid, State: f[0][0]}
-	var errs [4]error
-	s.PPID, errs[0] = strconv.Atoi(f[1])
-	s.PGRP, errs[1] = strconv.Atoi(f[2])
-	s.Session, errs[2] = strconv.Atoi(f[3])
-	s.StartTicks, errs[3] = strconv.ParseUint(f[19], 10, 64)
-	if err := errors.Join(errs[:]...); err != nil {
-		return stat{}, fmt.Errorf("proc: /proc/%d/stat: %w", pid, err)
-	}
-	return s, nil
-}
+// parseStat parses /proc/PID/stat, whose command name may hold spaces and
+// parentheses (cgroup.ParseProcStat counts fields from the last ')').
+func parseStat(pid int, b []byte) (stat, error) { return cgroup.ParseProcStat(pid, b) }
 
 // readBootID returns the kernel's boot id, which changes on every boot and
 // so tells a pid from a previous boot apart from a live one.
@@ -110,7 +85,7 @@ func scanStats(fn func(stat) bool) error {
 func groupMembers(pgid int) ([]int, error) {
 	var live []int
 	err := scanStats(func(st stat) bool {
-		if st.PGRP == pgid && !st.zombie() {
+		if st.PGRP == pgid && !st.Zombie() {
 			live = append(live, st.PID)
 		}
 		return true

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tendhq/tend/supervisor/children"
 )
 
 // reapLoop reaps orphans after SIGCHLDs, plus a slow sweep in case signals
@@ -57,29 +57,27 @@ func (s *Spawner) reapOrphans() error {
 // only: Wait4(-1) would also collect worker leaders and children of
 // os/exec, whose owners would then get ECHILD.
 //
-// A child is never reaped while it is
-//   - a worker leader recorded by Start (its Process.Wait reaps it);
-//   - a leader of its own group while a fork is in flight: it may be a
-//     worker leader that left the session and died before Start recorded
-//     it. The next pass takes it if it was an orphan after all.
+// A child is never reaped while it is somebody's, by the record package
+// children keeps: a worker leader or hook Start spawned (of this Spawner or
+// another in the process), a health probe, an output relay, an alert
+// command; nor a leader of its own process group while such a fork is in
+// flight, which may be that fork's child before its pid is known. The next
+// pass takes it if it was an orphan after all.
 //
-// A child is left to its owner the first time a pass sees it, and reaped
-// when it is still a zombie ReapGrace later, when it is
-//   - in the daemon's own process group: started elsewhere in the daemon
-//     (probes) and reaped by its own os/exec owner;
-//   - a group leader in the daemon's session: a worker leader of another
-//     Spawner in this process (tests).
-//
-// An owner reaps its child the moment it exits, so a zombie of either kind
-// that outlives ReapGrace has none: the orphan of a probe's background
-// child (left in the daemon's group), or of a worker's job-control group
-// (a group of its own in the daemon's session). The daemon is a subreaper,
-// and in a container PID 1, so it is the only one that will ever reap it.
+// A zombie in the daemon's own process group is left to its owner (an
+// os/exec child started elsewhere in the daemon, which reaps it the moment
+// it exits) the first time a pass sees it, and reaped when it is still a
+// zombie ReapGrace later: it has no owner then, as the orphan of a
+// background child of such a command. The daemon is a subreaper, and in a
+// container PID 1, so it is the only one that will ever reap it.
 //
 // Everything else that became our child was reparented to us as an orphan
 // of a worker tree, or of anything else in a PID namespace whose init the
-// daemon is: a group member of a dead leader, a setsid escapee, the
-// leftovers of a command run in the container from outside.
+// daemon is: a member of a dead leader's group, a setsid escapee, a process
+// that made itself a group leader (coreutils timeout, Go's Setpgid,
+// Python's process_group=0, bash -m), the leftovers of a command run in the
+// container from outside. Being a group leader in the daemon's session does
+// not make a process a worker leader: only Start does.
 func (s *Spawner) reapPass() (int, error) {
 	s.reapMu.Lock()
 	defer s.reapMu.Unlock()
@@ -92,10 +90,10 @@ func (s *Spawner) reapPass() (int, error) {
 	var errs []error
 	for _, pid := range kids {
 		st, err := readStat(pid)
-		if err != nil || st.PPID != s.self || !st.zombie() {
+		if err != nil || st.PPID != s.self || !st.Zombie() {
 			continue
 		}
-		if st.PGRP == s.selfPgid || (st.PGRP == pid && st.Session == s.selfSid) {
+		if st.PGRP == s.selfPgid {
 			l, ok := s.lingering[pid]
 			if !ok || l.ticks != st.StartTicks {
 				l = lingering{ticks: st.StartTicks, since: now}
@@ -105,17 +103,9 @@ func (s *Spawner) reapPass() (int, error) {
 				continue
 			}
 		}
-		// The decision and the wait happen under mu, so Start cannot
-		// record this pid as a leader in between.
-		s.mu.Lock()
-		_, leader := s.live[pid]
-		if !leader && !(s.forking > 0 && st.PGRP == pid) {
-			var ws unix.WaitStatus
-			if _, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); err != nil && !errors.Is(err, unix.ECHILD) {
-				errs = append(errs, fmt.Errorf("proc: reap orphan %d: %w", pid, err))
-			}
+		if _, err := children.Reap(pid, st.PGRP == pid); err != nil {
+			errs = append(errs, fmt.Errorf("proc: reap orphan %d: %w", pid, err))
 		}
-		s.mu.Unlock()
 	}
 	s.lingering = seen
 	return len(seen), errors.Join(errs...)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,5 +174,35 @@ func TestReaperReapsLingeringZombies(t *testing.T) {
 	}
 	for _, pid := range orphans {
 		waitFor(t, fmt.Sprintf("orphan %d reaped (state %q)", pid, state(pid)), func() bool { return state(pid) == 0 })
+	}
+}
+
+// A worker's child that leads a process group of its own (coreutils
+// timeout, Go's Setpgid, Python's process_group=0, bash -m) and outlives
+// the worker is an orphan like any other: it is reaped, not taken for a
+// worker leader, which only Start makes.
+func TestReaperReapsSetpgidOrphan(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	file := filepath.Join(t.TempDir(), "pid")
+	p := start(t, s, Spec{Worker: "timeout", Incarnation: 1,
+		Command: []string{"/bin/sh", "-c", "timeout 0.3 sleep 5 & echo $! > " + file + "; exit 0"}})
+	p.Wait()
+	var orphan int
+	waitFor(t, "the orphan's pid", func() bool {
+		b, err := os.ReadFile(file)
+		orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && orphan > 0
+	})
+	waitFor(t, "timeout to lead a process group of its own", func() bool {
+		st, err := readStat(orphan)
+		return err == nil && st.PGRP == orphan
+	})
+	// timeout ends after 0.3 s; a second is plenty for the reaper.
+	deadline := time.Now().Add(1300 * time.Millisecond)
+	for state(orphan) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("orphan %d still there (state %q) a second after it exited", orphan, state(orphan))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/supervisor/cgroup"
+	"github.com/tendhq/tend/supervisor/children"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
@@ -42,6 +44,12 @@ type Options struct {
 	// (rotation, reaping). It is called from those goroutines and must not
 	// block.
 	OnError func(error)
+	// Cgroups, when set, gives every incarnation a cgroup of its own in
+	// this tree, which it is born into: membership, signals, the end of
+	// an incarnation and recovery are then the kernel's answers. nil means
+	// the process-group rule (cgroup.Leader.Owns). The Spawner owns the
+	// tree from then on: Close removes its empty groups and closes it.
+	Cgroups *cgroup.Tree
 }
 
 // Spawner starts incarnations and owns reaping for the whole daemon.
@@ -53,13 +61,17 @@ type Spawner struct {
 	selfPgid int
 	selfSid  int
 
-	// mu guards live, closed and forking. The reaper decides and waits
-	// under it; forking tells it that a leader may exist that live does
-	// not name yet.
+	tree *cgroup.Tree // nil: process groups
+
+	// mu guards live, closed, forking and trusted.
 	mu      sync.Mutex
 	live    map[int]*Process // unreaped worker leaders by pid
 	closed  bool
-	forking int // Starts between their fork and the leader's entry in live
+	forking int // Starts past the closed check and not yet done with /dev/null
+	// trusted are the sessions whose members may be taken for this
+	// instance's by their markers (see Leftovers): the daemon's own, and
+	// those of worker leaders adopted by their recorded identity.
+	trusted map[int]bool
 
 	// reapMu makes reaper passes one at a time; it guards lingering, the
 	// zombies the last pass left to their owners.
@@ -127,8 +139,10 @@ func NewSpawner(opts Options) (*Spawner, error) {
 		selfPgid: unix.Getpgrp(),
 		selfSid:  sid,
 		live:     make(map[int]*Process),
+		trusted:  map[int]bool{sid: true},
 		stop:     make(chan struct{}),
 		null:     null,
+		tree:     opts.Cgroups,
 	}
 	s.bufs.New = func() any { return new([]byte) }
 	if opts.Subreaper {
@@ -173,9 +187,18 @@ func (s *Spawner) Close() error {
 		}
 		s.null.Close()
 		s.threads.close()
+		if s.tree != nil {
+			// Groups still populated (workers left running for the next
+			// daemon) stay; the empty ones, and the subtree if nothing is
+			// left in it, go.
+			if err := s.tree.Remove(); err != nil && !errors.Is(err, cgroup.ErrPopulated) {
+				s.closeErr = errors.Join(s.closeErr, err)
+			}
+			s.tree.Close()
+		}
 		if s.opts.Subreaper {
 			if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
-				s.closeErr = fmt.Errorf("proc: clear child subreaper: %w", err)
+				s.closeErr = errors.Join(s.closeErr, fmt.Errorf("proc: clear child subreaper: %w", err))
 			}
 		}
 	})
@@ -183,7 +206,9 @@ func (s *Spawner) Close() error {
 }
 
 // Start spawns one incarnation in a new process group, with stdin on
-// /dev/null and stdout/stderr on the Spec's files. Errors are *StartError.
+// /dev/null and stdout/stderr on the Spec's files, and, with cgroups, in
+// a new cgroup of its own, created just before and removed again if the
+// spawn fails. Errors are *StartError.
 func (s *Spawner) Start(spec Spec) (*Process, error) {
 	fail := func(err error) (*Process, error) {
 		return nil, &StartError{Worker: spec.Worker, Incarnation: spec.Incarnation, Err: err}
@@ -193,6 +218,9 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	if spec.Credential != nil && os.Geteuid() != 0 {
 		return fail(ErrNeedRoot)
+	}
+	if spec.CgroupLimits != (cgroup.Limits{}) && (s.tree == nil || spec.Beside) {
+		return fail(ErrNoCgroup)
 	}
 	path, cached, err := s.paths.resolve(spec.Command[0])
 	if err != nil {
@@ -222,24 +250,52 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		out.close()
 		return fail(ErrClosed)
 	}
-	// The fork runs outside mu, so spawns overlap: the reaper cannot take
-	// the new child meanwhile, because it never touches a group leader in
-	// the daemon's session, which every worker leader is from birth, nor,
-	// while forking is counted, one that has since left for a session of
-	// its own.
-	osp, err := s.startProcess(path, &spec, env, files)
+	done := func() {
+		s.mu.Lock()
+		s.forking--
+		s.mu.Unlock()
+	}
+	// The group is made right before the fork: New prepares its first
+	// announcement on cgroup.events so that the fork does not wait for it,
+	// and that lasts 20 ms.
+	var g *cgroup.Group
+	cgfd := -1
+	if s.tree != nil && !spec.Beside {
+		if g, err = s.tree.New(spec.Worker, spec.Incarnation); err == nil && spec.CgroupLimits != (cgroup.Limits{}) {
+			if err = g.SetLimits(spec.CgroupLimits); err != nil {
+				g.Remove()
+			}
+		}
+		if err != nil {
+			done()
+			out.close()
+			return fail(err)
+		}
+		cgfd = g.FD()
+	}
+	// The fork runs outside mu, so spawns overlap. The reaper cannot take
+	// the new child meanwhile: package children records its pid before the
+	// fork is done with, and until then leaves alone every child that
+	// could be it.
+	osp, err := s.fork(path, &spec, env, files, cgfd)
 	if cached && errors.Is(err, syscall.ENOENT) {
 		// The file PATH led to last time is gone: search PATH again.
 		s.paths.forget(spec.Command[0])
 		if path, _, err = s.paths.resolve(spec.Command[0]); err == nil {
-			osp, err = s.startProcess(path, &spec, env, files)
+			osp, err = s.fork(path, &spec, env, files, cgfd)
 		}
 	}
+	if g != nil {
+		// Every later fork would copy it; the group is found by its
+		// handle from now on.
+		g.CloseFD()
+	}
 	if err != nil {
-		s.mu.Lock()
-		s.forking--
-		s.mu.Unlock()
+		done()
 		out.close()
+		if g != nil {
+			g.Remove()
+		}
 		return fail(err)
 	}
 	// The child has its own descriptors now. Keeping ours would cost a
@@ -255,10 +311,11 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		wMarker:  wm,
 		iMarker:  im,
 		out:      out,
+		group:    g,
 		done:     make(chan struct{}),
 		identity: Identity{PID: osp.Pid, BootID: s.bootID},
 	}
-	p.exited = s.watchExit(osp)
+	p.exited, p.after = s.watchExit(osp)
 	s.mu.Lock()
 	s.live[osp.Pid] = p
 	s.forking--
@@ -271,10 +328,26 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	if err != nil {
 		p.Signal(syscall.SIGKILL)
 		p.Wait()
+		p.Release()
 		return fail(fmt.Errorf("identity: %w", err))
 	}
 	p.identity.StartTicks = st.StartTicks
+	p.leader = cgroup.Leader{PID: osp.Pid, StartTicks: st.StartTicks, Session: st.Session}
 	return p, nil
+}
+
+// fork starts the program through startProcess with its pid recorded in
+// package children before anyone can reap it.
+func (s *Spawner) fork(path string, spec *Spec, env []string, files []*os.File, cgfd int) (*os.Process, error) {
+	var p *os.Process
+	_, err := children.Start(func() (int, error) {
+		var err error
+		if p, err = s.startProcess(path, spec, env, files, cgfd); err != nil {
+			return 0, err
+		}
+		return p.Pid, nil
+	})
+	return p, err
 }
 
 // startProcess forks and execs the program at path with the given
@@ -293,9 +366,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 // close-on-exec is set on everything from 3 up, which is one close_range
 // call; the launcher does the same in the child, where nothing can open a
 // descriptor between it and the exec.
-func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*os.File) (*os.Process, error) {
+func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*os.File, cgfd int) (*os.Process, error) {
 	// No Pdeathsig: it fires when the forking OS thread exits, and workers
-	// must survive the daemon anyway.
+	// must survive the daemon anyway. With a cgroup, the child is born in
+	// it (clone3 with CLONE_INTO_CGROUP): there is no moment when it, or
+	// anything it forks, runs outside.
+	sys := &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: cgfd >= 0, CgroupFD: max(cgfd, 0)}
 	if spec.launched() {
 		c := &launch.Config{Path: path, Argv: spec.Command, Env: env, Dir: spec.Dir,
 			Credential: spec.Credential, Umask: -1, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits}
@@ -305,16 +381,17 @@ func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*o
 		if spec.Umask != nil {
 			c.Umask = int(*spec.Umask)
 		}
-		return launch.Start(c, files, &syscall.SysProcAttr{Setpgid: true})
+		return launch.Start(c, files, sys)
 	}
 	if err := launch.CloseOnExecFrom(3); err != nil {
 		return nil, fmt.Errorf("set close-on-exec on inherited descriptors: %w", err)
 	}
+	sys.Credential = spec.Credential
 	attr := &os.ProcAttr{
 		Dir:   spec.Dir,
 		Env:   env,
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential},
+		Sys:   sys,
 	}
 	if !spec.NoNewPrivs && spec.Umask == nil {
 		return os.StartProcess(path, spec.Command, attr)
@@ -399,12 +476,16 @@ func (s *Spawner) report(err error) {
 
 // watchExit registers the process with the exit watch; nil means Wait
 // blocks in waitid itself (no pidfd, or the watch is closed).
-func (s *Spawner) watchExit(osp *os.Process) <-chan struct{} {
+func (s *Spawner) watchExit(osp *os.Process) (<-chan struct{}, func(func()) bool) {
 	var ch <-chan struct{}
+	var after func(func()) bool
 	_ = osp.WithHandle(func(fd uintptr) {
-		ch, _ = s.watch.add(fd)
+		var err error
+		if ch, err = s.watch.add(fd); err == nil {
+			after = func(f func()) bool { return s.watch.after(int32(fd), f) }
+		}
 	})
-	return ch
+	return ch, after
 }
 
 // orphans lists the daemon's children that are not unreaped worker leaders

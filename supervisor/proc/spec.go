@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
 
@@ -60,6 +61,16 @@ type Spec struct {
 	// of at most LogMaxSize bytes.
 	LogMaxSize int64
 	LogBackups int
+	// CgroupLimits are kernel-enforced limits written into the
+	// incarnation's cgroup before the spawn, so it is born limited. They
+	// need a Spawner with cgroups whose tree enables the controllers
+	// (ErrNoCgroup, cgroup.ErrNoController otherwise).
+	CgroupLimits cgroup.Limits
+	// Beside marks a process that runs beside an incarnation rather than as
+	// one (a hook): with cgroups it gets none of its own and stays in the
+	// daemon's, in a process group of its own, which is what it is
+	// signalled and killed by.
+	Beside bool
 }
 
 // Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
@@ -95,6 +106,10 @@ type Identity struct {
 // daemon is not root: switching user needs CAP_SETUID/CAP_SETGID and the
 // kernel's EPERM from inside the fork would not say why.
 var ErrNeedRoot = errors.New("proc: credential requires the daemon to run as root")
+
+// ErrNoCgroup is returned by Start for a Spec with CgroupLimits when the
+// Spawner tracks processes by process group.
+var ErrNoCgroup = errors.New("proc: kernel-enforced limits need cgroup tracking")
 
 // ErrClosed is returned by Start after the Spawner was closed.
 var ErrClosed = errors.New("proc: spawner closed")

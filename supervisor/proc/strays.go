@@ -2,22 +2,29 @@ package proc
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Strays lists live processes outside the process group whose initial
 // environment carries this incarnation's markers: descendants that left
 // the group (setsid after a double fork) and so escape group signals.
 // Zombies are not strays: they are dead and only wait to be reaped.
+//
+// Markers can be copied by anyone, so they are believed only of processes
+// that the kernel already places under this daemon: its own orphans, or,
+// for an incarnation adopted from an earlier daemon, processes still in
+// the leader's session (a session is inherited and never joined, so its
+// members descend from its leader). An incarnation with a cgroup has no
+// strays: nothing it forks leaves the cgroup.
 func (p *Process) Strays() []int {
+	if p.group != nil {
+		return nil
+	}
 	var out []int
 	if p.adopted {
 		// Not our descendant: its escapees were never reparented to us.
 		scanStats(func(st stat) bool {
-			if p.isStray(st) {
+			if st.Session == p.leader.Session && p.isStray(st) {
 				out = append(out, st.PID)
 			}
 			return true
@@ -40,20 +47,27 @@ func (p *Process) Strays() []int {
 	return out
 }
 
+// isStray: outside the group, alive, born no earlier than the leader, and
+// carrying the markers.
 func (p *Process) isStray(st stat) bool {
-	return st.PGRP != p.identity.PID && !st.zombie() && st.PID != p.spawner.self &&
-		hasMarkers(st.PID, p.wMarker, p.iMarker)
+	return st.PGRP != p.identity.PID && !st.Zombie() && st.PID != p.spawner.self &&
+		st.StartTicks >= p.leader.StartTicks && hasMarkers(st.PID, p.wMarker, p.iMarker)
 }
 
 // SignalStrays sends sig to every stray and returns how many it reached.
 // Each stray is pinned with a pidfd and checked again before the signal,
-// so a pid recycled since the scan is never hit.
+// so a pid recycled since the scan is never hit. With a cgroup there are
+// no strays: Signal reaches everything.
 func (p *Process) SignalStrays(sig syscall.Signal) (int, error) {
 	var n int
 	var errs []error
 	for _, pid := range p.Strays() {
-		ok, err := p.signalStray(pid, sig)
-		if ok {
+		sent := false
+		err := signalPinned(pid, sig, func(st stat) bool {
+			sent = p.isStray(st) && (!p.adopted || st.Session == p.leader.Session)
+			return sent
+		})
+		if sent && err == nil {
 			n++
 		}
 		if err != nil {
@@ -61,23 +75,4 @@ func (p *Process) SignalStrays(sig syscall.Signal) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
-}
-
-func (p *Process) signalStray(pid int, sig syscall.Signal) (bool, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false, nil // gone since the scan
-	}
-	defer unix.Close(fd)
-	st, err := readStat(pid)
-	if err != nil || !p.isStray(st) {
-		return false, nil
-	}
-	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
-		if errors.Is(err, unix.ESRCH) {
-			return false, nil
-		}
-		return false, fmt.Errorf("proc: signal stray %d of %q incarnation %d: %w", pid, p.worker, p.inc, err)
-	}
-	return true, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/supervisor/children"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 )
@@ -77,8 +78,19 @@ func Start(c Config, reads []*os.File) (*Handle, error) {
 	files := append(append([]*os.File{null, null, null}, reads...), rw)
 	// /proc/self/exe: this very binary, even when a newer one has been
 	// installed at its path since the daemon started.
-	p, err := os.StartProcess("/proc/self/exe", []string{"tend-relay", Arg, string(arg)}, &os.ProcAttr{
-		Env: []string{}, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true},
+	// The relay leads a process group of its own, as an orphan of a
+	// worker's may: the record tells the daemon's orphan reaper that its
+	// exit status is the Handle's.
+	var p *os.Process
+	_, err = children.Start(func() (int, error) {
+		var err error
+		p, err = os.StartProcess("/proc/self/exe", []string{"tend-relay", Arg, string(arg)}, &os.ProcAttr{
+			Env: []string{}, Files: files, Sys: &syscall.SysProcAttr{Setpgid: true},
+		})
+		if err != nil {
+			return 0, err
+		}
+		return p.Pid, nil
 	})
 	rw.Close()
 	if err != nil {
@@ -95,11 +107,13 @@ func Start(c Config, reads []*os.File) (*Handle, error) {
 	if err != nil {
 		_ = p.Kill()
 		_, _ = p.Wait()
+		children.Done(p.Pid)
 		return nil, fmt.Errorf("relay: identity: %w", err)
 	}
 	h := &Handle{p: p, id: id, done: make(chan struct{})}
 	go func() {
 		_, _ = p.Wait()
+		children.Done(p.Pid)
 		close(h.done)
 	}()
 	return h, nil

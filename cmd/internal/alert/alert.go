@@ -48,6 +48,7 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor/children"
 	"github.com/tendhq/tend/supervisor/logfile"
 )
 
@@ -554,7 +555,20 @@ func (c *command) deliver(ctx context.Context, body []byte, key string, attempt 
 	// On timeout the whole group goes, not only the program.
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
+	// It leads a process group of its own, as an orphan of a worker's may:
+	// the record tells the daemon's orphan reaper that its exit status is
+	// this command's.
+	pid, err := children.Start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	if err == nil {
+		defer children.Done(pid)
+		err = cmd.Wait()
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("exec: no answer within %s", c.timeout)
 		}

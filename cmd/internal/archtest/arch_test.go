@@ -48,29 +48,32 @@ func ours(imports []string) []string {
 
 // allowed lists, for each package, the packages of ours it may import
 // directly. Dependencies point one way: cmd → supervisor → {fsm, store,
-// events, supervisor/proc, supervisor/health, supervisor/limits}; proc →
-// proc/launch, its launcher stage, and supervisor/logfile; fsm and store
-// import only events; events, supervisor/logfile and supervisor/cgroup
-// import nothing of ours.
+// events, supervisor/proc, supervisor/health, supervisor/limits,
+// supervisor/cgroup}; proc → proc/launch, its launcher stage,
+// supervisor/logfile, supervisor/cgroup and supervisor/children; health →
+// supervisor/children; fsm and store import only events; events,
+// supervisor/logfile, supervisor/cgroup and supervisor/children import
+// nothing of ours.
 var allowed = map[string][]string{
 	"events":                 {},
 	"fsm":                    {"events"},
 	"fsm/policy":             {},
 	"store":                  {"events"},
 	"supervisor/logfile":     {},
-	"supervisor/proc":        {"supervisor/proc/launch", "supervisor/logfile"},
+	"supervisor/proc":        {"supervisor/proc/launch", "supervisor/logfile", "supervisor/cgroup", "supervisor/children"},
 	"supervisor/proc/launch": {},
-	"supervisor/health":      {},
+	"supervisor/health":      {"supervisor/children"},
 	"supervisor/limits":      {},
 	"supervisor/cgroup":      {},
+	"supervisor/children":    {},
 	"supervisor/notify":      {},
 	"supervisor/envfile":     {},
 	"supervisor/console":     {},
-	"supervisor/relay":       {"supervisor/logfile", "supervisor/proc", "supervisor/proc/launch"},
+	"supervisor/relay":       {"supervisor/logfile", "supervisor/proc", "supervisor/proc/launch", "supervisor/children"},
 	"fsm/replay":             {"events", "fsm", "store"},
 	"supervisor/core":        {"events", "fsm", "fsm/policy"},
 	"supervisor": {"events", "fsm", "fsm/policy", "fsm/replay", "store", "supervisor/core", "supervisor/proc",
-		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile", "supervisor/console", "supervisor/relay"},
+		"supervisor/health", "supervisor/limits", "supervisor/notify", "supervisor/envfile", "supervisor/console", "supervisor/relay", "supervisor/cgroup"},
 }
 
 // cmdAllowed lists, for the packages under cmd that must stay leaves of the
@@ -96,7 +99,7 @@ var cmdAllowed = map[string][]string{
 	"cmd/internal/natsio/natstest": {},
 	"cmd/internal/export":          {"cmd/internal/config", "cmd/internal/natsio", "events", "store"},
 	"cmd/internal/fleet":           {"cmd/internal/natsio", "events", "fsm", "store"},
-	"cmd/internal/alert":           {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile"},
+	"cmd/internal/alert":           {"cmd/internal/config", "cmd/internal/explain", "events", "fsm", "fsm/replay", "store", "supervisor/logfile", "supervisor/children"},
 }
 
 // forbidden lists third-party or standard packages a pure or leaf

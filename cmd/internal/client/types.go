@@ -32,6 +32,12 @@ type WorkerStatus struct {
 	BreakerOpen bool       `json:"breaker_open,omitempty"`
 	RSSBytes    uint64     `json:"rss_bytes,omitempty"`
 	CPUPercent  float64    `json:"cpu_percent,omitempty"`
+	// Tracking is how the live incarnation's processes are told:
+	// "cgroup" (Cgroup is its directory) or "pgroup" (its leader's
+	// process group). An incarnation adopted from a daemon that tracked by
+	// process group stays "pgroup" under one that tracks by cgroup.
+	Tracking string `json:"tracking,omitempty"`
+	Cgroup   string `json:"cgroup,omitempty"`
 	// Waiting: what a start ("start"), a stop ("stop") or a scheduled run
 	// ("run") waits for, in words, and since when.
 	Waiting      string     `json:"waiting,omitempty"`
@@ -81,6 +87,13 @@ func (w *WorkerStatus) Note() string {
 	return why
 }
 
+// Tracking is how the daemon tells which processes belong to a worker.
+type Tracking struct {
+	Mode  string `json:"mode"`            // "cgroup" or "pgroup"
+	Where string `json:"where,omitempty"` // the daemon's cgroup subtree
+	Why   string `json:"why,omitempty"`   // why the daemon does not use cgroups
+}
+
 // ExitInfo is how an incarnation ended.
 type ExitInfo struct {
 	Incarnation uint64    `json:"incarnation"`
@@ -95,6 +108,7 @@ type ExitInfo struct {
 type Status struct {
 	Seq        events.Seq     `json:"seq"`
 	LogFailure string         `json:"log_failure,omitempty"`
+	Tracking   *Tracking      `json:"tracking,omitempty"`
 	Export     *ExportStatus  `json:"export,omitempty"` // with [export.nats]
 	Notify     []NotifyStatus `json:"notify,omitempty"` // one per [[notify]]
 	Workers    []WorkerStatus `json:"workers"`

@@ -40,6 +40,11 @@ const (
 	// can be built for (NR_CPUS).
 	MaxCPUPercent = 100 * 8192
 	MaxSustained  = 24 * time.Hour
+
+	// MinKernelMemory bounds memory_max and memory_high from below.
+	MinKernelMemory = 1 << 20 // 1 MiB
+	// MaxPids is the kernel's own ceiling on pids (PID_MAX_LIMIT).
+	MaxPids = 1 << 22
 )
 
 // durationIn reads a duration no shorter than lo and no longer than hi.

@@ -29,6 +29,10 @@ func TestNumericBounds(t *testing.T) {
 		{"[worker.web.limits]\ncpu = 1e308", "worker.web.limits.cpu", "[worker.web.limits]\ncpu = 819200"},
 		{"[worker.web.limits]\nmemory = \"1025TiB\"", "worker.web.limits.memory", "[worker.web.limits]\nmemory = \"1024TiB\""},
 		{"[worker.web.limits]\nsustained = \"2d\"", "worker.web.limits.sustained", "[worker.web.limits]\nsustained = \"1d\""},
+		{"[worker.web.limits]\nmemory_max = \"1025TiB\"", "worker.web.limits.memory_max", "[worker.web.limits]\nmemory_max = \"1024TiB\""},
+		{"[worker.web.limits]\nmemory_high = \"1025TiB\"", "worker.web.limits.memory_high", "[worker.web.limits]\nmemory_high = \"1024TiB\""},
+		{"[worker.web.limits]\ncpu_max = 819201", "worker.web.limits.cpu_max", "[worker.web.limits]\ncpu_max = 819200"},
+		{"[worker.web.limits]\npids_max = 4194305", "worker.web.limits.pids_max", "[worker.web.limits]\npids_max = 4194304"},
 		{"[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ninterval = \"1ms\"", "worker.web.health.interval", "[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ninterval = \"10ms\""},
 		{"[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ninterval = \"2d\"", "worker.web.health.interval", "[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ninterval = \"1d\""},
 		{"[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ntimeout = \"2h\"", "worker.web.health.timeout", "[worker.web.health]\ntype = \"tcp\"\naddress = \":1\"\ntimeout = \"1h\""},
@@ -133,5 +137,36 @@ func TestExecTotalLimit(t *testing.T) {
 	}
 	if base <= 0 || limit < 128<<10 || len(os.Environ()) == 0 {
 		t.Fatalf("limit %d, environment %d", limit, base)
+	}
+}
+
+// The kernel-enforced limits, on_leader_exit and process_tracking refuse
+// what cannot work, at their key.
+func TestOwnershipSettings(t *testing.T) {
+	for _, c := range []struct{ src, key, msg string }{
+		{"[worker.web.limits]\nmemory_max = \"512KiB\"", "worker.web.limits.memory_max", "at least 1MiB"},
+		{"[worker.web.limits]\nmemory_high = 0", "worker.web.limits.memory_high", "at least 1MiB"},
+		{"[worker.web.limits]\nmemory_max = \"64MiB\"\nmemory_high = \"128MiB\"", "worker.web.limits.memory_high", "at most memory_max"},
+		{"[worker.web.limits]\ncpu_max = 0.5", "worker.web.limits.cpu_max", "between 1"},
+		{"[worker.web.limits]\npids_max = 0", "worker.web.limits.pids_max", "between 1"},
+		{`on_leader_exit = "kill"`, "worker.web.on_leader_exit", `"stop-rest", "leave"`},
+	} {
+		_, err := parseString(t, okWorker+c.src+"\n")
+		var e *Error
+		if !errors.As(err, &e) || e.Key != c.key || !strings.Contains(e.Msg, c.msg) {
+			t.Errorf("%q: %v, want an error at %s saying %q", c.src, err, c.key, c.msg)
+		}
+	}
+	_, err := parseString(t, "[daemon]\nprocess_tracking = \"cgroups\"\n")
+	var e *Error
+	if !errors.As(err, &e) || e.Key != "daemon.process_tracking" || e.Line != 2 {
+		t.Errorf("process_tracking = \"cgroups\": %v", err)
+	}
+	c, err := parseString(t, okWorker+"[worker.web.limits]\nmemory_max = \"64MiB\"\ncpu_max = 50\npids_max = 100\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Workers["web"].Limits.KernelControllers(); fmt.Sprint(got) != "[[memory_max memory] [cpu_max cpu] [pids_max pids]]" {
+		t.Errorf("KernelLimitControllers = %v", got)
 	}
 }

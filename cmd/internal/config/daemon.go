@@ -65,6 +65,7 @@ func (d *decoder) daemon(t *table, dir string) Daemon {
 	}
 	out.ExitOn = core.ExitOn(t.enum("exit_on", string(core.ExitNever), names...))
 	out.ConsoleTimestamps = t.boolean("console_timestamps", false)
+	out.ProcessTracking = t.enum("process_tracking", DefaultProcessTracking, TrackingAuto, TrackingCgroup, TrackingPgroup)
 	t.finish()
 	return out
 }

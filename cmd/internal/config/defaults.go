@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
 )
 
@@ -42,4 +43,7 @@ const (
 	DefaultHealthGrace    = 0
 
 	DefaultLimitPolicy = limits.PolicyLog
+
+	DefaultProcessTracking = TrackingAuto
+	DefaultOnLeaderExit    = core.StopRest
 )

@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/limits"
 
 	"crypto/sha256"
 	"encoding/binary"
@@ -159,6 +160,18 @@ func (h *workerHasher) sum(w *Worker) string {
 		b = hashStr(b, w.Output)
 		b = hashDur(b, w.LogMaxAge)
 		b = hashBool(b, w.LogCompress)
+	}
+	// What tells and bounds the worker's processes, for the same reason.
+	if l := w.Limits; w.OnLeaderExit != core.StopRest || l != nil && len(l.KernelControllers()) > 0 {
+		b = append(b, 0xf9) // output takes 0xfa
+		b = hashStr(b, string(w.OnLeaderExit))
+		if l == nil {
+			l = &limits.Spec{}
+		}
+		b = binary.AppendUvarint(b, l.MemoryMax)
+		b = binary.AppendUvarint(b, l.MemoryHigh)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(l.CPUMax))
+		b = binary.AppendVarint(b, int64(l.PidsMax))
 	}
 	// StableAfter has no key, so it is 0 from every file, and written only
 	// when it is not, last: what comes before is self-delimiting, so the

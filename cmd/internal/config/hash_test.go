@@ -22,8 +22,10 @@ func hashTestWorker() *Worker {
 		StopSignal: 15, Stdout: "/o", Stderr: "/e", LogMaxSize: 8, LogBackups: 9,
 		Health: &health.Spec{Type: health.TypeExec, Command: []string{"/bin/check"}, Address: "a:1", URL: "http://x/",
 			Interval: 10, Timeout: 11, Grace: 12, Failures: 13},
-		Limits:   &limits.Spec{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: limits.PolicyLog, CPUPolicy: limits.PolicyKill},
-		ClearEnv: true, NoNewPrivileges: true, Umask: 0o27,
+		Limits: &limits.Spec{Memory: 14, CPU: 15.5, Sustained: 16, MemoryPolicy: limits.PolicyLog, CPUPolicy: limits.PolicyKill,
+			MemoryMax: 23, MemoryHigh: 24, CPUMax: 25.5, PidsMax: 26},
+		OnLeaderExit: core.Leave,
+		ClearEnv:     true, NoNewPrivileges: true, Umask: 0o27,
 		Rlimits:      []Rlimit{{Name: "nofile", Resource: 7, Soft: 17, Hard: 18}},
 		Oneshot:      true,
 		Ready:        core.Readiness{Kind: core.ReadyFD, FD: 3, Timeout: 19, Watchdog: 20},
@@ -201,5 +203,28 @@ func TestReloadOfSameFileChangesNothing(t *testing.T) {
 	d, _ := Parse("tend.toml", big)
 	if _, _, changed := Diff(c, d); changed != nil {
 		t.Errorf("changed = %v", changed)
+	}
+}
+
+// A worker that does not use the settings added since (on_leader_exit,
+// memory_max, memory_high, cpu_max, pids_max) keeps the hash the version
+// before them gave it: an upgrade must not record every worker as changed
+// and restart it at the next reload. The value was computed by that
+// version.
+func TestHashBeforeOwnershipSettingsHolds(t *testing.T) {
+	src := "[worker.web]\ncommand = [\"/bin/web\"]\nstop_timeout = \"3s\"\n[worker.web.limits]\nmemory = \"1GiB\"\nmemory_policy = \"restart\"\n"
+	c, err := Parse("/etc/tend/tend.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Workers["web"].Hash, "72fbda79ffd52cdbf08b565401e1f1180927eaf4828af37fb367ad5b7e9b610e"; got != want {
+		t.Fatalf("hash %s, the version before gave %s", got, want)
+	}
+	c, err = Parse("/etc/tend/tend.toml", []byte(src+"pids_max = 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Workers["web"].Hash == "72fbda79ffd52cdbf08b565401e1f1180927eaf4828af37fb367ad5b7e9b610e" {
+		t.Fatal("pids_max did not change the hash")
 	}
 }

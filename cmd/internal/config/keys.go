@@ -75,6 +75,7 @@ var workerKeys = []struct {
 	{"log_max_size", func(w *Worker) any { return w.LogMaxSize }},
 	{"log_backups", func(w *Worker) any { return w.LogBackups }},
 	{"output", func(w *Worker) any { return w.Output }},
+	{"on_leader_exit", func(w *Worker) any { return w.OnLeaderExit }},
 	{"log_max_age", func(w *Worker) any { return w.LogMaxAge }},
 	{"log_compress", func(w *Worker) any { return w.LogCompress }},
 	{"allow_shared_output_dir", func(w *Worker) any { return w.AllowSharedOutputDir }},

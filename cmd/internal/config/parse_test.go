@@ -45,6 +45,7 @@ func TestParseFull(t *testing.T) {
 		SampleInterval:   2 * time.Second,
 		LogCheckInterval: 250 * time.Millisecond,
 		ExitOn:           core.ExitNever,
+		ProcessTracking:  TrackingPgroup,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon =\n%+v\nwant\n%+v", c.Daemon, wantDaemon)
@@ -60,7 +61,7 @@ func TestParseFull(t *testing.T) {
 	web.Hash = ""
 	wantWeb := Worker{
 		Name:            "web",
-		Line:            15,
+		Line:            16,
 		Command:         []string{"/usr/bin/python3", "-m", "http.server", "8080"},
 		Dir:             "/srv/web",
 		Env:             map[string]string{"PORT": "8080", "MODE": "production"},
@@ -89,6 +90,7 @@ func TestParseFull(t *testing.T) {
 		StopSignal:           syscall.SIGINT,
 		StopTimeout:          90 * time.Second,
 		HookTimeout:          DefaultHookTimeout,
+		OnLeaderExit:         core.Leave,
 		Stdout:               filepath.Join(dir, "logs/web.stdout"),
 		Stderr:               "/var/log/web.stderr",
 		LogMaxSize:           1_500_000_000,
@@ -108,6 +110,10 @@ func TestParseFull(t *testing.T) {
 			Sustained:    time.Minute,
 			MemoryPolicy: limits.PolicyRestart,
 			CPUPolicy:    limits.PolicyKill,
+			MemoryMax:    1 << 30,
+			MemoryHigh:   768 << 20,
+			CPUMax:       200,
+			PidsMax:      256,
 		},
 	}
 	if !reflect.DeepEqual(web, wantWeb) {
@@ -115,7 +121,7 @@ func TestParseFull(t *testing.T) {
 	}
 
 	db := c.Workers["db.replica"]
-	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 62 {
+	if db.StopSignal != syscall.SIGINT || db.LogMaxSize != 0 || db.Line != 68 {
 		t.Errorf("db.replica: signal %v, log_max_size %d, line %d", db.StopSignal, db.LogMaxSize, db.Line)
 	}
 	if db.Health == nil || db.Health.Type != health.TypeTCP || db.Health.Address != "127.0.0.1:5432" {
@@ -163,6 +169,7 @@ func TestParseDefaults(t *testing.T) {
 		SampleInterval:   time.Second,
 		LogCheckInterval: time.Second,
 		ExitOn:           core.ExitNever,
+		ProcessTracking:  TrackingAuto,
 	}
 	if c.Daemon != wantDaemon {
 		t.Errorf("Daemon = %+v, want %+v", c.Daemon, wantDaemon)
@@ -187,6 +194,7 @@ func TestParseDefaults(t *testing.T) {
 		StopSignal:   syscall.SIGTERM,
 		StopTimeout:  10 * time.Second,
 		HookTimeout:  DefaultHookTimeout,
+		OnLeaderExit: core.StopRest,
 		Stdout:       "/var/lib/tend/logs/app.out",
 		Stderr:       "/var/lib/tend/logs/app.err",
 		LogMaxSize:   10 << 20,

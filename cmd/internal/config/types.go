@@ -65,7 +65,17 @@ type Daemon struct {
 	// ConsoleTimestamps starts each line that a worker with stdout or
 	// stderr "-" writes to the daemon's own with its time (RFC 3339, UTC).
 	ConsoleTimestamps bool
+	// ProcessTracking is how the daemon tells which processes belong to a
+	// worker incarnation: TrackingAuto, TrackingCgroup or TrackingPgroup.
+	ProcessTracking string
 }
+
+// Values of Daemon.ProcessTracking.
+const (
+	TrackingAuto   = "auto"   // a cgroup per incarnation where one can be written, else process groups
+	TrackingCgroup = "cgroup" // a cgroup per incarnation, or the daemon refuses to start
+	TrackingPgroup = "pgroup" // process groups only
+)
 
 // Worker holds one [worker.NAME] table.
 type Worker struct {
@@ -114,6 +124,9 @@ type Worker struct {
 	StartTimeout time.Duration
 	StopTimeout  time.Duration
 	StopSignal   syscall.Signal
+	// OnLeaderExit is what happens to the rest of an incarnation when its
+	// main process exits: core.StopRest or core.Leave.
+	OnLeaderExit core.LeaderExit
 
 	// Stdout and Stderr are file paths, or Console ("-"): the daemon's own
 	// stdout or stderr, each line prefixed with the worker's name.

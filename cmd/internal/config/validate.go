@@ -273,3 +273,27 @@ func (c *Config) errorAt(key toml.Key, fallback int, msg string, err error) *Err
 func (c *Config) KeyError(err error, key ...string) error {
 	return Errors{c.errorAt(key, 0, err.Error(), err)}
 }
+
+// CheckKernelLimits refuses every kernel-enforced limit (memory_max,
+// memory_high, cpu_max, pids_max) whose cgroup controller is not there for
+// the workers, at its key and line, with why: have says, for a controller,
+// whether workers get it and, when not, the reason. It is separate from
+// Validate because only the daemon, in its own cgroup, knows for sure;
+// `tend check` asks the same of what it can see from where it runs.
+func (c *Config) CheckKernelLimits(have func(controller string) (ok bool, why string)) error {
+	var errs Errors
+	for _, name := range c.Order {
+		w := c.Workers[name]
+		if w == nil {
+			continue
+		}
+		for _, kc := range w.Limits.KernelControllers() {
+			if ok, why := have(kc[1]); !ok {
+				key := toml.Key{"worker", name, "limits", kc[0]}
+				msg := fmt.Sprintf("worker %q: needs the cgroup %s controller for its workers: %s", name, kc[1], why)
+				errs = append(errs, c.errorAt(key, w.Line, msg, nil))
+			}
+		}
+	}
+	return errs.err()
+}

@@ -191,3 +191,21 @@ func TestSocketPaths(t *testing.T) {
 		}
 	}
 }
+
+// A kernel-enforced limit whose controller the workers do not get is
+// refused at its key and line, saying why.
+func TestCheckKernelLimits(t *testing.T) {
+	c, err := parseString(t, "[worker.a]\ncommand = [\"/bin/true\"]\n[worker.a.limits]\nmemory = \"1GiB\"\nmemory_max = \"64MiB\"\npids_max = 10\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.CheckKernelLimits(func(ctrl string) (bool, string) { return ctrl == "pids", "bound to cgroup v1" })
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Key != "worker.a.limits.memory_max" || es[0].Line != 5 ||
+		!strings.Contains(es[0].Msg, "memory controller") || !strings.Contains(es[0].Msg, "bound to cgroup v1") {
+		t.Fatalf("CheckKernelLimits: %v", err)
+	}
+	if err := c.CheckKernelLimits(func(string) (bool, string) { return true, "" }); err != nil {
+		t.Fatal(err)
+	}
+}

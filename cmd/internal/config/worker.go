@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 const maxWorkerName = 64
@@ -58,6 +59,7 @@ func (d *decoder) worker(t *table, name, dir, stateDir string) *Worker {
 	w.StartTimeout = t.durationIn("start_timeout", DefaultStartTimeout, 0, MaxStartTimeout)
 	w.StopSignal = t.signal("stop_signal", DefaultStopSignal)
 	w.StopTimeout = t.durationIn("stop_timeout", DefaultStopTimeout, 0, MaxStopTimeout)
+	w.OnLeaderExit = core.LeaderExit(t.enum("on_leader_exit", string(DefaultOnLeaderExit), string(core.StopRest), string(core.Leave)))
 
 	w.Stdout = d.logPath(t, "stdout", filepath.Join(stateDir, "logs", name+".out"), dir)
 	w.Stderr = d.logPath(t, "stderr", filepath.Join(stateDir, "logs", name+".err"), dir)

@@ -101,7 +101,8 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no_such_worker", err)
 		return
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Workers: make([]client.WorkerStatus, len(views))}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(),
+		Workers: make([]client.WorkerStatus, len(views))}
 	a.d.out.status(&out)
 	for i := range views {
 		v := &views[i]
@@ -109,6 +110,12 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		*st = client.FromWorker(&v.Worker)
 		if !v.NextRun.IsZero() {
 			st.NextRun = &v.NextRun
+		}
+		if v.Tracked {
+			st.Tracking, st.Cgroup = modePgroup, v.Cgroup
+			if v.Cgroup != "" {
+				st.Tracking = modeCgroup
+			}
 		}
 		if v.Sampled {
 			st.RSSBytes = v.Sample.RSS

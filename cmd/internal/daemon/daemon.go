@@ -35,6 +35,7 @@ import (
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/console"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -66,6 +67,12 @@ type Daemon struct {
 	log     *store.Log
 	sup     *supervisor.Supervisor
 	spawner *proc.Spawner
+	// tree is the daemon's cgroup subtree, nil when processes are told by
+	// process group; tracking says which, and why.
+	tree     *cgroup.Tree
+	tracking tracking
+	// oomTo is the supervisor once it exists, for the tree's OOM reports.
+	oomTo   atomic.Pointer[supervisor.Supervisor]
 	sampler *limits.Sampler
 	clients atomic.Int64
 	uid     uint32
@@ -105,6 +112,9 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 	}
 	specs, err := Specs(cfg, d.log.Digest)
 	if err != nil {
+		return nil, nil, &loadError{err}
+	}
+	if err := kernelLimits(cfg, d.tree, d.tracking); err != nil {
 		return nil, nil, &loadError{err}
 	}
 	return cfg, specs, nil
@@ -151,10 +161,35 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return &loadError{err}
 	}
-	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, OnError: func(err error) {
-		d.logger.Warn().Err(err).Msg("process housekeeping")
-	}})
+	d.tree, d.tracking, err = openTracking(cfg, d.log.Path(), func(o cgroup.OOM) {
+		if s := d.oomTo.Load(); s != nil {
+			s.KernelOOM(o)
+		}
+	})
 	if err != nil {
+		return err
+	}
+	if err := kernelLimits(cfg, d.tree, d.tracking); err != nil {
+		if d.tree != nil {
+			d.tree.Close()
+		}
+		return &loadError{err}
+	}
+	if d.tree != nil {
+		d.logger.Info().Str("tracking", modeCgroup).Str("cgroup", d.tracking.where).Msg(d.tracking.about())
+	} else {
+		d.logger.Info().Str("tracking", modePgroup).Msg(d.tracking.about())
+	}
+	// The spawner owns the tree from here: its Close removes the empty
+	// groups (all of them once every worker stopped) and closes it.
+	d.spawner, err = proc.NewSpawner(proc.Options{Subreaper: true, RotateEvery: cfg.Daemon.LogCheckInterval, Cgroups: d.tree,
+		OnError: func(err error) {
+			d.logger.Warn().Err(err).Msg("process housekeeping")
+		}})
+	if err != nil {
+		if d.tree != nil {
+			d.tree.Close()
+		}
 		return err
 	}
 	defer d.spawner.Close()
@@ -175,7 +210,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.metrics = metrics.New(d)
 	d.sup, err = supervisor.New(supervisor.Config{Log: d.log, Spawner: spawner,
-		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(), Console: cons,
+		Watcher: d.sampler, Logger: d.logger, Instance: d.log.Path(), Console: cons, About: d.tracking.about(),
 		OnDurable: func(evs []*events.Event, commit time.Duration) {
 			d.metrics.ObserveAppend(commit)
 			for _, e := range evs {
@@ -187,6 +222,7 @@ func Run(ctx context.Context, opts Options) error {
 		// New fails only when the log cannot be replayed to its end.
 		return damagedLog(d.log.Path(), err)
 	}
+	d.oomTo.Store(d.sup)
 	if addr := cfg.Daemon.MetricsListen; addr != "" {
 		stopMetrics, err := d.serveMetrics(addr, cfg.Daemon.MetricsWebConfig)
 		if err != nil {
@@ -341,15 +377,15 @@ func (d *Daemon) currentConfig() *config.Config {
 
 // freshSpawner is the spawner of a daemon whose log was empty when it was
 // opened. Recover adopts, or kills as strays, only processes of workers the
-// replayed log knows; an empty log knows none, so every process its scan of
-// /proc could find would be left alone. The scan reads the environment of
-// every process group leader on the host while the first workers are being
-// spawned, so on an empty log it is not made. Everything else, Adopt
-// included, is the ProcSpawner's.
+// replayed log knows; an empty log knows none, so everything a search for
+// leftovers could find would be left alone. Without cgroups that search
+// reads the environment of every process group leader on the host while
+// the first workers are being spawned, so on an empty log it is not made.
+// Everything else, Adopt included, is the ProcSpawner's.
 type freshSpawner struct{ supervisor.ProcSpawner }
 
-// FindMarked implements supervisor.Adopter.
-func (freshSpawner) FindMarked(string) ([]proc.Marked, error) { return nil, nil }
+// Leftovers implements supervisor.Adopter.
+func (freshSpawner) Leftovers(string) ([]proc.Leftover, error) { return nil, nil }
 
 var _ supervisor.Adopter = freshSpawner{}
 

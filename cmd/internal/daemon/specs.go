@@ -8,9 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/cgroup"
+	"github.com/tendhq/tend/supervisor/limits"
 	"github.com/tendhq/tend/supervisor/proc"
 )
 
@@ -40,7 +43,7 @@ func Specs(cfg *config.Config, digest func([]byte) string) ([]*supervisor.Worker
 			Stdout: w.Stdout, Stderr: w.Stderr, LogMaxSize: w.LogMaxSize, LogBackups: w.LogBackups,
 			Relay: w.Output == config.OutputRelay, LogMaxAge: w.LogMaxAge, LogCompress: w.LogCompress,
 			Autostart: w.Autostart, StartTimeout: w.StartTimeout, StopSignal: w.StopSignal, StopTimeout: w.StopTimeout,
-			Policy: w.Policy, Health: w.Health, Limits: w.Limits,
+			Policy: w.Policy, Health: w.Health, Limits: w.Limits, OnLeaderExit: w.OnLeaderExit, CgroupLimits: cgroupLimits(w.Limits),
 			Oneshot: w.Oneshot, Ready: w.Ready, Deps: w.DependsOn, Schedule: w.Schedule.Core(),
 			InstanceOf: w.InstanceOf, Instance: w.Instance,
 			ReloadSignal: w.ReloadSignal, HookTimeout: w.HookTimeout,
@@ -161,6 +164,23 @@ func loginShell(name string) string {
 }
 
 const defaultShell = "/bin/sh"
+
+// cpuPeriod is the period of cpu.max, the kernel's default: cpu_max = 150
+// allows 150 ms of CPU time in every 100 ms.
+const cpuPeriod = 100 * time.Millisecond
+
+// cgroupLimits turns the kernel-enforced limits of a limits table into
+// what the spawner writes into each incarnation's cgroup.
+func cgroupLimits(l *limits.Spec) cgroup.Limits {
+	if l == nil {
+		return cgroup.Limits{}
+	}
+	out := cgroup.Limits{MemoryMax: l.MemoryMax, MemoryHigh: l.MemoryHigh, PidsMax: uint64(l.PidsMax)}
+	if l.CPUMax > 0 {
+		out.CPUQuota, out.CPUPeriod = time.Duration(l.CPUMax/100*float64(cpuPeriod)), cpuPeriod
+	}
+	return out
+}
 
 // rlimits turns the configuration's limits into the spawner's.
 func rlimits(rs []config.Rlimit) []proc.Rlimit {

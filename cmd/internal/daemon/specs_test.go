@@ -6,10 +6,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/cmd/internal/config"
+	"github.com/tendhq/tend/supervisor/cgroup"
+	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/proc"
 )
 
@@ -119,5 +122,37 @@ cpu_policy = "kill"
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// on_leader_exit and the kernel-enforced limits reach the supervisor's
+// spec; a limits table with only sampled limits asks nothing of cgroups.
+func TestSpecsOwnershipSettings(t *testing.T) {
+	c := parse(t, `
+[worker.a]
+command = ["/bin/true"]
+on_leader_exit = "leave"
+[worker.a.limits]
+memory_max = "64MiB"
+memory_high = "48MiB"
+cpu_max = 150
+pids_max = 100
+
+[worker.b]
+command = ["/bin/true"]
+[worker.b.limits]
+memory = "1GiB"
+`)
+	specs, err := Specs(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := specs[0], specs[1]
+	want := cgroup.Limits{MemoryMax: 64 << 20, MemoryHigh: 48 << 20, CPUQuota: 150 * time.Millisecond, CPUPeriod: 100 * time.Millisecond, PidsMax: 100}
+	if a.OnLeaderExit != core.Leave || a.CgroupLimits != want {
+		t.Fatalf("a: on_leader_exit %q, cgroup limits %+v", a.OnLeaderExit, a.CgroupLimits)
+	}
+	if b.OnLeaderExit != core.StopRest || b.CgroupLimits != (cgroup.Limits{}) {
+		t.Fatalf("b: on_leader_exit %q, cgroup limits %+v", b.OnLeaderExit, b.CgroupLimits)
 	}
 }

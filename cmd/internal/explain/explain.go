@@ -156,6 +156,12 @@ func triggerOf(hist []events.Event, inc events.Incarnation, sig int) *events.Eve
 			if e.To == events.Stopping {
 				return e
 			}
+		case events.LimitViolated:
+			// The kernel enforced a limit itself: an OOM kill in the
+			// incarnation's cgroup, which no request of tend's follows.
+			if e.Actor == events.ActorKernel {
+				return e
+			}
 		case events.KillSent, events.StopRequested, events.RestartRequested:
 			// The verdict behind a policy's request says more than the request.
 			if e.Actor == events.ActorLimits || e.Actor == events.ActorHealth {
@@ -183,6 +189,9 @@ func describe(e *events.Event) string {
 		}
 		return "SIGKILL sent by " + e.Actor + ": " + e.Cause
 	case events.LimitViolated:
+		if e.Actor == events.ActorKernel {
+			return "an OOM kill by the kernel: " + e.Cause
+		}
 		return "a resource limit violation: " + e.Cause
 	case events.HealthFailed:
 		return "a failed health check: " + e.Cause
