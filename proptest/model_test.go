@@ -2,6 +2,7 @@ package proptest
 
 import (
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/tendhq/tend/events"
@@ -35,6 +36,14 @@ type mWorker struct {
 	recent           []time.Time
 	spawnedAt        time.Time
 	removing         bool
+	// pid and ticks: the process the log records for the incarnation
+	// (spawned or adopted), 0 while it has none.
+	pid   int
+	ticks uint64
+	// digest: the settings the log says are in force; unsettled: the
+	// removal recorded (worker_changed without settings).
+	digest    string
+	unsettled bool
 	// held: an explicit stop settled this worker; nothing automatic may
 	// start it until someone asks.
 	held bool
@@ -49,17 +58,44 @@ func (w *mWorker) stopped() bool { return w.st == events.Stopped || w.st == even
 type model struct {
 	ws       map[string]*mWorker
 	closing  bool
-	policies map[string]policy.Spec // by worker
-	configs  map[string][]string    // config hash → worker names
+	policies map[string]policy.Spec       // by worker
+	configs  map[string][]string          // config hash → worker names
+	digests  map[string]map[string]string // config hash → worker → settings digest
+	loaded   string                       // the configuration last loaded
 	problems []string
 	// configured[w][seq]: whether commands for w were accepted after seq.
 	configured map[string][]bool
+	// recoveries: what the OS held when each daemon started, by the seq
+	// of its daemon_started; expect: what the running daemon's recovery
+	// must record, and has not yet.
+	recoveries map[events.Seq][]osProc
+	expect     map[string]bool
 }
 
-func newModel(policies map[string]policy.Spec, configs map[string][]string) *model {
-	m := &model{ws: map[string]*mWorker{}, policies: policies, configs: configs, configured: map[string][]bool{}}
+// osProc is a process carrying the daemon's markers that the OS held when
+// a daemon started: whose markers they are, and its identity.
+type osProc struct {
+	worker string
+	inc    events.Incarnation
+	pid    int
+	ticks  uint64
+}
+
+// recovery is what the OS held when a daemon started (its daemon_started
+// has seq started).
+type recovery struct {
+	started events.Seq
+	procs   []osProc
+}
+
+func newModel(policies map[string]policy.Spec, configs map[string][]string, digests map[string]map[string]string, recs []recovery) *model {
+	m := &model{ws: map[string]*mWorker{}, policies: policies, configs: configs, digests: digests,
+		configured: map[string][]bool{}, recoveries: map[events.Seq][]osProc{}}
 	for w := range policies {
 		m.configured[w] = []bool{false}
+	}
+	for _, r := range recs {
+		m.recoveries[r.started] = r.procs
 	}
 	return m
 }
@@ -156,6 +192,11 @@ func judge(w *mWorker, e *events.Event) verdict {
 			return same
 		}
 		return stale
+	case events.Adopted:
+		if w.live() {
+			return same
+		}
+		return stale
 	case events.SpawnFailed:
 		if st == events.Starting || st == events.Stopping {
 			return to(events.Stopped)
@@ -231,6 +272,178 @@ func (m *model) run(evs []events.Event) {
 	for i := range evs {
 		m.step(evs, i)
 	}
+	m.settingsInForce("at the end of the log")
+	m.recoveryDone("at the end of the log")
+}
+
+func (m *model) failAt(where, format string, args ...any) {
+	m.problems = append(m.problems, where+": "+fmt.Sprintf(format, args...))
+}
+
+// settingsInForce checks what the last load left in the log, once its
+// decision is whole (at the next load, and at the end of the log): every
+// worker of its configuration has that configuration's settings recorded;
+// every other worker is removed, or its removal is recorded. A reload
+// judged against settings the log never took leaves a difference here.
+func (m *model) settingsInForce(where string) {
+	want, ok := m.digests[m.loaded]
+	if !ok {
+		return
+	}
+	for _, n := range sortedNames(m.ws) {
+		w := m.ws[n]
+		dg, in := want[n]
+		switch {
+		case !in && w.exists && !w.removed && !w.unsettled:
+			m.failAt(where, "%s is not in configuration %s, yet the log records neither its removal nor that it is being removed", n, m.loaded)
+		case !in:
+		case !w.exists || w.removed:
+			m.failAt(where, "%s is in configuration %s but not in the log", n, m.loaded)
+		case w.unsettled:
+			m.failAt(where, "%s is in configuration %s, yet the log records it as being removed", n, m.loaded)
+		case w.digest != dg:
+			m.failAt(where, "%s: the log records settings %.12s, configuration %s has %.12s", n, w.digest, m.loaded, dg)
+		}
+	}
+	for n := range want {
+		if m.ws[n] == nil {
+			m.failAt(where, "%s is in configuration %s but not in the log", n, m.loaded)
+		}
+	}
+}
+
+func sortedNames(ws map[string]*mWorker) []string {
+	out := make([]string, 0, len(ws))
+	for n := range ws {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// expectRecovery states what the recovery of the daemon starting now must
+// record, from the log so far (what the daemon replays) and what the OS
+// holds (procs):
+//
+//   - a worker the log believes alive whose recorded process (pid and
+//     start time) still runs is adopted; when the log never learned the
+//     pid, the process of its incarnation that started first is (every
+//     other process carrying its markers descends from it);
+//   - a Starting worker whose spawn was never reported and of which
+//     nothing runs is spawned again, as the same incarnation, with no
+//     event (the settle checks see the spawn);
+//   - any other worker the log believes alive is lost, and its restart
+//     policy decides what follows (followUps);
+//   - what is left of any other incarnation the log knows (its cgroup:
+//     every process carrying its markers) is a stray: killed, and
+//     recorded with the process of it that started first; what is left
+//     of an adopted incarnation beside its main process is part of it.
+//
+// A pid alone is never evidence: a process with the recorded pid and
+// another start time is a stranger.
+func (m *model) expectRecovery(procs []osProc) {
+	m.expect = map[string]bool{}
+	taken := map[int]bool{}
+	for _, n := range sortedNames(m.ws) {
+		w := m.ws[n]
+		if !w.exists || w.removed || !w.live() {
+			continue
+		}
+		var pick *osProc
+		for i := range procs {
+			p := &procs[i]
+			switch {
+			case w.pid != 0:
+				if p.pid == w.pid && p.ticks == w.ticks {
+					pick = p
+				}
+			case p.worker == n && p.inc == w.inc && (pick == nil || p.ticks < pick.ticks):
+				pick = p
+			}
+		}
+		switch {
+		case pick != nil:
+			m.expect[adoptedKey(n, w.inc, pick.pid, pick.ticks)] = true
+			taken[pick.pid] = true
+		case w.st == events.Starting && w.pid == 0:
+		default:
+			m.expect[lostKey(n, w.inc)] = true
+		}
+	}
+	// What is left of an incarnation not adopted is killed as one (its
+	// cgroup), recorded with the process of it that started first; what
+	// is left of an adopted one is part of it.
+	adopted := map[string]bool{}
+	for _, p := range procs {
+		if taken[p.pid] {
+			adopted[fmt.Sprintf("%s/%d", p.worker, p.inc)] = true
+		}
+	}
+	first := map[string]*osProc{}
+	for i := range procs {
+		p := &procs[i]
+		k := fmt.Sprintf("%s/%d", p.worker, p.inc)
+		if w := m.ws[p.worker]; w == nil || p.inc > w.inc || adopted[k] {
+			continue
+		}
+		if q := first[k]; q == nil || p.ticks < q.ticks {
+			first[k] = p
+		}
+	}
+	for _, p := range first {
+		m.expect[strayKey(p.worker, p.inc, p.pid)] = true
+	}
+}
+
+func adoptedKey(w string, inc events.Incarnation, pid int, ticks uint64) string {
+	return fmt.Sprintf("adopted %s/%d pid %d (start %d)", w, inc, pid, ticks)
+}
+
+func lostKey(w string, inc events.Incarnation) string { return fmt.Sprintf("lost %s/%d", w, inc) }
+
+func strayKey(w string, inc events.Incarnation, pid int) string {
+	return fmt.Sprintf("stray_found %s/%d pid %d", w, inc, pid)
+}
+
+// recovered judges one finding of recovery against what was expected.
+func (m *model) recovered(e *events.Event) {
+	if m.expect == nil {
+		return
+	}
+	var key string
+	switch e.Type {
+	case events.Adopted:
+		key = adoptedKey(e.Worker, e.Incarnation, e.PID, e.StartTicks)
+	case events.Lost:
+		key = lostKey(e.Worker, e.Incarnation)
+	case events.StrayFound:
+		key = strayKey(e.Worker, e.Incarnation, e.PID)
+	default:
+		return
+	}
+	if !m.expect[key] {
+		m.fail(e, "recovery recorded %q, which the OS it found does not bear out (expected: %v)", key, sortedKeys(m.expect))
+		return
+	}
+	delete(m.expect, key)
+}
+
+// recoveryDone checks that the recovery of the daemon that ran until now
+// recorded everything expected of it.
+func (m *model) recoveryDone(where string) {
+	for _, k := range sortedKeys(m.expect) {
+		m.failAt(where, "recovery did not record %q", k)
+	}
+	m.expect = nil
+}
+
+func sortedKeys(s map[string]bool) []string {
+	out := make([]string, 0, len(s))
+	for k := range s {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (m *model) step(evs []events.Event, i int) {
@@ -239,8 +452,13 @@ func (m *model) step(evs []events.Event, i int) {
 		m.fail(e, "found at position %d: the log has a gap", i+1)
 	}
 	defer m.noteConfigured()
+	if e.Actor == events.ActorRecovery {
+		defer m.recovered(e)
+	}
 	switch e.Type {
 	case events.ConfigLoaded:
+		m.settingsInForce(fmt.Sprintf("seq %d (before configuration %s)", e.Seq, e.Hash))
+		m.loaded = e.Hash
 		in := map[string]bool{}
 		names, ok := m.configs[e.Hash]
 		if !ok {
@@ -260,6 +478,10 @@ func (m *model) step(evs []events.Event, i int) {
 		// A removal in progress is in the log (worker_changed), so it
 		// outlives the daemon that began it.
 		m.closing = false
+		m.recoveryDone(fmt.Sprintf("seq %d (the next daemon's start)", e.Seq))
+		if procs, ok := m.recoveries[e.Seq]; ok {
+			m.expectRecovery(procs)
+		}
 		return
 	case events.CommandRefused, events.NotifyFailed:
 		return
@@ -323,7 +545,7 @@ func (m *model) apply(w *mWorker, e *events.Event, v verdict) {
 				m.fail(e, "automatic restart of a worker an explicit stop settled")
 			}
 			w.stopAsked, w.killSent, w.restartAfter, w.restartActor = false, false, false, ""
-			w.spawnedAt = time.Time{}
+			w.spawnedAt, w.pid, w.ticks = time.Time{}, 0, 0
 			w.pending = false
 			if isAutomatic(e.Actor) {
 				w.recent = append(w.recent, e.Time)
@@ -345,7 +567,14 @@ func (m *model) apply(w *mWorker, e *events.Event, v verdict) {
 	case events.KillSent:
 		w.killSent = true
 	case events.Spawned:
-		w.spawnedAt = e.Time
+		w.spawnedAt, w.pid, w.ticks = e.Time, e.PID, e.StartTicks
+	case events.Adopted:
+		w.pid, w.ticks = e.PID, e.StartTicks
+		if w.spawnedAt.IsZero() {
+			w.spawnedAt = e.Time
+		}
+	case events.Exited, events.Lost, events.SpawnFailed:
+		w.pid, w.ticks = 0, 0
 	case events.RestartScheduled:
 		if w.held {
 			m.fail(e, "restart scheduled for a worker an explicit stop settled")
@@ -358,13 +587,23 @@ func (m *model) apply(w *mWorker, e *events.Event, v verdict) {
 	case events.RestartCancelled:
 		w.pending, w.restartAfter = false, false
 	case events.WorkerRemoved:
-		w.removed, w.pending, w.removing = true, false, false
+		w.removed, w.pending, w.removing, w.unsettled = true, false, false, false
+	case events.WorkerAdded:
+		w.digest, w.unsettled = e.Hash, false
 	case events.WorkerChanged:
 		// The configuration loaded just before decided whether it is
 		// being removed; the log must say the same.
 		if (e.Hash == "") != w.removing {
 			m.fail(e, "worker_changed with hash %q, but the model says removing=%v", e.Hash, w.removing)
 		}
+		if e.Hash == "" {
+			w.unsettled = true
+			break
+		}
+		if e.Hash == w.digest && !w.unsettled {
+			m.fail(e, "changed to the settings already in force (%.12s)", e.Hash)
+		}
+		w.digest, w.unsettled = e.Hash, false
 	}
 }
 

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 }
 
 var everything = []opKind{opStart, opStop, opRestart, opExit, opExitSignal, opHealthFail, opHealthOK,
-	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opSignal}
+	opViolation, opStaleViolation, opAdvance, opReload, opFailSpawn, opSignal, opDiskFail, opDiskRepair, opDiskGlitch}
 
 // reloadFamily may restrict which configurations one check reloads; every
 // family is allowed now that a removed worker can come back (its
@@ -83,14 +83,22 @@ func modelProperty(t *rapid.T, real bool) {
 	}
 	t.Repeat(map[string]func(*rapid.T){
 		"batch": func(t *rapid.T) {
+			if rapid.SampledFrom([]bool{false, false, false, true}).Draw(t, "the disk fails between batches") {
+				r.story = append(r.story, "the disk fails")
+				r.fos.breakDisk()
+			}
 			progs := progsGen(everything, workerNames, maxG, maxOps).Draw(t, "batch")
 			fixReloads(progs, family)
 			r.step(t, progs)
 		},
 		"daemon restart": func(t *rapid.T) {
-			graceful := rapid.Bool().Draw(t, "graceful")
-			r.results = nil
-			probs := r.restartDaemon(graceful)
+			kind := rapid.SampledFrom([]string{restartGraceful, restartLeave, restartCrash}).Draw(t, "restart")
+			if kind == restartCrash {
+				r.crashStep(t, []string{deathNow, deathAtEffect, deathAtCommit}, progsGen(everything, workerNames, maxG, maxOps))
+				return
+			}
+			r.results, r.from, r.faulty = nil, r.sup.Seq(), false
+			probs := r.restartDaemon(t, kind)
 			if len(probs) == 0 {
 				probs = r.check()
 			}
@@ -183,6 +191,50 @@ func TestRaceEverything(t *testing.T) {
 	})
 }
 
+// crashKinds are what a batch the daemon dies in does to its worker: each
+// decides an effect (spawn, stop signal, SIGKILL) or lets one come due.
+var crashKinds = []opKind{opStart, opStop, opRestart, opViolation, opAdvance, opExit}
+
+// TestCrashBetweenEventAndEffect: a worker is brought up (and perhaps
+// stopped); then, in a batch of operations on it, the daemon dies at a
+// point rapid draws (at its n-th spawn, stop signal or SIGKILL, or at a
+// commit), so events are durable whose effects never ran; while no daemon
+// runs, processes may die, or fork children that leave their group and
+// take a freed pid. After the next daemon's recovery every invariant
+// holds: what recovery records is what the OS held, no worker runs twice,
+// and no spawn, stop or SIGKILL decided is forgotten (a stopping worker
+// whose kill was decided ends Killed).
+func TestCrashBetweenEventAndEffect(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		r := newRig(t, false)
+		t.Cleanup(r.abandon)
+		t.Repeat(map[string]func(*rapid.T){
+			"crash": func(t *rapid.T) {
+				// b, whose stops end in SIGKILL, as often as the others.
+				w := rapid.SampledFrom([]string{"a", "b", "b", "c"}).Draw(t, "worker")
+				lead := []op{{kind: opStart, w: w}}
+				if rapid.Bool().Draw(t, "stopping when the batch begins") {
+					lead = append(lead, op{kind: opStop, w: w})
+				}
+				r.step(t, [][]op{lead})
+				batch := rapid.Custom(func(t *rapid.T) [][]op {
+					progs := rapid.SliceOfN(rapid.SliceOfN(opGen(crashKinds, []string{w}), 1, 3), 1, 2).Draw(t, "goroutines")
+					for _, p := range progs {
+						for i := range p {
+							p[i].pol = limits.PolicyKill
+						}
+					}
+					return progs
+				})
+				r.crashStep(t, []string{deathAtEffect, deathAtCommit}, batch)
+				r.step(t, [][]op{{{kind: opAdvance, d: stopTimeout}}})
+			},
+			"": func(*rapid.T) {},
+		})
+		r.verdict(t, r.finish())
+	})
+}
+
 // TestRaceSignalVsRestart: operators' signals racing exits, restarts and
 // stops of a worker that restarts at once. A signal decided for one
 // incarnation reaches that incarnation at most once and never the next
@@ -193,5 +245,39 @@ func TestRaceSignalVsRestart(t *testing.T) {
 		sig := func() []op { return []op{{kind: opSignal, w: w, code: rapid.IntRange(0, 1).Draw(t, "wait")}} }
 		progs := [][]op{sig(), sig(), one(opExit, w), one(opRestart, w)}
 		return append(progs, extras(t, []opKind{opSignal, opExit, opExitSignal, opRestart, opStop, opStart, opAdvance}, w, 3, limits.PolicyLog)...)
+	})
+}
+
+// TestStartOrder: starts, stops, restarts, exits and time on workers that
+// depend on each other. A worker's new incarnation begins only when each
+// of its requirements holds (ready: Running; started: a spawned process;
+// completed: a one-shot's last run exited 0), also after a restart of a
+// requirement and at a daemon's start; a worker waiting to start is never
+// live and waits no longer than its requirements take.
+func TestStartOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opStart, opRestart, opExit, opExit, opAdvance, opAdvance, opFailSpawn}, orderNames)
+	})
+}
+
+// TestStopOrder: stops (of a requirement, of its dependents, of both at
+// once), restarts and exits, and daemon shutdowns. A live requirement's
+// stop is recorded only once everything that depends on it has ended, so
+// its stop signal follows their ends; a graceful shutdown goes in reverse
+// dependency order.
+func TestStopOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opStart, opStop, opStop, opRestart, opExit, opAdvance}, orderNames)
+	})
+}
+
+// TestFailedRequirement: the requirements fail (db's breaker opens after
+// two failed runs; mig, a one-shot never run again, exits non-zero). What
+// depends on them stays Stopped and waiting, its recorded cause naming the
+// requirement that cannot come up, and is never spawned; started again by
+// an operator, the requirement lets its dependents through.
+func TestFailedRequirement(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		orderProperty(t, []opKind{opExit, opExit, opExitSignal, opFailSpawn, opAdvance, opAdvance, opStart}, []string{"db", "mig", "mig", "app", "web"})
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -130,14 +131,18 @@ const (
 	opStaleViolation // a late violation of an incarnation that has ended
 	opAdvance        // time passes: stop timeouts, backoffs, cooldowns elapse
 	opReload
-	opFailSpawn // the worker's next spawn fails
-	opSignal    // an operator's signal (operatorSignal) to the running incarnation
+	opFailSpawn  // the worker's next spawn fails
+	opDiskFail   // every commit fails until the disk is repaired
+	opDiskRepair // commits succeed again
+	opDiskGlitch // the next commit fails
+	opSignal     // an operator's signal (operatorSignal) to the running incarnation
 )
 
 var opNames = map[opKind]string{
 	opStart: "start", opStop: "stop", opRestart: "restart", opExit: "exit", opExitSignal: "exit-signal",
 	opHealthFail: "health-fail", opHealthOK: "health-ok", opViolation: "violation", opStaleViolation: "stale-violation",
-	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn", opSignal: "signal",
+	opAdvance: "advance", opReload: "reload", opFailSpawn: "fail-next-spawn",
+	opDiskFail: "disk-fails", opDiskRepair: "disk-repaired", opDiskGlitch: "disk-glitch", opSignal: "signal",
 }
 
 type op struct {
@@ -163,6 +168,8 @@ func (o op) String() string {
 		return fmt.Sprintf("%s %s SIG%s", s, o.w, events.SignalName(int(o.sig)))
 	case opViolation, opStaleViolation:
 		return fmt.Sprintf("%s %s policy=%s", s, o.w, o.pol)
+	case opDiskFail, opDiskRepair, opDiskGlitch:
+		return s
 	}
 	return s + " " + o.w
 }
@@ -223,14 +230,43 @@ type rig struct {
 	since   map[string]time.Time
 	model   *model // of the last check
 	leaks   goleak.Option
+	// from: the durable seq when the last batch began; faulty: the disk
+	// failed or the daemon died during it, so a command may have been
+	// refused with the disk's error.
+	from   events.Seq
+	faulty bool
+	// recoveries: what the OS held when each daemon started.
+	recoveries []recovery
+	digests    map[string]map[string]string
+	// specs builds a configuration's workers (buildSpecs, unless a
+	// property has workers of its own). judge, when set, replaces the
+	// model: it checks the log and the world folded from it; calm checks
+	// what must hold once the supervisor is quiet.
+	specs func(cfg string) []*supervisor.WorkerSpec
+	judge func(world *fsm.World, evs []events.Event) []string
+	calm  func(world *fsm.World) []string
 }
 
 func newRig(t *rapid.T, real bool) *rig {
+	return newRigOf(t, real, "full", func(cfg string) []*supervisor.WorkerSpec { return buildSpecs(cfg, real) }, configs)
+}
+
+// newRigOf is a rig whose configurations are cfgs, built by specs; the
+// daemon starts with cfg.
+func newRigOf(t *rapid.T, real bool, cfg string, specs func(string) []*supervisor.WorkerSpec, cfgs map[string][]string) *rig {
 	dir, err := os.MkdirTemp("", "tend-proptest-")
 	if err != nil {
 		t.Fatalf("tempdir: %v", err)
 	}
-	r := &rig{dir: dir, fos: newFakeOS(), cfg: "full", real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent()}
+	r := &rig{dir: dir, fos: newFakeOS(), cfg: cfg, real: real, since: map[string]time.Time{}, leaks: goleak.IgnoreCurrent(),
+		digests: map[string]map[string]string{}, specs: specs}
+	r.fos.instance = dir
+	for c := range cfgs {
+		r.digests[c] = map[string]string{}
+		for _, sp := range specs(c) {
+			r.digests[c][sp.Name] = sp.Hash
+		}
+	}
 	if real {
 		r.fos.real, err = proc.NewSpawner(proc.Options{})
 		if err != nil {
@@ -243,32 +279,47 @@ func newRig(t *rapid.T, real bool) *rig {
 	return r
 }
 
-// open starts a daemon the way the real one starts: replay, recover, load.
+// open starts a daemon the way the real one starts: replay, load,
+// recover. Its disk is sound and it is alive.
 func (r *rig) open() error {
 	var err error
-	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{})
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{Fault: func(at store.FaultPoint) error {
+		if at != store.FaultBeforeWrite {
+			return nil
+		}
+		return r.fos.faultCommit()
+	}})
 	if err != nil {
 		return err
 	}
 	sup, err := supervisor.New(supervisor.Config{
 		Log: r.log, Spawner: r.fos, Watcher: r.fos, Probe: r.fos.Probe, Clock: r.fos,
 		Jitter: func() float64 { return modelJitter }, Logger: zerolog.Nop(), BaseEnv: []string{},
+		Instance: r.dir,
 	})
 	if err != nil {
 		return err
 	}
 	r.sup = sup
-	r.fos.mu.Lock()
-	r.fos.gen++
-	r.fos.durable = func(name string) (fsm.Worker, bool) {
+	// Recovery runs a stopping worker's stop timeout, and a starting
+	// one's start timeout, again from its own start; a scheduled restart
+	// and a cooldown keep the times the log gave them.
+	for k := range r.since {
+		if strings.HasSuffix(k, "/stop timeout") || strings.HasSuffix(k, "/start timeout") {
+			delete(r.since, k)
+		}
+	}
+	// What the OS holds as this daemon starts, for the model to judge
+	// its recovery by; its daemon_started follows what it replayed.
+	r.recoveries = append(r.recoveries, recovery{started: sup.Seq() + 1, procs: r.fos.osProcs()})
+	log := r.log
+	r.fos.reopen(func(name string) (fsm.Worker, bool) {
 		w := sup.World().Worker(name)
 		if w == nil {
 			return fsm.Worker{}, false
 		}
 		return *w, true
-	}
-	log := r.log
-	r.fos.requests = func(name string, inc uint64) int {
+	}, func(name string, inc uint64) int {
 		n := 0
 		_ = log.Scan(1, sup.Seq(), func(e *events.Event) error {
 			if e.Type == events.SignalRequested && !e.Stale && e.Worker == name && uint64(e.Incarnation) == inc {
@@ -277,28 +328,42 @@ func (r *rig) open() error {
 			return nil
 		})
 		return n
-	}
-	r.fos.mu.Unlock()
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), batchBound)
 	defer cancel()
 	// The configuration in force is the last one the log recorded.
 	if h := sup.World().ConfigHash; h != "" {
 		r.cfg = h
 	}
-	if _, err := sup.Load(ctx, buildSpecs(r.cfg, r.real), r.cfg, "config"); err != nil {
+	if _, err := sup.Load(ctx, r.specs(r.cfg), r.cfg, "config"); err != nil {
 		return err
 	}
 	return sup.Recover(ctx)
 }
 
-// restartDaemon closes the daemon and opens a new one over the same log.
-// graceful: stop every worker first. Otherwise the workers are left
-// running and die while no daemon watches (recovery records them lost).
-func (r *rig) restartDaemon(graceful bool) []string {
-	r.story = append(r.story, fmt.Sprintf("daemon restart (graceful=%v)", graceful))
-	probs := r.shutdown(graceful)
+// How a daemon ends before the next one starts over the same log.
+const (
+	restartGraceful = "graceful" // every worker stopped first
+	restartLeave    = "leave"    // shut down leaving the workers running
+	restartCrash    = "crash"    // killed: nothing stopped, nothing more written
+)
+
+// restartDaemon ends the daemon as kind says and opens a new one over the
+// same log. Workers left running may die, or fork children that leave
+// their group, while no daemon watches (t draws what happens).
+func (r *rig) restartDaemon(t *rapid.T, kind string) []string {
+	r.story = append(r.story, "daemon restart: "+kind)
+	var probs []string
+	if kind == restartCrash {
+		probs = r.crash()
+	} else {
+		probs = r.shutdown(kind == restartGraceful)
+	}
 	if len(probs) > 0 {
 		return probs
+	}
+	if kind != restartGraceful {
+		r.down(t)
 	}
 	if err := r.open(); err != nil {
 		return []string{fmt.Sprintf("reopen: %v", err)}
@@ -326,6 +391,22 @@ wait:
 		r.broken = true
 		return []string{fmt.Sprintf("shutdown did not finish: %v", err)}
 	}
+	return r.close(ctx)
+}
+
+// crash kills the daemon: from this instant none of its effects happens
+// and none of its commits reaches the disk; it is closed without Shutdown
+// and the processes it held run on.
+func (r *rig) crash() []string {
+	r.fos.die()
+	ctx, cancel := context.WithTimeout(context.Background(), settleBound)
+	defer cancel()
+	return r.close(ctx)
+}
+
+// close closes the supervisor and the log, checks the file, and lets go
+// of every process the daemon held.
+func (r *rig) close(ctx context.Context) []string {
 	r.sup.Close()
 	if err := r.log.Close(); err != nil {
 		return []string{fmt.Sprintf("log close: %v", err)}
@@ -335,22 +416,56 @@ wait:
 	if probs := verifyLog(r.dir); len(probs) > 0 {
 		return probs
 	}
-	if !graceful {
-		r.fos.killAll()
-	}
+	r.fos.releaseHandles()
 	if err := r.sup.WaitProcesses(ctx); err != nil {
 		r.broken = true
-		return []string{fmt.Sprintf("process waiters still running after shutdown: %v", err)}
+		return []string{fmt.Sprintf("process waiters still running after the daemon closed: %v", err)}
 	}
-	r.fos.mu.Lock()
-	r.fos.durable = nil
-	r.fos.mu.Unlock()
 	r.sup = nil
 	return nil
 }
 
+// down is the time no daemon runs: the clock may move; processes may die;
+// (fake ones) may fork children that leave their group, and a process
+// unrelated to tend may start; either may take a pid a dead process freed,
+// with a start time of its own.
+func (r *rig) down(t *rapid.T) {
+	r.fos.settleDying()
+	if d := rapid.SampledFrom([]time.Duration{0, time.Second, 11 * time.Second, 2 * time.Minute}).Draw(t, "time while down"); d > 0 {
+		r.fos.advance(d)
+		r.story = append(r.story, fmt.Sprintf("  down for %s", d))
+	}
+	n := rapid.IntRange(0, 4).Draw(t, "things happening while down")
+	for i := 0; i < n; i++ {
+		live := r.fos.live()
+		if len(live) == 0 {
+			return
+		}
+		p := live[rapid.IntRange(0, len(live)-1).Draw(t, "which process")]
+		what := "dies"
+		if !r.real {
+			what = rapid.SampledFrom([]string{"dies", "forks", "a stranger starts"}).Draw(t, "what happens")
+		}
+		if what == "dies" {
+			r.fos.kill(p)
+			r.story = append(r.story, fmt.Sprintf("  %s dies", p))
+			continue
+		}
+		pid := 0
+		if free := r.fos.freePIDs(); len(free) > 0 && rapid.Bool().Draw(t, "it gets a freed pid") {
+			pid = free[rapid.IntRange(0, len(free)-1).Draw(t, "freed pid")]
+		}
+		if what == "forks" {
+			r.story = append(r.story, fmt.Sprintf("  %s forks %s", p, r.fos.fork(p, pid)))
+			continue
+		}
+		r.story = append(r.story, fmt.Sprintf("  %s starts", r.fos.stranger(pid)))
+	}
+}
+
 // runBatch runs one program per goroutine, all at once.
 func (r *rig) runBatch(progs [][]op) []string {
+	r.from = r.sup.Seq()
 	var lines []string
 	for g, p := range progs {
 		var s []string
@@ -361,11 +476,18 @@ func (r *rig) runBatch(progs [][]op) []string {
 	}
 	r.story = append(r.story, "batch:\n"+strings.Join(lines, "\n"))
 	var (
-		mu     sync.Mutex
-		wg     sync.WaitGroup
-		panics []string
-		start  = make(chan struct{})
+		mu      sync.Mutex
+		wg      sync.WaitGroup
+		panics  []string
+		results []result
+		start   = make(chan struct{})
 	)
+	// The results so far; an operation stuck past the bound adds none.
+	defer func() {
+		mu.Lock()
+		r.results = append(r.results, results...)
+		mu.Unlock()
+	}()
 	for g, prog := range progs {
 		wg.Add(1)
 		go func() {
@@ -381,7 +503,7 @@ func (r *rig) runBatch(progs [][]op) []string {
 			for _, o := range prog {
 				res := r.do(g, o)
 				mu.Lock()
-				r.results = append(r.results, res)
+				results = append(results, res)
 				mu.Unlock()
 			}
 		}()
@@ -393,6 +515,11 @@ func (r *rig) runBatch(progs [][]op) []string {
 	case <-finished:
 	case <-time.After(batchBound):
 		r.broken = true
+		if os.Getenv("PROPTEST_VERBOSE") != "" {
+			// Where everything stands: the supervisor's goroutines name
+			// the lock or channel the batch waits on.
+			_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		}
 		return []string{fmt.Sprintf("batch did not finish within %s: deadlock", batchBound)}
 	}
 	if len(panics) > 0 {
@@ -417,7 +544,7 @@ func (r *rig) do(g int, o op) result {
 	case opRestart:
 		res.ev, res.err = r.sup.Restart(ctx, o.w, actor(g))
 	case opReload:
-		res.load, res.err = r.sup.Load(ctx, buildSpecs(o.cfg, r.real), o.cfg, actor(g))
+		res.load, res.err = r.sup.Load(ctx, r.specs(o.cfg), o.cfg, actor(g))
 	case opExit:
 		res.note = fmt.Sprint(r.fos.exitProcess(o.w, o.code, 0))
 	case opExitSignal:
@@ -430,18 +557,40 @@ func (r *rig) do(g int, o op) result {
 		r.fos.advance(o.d)
 	case opFailSpawn:
 		r.fos.failNextSpawn(o.w)
+	case opDiskFail:
+		r.fos.breakDisk()
+	case opDiskRepair:
+		r.fos.repairDisk()
+	case opDiskGlitch:
+		r.fos.glitch(1)
 	case opSignal:
+		// Waiting for the outcome ends at a fault: a dead daemon or a
+		// refusing disk records none.
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		go func(trouble <-chan struct{}) {
+			select {
+			case <-trouble:
+				cancel(errTrouble)
+			case <-ctx.Done():
+			}
+		}(r.fos.faulted())
 		var rs []supervisor.Reply
 		rs, res.err = r.sup.Do(ctx, supervisor.Request{Verb: core.SendSignal, Workers: []string{o.w}, Actor: actor(g),
 			Signal: int(operatorSignal), Wait: o.code == 1})
 		if res.err == nil {
 			res.ev, res.err = rs[0].Event, rs[0].Err
 		}
+		if res.err != nil && errors.Is(context.Cause(ctx), errTrouble) {
+			res.err = fmt.Errorf("%w: %w", errTrouble, res.err)
+		}
 	}
 	return res
 }
 
-// quiesce waits until the durable seq stops moving.
+// quiesce waits until the durable seq stops moving. The supervisor's own
+// sleeps (an observation retried after the disk refused it) come due on
+// the way: the clock moves as far as they need.
 func (r *rig) quiesce() {
 	deadline := time.Now().Add(settleBound)
 	last, since := r.sup.Seq(), time.Now()
@@ -452,6 +601,10 @@ func (r *rig) quiesce() {
 			continue
 		}
 		if time.Since(since) >= quietFor {
+			if r.fos.advanceSleeps() {
+				since = time.Now()
+				continue
+			}
 			return
 		}
 	}
@@ -517,7 +670,11 @@ func (r *rig) checkLog(world *fsm.World, l *store.Log) []string {
 	if a, b := canon(world), canon(replayed); a != b {
 		probs = append(probs, fmt.Sprintf("replayed world differs from the daemon's:\n  daemon   %s\n  replayed %s", a, b))
 	}
-	m := newModel(policies(), configs)
+	if r.judge != nil {
+		probs = append(probs, r.judge(world, evs)...)
+		return append(probs, r.witnesses(evs, nil)...)
+	}
+	m := newModel(policies(), configs, r.digests, r.recoveries)
 	m.run(evs)
 	r.model = m
 	probs = append(probs, m.problems...)
@@ -535,18 +692,28 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 	var probs []string
 	last := map[int]events.Seq{}
 	end := events.Seq(len(evs))
+	acked := map[events.Seq]bool{}
 	for _, res := range r.results {
 		var seq events.Seq
 		switch {
 		case res.err != nil:
-			if errors.Is(res.err, supervisor.ErrNoWorker) && m.unconfiguredBetween(res.o.w, res.before, end) {
+			if errors.Is(res.err, supervisor.ErrNoWorker) && m != nil && m.unconfiguredBetween(res.o.w, res.before, end) {
+				continue
+			}
+			// Refused because the log could not take it: the disk failed
+			// or the daemon died meanwhile.
+			if r.faulty && (errors.Is(res.err, errDisk) || errors.Is(res.err, errDead) || errors.Is(res.err, errTrouble)) {
 				continue
 			}
 			if res.o.kind == opSignal && errors.Is(res.err, core.ErrNotRunning) {
 				continue // judged by the fake: it never got what was not asked for
 			}
+			var configured []bool
+			if m != nil {
+				configured = m.configured[res.o.w]
+			}
 			probs = append(probs, fmt.Sprintf("g%d %s refused: %v (called at durable seq %d; configured after each seq: %v)",
-				res.g, res.o, res.err, res.before, m.configured[res.o.w]))
+				res.g, res.o, res.err, res.before, configured))
 			continue
 		case res.o.kind == opReload:
 			seq = res.load.Seq
@@ -566,7 +733,9 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 				probs = append(probs, fmt.Sprintf("g%d %s acknowledged %+v, the log holds %+v at seq %d", res.g, res.o, *res.ev, got, seq))
 			}
 		default:
-			if res.o.kind <= opRestart {
+			// A start or stop of a worker that already waits for the
+			// same thing records nothing new.
+			if res.o.kind <= opRestart && !(r.judge != nil && r.waited(res.o.w, res.o.kind == opStop, evs)) {
 				probs = append(probs, fmt.Sprintf("g%d %s returned neither an event nor an error", res.g, res.o))
 			}
 			continue
@@ -578,8 +747,51 @@ func (r *rig) witnesses(evs []events.Event, m *model) []string {
 			probs = append(probs, fmt.Sprintf("g%d %s acknowledged at seq %d, not after its previous command's seq %d", res.g, res.o, seq, last[res.g]))
 		}
 		last[res.g] = seq
+		acked[seq] = true
+	}
+	// A command that was not acknowledged (refused, or the disk failed
+	// it) left nothing in the log: every command's own event there is
+	// one its caller was told of.
+	for i := r.from; i < end; i++ {
+		if e := &evs[i]; commandEvent(e) && !acked[e.Seq] {
+			probs = append(probs, fmt.Sprintf("seq %d %s %s by %s is in the log, but no command was acknowledged with it", e.Seq, e.Type, e.Worker, e.Actor))
+		}
 	}
 	return probs
+}
+
+// waited reports whether the log has w waiting to start (or to stop) at
+// some point.
+func (r *rig) waited(w string, stop bool, evs []events.Event) bool {
+	what := "start"
+	if stop {
+		what = "stop"
+	}
+	for i := range evs {
+		if e := &evs[i]; e.Type == events.Waiting && e.Worker == w && e.Policy == what {
+			return true
+		}
+	}
+	return false
+}
+
+// commandEvent reports whether e is the event of an operator's command
+// (start, stop, restart, reload) from one of the batch's goroutines.
+func commandEvent(e *events.Event) bool {
+	if !strings.HasPrefix(e.Actor, "op") {
+		return false
+	}
+	switch e.Type {
+	case events.ConfigLoaded:
+		return true
+	case events.StartRequested:
+		return e.Cause == "start requested by "+e.Actor
+	case events.StopRequested:
+		return e.Cause == "stop requested by "+e.Actor
+	case events.RestartRequested:
+		return e.Cause == "restart requested by "+e.Actor
+	}
+	return false
 }
 
 // settled checks what must hold once the supervisor is quiet, waiting a
@@ -597,6 +809,9 @@ func (r *rig) settled() []string {
 			probs = append(probs, r.fos.lateProblems(evs)...)
 		}
 		probs = append(probs, r.timersFire(world)...)
+		if r.calm != nil {
+			probs = append(probs, r.calm(world)...)
+		}
 		if len(probs) == 0 {
 			return nil
 		}
@@ -612,9 +827,16 @@ func (r *rig) timersFire(world *fsm.World) []string {
 	now := r.fos.Now()
 	var probs []string
 	seen := map[string]bool{}
+	specs := map[string]*supervisor.WorkerSpec{}
+	for _, sp := range r.specs(r.cfg) {
+		specs[sp.Name] = sp
+	}
 	for _, n := range world.Names(false) {
 		w := world.Worker(n)
-		pol := workerPolicy(n)
+		pol, startTimeout := workerPolicy(n), startTimeout(n)
+		if sp := specs[n]; sp != nil {
+			pol, startTimeout = sp.Policy, sp.StartTimeout
+		}
 		type wait struct {
 			what  string
 			bound time.Duration
@@ -622,7 +844,10 @@ func (r *rig) timersFire(world *fsm.World) []string {
 		var ws []wait
 		// A restart or cooldown scheduled by an earlier daemon is re-armed
 		// by the next one: it is part of the state the log describes.
-		if w.Policy.Pending {
+		// A restart that came due while a requirement does not hold
+		// waits for it (recorded as waiting) and stays pending until it
+		// goes through.
+		if w.Policy.Pending && w.Waiting != "start" {
 			ws = append(ws, wait{"scheduled restart", pol.BackoffMax})
 		}
 		if w.Policy.BreakerOpen && !w.Live() && pol.BreakerCooldown > 0 && !w.Flags.StopAsked {
@@ -631,8 +856,13 @@ func (r *rig) timersFire(world *fsm.World) []string {
 		if w.State == events.Stopping && !w.Flags.KillSent {
 			ws = append(ws, wait{"stop timeout", stopTimeout})
 		}
-		if w.State == events.Starting && w.PID != 0 && startTimeout(n) > 0 {
-			ws = append(ws, wait{"start timeout", startTimeout(n)})
+		if w.State == events.Starting && w.PID != 0 && startTimeout > 0 {
+			ws = append(ws, wait{"start timeout", startTimeout})
+		}
+		if w.State == events.Starting && w.PID != 0 && startTimeout == 0 {
+			// No start timeout: running once its process exists, whether
+			// spawned or adopted.
+			probs = append(probs, fmt.Sprintf("%s (incarnation %d, pid %d) is still Starting, but it has no start timeout", n, w.Incarnation, w.PID))
 		}
 		for _, x := range ws {
 			key := fmt.Sprintf("%s/%d/%s/%s", n, w.Incarnation, w.State, x.what)
@@ -728,7 +958,17 @@ func (r *rig) verdict(t *rapid.T, probs []string) {
 	if len(probs) == 0 {
 		return
 	}
-	t.Log("interleaving:\n" + strings.Join(r.story, "\n"))
+	// With PROPTEST_VERBOSE set the details go to stderr too: rapid prints
+	// the log of the final replay only, and a failure it cannot replay (a
+	// concurrency one) would otherwise leave only its violations.
+	verbose := os.Getenv("PROPTEST_VERBOSE") != ""
+	say := func(s string) {
+		t.Log(s)
+		if verbose {
+			fmt.Fprintln(os.Stderr, s)
+		}
+	}
+	say("interleaving:\n" + strings.Join(r.story, "\n"))
 	if len(r.results) > 0 {
 		var s []string
 		for _, res := range r.results {
@@ -743,29 +983,80 @@ func (r *rig) verdict(t *rapid.T, probs []string) {
 			}
 			s = append(s, fmt.Sprintf("  g%d %s (durable %d when called) → %s", res.g, res.o, res.before, what))
 		}
-		t.Log("results of the last batch:\n" + strings.Join(s, "\n"))
+		say("results of the last batch:\n" + strings.Join(s, "\n"))
 	}
 	if !r.broken && r.sup != nil {
 		if evs, err := readLog(r.log, r.sup.Seq()); err == nil {
 			var s []string
 			for _, e := range evs {
-				s = append(s, fmt.Sprintf("  %3d %-17s %s/%d %s→%s stale=%v actor=%s %s", e.Seq, e.Type, e.Worker, e.Incarnation, e.From, e.To, e.Stale, e.Actor, e.Cause))
+				s = append(s, fmt.Sprintf("  %3d %-17s %s/%d %s→%s stale=%v actor=%s pid=%d %s", e.Seq, e.Type, e.Worker, e.Incarnation, e.From, e.To, e.Stale, e.Actor, e.PID, e.Cause))
 			}
-			t.Log("log:\n" + strings.Join(s, "\n"))
+			say("log:\n" + strings.Join(s, "\n"))
 		}
 	}
 	sort.Strings(probs)
 	t.Log("violations:\n  " + strings.Join(probs, "\n  "))
-	// rapid prints the log of the final replay only; a failure it cannot
-	// replay (a concurrency one) would otherwise leave no trace of why.
 	fmt.Fprintln(os.Stderr, "proptest violations:\n  "+strings.Join(probs, "\n  "))
 	t.Fatal("property violated (details above)")
 }
 
-// step runs a batch and checks every invariant.
+// step runs a batch and checks every invariant. A disk that failed during
+// the batch is repaired first: what the checks ask of the supervisor
+// (observations recorded, timers fired) needs a log that takes writes. A
+// daemon whose commit failed has stopped (fail-stop: nothing more decided,
+// recorded or done); it is started again as after a crash, which is what
+// its owner does, and its recovery judged like any other.
 func (r *rig) step(t *rapid.T, progs [][]op) {
 	r.results = nil
 	probs := r.runBatch(progs)
+	r.faulty = r.fos.calm()
+	if len(probs) == 0 && r.halted() {
+		probs = r.restartDaemon(t, restartCrash)
+	}
+	if len(probs) == 0 {
+		probs = r.check()
+	}
+	r.verdict(t, probs)
+}
+
+// halted says whether the daemon stopped at a failed commit.
+func (r *rig) halted() bool {
+	select {
+	case <-r.sup.Halted():
+		return true
+	default:
+		return false
+	}
+}
+
+// When a daemon dies: at once, at an effect of some kind, at a commit.
+const (
+	deathNow      = "now"
+	deathAtEffect = "at an effect"
+	deathAtCommit = "at a commit"
+)
+
+// crashStep arms the daemon's death at a point t draws (at once, at an
+// effect of some kind, or at a commit), runs a batch during which it may
+// come, crashes the daemon and starts the next one, and checks every
+// invariant: no event whose effect never ran is forgotten.
+func (r *rig) crashStep(t *rapid.T, whens []string, batch *rapid.Generator[[][]op]) {
+	r.results, r.from = nil, r.sup.Seq()
+	var probs []string
+	when := rapid.SampledFrom(whens).Draw(t, "death")
+	if when != deathNow {
+		d := deathPoint{commit: when == deathAtCommit, n: rapid.IntRange(1, 2).Draw(t, "death after")}
+		if !d.commit {
+			d.kind = rapid.SampledFrom([]string{"spawn", "stop", "kill", "any"}).Draw(t, "death at")
+		}
+		r.fos.armDeath(d)
+		r.story = append(r.story, d.String())
+		probs = r.runBatch(batch.Draw(t, "batch the daemon dies in"))
+	}
+	r.faulty = true
+	if len(probs) == 0 {
+		probs = r.restartDaemon(t, restartCrash)
+	}
 	if len(probs) == 0 {
 		probs = r.check()
 	}

@@ -63,13 +63,15 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	// s.mutantUnlockedGap()
 	if len(res.Events) == 0 {
 		b.err = err
-		if len(b.effects) > 0 || (err != nil || refused(res)) && s.pendingAhead() {
+		if len(b.effects) > 0 || s.pendingAhead() {
 			// Effects decided without an event (recovery redoing one whose
 			// outcome the log never saw) run in seq order, after everything
-			// decided before them is durable. A refusal judged against
-			// events that are not yet durable is itself news of them: it is
-			// answered in seq order, after them, and if their commit fails
-			// it is void.
+			// decided before them is durable. Any decision judged against
+			// events that are not yet durable is news of them, whether it
+			// refuses a command or finds an observation moot (a restart
+			// timer, while a start is in flight): it is answered in seq
+			// order, after them, and if their commit fails it is void, so
+			// an observation is judged again.
 			return b, s.enqueue(b)
 		}
 		s.mu.Unlock()
@@ -104,24 +106,27 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	return b, err
 }
 
-// refused reports whether a command refused a worker.
-func refused(res core.Result) bool {
-	for _, o := range res.Outcomes {
-		if o.Err != nil {
+// pruneFull drops full settings that neither the pending state nor the
+// durable world names: the durable world's are what a failed commit
+// returns to (failedCommit). Called with mu held.
+func (s *Supervisor) pruneFull() {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	for dg := range s.full {
+		if s.st.Specs[dg] == nil && !names(s.durable, dg) {
+			delete(s.full, dg)
+		}
+	}
+}
+
+// names reports whether a worker of w is configured with the settings dg.
+func names(w *fsm.World, dg string) bool {
+	for _, wk := range w.Workers {
+		if !wk.Removed && wk.Spec == dg {
 			return true
 		}
 	}
 	return false
-}
-
-// pruneFull drops full settings that the pending state no longer names.
-// Called with mu held.
-func (s *Supervisor) pruneFull() {
-	for dg := range s.full {
-		if s.st.Specs[dg] == nil {
-			delete(s.full, dg)
-		}
-	}
 }
 
 // pendingAhead reports whether the pending world holds events that are not

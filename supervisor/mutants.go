@@ -4,6 +4,8 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+
+	"github.com/tendhq/tend/supervisor/proc"
 )
 
 // The bodies of the deliberately broken variants that proptest/mutants.sh
@@ -32,4 +34,17 @@ func (s *Supervisor) mutantEarly(effs []effect) []effect {
 		s.ex.dispatch(f)
 	}
 	return nil
+}
+
+// mutantByPID recognises a process by its pid alone: whatever process of
+// this daemon now holds the pid the log recorded is taken for it, whatever
+// its start time.
+func (s *Supervisor) mutantByPID(ad Adopter, id proc.Identity) proc.Identity {
+	marked, _ := ad.FindMarked(s.cfg.Instance)
+	for _, m := range marked {
+		if m.Identity.PID == id.PID {
+			return m.Identity
+		}
+	}
+	return id
 }

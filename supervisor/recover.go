@@ -159,7 +159,13 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 		// sessions are tend's.
 		for _, l := range wants {
 			if l.id.PID != 0 {
-				adopt(l.name, l.inc, l.id)
+				id := l.id
+				// A broken variant the property tests must catch
+				// (proptest/mutants.sh): a process recognised by its pid
+				// alone.
+				// gofail: var mutantAdoptByPID struct{}
+				// id = s.mutantByPID(ad, id)
+				adopt(l.name, l.inc, id)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -199,5 +200,70 @@ func TestFault_R07_FailedCommitHalts(t *testing.T) {
 				t.Fatalf("b after its removal: %v", err)
 			}
 		})
+	}
+}
+
+// unrecordedSpawn is a spawner after whose spawn the disk fails: the
+// process runs and the log never learns its pid, as when a daemon dies
+// between a spawn and the record of it.
+type unrecordedSpawn struct {
+	ProcSpawner
+	r    *rig
+	main *atomic.Int64
+}
+
+func (s unrecordedSpawn) Start(spec proc.Spec) (Process, error) {
+	p, err := s.ProcSpawner.Start(spec)
+	if err == nil {
+		s.main.Store(int64(p.PID()))
+		s.r.fault.Store(&injected{at: store.FaultBeforeWrite, err: errors.New("no space left on device (injected)")})
+	}
+	return p, err
+}
+
+// A process the log never learned of is found after a crash, and adopted,
+// never an escapee of it in a session of its own that carries the same
+// markers.
+func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
+	s := spec("w", proctest.Command("escape"))
+	s.Hash = s.SpecHash()
+	r := newRigWith(t, nil)
+	var main atomic.Int64
+	r.adjust = func(c *Config) { c.Spawner = unrecordedSpawn{ProcSpawner{r.spawner}, r, &main} }
+	r.crash()
+	r.open()
+	r.load(s)
+	var marked []proc.Marked
+	for deadline := time.Now().Add(10 * time.Second); len(marked) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		marked, _ = proc.FindMarked(filepath.Join(r.dir, "tend.db"))
+	}
+	if len(marked) != 2 || main.Load() == 0 {
+		t.Fatalf("marked processes %+v, spawned pid %d: want the worker and its escapee", marked, main.Load())
+	}
+	pid, escapee := int(main.Load()), 0
+	for _, m := range marked {
+		if m.Identity.PID != pid {
+			escapee = m.Identity.PID
+		}
+	}
+	if w, _ := r.sup.Worker("w"); w.PID != 0 {
+		t.Fatalf("the log learned pid %d: the test cannot tell", w.PID)
+	}
+	r.crash()
+	r.fault.Store(nil)
+	r.adjust = nil
+	r.open()
+	r.load(s)
+	w := r.waitState("w", events.Running)
+	if w.Incarnation != 1 || w.PID != pid {
+		t.Fatalf("recovery adopted pid %d as incarnation %d; the worker's process is %d, its escapee %d", w.PID, w.Incarnation, pid, escapee)
+	}
+	if !alive(pid) {
+		t.Fatalf("the worker's process %d was killed", pid)
+	}
+	// The escapee, in a session of its own, is not tend's to judge without
+	// cgroups (its markers prove nothing); it is ended here.
+	_ = syscall.Kill(escapee, syscall.SIGKILL)
+	for deadline := time.Now().Add(5 * time.Second); alive(escapee) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 	}
 }

@@ -55,8 +55,18 @@ func holds(w *fsm.Worker, c Condition) bool {
 	case Started:
 		return w.Live() && w.PID != 0
 	case Ready:
+		// A broken variant the property tests must catch
+		// (proptest/mutants.sh): a requirement still Starting taken as
+		// ready.
+		// gofail: var mutantReadyWhileStarting struct{}
+		// return w.Live()
 		return w.State == events.Running
 	case Completed:
+		// A broken variant the property tests must catch
+		// (proptest/mutants.sh): a one-shot whose last run failed taken
+		// as completed.
+		// gofail: var mutantCompletedAnyExit struct{}
+		// return stopped(w) && w.LastExit != nil && w.LastExit.Incarnation == w.Incarnation
 		x := w.LastExit
 		return stopped(w) && x != nil && x.Incarnation == w.Incarnation && x.Code != nil && *x.Code == 0 && x.Signal == 0
 	}
@@ -76,6 +86,10 @@ func (d *decision) unmet(sp *Spec) []Dep {
 
 // blocked says why dep cannot come up without an operator, or "".
 func (d *decision) blocked(dep Dep) string {
+	// A broken variant the property tests must catch (proptest/mutants.sh):
+	// a dependent's wait never says that its requirement cannot come up.
+	// gofail: var mutantNoBlockedReason struct{}
+	// return ""
 	w := d.w.Worker(dep.Name)
 	sp := d.st.spec(w)
 	switch {
@@ -162,7 +176,13 @@ func (d *decision) stop(name, actor, cause string, noDeps bool, depth int) (*eve
 			_, _ = d.stop(dn, actor, fmt.Sprintf("%s: it depends on %s", cause, name), false, depth+1)
 		}
 		if w := d.w.Worker(name); w != nil && w.Live() {
-			if running := d.runningDependents(name); len(running) > 0 {
+			running := d.runningDependents(name)
+			// A broken variant the property tests must catch
+			// (proptest/mutants.sh): a requirement stopped with what
+			// depends on it instead of after it.
+			// gofail: var mutantStopBeforeDependents struct{}
+			// running = nil
+			if len(running) > 0 {
 				wc := "waiting for " + strings.Join(running, ", ") + " to stop first"
 				if w.Waiting == "stop" && w.WaitCause == wc {
 					return nil, nil

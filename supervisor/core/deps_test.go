@@ -231,3 +231,37 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("%d starts after the outage, want one catch-up: %s", starts, types(res.Events))
 	}
 }
+
+// A requirement found lost by recovery stops a dependent whose on_restart
+// is stop, and that dependent, adopted in the same recovery, gets its stop
+// signal once: with the stop this recovery decided, not again as a worker
+// the log left stopping.
+func TestRecoveryStopsADependentOnce(t *testing.T) {
+	m := newMachine(t)
+	db := spec("db")
+	web := spec("web", withDeps(Dep{Name: "db", Cond: Started, OnRestart: DepStop}))
+	m.step(Load{Specs: []*Spec{db, web}, Hash: "c1", Actor: "test", First: true})
+	m.spawn("db")
+	m.spawn("web")
+	if got := m.worker("web"); got != "Starting/" {
+		t.Fatalf("web is %s before the crash, want Starting", got)
+	}
+	m.crash(-1)
+	m.step(Load{Specs: []*Spec{db, web}, Hash: "c1", Actor: "daemon", First: true})
+	res := m.step(Recovered{Workers: map[string]Found{
+		"db":  {Inc: 1, Alive: false},
+		"web": {Inc: 1, Alive: true, PID: 501, StartTicks: 1, BootID: "b"},
+	}})
+	signals := 0
+	for _, f := range res.Effects {
+		if f.Worker == "web" && f.Kind == Signal {
+			signals++
+		}
+	}
+	if signals != 1 {
+		t.Errorf("web gets %d stop signals from one recovery, want 1: %s / %s", signals, types(res.Events), kinds(res.Effects))
+	}
+	if got := m.worker("web"); got != "Stopping/" {
+		t.Errorf("web is %s after recovery, want Stopping", got)
+	}
+}

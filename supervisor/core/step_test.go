@@ -279,6 +279,22 @@ func TestStepIsDeterministic(t *testing.T) {
 	}
 }
 
+// A Starting worker with no start timeout is running once its process
+// exists: adopted after a crash, as when spawned.
+func TestAdoptedStartWithoutTimeoutIsRunning(t *testing.T) {
+	m := newMachine(t)
+	sp := spec("w", func(s *Spec) { s.StartTimeout = 0 })
+	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "test", First: true})
+	// The daemon dies after the spawn, before its outcome is recorded.
+	m.crash(-1)
+	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
+	res := m.step(Recovered{Workers: map[string]Found{"w": {Inc: 1, Alive: true, PID: 101, StartTicks: 7, BootID: "b"}}})
+	expect(t, "recovery of a start with no timeout", types(res.Events)+" / "+kinds(res.Effects), "adopted running / watch monitors")
+	if w := m.st.World.Worker("w"); w.State != events.Running {
+		t.Errorf("w is %s after its adoption, want Running", w.State)
+	}
+}
+
 // The dead letter of an alert is a daemon-level event that changes no
 // worker and implies no effect, and it replays.
 func TestNotifyFailedIsRecordedAndChangesNothing(t *testing.T) {
