@@ -19,7 +19,7 @@ var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // event it was given, so a test can "crash" (rebuild the state from what
 // was durable) at any point.
 type machine struct {
-	t   *testing.T
+	t   tb
 	st  *State
 	log []*events.Event
 	now time.Time
@@ -28,7 +28,13 @@ type machine struct {
 	replayed events.Seq
 }
 
-func newMachine(t *testing.T) *machine {
+// tb is what the machine needs of a test: testing's or rapid's.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func newMachine(t tb) *machine {
 	return &machine{t: t, st: NewState(fsm.NewWorld()), now: t0}
 }
 
