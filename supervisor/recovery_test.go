@@ -232,7 +232,14 @@ func TestUnrecordedSpawnIsAdoptedNotItsEscapee(t *testing.T) {
 	r.adjust = func(c *Config) { c.Spawner = unrecordedSpawn{ProcSpawner{r.spawner}, r, &main} }
 	r.crash()
 	r.open()
-	r.load(s)
+	// The spawn's record fails, and with it the supervisor (fail-stop):
+	// the process runs, unknown to the log.
+	_, _ = r.sup.Load(bg, []*WorkerSpec{s}, "test-config", "test")
+	select {
+	case <-r.sup.Halted():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failed record of the spawn did not stop the supervisor")
+	}
 	var marked []proc.Marked
 	for deadline := time.Now().Add(10 * time.Second); len(marked) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		marked, _ = proc.FindMarked(filepath.Join(r.dir, "tend.db"))

@@ -408,7 +408,9 @@ func TestNoFDLeak(t *testing.T) {
 			t.Fatal("missing binary launched")
 		}
 	}
-	if after := count(); after != before {
+	// More is a leak; fewer is an earlier test's descriptor closed late
+	// (the process is shared), which says nothing of these spawns.
+	if after := count(); after > before {
 		t.Fatalf("fds: %d before, %d after", before, after)
 	}
 }
