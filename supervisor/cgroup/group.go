@@ -497,13 +497,14 @@ func (g *Group) SetLimits(l Limits) error {
 // outside the reader's pid namespace read as 0 and are skipped. A missing
 // directory reads as no members.
 func readProcs(dir string, dst []int) ([]int, error) {
-	b, err := os.ReadFile(path.Join(dir, "cgroup.procs"))
+	b, err := readSmall(path.Join(dir, "cgroup.procs"))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return dst, nil
 		}
 		return dst, err
 	}
+	defer procsBufs.Put(&b)
 	pid, in := 0, false
 	for _, c := range b {
 		if c >= '0' && c <= '9' {
@@ -519,6 +520,40 @@ func readProcs(dir string, dst []int) ([]int, error) {
 		dst = append(dst, pid)
 	}
 	return dst, nil
+}
+
+// procsBufs holds the buffers readSmall reads cgroup.procs into: the
+// sampler reads every worker's once a second.
+var procsBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readSmall reads a cgroup file with three system calls and a pooled
+// buffer, where os.ReadFile also stats it, asks the poller to take it and
+// allocates: with limits on ten thousand workers, that is the sampler's
+// whole cost. The caller returns the buffer to procsBufs.
+func readSmall(name string) ([]byte, error) {
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	defer unix.Close(fd)
+	bp := procsBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):cap(b)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // populated reads "populated" from dir/cgroup.events; a missing directory
