@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,27 +47,6 @@ func masterScript(dir string) string {
 		sh -c 'echo $$ >> ` + dir + `/workers.$PPID; exec env -i /bin/sleep 1000' &
 		sh -c 'echo $$ >> ` + dir + `/workers.$PPID; exec env -i /bin/sleep 1000' &
 		wait`
-}
-
-func pidsIn(t testing.TB, file string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(file)
-		var pids []int
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-		if len(pids) >= n && strings.HasSuffix(string(b), "\n") {
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d pids in %s", n, file)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // execd waits until pid runs /bin/sleep (a shell child has exec'd) and its
@@ -155,7 +133,7 @@ func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
 		r := mk(s)
 		w := r.waitState("master", events.Running)
 		master := pin(t, w.PID)
-		workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+		workers := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
 		for p := range workers.fds {
 			execd(t, p)
 		}
@@ -182,7 +160,7 @@ func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
 		if left == 0 || sig == 0 || ended == 0 || !(left < sig && sig < ended && ended < spawned2) {
 			t.Fatalf("want leader_exited < signal_sent < exited < spawned(2); got %d %d %d %d", left, sig, ended, spawned2)
 		}
-		more := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
+		more := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
 		if _, err := r.sup.Stop(bg, "master", "test"); err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +213,7 @@ func firstPid(t testing.TB, dir, name string) int {
 	for {
 		ms, _ := filepath.Glob(filepath.Join(dir, name+".*"))
 		if len(ms) > 0 {
-			return pidsIn(t, ms[0], 1)[0]
+			return proctest.WaitPids(t, ms[0], 1)[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no pid file for %s", name)
@@ -337,7 +315,7 @@ func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
 		s := shWorker("master", masterScript(dir))
 		r := mk(s)
 		w := r.waitState("master", events.Running)
-		workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+		workers := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
 		for p := range workers.fds {
 			execd(t, p)
 		}
@@ -373,7 +351,7 @@ func TestCrashAfterTheMasterDiedKillsItsWorkers(t *testing.T) {
 	r := newCgroupRig(t, s)
 	w := r.waitState("master", events.Running)
 	master := pin(t, w.PID)
-	workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+	workers := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
 	for p := range workers.fds {
 		execd(t, p)
 	}
@@ -413,13 +391,13 @@ func TestLeaveLetsTheRestRun(t *testing.T) {
 	r := newCgroupRig(t, s)
 	w := r.waitState("master", events.Running)
 	master := pin(t, w.PID)
-	workers := pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
+	workers := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
 	for p := range workers.fds {
 		execd(t, p)
 	}
 	master.kill(w.PID)
 	w2 := r.waitFor("master", "restarted", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
-	pin(t, pidsIn(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
+	pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w2.PID)), 2)...)
 	if n := count(r.history("master"), events.LeaderExited, false); n != 0 {
 		t.Fatal("leader_exited recorded with on_leader_exit = leave")
 	}

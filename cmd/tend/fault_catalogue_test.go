@@ -966,22 +966,9 @@ func TestFault_R01_CrashAtEveryFailpoint(t *testing.T) {
 				t.Fatalf("%s: verify: %v %+v", fp, err, rep)
 			}
 			// No worker twice, once recovery has killed any stray.
-			for attempt := 0; ; attempt++ {
-				twins := ""
-				for w, ms := range markedByWorker(t, e.db()) {
-					if len(ms) > 1 {
-						twins += fmt.Sprintf(" %s: %+v", w, ms)
-					}
-				}
-				if twins == "" {
-					break
-				}
-				if attempt == 20 {
-					fig.dup++
-					t.Errorf("%s: workers running twice:%s", fp, twins)
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
+			if n, twins := e.twins(20); n > 0 {
+				fig.dup++
+				t.Errorf("%s: workers running twice:%s", fp, twins)
 			}
 			e.killDaemon()
 			if t.Failed() && fig.lost+fig.dup > 10 {
@@ -1158,22 +1145,9 @@ circuit_max_restarts = 0
 		if err := e.checkReplayMatchesStatusErr(); err != nil {
 			t.Errorf("iteration %d: %v", iter, err)
 		}
-		for attempt := 0; ; attempt++ {
-			twins := ""
-			for w, ms := range markedByWorker(t, e.db()) {
-				if len(ms) > 1 {
-					twins += fmt.Sprintf(" %s: %+v", w, ms)
-				}
-			}
-			if twins == "" {
-				break
-			}
-			if attempt == 20 {
-				fig.dup++
-				t.Errorf("iteration %d: workers running twice:%s", iter, twins)
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
+		if n, twins := e.twins(20); n > 0 {
+			fig.dup++
+			t.Errorf("iteration %d: workers running twice:%s", iter, twins)
 		}
 		e.killDaemon()
 	}

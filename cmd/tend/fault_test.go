@@ -61,7 +61,27 @@ func waitGone(t *testing.T, pid int, what string) {
 
 // markedByWorker lists the live processes carrying this log's markers, by
 // worker.
-func markedByWorker(t *testing.T, instance string) map[string][]proc.Marked {
+// twins says how many workers have two live processes, and which, once
+// tries checks 100 ms apart have found some each time: a stray that
+// recovery is killing is gone by then.
+func (e *env) twins(tries int) (int, string) {
+	e.t.Helper()
+	for attempt := 0; ; attempt++ {
+		n, msg := 0, ""
+		for w, ms := range markedByWorker(e.t, e.db()) {
+			if len(ms) > 1 {
+				n++
+				msg += fmt.Sprintf(" %s: %+v", w, ms)
+			}
+		}
+		if n == 0 || attempt == tries {
+			return n, msg
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func markedByWorker(t testing.TB, instance string) map[string][]proc.Marked {
 	t.Helper()
 	ms, err := proc.FindMarked(instance)
 	if err != nil {
@@ -867,24 +887,9 @@ func TestFaultInjection(t *testing.T) {
 	// a moment later (a stray being killed by recovery is gone by then).
 	checkNoTwins := func(iter int) {
 		t.Helper()
-		for attempt := 0; ; attempt++ {
-			twins := 0
-			var msg string
-			for w, ms := range markedByWorker(t, e.db()) {
-				if len(ms) > 1 {
-					twins++
-					msg += fmt.Sprintf(" %s: %+v", w, ms)
-				}
-			}
-			if twins == 0 {
-				return
-			}
-			if attempt == 10 {
-				fs.duplicates += twins
-				t.Errorf("iteration %d: workers with two live processes:%s", iter, msg)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
+		if n, msg := e.twins(10); n > 0 {
+			fs.duplicates += n
+			t.Errorf("iteration %d: workers with two live processes:%s", iter, msg)
 		}
 	}
 

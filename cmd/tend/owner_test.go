@@ -16,6 +16,7 @@ import (
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
 // Exact process ownership, end to end: the real daemon, real master/worker
@@ -90,28 +91,6 @@ func (p *pins) gone(what string) {
 
 func (p *pins) kill(pid int) { unix.PidfdSendSignal(p.fds[pid], unix.SIGKILL, nil, 0) }
 
-// pidsOf waits for n pids, one a line, in file.
-func pidsOf(t *testing.T, file string, n int) []int {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(file)
-		var pids []int
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-		if len(pids) >= n && strings.HasSuffix(string(b), "\n") {
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d pids in %s", n, file)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // masterWorker is a worker section whose program forks two workers that
 // clear their environment, as several servers do for theirs, and writes
 // their pids to dir/NAME.<master pid>.
@@ -160,7 +139,7 @@ func TestMasterSIGKILLLeavesNothing(t *testing.T) {
 			t.Fatalf("status says tracking %q, want %q: %+v", w.Tracking, mode, w)
 		}
 		master := pinProcs(t, w.PID)
-		workers := pinProcs(t, pidsOf(t, filepath.Join(dir, "master."+strconv.Itoa(w.PID)), 2)...)
+		workers := pinProcs(t, proctest.WaitPids(t, filepath.Join(dir, "master."+strconv.Itoa(w.PID)), 2)...)
 		master.kill(w.PID)
 		w2 := e.waitStatus("master", "restarted", func(s client.WorkerStatus) bool { return running(s) && s.Incarnation == 2 })
 		workers.gone("the first master's workers")
@@ -184,7 +163,7 @@ func TestMasterSIGKILLLeavesNothing(t *testing.T) {
 		if !(seqs[0] > 0 && seqs[0] < seqs[1] && seqs[1] < seqs[2] && seqs[2] < seqs[3]) {
 			t.Fatalf("want leader_exited < signal_sent < exited < spawned(2), got %v", seqs)
 		}
-		more := pinProcs(t, pidsOf(t, filepath.Join(dir, "master."+strconv.Itoa(w2.PID)), 2)...)
+		more := pinProcs(t, proctest.WaitPids(t, filepath.Join(dir, "master."+strconv.Itoa(w2.PID)), 2)...)
 		e.stopDaemon()
 		more.gone("the second master's workers after the daemon stopped")
 		if dir := cgroupDir(e.db()); mode == "cgroup" {
@@ -234,10 +213,10 @@ stop_timeout = "1s"
 			before[n] = e.waitStatus(n, "running", running)
 		}
 		var procs []int
-		procs = append(procs, pidsOf(t, filepath.Join(dir, "master."+strconv.Itoa(before["master"].PID)), 2)...)
-		procs = append(procs, pidsOf(t, filepath.Join(dir, "timer"), 1)...)
+		procs = append(procs, proctest.WaitPids(t, filepath.Join(dir, "master."+strconv.Itoa(before["master"].PID)), 2)...)
+		procs = append(procs, proctest.WaitPids(t, filepath.Join(dir, "timer"), 1)...)
 		if mode == "cgroup" {
-			procs = append(procs, pidsOf(t, filepath.Join(dir, "escaper"), 1)...)
+			procs = append(procs, proctest.WaitPids(t, filepath.Join(dir, "escaper"), 1)...)
 		}
 		for _, n := range names {
 			procs = append(procs, before[n].PID)
@@ -304,7 +283,7 @@ restart = "never"
 on_leader_exit = "leave"
 `, dir))
 		e.startDaemon()
-		orphan := pidsOf(t, filepath.Join(dir, "timeout"), 1)[0]
+		orphan := proctest.WaitPids(t, filepath.Join(dir, "timeout"), 1)[0]
 		e.waitStatus("w", "stopped", func(s client.WorkerStatus) bool { return s.State == "Stopped" })
 		time.Sleep(1300 * time.Millisecond) // 0.3 s to its exit, then a second
 		for _, task := range must(filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", e.daemon.Process.Pid))) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tendhq/tend/supervisor/cgroup"
+	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
 // Which processes belong to an incarnation, in both ways of telling: its
@@ -93,23 +94,6 @@ func shSpec(t *testing.T, worker, script string) Spec {
 		Stdout: filepath.Join(t.TempDir(), "out"), Stderr: filepath.Join(t.TempDir(), "err")}
 }
 
-// readPids waits until file holds n pids, one a line.
-func readPids(t *testing.T, file string, n int) []int {
-	t.Helper()
-	var pids []int
-	waitFor(t, strconv.Itoa(n)+" pids in "+file, func() bool {
-		b, _ := os.ReadFile(file)
-		pids = pids[:0]
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, pid)
-			}
-		}
-		return len(pids) >= n && strings.HasSuffix(string(b), "\n")
-	})
-	return pids
-}
-
 func alivePid(pid int) bool { s := state(pid); return s != 0 && s != 'Z' }
 
 // killAtEnd SIGKILLs pid when the test ends through a pidfd opened now,
@@ -157,7 +141,7 @@ func TestMasterWorkersWithoutMarkers(t *testing.T) {
 			sh -c 'echo $$ >> `+dir+`/pids; exec env -i /bin/sleep 1000' &
 			sh -c 'echo $$ >> `+dir+`/pids; exec env -i /bin/sleep 1000' &
 			wait`))
-		workers := readPids(t, dir+"/pids", 2)
+		workers := proctest.WaitPids(t, dir+"/pids", 2)
 		for _, w := range workers {
 			waitExec(t, w, "/sleep")
 			if env := environ(t, w); slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, EnvWorker) }) {
@@ -201,7 +185,7 @@ func TestCgroupHoldsTheEscapee(t *testing.T) {
 	p := start(t, s, shSpec(t, "escaper", `
 		(setsid sh -c 'echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exec /bin/sleep 1000`))
-	esc := readPids(t, dir+"/esc", 1)[0]
+	esc := proctest.WaitPids(t, dir+"/esc", 1)[0]
 	killAtEnd(t, esc)
 	waitExec(t, esc, "/sleep")
 	if st, _ := readStat(esc); st.Session == p.leader.Session || st.PGRP == p.PID() {
@@ -238,7 +222,7 @@ func TestCgroupKillTakesWhatIgnoresTerm(t *testing.T) {
 	p := start(t, s, shSpec(t, "stubborn", `
 		(setsid sh -c 'trap "" TERM; echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exit 3`))
-	esc := readPids(t, dir+"/esc", 1)[0]
+	esc := proctest.WaitPids(t, dir+"/esc", 1)[0]
 	killAtEnd(t, esc)
 	waitExec(t, esc, "/sleep")
 	if ex := p.Wait(); ex.Code != 3 {
@@ -283,7 +267,7 @@ func TestDecoyWithCopiedMarkersIsLeftAlone(t *testing.T) {
 		if err := setsid.Run(); err != nil {
 			t.Fatalf("setsid: %v", err)
 		}
-		decoy := readPids(t, dir+"/decoy", 1)[0]
+		decoy := proctest.WaitPids(t, dir+"/decoy", 1)[0]
 		killAtEnd(t, decoy)
 		waitExec(t, decoy, "/sleep")
 		if st, _ := readStat(decoy); st.PPID == os.Getpid() {
@@ -333,7 +317,7 @@ func TestCgroupLeftoversAfterRestart(t *testing.T) {
 	keep := start(t, first, shSpec(t, "keep", `
 		(setsid sh -c 'echo $$ > `+dir+`/esc; exec env -i /bin/sleep 1000' &)
 		exec /bin/sleep 1000`))
-	esc := readPids(t, dir+"/esc", 1)[0]
+	esc := proctest.WaitPids(t, dir+"/esc", 1)[0]
 	killAtEnd(t, esc)
 	drop := start(t, first, shSpec(t, "drop", "/bin/sleep 1000 & exec /bin/sleep 1000"))
 	empty := start(t, first, shSpec(t, "empty", "exit 0"))
