@@ -10,8 +10,12 @@ LDFLAGS := -X main.version=$(VERSION)
 
 all: build
 
+# Two binaries, installed side by side: tend, the lean client users type,
+# and tendd, the full program (the daemon and every command), to which tend
+# hands what it does not run itself.
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tend ./cmd/tend
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/tendd ./cmd/tendd
 	$(GO) build -o bin/tend-demo ./cmd/tend-demo
 
 # Runs tend on its bundled example; state (log, socket, worker output) in ./.tend.
@@ -60,12 +64,12 @@ proptest:
 proptest-mutants:
 	sh proptest/mutants.sh
 
-# The fault catalogue's long runs (cmd/tend/fault_catalogue_test.go; each
+# The fault catalogue's long runs (cmd/tendd/fault_catalogue_test.go; each
 # logs a "figures:" line): a crash at every failpoint (tend rebuilt with
 # gofail), power cuts, 3 s and 10 s fsyncs, and SIGKILL of the daemon at
 # hundreds of random moments under churn. The fast rows run in make test.
 faulttest: deps build
-	TEND_FAULTTEST=1 $(GO) test -timeout 60m -run 'Fault' ./cmd/tend/ -v
+	TEND_FAULTTEST=1 $(GO) test -timeout 60m -run 'Fault' ./cmd/tendd/ -v
 
 report-screenshot: build
 	scripts/report-screenshot.sh

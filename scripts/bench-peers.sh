@@ -79,8 +79,9 @@ rm -rf "$WORK/peers/results/raw"
 mkdir -p "$WORK/raw" "$WORK/limits"
 
 echo "building tend ..." >&2
-( cd "$REPO" && "$GO" build -ldflags "-X main.version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)" \
-    -o "$WORK/tend" ./cmd/tend )
+v=$(cd "$REPO" && git describe --tags --always --dirty 2>/dev/null || echo dev)
+( cd "$REPO" && "$GO" build -ldflags "-X main.version=$v" -o "$WORK/tend" ./cmd/tend &&
+    "$GO" build -ldflags "-X main.version=$v" -o "$WORK/tendd" ./cmd/tendd )
 export TEND_BIN=$WORK/tend
 
 # ---- the limits run: idle CPU of the daemon while the sampler watches every worker ----

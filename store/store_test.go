@@ -166,7 +166,7 @@ func TestTicketSemantics(t *testing.T) {
 	}
 }
 
-// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// Row 7 of the fault catalogue (cmd/tendd/fault_catalogue_test.go), at the
 // store: a commit that fails at any point (before bbolt writes, after the
 // pages are built, after bbolt synced) fails the log for good. Nothing is
 // acknowledged that the caller was told failed, nothing is written through

@@ -10,7 +10,7 @@ import (
 
 // The bodies of the deliberately broken variants that proptest/mutants.sh
 // builds with failpoints enabled (gofail comments), and of the crash points
-// the fault tests enable (cmd/tend, row 1 of the catalogue). A normal build
+// the fault tests enable (cmd/tendd, row 1 of the catalogue). A normal build
 // never calls them: the failpoints are comments.
 
 // crashHere is the daemon dying on the spot, as SIGKILL or the OOM killer

@@ -121,7 +121,7 @@ func TestSpawnDecidedBeforeCrashIsMadeAfter(t *testing.T) {
 	}
 }
 
-// Row 7 of the fault catalogue (cmd/tend/fault_catalogue_test.go), at the
+// Row 7 of the fault catalogue (cmd/tendd/fault_catalogue_test.go), at the
 // supervisor: a commit that fails at any point halts it. The caller gets
 // the disk error; nothing more is recorded or done, even once the disk
 // works again (an exit goes unrecorded and is not acted on); the workers

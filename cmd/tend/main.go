@@ -1,288 +1,150 @@
-// Command tend is a process supervisor whose every lifecycle change is an
-// event in an append-only log: `tend daemon` runs the workers, the other
-// subcommands ask it (or a copy of its log) what is happening and why.
+// Command tend is the client users type. It runs itself the everyday
+// commands that only ask a running daemon over its control socket
+// (status, start, stop, restart, signal, --version), and hands every other
+// command line to the full binary, tendd, by exec: the same argv, pid,
+// environment, descriptors and signals, so `tend daemon` is the daemon's
+// process. Both binaries register the same commands (package cli): the
+// output and exit codes of a command do not depend on which binary ran it.
+//
+// It exists to start fast. Go runs the init of every package a binary
+// links, and tendd links the log, the supervisor, metrics, NATS and a TUI;
+// this binary links the command layer, the socket client and the TOML
+// decoder alone (cmd/internal/archtest holds the set). It may NOT grow an
+// import of any of those: a command that needs them belongs to tendd.
+//
+// tendd is looked for beside this binary's own executable (symlinks
+// resolved), then at $TEND_DAEMON_BIN (an absolute path); never on $PATH.
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tendhq/tend/cmd/internal/client"
-	"github.com/tendhq/tend/cmd/internal/config"
-	"github.com/tendhq/tend/cmd/internal/daemon"
-	"github.com/tendhq/tend/cmd/internal/termsafe"
-	"github.com/tendhq/tend/store"
-	"github.com/tendhq/tend/supervisor/proc/launch"
-	"github.com/tendhq/tend/supervisor/relay"
+	"github.com/tendhq/tend/cmd/internal/cli"
+	"github.com/tendhq/tend/cmd/internal/config/locate"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
 var version = "dev"
 
-// Exit codes: scripts branch on them.
-const (
-	exitOK       = 0
-	exitFailure  = 1
-	exitUsage    = 2
-	exitNoWorker = 3
-	// exitLogFailed: the daemon stopped because its event log failed a
-	// commit (a write or fsync error, a full disk), leaving the workers
-	// running. 74 is sysexits' EX_IOERR.
-	exitLogFailed = 74
-)
+// fullName is the full binary's file name, beside this one.
+const fullName = "tendd"
 
-// exitError carries the exit code a failure should end the process with.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func usageErr(format string, args ...any) error {
-	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
-}
-
-// globals are the flags every subcommand shares.
-type globals struct {
-	config string
-	socket string
-	output string
-	// cleanups run when the command has ended (temporary copies).
-	cleanups []func()
-	db       string
-	// nats: read a host's log from the stream (--nats URL --host H).
-	nats natsFlags
-}
+// errHandOver says the command needs what only the full binary has; it
+// is returned before the command has printed or asked anything.
+var errHandOver = errors.New("the full binary must run this command")
 
 func main() {
-	// First: when the daemon started this binary as a worker's launcher,
-	// it becomes the worker here and never returns.
-	launch.Main()
-	// When the daemon started it as a worker's output relay, likewise.
-	relay.Main()
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args))
 }
 
-func run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	g := &globals{}
-	defer func() {
-		for _, f := range g.cleanups {
-			f()
-		}
-	}()
-	root := newRoot(g)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitOK
-	}
-	// An error may quote a worker (a cause, a reason from the daemon).
-	fmt.Fprintln(os.Stderr, "tend:", termsafe.Text(err.Error()))
-	var ee *exitError
-	var de *daemon.ExitError
-	switch {
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.As(err, &de):
-		return de.Code
-	case client.IsNoWorker(err), errors.Is(err, errNoWorker):
-		return exitNoWorker
-	case isUsage(err):
-		return exitUsage
-	}
-	return exitFailure
-}
-
-var errNoWorker = errors.New("no such worker")
-
-// isUsage recognises cobra's own argument and flag errors, which it
-// returns as plain errors.
-func isUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "invalid argument", "flag needs an argument", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func newRoot(g *globals) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "tend",
-		Short: "A process supervisor whose log explains every change",
-		Long: `tend starts, watches and restarts worker processes. Every lifecycle change is
-an event, made durable in an append-only log before anything acts on it, so
-the log can be replayed and queried: what was every worker doing at 03:14,
-and why.`,
-		Example: `  tend daemon -c /etc/tend/tend.toml     # run the supervisor
-  tend status                              # what is running
-  tend why web                             # why web is in its state
-  tend history web --since 1h              # what happened to web`,
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitError{code: exitUsage, err: err} })
-	pf := root.PersistentFlags()
-	pf.StringVarP(&g.config, "config", "c", "", "config file (default: $TEND_CONFIG, ./tend.toml, /etc/tend/tend.toml)")
-	pf.StringVar(&g.socket, "socket", "", "control socket (default: from the config)")
-	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+func run(argv []string) int {
+	g := &cli.Globals{Locate: locateFast}
+	root := cli.NewRoot(g, version)
 	root.AddCommand(
-		newDaemonCmd(g), newCheckCmd(g), newStatusCmd(g),
-		newCommandCmd(g, "start"), newCommandCmd(g, "stop"), newCommandCmd(g, "restart"),
-		newSignalCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
-		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
-		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
+		cli.NewStatusCmd(g),
+		cli.NewCommandCmd(g, "start"), cli.NewCommandCmd(g, "stop"), cli.NewCommandCmd(g, "restart"),
+		cli.NewSignalCmd(g),
 	)
-	return root
+	if !ours(root, argv[1:]) {
+		return handOver(argv)
+	}
+	err := cli.Execute(root, argv[1:])
+	if errors.Is(err, errHandOver) {
+		return handOver(argv)
+	}
+	return cli.Exit(err, nil)
 }
 
-// configPath finds the config file the flags point to.
-func (g *globals) configPath() (string, error) { return config.Find(g.config) }
-
-// client connects to the daemon the flags point to.
-func (g *globals) client() (*client.Client, error) {
-	if g.socket != "" {
-		return client.New(g.socket), nil
-	}
-	path, err := g.configPath()
-	if err != nil {
-		return nil, fmt.Errorf("finding the daemon's socket: %w (or pass --socket)", err)
-	}
-	d, err := config.Locate(path)
-	if err != nil {
-		return nil, fmt.Errorf("finding the daemon's socket: %w (or pass --socket)", err)
-	}
-	return client.New(d.Socket), nil
-}
-
-// openDB opens a log read-only for an offline command: the --db file, or
-// the config's state directory when no daemon answers.
-func (g *globals) openDB() (*store.Log, error) {
-	if g.fromStream() {
-		if g.db != "" {
-			return nil, &exitError{code: exitUsage, err: errNATSWithDB}
-		}
-		return g.nats.pull(context.Background(), g)
-	}
-	path := g.db
-	if path == "" {
-		// A running daemon holds the file: read a consistent copy of it,
-		// which the daemon gives over its socket.
-		if l, err := g.copyFromDaemon(); l != nil || err != nil {
-			return l, err
-		}
-		cfgPath, err := g.configPath()
-		if err != nil {
-			return nil, err
-		}
-		d, err := config.Locate(cfgPath)
-		if err != nil {
-			return nil, err
-		}
-		path = d.StateDir + "/tend.db"
-	}
-	l, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		if store.Damaged(err) {
-			err = fmt.Errorf("%w\nThe log is damaged; `tend recover --db %s --out NEW` copies every whole, chain-valid event it still holds", err, path)
-		}
-		return nil, &exitError{code: exitFailure, err: err}
-	}
-	return l, nil
-}
-
-// copyFromDaemon asks a running daemon for a copy of its log, into a
-// temporary file (0600) that is removed when the command ends. nil, nil:
-// no daemon answers.
-func (g *globals) copyFromDaemon() (*store.Log, error) {
-	c, err := g.client()
-	if err != nil {
-		return nil, nil
-	}
-	defer c.Close()
-	ctx := context.Background()
-	if err := c.Ping(ctx); err != nil {
-		return nil, nil
-	}
-	f, err := os.CreateTemp("", "tend-log-*.db")
-	if err != nil {
-		return nil, &exitError{code: exitFailure, err: err}
-	}
-	g.cleanups = append(g.cleanups, func() { os.Remove(f.Name()) })
-	err = c.CopyLog(ctx, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, &exitError{code: exitFailure, err: fmt.Errorf("copy of the daemon's log: %w", err)}
-	}
-	l, err := store.Open(f.Name(), store.Options{ReadOnly: true})
-	if err != nil {
-		return nil, &exitError{code: exitFailure, err: err}
-	}
-	return l, nil
-}
-
-// logFailure is a failure reading the log l offline: exit 1, whatever its
-// words say (never the usage code), and for a damaged log the first bad seq
-// and what to run.
-func logFailure(l *store.Log, err error) error {
-	var ee *exitError
-	if err == nil || errors.As(err, &ee) {
-		return err
-	}
-	if store.Damaged(err) {
-		// The read that failed may have met a later bad record first
-		// (newest-first reads do): Verify names the first.
-		if rep, verr := l.Verify(nil); verr == nil && !rep.OK && rep.FirstBad != 0 {
-			err = fmt.Errorf("%w\nThe log %s is damaged: its first bad seq is %d.\n"+
-				"`tend recover --db %[2]s --out NEW` copies every whole, chain-valid event before it", err, l.Path(), rep.FirstBad)
-		} else {
-			err = fmt.Errorf("%w\nThe log %s is damaged: `tend verify --db %[2]s` names the first bad seq", err, l.Path())
-		}
-	}
-	return &exitError{code: exitFailure, err: err}
-}
-
-// offline reports whether a command should read the log file itself.
-func (g *globals) offline(ctx context.Context) bool {
-	if g.db != "" || g.fromStream() {
-		return true
-	}
-	c, err := g.client()
+// ours reports whether this binary runs the command line args itself: a
+// subcommand it has, or --version alone. The root's help, an unknown
+// command, cobra's own help and completion commands and anything else
+// go to the full binary, which knows every command.
+func ours(root *cobra.Command, args []string) bool {
+	cmd, _, err := root.Find(args)
 	if err != nil {
 		return false
 	}
-	defer c.Close()
-	if err := c.Ping(ctx); errors.Is(err, client.ErrNoDaemon) {
-		fmt.Fprintln(os.Stderr, "tend: no daemon answers; reading the log file directly")
+	if cmd != root {
 		return true
 	}
-	return false
+	// The root itself: --version, with global flags or none, and
+	// nothing else (its help lists every command).
+	root.InitDefaultHelpFlag()
+	root.InitDefaultVersionFlag()
+	if root.ParseFlags(args) != nil || len(root.Flags().Args()) > 0 {
+		return false
+	}
+	help, _ := root.Flags().GetBool("help")
+	version, _ := root.Flags().GetBool("version")
+	return version && !help
 }
 
-// fromStream reports whether the command reads a host's log from the
-// stream (--nats, or --host with the config's [export.nats]).
-func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
-
-func (g *globals) json() bool { return g.output == "json" }
-
-func (g *globals) checkOutput() error {
-	if g.output != "table" && g.output != "json" {
-		return usageErr("--output must be table or json, not %q", g.output)
+// locateFast finds the socket from the [daemon] table alone; when only a
+// full parse of the file can say, the full binary runs the command.
+func locateFast(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	p, ok := locate.Fast(path, data)
+	if !ok {
+		return "", errHandOver
+	}
+	return p.Socket, nil
+}
+
+// handOver execs the full binary with argv. It returns only when it
+// cannot, with exit code 1 after saying why.
+func handOver(argv []string) int {
+	path, err := fullBinary()
+	if err == nil {
+		err = syscall.Exec(path, argv, os.Environ())
+		err = fmt.Errorf("cannot run %s: %w", path, err)
+	}
+	fmt.Fprintln(os.Stderr, "tend:", err)
+	return cli.ExitFailure
+}
+
+// fullBinary finds tendd: beside this binary's own executable, then at
+// $TEND_DAEMON_BIN. $PATH is not searched: root runs tend, and a
+// directory on a PATH may be writable by a user who is not root.
+func fullBinary() (string, error) {
+	var tried []string
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		tried = append(tried, fmt.Sprintf("beside this binary (%v)", err))
+	} else {
+		p := filepath.Join(filepath.Dir(exe), fullName)
+		if isExecutable(p) {
+			return p, nil
+		}
+		tried = append(tried, p)
+	}
+	switch p := os.Getenv("TEND_DAEMON_BIN"); {
+	case p == "":
+	case !filepath.IsAbs(p):
+		tried = append(tried, fmt.Sprintf("$TEND_DAEMON_BIN=%s (not an absolute path)", p))
+	case isExecutable(p):
+		return p, nil
+	default:
+		tried = append(tried, "$TEND_DAEMON_BIN="+p)
+	}
+	return "", fmt.Errorf("this command needs the full binary, %s, and it is not installed where tend looks: tried %s. Install tendd beside tend (make build puts both in bin/), or set $TEND_DAEMON_BIN to its absolute path",
+		fullName, strings.Join(tried, ", "))
+}
+
+// isExecutable reports whether p is a regular file with an execute bit.
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

@@ -12,6 +12,7 @@ const mod = "github.com/tendhq/tend/"
 
 type pkg struct {
 	ImportPath string
+	Standard   bool
 	Doc        string
 	Imports    []string
 	Deps       []string
@@ -86,9 +87,16 @@ var allowed = map[string][]string{
 // (`tend top`) is a client of the socket that knows the events' vocabulary
 // and the words of `tend why` (and the one escaper), nothing more.
 var cmdAllowed = map[string][]string{
-	"cmd/internal/config": {"cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
+	"cmd/internal/config": {"cmd/internal/config/locate", "cmd/internal/peer", "supervisor/logfile", "supervisor/health", "supervisor/limits", "supervisor/core",
 		"fsm/policy", "events", "supervisor/envfile"}, // events: the types [[notify]] names
-	"cmd/internal/peer":               {},
+	"cmd/internal/peer": {},
+	// What the lean client (cmd/tend) is made of, see TestLeanClient:
+	// the locator of the config and its socket, the socket's client, and
+	// the commands both binaries share.
+	"cmd/internal/config/locate":      {},
+	"cmd/internal/client":             {"events"},
+	"cmd/internal/cli":                {"cmd/internal/client", "cmd/internal/config/locate", "cmd/internal/termsafe", "events"},
+	"cmd/tend":                        {"cmd/internal/cli", "cmd/internal/config/locate"},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "cmd/internal/termsafe", "supervisor/logfile"},
 	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "cmd/internal/termsafe", "events"},
 	// The escaper of what a worker wrote knows nothing of tend.
@@ -244,5 +252,65 @@ func TestReadSideNeedsNoSupervisor(t *testing.T) {
 	}
 	for rel := range readSide {
 		t.Errorf("%s: read-side package not found", rel)
+	}
+}
+
+// leanThirdParty is everything outside the standard library and tend
+// that the lean client (cmd/tend) may link: the command line and the TOML
+// decoder of the [daemon] table.
+var leanThirdParty = []string{"github.com/spf13/cobra", "github.com/spf13/pflag",
+	"github.com/BurntSushi/toml", "github.com/BurntSushi/toml/internal"}
+
+// leanForbidden names what the lean client must never link, even through
+// a package of ours: every one of them (or what it pulls in) runs inits
+// and faults in pages on every `tend status`.
+// An entry ending in / stands for every package under it.
+var leanForbidden = []string{"github.com/tendhq/tend/store", "go.etcd.io/bbolt/", "github.com/tendhq/tend/supervisor",
+	"github.com/tendhq/tend/supervisor/", "github.com/tendhq/tend/fsm", "github.com/tendhq/tend/fsm/",
+	"github.com/tendhq/tend/cmd/internal/config", "github.com/tendhq/tend/cmd/internal/daemon",
+	"github.com/prometheus/", "github.com/nats-io/", "github.com/shirou/gopsutil/", "google.golang.org/protobuf/",
+	"github.com/charmbracelet/", "github.com/rs/zerolog", "github.com/looplab/fsm"}
+
+// The lean client starts fast because it links little: every package it
+// reaches is of the standard library, of tend's lean set (TestImportRules'
+// cmdAllowed), or in leanThirdParty, and none is in leanForbidden.
+func TestLeanClient(t *testing.T) {
+	var lean *pkg
+	std := map[string]bool{}
+	ps := list(t)
+	for i := range ps {
+		if ps[i].ImportPath == mod+"cmd/tend" {
+			lean = &ps[i]
+		}
+	}
+	if lean == nil {
+		t.Fatal("cmd/tend: the lean client's package not found")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", mod+"cmd/tend").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && f[1] == "true" {
+			std[f[0]] = true
+		}
+	}
+	for _, d := range lean.Deps {
+		for _, bad := range leanForbidden {
+			if d == bad || strings.HasSuffix(bad, "/") && strings.HasPrefix(d, bad) {
+				t.Errorf("cmd/tend (the lean client) depends on %s: a command that needs it belongs to tendd", d)
+			}
+		}
+		rel, ours := strings.CutPrefix(d, mod)
+		switch {
+		case ours:
+			if _, ok := cmdAllowed[rel]; !ok && rel != "events" && rel != "cmd/internal/termsafe" {
+				t.Errorf("cmd/tend (the lean client) depends on %s, which is not of the lean set", rel)
+			}
+		case std[d] || strings.HasPrefix(d, "vendor/"):
+		case !slices.Contains(leanThirdParty, d):
+			t.Errorf("cmd/tend (the lean client) depends on %s, not in leanThirdParty", d)
+		}
 	}
 }

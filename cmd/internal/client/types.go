@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/events"
-	"github.com/tendhq/tend/fsm"
 )
 
 // WorkerStatus is one line of `tend status`.
@@ -138,32 +137,6 @@ type NotifyStatus struct {
 	DeadLetters uint64     `json:"dead_letters"`
 	Retrying    events.Seq `json:"retrying,omitempty"`
 	Error       string     `json:"error,omitempty"`
-}
-
-// FromWorker converts the fold's view of a worker.
-func FromWorker(w *fsm.Worker) WorkerStatus {
-	group, _, _ := events.SplitInstance(w.Name)
-	s := WorkerStatus{
-		Name: w.Name, Group: group, State: w.State.String(), PID: w.PID, Incarnation: uint64(w.Incarnation),
-		Restarts: w.Restarts, Since: w.Since, Cause: w.Cause, Actor: w.Actor, Health: w.Health,
-		BreakerOpen: w.Policy.BreakerOpen,
-	}
-	if w.Policy.Pending {
-		due := w.Policy.Due
-		s.RestartDue = &due
-	}
-	if w.Waiting != "" {
-		since := w.WaitSince
-		s.Waiting, s.WaitingFor, s.WaitingSince = w.Waiting, w.WaitCause, &since
-	}
-	s.StatusText = w.Status
-	if x := w.LastExit; x != nil {
-		s.LastExit = &ExitInfo{Incarnation: uint64(x.Incarnation), Code: x.Code, Lost: x.Lost, At: x.At, Cause: x.Cause}
-		if x.Signal != 0 {
-			s.LastExit.Signal = events.SignalName(x.Signal)
-		}
-	}
-	return s
 }
 
 // CommandRequest is start, stop, restart, signal or reload on many

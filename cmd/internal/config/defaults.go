@@ -4,6 +4,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/config/locate"
 	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
@@ -14,9 +15,9 @@ import (
 // settings are and when they are valid is the business of the packages
 // whose specs they fill (supervisor/health, supervisor/limits, fsm/policy).
 const (
-	DefaultStateDir       = "/var/lib/tend"
-	DefaultSocketName     = "tend.sock" // inside the state dir
-	LogName               = "tend.db"   // the event log, inside the state dir
+	DefaultStateDir       = locate.DefaultStateDir
+	DefaultSocketName     = locate.DefaultSocketName // inside the state dir
+	LogName               = "tend.db"                // the event log, inside the state dir
 	DefaultLogLevel       = "info"
 	DefaultSampleInterval = time.Second
 	// DefaultLogCheckInterval bounds how far a worker's output file can

@@ -107,7 +107,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	for i := range views {
 		v := &views[i]
 		st := &out.Workers[i]
-		*st = client.FromWorker(&v.Worker)
+		*st = query.WorkerStatus(&v.Worker)
 		if !v.NextRun.IsZero() {
 			st.NextRun = &v.NextRun
 		}
@@ -211,7 +211,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 				j := x.Answer.ToJSON()
 				res.Outcome = &j
 			}
-			res.Status = client.FromWorker(&x.Status)
+			res.Status = query.WorkerStatus(&x.Status)
 		}
 		out.Results[i] = res
 	}

@@ -85,7 +85,7 @@ func ReplayAt(log *store.Log, at, seq string) (client.ReplayResult, error) {
 	}
 	res := client.ReplayResult{Seq: w.Seq, Time: w.Time, Workers: []client.WorkerStatus{}}
 	for _, n := range w.Names(false) {
-		res.Workers = append(res.Workers, client.FromWorker(w.Workers[n]))
+		res.Workers = append(res.Workers, WorkerStatus(w.Workers[n]))
 	}
 	return res, nil
 }

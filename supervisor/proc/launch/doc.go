@@ -38,7 +38,7 @@
 // # Wiring
 //
 // Every binary that starts workers through the launcher must call Main
-// first thing in main (cmd/tend does; test binaries do through
+// first thing in main (cmd/tendd does; test binaries do through
 // proctest.Main). Start refuses with ErrNotWired in a binary that never
 // called it, rather than run that binary's main with the launcher's
 // arguments.

@@ -1,4 +1,4 @@
-package config
+package locate
 
 import (
 	"errors"
@@ -81,4 +81,15 @@ func TestFindUsesFlagEnvAndWorkingDirectory(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tried tend.toml, /etc/tend/tend.toml") {
 		t.Errorf("Find with nothing present: %v", err)
 	}
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -30,7 +30,7 @@ import (
 // To regenerate it (only when starting a new golden log for a new format,
 // never to make a failing test pass):
 //
-//	TEND_GOLDEN_WRITE=1 go test ./cmd/tend/ -run TestGoldenLogWrite -v
+//	TEND_GOLDEN_WRITE=1 go test ./cmd/tendd/ -run TestGoldenLogWrite -v
 const goldenDir = "testdata/golden"
 
 // goldenWorkers are the workers of the golden scenario, in order.
@@ -266,7 +266,7 @@ func TestGoldenLogWrite(t *testing.T) {
 	must(os.WriteFile(filepath.Join(goldenDir, "report.html"), goldenReport(t, db), 0o644))
 	rev, _ := exec.Command("git", "rev-parse", "HEAD").Output()
 	must(os.WriteFile(filepath.Join(goldenDir, "README"), []byte(fmt.Sprintf(
-		"Written by tend at commit %s with\n\n\tTEND_GOLDEN_WRITE=1 go test ./cmd/tend/ -run TestGoldenLogWrite -v\n\n"+
+		"Written by tend at commit %s with\n\n\tTEND_GOLDEN_WRITE=1 go test ./cmd/tendd/ -run TestGoldenLogWrite -v\n\n"+
 			"v1.tend is the log; replay.jsonl, why/ and report.html are what that tend said of it.\n"+
 			"Never regenerate them to make a test pass: they stand for the logs users already have.\n",
 		strings.TrimSpace(string(rev)))), 0o644))

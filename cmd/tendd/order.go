@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/supervisor/core"
@@ -23,19 +24,19 @@ func newGraphCmd(g *globals) *cobra.Command {
   tend graph -o dot | dot -Tsvg > graph.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.output != "table" && g.output != "dot" && g.output != "json" {
-				return usageErr("--output must be table, dot or json, not %q", g.output)
+			if g.Output != "table" && g.Output != "dot" && g.Output != "json" {
+				return cli.UsageErr("--output must be table, dot or json, not %q", g.Output)
 			}
-			path, err := g.configPath()
+			path, err := g.ConfigPath()
 			if err != nil {
 				return err
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			out := cmd.OutOrStdout()
-			switch g.output {
+			switch g.Output {
 			case "dot":
 				writeDot(out, cfg)
 			case "json":
@@ -49,7 +50,7 @@ func newGraphCmd(g *globals) *cobra.Command {
 					w := cfg.Workers[n]
 					nodes = append(nodes, node{Name: n, Type: kindOf(w), DependsOn: w.DependsOn})
 				}
-				return printJSON(out, nodes)
+				return cli.PrintJSON(out, nodes)
 			default:
 				for _, n := range cfg.Order {
 					w := cfg.Workers[n]
@@ -110,14 +111,14 @@ func newAnalyzeCmd(g *globals) *cobra.Command {
   tend analyze --db /tmp/copy-of-tend.db --since 2h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.checkOutput(); err != nil {
+			if err := g.CheckOutput(); err != nil {
 				return err
 			}
 			var since time.Time
 			if sinceFlag != "" {
 				t, err := query.ParseTime(sinceFlag, time.Now())
 				if err != nil {
-					return usageErr("--since: %v", err)
+					return cli.UsageErr("--since: %v", err)
 				}
 				since = t
 			}
@@ -131,8 +132,8 @@ func newAnalyzeCmd(g *globals) *cobra.Command {
 				return logFailure(l, err)
 			}
 			out := cmd.OutOrStdout()
-			if g.json() {
-				return printJSON(out, a)
+			if g.JSON() {
+				return cli.PrintJSON(out, a)
 			}
 			return writeAnalysis(out, a)
 		},

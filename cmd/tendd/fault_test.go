@@ -29,6 +29,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
@@ -660,8 +661,8 @@ circuit_max_restarts = 0
 	ack := acked()
 	fig.acked = len(ack)
 	stderr := e.stderr.String()
-	if code != exitLogFailed {
-		t.Fatalf("daemon exit status %d on a full disk, want %d:\n%s", code, exitLogFailed, stderr)
+	if code != cli.ExitLogFailed {
+		t.Fatalf("daemon exit status %d on a full disk, want %d:\n%s", code, cli.ExitLogFailed, stderr)
 	}
 	if !strings.Contains(stderr, "no space left on device") || !strings.Contains(stderr, "fail-stop") {
 		t.Errorf("the daemon's log does not name the disk error and the fail-stop:\n%s", stderr)
@@ -677,8 +678,8 @@ circuit_max_restarts = 0
 	if err := e.daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if code := e.waitDaemonExit(30 * time.Second); code != exitLogFailed {
-		t.Fatalf("a daemon started on the full disk: exit status %d, want %d:\n%s", code, exitLogFailed, e.stderr)
+	if code := e.waitDaemonExit(30 * time.Second); code != cli.ExitLogFailed {
+		t.Fatalf("a daemon started on the full disk: exit status %d, want %d:\n%s", code, cli.ExitLogFailed, e.stderr)
 	}
 	if procGone(h1.PID) {
 		t.Fatal("h1 died with a daemon started on the full disk")

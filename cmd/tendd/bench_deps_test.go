@@ -27,7 +27,7 @@ import (
 //     own time from spawned to ready (what no supervisor can shorten);
 //     chain-edge-ms is their difference per link of that chain.
 //
-// go test -run '^$' -bench DependencyGraph50 -benchtime 5x ./cmd/tend/
+// go test -run '^$' -bench DependencyGraph50 -benchtime 5x ./cmd/tendd/
 func BenchmarkDependencyGraph50(b *testing.B) {
 	var edges, decide, chain []float64
 	var startup, critical []float64

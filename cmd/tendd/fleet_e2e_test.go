@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tendhq/tend/cmd/internal/alert"
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/fleet"
 	"github.com/tendhq/tend/cmd/internal/natsio/natstest"
@@ -172,7 +173,7 @@ func TestFleetExportUnderChurn(t *testing.T) {
 	if size.ReplaceAllString(strings.Replace(lo, rl, "X", 1), "") != size.ReplaceAllString(strings.Replace(ro, rr, "X", 1), "") {
 		t.Errorf("report from the stream: %s; from the log: %s", ro, lo)
 	}
-	if _, _, code := e.tend("history", "crashy", "--db", e.db(), "--nats", srv.URL(), "--host", "churn-1"); code != exitUsage {
+	if _, _, code := e.tend("history", "crashy", "--db", e.db(), "--nats", srv.URL(), "--host", "churn-1"); code != cli.ExitUsage {
 		t.Errorf("--db with --nats: exit %d", code)
 	}
 
@@ -180,11 +181,11 @@ func TestFleetExportUnderChurn(t *testing.T) {
 	tampered := events.Seq(last / 3)
 	copyStream(t, srv.URL(), logs[0], "COPY", "copy", tampered)
 	out, _, code := e.tend("fleet", "verify", "--nats", srv.URL(), "--stream", "COPY", "--subject", "copy")
-	if code != exitFailure || !strings.Contains(out, fmt.Sprintf("DAMAGED: host churn-1 log %.8s: first bad seq %d", logID, tampered)) {
+	if code != cli.ExitFailure || !strings.Contains(out, fmt.Sprintf("DAMAGED: host churn-1 log %.8s: first bad seq %d", logID, tampered)) {
 		t.Fatalf("fleet verify on the tampered copy: exit %d\n%s", code, out)
 	}
 	_, errs, code := e.tend("history", "crashy", "--nats", srv.URL(), "--stream", "COPY", "--subject", "copy", "--host", "churn-1")
-	if code != exitFailure || !strings.Contains(errs, fmt.Sprintf("is not whole at seq %d", tampered)) {
+	if code != cli.ExitFailure || !strings.Contains(errs, fmt.Sprintf("is not whole at seq %d", tampered)) {
 		t.Errorf("history on the tampered copy: exit %d: %s", code, errs)
 	}
 }

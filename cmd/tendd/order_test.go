@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/events"
@@ -105,7 +106,7 @@ command = ["/bin/true"]
 depends_on = { a = "started" }
 `)
 	_, errOut, code := e.tend("check")
-	if code != exitFailure || !strings.Contains(errOut, "dependency cycle: a → b → a") || !strings.Contains(errOut, "tend.toml:12:") {
+	if code != cli.ExitFailure || !strings.Contains(errOut, "dependency cycle: a → b → a") || !strings.Contains(errOut, "tend.toml:12:") {
 		t.Fatalf("check: exit %d\n%s", code, errOut)
 	}
 }

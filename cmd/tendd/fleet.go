@@ -15,10 +15,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/fleet"
 	"github.com/tendhq/tend/cmd/internal/natsio"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/store"
 )
@@ -52,7 +54,7 @@ func (f *natsFlags) register(fs *pflag.FlagSet, forHost bool) {
 func (f *natsFlags) options(g *globals) (natsio.Options, string, string) {
 	o := natsio.Options{Name: "tend fleet"}
 	stream, subject := config.DefaultExportStream, config.DefaultExportSubject
-	if path, err := g.configPath(); err == nil {
+	if path, err := g.ConfigPath(); err == nil {
 		if data, err := os.ReadFile(path); err == nil {
 			if cfg, err := config.Parse(path, data); err == nil && cfg.Export.NATS != nil {
 				n := cfg.Export.NATS
@@ -83,14 +85,14 @@ func (f *natsFlags) options(g *globals) (natsio.Options, string, string) {
 func (f *natsFlags) source(g *globals) (fleet.Source, func(), error) {
 	o, stream, subject := f.options(g)
 	if o.URL == "" {
-		return fleet.Source{}, nil, usageErr("give --nats URL (or [export.nats] url in the config)")
+		return fleet.Source{}, nil, cli.UsageErr("give --nats URL (or [export.nats] url in the config)")
 	}
 	nc, err := natsio.Connect(o, nats.Timeout(5*time.Second), nats.MaxReconnects(0),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			fmt.Fprintf(os.Stderr, "tend: NATS server: %v\n", err)
 		}))
 	if err != nil {
-		return fleet.Source{}, nil, &exitError{code: exitFailure, err: err}
+		return fleet.Source{}, nil, &cli.ExitError{Code: cli.ExitFailure, Err: err}
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -104,7 +106,7 @@ func (f *natsFlags) source(g *globals) (fleet.Source, func(), error) {
 // temporary file, opened read-only; it is removed when the command ends.
 func (f *natsFlags) pull(ctx context.Context, g *globals) (*store.Log, error) {
 	if f.host == "" {
-		return nil, usageErr("--nats needs --host: the host whose log to read")
+		return nil, cli.UsageErr("--nats needs --host: the host whose log to read")
 	}
 	src, closeConn, err := f.source(g)
 	if err != nil {
@@ -113,21 +115,21 @@ func (f *natsFlags) pull(ctx context.Context, g *globals) (*store.Log, error) {
 	defer closeConn()
 	logs, err := src.Read(ctx, f.host)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: err}
+		return nil, &cli.ExitError{Code: cli.ExitFailure, Err: err}
 	}
 	l, err := fleet.Pick(logs, f.host, f.log)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: err}
+		return nil, &cli.ExitError{Code: cli.ExitFailure, Err: err}
 	}
 	path, cleanup, err := fleet.PullToTemp(l)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: err}
+		return nil, &cli.ExitError{Code: cli.ExitFailure, Err: err}
 	}
 	g.cleanups = append(g.cleanups, cleanup)
 	lg, err := store.Open(path, store.Options{ReadOnly: true})
 	if err != nil {
 		cleanup()
-		return nil, &exitError{code: exitFailure, err: err}
+		return nil, &cli.ExitError{Code: cli.ExitFailure, Err: err}
 	}
 	return lg, nil
 }
@@ -156,7 +158,7 @@ func newFleetStatusCmd(g *globals, nf *natsFlags) *cobra.Command {
   tend fleet status -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.checkOutput(); err != nil {
+			if err := g.CheckOutput(); err != nil {
 				return err
 			}
 			src, closeConn, err := nf.source(g)
@@ -166,14 +168,14 @@ func newFleetStatusCmd(g *globals, nf *natsFlags) *cobra.Command {
 			defer closeConn()
 			logs, err := src.Read(cmd.Context(), "")
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			beats, err := fleet.Heartbeats(cmd.Context(), src.JS, src.Stream)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "tend: heartbeats unreadable: %v\n", err)
 			}
 			hosts := fleet.Status(logs, beats, fleet.StatusOptions{Lag: lag, Silent: silent})
-			if g.json() {
+			if g.JSON() {
 				type hostJSON struct {
 					fleet.HostState
 					Workers []client.WorkerStatus `json:"workers"`
@@ -182,10 +184,10 @@ func newFleetStatusCmd(g *globals, nf *natsFlags) *cobra.Command {
 				for i, h := range hosts {
 					out[i] = hostJSON{HostState: h, Workers: []client.WorkerStatus{}}
 					for j := range h.Workers {
-						out[i].Workers = append(out[i].Workers, client.FromWorker(&h.Workers[j]))
+						out[i].Workers = append(out[i].Workers, query.WorkerStatus(&h.Workers[j]))
 					}
 				}
-				return printJSON(cmd.OutOrStdout(), out)
+				return cli.PrintJSON(cmd.OutOrStdout(), out)
 			}
 			fleetTable(cmd.OutOrStdout(), hosts)
 			return nil
@@ -207,10 +209,10 @@ func fleetTable(w io.Writer, hosts []fleet.HostState) {
 		}
 		line := fmt.Sprintf("HOST %s  log %.8s  seq %d", termsafe.Line(h.Host), termsafe.Line(h.Log), h.Seq)
 		if !h.LastEvent.IsZero() {
-			line += "  last event " + since(h.LastEvent)
+			line += "  last event " + cli.Since(h.LastEvent)
 		}
 		if hb := h.Heartbeat; hb != nil {
-			line += fmt.Sprintf("  export: lag %d events (%.1fs), heard from %s", hb.LagEvents, hb.LagSeconds, since(hb.Time))
+			line += fmt.Sprintf("  export: lag %d events (%.1fs), heard from %s", hb.LagEvents, hb.LagSeconds, cli.Since(hb.Time))
 		}
 		if len(h.Flags) > 0 {
 			line += "  [" + strings.Join(h.Flags, ", ") + "]"
@@ -230,7 +232,7 @@ func fleetTable(w io.Writer, hosts []fleet.HostState) {
 				pid = fmt.Sprint(wk.PID)
 			}
 			// A host's stream is as hostile as its workers.
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(wk.Name), wk.State, pid, wk.Incarnation, wk.Restarts, since(wk.Since), termsafe.Line(wk.Cause))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(wk.Name), wk.State, pid, wk.Incarnation, wk.Restarts, cli.Since(wk.Since), termsafe.Line(wk.Cause))
 		}
 		tw.Flush()
 	}
@@ -245,7 +247,7 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
   tend fleet verify --host web-3 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.checkOutput(); err != nil {
+			if err := g.CheckOutput(); err != nil {
 				return err
 			}
 			src, closeConn, err := nf.source(g)
@@ -255,10 +257,10 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
 			defer closeConn()
 			logs, err := src.Read(cmd.Context(), host)
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			if host != "" && len(logs) == 0 {
-				return &exitError{code: exitFailure, err: fmt.Errorf("the stream holds no events of host %s", host)}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("the stream holds no events of host %s", host)}
 			}
 			reps := make([]*fleet.Report, 0, len(logs))
 			bad := 0
@@ -270,8 +272,8 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
 				reps = append(reps, r)
 			}
 			out := cmd.OutOrStdout()
-			if g.json() {
-				_ = printJSON(out, reps)
+			if g.JSON() {
+				_ = cli.PrintJSON(out, reps)
 			} else {
 				for _, r := range reps {
 					if r.OK {
@@ -283,7 +285,7 @@ func newFleetVerifyCmd(g *globals, nf *natsFlags) *cobra.Command {
 				}
 			}
 			if bad > 0 {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%d of %d logs in stream %s are not whole", bad, len(reps), src.Stream)}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("%d of %d logs in stream %s are not whole", bad, len(reps), src.Stream)}
 			}
 			if len(reps) == 0 {
 				fmt.Fprintln(out, "the stream holds no host's events")

@@ -71,6 +71,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/store"
@@ -382,8 +383,8 @@ stop_timeout = "1s"
 	point = syncPoint(t, trace)
 	t.Logf("EIO injected (%s) at the %s sync of a commit; %d commands acknowledged before it", inject, point, len(ack))
 	stderr := e.stderr.String()
-	if code != exitLogFailed {
-		t.Fatalf("daemon exit status %d, want %d (fail-stop):\n%s", code, exitLogFailed, stderr)
+	if code != cli.ExitLogFailed {
+		t.Fatalf("daemon exit status %d, want %d (fail-stop):\n%s", code, cli.ExitLogFailed, stderr)
 	}
 	if point == "" {
 		b, _ := os.ReadFile(trace)
@@ -857,7 +858,7 @@ func failpointBinary(t *testing.T) string {
 	for _, args := range [][]string{
 		{"run", "go.etcd.io/gofail@v0.2.0", "enable", "./supervisor"},
 		{"get", "go.etcd.io/gofail@v0.2.0"},
-		{"build", "-o", bin, "./cmd/tend"},
+		{"build", "-o", bin, "./cmd/tendd"},
 	} {
 		c := exec.Command("go", args...)
 		c.Dir = work

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
 	"github.com/tendhq/tend/cmd/internal/query"
@@ -37,21 +38,21 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" || out == "table" || out == "json" {
-				return usageErr("report needs -o FILE.html")
+				return cli.UsageErr("report needs -o FILE.html")
 			}
 			opts := report.Options{Workers: workers, StderrTail: g.stderrTails()}
 			now := time.Now()
 			if sinceFlag != "" {
 				t, err := query.ParseTime(sinceFlag, now)
 				if err != nil {
-					return usageErr("--since: %v", err)
+					return cli.UsageErr("--since: %v", err)
 				}
 				opts.Since = t
 			}
 			if untilFlag != "" {
 				t, err := query.ParseTime(untilFlag, now)
 				if err != nil {
-					return usageErr("--until: %v", err)
+					return cli.UsageErr("--until: %v", err)
 				}
 				opts.Until = t
 			}
@@ -91,7 +92,7 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 	g.nats.register(f, true)
 	cmd.Flags().StringVarP(&out, "out", "", "", "")
 	_ = cmd.Flags().MarkHidden("out")
-	cmd.PreRun = func(cmd *cobra.Command, _ []string) { out = g.output }
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { out = g.Output }
 	return cmd
 }
 
@@ -101,7 +102,7 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 // Without a configuration, or for a worker without relayed stderr, there
 // is none.
 func (g *globals) stderrTails() func(string, events.Incarnation, time.Time) []string {
-	path, err := g.configPath()
+	path, err := g.ConfigPath()
 	if err != nil {
 		return nil
 	}

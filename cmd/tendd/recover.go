@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
@@ -23,7 +24,7 @@ file is opened read-only and never modified. Point the daemon at the new file
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if db == "" || out == "" {
-				return usageErr("recover needs --db FILE and --out NEW")
+				return cli.UsageErr("recover needs --db FILE and --out NEW")
 			}
 			p := newProgress("recover")
 			rep, err := store.Recover(db, out, p.update)
@@ -31,8 +32,8 @@ file is opened read-only and never modified. Point the daemon at the new file
 			if err != nil {
 				return err
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if g.JSON() {
+				return cli.PrintJSON(cmd.OutOrStdout(), rep)
 			}
 			w := cmd.OutOrStdout()
 			if rep.Copied == 0 {
@@ -61,7 +62,7 @@ func replayWorker(l *store.Log, name string) (*fsm.Worker, error) {
 	}
 	wk := w.Worker(name)
 	if wk == nil {
-		return nil, &exitError{code: exitNoWorker, err: fmt.Errorf("no worker %q in %s", name, l.Path())}
+		return nil, &cli.ExitError{Code: cli.ExitNoWorker, Err: fmt.Errorf("no worker %q in %s", name, l.Path())}
 	}
 	return wk, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/top"
 )
 
@@ -25,16 +26,16 @@ q quit. Commands run as you: the daemon records your uid as their actor.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if interval < top.MinInterval {
-				return usageErr("--interval must be at least %s", top.MinInterval)
+				return cli.UsageErr("--interval must be at least %s", top.MinInterval)
 			}
-			c, err := g.client()
+			c, err := g.Client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			err = top.Run(cmd.Context(), c, interval)
 			if errors.Is(err, top.ErrNotTerminal) {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			return err
 		},

@@ -37,8 +37,8 @@ named NAME@1 … NAME@N, also in supervisorctl, instead of by process_name.`,
 			for _, w := range warnings {
 				fmt.Fprintln(os.Stderr, "warning:", w.String())
 			}
-			if out == "" && g.output != "table" && g.output != "json" {
-				out = g.output // -o FILE, as for report
+			if out == "" && g.Output != "table" && g.Output != "json" {
+				out = g.Output // -o FILE, as for report
 			}
 			if out == "" {
 				_, err = cmd.OutOrStdout().Write(toml)

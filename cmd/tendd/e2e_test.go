@@ -20,8 +20,11 @@ import (
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
-// tendBin is the tend binary under test, built once per run.
-var tendBin string
+// tendBin is the tend binary under test, the lean client users type,
+// built once per run with tenddBin, the full binary, beside it: every
+// command of the tests goes through tend, which runs it or hands it to
+// tendd, as a user's does.
+var tendBin, tenddBin string
 
 func TestMain(m *testing.M) {
 	proctest.Main()
@@ -30,10 +33,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	_ = os.Chmod(dir, 0o755) // the refused-uid test runs the CLI as nobody
-	tendBin = filepath.Join(dir, "tend")
-	if out, err := exec.Command("go", "build", "-o", tendBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build tend: %v\n%s", err, out)
-		os.Exit(1)
+	tendBin, tenddBin = filepath.Join(dir, "tend"), filepath.Join(dir, "tendd")
+	for bin, pkg := range map[string]string{tendBin: "../tend", tenddBin: "."} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -2,15 +2,14 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
-	"github.com/tendhq/tend/events"
 )
 
 func newScaleCmd(g *globals) *cobra.Command {
@@ -29,14 +28,14 @@ until the instances it added have started and those it removed are gone.`,
   tend scale web 2 --no-wait`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkOutput(); err != nil {
+			if err := g.CheckOutput(); err != nil {
 				return err
 			}
 			n, err := strconv.Atoi(args[1])
 			if err != nil || n < 0 {
-				return usageErr("N must be a number of instances (0 or more), not %q", args[1])
+				return cli.UsageErr("N must be a number of instances (0 or more), not %q", args[1])
 			}
-			c, err := g.client()
+			c, err := g.Client()
 			if err != nil {
 				return err
 			}
@@ -51,8 +50,8 @@ until the instances it added have started and those it removed are gone.`,
 					return err
 				}
 			}
-			if g.json() {
-				return printJSON(out, res)
+			if g.JSON() {
+				return cli.PrintJSON(out, res)
 			}
 			fmt.Fprintf(out, "%s: %d → %d instances", res.Worker, res.From, res.To)
 			var parts []string
@@ -102,7 +101,7 @@ func waitScale(cmd *cobra.Command, c *client.Client, res client.ScaleResult, tim
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return &exitError{code: exitFailure, err: fmt.Errorf("timed out: %s", strings.Join(pending, "; "))}
+			return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("timed out: %s", strings.Join(pending, "; "))}
 		}
 		select {
 		case <-cmd.Context().Done():
@@ -110,10 +109,4 @@ func waitScale(cmd *cobra.Command, c *client.Client, res client.ScaleResult, tim
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// statusOrder sorts workers by name, the instances of a worker with
-// instances together and by number (web@2 before web@10).
-func statusOrder(ws []client.WorkerStatus) {
-	slices.SortStableFunc(ws, func(a, b client.WorkerStatus) int { return events.CompareNames(a.Name, b.Name) })
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/events"
 )
 
@@ -50,7 +51,7 @@ func TestStopAllIsOneCommand(t *testing.T) {
 	}
 
 	_, errOut, code := e.tend("start", "w00", "nope", "w01")
-	if code != exitNoWorker || !strings.Contains(errOut, `nope`) {
+	if code != cli.ExitNoWorker || !strings.Contains(errOut, `nope`) {
 		t.Fatalf("start w00 nope w01: exit %d, stderr %s", code, errOut)
 	}
 	for _, w := range []string{"w00", "w01"} {

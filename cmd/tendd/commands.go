@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
@@ -29,12 +30,6 @@ import (
 	"github.com/tendhq/tend/fsm/replay"
 	"github.com/tendhq/tend/store"
 )
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 func newDaemonCmd(g *globals) *cobra.Command {
 	var leave, allowUnsafe bool
@@ -51,7 +46,7 @@ started again, it verifies the log and adopts them.`,
   tend daemon -c tend.toml --leave-running   # workers survive the daemon's exit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := g.configPath()
+			path, err := g.ConfigPath()
 			if err != nil {
 				return err
 			}
@@ -73,7 +68,7 @@ started again, it verifies the log and adopts them.`,
 			if errors.Is(err, store.ErrFailed) {
 				// Fail-stop: the workers run on; a service manager starts
 				// the daemon again, which reads the log back from disk.
-				return &exitError{code: exitLogFailed, err: err}
+				return &cli.ExitError{Code: cli.ExitLogFailed, Err: err}
 			}
 			return err
 		},
@@ -108,27 +103,27 @@ is reloaded or recorded; no value of a setting is shown.`,
 		Example: "  tend check -c tend.toml\n  tend check --diff",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := g.configPath()
+			path, err := g.ConfigPath()
 			if err != nil {
 				return err
 			}
 			cfg, err := config.Load(path)
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			if _, err := daemon.Specs(cfg, nil); err != nil {
 				return err
 			}
 			tracking, warnings, err := daemon.CheckTracking(cfg)
 			if err != nil {
-				return &exitError{code: exitFailure, err: err}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: err}
 			}
 			for _, w := range warnings {
 				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %s\n", path, w)
 			}
 			if web := cfg.Daemon.MetricsWebConfig; web != "" {
 				if err := metrics.ValidateWebConfig(web); err != nil {
-					return &exitError{code: exitFailure, err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
+					return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("%s: daemon.metrics_web_config %s: %w", path, web, err)}
 				}
 			}
 			// The daemon refuses what only warns here: check reports on
@@ -174,10 +169,10 @@ is reloaded or recorded; no value of a setting is shown.`,
 // daemon reads its own configuration file, as a reload would, so the
 // answer is what a reload does, runtime scales included.
 func planReload(cmd *cobra.Command, g *globals, path string, workers int) error {
-	if err := g.checkOutput(); err != nil {
+	if err := g.CheckOutput(); err != nil {
 		return err
 	}
-	c, err := g.client()
+	c, err := g.Client()
 	if err != nil {
 		return err
 	}
@@ -187,8 +182,8 @@ func planReload(cmd *cobra.Command, g *globals, path string, workers int) error 
 		return err
 	}
 	out := cmd.OutOrStdout()
-	if g.json() {
-		return printJSON(out, plan)
+	if g.JSON() {
+		return cli.PrintJSON(out, plan)
 	}
 	fmt.Fprintf(out, "%s: ok, %d workers\n", path, workers)
 	if abs, err := filepath.Abs(path); err == nil && abs != plan.Config {
@@ -223,310 +218,6 @@ func planReload(cmd *cobra.Command, g *globals, path string, workers int) error 
 	return tw.Flush()
 }
 
-func since(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := time.Since(t).Round(time.Second)
-	return fmt.Sprintf("%s (%s ago)", t.Local().Format("15:04:05"), d)
-}
-
-func newStatusCmd(g *globals) *cobra.Command {
-	var daemonOnly bool
-	cmd := &cobra.Command{
-		Use:   "status [NAME...]",
-		Short: "Show each worker's state, pid, incarnation, restarts, and why",
-		Example: `  tend status
-  tend status web worker-1 -o json
-  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
-		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := g.checkOutput(); err != nil {
-				return err
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			out := cmd.OutOrStdout()
-			if daemonOnly {
-				st, err := c.Status(cmd.Context(), names...)
-				if err != nil {
-					return err
-				}
-				st.Workers = nil
-				if g.json() {
-					return printJSON(out, st)
-				}
-				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
-				if st.LogFailure != "" {
-					fmt.Fprintf(out, "log refuses writes: %s\n", termsafe.Line(st.LogFailure))
-				}
-				daemonLines(out, st)
-				return nil
-			}
-			if g.json() {
-				raw, err := c.StatusJSON(cmd.Context(), names...)
-				if err != nil {
-					return err
-				}
-				var buf bytes.Buffer
-				if err := json.Indent(&buf, raw, "", "  "); err != nil {
-					return fmt.Errorf("the daemon's status is not JSON: %w", err)
-				}
-				buf.WriteByte('\n')
-				_, err = out.Write(buf.Bytes())
-				return err
-			}
-			st, err := c.Status(cmd.Context(), names...)
-			if err != nil {
-				return err
-			}
-			statusOrder(st.Workers)
-			if st.LogFailure != "" {
-				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): the daemon records nothing more and is exiting (status 74); workers keep running\n", termsafe.Line(st.LogFailure))
-			}
-			// The instances of a worker with instances come under a line
-			// of their own: its name and how many of them run.
-			running := map[string][2]int{}
-			for _, w := range st.Workers {
-				if w.Group != "" {
-					n := running[w.Group]
-					n[1]++
-					if w.State == "Running" {
-						n[0]++
-					}
-					running[w.Group] = n
-				}
-			}
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
-			group := ""
-			for _, w := range st.Workers {
-				if w.Group != "" && w.Group != group {
-					n := running[w.Group]
-					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
-				}
-				group = w.Group
-				name := w.Name
-				if w.Group != "" {
-					name = "  " + name
-				}
-				// The why may be what the worker said of itself (STATUS=).
-				why := termsafe.Line(w.Note())
-				pid := "-"
-				if w.PID != 0 {
-					pid = fmt.Sprint(w.PID)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(name), termsafe.Line(w.State), pid, w.Incarnation, w.Restarts, since(w.Since), why)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			// The daemon's own lines, under the table of all workers.
-			if len(names) == 0 {
-				fmt.Fprintln(out)
-				daemonLines(out, st)
-			}
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
-	return cmd
-}
-
-// daemonLines prints how the daemon tracks processes, and the export's
-// and the alerts' progress, for people.
-func daemonLines(out io.Writer, st client.Status) {
-	if t := st.Tracking; t != nil {
-		line := "processes: tracked by " + t.Mode
-		switch {
-		case t.Where != "":
-			line += " (" + t.Where + ")"
-		case t.Why != "":
-			line += " (" + t.Why + ")"
-		}
-		fmt.Fprintln(out, line)
-	}
-	if x := st.Export; x != nil {
-		conn := "connected"
-		if !x.Connected {
-			conn = "not connected"
-		}
-		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
-			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
-		if x.Error != "" {
-			fmt.Fprintf(out, "export: last error: %s\n", termsafe.Line(x.Error))
-		}
-	}
-	for _, n := range st.Notify {
-		line := fmt.Sprintf("notify %s: done with seq %d, %d delivered, %d failed attempts, %d dead letters", n.Name, n.Cursor, n.Delivered, n.Failures, n.DeadLetters)
-		if n.Retrying != 0 {
-			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
-		}
-		if n.Error != "" {
-			line += "; last error: " + termsafe.Line(n.Error)
-		}
-		fmt.Fprintln(out, line)
-	}
-}
-
-func newCommandCmd(g *globals, verb string) *cobra.Command {
-	var all, noWait, noDeps bool
-	var timeout time.Duration
-	target := map[string]string{"start": "Running", "stop": "Stopped (or Killed)", "restart": "Running again"}[verb]
-	cmd := &cobra.Command{
-		Use:   verb + " NAME... | --all",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " workers and wait until they are " + target,
-		Example: fmt.Sprintf(`  tend %s web
-  tend %s --all --timeout 1m`, verb, verb),
-		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := g.checkOutput(); err != nil {
-				return err
-			}
-			if all == (len(names) > 0) {
-				return usageErr("name workers or pass --all (not both)")
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// One request for every worker named: the daemon judges it as
-			// one command, makes it durable in one commit and answers once.
-			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
-			if err != nil {
-				return err
-			}
-			return printResults(cmd, g, verb, reply.Results)
-		},
-	}
-	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the command is recorded")
-	if verb != "start" {
-		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
-	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the target state")
-	return cmd
-}
-
-// printResults prints one line per worker of a command's answer and
-// returns the error whose exit code says how it went.
-func printResults(cmd *cobra.Command, g *globals, verb string, results []client.CommandResult) error {
-	names := make([]string, len(results))
-	errs := make([]error, len(results))
-	for i, r := range results {
-		names[i] = r.Worker
-		if r.Error != nil {
-			errs[i] = &client.Error{ErrorBody: *r.Error}
-		}
-	}
-	out := cmd.OutOrStdout()
-	if g.json() {
-		_ = printJSON(out, results)
-	}
-	var failed, missing int
-	for i, n := range names {
-		r := results[i]
-		switch {
-		case errs[i] != nil:
-			if client.IsNoWorker(errs[i]) {
-				missing++
-			} else {
-				failed++
-			}
-			fmt.Fprintf(os.Stderr, "%s: %s\n", termsafe.Line(n), termsafe.Line(errs[i].Error()))
-		case !r.Reached:
-			failed++
-			fmt.Fprintf(os.Stderr, "%s: %s\n", termsafe.Line(n), termsafe.Line(r.Reason))
-		case g.json():
-		case r.Did == "signal" && r.Event != nil:
-			what := "SIG" + r.Event.Signal
-			if verb == "reload" {
-				what += " (its reload_signal)"
-			}
-			sent := "decided"
-			if r.Outcome != nil {
-				sent = "sent"
-			}
-			fmt.Fprintf(out, "%s: %s %s to incarnation %d (pid %d)\n", termsafe.Line(n), what, sent, r.Event.Incarnation, r.Event.PID)
-		default:
-			fmt.Fprintf(out, "%s: %s (pid %d, incarnation %d)\n", termsafe.Line(n), termsafe.Line(r.Status.State), r.Status.PID, r.Status.Incarnation)
-		}
-	}
-	switch {
-	case missing > 0 && failed == 0:
-		return &exitError{code: exitNoWorker, err: fmt.Errorf("%d of %d workers do not exist", missing, len(names))}
-	case missing+failed > 0:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed for %d of %d workers", verb, missing+failed, len(names))}
-	}
-	return nil
-}
-
-func newSignalCmd(g *globals) *cobra.Command {
-	var all, noWait bool
-	var timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "signal NAME... SIGNAL | --all SIGNAL",
-		Short: "Send a signal to workers' running processes, and record who sent it",
-		Long: `Send a signal (a name such as HUP or SIGHUP, RTMIN+n, or a number) to the
-process group of each worker's running incarnation, and to any process of
-that incarnation that left its group, as the stop signal is sent. The
-request and its outcome are events with you as their actor, so history and
-why show them. The signal is decided for the incarnation that runs when
-the command is recorded, and never reaches a later one: if that
-incarnation ends first, nothing is sent and the outcome says so. A worker
-with no running process is refused (not running). Every signal may be sent,
-KILL and STOP included; what follows (an exit the restart policy handles, a
-frozen worker) is recorded like anything else.`,
-		Example: `  tend signal web HUP
-  tend signal web worker-1 SIGUSR1
-  tend signal --all USR2`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkOutput(); err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				return usageErr("name the signal")
-			}
-			names, sig := args[:len(args)-1], args[len(args)-1]
-			if all == (len(names) > 0) {
-				return usageErr("name workers or pass --all (not both), then the signal")
-			}
-			if _, err := events.ParseSignal(sig); err != nil {
-				return usageErr("%v", err)
-			}
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String()})
-			if err != nil {
-				return err
-			}
-			results := reply.Results
-			if all {
-				// --all is every worker that runs: those that do not are
-				// left out, as supervisorctl's "signal all" does.
-				results = results[:0]
-				for _, r := range reply.Results {
-					if r.Error == nil || r.Error.Code != "not_running" {
-						results = append(results, r)
-					}
-				}
-			}
-			return printResults(cmd, g, "signal", results)
-		},
-	}
-	cmd.Flags().BoolVar(&all, "all", false, "every configured worker that runs")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the signal is recorded, before it is sent")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
-	return cmd
-}
-
 func newReloadCmd(g *globals) *cobra.Command {
 	var noWait, noDeps bool
 	var timeout time.Duration
@@ -545,13 +236,13 @@ anything.`,
   kill -HUP $(pidof tend)   # the same
   tend reload web           # web's reload_signal, or a restart`,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			c, err := g.client()
+			c, err := g.Client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			if len(names) > 0 {
-				if err := g.checkOutput(); err != nil {
+				if err := g.CheckOutput(); err != nil {
 					return err
 				}
 				reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "reload", Workers: names,
@@ -559,14 +250,14 @@ anything.`,
 				if err != nil {
 					return err
 				}
-				return printResults(cmd, g, "reload", reply.Results)
+				return cli.PrintResults(cmd, g.Globals, "reload", reply.Results)
 			}
 			r, err := c.Reload(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), r)
+			if g.JSON() {
+				return cli.PrintJSON(cmd.OutOrStdout(), r)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reloaded (digest %.12s, seq %d): added %v, removed %v, changed %v\n", strings.TrimPrefix(r.Hash, store.DigestPrefix), r.Seq, r.Added, r.Removed, r.Changed)
 			return nil
@@ -626,14 +317,14 @@ func newHistoryCmd(g *globals) *cobra.Command {
   tend history web --nats nats://nats.internal:4222 --host web-3   # that host's log, from the stream`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.checkOutput(); err != nil {
+			if err := g.CheckOutput(); err != nil {
 				return err
 			}
 			var from time.Time
 			if sinceFlag != "" {
 				t, err := query.ParseTime(sinceFlag, time.Now())
 				if err != nil {
-					return usageErr("--since: %v", err)
+					return cli.UsageErr("--since: %v", err)
 				}
 				from = t
 			}
@@ -649,11 +340,11 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					return logFailure(l, err)
 				}
 				if len(raw) == 0 && !workerInLog(l, args[0]) {
-					return &exitError{code: exitNoWorker, err: fmt.Errorf("no worker %q in %s", args[0], l.Path())}
+					return &cli.ExitError{Code: cli.ExitNoWorker, Err: fmt.Errorf("no worker %q in %s", args[0], l.Path())}
 				}
 				evs = toJSON(raw)
 			} else {
-				c, err := g.client()
+				c, err := g.Client()
 				if err != nil {
 					return err
 				}
@@ -667,8 +358,8 @@ func newHistoryCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), evs)
+			if g.JSON() {
+				return cli.PrintJSON(cmd.OutOrStdout(), evs)
 			}
 			return eventTable(cmd.OutOrStdout(), evs, false)
 		},
@@ -711,7 +402,7 @@ func newWhyCmd(g *globals) *cobra.Command {
 				}
 				a = explain.Why(w, hist)
 			} else {
-				c, err := g.client()
+				c, err := g.Client()
 				if err != nil {
 					return err
 				}
@@ -720,8 +411,8 @@ func newWhyCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), a)
+			if g.JSON() {
+				return cli.PrintJSON(cmd.OutOrStdout(), a)
 			}
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), strings.Join(termsafe.Lines(a.Lines()), "\n"))
 			return err
@@ -746,20 +437,20 @@ func newEventsCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if typ != "" {
 				if _, err := events.ParseType(typ); err != nil {
-					return usageErr("--type: %v", err)
+					return cli.UsageErr("--type: %v", err)
 				}
 			}
 			var t time.Time
 			if sinceFlag != "" {
 				var err error
 				if t, err = query.ParseTime(sinceFlag, time.Now()); err != nil {
-					return usageErr("--since: %v", err)
+					return cli.UsageErr("--since: %v", err)
 				}
 			}
 			out := cmd.OutOrStdout()
 			var batch []events.JSON
 			emit := func(e events.JSON) error {
-				if g.json() {
+				if g.JSON() {
 					b, _ := json.Marshal(e)
 					_, err := fmt.Fprintln(out, string(b))
 					return err
@@ -772,7 +463,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 			}
 			if g.offline(cmd.Context()) {
 				if follow {
-					return usageErr("--follow needs a running daemon")
+					return cli.UsageErr("--follow needs a running daemon")
 				}
 				l, err := g.openDB()
 				if err != nil {
@@ -801,7 +492,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 					return logFailure(l, err)
 				}
 			} else {
-				c, err := g.client()
+				c, err := g.Client()
 				if err != nil {
 					return err
 				}
@@ -844,9 +535,9 @@ as \x1b. --raw prints the bytes as written (for a pipe, not a terminal).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if withEvents && follow {
-				return usageErr("--events shows what was written; it does not follow (-f)")
+				return cli.UsageErr("--events shows what was written; it does not follow (-f)")
 			}
-			c, err := g.client()
+			c, err := g.Client()
 			if err != nil {
 				return err
 			}
@@ -898,7 +589,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if at == "" && seq == "" {
-				return usageErr("give --at TIME or --seq N")
+				return cli.UsageErr("give --at TIME or --seq N")
 			}
 			var r client.ReplayResult
 			if g.offline(cmd.Context()) {
@@ -910,12 +601,12 @@ func newReplayCmd(g *globals) *cobra.Command {
 				r, err = query.ReplayAt(l, at, seq)
 				var bad *query.BadQuery
 				if errors.As(err, &bad) {
-					return usageErr("%v", err)
+					return cli.UsageErr("%v", err)
 				} else if err != nil {
 					return logFailure(l, err)
 				}
 			} else {
-				c, err := g.client()
+				c, err := g.Client()
 				if err != nil {
 					return err
 				}
@@ -924,8 +615,8 @@ func newReplayCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if g.json() {
-				return printJSON(cmd.OutOrStdout(), r)
+			if g.JSON() {
+				return cli.PrintJSON(cmd.OutOrStdout(), r)
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "state after seq %d (%s)\n", r.Seq, r.Time.Local().Format("2006-01-02 15:04:05.000"))
@@ -970,7 +661,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				}
 				rep = *r
 			} else {
-				c, err := g.client()
+				c, err := g.Client()
 				if err != nil {
 					return err
 				}
@@ -979,16 +670,16 @@ func newVerifyCmd(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			if g.json() {
-				_ = printJSON(cmd.OutOrStdout(), rep)
+			if g.JSON() {
+				_ = cli.PrintJSON(cmd.OutOrStdout(), rep)
 			} else if rep.OK {
 				fmt.Fprintf(cmd.OutOrStdout(), "ok: %d events, chain and checksums intact, index consistent\n", rep.Events)
 			}
 			switch {
 			case !rep.OK && rep.Problem != "":
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: first bad seq %d: %s (%d index problems); `tend recover` copies every whole event before it", what, rep.FirstBad, rep.Problem, rep.IndexProblems)}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("%s is damaged: first bad seq %d: %s (%d index problems); `tend recover` copies every whole event before it", what, rep.FirstBad, rep.Problem, rep.IndexProblems)}
 			case !rep.OK:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s: the worker index has %d problems; the records and their chain are whole", what, rep.IndexProblems)}
+				return &cli.ExitError{Code: cli.ExitFailure, Err: fmt.Errorf("%s: the worker index has %d problems; the records and their chain are whole", what, rep.IndexProblems)}
 			}
 			return nil
 		},

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/termsafe"
+	"github.com/tendhq/tend/events"
+)
+
+// NewStatusCmd is `tend status`.
+func NewStatusCmd(g *Globals) *cobra.Command {
+	var daemonOnly bool
+	cmd := &cobra.Command{
+		Use:   "status [NAME...]",
+		Short: "Show each worker's state, pid, incarnation, restarts, and why",
+		Example: `  tend status
+  tend status web worker-1 -o json
+  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if err := g.CheckOutput(); err != nil {
+				return err
+			}
+			c, err := g.Client()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			out := cmd.OutOrStdout()
+			if daemonOnly {
+				st, err := c.Status(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				st.Workers = nil
+				if g.JSON() {
+					return PrintJSON(out, st)
+				}
+				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
+				if st.LogFailure != "" {
+					fmt.Fprintf(out, "log refuses writes: %s\n", termsafe.Line(st.LogFailure))
+				}
+				daemonLines(out, st)
+				return nil
+			}
+			if g.JSON() {
+				raw, err := c.StatusJSON(cmd.Context(), names...)
+				if err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				if err := json.Indent(&buf, raw, "", "  "); err != nil {
+					return fmt.Errorf("the daemon's status is not JSON: %w", err)
+				}
+				buf.WriteByte('\n')
+				_, err = out.Write(buf.Bytes())
+				return err
+			}
+			st, err := c.Status(cmd.Context(), names...)
+			if err != nil {
+				return err
+			}
+			StatusOrder(st.Workers)
+			if st.LogFailure != "" {
+				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): the daemon records nothing more and is exiting (status 74); workers keep running\n", termsafe.Line(st.LogFailure))
+			}
+			// The instances of a worker with instances come under a line
+			// of their own: its name and how many of them run.
+			running := map[string][2]int{}
+			for _, w := range st.Workers {
+				if w.Group != "" {
+					n := running[w.Group]
+					n[1]++
+					if w.State == "Running" {
+						n[0]++
+					}
+					running[w.Group] = n
+				}
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+			group := ""
+			for _, w := range st.Workers {
+				if w.Group != "" && w.Group != group {
+					n := running[w.Group]
+					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
+				}
+				group = w.Group
+				name := w.Name
+				if w.Group != "" {
+					name = "  " + name
+				}
+				// The why may be what the worker said of itself (STATUS=).
+				why := termsafe.Line(w.Note())
+				pid := "-"
+				if w.PID != 0 {
+					pid = fmt.Sprint(w.PID)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", termsafe.Line(name), termsafe.Line(w.State), pid, w.Incarnation, w.Restarts, Since(w.Since), why)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			// The daemon's own lines, under the table of all workers.
+			if len(names) == 0 {
+				fmt.Fprintln(out)
+				daemonLines(out, st)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
+	return cmd
+}
+
+// daemonLines prints how the daemon tracks processes, and the export's
+// and the alerts' progress, for people.
+func daemonLines(out io.Writer, st client.Status) {
+	if t := st.Tracking; t != nil {
+		line := "processes: tracked by " + t.Mode
+		switch {
+		case t.Where != "":
+			line += " (" + t.Where + ")"
+		case t.Why != "":
+			line += " (" + t.Why + ")"
+		}
+		fmt.Fprintln(out, line)
+	}
+	if x := st.Export; x != nil {
+		conn := "connected"
+		if !x.Connected {
+			conn = "not connected"
+		}
+		fmt.Fprintf(out, "export: stream %s as host %s, log %.8s: %s, acknowledged seq %d of %d, lag %d events (%.1fs)\n",
+			x.Stream, x.Host, x.Log, conn, x.Acked, x.Last, x.LagEvents, x.LagSeconds)
+		if x.Error != "" {
+			fmt.Fprintf(out, "export: last error: %s\n", termsafe.Line(x.Error))
+		}
+	}
+	for _, n := range st.Notify {
+		line := fmt.Sprintf("notify %s: done with seq %d, %d delivered, %d failed attempts, %d dead letters", n.Name, n.Cursor, n.Delivered, n.Failures, n.DeadLetters)
+		if n.Retrying != 0 {
+			line += fmt.Sprintf("; retrying seq %d", n.Retrying)
+		}
+		if n.Error != "" {
+			line += "; last error: " + termsafe.Line(n.Error)
+		}
+		fmt.Fprintln(out, line)
+	}
+}
+
+// Since is when t was, for people: its local time and how long ago.
+func Since(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := time.Since(t).Round(time.Second)
+	return fmt.Sprintf("%s (%s ago)", t.Local().Format("15:04:05"), d)
+}
+
+// StatusOrder sorts workers by name, the instances of a worker with
+// instances together and by number (web@2 before web@10).
+func StatusOrder(ws []client.WorkerStatus) {
+	slices.SortStableFunc(ws, func(a, b client.WorkerStatus) int { return events.CompareNames(a.Name, b.Name) })
+}
