@@ -2,14 +2,12 @@ package client
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"syscall"
@@ -18,26 +16,17 @@ import (
 	"github.com/tendhq/tend/events"
 )
 
-// Client talks to one daemon over its unix socket.
+// Client talks to one daemon over its unix socket, one connection per
+// request (wire.go).
 type Client struct {
 	socket string
-	http   *http.Client
 }
 
 // New returns a client for the daemon listening on socket.
-func New(socket string) *Client {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConns: 2,
-	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr}}
-}
+func New(socket string) *Client { return &Client{socket: socket} }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close releases what the client holds: nothing outlives a request.
+func (c *Client) Close() {}
 
 // Error is an answer the daemon gave with an error code.
 type Error struct {
@@ -56,39 +45,32 @@ func IsNoWorker(err error) bool {
 	return errors.As(err, &e) && e.Code == "no_such_worker"
 }
 
-func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*response, error) {
 	return c.doBody(ctx, method, path, q, nil)
 }
 
 // ErrBusy says the daemon is there but takes no more connections now.
 var ErrBusy = errors.New("the tend daemon is busy")
 
-func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, body []byte) (*http.Response, error) {
-	u := "http://tend" + path
+func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, body []byte) (*response, error) {
+	target := path
 	if len(q) > 0 {
-		u += "?" + q.Encode()
+		target += "?" + q.Encode()
 	}
-	var resp *http.Response
+	var conn net.Conn
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, time.Second) {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u, rd)
-		if err != nil {
-			return nil, err
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err = c.http.Do(req)
+		var d net.Dialer
+		var err error
+		conn, err = d.DialContext(ctx, "unix", c.socket)
 		if err == nil {
 			break
 		}
 		var op *net.OpError
-		dial := errors.As(err, &op) && op.Op == "dial"
+		if !errors.As(err, &op) || op.Op != "dial" {
+			return nil, err
+		}
 		switch {
-		case dial && errors.Is(err, syscall.EAGAIN):
+		case errors.Is(err, syscall.EAGAIN):
 			// The socket's backlog is full: a daemon is there, and busy.
 			// Wait and try again, as long as the caller's context allows.
 			select {
@@ -97,14 +79,16 @@ func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, 
 			case <-time.After(delay):
 			}
 			continue
-		case dial && errors.Is(err, syscall.EACCES):
+		case errors.Is(err, syscall.EACCES):
 			return nil, fmt.Errorf("cannot open the control socket %s: permission denied (run as root, as the daemon's user, or as a member of its socket_group)", c.socket)
-		case dial && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)):
+		case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED):
 			return nil, fmt.Errorf("%w on %s (is the daemon running? start it with `tend daemon`, or read a log file with --db): %v", ErrNoDaemon, c.socket, op.Err)
-		case dial:
-			return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
 		}
-		return nil, err
+		return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
+	}
+	resp, err := roundTrip(ctx, conn, method, target, body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s on the control socket %s: %w", method, path, c.socket, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
@@ -130,13 +114,13 @@ func (c *Client) getJSON(ctx context.Context, method, path string, q url.Values,
 // Ping checks that a daemon answers.
 func (c *Client) Ping(ctx context.Context) error {
 	var v map[string]any
-	return c.getJSON(ctx, http.MethodGet, "/v1/ping", nil, &v)
+	return c.getJSON(ctx, "GET", "/v1/ping", nil, &v)
 }
 
 // Status asks for the named workers (all when none).
 func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	var s Status
-	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	err := c.getJSON(ctx, "GET", "/v1/status", url.Values{"name": names}, &s)
 	return s, err
 }
 
@@ -146,7 +130,7 @@ func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessa
 	var s struct {
 		Workers json.RawMessage `json:"workers"`
 	}
-	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
+	err := c.getJSON(ctx, "GET", "/v1/status", url.Values{"name": names}, &s)
 	return s.Workers, err
 }
 
@@ -157,7 +141,7 @@ func (c *Client) Commands(ctx context.Context, req CommandRequest) (CommandReply
 	if err != nil {
 		return CommandReply{}, err
 	}
-	resp, err := c.doBody(ctx, http.MethodPost, "/v1/command", nil, body)
+	resp, err := c.doBody(ctx, "POST", "/v1/command", nil, body)
 	if err != nil {
 		return CommandReply{}, err
 	}
@@ -175,14 +159,14 @@ func (c *Client) Command(ctx context.Context, verb, name string, wait bool, time
 		q.Set("wait", "1")
 	}
 	var r CommandResult
-	err := c.getJSON(ctx, http.MethodPost, "/v1/workers/"+url.PathEscape(name)+"/"+verb, q, &r)
+	err := c.getJSON(ctx, "POST", "/v1/workers/"+url.PathEscape(name)+"/"+verb, q, &r)
 	return r, err
 }
 
 // Reload asks the daemon to re-read its configuration.
 func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	var r ReloadResult
-	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", nil, &r)
+	err := c.getJSON(ctx, "POST", "/v1/reload", nil, &r)
 	return r, err
 }
 
@@ -192,7 +176,7 @@ func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, 
 	if err != nil {
 		return ScaleResult{}, err
 	}
-	resp, err := c.doBody(ctx, http.MethodPost, "/v1/scale", nil, body)
+	resp, err := c.doBody(ctx, "POST", "/v1/scale", nil, body)
 	if err != nil {
 		return ScaleResult{}, err
 	}
@@ -205,7 +189,7 @@ func (c *Client) Scale(ctx context.Context, worker string, n int) (ScaleResult, 
 // PlanReload asks what a reload would do now, without reloading.
 func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
 	var r ReloadPlan
-	err := c.getJSON(ctx, http.MethodPost, "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
+	err := c.getJSON(ctx, "POST", "/v1/reload", url.Values{"dry_run": {"1"}}, &r)
 	return r, err
 }
 
@@ -216,18 +200,18 @@ func (c *Client) History(ctx context.Context, name string, since time.Time, limi
 		q.Set("since", since.UTC().Format(time.RFC3339Nano))
 	}
 	var out []events.JSON
-	err := c.getJSON(ctx, http.MethodGet, "/v1/history/"+url.PathEscape(name), q, &out)
+	err := c.getJSON(ctx, "GET", "/v1/history/"+url.PathEscape(name), q, &out)
 	return out, err
 }
 
 // Get fetches a JSON document from path (why, replay, verify).
 func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
-	return c.getJSON(ctx, http.MethodGet, path, q, out)
+	return c.getJSON(ctx, "GET", path, q, out)
 }
 
 // CopyLog writes a consistent copy of the daemon's log file to w.
 func (c *Client) CopyLog(ctx context.Context, w io.Writer) error {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/log", nil)
+	resp, err := c.do(ctx, "GET", "/v1/log", nil)
 	if err != nil {
 		return err
 	}
@@ -253,7 +237,7 @@ func (c *Client) Events(ctx context.Context, from events.Seq, follow bool, worke
 		if !since.IsZero() {
 			q.Set("since", since.UTC().Format(time.RFC3339Nano))
 		}
-		resp, err := c.do(ctx, http.MethodGet, "/v1/events", q)
+		resp, err := c.do(ctx, "GET", "/v1/events", q)
 		if err != nil {
 			return err
 		}
@@ -294,7 +278,7 @@ func (c *Client) Logs(ctx context.Context, name string, stderr, follow bool, lin
 	if follow {
 		q.Set("follow", "1")
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/v1/logs/"+url.PathEscape(name), q)
+	resp, err := c.do(ctx, "GET", "/v1/logs/"+url.PathEscape(name), q)
 	if err != nil {
 		return err
 	}

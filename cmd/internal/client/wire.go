@@ -1,0 +1,221 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// The client speaks HTTP/1.1 on the unix socket itself, one request per
+// connection, rather than through net/http: net/http brings TLS, x509 and
+// HTTP/2 with it, whose inits and pages every `tend status` would pay for.
+// What it needs is small: a request line, a few headers, a status line,
+// the response's headers, and a body of a given length, chunked (the
+// daemon's streams) or up to the end of the connection.
+
+// Bounds on what the other end of the socket may make the client read
+// before the body: whoever can create a socket where a config points may
+// answer anything.
+const (
+	maxHeaderLine  = 64 << 10
+	maxHeaderLines = 100
+)
+
+// response is a status and a body, which reads the connection; closing
+// the body closes the connection.
+type response struct {
+	StatusCode int
+	Body       io.ReadCloser
+}
+
+// errBadResponse says the other end of the socket did not answer HTTP.
+var errBadResponse = errors.New("the control socket's answer is not HTTP")
+
+// roundTrip sends one request on conn and reads the response's head. The
+// body is the caller's to read and close; ctx ending closes conn, which
+// ends a read in progress.
+func roundTrip(ctx context.Context, conn net.Conn, method, target string, body []byte) (*response, error) {
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	fail := func(err error) (*response, error) {
+		stop()
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	var req strings.Builder
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: tend\r\nUser-Agent: tend\r\nConnection: close\r\n", method, target)
+	if body != nil {
+		fmt.Fprintf(&req, "Content-Type: application/json\r\nContent-Length: %d\r\n", len(body))
+	}
+	req.WriteString("\r\n")
+	if _, err := io.WriteString(conn, req.String()+string(body)); err != nil {
+		return fail(err)
+	}
+	br := bufio.NewReaderSize(conn, 4<<10)
+	line, err := readLine(br)
+	if err != nil {
+		return fail(err)
+	}
+	// HTTP/1.1 200 OK
+	proto, rest, _ := strings.Cut(line, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	status, err := strconv.Atoi(code)
+	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 {
+		return fail(fmt.Errorf("%w: %q", errBadResponse, trim(line)))
+	}
+	length, chunked := int64(-1), false
+	for n := 0; ; n++ {
+		line, err := readLine(br)
+		if err != nil {
+			return fail(err)
+		}
+		if line == "" {
+			break
+		}
+		if n == maxHeaderLines {
+			return fail(fmt.Errorf("%w: more than %d header lines", errBadResponse, maxHeaderLines))
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return fail(fmt.Errorf("%w: header line %q", errBadResponse, trim(line)))
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case strings.EqualFold(k, "Content-Length"):
+			if length, err = strconv.ParseInt(v, 10, 64); err != nil || length < 0 {
+				return fail(fmt.Errorf("%w: Content-Length %q", errBadResponse, trim(v)))
+			}
+		case strings.EqualFold(k, "Transfer-Encoding"):
+			if !strings.EqualFold(v, "chunked") {
+				return fail(fmt.Errorf("%w: Transfer-Encoding %q", errBadResponse, trim(v)))
+			}
+			chunked = true
+		}
+	}
+	var r io.Reader = br
+	switch {
+	case chunked:
+		r = &chunkedReader{br: br}
+	case length >= 0:
+		r = io.LimitReader(br, length)
+	}
+	return &response{StatusCode: status, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
+}
+
+// readLine reads one CRLF-ended line of a response's head, without it.
+func readLine(br *bufio.Reader) (string, error) {
+	var line []byte
+	for {
+		b, err := br.ReadSlice('\n')
+		line = append(line, b...)
+		if len(line) > maxHeaderLine {
+			return "", fmt.Errorf("%w: a line longer than %d bytes", errBadResponse, maxHeaderLine)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return "", io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"), nil
+	}
+}
+
+// trim bounds what an error quotes of a bad answer.
+func trim(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
+
+// respBody is a response's body: reading it reads the connection, closing it
+// closes the connection.
+type respBody struct {
+	r    io.Reader
+	conn net.Conn
+	stop func() bool
+	ctx  context.Context
+}
+
+func (b *respBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		err = b.ctx.Err()
+	}
+	return n, err
+}
+
+func (b *respBody) Close() error {
+	b.stop()
+	return b.conn.Close()
+}
+
+// chunkedReader reads a body sent with Transfer-Encoding: chunked.
+type chunkedReader struct {
+	br   *bufio.Reader
+	left int64 // of the current chunk
+	done bool
+}
+
+func (c *chunkedReader) Read(p []byte) (int, error) {
+	if c.done {
+		return 0, io.EOF
+	}
+	if c.left == 0 {
+		line, err := readLine(c.br)
+		if err != nil {
+			return 0, err
+		}
+		size, _, _ := strings.Cut(line, ";") // chunk extensions are ignored
+		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%w: chunk size %q", errBadResponse, trim(line))
+		}
+		if n == 0 {
+			// The trailer, if any, up to the empty line.
+			for i := 0; ; i++ {
+				line, err := readLine(c.br)
+				if err != nil {
+					return 0, err
+				}
+				if line == "" {
+					break
+				}
+				if i == maxHeaderLines {
+					return 0, fmt.Errorf("%w: more than %d trailer lines", errBadResponse, maxHeaderLines)
+				}
+			}
+			c.done = true
+			return 0, io.EOF
+		}
+		c.left = n
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.br.Read(p)
+	c.left -= int64(n)
+	if c.left == 0 && err == nil {
+		// Each chunk ends with CRLF.
+		if line, lerr := readLine(c.br); lerr != nil {
+			err = lerr
+		} else if line != "" {
+			err = fmt.Errorf("%w: a chunk longer than its size", errBadResponse)
+		}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
