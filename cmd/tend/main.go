@@ -114,37 +114,41 @@ func handOver(argv []string) int {
 
 // fullBinary finds tendd: beside this binary's own executable, then at
 // $TEND_DAEMON_BIN. $PATH is not searched: root runs tend, and a
-// directory on a PATH may be writable by a user who is not root.
+// directory on a PATH may be writable by a user who is not root. A
+// candidate that is this very binary (a tendd linked to tend) is passed
+// over: exec'ing it would hand over again, for ever.
 func fullBinary() (string, error) {
 	var tried []string
-	exe, err := os.Executable()
+	self, err := os.Executable()
 	if err == nil {
-		exe, err = filepath.EvalSymlinks(exe)
+		self, err = filepath.EvalSymlinks(self)
+	}
+	// usable says whether p, named as what in the error, is an
+	// executable file other than this one.
+	usable := func(what, p string) bool {
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			tried = append(tried, what)
+			return false
+		}
+		if me, err := os.Stat(self); err == nil && os.SameFile(fi, me) {
+			tried = append(tried, what+" (this same binary, not the full one)")
+			return false
+		}
+		return true
 	}
 	if err != nil {
 		tried = append(tried, fmt.Sprintf("beside this binary (%v)", err))
-	} else {
-		p := filepath.Join(filepath.Dir(exe), fullName)
-		if isExecutable(p) {
-			return p, nil
-		}
-		tried = append(tried, p)
+	} else if p := filepath.Join(filepath.Dir(self), fullName); usable(p, p) {
+		return p, nil
 	}
 	switch p := os.Getenv("TEND_DAEMON_BIN"); {
 	case p == "":
 	case !filepath.IsAbs(p):
 		tried = append(tried, fmt.Sprintf("$TEND_DAEMON_BIN=%s (not an absolute path)", p))
-	case isExecutable(p):
+	case usable("$TEND_DAEMON_BIN="+p, p):
 		return p, nil
-	default:
-		tried = append(tried, "$TEND_DAEMON_BIN="+p)
 	}
-	return "", fmt.Errorf("this command needs the full binary, %s, and it is not installed where tend looks: tried %s. Install tendd beside tend (make build puts both in bin/), or set $TEND_DAEMON_BIN to its absolute path",
+	return "", fmt.Errorf("this command needs the full binary, %s, which is not where tend looks for it: tried %s. Install tendd beside tend (make build puts both in bin/), or set $TEND_DAEMON_BIN to its absolute path",
 		fullName, strings.Join(tried, ", "))
-}
-
-// isExecutable reports whether p is a regular file with an execute bit.
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }

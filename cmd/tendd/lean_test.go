@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // runBin runs bin with args and env added to the test's, and returns stdout,
@@ -103,7 +105,7 @@ func TestLeanClientAnswersAsTendd(t *testing.T) {
 	same(true, 0, "start", "a")
 	same(true, 0, "start", "a", "-o", "json")
 	same(true, 0, "restart", "a")
-	same(true, 0, "restart", "b@1", "--timeout", "20s", "--no-deps", "-o", "json")
+	same(true, 0, "restart", "b@1", "--timeout", "20s", "--no-deps")
 	same(true, 0, "stop", "--all", "--timeout", "10s")
 	same(true, 0, "start", "--all")
 	same(true, 0, "restart", "--all", "--no-wait")
@@ -142,6 +144,17 @@ func TestLeanClientHandsOverToTendd(t *testing.T) {
 		if ac != 1 || !strings.Contains(ae, "tend: this command needs the full binary, tendd") || !strings.Contains(ae, filepath.Join(filepath.Dir(lean), "tendd")) {
 			t.Errorf("tend %s without tendd: exit %d, want 1 and the paths tried:\n%s", strings.Join(args, " "), ac, ae)
 		}
+	}
+	// A tendd that is the lean client itself (linked to it) is not
+	// exec'd: it would hand over to itself for ever.
+	if err := os.Symlink(lean, filepath.Join(filepath.Dir(lean), "tendd")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	loop := exec.CommandContext(ctx, lean, "-c", e.conf, "top")
+	if out, err := loop.CombinedOutput(); ctx.Err() != nil || loop.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "(this same binary, not the full one)") {
+		t.Errorf("tend top with tendd a link to tend: %v (%v):\n%s", err, ctx.Err(), out)
 	}
 	// $TEND_DAEMON_BIN: an absolute path is followed, a relative one not.
 	args := []string{"-c", e.conf, "history", "a"}
