@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 if [ -z "$BIN" ]; then
-  (cd "$REPO" && go build -o "$WORK/tend" ./cmd/tend && go build -o "$WORK/tendd" ./cmd/tendd)
+  (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/tend" ./cmd/tend && go build -o "$WORK/tendd" ./cmd/tendd)
   BIN=$WORK/tend
 fi
 # The daemon holds one descriptor per live worker (its pidfd), and a few

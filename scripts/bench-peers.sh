@@ -80,7 +80,7 @@ mkdir -p "$WORK/raw" "$WORK/limits"
 
 echo "building tend ..." >&2
 v=$(cd "$REPO" && git describe --tags --always --dirty 2>/dev/null || echo dev)
-( cd "$REPO" && "$GO" build -ldflags "-X main.version=$v" -o "$WORK/tend" ./cmd/tend &&
+( cd "$REPO" && CGO_ENABLED=0 "$GO" build -ldflags "-X main.version=$v" -o "$WORK/tend" ./cmd/tend &&
     "$GO" build -ldflags "-X main.version=$v" -o "$WORK/tendd" ./cmd/tendd )
 export TEND_BIN=$WORK/tend
 

@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 	_ = os.Chmod(dir, 0o755) // the refused-uid test runs the CLI as nobody
 	tendBin, tenddBin = filepath.Join(dir, "tend"), filepath.Join(dir, "tendd")
 	for bin, pkg := range map[string]string{tendBin: "../tend", tenddBin: "."} {
-		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		if bin == tendBin {
+			build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make builds it
+		}
+		if out, err := build.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
 		}

@@ -108,7 +108,11 @@ func (c *Client) getJSON(ctx context.Context, method, path string, q url.Values,
 		return err
 	}
 	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(out)
+	b, err := readAll(resp)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
 }
 
 // Ping checks that a daemon answers.

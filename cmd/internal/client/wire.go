@@ -30,7 +30,32 @@ const (
 // the body closes the connection.
 type response struct {
 	StatusCode int
+	Length     int64 // of the body, -1 when the daemon did not say
 	Body       io.ReadCloser
+}
+
+// readAll reads a whole body: into one buffer when its length is known
+// (up to a bound: the length is the other end's word), so a short-lived
+// client touches each page of it once.
+func readAll(r *response) ([]byte, error) {
+	n := r.Length
+	if n < 0 || n > 16<<20 {
+		n = 64 << 10
+	}
+	buf := make([]byte, 0, n+1) // +1: room to read the end without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // errBadResponse says the other end of the socket did not answer HTTP.
@@ -106,7 +131,7 @@ func roundTrip(ctx context.Context, conn net.Conn, method, target string, body [
 	case length >= 0:
 		r = io.LimitReader(br, length)
 	}
-	return &response{StatusCode: status, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
+	return &response{StatusCode: status, Length: length, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
 }
 
 // readLine reads one CRLF-ended line of a response's head, without it.

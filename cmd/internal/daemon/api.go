@@ -78,9 +78,20 @@ func (a *api) authorize(next http.Handler) http.Handler {
 	})
 }
 
+// writeJSON answers v whole, with its length: the client reads it into
+// one buffer of that size (a status of thousands of workers is a few
+// hundred KB, and each page a short-lived client touches costs it a
+// fault).
 func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "failed", err)
+		return
+	}
+	b = append(b, '\n') // as json.Encoder ends a value
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
 }
 
 func fail(w http.ResponseWriter, status int, code string, err error) {
