@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -89,6 +90,10 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 					running[w.Group] = n
 				}
 			}
+			// tabwriter writes line by line: one system call a worker
+			// unless buffered.
+			bw := bufio.NewWriterSize(out, 64<<10)
+			out = bw
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
 			group := ""
@@ -118,7 +123,7 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 				fmt.Fprintln(out)
 				daemonLines(out, st)
 			}
-			return nil
+			return bw.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
