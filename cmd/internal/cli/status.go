@@ -2,8 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -54,19 +52,11 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 				return nil
 			}
 			if g.JSON() {
-				raw, err := c.StatusJSON(cmd.Context(), names...)
+				b, err := c.StatusJSON(cmd.Context(), names...)
 				if err != nil {
 					return err
 				}
-				// One buffer: indented, the workers take about half as
-				// much again as the daemon's compact form.
-				var buf bytes.Buffer
-				buf.Grow(len(raw) + len(raw)/2)
-				if err := json.Indent(&buf, raw, "", "  "); err != nil {
-					return fmt.Errorf("the daemon's status is not JSON: %w", err)
-				}
-				buf.WriteByte('\n')
-				_, err = out.Write(buf.Bytes())
+				_, err = out.Write(b)
 				return err
 			}
 			st, err := c.Status(cmd.Context(), names...)

@@ -32,7 +32,11 @@ type response struct {
 	StatusCode int
 	Length     int64 // of the body, -1 when the daemon did not say
 	Body       io.ReadCloser
+	header     map[string]string // by lower-case name; the last of a name
 }
+
+// Header is the value of the response's header named k ("" when none).
+func (r *response) Header(k string) string { return r.header[strings.ToLower(k)] }
 
 // readAll reads a whole body: into one buffer when its length is known
 // (up to a bound: the length is the other end's word), so a short-lived
@@ -96,6 +100,7 @@ func roundTrip(ctx context.Context, conn net.Conn, method, target string, body [
 		return fail(fmt.Errorf("%w: %q", errBadResponse, trim(line)))
 	}
 	length, chunked := int64(-1), false
+	header := map[string]string{}
 	for n := 0; ; n++ {
 		line, err := readLine(br)
 		if err != nil {
@@ -112,6 +117,7 @@ func roundTrip(ctx context.Context, conn net.Conn, method, target string, body [
 			return fail(fmt.Errorf("%w: header line %q", errBadResponse, trim(line)))
 		}
 		v = strings.TrimSpace(v)
+		header[strings.ToLower(k)] = v
 		switch {
 		case strings.EqualFold(k, "Content-Length"):
 			if length, err = strconv.ParseInt(v, 10, 64); err != nil || length < 0 {
@@ -131,7 +137,7 @@ func roundTrip(ctx context.Context, conn net.Conn, method, target string, body [
 	case length >= 0:
 		r = io.LimitReader(br, length)
 	}
-	return &response{StatusCode: status, Length: length, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
+	return &response{StatusCode: status, Length: length, header: header, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
 }
 
 // readLine reads one CRLF-ended line of a response's head, without it.
