@@ -47,11 +47,7 @@ func main() {
 func run(argv []string) int {
 	g := &cli.Globals{Locate: locateFast}
 	root := cli.NewRoot(g, version)
-	root.AddCommand(
-		cli.NewStatusCmd(g),
-		cli.NewCommandCmd(g, "start"), cli.NewCommandCmd(g, "stop"), cli.NewCommandCmd(g, "restart"),
-		cli.NewSignalCmd(g),
-	)
+	root.AddCommand(cli.Commands(g)...)
 	if !ours(root, argv[1:]) {
 		return handOver(argv)
 	}
@@ -63,7 +59,7 @@ func run(argv []string) int {
 }
 
 // ours reports whether this binary runs the command line args itself: a
-// subcommand it has, or --version alone. The root's help, an unknown
+// subcommand it has, or --version (with global flags). The root's help, an unknown
 // command, cobra's own help and completion commands and anything else
 // go to the full binary, which knows every command.
 func ours(root *cobra.Command, args []string) bool {

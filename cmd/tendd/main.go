@@ -72,10 +72,9 @@ func run(args []string) int {
 // client runs itself (package cli) and those it hands to this binary.
 func newRoot(g *globals) *cobra.Command {
 	root := cli.NewRoot(g.Globals, version)
+	root.AddCommand(cli.Commands(g.Globals)...)
 	root.AddCommand(
-		newDaemonCmd(g), newCheckCmd(g), cli.NewStatusCmd(g.Globals),
-		cli.NewCommandCmd(g.Globals, "start"), cli.NewCommandCmd(g.Globals, "stop"), cli.NewCommandCmd(g.Globals, "restart"),
-		cli.NewSignalCmd(g.Globals), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
+		newDaemonCmd(g), newCheckCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
 		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),
 		newGraphCmd(g), newAnalyzeCmd(g), newTopCmd(g), newScaleCmd(g),
 	)

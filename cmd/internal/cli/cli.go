@@ -127,6 +127,17 @@ and why.`,
 	return root
 }
 
+// Commands are the commands both binaries run: those that only ask a
+// running daemon over its socket. The lean client registers these alone;
+// tendd registers them with its own.
+func Commands(g *Globals) []*cobra.Command {
+	return []*cobra.Command{
+		NewStatusCmd(g),
+		NewCommandCmd(g, "start"), NewCommandCmd(g, "stop"), NewCommandCmd(g, "restart"),
+		NewSignalCmd(g),
+	}
+}
+
 // Execute runs root on args, SIGINT and SIGTERM cancelling its context.
 func Execute(root *cobra.Command, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
