@@ -126,18 +126,20 @@ func (g *Group) AppendProcs(dst []int) ([]int, error) {
 // neither fork nor exit without running: the sampler reads it alone
 // while it stands still. One open, read and close into a pooled buffer.
 func (g *Group) CPUTime() (time.Duration, error) {
-	name := path.Join(g.dir, "cpu.stat")
-	b, err := readSmall(name)
+	d, err := cpuTime(g.dir)
 	if err != nil {
-		return 0, g.err("read", name, err)
+		return 0, g.err("read", path.Join(g.dir, "cpu.stat"), err)
 	}
-	defer procsBufs.Put(&b)
-	usec, ok := usageUsec(b)
-	if !ok {
-		return 0, g.err("read", name, errNoUsage)
-	}
-	return time.Duration(usec) * time.Microsecond, nil
+	return d, nil
 }
+
+// SharedCounterKey names the counter the group's CPU time is summed in
+// with every other group of its Tree's: the subtree's directory.
+func (g *Group) SharedCounterKey() string { return g.tree.dir }
+
+// SharedCPUTime is the Tree's CPUTime: while it stands still, no process of
+// any group in the Tree ran, and neither did the group's own.
+func (g *Group) SharedCPUTime() (time.Duration, error) { return g.tree.CPUTime() }
 
 // OpenCPUTime opens the group's cpu.stat for ReadCPUTime, for a reader
 // that reads it every second and can spare a descriptor: one read then
@@ -174,6 +176,20 @@ func (g *Group) ReadCPUTime(fd int) (time.Duration, error) {
 }
 
 var errNoUsage = errors.New("no usage_usec")
+
+// cpuTime reads usage_usec from dir/cpu.stat.
+func cpuTime(dir string) (time.Duration, error) {
+	b, err := readSmall(path.Join(dir, "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	defer procsBufs.Put(&b)
+	usec, ok := usageUsec(b)
+	if !ok {
+		return 0, fmt.Errorf("%s: %w", path.Join(dir, "cpu.stat"), errNoUsage)
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
 
 // usageUsec finds the first line of cpu.stat, "usage_usec N", without
 // allocating.

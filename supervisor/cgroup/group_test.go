@@ -464,6 +464,13 @@ func TestCPUTime(t *testing.T) {
 	if u, err := g.Usage(); err != nil || u.CPU != d {
 		t.Fatalf("Usage = %+v, %v; CPUTime %v", u, err, d)
 	}
+	// The Tree's counter sums its groups'.
+	if tt, err := tr.CPUTime(); err != nil || tt < d {
+		t.Fatalf("Tree.CPUTime = %v, %v; the group's %v", tt, err, d)
+	}
+	if st, err := g.SharedCPUTime(); err != nil || st < d || g.SharedCounterKey() != tr.Info().Dir {
+		t.Fatalf("SharedCPUTime = %v, %v, key %q; the group's %v", st, err, g.SharedCounterKey(), d)
+	}
 	fd, err := g.OpenCPUTime()
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,17 @@ type CPUCounterFile interface {
 	ReadCPUTime(fd int) (time.Duration, error)
 }
 
+// SharedCounter is a CPUCounter that is summed, with other incarnations',
+// in one counter above them all (*cgroup.Group's: the subtree of the
+// daemon's cgroups). While the counter above stands still no process of
+// any of them ran, and a tick reads it alone, once, for all of them: the
+// cost of an idle fleet is then one read a tick, whatever its size.
+// SharedCounterKey tells which counter it is.
+type SharedCounter interface {
+	SharedCounterKey() string
+	SharedCPUTime() (time.Duration, error)
+}
+
 // fdShare is how many counters the sampler may hold open with n
 // incarnations watched under a descriptor limit of limit: half of what is
 // left once two descriptors are set aside for each incarnation (the
@@ -77,6 +88,15 @@ type memberTable struct {
 	refresh uint64 // refreshMembers; a test raises it to see the counter alone at work
 	share   int    // counters that may be held open this tick (fdShare)
 	kept    int    // counters held open
+	shared  map[string]*sharedState
+}
+
+// sharedState is a SharedCounter's, read at most once a tick.
+type sharedState struct {
+	gen   uint64 // the tick of the last read
+	usage time.Duration
+	ok    bool // the last read succeeded
+	still bool // and found the counter where the tick before had
 }
 
 type memberEntry struct {
@@ -101,7 +121,7 @@ type memberState struct {
 }
 
 func newMemberTable() *memberTable {
-	return &memberTable{procs: map[int]*memberEntry{}, regs: map[uint64]*memberState{}, statbuf: make([]byte, 1024), procfd: -1, refresh: refreshMembers}
+	return &memberTable{procs: map[int]*memberEntry{}, regs: map[uint64]*memberState{}, shared: map[string]*sharedState{}, statbuf: make([]byte, 1024), procfd: -1, refresh: refreshMembers}
 }
 
 // begin starts a tick; end closes what no registration read in it.
@@ -137,6 +157,11 @@ func (m *memberTable) end(now time.Time) {
 		if st.gen != m.gen {
 			m.closeCounter(st)
 			delete(m.regs, id)
+		}
+	}
+	for key, sh := range m.shared {
+		if sh.gen != m.gen {
+			delete(m.shared, key)
 		}
 	}
 	m.prevAt = now
@@ -222,14 +247,23 @@ func (m *memberTable) sample(id uint64, members Members, now time.Time, pageSize
 // read before the listing: a process forked after the listing runs, so
 // the next tick sees the counter moved and lists again.
 func (m *memberTable) sampleCounted(id uint64, st *memberState, consecutive bool, members Members, c CPUCounter, now time.Time, pageSize uint64) (g group, cpuPct float64, cpuValid, ok bool) {
-	usage, err := m.cpuTime(st, c)
+	// The counter above is read first, before any counter or listing
+	// under it this tick: what it saw still, they saw still.
+	still := m.sharedStill(c)
+	var usage time.Duration
+	var err error
+	if still && consecutive && st.usageOK {
+		usage = st.usage // nothing ran: the counter is where it was
+	} else {
+		usage, err = m.cpuTime(st, c)
+	}
 	counted := err == nil
 	if counted && st.usageOK && consecutive && usage >= st.usage && now.After(st.at) {
 		cpuPct, cpuValid = float64(usage-st.usage)/float64(now.Sub(st.at))*100, true
 	}
-	still := counted && st.usageOK && consecutive && usage == st.usage && st.listGen != 0 && (m.gen+id)%m.refresh != 0
+	same := counted && st.usageOK && consecutive && usage == st.usage && st.listGen != 0 && (m.gen+id)%m.refresh != 0
 	st.usage, st.usageOK, st.at = usage, counted, now
-	if still {
+	if same {
 		return group{procs: st.procs, rss: st.rss}, cpuPct, cpuValid, true
 	}
 	st.listGen = 0
@@ -253,6 +287,27 @@ func (m *memberTable) sampleCounted(id uint64, st *memberState, consecutive bool
 		st.listGen, st.procs, st.rss = m.gen, g.procs, g.rss
 	}
 	return g, cpuPct, cpuValid, true
+}
+
+// sharedStill reads c's counter above, once a tick, and reports whether
+// it stands where it stood the tick before.
+func (m *memberTable) sharedStill(c CPUCounter) bool {
+	sc, ok := c.(SharedCounter)
+	if !ok {
+		return false
+	}
+	key := sc.SharedCounterKey()
+	sh := m.shared[key]
+	if sh == nil {
+		sh = &sharedState{}
+		m.shared[key] = sh
+	}
+	if sh.gen != m.gen {
+		usage, err := sc.SharedCPUTime()
+		sh.still = err == nil && sh.ok && sh.gen == m.gen-1 && usage == sh.usage
+		sh.usage, sh.ok, sh.gen = usage, err == nil, m.gen
+	}
+	return sh.still
 }
 
 // cpuTime reads the counter, through a descriptor held open when the

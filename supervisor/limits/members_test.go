@@ -71,6 +71,31 @@ func (c cgfile) OpenCPUTime() (int, error) {
 
 func (c cgfile) ReadCPUTime(fd int) (time.Duration, error) { return usageAt(fd) }
 
+// cgshared is cgdir whose counter is summed in its parent's, as
+// *cgroup.Group's is in its Tree's. counterReads counts the reads of its
+// own counter.
+type cgshared struct {
+	*cgdir
+	counterReads *int
+}
+
+func (c cgshared) CPUTime() (time.Duration, error) {
+	*c.counterReads++
+	return c.cgdir.CPUTime()
+}
+
+func (c cgshared) SharedCounterKey() string { return filepath.Dir(c.dir) }
+
+func (c cgshared) SharedCPUTime() (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(c.dir), "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	v, _, _ := strings.Cut(strings.TrimPrefix(string(b), "usage_usec "), "\n")
+	n, err := strconv.ParseUint(v, 10, 64)
+	return time.Duration(n) * time.Microsecond, err
+}
+
 // pread reads a cgroup file from its start: the kernel makes it afresh.
 func pread(fd int) ([]byte, error) {
 	b := make([]byte, 64<<10)
@@ -92,13 +117,23 @@ func newCgdir(t testing.TB) *cgdir {
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	dir := filepath.Join(root, "limits-test-"+hex.EncodeToString(b[:]))
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	parent := filepath.Join(root, "limits-test-"+hex.EncodeToString(b[:]))
+	if err := os.Mkdir(parent, 0o755); err != nil {
 		t.Skipf("cgroup v2 is not writable here: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cpu.stat")); err != nil {
-		os.Remove(dir)
+	t.Cleanup(func() { os.Remove(parent) }) // after the group below it
+	if _, err := os.Stat(filepath.Join(parent, "cpu.stat")); err != nil {
 		t.Skipf("no cpu.stat: %v", err)
+	}
+	return newCgdirIn(t, parent, "w")
+}
+
+// newCgdirIn makes cgroup name under parent, another newCgdir's.
+func newCgdirIn(t testing.TB, parent, name string) *cgdir {
+	t.Helper()
+	dir := filepath.Join(parent, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	c := &cgdir{dir: dir}
 	var err error
@@ -167,30 +202,115 @@ func spawnIn(t testing.TB, c *cgdir, mode string) int {
 }
 
 // A member forked while the sampler skips listings (the cgroup's CPU
-// counter standing still) counts: forking runs the parent, which moves
-// the counter, and the next tick lists again. Its memory, read from statm,
-// fires a memory-only limit that neither process reaches alone.
+// counter, or the one above it, standing still) counts: forking runs the
+// parent, which moves both, and the next tick lists again. Its memory,
+// read from statm, fires a memory-only limit that neither process reaches
+// alone.
 func TestCountedMembersSeeAFork(t *testing.T) {
-	c := newCgdir(t)
-	leader := spawnIn(t, c, "forklater:40")
-	s := NewSampler(20 * time.Millisecond)
-	// No refresh: the counter alone must send the sampler to list again.
-	s.members = newMemberTable()
-	s.members.refresh = 1 << 62
-	s.members.begin()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	ch := make(chan Violation, 4)
-	s.WatchMembers(t.Context(), leader, c, Spec{Memory: 32 * mib, MemoryPolicy: PolicyLog}, func(v Violation) { ch <- v })
-	v := await(t, ch)
-	if v.Resource != ResourceMemory || v.Measured <= 32*mib {
-		t.Fatalf("violation %+v", v)
+	for _, kind := range []string{"counter", "file", "shared"} {
+		t.Run(kind, func(t *testing.T) {
+			c := newCgdir(t)
+			var m Members = c
+			switch kind {
+			case "file":
+				m = cgfile{c}
+			case "shared":
+				m = cgshared{c, new(int)}
+			}
+			leader := spawnIn(t, c, "forklater:40")
+			s := NewSampler(20 * time.Millisecond)
+			// No refresh: the counters alone must send the sampler to list again.
+			s.members = newMemberTable()
+			s.members.refresh = 1 << 62
+			s.members.begin()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); s.Run(ctx) }()
+			defer func() { cancel(); <-done }()
+			ch := make(chan Violation, 4)
+			s.WatchMembers(t.Context(), leader, m, Spec{Memory: 32 * mib, MemoryPolicy: PolicyLog}, func(v Violation) { ch <- v })
+			v := await(t, ch)
+			if v.Resource != ResourceMemory || v.Measured <= 32*mib {
+				t.Fatalf("violation %+v", v)
+			}
+			smp, ok := s.Latest(leader)
+			if !ok || smp.Procs != 2 {
+				t.Fatalf("sample %+v %v: the forked child is not counted", smp, ok)
+			}
+		})
 	}
-	smp, ok := s.Latest(leader)
-	if !ok || smp.Procs != 2 {
-		t.Fatalf("sample %+v %v: the forked child is not counted", smp, ok)
+}
+
+// While the counter above stands still, a tick reads it alone: not the
+// counters below it, not their members. Once it moves, only the counter
+// that moved lists again.
+func TestSharedCounterStill(t *testing.T) {
+	a := newCgdir(t)
+	b := newCgdirIn(t, filepath.Dir(a.dir), "w2")
+	spawnIn(t, a, "alloc:1")
+	spawnIn(t, b, "alloc:1")
+	ra, rb := new(int), new(int)
+	ma, mb := cgshared{a, ra}, cgshared{b, rb}
+	waitIdle(t, ma)
+	m := newMemberTable()
+	defer m.close()
+	now := time.Now()
+	tick := func() {
+		t.Helper()
+		m.begin()
+		now = now.Add(time.Second)
+		for id, c := range []cgshared{ma, mb} {
+			if g, _, _, ok := m.sample(uint64(id+1), c, now, 4096, 100); !ok || g.procs != 1 || g.rss == 0 {
+				t.Fatalf("tick %d, %s: %+v %v", m.gen, c.dir, g, ok)
+			}
+		}
+		m.end(now)
+	}
+	tick()
+	tick() // the first the counter above can stand still in
+	*ra, *rb, a.reads, b.reads = 0, 0, 0, 0
+	for range 5 {
+		tick()
+	}
+	if *ra+*rb+a.reads+b.reads != 0 {
+		t.Fatalf("idle ticks read %d and %d counters and listed %d and %d times", *ra, *rb, a.reads, b.reads)
+	}
+	// A process that runs in a, briefly, moves the counter above.
+	fd, err := unix.Open(a.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	err = cmd.Run()
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	if *ra != 1 || *rb != 1 || a.reads != 1 || b.reads != 0 {
+		t.Fatalf("after a ran: %d and %d counter reads, %d and %d listings; want 1 1 1 0", *ra, *rb, a.reads, b.reads)
+	}
+}
+
+// waitIdle waits until c's counter stands still over 100 ms.
+func waitIdle(t testing.TB, c CPUCounter) {
+	t.Helper()
+	var last time.Duration
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		time.Sleep(100 * time.Millisecond)
+		u, err := c.CPUTime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u == last && u > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the helper never went idle")
+		}
+		last = u
 	}
 }
 
@@ -203,23 +323,8 @@ func TestCountedMembersIdleNotListed(t *testing.T) {
 	defer m.close()
 	page := uint64(os.Getpagesize())
 	var id uint64 = 1
-	// Wait for the helper to have touched its memory and gone to sleep.
-	var last time.Duration
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		time.Sleep(50 * time.Millisecond)
-		u, err := c.CPUTime()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u == last && u > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("helper never went idle")
-		}
-		last = u
-	}
+	waitIdle(t, c)
+	c.reads = 0
 	now := time.Now()
 	listings := 0
 	for i := range refreshMembers {
