@@ -98,7 +98,7 @@ func (c cgshared) SharedCPUTime() (time.Duration, error) {
 
 // pread reads a cgroup file from its start: the kernel makes it afresh.
 func pread(fd int) ([]byte, error) {
-	b := make([]byte, 64<<10)
+	b := make([]byte, 4096) // more than a test group lists
 	n, err := unix.Pread(fd, b, 0)
 	if err != nil {
 		return nil, err
@@ -182,13 +182,20 @@ func cgroup2Mount() string {
 // process group of its own, and returns its pid.
 func spawnIn(t testing.TB, c *cgdir, mode string) int {
 	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	return startIn(t, c, cmd)
+}
+
+// startIn starts cmd born in c's cgroup, in a process group of its own,
+// kills the group at the end, and returns its pid.
+func startIn(t testing.TB, c *cgdir, cmd *exec.Cmd) int {
+	t.Helper()
 	fd, err := unix.Open(c.dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: true, CgroupFD: fd}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
