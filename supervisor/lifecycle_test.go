@@ -201,6 +201,7 @@ func TestReloadAddsRemovesChanges(t *testing.T) {
 	r := newRig(t, a, b)
 	r.waitState("a", events.Running)
 	r.waitState("b", events.Running)
+	r.wantViews("a b")
 	a2 := spec("a", proctest.Command("hang"))
 	a2.StopTimeout = time.Second // changed
 	c := spec("c", proctest.Command("hang"))
@@ -222,6 +223,9 @@ func TestReloadAddsRemovesChanges(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	// Status lists the workers of the configuration in force, not those
+	// it listed before.
+	r.wantViews("a c")
 	// A reload of the same configuration changes nothing.
 	before, _ := r.sup.Worker("a")
 	res = r.load(a2, c)
@@ -230,6 +234,22 @@ func TestReloadAddsRemovesChanges(t *testing.T) {
 	}
 	if after, _ := r.sup.Worker("a"); after.Incarnation != before.Incarnation {
 		t.Fatalf("unchanged reload restarted a: incarnation %d → %d", before.Incarnation, after.Incarnation)
+	}
+}
+
+// wantViews checks the workers status lists, in its order.
+func (r *rig) wantViews(want string) {
+	r.t.Helper()
+	views, _, err := r.sup.Views(nil)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var names []string
+	for _, v := range views {
+		names = append(names, v.Name)
+	}
+	if got := strings.Join(names, " "); got != want {
+		r.t.Fatalf("status lists %q, want %q", got, want)
 	}
 }
 

@@ -112,6 +112,12 @@ type Supervisor struct {
 
 	durableSeq atomic.Uint64 // durable.Seq, readable under mu
 
+	// order is every configured worker's name in status order as of a
+	// seq of the durable world, which only an event changes: a status of
+	// 10,000 idle workers sorts them once, not on every ask. Set under
+	// viewMu's read lock by whichever reader finds it stale.
+	order atomic.Pointer[nameOrder]
+
 	ex executor
 
 	spawnSem     chan struct{}

@@ -96,11 +96,11 @@ func (s *Supervisor) Views(names []string) ([]WorkerView, events.Seq, error) {
 	s.viewMu.RLock()
 	seq := s.durable.Seq
 	if len(names) == 0 {
-		names = s.durable.Names(false)
+		names = s.allNames(seq)
 	} else {
 		names = slices.Compact(slices.Sorted(slices.Values(names)))
+		slices.SortFunc(names, events.CompareNames)
 	}
-	slices.SortFunc(names, events.CompareNames)
 	out := make([]WorkerView, 0, len(names))
 	var missing []string
 	for _, n := range names {
@@ -174,6 +174,25 @@ func (s *Supervisor) Views(names []string) ([]WorkerView, events.Seq, error) {
 		}
 	}
 	return out, seq, nil
+}
+
+// nameOrder is the configured workers' names, in events.CompareNames
+// order, as of seq. Never changed once made: readers share it.
+type nameOrder struct {
+	seq   events.Seq
+	names []string
+}
+
+// allNames is every configured worker's name in status order, as of seq;
+// s.viewMu must be held (read or write) and seq be s.durable.Seq.
+func (s *Supervisor) allNames(seq events.Seq) []string {
+	if o := s.order.Load(); o != nil && o.seq == seq {
+		return o.names
+	}
+	names := s.durable.Names(false)
+	slices.SortFunc(names, events.CompareNames)
+	s.order.Store(&nameOrder{seq: seq, names: names})
+	return names
 }
 
 // NextRun is when the worker's next scheduled run is due, or zero when it

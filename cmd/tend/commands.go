@@ -266,16 +266,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return nil
 			}
 			if g.json() {
-				raw, err := c.StatusJSON(cmd.Context(), names...)
+				b, err := c.StatusJSON(cmd.Context(), names...)
 				if err != nil {
 					return err
 				}
-				var buf bytes.Buffer
-				if err := json.Indent(&buf, raw, "", "  "); err != nil {
-					return fmt.Errorf("the daemon's status is not JSON: %w", err)
-				}
-				buf.WriteByte('\n')
-				_, err = out.Write(buf.Bytes())
+				_, err = out.Write(b)
 				return err
 			}
 			st, err := c.Status(cmd.Context(), names...)

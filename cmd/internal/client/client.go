@@ -140,14 +140,40 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	return s, err
 }
 
-// StatusJSON is Status's workers as the daemon encoded them, for printing
-// as JSON without decoding and encoding every worker again.
-func (c *Client) StatusJSON(ctx context.Context, names ...string) (json.RawMessage, error) {
+// ViewHeader is the header by which the daemon says what its answer to
+// GET /v1/status?view=workers is: ViewWorkers when it is the workers'
+// array as `tend status -o json` prints it.
+const (
+	ViewHeader  = "X-Tend-View"
+	ViewWorkers = "workers"
+)
+
+// StatusJSON is the named workers' status (all when none) as
+// `tend status -o json` prints it, newline included. The daemon encodes it
+// so (AppendWorkers) and the client passes the bytes on; from a daemon
+// that predates that, the client takes the workers from its whole status
+// and indents them itself.
+func (c *Client) StatusJSON(ctx context.Context, names ...string) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/status", url.Values{"name": names, "view": {ViewWorkers}})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get(ViewHeader) == ViewWorkers {
+		return io.ReadAll(resp.Body)
+	}
 	var s struct {
 		Workers json.RawMessage `json:"workers"`
 	}
-	err := c.getJSON(ctx, http.MethodGet, "/v1/status", url.Values{"name": names}, &s)
-	return s.Workers, err
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, s.Workers, "", "  "); err != nil {
+		return nil, fmt.Errorf("the daemon's status is not JSON: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }
 
 // Commands runs start, stop or restart on many workers as one command:

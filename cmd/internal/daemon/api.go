@@ -96,35 +96,52 @@ func failErr(w http.ResponseWriter, err error) {
 }
 
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
-	views, seq, err := a.d.sup.Views(r.URL.Query()["name"])
+	q := r.URL.Query()
+	views, seq, err := a.d.sup.Views(q["name"])
 	if err != nil {
 		fail(w, http.StatusNotFound, "no_such_worker", err)
 		return
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(),
-		Workers: make([]client.WorkerStatus, len(views))}
-	a.d.out.status(&out)
+	workers := make([]client.WorkerStatus, len(views))
 	for i := range views {
-		v := &views[i]
-		st := &out.Workers[i]
-		*st = client.FromWorker(&v.Worker)
-		if !v.NextRun.IsZero() {
-			st.NextRun = &v.NextRun
+		workerStatus(&workers[i], &views[i])
+	}
+	if q.Get("view") == client.ViewWorkers {
+		// The workers as `tend status -o json` prints them: the client
+		// copies these bytes to its output.
+		b, err := client.AppendWorkers(make([]byte, 0, 320*len(workers)+8), workers)
+		if err != nil {
+			fail(w, http.StatusInternalServerError, "failed", err)
+			return
 		}
-		if v.Tracked {
-			st.Tracking, st.Cgroup = modePgroup, v.Cgroup
-			if v.Cgroup != "" {
-				st.Tracking = modeCgroup
-			}
-		}
-		if v.Sampled {
-			st.RSSBytes = v.Sample.RSS
-			if v.Sample.CPUValid {
-				st.CPUPercent = v.Sample.CPU
-			}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set(client.ViewHeader, client.ViewWorkers)
+		_, _ = w.Write(append(b, '\n'))
+		return
+	}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(), Workers: workers}
+	a.d.out.status(&out)
+	writeJSON(w, out)
+}
+
+// workerStatus fills st with what status shows of one worker.
+func workerStatus(st *client.WorkerStatus, v *supervisor.WorkerView) {
+	*st = client.FromWorker(&v.Worker)
+	if !v.NextRun.IsZero() {
+		st.NextRun = &v.NextRun
+	}
+	if v.Tracked {
+		st.Tracking, st.Cgroup = modePgroup, v.Cgroup
+		if v.Cgroup != "" {
+			st.Tracking = modeCgroup
 		}
 	}
-	writeJSON(w, out)
+	if v.Sampled {
+		st.RSSBytes = v.Sample.RSS
+		if v.Sample.CPUValid {
+			st.CPUPercent = v.Sample.CPU
+		}
+	}
 }
 
 // commands runs start, stop or restart on many workers as one command of

@@ -123,6 +123,7 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 // Run starts the daemon and blocks until ctx ends or SIGTERM/SIGINT, then
 // stops the workers (unless leaving them running) and closes the log.
 func Run(ctx context.Context, opts Options) error {
+	tuneGC()
 	cfg := opts.Config
 	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	d.out.d = d
