@@ -654,6 +654,15 @@ func humanBytes(n uint64) string {
 }
 
 // cgroupOf is the incarnation's cgroup, when its Process has one.
+// A cgroup is sampled by its counters, and by its Tree's above them, so
+// that a tick over idle workers reads one file (limits.SharedCounter).
+var _ interface {
+	limits.Members
+	limits.CPUCounter
+	limits.CPUCounterFile
+	limits.SharedCounter
+} = (*cgroup.Group)(nil)
+
 func cgroupOf(p Process) *cgroup.Group {
 	if c, ok := p.(interface{ Cgroup() *cgroup.Group }); ok {
 		return c.Cgroup()

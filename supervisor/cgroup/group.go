@@ -119,6 +119,108 @@ func (g *Group) AppendProcs(dst []int) ([]int, error) {
 	return out, nil
 }
 
+// CPUTime is the CPU time every process of the group and of the groups
+// below it has used, the dead included, as the kernel charges it
+// (cpu.stat usage_usec, which cgroup v2 keeps without the cpu
+// controller). It moves whenever any of them runs, and a process can
+// neither fork nor exit without running: the sampler reads it alone
+// while it stands still. One open, read and close into a pooled buffer.
+func (g *Group) CPUTime() (time.Duration, error) {
+	d, err := cpuTime(g.dir)
+	if err != nil {
+		return 0, g.err("read", path.Join(g.dir, "cpu.stat"), err)
+	}
+	return d, nil
+}
+
+// SharedCounterKey names the counter the group's CPU time is summed in
+// with every other group of its Tree's: the subtree's directory.
+func (g *Group) SharedCounterKey() string { return g.tree.dir }
+
+// SharedCPUTime is the Tree's CPUTime: while it stands still, no process of
+// any group in the Tree ran, and neither did the group's own.
+func (g *Group) SharedCPUTime() (time.Duration, error) { return g.tree.CPUTime() }
+
+// OpenCPUTime opens the group's cpu.stat for ReadCPUTime, for a reader
+// that reads it every second and can spare a descriptor: one read then
+// instead of an open, a read and a close. The caller closes it; it is
+// O_CLOEXEC, but every fork copies it until then.
+func (g *Group) OpenCPUTime() (int, error) {
+	name := path.Join(g.dir, "cpu.stat")
+	fd, err := unix.Open(name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, g.err("open", name, err)
+	}
+	return fd, nil
+}
+
+// ReadCPUTime is CPUTime through a descriptor from OpenCPUTime: the kernel
+// makes the file afresh for a read from its start. Once the group is
+// removed the read fails.
+func (g *Group) ReadCPUTime(fd int) (time.Duration, error) {
+	bp := procsBufs.Get().(*[]byte)
+	defer procsBufs.Put(bp)
+	b := (*bp)[:cap(*bp)]
+	n, err := unix.Pread(fd, b, 0)
+	for err == unix.EINTR {
+		n, err = unix.Pread(fd, b, 0)
+	}
+	if err != nil {
+		return 0, g.err("read", path.Join(g.dir, "cpu.stat"), err)
+	}
+	usec, ok := usageUsec(b[:n])
+	if !ok {
+		return 0, g.err("read", path.Join(g.dir, "cpu.stat"), errNoUsage)
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
+var errNoUsage = errors.New("no usage_usec")
+
+// cpuTime reads usage_usec from dir/cpu.stat.
+func cpuTime(dir string) (time.Duration, error) {
+	b, err := readSmall(path.Join(dir, "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	defer procsBufs.Put(&b)
+	usec, ok := usageUsec(b)
+	if !ok {
+		return 0, fmt.Errorf("%s: %w", path.Join(dir, "cpu.stat"), errNoUsage)
+	}
+	return time.Duration(usec) * time.Microsecond, nil
+}
+
+// usageUsec finds the first line of cpu.stat, "usage_usec N", without
+// allocating.
+func usageUsec(b []byte) (uint64, bool) {
+	const key = "usage_usec "
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if !bytes.HasPrefix(line, []byte(key)) {
+			continue
+		}
+		digits := line[len(key):]
+		if len(digits) == 0 || len(digits) > 19 {
+			return 0, false
+		}
+		var n uint64
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + uint64(c-'0')
+		}
+		return n, true
+	}
+	return 0, false
+}
+
 // Populated reports whether any live process is in the group or below it
 // (cgroup.events "populated"). A removed group is not populated.
 func (g *Group) Populated() (bool, error) {
@@ -524,8 +626,8 @@ func readProcs(dir string, dst []int) ([]int, error) {
 	return dst, nil
 }
 
-// procsBufs holds the buffers readSmall reads cgroup.procs into: the
-// sampler reads every worker's once a second.
+// procsBufs holds the buffers readSmall reads cgroup.procs and cpu.stat
+// into: the sampler reads every worker's once a second.
 var procsBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // readSmall reads a cgroup file with three system calls and a pooled

@@ -444,6 +444,78 @@ func TestUsageAndLimits(t *testing.T) {
 	}
 }
 
+// CPUTime counts the time of processes that are gone, agrees with Usage,
+// and fails as a GroupError once the group is removed.
+func TestCPUTime(t *testing.T) {
+	tr := openTree(t, Options{})
+	g, err := tr.New("cputime", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := g.CPUTime(); err != nil || d != 0 {
+		t.Fatalf("CPUTime of an empty group = %v, %v", d, err)
+	}
+	cmd := spawn(t, g, nil, "/bin/sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	cmd.Wait()
+	d, err := g.CPUTime()
+	if err != nil || d <= 0 {
+		t.Fatalf("CPUTime after a busy process exited = %v, %v", d, err)
+	}
+	if u, err := g.Usage(); err != nil || u.CPU != d {
+		t.Fatalf("Usage = %+v, %v; CPUTime %v", u, err, d)
+	}
+	// The Tree's counter sums its groups'.
+	if tt, err := tr.CPUTime(); err != nil || tt < d {
+		t.Fatalf("Tree.CPUTime = %v, %v; the group's %v", tt, err, d)
+	}
+	if st, err := g.SharedCPUTime(); err != nil || st < d || g.SharedCounterKey() != tr.Info().Dir {
+		t.Fatalf("SharedCPUTime = %v, %v, key %q; the group's %v", st, err, g.SharedCounterKey(), d)
+	}
+	fd, err := g.OpenCPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	for range 2 { // read again from the start
+		if kept, err := g.ReadCPUTime(fd); err != nil || kept != d {
+			t.Fatalf("ReadCPUTime = %v, %v; CPUTime %v", kept, err, d)
+		}
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	var ge *GroupError
+	if _, err := g.CPUTime(); !errors.As(err, &ge) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("CPUTime of a removed group = %v", err)
+	}
+	if _, err := g.ReadCPUTime(fd); !errors.As(err, &ge) {
+		t.Fatalf("ReadCPUTime of a removed group = %v", err)
+	}
+}
+
+func TestUsageUsec(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"usage_usec 1122\nuser_usec 1122\nsystem_usec 0\n", 1122, true},
+		{"usage_usec 0\n", 0, true},
+		{"usage_usec 7", 7, true},
+		{"user_usec 5\nusage_usec 9\n", 9, true},
+		{"usage_usec_x 5\n", 0, false},
+		{"usage_usec \n", 0, false},
+		{"usage_usec -1\n", 0, false},
+		{"usage_usec 99999999999999999999\n", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := usageUsec([]byte(c.in))
+		if ok != c.ok || got != c.want {
+			t.Errorf("usageUsec(%q) = %d, %v", c.in, got, ok)
+		}
+	}
+}
+
 // Where the memory controller is enabled, an OOM kill in a group is
 // reported with the count.
 func TestOOMReported(t *testing.T) {

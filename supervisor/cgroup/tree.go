@@ -412,6 +412,18 @@ func (t *Tree) Info() Info {
 	return i
 }
 
+// CPUTime is the subtree's cpu.stat usage_usec: the CPU time of every
+// process in it, each incarnation's, the dead included, and the daemon's
+// own when it lives in the subtree (Info.Leaf). It stands still only while
+// no process in the subtree runs.
+func (t *Tree) CPUTime() (time.Duration, error) {
+	d, err := cpuTime(t.dir)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: read %s: %w", path.Join(t.dir, "cpu.stat"), err)
+	}
+	return d, nil
+}
+
 // Enabled reports whether controller c ("memory", "cpu", "pids") is
 // enabled for the groups.
 func (t *Tree) Enabled(c string) bool { return t.enabled[c] }

@@ -7,13 +7,7 @@
 //     Samples into Violations (once per excursion over a limit, re-armed by a
 //     sample at or under it), so it can be tested and replayed as data.
 //   - Sampler is the shell: one goroutine per daemon, one tick per interval
-//     for all watched groups. Each tick lists /proc once, maps every process
-//     to its group, and reads each member's /proc/PID/stat through a file
-//     descriptor kept open across ticks (a kept-open stat fd also pins the
-//     process: it fails with ESRCH once that process is gone, even if its pid
-//     is reused). gopsutil's per-process calls cost more than the budget of
-//     about 30 µs per worker per tick, so they are not on this path; gopsutil
-//     supplies the clock tick rate.
+//     for all watched groups.
 //
 // A Watch belongs to one worker incarnation: the supervisor passes that
 // incarnation's context and a report callback that stamps the incarnation,
@@ -25,9 +19,49 @@
 // whose pgid is the worker's leader pid (Watch). RSS is summed as the kernel
 // counts it per process (shared pages count once per process that maps
 // them), never read from memory.current, which counts page cache and kernel
-// memory as well; CPU is user+system time over the interval between two
-// ticks, in percent of one core. A process contributes CPU from its second
-// sample on, so children that live less than one interval are not counted.
+// memory as well. CPU is in percent of one core over the interval between
+// two ticks, from the second sample on.
+//
+// How a tick reads them, and what it costs (each system call is about a
+// microsecond on a host with page-table isolation, a read of a small
+// kernel file about 2.5 µs through a kept descriptor and 8 to 10 µs with
+// an open and a close):
+//
+//   - Members with a CPU counter (every cgroup: cpu.stat usage_usec, kept
+//     without the cpu controller). CPU is the counter's: the time of every
+//     process the incarnation ever had, those that lived less than one
+//     interval and those in cgroups a root worker made below its own
+//     included. A process can fork, exit or touch its own memory only
+//     while it runs, and running moves the counter; so the members are
+//     listed (cgroup.procs) and each one's RSS read (/proc/PID/statm, one
+//     open, read and close, no descriptor kept) only when the counter
+//     moved, and every refreshMembers ticks besides, for what changes a
+//     process without it running (reclaim, khugepaged, another process
+//     writing into its memory, root moving a process in or out). Above
+//     the counters of all incarnations is their subtree's (SharedCounter),
+//     read first in each tick: while it stands still no worker ran, and
+//     the tick reads nothing else. The counters are read before the
+//     listing, so a process forked after it moves them for the next tick;
+//     the kernel charges a running task's time at least every scheduler
+//     tick, so a fork is listed at most one interval and a few
+//     milliseconds late, as a listing every tick would list it one
+//     interval late at worst. Each incarnation's counter is read through a
+//     descriptor held open (CPUCounterFile) within the sampler's share of
+//     the descriptor limit (fdShare: half of what is left after two per
+//     watched incarnation), otherwise opened and closed.
+//   - Members without a counter: listed every tick, each member's
+//     /proc/PID/stat read through a descriptor kept open across ticks (it
+//     fails with ESRCH once that process is gone, even if its pid is
+//     reused); a process contributes CPU from its second sample on, so
+//     children that live less than one interval are not counted.
+//   - Process groups (Watch): /proc is listed once per tick, every process
+//     mapped to its group, and each member's stat read through a kept
+//     descriptor as above.
+//
+// A process that cannot be opened for want of descriptors is not taken for
+// gone: the tick concludes nothing about its incarnation. gopsutil's
+// per-process calls cost more than the budget, so they are not on this
+// path; gopsutil supplies the clock tick rate.
 //
 // Spec is the limits as the configuration file states them, and this package
 // owns it: the policies, the fields (each tagged with its key in the file)

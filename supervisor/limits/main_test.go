@@ -17,6 +17,7 @@ import (
 //
 //	alloc:N  touch N MiB and sleep
 //	fork:N   start a child in the same process group that does alloc:N, and sleep
+//	forklater:N  sleep a moment, then fork:N
 const helperEnv = "TEND_LIMITS_HELPER"
 
 func TestMain(m *testing.M) {
@@ -42,6 +43,9 @@ func helper(mode string) int {
 		time.Sleep(time.Hour)
 		buf[0]++ // keeps buf reachable while sleeping
 		return int(buf[0])
+	case "forklater":
+		time.Sleep(300 * time.Millisecond)
+		fallthrough
 	case "fork":
 		child := exec.Command(os.Args[0])
 		child.Env = append(os.Environ(), helperEnv+"=alloc:"+arg)

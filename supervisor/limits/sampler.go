@@ -30,8 +30,12 @@ type Sampler struct {
 	latest   map[int]Sample
 	nextID   uint64
 
-	table   *procTable   // owned by the Run goroutine
-	members *memberTable // owned by the Run goroutine
+	// Owned by the Run goroutine, and reused from tick to tick.
+	table    *procTable
+	members  *memberTable
+	snap     []*registration
+	watched  map[int]bool // process groups walked for
+	pageSize uint64
 }
 
 // registration is one Watch. tracker is touched only under Sampler.mu.
@@ -46,6 +50,14 @@ type registration struct {
 	// members lists the processes when set (WatchMembers); otherwise they
 	// are the process group pgid's, found by the walk of /proc.
 	members Members
+	// listed is this tick's sample of members, written and read by the
+	// Run goroutine only.
+	listed struct {
+		g        group
+		pct      float64
+		valid    bool
+		complete bool
+	}
 }
 
 // NewSampler returns a Sampler that ticks every interval once Run is called.
@@ -58,6 +70,7 @@ func NewSampler(interval time.Duration) *Sampler {
 		regs:     make(map[uint64]*registration),
 		watchers: make(map[int]int),
 		latest:   make(map[int]Sample),
+		pageSize: uint64(os.Getpagesize()),
 	}
 }
 
@@ -168,27 +181,33 @@ type firing struct {
 }
 
 // tick samples every watched group once and delivers the violations, outside
-// the lock.
+// the lock. What it keeps between ticks it reuses: a tick over members
+// whose CPU counters stand still allocates nothing per watch.
 func (s *Sampler) tick(now time.Time) {
 	s.mu.Lock()
-	regs := make([]*registration, 0, len(s.regs))
+	regs := s.snap[:0]
 	for _, r := range s.regs {
 		regs = append(regs, r)
 	}
-	watched := make(map[int]bool, len(s.watchers))
+	clear(s.watched)
 	for _, r := range regs {
 		if r.members == nil {
-			watched[r.pgid] = true
+			if s.watched == nil {
+				s.watched = make(map[int]bool)
+			}
+			s.watched[r.pgid] = true
 		}
 	}
 	s.mu.Unlock()
+	s.snap = regs
+	defer clear(s.snap) // holds no registration past the tick
 
 	// /proc is walked only for process groups; members are read as
 	// listed, outside the lock.
 	var groups map[int]group
 	var cpuPct map[int]float64
 	complete := true
-	if len(watched) > 0 {
+	if len(s.watched) > 0 {
 		if s.table == nil {
 			t, err := openProcTable()
 			if err != nil {
@@ -197,19 +216,15 @@ func (s *Sampler) tick(now time.Time) {
 			s.table = t
 		}
 		var err error
-		groups, cpuPct, complete, err = s.table.scan(watched, now)
+		groups, cpuPct, complete, err = s.table.scan(s.watched, now)
 		if err != nil {
 			// A partial listing must not make live groups look vanished.
 			complete = false
 		}
 	}
-	type listed struct {
-		g        group
-		pct      float64
-		valid    bool
-		complete bool
+	if s.members != nil {
+		s.members.budget(len(regs))
 	}
-	var byMembers map[uint64]listed
 	for _, r := range regs {
 		if r.members == nil {
 			continue
@@ -217,12 +232,10 @@ func (s *Sampler) tick(now time.Time) {
 		if s.members == nil {
 			s.members = newMemberTable()
 			s.members.begin()
+			s.members.budget(len(regs))
 		}
-		if byMembers == nil {
-			byMembers = make(map[uint64]listed)
-		}
-		g, pct, valid, ok := s.members.sample(r.id, r.members, now, uint64(os.Getpagesize()), cpu.ClocksPerSec)
-		byMembers[r.id] = listed{g, pct, valid, ok}
+		l := &r.listed
+		l.g, l.pct, l.valid, l.complete = s.members.sample(r.id, r.members, now, s.pageSize, cpu.ClocksPerSec)
 	}
 	if s.members != nil {
 		s.members.end(now)
@@ -238,7 +251,7 @@ func (s *Sampler) tick(now time.Time) {
 		g, complete := groups[r.pgid], complete
 		pct, valid := cpuPct[r.pgid]
 		if r.members != nil {
-			l := byMembers[r.id]
+			l := r.listed
 			g, pct, valid, complete = l.g, l.pct, l.valid, l.complete
 		}
 		if g.procs == 0 {
