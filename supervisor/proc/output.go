@@ -165,19 +165,20 @@ func (o *outputs) rotate(seen map[string]bool) error {
 	var errs []error
 	for i := range o.files {
 		of := &o.files[i]
-		if seen[of.path] {
-			continue
-		}
-		seen[of.path] = true
 		// Most workers write little or nothing: a file found the same
 		// size twice in a row is looked at half as often each time, up to
 		// one check in eight, and at every check again once it grows. At
 		// ten thousand workers this makes the checks cost a tenth of a
-		// stat of every file every second.
+		// stat of every file every second. A skipped file is not marked
+		// seen: another holder of the same path may look at it this pass.
 		if of.skip > 0 {
 			of.skip--
 			continue
 		}
+		if seen[of.path] {
+			continue
+		}
+		seen[of.path] = true
 		rotated, size, err := logfile.RotateSized(of.path, o.uid, o.max, o.keep)
 		if !rotated && err == nil && size == of.size {
 			of.quiet++
