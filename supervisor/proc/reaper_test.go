@@ -206,3 +206,41 @@ func TestReaperReapsSetpgidOrphan(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A pass after a worker's exit that its own Process reaped finds no
+// zombie and reads no children list, which names every worker; a pass
+// with an orphan's zombie reads them and reaps it.
+func TestReaperPassReadsChildrenOnlyForAZombie(t *testing.T) {
+	s := newSpawner(t, Options{Subreaper: true})
+	for range 5 {
+		p := start(t, s, Spec{Worker: "w", Command: []string{"/bin/sleep", "30"}})
+		t.Cleanup(func() { p.Signal(9); p.Wait() })
+	}
+	quick := start(t, s, Spec{Worker: "q", Command: []string{"/bin/true"}})
+	quick.Wait()
+	before := s.scans.Load()
+	if _, err := s.reapPass(); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.scans.Load() - before; n != 0 {
+		t.Fatalf("a pass with no zombie read the children lists (%d scans)", n)
+	}
+
+	spec := helperSpec(t, "w", "escape")
+	p := start(t, s, spec)
+	gc := atoi(t, waitReady(t, p, spec.Stdout)[0])
+	if n, err := p.SignalStrays(syscall.SIGKILL); n != 1 || err != nil {
+		t.Fatalf("SignalStrays = %d, %v", n, err)
+	}
+	waitFor(t, fmt.Sprintf("orphan %d a zombie or gone", gc), func() bool { st := state(gc); return st == 'Z' || st == 0 })
+	// Every pass goes through the zombie check, the background ones too:
+	// a check that never saw one would leave the orphan a zombie for good.
+	// A pass may leave a group leader's zombie while another test's fork
+	// is in flight (children.Reap): pass again until it is taken.
+	waitFor(t, fmt.Sprintf("orphan %d reaped", gc), func() bool {
+		if _, err := s.reapPass(); err != nil {
+			t.Fatal(err)
+		}
+		return state(gc) == 0
+	})
+}

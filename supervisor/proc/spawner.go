@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +78,7 @@ type Spawner struct {
 	// zombies the last pass left to their owners.
 	reapMu    sync.Mutex
 	lingering map[int]lingering
+	scans     atomic.Int64 // reaper passes that read the children lists
 
 	bufs sync.Pool // *[]byte for reading children files
 
