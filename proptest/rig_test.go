@@ -1010,6 +1010,12 @@ func (r *rig) step(t *rapid.T, progs [][]op) {
 	r.results = nil
 	probs := r.runBatch(progs)
 	r.faulty = r.fos.calm()
+	if len(probs) == 0 && !r.halted() {
+		// A commit the broken disk refused just before calm() stops the
+		// daemon only as it fails, which may be after the batch
+		// returned: let what is in flight land or fail before asking.
+		r.quiesce()
+	}
 	if len(probs) == 0 && r.halted() {
 		probs = r.restartDaemon(t, restartCrash)
 	}
