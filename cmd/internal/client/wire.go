@@ -135,7 +135,7 @@ func roundTrip(ctx context.Context, conn net.Conn, method, target string, body [
 	case chunked:
 		r = &chunkedReader{br: br}
 	case length >= 0:
-		r = io.LimitReader(br, length)
+		r = &sizedReader{r: br, left: length}
 	}
 	return &response{StatusCode: status, Length: length, header: header, Body: &respBody{r: r, conn: conn, stop: stop, ctx: ctx}}, nil
 }
@@ -190,6 +190,29 @@ func (b *respBody) Read(p []byte) (int, error) {
 func (b *respBody) Close() error {
 	b.stop()
 	return b.conn.Close()
+}
+
+// sizedReader reads a body of a known length: an end before it is
+// io.ErrUnexpectedEOF, so a body the other end cut short (a daemon killed
+// while it answered) is never passed on as the whole answer.
+type sizedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	if err == io.EOF && s.left > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
 }
 
 // chunkedReader reads a body sent with Transfer-Encoding: chunked.

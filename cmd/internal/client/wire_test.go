@@ -124,8 +124,14 @@ func TestWireRefusesBadAnswers(t *testing.T) {
 			t.Errorf("%s: %v, want an error naming the bad answer", name, err)
 		}
 	}
+	// The workers as printed, cut short: valid bytes so far, but not the
+	// whole answer, which status must not print as if it were.
+	c := New(fake(t, "HTTP/1.1 200 OK\r\n"+ViewHeader+": "+ViewWorkers+"\r\nContent-Length: 100\r\n\r\n[]\n"))
+	if b, err := c.StatusJSON(context.Background()); err == nil {
+		t.Errorf("a workers view cut short was taken whole: %q", b)
+	}
 	// A chunked answer as net/http writes it, with a trailer.
-	c := New(fake(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{\"seq\":4}\r\n0\r\nX-T: 1\r\n\r\n"))
+	c = New(fake(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{\"seq\":4}\r\n0\r\nX-T: 1\r\n\r\n"))
 	if st, err := c.Status(context.Background()); err != nil || st.Seq != 4 {
 		t.Errorf("chunked with a trailer: %+v %v", st, err)
 	}
