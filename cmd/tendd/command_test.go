@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,5 +57,24 @@ func TestStopAllIsOneCommand(t *testing.T) {
 	}
 	for _, w := range []string{"w00", "w01"} {
 		e.waitStatus(w, "running again", running)
+	}
+}
+
+// A bad --since or --until is a usage error (exit 2) naming the flag,
+// in every command that takes one, before any log is opened.
+func TestBadTimeFlagIsAUsageError(t *testing.T) {
+	e := newEnv(t, "")
+	for _, args := range [][]string{
+		{"history", "w", "--since", "yesterdayish"},
+		{"events", "--since", "yesterdayish"},
+		{"analyze", "--since", "yesterdayish"},
+		{"report", "-o", filepath.Join(e.dir, "r.html"), "--since", "yesterdayish"},
+		{"report", "-o", filepath.Join(e.dir, "r.html"), "--until", "yesterdayish"},
+	} {
+		flag := args[len(args)-2]
+		_, errs, code := e.tend(args...)
+		if code != 2 || !strings.Contains(errs, flag+":") {
+			t.Errorf("tend %s: exit %d, stderr %q; want 2 and an error naming %s", strings.Join(args, " "), code, errs, flag)
+		}
 	}
 }

@@ -320,13 +320,9 @@ func newHistoryCmd(g *globals) *cobra.Command {
 			if err := g.CheckOutput(); err != nil {
 				return err
 			}
-			var from time.Time
-			if sinceFlag != "" {
-				t, err := query.ParseTime(sinceFlag, time.Now())
-				if err != nil {
-					return cli.UsageErr("--since: %v", err)
-				}
-				from = t
+			from, err := timeFlag("since", sinceFlag, time.Now())
+			if err != nil {
+				return err
 			}
 			var evs []events.JSON
 			if g.offline(cmd.Context()) {
@@ -440,12 +436,9 @@ func newEventsCmd(g *globals) *cobra.Command {
 					return cli.UsageErr("--type: %v", err)
 				}
 			}
-			var t time.Time
-			if sinceFlag != "" {
-				var err error
-				if t, err = query.ParseTime(sinceFlag, time.Now()); err != nil {
-					return cli.UsageErr("--since: %v", err)
-				}
+			t, err := timeFlag("since", sinceFlag, time.Now())
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			var batch []events.JSON

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
+	"github.com/tendhq/tend/cmd/internal/query"
 	"github.com/tendhq/tend/store"
 	"github.com/tendhq/tend/supervisor/proc/launch"
 	"github.com/tendhq/tend/supervisor/relay"
@@ -190,3 +192,17 @@ func (g *globals) offline(ctx context.Context) bool {
 // fromStream reports whether the command reads a host's log from the
 // stream (--nats, or --host with the config's [export.nats]).
 func (g *globals) fromStream() bool { return g.nats.url != "" || g.nats.host != "" }
+
+// timeFlag is the time an optional --NAME flag gives (query.ParseTime:
+// RFC 3339, a date or a duration before now), the zero time when it is
+// not given, and a usage error naming the flag when it is bad.
+func timeFlag(name, value string, now time.Time) (time.Time, error) {
+	if value == "" {
+		return time.Time{}, nil
+	}
+	t, err := query.ParseTime(value, now)
+	if err != nil {
+		return time.Time{}, cli.UsageErr("--%s: %v", name, err)
+	}
+	return t, nil
+}

@@ -114,13 +114,9 @@ func newAnalyzeCmd(g *globals) *cobra.Command {
 			if err := g.CheckOutput(); err != nil {
 				return err
 			}
-			var since time.Time
-			if sinceFlag != "" {
-				t, err := query.ParseTime(sinceFlag, time.Now())
-				if err != nil {
-					return cli.UsageErr("--since: %v", err)
-				}
-				since = t
+			since, err := timeFlag("since", sinceFlag, time.Now())
+			if err != nil {
+				return err
 			}
 			l, err := g.openDB()
 			if err != nil {

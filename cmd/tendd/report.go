@@ -42,19 +42,12 @@ works while the daemon runs on a copy, or on the daemon's file once it is down.`
 			}
 			opts := report.Options{Workers: workers, StderrTail: g.stderrTails()}
 			now := time.Now()
-			if sinceFlag != "" {
-				t, err := query.ParseTime(sinceFlag, now)
-				if err != nil {
-					return cli.UsageErr("--since: %v", err)
-				}
-				opts.Since = t
+			var err error
+			if opts.Since, err = timeFlag("since", sinceFlag, now); err != nil {
+				return err
 			}
-			if untilFlag != "" {
-				t, err := query.ParseTime(untilFlag, now)
-				if err != nil {
-					return cli.UsageErr("--until: %v", err)
-				}
-				opts.Until = t
+			if opts.Until, err = timeFlag("until", untilFlag, now); err != nil {
+				return err
 			}
 			l, err := g.openDB()
 			if err != nil {
