@@ -205,16 +205,11 @@ func usageUsec(b []byte) (uint64, bool) {
 		if !bytes.HasPrefix(line, []byte(key)) {
 			continue
 		}
-		digits := line[len(key):]
-		if len(digits) == 0 || len(digits) > 19 {
+		// The conversion does not escape (strconv clones what an error
+		// quotes), so this allocates nothing.
+		n, err := strconv.ParseUint(string(line[len(key):]), 10, 64)
+		if err != nil {
 			return 0, false
-		}
-		var n uint64
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + uint64(c-'0')
 		}
 		return n, true
 	}

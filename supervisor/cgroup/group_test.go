@@ -720,3 +720,12 @@ func TestSignalExceptSparesTheGroup(t *testing.T) {
 		t.Fatal("the leader's group was signalled")
 	}
 }
+
+// The sampler reads a counter per worker per second: the parse allocates
+// nothing.
+func TestUsageUsecAllocatesNothing(t *testing.T) {
+	b := []byte("usage_usec 123456789\nuser_usec 1\n")
+	if n := testing.AllocsPerRun(100, func() { usageUsec(b) }); n != 0 {
+		t.Fatalf("usageUsec allocates %v times a call", n)
+	}
+}
