@@ -13,9 +13,10 @@ import (
 )
 
 // reapLoop reaps orphans after SIGCHLDs, plus a slow sweep in case signals
-// were coalesced while a pass was running. A pass reads every thread's
-// children list, as long as the number of workers, while most SIGCHLDs are
-// worker leaders' exits that their own Process reaps. So a pass waits
+// were coalesced while a pass was running. A pass that finds a zombie reads
+// every thread's children list, as long as the number of workers, while
+// most SIGCHLDs are worker leaders' exits that their own Process reaps. So
+// a pass waits
 // ReapDelay after the first signal and covers every signal that arrives
 // meanwhile: a restart does not share the CPU with a sweep of a thousand
 // pids, and a burst of exits costs one pass. An orphan's zombie lingers
