@@ -181,6 +181,9 @@ func (d *decision) configure(specs []*Spec, actor string, first bool, changes ma
 	todos := make([]todo, 0, len(specs))
 	for _, sp := range specs {
 		d.st.Specs[sp.Digest] = sp
+		if sp.Schedule != nil {
+			d.st.Scheduled = true
+		}
 		w := d.w.Worker(sp.Name)
 		t := todo{sp: sp}
 		switch {

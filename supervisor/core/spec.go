@@ -167,6 +167,10 @@ type State struct {
 	groups map[string]int
 	// ExitOn is the daemon's exit_on setting of the last load.
 	ExitOn ExitOn
+	// Scheduled is set once settings with a schedule were loaded, and
+	// never cleared: while it is not, no worker has a next run, and a
+	// status of every worker need not look up each one's settings.
+	Scheduled bool
 }
 
 // NewState wraps a world replayed from the log.
@@ -176,7 +180,7 @@ func NewState(w *fsm.World) *State { return &State{World: w, Specs: make(map[str
 // for judging an input without recording it (what a reload would do).
 // The settings are shared: they are never changed once loaded.
 func (s *State) Clone() *State {
-	c := &State{World: s.World.Clone(), Specs: make(map[string]*Spec, len(s.Specs)), groups: s.groups}
+	c := &State{World: s.World.Clone(), Specs: make(map[string]*Spec, len(s.Specs)), groups: s.groups, Scheduled: s.Scheduled}
 	for dg, sp := range s.Specs {
 		c.Specs[dg] = sp
 	}

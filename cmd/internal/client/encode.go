@@ -20,18 +20,31 @@ func AppendWorkers(dst []byte, ws []WorkerStatus) ([]byte, error) {
 	if ws == nil {
 		return append(dst, "null"...), nil
 	}
-	if len(ws) == 0 {
+	return AppendEach(dst, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] })
+}
+
+// AppendEach appends n workers as AppendWorkers appends a slice of them,
+// the i-th being what worker(i, scratch) returns: the daemon fills the one
+// scratch WorkerStatus for each of its views in turn instead of making a
+// slice of 10,000 of them first. What worker returns is read before the
+// next call.
+func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
+	if n == 0 {
 		return append(dst, "[]"...), nil
 	}
 	dst = append(dst, '[')
-	var err error
-	for i := range ws {
+	var (
+		scratch WorkerStatus
+		err     error
+	)
+	for i := range n {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, "\n  "...)
-		if dst, err = appendWorker(dst, &ws[i]); err != nil {
-			return dst, fmt.Errorf("worker %q: %w", ws[i].Name, err)
+		w := worker(i, &scratch)
+		if dst, err = appendWorker(dst, w); err != nil {
+			return dst, fmt.Errorf("worker %q: %w", w.Name, err)
 		}
 	}
 	return append(dst, "\n]"...), nil

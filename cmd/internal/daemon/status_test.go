@@ -1,0 +1,253 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"pgregory.net/rapid"
+
+	"github.com/tendhq/tend/cmd/internal/client"
+	"github.com/tendhq/tend/cmd/internal/query"
+	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/store"
+	"github.com/tendhq/tend/supervisor"
+	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
+)
+
+// idleSpawner starts incarnations that run, without a process, until they
+// are signalled: a world of thousands of Running workers for what reads it.
+type idleSpawner struct{ pid atomic.Int64 }
+
+type idleProc struct {
+	pid  int
+	done chan struct{}
+	once atomic.Bool
+}
+
+func (s *idleSpawner) Start(proc.Spec) (supervisor.Process, error) {
+	return &idleProc{pid: int(1<<22 + s.pid.Add(1)), done: make(chan struct{})}, nil
+}
+
+func (p *idleProc) PID() int                { return p.pid }
+func (p *idleProc) Identity() proc.Identity { return proc.Identity{PID: p.pid, StartTicks: 1} }
+func (p *idleProc) Wait() proc.Exit {
+	<-p.done
+	return proc.Exit{Code: -1, Signal: syscall.SIGTERM}
+}
+func (p *idleProc) Signal(syscall.Signal) error {
+	if p.once.CompareAndSwap(false, true) {
+		close(p.done)
+	}
+	return nil
+}
+func (p *idleProc) SignalStrays(syscall.Signal) (int, error) { return 0, nil }
+func (p *idleProc) Remaining() int                           { return 0 }
+func (p *idleProc) WaitGone(context.Context) error           { return nil }
+func (p *idleProc) Release()                                 {}
+func (p *idleProc) Member(int) bool                          { return false }
+
+// idleAPI is the control API of a daemon whose n workers all run.
+func idleAPI(tb testing.TB, n int) *api {
+	tb.Helper()
+	dir := tb.TempDir()
+	log, err := store.Open(filepath.Join(dir, "tend.db"), store.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sampler := limits.NewSampler(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	go sampler.Run(ctx)
+	sup, err := supervisor.New(supervisor.Config{Log: log, Instance: log.Path(), Spawner: &idleSpawner{}, Watcher: sampler,
+		Logger: zerolog.Nop(), BaseEnv: []string{"PATH=" + os.Getenv("PATH")}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		defer scancel()
+		if err := sup.Shutdown(sctx, false, "test over"); err != nil {
+			tb.Errorf("shutdown: %v", err)
+		}
+		cancel()
+		_ = log.Close()
+	})
+	specs := make([]*supervisor.WorkerSpec, n)
+	for i := range specs {
+		sp := &supervisor.WorkerSpec{Name: "w" + strconv.Itoa(i+1), Command: []string{"/bin/sleep", "1000"}, Autostart: true,
+			StopSignal: syscall.SIGTERM, StopTimeout: time.Second, Policy: policy.Spec{Restart: policy.Always,
+				BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5, BreakerWindow: time.Minute}}
+		sp.Hash = sp.SpecHash()
+		specs[i] = sp
+	}
+	if _, err := sup.Load(context.Background(), specs, "test", "test"); err != nil {
+		tb.Fatal(err)
+	}
+	if err := sup.Recover(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wcancel()
+	for _, sp := range specs {
+		if w, err := sup.WaitFor(wctx, sp.Name, func(w *fsm.Worker) bool { return w.State == events.Running }); err != nil {
+			tb.Fatalf("%s never ran (%s): %v", sp.Name, w.State, err)
+		}
+	}
+	return &api{d: &Daemon{sup: sup}}
+}
+
+// discard is a ResponseWriter that keeps only the length of the body.
+type discard struct {
+	h http.Header
+	n int
+}
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) WriteHeader(int)             {}
+func (d *discard) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
+
+var statusJSON = httptest.NewRequest("GET", "/v1/status?view="+client.ViewWorkers, nil)
+
+// BenchmarkStatus10k is the daemon's side of `tend status -o json` at
+// 10,000 running workers: the views and their encoding.
+func BenchmarkStatus10k(b *testing.B) {
+	a := idleAPI(b, 10_000)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.n = 0
+		a.status(w, statusJSON)
+	}
+	b.ReportMetric(float64(w.n), "bytes/answer")
+}
+
+// A status of every worker, once the daemon has answered one, makes
+// neither views nor bytes again: it allocated 1.3 KB a worker (a copy of
+// each fsm.Worker, a WorkerStatus, and the answer's bytes), which the
+// collector marked and swept at every answer.
+func TestStatusKeepsItsBuffers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops what it holds at random under the race detector")
+	}
+	const n = 2000
+	a := idleAPI(t, n)
+	w := &discard{h: http.Header{}}
+	a.status(w, statusJSON) // makes the buffers
+	if w.n < 200*n {
+		t.Fatalf("status of %d workers is %d bytes", n, w.n)
+	}
+	// Over runs, so that a collection (which empties sync.Pool) counts
+	// for little.
+	const runs = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	a.status(w, statusJSON)
+	runtime.ReadMemStats(&before)
+	for range runs {
+		a.status(w, statusJSON)
+	}
+	runtime.ReadMemStats(&after)
+	if per := float64(after.TotalAlloc-before.TotalAlloc) / runs / n; per > 16 {
+		t.Fatalf("a status allocates %.0f bytes a worker, want at most 16: its views and bytes are made again", per)
+	}
+}
+
+// The status a daemon encodes from its views is, byte for byte, what
+// json.MarshalIndent gives of query.WorkerStatus of each worker's whole
+// state: the view carries all that status prints, and the one scratch
+// WorkerStatus the encoder fills again and again leaks nothing from one
+// worker to the next.
+func TestStatusFromViewsIsQueryWorkerStatus(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ws := rapid.SliceOfN(rapid.Custom(anyFSMWorker), 0, 6).Draw(t, "workers")
+		views := make([]supervisor.WorkerView, len(ws))
+		want := make([]client.WorkerStatus, len(ws))
+		for i := range ws {
+			views[i] = supervisor.ViewOf(&ws[i])
+			want[i] = query.WorkerStatus(&ws[i])
+			if rapid.Bool().Draw(t, "scheduled") {
+				next := anyTime(t, "next")
+				views[i].NextRun, want[i].NextRun = next, &next
+			}
+			if rapid.Bool().Draw(t, "tracked") {
+				views[i].Tracked, want[i].Tracking = true, modePgroup
+				if g := rapid.SampledFrom([]string{"", "/sys/fs/cgroup/tend/w"}).Draw(t, "cgroup"); g != "" {
+					views[i].Cgroup, want[i].Cgroup, want[i].Tracking = g, g, modeCgroup
+				}
+			}
+			if rapid.Bool().Draw(t, "sampled") {
+				views[i].Sampled = true
+				views[i].Sample.RSS = rapid.Uint64().Draw(t, "rss")
+				views[i].Sample.CPUValid = rapid.Bool().Draw(t, "cpuValid")
+				views[i].Sample.CPU = rapid.Float64Range(0, 1e4).Draw(t, "cpu")
+				want[i].RSSBytes = views[i].Sample.RSS
+				if views[i].Sample.CPUValid {
+					want[i].CPUPercent = views[i].Sample.CPU
+				}
+			}
+		}
+		for i := range views {
+			var got client.WorkerStatus
+			workerStatus(&got, &views[i], new(statusScratch))
+			if !reflect.DeepEqual(got, want[i]) {
+				t.Fatalf("worker %d from its view:\n%+v\nfrom its state:\n%+v", i, got, want[i])
+			}
+		}
+		got, err := appendStatus(nil, views)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := json.MarshalIndent(want, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, exp) {
+			t.Fatalf("encoded from views:\n%s\nencoding/json:\n%s", got, exp)
+		}
+	})
+}
+
+func anyTime(t *rapid.T, label string) time.Time {
+	return time.Unix(rapid.Int64Range(0, 4e9).Draw(t, label), rapid.Int64Range(0, 999_999_999).Draw(t, label+"ns")).UTC()
+}
+
+func anyFSMWorker(t *rapid.T) fsm.Worker {
+	text := rapid.SampledFrom([]string{"", "web", "web@2", "a<b>&\"c\"", "process exited with status 1", "\xff\n"})
+	w := fsm.Worker{
+		Name: text.Draw(t, "name"), State: events.State(rapid.IntRange(0, int(events.Killed)).Draw(t, "state")),
+		PID: rapid.IntRange(0, 1<<22).Draw(t, "pid"), Incarnation: events.Incarnation(rapid.Uint64().Draw(t, "inc")),
+		Restarts: rapid.IntRange(0, 1000).Draw(t, "restarts"), Since: anyTime(t, "since"),
+		Cause: text.Draw(t, "cause"), Actor: text.Draw(t, "actor"), Health: text.Draw(t, "health"), Status: text.Draw(t, "status"),
+		Waiting: text.Draw(t, "waiting"), WaitCause: text.Draw(t, "waitCause"), WaitSince: anyTime(t, "waitSince"),
+		Spec: "digest", StartTicks: 7, LastPlanned: anyTime(t, "planned"),
+	}
+	w.Policy.Pending = rapid.Bool().Draw(t, "pending")
+	w.Policy.Due = anyTime(t, "due")
+	w.Policy.BreakerOpen = rapid.Bool().Draw(t, "breaker")
+	if rapid.Bool().Draw(t, "exited") {
+		x := &fsm.Exit{Incarnation: w.Incarnation, Signal: rapid.SampledFrom([]int{0, 9, 15, 99}).Draw(t, "signal"),
+			Lost: rapid.Bool().Draw(t, "lost"), At: anyTime(t, "at"), Cause: text.Draw(t, "exitCause")}
+		if rapid.Bool().Draw(t, "code?") {
+			c := rapid.IntRange(-1, 255).Draw(t, "code")
+			x.Code = &c
+		}
+		w.LastExit = x
+	}
+	return w
+}
