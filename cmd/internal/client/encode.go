@@ -29,6 +29,33 @@ func AppendWorkers(dst []byte, ws []WorkerStatus) ([]byte, error) {
 // slice of 10,000 of them first. What worker returns is read before the
 // next call.
 func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
+	return appendEach(dst, n, &indented, worker)
+}
+
+// AppendCompact is AppendEach in json.Marshal's compact form, as the
+// workers of the daemon's whole status (Status.Workers) are sent.
+func AppendCompact(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
+	return appendEach(dst, n, &compact, worker)
+}
+
+// layout is the white space of one form: json.MarshalIndent's with two
+// spaces, or json.Marshal's, which has none.
+type layout struct {
+	item    string // before each element of the array
+	end     string // before the array's ]
+	member  string // before each member of a worker
+	colon   string // between a key and its value
+	close   string // before a worker's }
+	xmember string // before each member of its last_exit
+	xclose  string // before the last_exit's }
+}
+
+var (
+	indented = layout{item: "\n  ", end: "\n", member: "\n    ", colon: ": ", close: "\n  ", xmember: "\n      ", xclose: "\n    "}
+	compact  = layout{colon: ":"}
+)
+
+func appendEach(dst []byte, n int, l *layout, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
 	if n == 0 {
 		return append(dst, "[]"...), nil
 	}
@@ -41,13 +68,14 @@ func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *Wo
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = append(dst, "\n  "...)
+		dst = append(dst, l.item...)
 		w := worker(i, &scratch)
-		if dst, err = appendWorker(dst, w); err != nil {
+		if dst, err = appendWorker(dst, l, w); err != nil {
 			return dst, fmt.Errorf("worker %q: %w", w.Name, err)
 		}
 	}
-	return append(dst, "\n]"...), nil
+	dst = append(dst, l.end...)
+	return append(dst, ']'), nil
 }
 
 // object writes the members of one JSON object at one depth of
@@ -55,6 +83,7 @@ func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *Wo
 type object struct {
 	b     []byte
 	ind   string // before each member
+	colon string
 	first bool
 	err   error
 }
@@ -67,7 +96,8 @@ func (o *object) key(k string) {
 	o.b = append(o.b, o.ind...)
 	o.b = append(o.b, '"')
 	o.b = append(o.b, k...)
-	o.b = append(o.b, `": `...)
+	o.b = append(o.b, '"')
+	o.b = append(o.b, o.colon...)
 }
 
 func (o *object) str(k, v string) { o.key(k); o.b = appendString(o.b, v) }
@@ -96,13 +126,8 @@ func (o *object) timeOmit(k string, t *time.Time) {
 	}
 }
 
-const (
-	workerIndent = "\n    "
-	exitIndent   = "\n      "
-)
-
-func appendWorker(b []byte, w *WorkerStatus) ([]byte, error) {
-	o := object{b: append(b, '{'), ind: workerIndent, first: true}
+func appendWorker(b []byte, l *layout, w *WorkerStatus) ([]byte, error) {
+	o := object{b: append(b, '{'), ind: l.member, colon: l.colon, first: true}
 	o.str("name", w.Name)
 	o.strOmit("group", w.Group)
 	o.str("state", w.State)
@@ -115,7 +140,7 @@ func appendWorker(b []byte, w *WorkerStatus) ([]byte, error) {
 	o.strOmit("health", w.Health)
 	if x := w.LastExit; x != nil {
 		o.key("last_exit")
-		e := object{b: append(o.b, '{'), ind: exitIndent, first: true}
+		e := object{b: append(o.b, '{'), ind: l.xmember, colon: l.colon, first: true}
 		e.uint("incarnation", x.Incarnation)
 		e.key("code")
 		if x.Code == nil {
@@ -130,7 +155,7 @@ func appendWorker(b []byte, w *WorkerStatus) ([]byte, error) {
 		}
 		e.time("at", x.At)
 		e.str("cause", x.Cause)
-		o.b = append(e.b, workerIndent...)
+		o.b = append(e.b, l.xclose...)
 		o.b = append(o.b, '}')
 		if e.err != nil && o.err == nil {
 			o.err = fmt.Errorf("last_exit: %w", e.err)
@@ -158,7 +183,8 @@ func appendWorker(b []byte, w *WorkerStatus) ([]byte, error) {
 	o.timeOmit("waiting_since", w.WaitingSince)
 	o.strOmit("status_text", w.StatusText)
 	o.timeOmit("next_run", w.NextRun)
-	o.b = append(o.b, "\n  }"...)
+	o.b = append(o.b, l.close...)
+	o.b = append(o.b, '}')
 	return o.b, o.err
 }
 

@@ -97,3 +97,19 @@ func TestAppendWorkersIsEncodingJSON(t *testing.T) {
 		}
 	})
 }
+
+// The workers of the daemon's whole status, which the table of
+// `tend status` reads, are json.Marshal's compact bytes.
+func TestAppendCompactIsEncodingJSON(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ws := rapid.SliceOfN(rapid.Custom(anyWorker), 0, 4).Draw(t, "workers")
+		want, werr := json.Marshal(ws)
+		got, gerr := AppendCompact(nil, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] })
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("encoding/json's error %v, ours %v", werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("bytes differ:\nencoding/json: %q\nours:          %q", want, got)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,18 +138,18 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no_such_worker", err)
 		return
 	}
+	// Room for as much as the last answer, so that a fresh buffer is made
+	// once and not grown by doubling through the encoding.
+	want := 256*len(views) + 4096
+	if n := int(a.statusLen.Load()) + 4096; n > want && len(q["name"]) == 0 {
+		want = n
+	}
+	if cap(bufs.out) < want {
+		bufs.out = make([]byte, 0, want)
+	}
 	if q.Get("view") == client.ViewWorkers {
 		// The workers as `tend status -o json` prints them: the client
 		// copies these bytes to its output.
-		// Room for as much as the last answer, so that a fresh buffer is
-		// made once and not grown by doubling through the encoding.
-		want := 256*len(views) + 4096
-		if n := int(a.statusLen.Load()) + 4096; n > want && len(q["name"]) == 0 {
-			want = n
-		}
-		if cap(bufs.out) < want {
-			bufs.out = make([]byte, 0, want)
-		}
 		b, err := appendStatus(bufs.out[:0], views)
 		if err != nil {
 			fail(w, http.StatusInternalServerError, "failed", err)
@@ -165,13 +166,44 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(b)
 		return
 	}
-	workers := make([]client.WorkerStatus, len(views))
-	for i := range views {
-		workerStatus(&workers[i], &views[i], new(statusScratch))
-	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status(), Workers: workers}
+	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status()}
 	a.d.out.status(&out)
-	writeJSON(w, out)
+	b, err := appendWholeStatus(bufs.out[:0], &out, views)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, "failed", err)
+		return
+	}
+	bufs.out = b
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	_, _ = w.Write(b)
+}
+
+// appendWholeStatus appends the answer to GET /v1/status: st with views
+// as its workers, as writeJSON would write it (st.Workers is nil). The
+// daemon's own fields are encoding/json's; the workers, last, are
+// encoded by hand in the same compact form, without a WorkerStatus each
+// and without reflection (a third of a status table's time at 10,000
+// workers).
+func appendWholeStatus(dst []byte, st *client.Status, views []supervisor.WorkerView) ([]byte, error) {
+	head, err := json.Marshal(st)
+	if err != nil {
+		return dst, err
+	}
+	const last = `"workers":null}`
+	if !bytes.HasSuffix(head, []byte(last)) {
+		return dst, errors.New("status: the workers are not its last member")
+	}
+	dst = append(dst, head[:len(head)-len("null}")]...)
+	var sc statusScratch
+	dst, err = client.AppendCompact(dst, len(views), func(i int, ws *client.WorkerStatus) *client.WorkerStatus {
+		workerStatus(ws, &views[i], &sc)
+		return ws
+	})
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, "}\n"...), nil // as writeJSON ends it
 }
 
 // appendStatus appends views as `tend status -o json` prints them,

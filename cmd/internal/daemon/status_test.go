@@ -127,14 +127,36 @@ var statusJSON = httptest.NewRequest("GET", "/v1/status?view="+client.ViewWorker
 // 10,000 running workers: the views and their encoding.
 func BenchmarkStatus10k(b *testing.B) {
 	a := idleAPI(b, 10_000)
+	benchStatus(b, a, statusJSON)
+}
+
+// benchStatus reports, beside the wall time, the process's CPU time an
+// answer (what a machine busy with other work measures better), and its
+// length.
+func benchStatus(b *testing.B, a *api, req *http.Request) {
 	w := &discard{h: http.Header{}}
+	var before, after syscall.Rusage
+	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	for b.Loop() {
 		w.n = 0
-		a.status(w, statusJSON)
+		a.status(w, req)
 	}
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(w.n), "bytes/answer")
+}
+
+var statusWhole = httptest.NewRequest("GET", "/v1/status", nil)
+
+// BenchmarkStatusTable10k is the daemon's side of `tend status` (the
+// table, which reads the whole status) at 10,000 running workers.
+func BenchmarkStatusTable10k(b *testing.B) {
+	a := idleAPI(b, 10_000)
+	benchStatus(b, a, statusWhole)
 }
 
 // A status of every worker, once the daemon has answered one, makes
@@ -169,8 +191,8 @@ func TestStatusKeepsItsBuffers(t *testing.T) {
 }
 
 // The status a daemon encodes from its views is, byte for byte, what
-// json.MarshalIndent gives of query.WorkerStatus of each worker's whole
-// state: the view carries all that status prints, and the one scratch
+// json.MarshalIndent (for -o json) and json.Marshal (the whole status)
+// give of query.WorkerStatus of each worker's whole state: the view carries all that status prints, and the one scratch
 // WorkerStatus the encoder fills again and again leaks nothing from one
 // worker to the next.
 func TestStatusFromViewsIsQueryWorkerStatus(t *testing.T) {
@@ -219,6 +241,29 @@ func TestStatusFromViewsIsQueryWorkerStatus(t *testing.T) {
 		}
 		if !bytes.Equal(got, exp) {
 			t.Fatalf("encoded from views:\n%s\nencoding/json:\n%s", got, exp)
+		}
+
+		// The whole status, which the table reads, as writeJSON wrote it
+		// with the workers in it.
+		st := client.Status{Seq: events.Seq(rapid.Uint64().Draw(t, "seq")),
+			LogFailure: rapid.SampledFrom([]string{"", "disk <full>"}).Draw(t, "logFailure")}
+		if rapid.Bool().Draw(t, "tracking") {
+			st.Tracking = &client.Tracking{Mode: modeCgroup, Where: "/sys/fs/cgroup/tend"}
+		}
+		if rapid.Bool().Draw(t, "notify") {
+			st.Notify = []client.NotifyStatus{{Name: "pager", Cursor: 3, Error: "refused"}}
+		}
+		got, err = appendWholeStatus([]byte("kept"), &st, views)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Workers = want
+		exp, err = json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp = append(exp, '\n'); !bytes.Equal(got[len("kept"):], exp) {
+			t.Fatalf("whole status from views:\n%s\nencoding/json:\n%s", got, exp)
 		}
 	})
 }
