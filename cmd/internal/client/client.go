@@ -125,8 +125,16 @@ func (c *Client) Ping(ctx context.Context) error {
 // Status asks for the named workers (all when none).
 func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	var s Status
-	err := c.getJSON(ctx, "GET", "/v1/status", url.Values{"name": names}, &s)
-	return s, err
+	resp, err := c.do(ctx, "GET", "/v1/status", url.Values{"name": names})
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	b, err := readAll(resp)
+	if err != nil {
+		return s, err
+	}
+	return s, decodeStatus(b, &s)
 }
 
 // ViewHeader is the header by which the daemon says what its answer to
