@@ -138,3 +138,28 @@ func TestDecodeStatusEscapesAreNotTheStringBefore(t *testing.T) {
 		}
 	}
 }
+
+// Reading a status makes one string a worker (its name) and the slice:
+// workers that share their state, cause, actor and tracking share the
+// strings. encoding/json made five a worker.
+func TestDecodeStatusAllocatesLittle(t *testing.T) {
+	const n = 1000
+	ws := make([]WorkerStatus, n)
+	for i := range ws {
+		ws[i] = WorkerStatus{Name: "w" + strconv.Itoa(i+1), State: "Running", PID: 100 + i, Incarnation: 1,
+			Since: time.Unix(1e9, 0).UTC(), Cause: "added by the configuration", Actor: "config", Tracking: "pgroup"}
+	}
+	body, err := json.Marshal(Status{Seq: 3 * n, Workers: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		var s Status
+		if err := decodeStatus(body, &s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if per := allocs / n; per > 1.1 {
+		t.Fatalf("reading a status allocates %.2f times a worker, want at most 1.1", per)
+	}
+}
