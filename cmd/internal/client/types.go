@@ -12,7 +12,9 @@ import (
 	"github.com/tendhq/tend/events"
 )
 
-// WorkerStatus is one line of `tend status`.
+// WorkerStatus is one line of `tend status`. It is encoded by hand
+// (encode.go) and read by hand (decode.go, which gives what it does not
+// know to encoding/json): a field added here is added there too.
 type WorkerStatus struct {
 	Name string `json:"name"`
 	// Group is, for an instance (NAME@N), the worker with instances it is
