@@ -132,15 +132,16 @@ func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 // problems are recorded).
 func (d *decoder) parseIncluded(shown, abs string, data []byte) *fileTables {
 	d.files = append(d.files, shown)
+	text := string(data)
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
+	if _, err := toml.Decode(text, &raw); err != nil {
 		var es Errors
 		if errors.As(syntaxError(shown, err), &es) {
 			d.errs = append(d.errs, es...)
 		}
 		return nil
 	}
-	src := &source{file: shown, lines: indexLines(data)}
+	src := newSource(shown, text, indexLines(text))
 	root := newTable(d, src, nil, raw)
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		if k == "worker" {

@@ -89,7 +89,7 @@ func (d *decoder) template(wt *table, name string, raw map[string]any, src *sour
 	if !ok {
 		return nil
 	}
-	tp := &Template{Name: name, Line: src.lines.find(toml.Key{"worker", name}), raw: raw, src: src, dir: dir}
+	tp := &Template{Name: name, Line: src.lines().find(toml.Key{"worker", name}), raw: raw, src: src, dir: dir}
 	t := newTable(d, src, wt.key(name), raw)
 	n, isInt := v.(int64)
 	switch {

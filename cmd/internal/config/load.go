@@ -43,15 +43,17 @@ func Parse(path string, data []byte) (*Config, error) {
 		abs = filepath.Clean(path)
 	}
 	// The line index reads the text on its own and is needed only once it
-	// is decoded: on a second core it is ready by then.
+	// is decoded: on a second core it is ready by then. Both read one
+	// copy of data, which the Config keeps (source).
+	text := string(data)
 	lines := make(chan lineIndex, 1)
-	go func() { lines <- indexLines(data) }()
+	go func() { lines <- indexLines(text) }()
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		<-lines // data is the caller's again once Parse returns
+	if _, err := toml.Decode(text, &raw); err != nil {
+		<-lines
 		return nil, syntaxError(path, err)
 	}
-	main := &source{file: path, lines: <-lines}
+	main := newSource(path, text, <-lines)
 	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}}
 	root := newTable(d, main, nil, raw)
 	dir := filepath.Dir(abs)
@@ -91,7 +93,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			}
 			if first, dup := defs[name]; dup {
 				wt.errorf(name, "worker %q is defined again; it is first defined at %s:%d", name,
-					first.t.src.file, first.t.src.lines.find(toml.Key{"worker", name}))
+					first.t.src.file, first.t.src.lines().find(toml.Key{"worker", name}))
 				continue
 			}
 			defs[name] = def{t: f, wt: wt, raw: m}
@@ -173,4 +175,19 @@ func syntaxError(path string, err error) error {
 		return Errors{{File: path, Line: pe.Position.Line, Msg: "syntax error: " + withoutQuotes(pe.Message)}}
 	}
 	return Errors{{File: path, Msg: "syntax error: " + withoutQuotes(err.Error())}}
+}
+
+// Settle lets go of what only loading needs, for a configuration kept in
+// force (the daemon's): each file's line index, which costs about 300
+// bytes a worker. A problem found later still names its file and line:
+// the index is made again from the file's text, as it was loaded, when
+// one is reported. Settle may be called at any time, more than once.
+func (c *Config) Settle() {
+	if c == nil || c.src == nil {
+		return
+	}
+	c.src.main.dropLines()
+	for _, s := range c.src.workers {
+		s.dropLines()
+	}
 }

@@ -117,6 +117,7 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 	if err := kernelLimits(cfg, d.tree, d.tracking); err != nil {
 		return nil, nil, &loadError{err}
 	}
+	cfg.Settle() // kept until the next reload: checked, it needs no line index
 	return cfg, specs, nil
 }
 
@@ -275,6 +276,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, w := range cfg.Warnings() {
 		d.logger.Warn().Msg(w)
 	}
+	cfg.Settle() // checked and in force: kept without its line index
 	if err := d.out.start(cfg); err != nil {
 		d.logger.Error().Err(err).Msg("alerts not sent")
 	}
@@ -576,6 +578,7 @@ func (d *Daemon) Scale(ctx context.Context, group string, n int, actor string) (
 	if err != nil {
 		return client.ScaleResult{}, err
 	}
+	next.Settle() // its checks may have made the line index again
 	d.cfgMu.Lock()
 	d.cfg = next
 	d.cfgMu.Unlock()
