@@ -310,14 +310,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		proc:     osp,
 		worker:   spec.Worker,
 		inc:      spec.Incarnation,
-		wMarker:  wm,
-		iMarker:  im,
 		out:      out,
 		group:    g,
 		done:     make(chan struct{}),
 		identity: Identity{PID: osp.Pid, BootID: s.bootID},
 	}
-	p.exited, p.after = s.watchExit(osp)
+	s.watchExit(p)
 	s.mu.Lock()
 	s.live[osp.Pid] = p
 	s.forking--
@@ -476,18 +474,15 @@ func (s *Spawner) report(err error) {
 	}
 }
 
-// watchExit registers the process with the exit watch; nil means Wait
-// blocks in waitid itself (no pidfd, or the watch is closed).
-func (s *Spawner) watchExit(osp *os.Process) (<-chan struct{}, func(func()) bool) {
-	var ch <-chan struct{}
-	var after func(func()) bool
-	_ = osp.WithHandle(func(fd uintptr) {
-		var err error
-		if ch, err = s.watch.add(fd); err == nil {
-			after = func(f func()) bool { return s.watch.after(int32(fd), f) }
+// watchExit registers p's process with the exit watch. Without it (no
+// pidfd, or the watch is closed) p.exited stays nil and Wait blocks in
+// waitid itself.
+func (s *Spawner) watchExit(p *Process) {
+	_ = p.proc.WithHandle(func(fd uintptr) {
+		if ch, err := s.watch.add(fd); err == nil {
+			p.exited, p.watched, p.watchFD = ch, true, int32(fd)
 		}
 	})
-	return ch, after
 }
 
 // orphans lists the daemon's children that are not unreaped worker leaders
