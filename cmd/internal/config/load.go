@@ -38,6 +38,12 @@ func Load(path string) (*Config, error) {
 // read, but the files its include key names are (includes.go). Every
 // problem is returned at once, as Errors.
 func Parse(path string, data []byte) (*Config, error) {
+	return parse(path, string(data), nil)
+}
+
+// parse is Parse of text, with the included files read from kept when
+// it is not nil (Settled.Config).
+func parse(path, text string, kept []*source) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = filepath.Clean(path)
@@ -45,7 +51,6 @@ func Parse(path string, data []byte) (*Config, error) {
 	// The line index reads the text on its own and is needed only once it
 	// is decoded: on a second core it is ready by then. Both read one
 	// copy of data, which the Config keeps (source).
-	text := string(data)
 	lines := make(chan lineIndex, 1)
 	go func() { lines <- indexLines(text) }()
 	var raw map[string]any
@@ -54,7 +59,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, syntaxError(path, err)
 	}
 	main := newSource(path, text, <-lines)
-	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}}
+	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}, kept: kept}
 	root := newTable(d, main, nil, raw)
 	dir := filepath.Dir(abs)
 
@@ -153,7 +158,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	return &Config{
 		Path:        abs,
-		Hash:        inc.hash(data),
+		Hash:        inc.hash(text),
 		Daemon:      daemon,
 		Export:      export,
 		Notify:      notify,
@@ -175,19 +180,4 @@ func syntaxError(path string, err error) error {
 		return Errors{{File: path, Line: pe.Position.Line, Msg: "syntax error: " + withoutQuotes(pe.Message)}}
 	}
 	return Errors{{File: path, Msg: "syntax error: " + withoutQuotes(err.Error())}}
-}
-
-// Settle lets go of what only loading needs, for a configuration kept in
-// force (the daemon's): each file's line index, which costs about 300
-// bytes a worker. A problem found later still names its file and line:
-// the index is made again from the file's text, as it was loaded, when
-// one is reported. Settle may be called at any time, more than once.
-func (c *Config) Settle() {
-	if c == nil || c.src == nil {
-		return
-	}
-	c.src.main.dropLines()
-	for _, s := range c.src.workers {
-		s.dropLines()
-	}
 }

@@ -25,6 +25,11 @@ type decoder struct {
 	// files are the files read so far, the main one first, so problems
 	// are reported file by file in that order.
 	files []string
+	// included are the included files decoded, in the order read.
+	included []*source
+	// kept, when set, are the included files as a Settled configuration
+	// kept them: includes are matched and read among these, not on disk.
+	kept []*source
 }
 
 // err is every problem found, in file and line order.
