@@ -160,8 +160,8 @@ func (s *Supervisor) enqueue(b *batch) error {
 }
 
 // releaseLoop takes batches in seq order, waits for their commit, folds
-// them into the durable world, starts their effects and answers their
-// callers. Effects and answers therefore never precede durability. Nothing
+// them into the durable world, answers their callers and starts their
+// effects. Effects and answers therefore never precede durability. Nothing
 // slow runs here: the daemon's log lines and snapshots are written by
 // other goroutines.
 func (s *Supervisor) releaseLoop() {
@@ -214,14 +214,10 @@ func (s *Supervisor) releaseLoop() {
 			s.lastSnapshot.Store(uint64(seq))
 		}
 		s.viewMu.Unlock()
-		for _, f := range effs {
-			s.ex.dispatch(f)
-		}
-		// A crash once the effects are under way, before the caller is
-		// answered.
-		// gofail: var crashBeforeAnswer struct{}
-		// crashHere()
-		close(b.done)
+		// Everyone waiting for these events is readied before the
+		// effects are: the runtime runs the goroutine readied last first,
+		// and a respawn used to wait behind the daemon's log lines and
+		// the caller's answer.
 		if s.cfg.OnDurable != nil {
 			s.cfg.OnDurable(b.res.Events, time.Since(b.created))
 		}
@@ -229,6 +225,14 @@ func (s *Supervisor) releaseLoop() {
 		case s.lines <- b.res.Events:
 		default:
 			s.dropped.Add(int64(len(b.res.Events)))
+		}
+		close(b.done)
+		// A crash once the caller is answered, before anything acts on
+		// what it was told: the next daemon must redo it.
+		// gofail: var crashBeforeEffects struct{}
+		// crashHere()
+		for _, f := range effs {
+			s.ex.dispatch(f)
 		}
 		if snap.world != nil {
 			s.saveSnapshot(snap)

@@ -907,7 +907,7 @@ func TestFault_R01_CrashAtEveryFailpoint(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	points := []string{"crashAfterAppend", "crashAfterCommit", "crashBeforeAnswer", "crashAfterSpawn", "crashAfterSignal", "crashBeforeKill"}
+	points := []string{"crashAfterAppend", "crashAfterCommit", "crashBeforeEffects", "crashAfterSpawn", "crashAfterSignal", "crashBeforeKill"}
 	hit := map[string]int{}
 	var pending []events.JSON
 	for round := range 4 {

@@ -248,14 +248,15 @@ func (g *Group) Empty() <-chan struct{} {
 // cgroup.procs is pinned with a pidfd and checked, through the pidfd, to be
 // still in this group before the signal goes out, so a pid recycled by a
 // process outside the group is never hit. Members forked meanwhile are
-// picked up by further passes until one finds no one new. It returns how
+// picked up by further passes until one signals no one. It returns how
 // many processes it signalled; a group with no one left is not an error.
 func (g *Group) Signal(sig syscall.Signal) (int, error) { return g.signal(sig, 0) }
 
 // SignalExcept is Signal to every member outside process group pgid: for a
 // caller that has just signalled that group itself (through its leader's
 // pidfd, which reaches the whole group at once), so that no member gets
-// the signal twice. A second SIGTERM or SIGINT is, to many programs, a
+// the signal twice. The group must have been signalled before the call:
+// what its members fork is left to that signal. A second SIGTERM or SIGINT is, to many programs, a
 // demand to quit at once.
 func (g *Group) SignalExcept(sig syscall.Signal, pgid int) (int, error) {
 	if pgid <= 0 {
@@ -282,13 +283,26 @@ func (g *Group) signal(sig syscall.Signal, skipPgid int) (int, error) {
 		if err != nil {
 			return n, g.err("signal", path.Join(g.dir, "cgroup.procs"), err)
 		}
-		fresh := 0
+		// Another pass is for what members forked while this one
+		// signalled them. A member of skipPgid's group was signalled with
+		// its group before this listing, and a process forks either
+		// before a signal to its group (its child is in the group and is
+		// signalled too) or after its parent took it: when this pass
+		// signalled no one itself, no other pass could find anyone new.
+		tried := 0
 		for _, pid := range pids {
 			if seen[pid] {
 				continue
 			}
 			seen[pid] = true
-			fresh++
+			if skipPgid != 0 {
+				// Whatever process holds the pid now, one of skipPgid's
+				// group is left alone: no pin needed to leave it.
+				if pgid, err := unix.Getpgid(pid); err != nil || pgid == skipPgid {
+					continue
+				}
+			}
+			tried++
 			ok, err := signalMember(pid, sig, g.id, g.path, g.tree.procRoot, skipPgid)
 			if ok {
 				n++
@@ -297,7 +311,7 @@ func (g *Group) signal(sig syscall.Signal, skipPgid int) (int, error) {
 				errs = append(errs, g.err("signal", "pid "+strconv.Itoa(pid), err))
 			}
 		}
-		if fresh == 0 {
+		if tried == 0 {
 			break
 		}
 	}

@@ -71,7 +71,10 @@
 // open and writes to it directly (see logfile.Rotate). Lines written
 // between the copy and the truncate are lost; the window is one copy of at
 // most LogBackups × LogMaxSize bytes. Files are checked every RotateEvery,
-// and a worker can write as much as it likes in between.
+// and a worker can write as much as it likes in between. With cgroups a
+// check is skipped while the subtree's CPU counter stands still, at most
+// seven in a row: what a process outside the subtree writes into a
+// worker's file is seen late, within 64 RotateEvery.
 //
 // What the process-group rule cannot see, and a cgroup can: a descendant
 // that left the process group (setpgid, setsid) and cleared its

@@ -263,16 +263,18 @@ func (p *Process) Remaining() int {
 		return 1
 	}
 	if p.group != nil {
-		pids, err := p.group.Procs()
-		if err != nil {
+		// cgroup.events first: nearly every leader ends alone, and then
+		// this one read is the answer. It counts what the listing does
+		// not: members of cgroups a root worker made inside its own.
+		// Neither counts a zombie.
+		if pop, err := p.group.Populated(); err != nil {
 			return 1
+		} else if !pop {
+			return 0
 		}
-		if len(pids) == 0 {
-			// Members of cgroups a root worker made inside its own are
-			// not listed, but they populate it.
-			if pop, err := p.group.Populated(); err != nil || pop {
-				return 1
-			}
+		pids, err := p.group.Procs()
+		if err != nil || len(pids) == 0 {
+			return 1
 		}
 		return len(pids)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/children"
 )
 
@@ -172,6 +173,44 @@ func (s *Spawner) rotateLoop() {
 type sweep struct {
 	procs []*Process
 	seen  map[string]bool
+	// cpu is the daemon's cgroup subtree's CPU time as the last pass that
+	// looked at files found it (known says it was read), and still how
+	// many passes in a row have since found it unchanged and skipped.
+	cpu   time.Duration
+	known bool
+	still int
+}
+
+// maxStillSkip bounds how many passes in a row skip the files of
+// incarnations in cgroups because no process of the subtree ran: a file
+// written from outside the subtree (a process the worker handed its
+// descriptor to, an operator's shell) is still looked at every eighth
+// pass that its own quiet skipping would look at it.
+const maxStillSkip = 7
+
+// idle reports whether this pass may skip the files of incarnations in
+// cgroups of tree: a worker's file grows only when the worker, or a child
+// of it, writes, and none can write without running, which moves the
+// subtree's CPU counter. At ten thousand idle workers this one read
+// replaces most of a second's stats. The counter is read before the files
+// are, so a write that lands during a pass moves it for the next one. A
+// daemon that lives in its own subtree moves the counter itself every
+// pass, and so never skips; nor does one without cgroups.
+func (sw *sweep) idle(tree *cgroup.Tree) bool {
+	if tree == nil {
+		return false
+	}
+	c, err := tree.CPUTime()
+	if err != nil {
+		sw.known = false
+		return false
+	}
+	if sw.known && c == sw.cpu && sw.still < maxStillSkip {
+		sw.still++
+		return true
+	}
+	sw.cpu, sw.known, sw.still = c, true, 0
+	return false
 }
 
 // rotateAll rotates outside mu: copying a large file must not delay Start.
@@ -186,8 +225,12 @@ func (s *Spawner) rotateAll(sw *sweep) error {
 		sw.seen = make(map[string]bool)
 	}
 	clear(sw.seen)
+	still := sw.idle(s.tree)
 	var errs []error
 	for _, p := range sw.procs {
+		if still && p.group != nil {
+			continue
+		}
 		if err := p.out.rotate(sw.seen); err != nil {
 			errs = append(errs, err)
 		}

@@ -82,3 +82,80 @@ func TestStartRefusesAPlantedLink(t *testing.T) {
 		t.Fatalf("Prepare: %v", err)
 	}
 }
+
+// With cgroups, a pass skips the files of idle incarnations while the
+// subtree's CPU counter stands still, at most maxStillSkip passes in a
+// row; a worker that runs makes every pass look again, and a file grown
+// from outside the subtree is still rotated within the bound.
+func TestRotationSkipsWhileTheSubtreeIsStill(t *testing.T) {
+	tree := openTree(t)
+	if tree.Info().Leaf != "" {
+		t.Skip("this process lives in the subtree: its counter never stands still")
+	}
+	s := newSpawner(t, Options{Cgroups: tree, RotateEvery: time.Hour})
+	spec := helperSpec(t, "idle", "exit", "0")
+	spec.Worker, spec.Command = "still-idle", []string{"sleep", "1000"}
+	spec.LogMaxSize, spec.LogBackups = 100, 1
+	p := start(t, s, spec)
+	of := &p.out.files[0]
+	var sw sweep
+	// looked runs one pass and says whether it looked at the idle
+	// worker's file: a look always moves its skip or quiet count.
+	looked := func() bool {
+		p.out.mu.Lock()
+		skip, quiet := of.skip, of.quiet
+		p.out.mu.Unlock()
+		if err := s.rotateAll(&sw); err != nil {
+			t.Fatal(err)
+		}
+		p.out.mu.Lock()
+		defer p.out.mu.Unlock()
+		return of.skip != skip || of.quiet != quiet
+	}
+	// Let sleep's exec settle, then count.
+	waitFor(t, "a still pass", func() bool { return !looked() })
+	run, still := 0, 0
+	for range 40 {
+		if looked() {
+			run = 0
+			continue
+		}
+		still++
+		if run++; run > maxStillSkip {
+			t.Fatalf("%d passes in a row skipped the files", run)
+		}
+	}
+	if still < 30 {
+		t.Fatalf("only %d of 40 passes over an idle subtree skipped its files", still)
+	}
+
+	// Grown from outside the subtree: rotated within the bound anyway.
+	if err := os.WriteFile(spec.Stdout, []byte(strings.Repeat("x\n", 100)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if i > (maxStillSkip+1)*(maxQuietSkip+1) {
+			t.Fatal("a file grown from outside was not rotated within the bound")
+		}
+		looked()
+		if fi, _ := os.Stat(spec.Stdout); fi.Size() == 0 {
+			break
+		}
+	}
+
+	// A worker of the subtree that runs moves the counter: every pass
+	// looks at every file again.
+	loud := helperSpec(t, "loud", "spam-stdout", "20ms")
+	loud.Worker = "still-loud"
+	start(t, s, loud)
+	waitFor(t, "the loud worker's first line", func() bool {
+		fi, err := os.Stat(loud.Stdout)
+		return err == nil && fi.Size() > 0
+	})
+	for i := range 10 {
+		time.Sleep(30 * time.Millisecond)
+		if !looked() {
+			t.Fatalf("pass %d skipped the files while a worker of the subtree ran", i)
+		}
+	}
+}
