@@ -218,9 +218,11 @@ func (t *forkThread) ownTable(self int) error {
 		return fmt.Errorf("%w: pidfd_getfd: %w", errNoOwnTable, err)
 	}
 	unix.Close(fd)
+	// From here a failure leaves the thread unusable, not the daemon:
+	// errNoOwnTable makes the next threads share the daemon's table.
 	ents, err := os.ReadDir("/proc/thread-self/fd")
 	if err != nil {
-		return fmt.Errorf("proc: fork thread: %w", err)
+		return fmt.Errorf("%w: %w", errNoOwnTable, err)
 	}
 	for _, e := range ents {
 		n, err := strconv.Atoi(e.Name())
@@ -236,7 +238,8 @@ func (t *forkThread) ownTable(self int) error {
 	}
 	// Nothing kept reaches a worker by accident.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("proc: fork thread: close_range: %w", err)
+		// CLOSE_RANGE_CLOEXEC came in Linux 5.11, pidfd_getfd in 5.6.
+		return fmt.Errorf("%w: close_range: %w", errNoOwnTable, err)
 	}
 	t.own = self
 	return nil
