@@ -203,6 +203,7 @@ func Run(ctx context.Context, opts Options) error {
 	sctx, stopSampler := context.WithCancel(context.Background())
 	defer stopSampler()
 	go d.sampler.Run(sctx)
+	go trimLoop(sctx)
 
 	// Workers whose output is "-" write to the daemon's own stdout and
 	// stderr through the console, which ends with the daemon, after the
