@@ -28,9 +28,6 @@ type WorkerSpec struct {
 	Dir        string
 	Env        map[string]string // added to BaseEnv; values never enter the log
 	Credential *syscall.Credential
-	// ClearEnv starts the environment from PATH=DefaultPath instead of
-	// the supervisor's BaseEnv.
-	ClearEnv bool
 	// UserEnv holds the login variables (HOME, USER, LOGNAME, SHELL) of
 	// the user the worker runs as; nil when it runs as the daemon's. Env
 	// wins over it, and it over BaseEnv.
@@ -42,7 +39,11 @@ type WorkerSpec struct {
 	// proc.Spec. Umask nil keeps the daemon's.
 	Umask      *uint32
 	NoNewPrivs bool
-	Rlimits    []proc.Rlimit
+	// ClearEnv starts the environment from PATH=DefaultPath instead of
+	// the supervisor's BaseEnv. (The bools are kept side by side: a spec
+	// is kept for every worker, and each alone would take eight bytes.)
+	ClearEnv bool
+	Rlimits  []proc.Rlimit
 	// Stdout and Stderr are file paths, or Console: the daemon's own
 	// stdout or stderr through Config.Console.
 	Stdout     string
@@ -53,10 +54,9 @@ type WorkerSpec struct {
 	// line and writes and rotates the files itself (package relay), by
 	// LogMaxSize, LogBackups, LogMaxAge, gzipped with LogCompress.
 	Relay       bool
-	LogMaxAge   time.Duration
 	LogCompress bool
+	LogMaxAge   time.Duration
 
-	Autostart    bool
 	StartTimeout time.Duration // a process that dies sooner is a failed start; 0: running once spawned
 	StopSignal   syscall.Signal
 	StopTimeout  time.Duration
@@ -71,12 +71,14 @@ type WorkerSpec struct {
 	InstanceOf string
 	Instance   int
 
-	// Start-up order (core decides with them): a one-shot job, its
-	// readiness rule, what it depends on, when it runs on its own.
-	Oneshot  bool
-	Ready    core.Readiness
-	Deps     []core.Dep
-	Schedule *core.Schedule
+	// Start-up order (core decides with them): whether it starts with the
+	// daemon, a one-shot job, its readiness rule, what it depends on, when
+	// it runs on its own.
+	Autostart bool
+	Oneshot   bool
+	Ready     core.Readiness
+	Deps      []core.Dep
+	Schedule  *core.Schedule
 
 	Health *health.Spec
 	Limits *limits.Spec

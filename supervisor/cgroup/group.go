@@ -26,7 +26,6 @@ type Group struct {
 	inc    uint64
 	name   string // <worker>.<inc>
 	dir    string // absolute directory
-	path   string // as /proc/PID/cgroup shows it
 	id     uint64 // the cgroup id (its inode number), which pidfd info reports
 
 	// mu guards fd and empty. Nothing under it waits on the kernel
@@ -45,8 +44,11 @@ func (g *Group) Incarnation() uint64 { return g.inc }
 // Dir is the group's directory.
 func (g *Group) Dir() string { return g.dir }
 
-// Path is the group as /proc/PID/cgroup shows it ("0::<Path>").
-func (g *Group) Path() string { return g.path }
+// Path is the group as /proc/PID/cgroup shows it ("0::<Path>"). It is
+// made when asked for, not kept: it is needed only to tell a member by its
+// /proc entry, when there is no pidfd, and a group lives as long as its
+// worker runs.
+func (g *Group) Path() string { return path.Join(g.tree.path, g.name) }
 
 // ID is the kernel's cgroup id: the directory's inode number, and what
 // PIDFD_GET_INFO reports as a process's cgroup.
@@ -268,7 +270,7 @@ func (g *Group) SignalExcept(sig syscall.Signal, pgid int) (int, error) {
 // Has reports whether pid is a member of the group, by /proc/PID/cgroup.
 // A pid can change hands at any moment: it is an answer about now, for
 // checking a pid that is pinned otherwise (a pidfd, a recorded start time).
-func (g *Group) Has(pid int) bool { return procIn(pid, g.path, g.tree.procRoot) }
+func (g *Group) Has(pid int) bool { return procIn(pid, g.Path(), g.tree.procRoot) }
 
 // signal sends sig to every member, leaving out those in process group
 // skipPgid when it is not 0.
@@ -277,6 +279,7 @@ func (g *Group) signal(sig syscall.Signal, skipPgid int) (int, error) {
 	var errs []error
 	n := 0
 	var pids []int
+	cgPath := g.Path()
 	for pass := 0; pass < maxPasses; pass++ {
 		var err error
 		pids, err = readProcs(g.dir, pids[:0])
@@ -303,7 +306,7 @@ func (g *Group) signal(sig syscall.Signal, skipPgid int) (int, error) {
 				}
 			}
 			tried++
-			ok, err := signalMember(pid, sig, g.id, g.path, g.tree.procRoot, skipPgid)
+			ok, err := signalMember(pid, sig, g.id, cgPath, g.tree.procRoot, skipPgid)
 			if ok {
 				n++
 			}
@@ -393,7 +396,7 @@ func (g *Group) Kill() error {
 		}
 		return nil // ENOENT: removed, so empty
 	}
-	if err := freezeKill(g.dir, g.id, g.path, g.tree.procRoot); err != nil {
+	if err := freezeKill(g.dir, g.id, g.Path(), g.tree.procRoot); err != nil {
 		return g.err("kill", g.dir, err)
 	}
 	return nil

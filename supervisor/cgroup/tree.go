@@ -548,7 +548,7 @@ func (t *Tree) group(worker string, inc uint64, create bool) (g *Group, earlier 
 		}
 		return fail("open", err)
 	}
-	g = &Group{tree: t, worker: worker, inc: inc, name: name, dir: dir, path: path.Join(t.path, name), id: st.Ino, fd: -1}
+	g = &Group{tree: t, worker: worker, inc: inc, name: name, dir: dir, id: st.Ino, fd: -1}
 	t.mu.Lock()
 	other := t.groups[name]
 	if other == nil {

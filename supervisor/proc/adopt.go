@@ -84,10 +84,9 @@ func (s *Spawner) adopt(worker string, inc uint64, id Identity, watch bool) (*Pr
 		osp.Release()
 		return nil, fmt.Errorf("proc: adopt %q pid %d: %w", worker, id.PID, ErrNotSame)
 	}
-	wm, im := markers(worker, inc)
 	p := &Process{
 		spawner: s, proc: osp, identity: id, worker: worker, inc: inc,
-		wMarker: wm, iMarker: im, done: make(chan struct{}), adopted: true,
+		done: make(chan struct{}), adopted: true,
 		leader: cgroup.Leader{PID: id.PID, StartTicks: id.StartTicks, Session: st.Session},
 	}
 	if s.tree != nil {
@@ -96,7 +95,7 @@ func (s *Spawner) adopt(worker string, inc uint64, id Identity, watch bool) (*Pr
 		}
 	}
 	if watch {
-		p.exited, p.after = s.watchExit(osp)
+		s.watchExit(p)
 	}
 	return p, nil
 }

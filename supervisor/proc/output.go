@@ -115,7 +115,9 @@ func Prepare(spec Spec) error {
 }
 
 // detach closes the daemon's descriptors once the child has its own, and
-// keeps the paths for rotation.
+// keeps the paths for rotation, if it rotates. It lets go of the closed
+// files too: they would be kept, a few hundred bytes a worker, for as
+// long as the incarnation runs.
 func (o *outputs) detach() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -124,6 +126,10 @@ func (o *outputs) detach() {
 			_ = o.files[i].f.Close()
 			o.files[i].f = nil
 		}
+	}
+	o.null, o.stdout, o.stderr = nil, nil, nil
+	if o.max <= 0 {
+		o.files = nil // never rotated: rotate looks at none
 	}
 }
 

@@ -36,13 +36,14 @@ type Process struct {
 	identity Identity
 	worker   string
 	inc      uint64
-	wMarker  string            // "TEND_WORKER=<worker>"
-	iMarker  string            // "TEND_INCARNATION=<n>"
-	out      *outputs          // nil for an adopted process: its files belong to it
-	adopted  bool              // spawned by an earlier daemon: not our child
-	exited   <-chan struct{}   // closed by the exit watch; nil: wait in waitid
-	after    func(func()) bool // the exit watch's after for this process; nil without one
-	group    *cgroup.Group     // nil: the process-group rule
+	out      *outputs        // nil for an adopted process: its files belong to it
+	exited   <-chan struct{} // closed by the exit watch; nil: wait in waitid
+	group    *cgroup.Group   // nil: the process-group rule
+	// watchFD is the pidfd the exit watch knows the process by, when
+	// watched (AfterExit).
+	watchFD int32
+	watched bool
+	adopted bool // spawned by an earlier daemon: not our child
 	// leader is the process-group rule's view of the incarnation, set
 	// before the Process is handed out; its ExitTicks stay 0 and
 	// exitTicks holds them, set by Wait when the leader is reaped.
@@ -110,7 +111,7 @@ func (p *Process) Wait() Exit {
 // or the Spawner is closing) the goroutine starts at once and f's Wait
 // blocks in it.
 func (p *Process) AfterExit(f func()) {
-	if p.after != nil && p.after(f) {
+	if p.watched && p.spawner.watch.after(p.watchFD, f) {
 		return
 	}
 	go f()

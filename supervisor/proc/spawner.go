@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ type Spawner struct {
 	// output configured as "".
 	null    *os.File
 	paths   pathCache
-	threads forkThreads // for no_new_privs and umask
+	threads forkThreads // every fork but the launcher's
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -310,14 +311,12 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		proc:     osp,
 		worker:   spec.Worker,
 		inc:      spec.Incarnation,
-		wMarker:  wm,
-		iMarker:  im,
 		out:      out,
 		group:    g,
 		done:     make(chan struct{}),
 		identity: Identity{PID: osp.Pid, BootID: s.bootID},
 	}
-	p.exited, p.after = s.watchExit(osp)
+	s.watchExit(p)
 	s.mu.Lock()
 	s.live[osp.Pid] = p
 	s.forking--
@@ -359,15 +358,17 @@ func (s *Spawner) fork(path string, spec *Spec, env []string, files []*os.File, 
 //     launcher, which sets them (and the rest) in the child;
 //   - no_new_privs and a umask are per-thread state a child copies from
 //     the thread that forks it: a fork from one of forkThreads;
-//   - otherwise a plain fork from any thread.
+//   - otherwise a plain fork from one of forkThreads too, for its
+//     descriptor table of its own, which a fork copies.
 //
-// Whatever the way, the program inherits exactly files: every other
-// descriptor of the daemon has close-on-exec. Go sets it on all it opens,
-// but not on descriptors the daemon inherited from whoever started it, nor
-// on those C code (cgo) opened. A fork by the daemon comes right after
-// close-on-exec is set on everything from 3 up, which is one close_range
-// call; the launcher does the same in the child, where nothing can open a
-// descriptor between it and the exec.
+// Whatever the way, the program inherits exactly files. A fork thread's
+// own table holds nothing else, with close-on-exec. Where it cannot have
+// one, every other descriptor of the daemon has close-on-exec: Go sets it
+// on all it opens, but not on descriptors the daemon inherited from
+// whoever started it, nor on those C code (cgo) opened, so such a fork
+// comes right after close-on-exec is set on everything from 3 up, which is
+// one close_range call; the launcher does the same in the child, where
+// nothing can open a descriptor between it and the exec.
 func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*os.File, cgfd int) (*os.Process, error) {
 	// No Pdeathsig: it fires when the forking OS thread exits, and workers
 	// must survive the daemon anyway. With a cgroup, the child is born in
@@ -385,27 +386,72 @@ func (s *Spawner) startProcess(path string, spec *Spec, env []string, files []*o
 		}
 		return launch.Start(c, files, sys)
 	}
-	if err := launch.CloseOnExecFrom(3); err != nil {
-		return nil, fmt.Errorf("set close-on-exec on inherited descriptors: %w", err)
-	}
 	sys.Credential = spec.Credential
-	attr := &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   env,
-		Files: files,
-		Sys:   sys,
-	}
-	if !spec.NoNewPrivs && spec.Umask == nil {
-		return os.StartProcess(path, spec.Command, attr)
+	// The child's descriptors by number in the daemon's table, read here:
+	// Fd (which also makes the file blocking, as the child expects) must
+	// not run on a fork thread, where the number names something else.
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = -1
+		if f != nil {
+			fds[i] = int(f.Fd())
+		}
 	}
 	var p *os.Process
+	pid := -1
 	var err error
-	if ferr := s.threads.fork(spec.NoNewPrivs, spec.Umask, func() {
-		p, err = os.StartProcess(path, spec.Command, attr)
+	if ferr := s.threads.fork(spec.NoNewPrivs, spec.Umask, func(own int) {
+		if own < 0 {
+			p, err = startShared(path, spec, env, files, sys)
+			return
+		}
+		if pid, err = forkOwn(own, path, spec.Command, env, spec.Dir, fds, sys); err != nil {
+			err = &os.PathError{Op: "fork/exec", Path: path, Err: err}
+		}
 	}); ferr != nil {
 		return nil, ferr
 	}
-	return p, err
+	runtime.KeepAlive(files)
+	if err != nil || p != nil {
+		return p, err
+	}
+	// Here, off the fork thread: the pidfd goes into the daemon's table.
+	return handleOf(pid)
+}
+
+// startShared forks from a thread that shares the daemon's descriptor
+// table, right after close-on-exec is set on everything in it from 3 up.
+func startShared(path string, spec *Spec, env []string, files []*os.File, sys *syscall.SysProcAttr) (*os.Process, error) {
+	if err := launch.CloseOnExecFrom(3); err != nil {
+		return nil, fmt.Errorf("set close-on-exec on inherited descriptors: %w", err)
+	}
+	return os.StartProcess(path, spec.Command, &os.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys})
+}
+
+// handleOf is the *os.Process of a child just forked, holding its pidfd in
+// the daemon's table. The child is unreaped and package children keeps the
+// reaper off it, so its pid names it until it is waited for. Without a
+// pidfd (the daemon out of descriptors) it is killed and reaped.
+func handleOf(pid int) (*os.Process, error) {
+	p, _ := os.FindProcess(pid) // never fails on Linux; without a pidfd it holds the pid
+	if p.WithHandle(func(uintptr) {}) != nil {
+		// FindProcess keeps pidfd_open's error to itself: ask again for it.
+		err := error(unix.EMFILE)
+		if fd, perr := unix.PidfdOpen(pid, 0); perr != nil {
+			err = perr
+		} else {
+			unix.Close(fd)
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			if _, werr := unix.Wait4(pid, &ws, 0, nil); werr != unix.EINTR {
+				break
+			}
+		}
+		return nil, fmt.Errorf("pidfd of the child: %w", err)
+	}
+	return p, nil
 }
 
 // pathCache remembers where a command name was found in the daemon's
@@ -476,18 +522,15 @@ func (s *Spawner) report(err error) {
 	}
 }
 
-// watchExit registers the process with the exit watch; nil means Wait
-// blocks in waitid itself (no pidfd, or the watch is closed).
-func (s *Spawner) watchExit(osp *os.Process) (<-chan struct{}, func(func()) bool) {
-	var ch <-chan struct{}
-	var after func(func()) bool
-	_ = osp.WithHandle(func(fd uintptr) {
-		var err error
-		if ch, err = s.watch.add(fd); err == nil {
-			after = func(f func()) bool { return s.watch.after(int32(fd), f) }
+// watchExit registers p's process with the exit watch. Without it (no
+// pidfd, or the watch is closed) p.exited stays nil and Wait blocks in
+// waitid itself.
+func (s *Spawner) watchExit(p *Process) {
+	_ = p.proc.WithHandle(func(fd uintptr) {
+		if ch, err := s.watch.add(fd); err == nil {
+			p.exited, p.watched, p.watchFD = ch, true, int32(fd)
 		}
 	})
-	return ch, after
 }
 
 // orphans lists the daemon's children that are not unreaped worker leaders

@@ -48,10 +48,14 @@ func (p *Process) Strays() []int {
 }
 
 // isStray: outside the group, alive, born no earlier than the leader, and
-// carrying the markers.
+// carrying the markers. The markers are made here, not kept: only an
+// incarnation without a cgroup ever looks for strays, and then seldom.
 func (p *Process) isStray(st stat) bool {
-	return st.PGRP != p.identity.PID && !st.Zombie() && st.PID != p.spawner.self &&
-		st.StartTicks >= p.leader.StartTicks && hasMarkers(st.PID, p.wMarker, p.iMarker)
+	if st.PGRP == p.identity.PID || st.Zombie() || st.PID == p.spawner.self || st.StartTicks < p.leader.StartTicks {
+		return false
+	}
+	wm, im := markers(p.worker, p.inc)
+	return hasMarkers(st.PID, wm, im)
 }
 
 // SignalStrays sends sig to every stray and returns how many it reached.

@@ -82,7 +82,7 @@ func (d Daemon) RPCSocket() string {
 
 // SocketKey is the key the control socket's path comes from: socket, or
 // state_dir when the socket is the default one inside it.
-func (c *Config) SocketKey() []string { return c.src.main.lines.socketKey() }
+func (c *Config) SocketKey() []string { return c.src.main.lines().socketKey() }
 
 func (ix lineIndex) socketKey() toml.Key {
 	if e, ok := ix["daemon.socket"]; ok && e.explicit {
@@ -99,7 +99,7 @@ func (d *decoder) socketPaths(dm Daemon, workers map[string]*Worker, order []str
 		key  toml.Key
 		path string
 	}
-	socks := []socket{{d.main.lines.socketKey(), dm.Socket}}
+	socks := []socket{{d.main.lines().socketKey(), dm.Socket}}
 	if p := dm.RPCSocket(); p != "" {
 		socks = append(socks, socket{toml.Key{"daemon", "supervisor_rpc"}, p})
 	}

@@ -396,7 +396,7 @@ func (c *Config) Warnings() []string {
 	var out []string
 	at := func(key toml.Key) string {
 		src := c.src.main
-		if line := src.lines.find(key); line > 0 {
+		if line := src.lines().find(key); line > 0 {
 			return fmt.Sprintf("%s:%d: %s", src.file, line, key)
 		}
 		return fmt.Sprintf("%s: %s", src.file, key)

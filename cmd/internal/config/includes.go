@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -41,27 +42,27 @@ type included struct {
 	files []*fileTables
 	abs   []string // their absolute paths
 	dirs  []string // the directories the patterns were matched in
-	data  [][]byte
 }
 
 // hash is the configuration's fingerprint: the main file's bytes alone
 // when it includes nothing (as before includes existed), else those and
 // every included file's path and bytes, so a change in any of them is a
 // change of the configuration.
-func (in *included) hash(main []byte) string {
-	if len(in.files) == 0 {
-		return fileHash(main)
-	}
+func (in *included) hash(main string) string {
 	h := sha256.New()
+	if len(in.files) == 0 {
+		_, _ = io.WriteString(h, main)
+		return hex.EncodeToString(h.Sum(nil))
+	}
 	var n [binary.MaxVarintLen64]byte
-	write := func(b []byte) {
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
-		h.Write(b)
+	write := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		_, _ = io.WriteString(h, s)
 	}
 	write(main)
 	for i := range in.files {
-		write([]byte(in.abs[i]))
-		write(in.data[i])
+		write(in.abs[i])
+		write(in.files[i].src.text)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -87,7 +88,7 @@ func (d *decoder) includes(root *table, path, abs string) *included {
 		if !filepath.IsAbs(pat) {
 			shown = filepath.Join(filepath.Dir(path), pat)
 		}
-		matches, err := filepath.Glob(shown)
+		matches, err := d.glob(shown)
 		if err != nil {
 			root.errorf("include", "element %d: invalid pattern (use * ? and [...] as in filepath.Match)", i)
 			continue
@@ -109,7 +110,7 @@ func (d *decoder) includes(root *table, path, abs string) *included {
 				root.errorf("include", "the patterns match more than %d files", MaxIncludeFiles)
 				return in
 			}
-			data, err := readConfigFile(m)
+			data, err := d.readIncluded(m)
 			if err != nil {
 				root.errorf("include", "element %d: %v", i, err)
 				continue
@@ -118,12 +119,45 @@ func (d *decoder) includes(root *table, path, abs string) *included {
 			if f == nil {
 				continue
 			}
+			d.included = append(d.included, f.src)
 			in.files = append(in.files, f)
 			in.abs = append(in.abs, a)
-			in.data = append(in.data, data)
 		}
 	}
 	return in
+}
+
+// glob is filepath.Glob, or, when the decoder reads kept files, the same
+// match over those: the files a pattern matched when they were read.
+func (d *decoder) glob(pattern string) ([]string, error) {
+	if d.kept == nil {
+		return filepath.Glob(pattern)
+	}
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range d.kept {
+		if ok, _ := filepath.Match(pattern, s.file); ok {
+			out = append(out, s.file)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// readIncluded reads an included file, from the disk or from the kept
+// files.
+func (d *decoder) readIncluded(name string) ([]byte, error) {
+	if d.kept == nil {
+		return readConfigFile(name)
+	}
+	for _, s := range d.kept {
+		if s.file == name {
+			return []byte(s.text), nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
@@ -132,15 +166,16 @@ func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 // problems are recorded).
 func (d *decoder) parseIncluded(shown, abs string, data []byte) *fileTables {
 	d.files = append(d.files, shown)
+	text := string(data)
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
+	if _, err := toml.Decode(text, &raw); err != nil {
 		var es Errors
 		if errors.As(syntaxError(shown, err), &es) {
 			d.errs = append(d.errs, es...)
 		}
 		return nil
 	}
-	src := &source{file: shown, lines: indexLines(data)}
+	src := newSource(shown, text, indexLines(text))
 	root := newTable(d, src, nil, raw)
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
 		if k == "worker" {

@@ -89,7 +89,7 @@ func (d *decoder) template(wt *table, name string, raw map[string]any, src *sour
 	if !ok {
 		return nil
 	}
-	tp := &Template{Name: name, Line: src.lines.find(toml.Key{"worker", name}), raw: raw, src: src, dir: dir}
+	tp := &Template{Name: name, Line: src.lines().find(toml.Key{"worker", name}), raw: raw, src: src, dir: dir}
 	t := newTable(d, src, wt.key(name), raw)
 	n, isInt := v.(int64)
 	switch {
@@ -130,6 +130,22 @@ func (d *decoder) expand(tp *Template, from, to int, stateDir string) []*Worker 
 // so scaling never changes a running instance's settings); new ones are
 // decoded from the template and their env files read now.
 func (c *Config) WithInstances(counts map[string]int) (*Config, error) {
+	n, fresh, err := c.expand(counts)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.readEnvFiles(fresh); err != nil {
+		return nil, err
+	}
+	if err := n.Validate(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// expand is WithInstances before the new instances' env files are read
+// and the result validated; fresh are the new instances.
+func (c *Config) expand(counts map[string]int) (*Config, []string, error) {
 	n := *c
 	n.Workers = maps.Clone(c.Workers)
 	n.envVars = maps.Clone(c.envVars)
@@ -138,10 +154,10 @@ func (c *Config) WithInstances(counts map[string]int) (*Config, error) {
 		count := counts[g]
 		tp := c.Templates[g]
 		if tp == nil {
-			return nil, fmt.Errorf("%w: %q has no instances in the configuration", ErrNoTemplate, g)
+			return nil, nil, fmt.Errorf("%w: %q has no instances in the configuration", ErrNoTemplate, g)
 		}
 		if count < 0 || count > MaxInstances {
-			return nil, fmt.Errorf("%s: instances must be from 0 to %d", g, MaxInstances)
+			return nil, nil, fmt.Errorf("%s: instances must be from 0 to %d", g, MaxInstances)
 		}
 		have := 0
 		for name, w := range c.Workers {
@@ -156,7 +172,7 @@ func (c *Config) WithInstances(counts map[string]int) (*Config, error) {
 		d := &decoder{main: c.src.main, workers: c.src.workers, files: c.src.files, templates: c.src.templates}
 		ws := d.expand(tp, have+1, count, c.Daemon.StateDir)
 		if err := d.err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		var h workerHasher
 		for _, w := range ws {
@@ -166,13 +182,7 @@ func (c *Config) WithInstances(counts map[string]int) (*Config, error) {
 		}
 	}
 	n.Order = slices.Sorted(maps.Keys(n.Workers))
-	if err := n.readEnvFiles(fresh); err != nil {
-		return nil, err
-	}
-	if err := n.Validate(); err != nil {
-		return nil, err
-	}
-	return &n, nil
+	return &n, fresh, nil
 }
 
 // Instances lists the names of group's instances in c, by number.

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 
@@ -31,16 +30,16 @@ func (ix lineIndex) find(key toml.Key) int {
 
 // indexLines scans TOML that the library has already accepted. It never
 // panics on other input; it just stops early and returns what it has.
-func indexLines(src []byte) lineIndex {
+func indexLines(src string) lineIndex {
 	// About one key a line: sized up front, the map is not rehashed over
 	// and over while a large file is scanned.
-	s := &lineScanner{src: src, line: 1, out: make(lineIndex, bytes.Count(src, []byte{'\n'})+1)}
+	s := &lineScanner{src: src, line: 1, out: make(lineIndex, strings.Count(src, "\n")+1)}
 	s.document()
 	return s.out
 }
 
 type lineScanner struct {
-	src  []byte
+	src  string
 	i    int
 	line int
 	out  lineIndex

@@ -35,7 +35,7 @@ func TestIndexLines(t *testing.T) {
 	if _, err := toml.Decode(src, new(map[string]any)); err != nil {
 		t.Fatalf("test input is not valid TOML: %v", err)
 	}
-	ix := indexLines([]byte(src))
+	ix := indexLines(src)
 	want := map[string]int{
 		"top":                       2,
 		"worker":                    3,
@@ -79,6 +79,6 @@ func TestIndexLines(t *testing.T) {
 // never hang or panic on anything else.
 func TestIndexLinesGarbage(t *testing.T) {
 	for _, src := range []string{"", "[", "[[", "a", "a =", `a = "`, `a = """`, "a = '''", "a = [", "a = {", "a = { b", "= 1", "\\", "[a]]]", "a.=1", "{}", "\"\n\""} {
-		indexLines([]byte(src))
+		indexLines(src)
 	}
 }

@@ -38,21 +38,28 @@ func Load(path string) (*Config, error) {
 // read, but the files its include key names are (includes.go). Every
 // problem is returned at once, as Errors.
 func Parse(path string, data []byte) (*Config, error) {
+	return parse(path, string(data), nil)
+}
+
+// parse is Parse of text, with the included files read from kept when
+// it is not nil (Settled.Config).
+func parse(path, text string, kept []*source) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = filepath.Clean(path)
 	}
 	// The line index reads the text on its own and is needed only once it
-	// is decoded: on a second core it is ready by then.
+	// is decoded: on a second core it is ready by then. Both read one
+	// copy of data, which the Config keeps (source).
 	lines := make(chan lineIndex, 1)
-	go func() { lines <- indexLines(data) }()
+	go func() { lines <- indexLines(text) }()
 	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		<-lines // data is the caller's again once Parse returns
+	if _, err := toml.Decode(text, &raw); err != nil {
+		<-lines
 		return nil, syntaxError(path, err)
 	}
-	main := &source{file: path, lines: <-lines}
-	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}}
+	main := newSource(path, text, <-lines)
+	d := &decoder{main: main, workers: map[string]*source{}, files: []string{path}, templates: map[string]*Template{}, kept: kept}
 	root := newTable(d, main, nil, raw)
 	dir := filepath.Dir(abs)
 
@@ -91,7 +98,7 @@ func Parse(path string, data []byte) (*Config, error) {
 			}
 			if first, dup := defs[name]; dup {
 				wt.errorf(name, "worker %q is defined again; it is first defined at %s:%d", name,
-					first.t.src.file, first.t.src.lines.find(toml.Key{"worker", name}))
+					first.t.src.file, first.t.src.lines().find(toml.Key{"worker", name}))
 				continue
 			}
 			defs[name] = def{t: f, wt: wt, raw: m}
@@ -151,7 +158,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	return &Config{
 		Path:        abs,
-		Hash:        inc.hash(data),
+		Hash:        inc.hash(text),
 		Daemon:      daemon,
 		Export:      export,
 		Notify:      notify,

@@ -51,7 +51,7 @@ func (t *table) specErrors(spec any, err error) {
 		if t.d.reported(k.String()) {
 			continue
 		}
-		t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines.find(k), Key: k.String(), Msg: reason, Err: e})
+		t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines().find(k), Key: k.String(), Msg: reason, Err: e})
 	}
 }
 

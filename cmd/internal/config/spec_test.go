@@ -51,7 +51,7 @@ func TestSpecKeysAreDecoded(t *testing.T) {
 // A field error on a field the file cannot set still reaches the operator,
 // in the spec's own words, at the table.
 func TestSpecErrorWithoutKey(t *testing.T) {
-	d := &decoder{main: &source{file: "tend.toml", lines: lineIndex{`worker.w`: {line: 7, explicit: true}}}}
+	d := &decoder{main: &source{file: "tend.toml", ix: lineIndex{`worker.w`: {line: 7, explicit: true}}}}
 	tb := newTable(d, d.main, toml.Key{"worker", "w"}, map[string]any{})
 	fe := &policy.FieldError{Field: "StableAfter", Reason: "must not be negative"}
 	tb.specErrors(&policy.Spec{}, fe)

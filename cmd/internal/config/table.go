@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -24,15 +25,50 @@ type decoder struct {
 	// files are the files read so far, the main one first, so problems
 	// are reported file by file in that order.
 	files []string
+	// included are the included files decoded, in the order read.
+	included []*source
+	// kept, when set, are the included files as a Settled configuration
+	// kept them: includes are matched and read among these, not on disk.
+	kept []*source
 }
 
 // err is every problem found, in file and line order.
 func (d *decoder) err() error { return d.errs.dedup().err(d.files...) }
 
 // source is one file of the configuration, with its line index.
+//
+// The index is made while the file is decoded, and costs about 300 bytes
+// a worker; what a daemon keeps for the configuration in force needs it
+// only for the rare problem found later (a scale, a kernel limit), so
+// Config.Settle drops it and lines makes it again from the text, which is
+// a fifth of its size.
 type source struct {
-	file  string // as errors name it
-	lines lineIndex
+	file string // as errors name it
+	text string // the file's contents, as decoded
+
+	mu sync.Mutex // guards ix: a settled configuration is shared by the daemon's goroutines
+	ix lineIndex  // nil once dropped
+}
+
+func newSource(file, text string, ix lineIndex) *source {
+	return &source{file: file, text: text, ix: ix}
+}
+
+// lines is the file's line index, made again from the text if dropped.
+func (s *source) lines() lineIndex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ix == nil {
+		s.ix = indexLines(s.text)
+	}
+	return s.ix
+}
+
+// dropLines lets the index go; lines makes it again when it is needed.
+func (s *source) dropLines() {
+	s.mu.Lock()
+	s.ix = nil
+	s.mu.Unlock()
 }
 
 // sourceOf is the file that holds key: a worker's keys are in the file
@@ -48,7 +84,7 @@ func (d *decoder) sourceOf(key toml.Key) *source {
 
 func (d *decoder) errorf(key toml.Key, format string, args ...any) {
 	src := d.sourceOf(key)
-	d.errs = append(d.errs, &Error{File: src.file, Line: src.lines.find(key), Key: key.String(), Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{File: src.file, Line: src.lines().find(key), Key: key.String(), Msg: fmt.Sprintf(format, args...)})
 }
 
 // table reads typed values out of one TOML table. Every key asked for is
@@ -74,7 +110,7 @@ func (t *table) key(name string) toml.Key {
 
 func (t *table) errorf(name, format string, args ...any) {
 	k := t.key(name)
-	t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines.find(k), Key: k.String(), Msg: fmt.Sprintf(format, args...)})
+	t.d.errs = append(t.d.errs, &Error{File: t.src.file, Line: t.src.lines().find(k), Key: k.String(), Msg: fmt.Sprintf(format, args...)})
 }
 
 func (t *table) get(name string) (any, bool) {
@@ -90,9 +126,9 @@ func (t *table) has(name string) bool {
 
 func (t *table) line(name string) int {
 	if name == "" {
-		return t.src.lines.find(t.path)
+		return t.src.lines().find(t.path)
 	}
-	return t.src.lines.find(t.key(name))
+	return t.src.lines().find(t.key(name))
 }
 
 // describe names the type of a TOML value, for "got ..." in type errors.

@@ -260,7 +260,7 @@ func memoize(f func(string) error) func(string) error {
 // errorAt is a problem of key, at its line or else at fallback.
 func (c *Config) errorAt(key toml.Key, fallback int, msg string, err error) *Error {
 	src := c.src.sourceOf(key)
-	line := src.lines.find(key)
+	line := src.lines().find(key)
 	if line == 0 {
 		line = fallback
 	}

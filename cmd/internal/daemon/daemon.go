@@ -84,7 +84,9 @@ type Daemon struct {
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
-	cfg      *config.Config
+	// cfg is the configuration in force, settled: a reload or a scale
+	// decodes it again (Settled.Config) when it needs its workers.
+	cfg *config.Settled
 }
 
 // DBPath is where a state directory keeps its log.
@@ -125,7 +127,10 @@ func (d *Daemon) loadConfig(path string) (*config.Config, []*supervisor.WorkerSp
 func Run(ctx context.Context, opts Options) error {
 	tuneGC()
 	cfg := opts.Config
-	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg, uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
+	// The daemon keeps the configuration settled (Daemon.cfg); the one
+	// loaded is let go once it has started.
+	opts.Config = nil
+	d := &Daemon{opts: opts, logger: opts.Logger, cfg: cfg.Settle(), uid: uint32(os.Getuid()), gid: -1, shutdown: make(chan string, 1)}
 	d.out.d = d
 	if err := d.trusted(opts.ConfigPath); err != nil {
 		return err
@@ -198,6 +203,7 @@ func Run(ctx context.Context, opts Options) error {
 	sctx, stopSampler := context.WithCancel(context.Background())
 	defer stopSampler()
 	go d.sampler.Run(sctx)
+	go trimLoop(sctx)
 
 	// Workers whose output is "-" write to the daemon's own stdout and
 	// stderr through the console, which ends with the daemon, after the
@@ -259,7 +265,7 @@ func Run(ctx context.Context, opts Options) error {
 	} else if scaled != cfg {
 		cfg = scaled
 		d.cfgMu.Lock()
-		d.cfg = cfg
+		d.cfg = cfg.Settle()
 		d.cfgMu.Unlock()
 		if specs, err = Specs(cfg, d.log.Digest); err != nil {
 			return &loadError{err}
@@ -375,7 +381,7 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("exit_on: stopped because of worker %s; exit status %d (tend history %s says why)", e.Worker, e.Code, e.Worker)
 }
 
-func (d *Daemon) currentConfig() *config.Config {
+func (d *Daemon) currentConfig() *config.Settled {
 	d.cfgMu.Lock()
 	defer d.cfgMu.Unlock()
 	return d.cfg
@@ -465,15 +471,7 @@ func (d *Daemon) trustedFiles(cfg *config.Config) error {
 func (d *Daemon) shutdownBudget() time.Duration {
 	d.cfgMu.Lock()
 	defer d.cfgMu.Unlock()
-	longest := time.Duration(0)
-	for _, w := range d.cfg.Workers {
-		stop := w.StopTimeout
-		if w.Hooks.PostStop != nil {
-			stop += w.HookTimeout // its post_stop runs after its end
-		}
-		longest = max(longest, stop)
-	}
-	return longest + 5*time.Second
+	return d.cfg.LongestStop + 5*time.Second
 }
 
 // Reload re-reads the configuration file. A file that fails to load
@@ -490,13 +488,13 @@ func (d *Daemon) Reload(ctx context.Context, actor string) (client.ReloadResult,
 	d.cfgMu.Lock()
 	old := d.cfg
 	d.cfgMu.Unlock()
-	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: changes(old, cfg),
+	res, err := d.sup.LoadConfig(ctx, supervisor.LoadRequest{Specs: specs, Hash: digest, Actor: actor, Changes: d.changes(old, cfg),
 		Groups: groups(cfg)})
 	if err != nil {
 		return client.ReloadResult{}, err
 	}
 	d.cfgMu.Lock()
-	d.cfg = cfg
+	d.cfg = cfg.Settle()
 	d.cfgMu.Unlock()
 	if err := d.out.start(cfg); err != nil {
 		d.logger.Error().Err(err).Msg("alerts not sent")
@@ -545,13 +543,17 @@ func (d *Daemon) Scale(ctx context.Context, group string, n int, actor string) (
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
 	d.cfgMu.Lock()
-	cfg := d.cfg
+	kept := d.cfg
 	d.cfgMu.Unlock()
-	if cfg.Templates[group] == nil {
+	if kept.Templates[group] == nil {
 		return client.ScaleResult{}, fmt.Errorf("%w: %q has no instances in the configuration (instances = N makes NAME@1 … NAME@N)", supervisor.ErrNoWorker, group)
 	}
 	if n < 0 || n > config.MaxInstances {
 		return client.ScaleResult{}, &badRequest{fmt.Errorf("instances must be from 0 to %d", config.MaxInstances)}
+	}
+	cfg, err := kept.Config()
+	if err != nil {
+		return client.ScaleResult{}, err
 	}
 	next, err := cfg.WithInstances(map[string]int{group: n})
 	if err != nil {
@@ -577,7 +579,7 @@ func (d *Daemon) Scale(ctx context.Context, group string, n int, actor string) (
 		return client.ScaleResult{}, err
 	}
 	d.cfgMu.Lock()
-	d.cfg = next
+	d.cfg = next.Settle()
 	d.cfgMu.Unlock()
 	return client.ScaleResult{Worker: group, From: res.From, To: res.To, Added: nonNil(res.Added), Removed: nonNil(res.Removed), Seq: res.Seq}, nil
 }
@@ -602,7 +604,7 @@ func (d *Daemon) PlanReload() (client.ReloadPlan, error) {
 	d.cfgMu.Lock()
 	old := d.cfg
 	d.cfgMu.Unlock()
-	ch := changes(old, cfg)
+	ch := d.changes(old, cfg)
 	res, err := d.sup.PlanLoad(supervisor.LoadRequest{Specs: specs, Hash: d.log.Digest([]byte(cfg.Hash)), Actor: "plan", Changes: ch,
 		Groups: groups(cfg)})
 	if err != nil {
@@ -633,10 +635,17 @@ func nonNil(xs []string) []string {
 	return xs
 }
 
-// changes names, for each worker whose settings differ between two
-// configurations, the keys they differ in (never values).
-func changes(old, new *config.Config) map[string][]string {
-	if old == nil || new == nil {
+// changes names, for each worker whose settings differ between the
+// configuration in force and a new one, the keys they differ in (never
+// values). The one in force is decoded again for it; should that fail,
+// which would be a bug, the reload goes on without the keys.
+func (d *Daemon) changes(kept *config.Settled, new *config.Config) map[string][]string {
+	if kept == nil || new == nil {
+		return nil
+	}
+	old, err := kept.Config()
+	if err != nil {
+		d.logger.Error().Err(err).Msg("the keys that changed are not known")
 		return nil
 	}
 	_, _, changed := config.Diff(old, new)
