@@ -36,14 +36,15 @@ func tuneGC() {
 // runtime hands it back to the system slowly, and not at all while no
 // collection runs, which in an idle daemon is a long time. With 10,000
 // workers the start-up left 230 MB mapped around a live heap of 47 MB.
-// trimLoop looks every trimEvery and gives free memory back at once when
-// there is at least as much of it as there is live heap, and more than
-// trimFloor: in steady state a collection at GOGC=50 leaves free about
-// half of what is live, so only a burst triggers it, at most once per
-// trimAfter.
+// trimLoop looks every trimEvery and gives free memory back at once once
+// the burst is over: when the heap has stopped growing since the last
+// look, holds at least as much free memory as live, and more than
+// trimFloor. In steady state a collection at GOGC=50 leaves free about
+// half of what is live, so only a burst ends in a trim; trimAfter bounds
+// how often even a daemon hit by burst after burst pays for one.
 const (
-	trimEvery = 5 * time.Second
-	trimAfter = time.Minute
+	trimEvery = 2 * time.Second
+	trimAfter = 10 * time.Second
 	trimFloor = 32 << 20
 )
 
@@ -51,24 +52,38 @@ const (
 var heapSamples = []metrics.Sample{
 	{Name: "/memory/classes/heap/free:bytes"},    // mapped, free, not handed back
 	{Name: "/memory/classes/heap/objects:bytes"}, // live and not yet swept
+	{Name: "/memory/classes/heap/unused:bytes"},  // in spans, unused
 }
 
-// shouldTrim says whether free bytes around live ones are worth a forced
-// collection and a return to the system, last being when that was done.
-func shouldTrim(free, live uint64, last, now time.Time) bool {
-	return free > trimFloor && free >= live && (last.IsZero() || now.Sub(last) >= trimAfter)
+// heapLook is what one look found: free and live bytes, and the heap's
+// mapped size (free, live and unused).
+type heapLook struct {
+	free, live, mapped uint64
 }
 
-// trimOnce reads the heap and trims it when shouldTrim says so; it
-// returns when it did, or last.
-func trimOnce(last, now time.Time) time.Time {
+// shouldTrim says whether the heap as now found, after prev, is worth a
+// forced collection and a return to the system; last is when that was
+// last done.
+func shouldTrim(prev, now heapLook, last, at time.Time) bool {
+	return now.free > trimFloor && now.free >= now.live && now.mapped <= prev.mapped &&
+		(last.IsZero() || at.Sub(last) >= trimAfter)
+}
+
+func lookAtHeap() heapLook {
 	metrics.Read(heapSamples)
-	free, live := heapSamples[0].Value.Uint64(), heapSamples[1].Value.Uint64()
-	if !shouldTrim(free, live, last, now) {
-		return last
+	free, live, unused := heapSamples[0].Value.Uint64(), heapSamples[1].Value.Uint64(), heapSamples[2].Value.Uint64()
+	return heapLook{free: free, live: live, mapped: free + live + unused}
+}
+
+// trimOnce looks at the heap and trims it when shouldTrim says so; it
+// returns what it found and when it last trimmed.
+func trimOnce(prev heapLook, last, at time.Time) (heapLook, time.Time) {
+	now := lookAtHeap()
+	if !shouldTrim(prev, now, last, at) {
+		return now, last
 	}
 	debug.FreeOSMemory()
-	return now
+	return lookAtHeap(), at
 }
 
 // trimLoop runs until ctx ends.
@@ -76,12 +91,13 @@ func trimLoop(ctx context.Context) {
 	t := time.NewTicker(trimEvery)
 	defer t.Stop()
 	var last time.Time
+	prev := lookAtHeap()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			last = trimOnce(last, now)
+		case at := <-t.C:
+			prev, last = trimOnce(prev, last, at)
 		}
 	}
 }

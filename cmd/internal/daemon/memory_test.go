@@ -4,7 +4,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -28,27 +27,31 @@ func TestTuneGCLeavesAnOperatorsGOGC(t *testing.T) {
 
 func TestShouldTrim(t *testing.T) {
 	now := time.Now()
+	const M = 1 << 20
+	burst := heapLook{free: 180 * M, live: 47 * M, mapped: 240 * M}
+	growing := heapLook{free: 100 * M, live: 47 * M, mapped: 200 * M}
 	for _, c := range []struct {
-		free, live uint64
-		last       time.Time
-		want       bool
+		what      string
+		prev, now heapLook
+		last      time.Time
+		want      bool
 	}{
-		{free: 180 << 20, live: 47 << 20, want: true},                                  // after a start-up burst
-		{free: 23 << 20, live: 47 << 20, want: false},                                  // steady state at GOGC=50
-		{free: 60 << 20, live: 100 << 20, want: false},                                 // less free than live
-		{free: 20 << 20, live: 4 << 20, want: false},                                   // below the floor
-		{free: 180 << 20, live: 47 << 20, last: now.Add(-10 * time.Second)},            // trimmed just now
-		{free: 180 << 20, live: 47 << 20, last: now.Add(-2 * time.Minute), want: true}, // long enough ago
+		{what: "the burst is over", prev: burst, now: burst, want: true},
+		{what: "the burst goes on", prev: growing, now: burst},
+		{what: "steady state at GOGC=50", prev: heapLook{mapped: 80 * M}, now: heapLook{free: 23 * M, live: 47 * M, mapped: 75 * M}},
+		{what: "less free than live", prev: burst, now: heapLook{free: 60 * M, live: 100 * M, mapped: 170 * M}},
+		{what: "below the floor", prev: burst, now: heapLook{free: 20 * M, live: 4 * M, mapped: 25 * M}},
+		{what: "trimmed just now", prev: burst, now: burst, last: now.Add(-time.Second)},
+		{what: "trimmed long enough ago", prev: burst, now: burst, last: now.Add(-time.Minute), want: true},
 	} {
-		if got := shouldTrim(c.free, c.live, c.last, now); got != c.want {
-			t.Errorf("shouldTrim(free %d MiB, live %d MiB, %v ago) = %v, want %v",
-				c.free>>20, c.live>>20, now.Sub(c.last), got, c.want)
+		if got := shouldTrim(c.prev, c.now, c.last, now); got != c.want {
+			t.Errorf("%s: shouldTrim = %v, want %v", c.what, got, c.want)
 		}
 	}
 }
 
 // A burst's garbage, once collected, is handed back to the system by one
-// check, not kept mapped.
+// look, not kept mapped.
 func TestTrimHandsBackABurst(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
@@ -60,19 +63,17 @@ func TestTrimHandsBackABurst(t *testing.T) {
 	burst[0][0] = 1
 	burst = nil
 	runtime.GC()
-	free := func() uint64 {
-		s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
-	}
-	if f := free(); f < trimFloor {
-		t.Skipf("the runtime handed back the burst by itself (%d MiB free)", f>>20)
+	before := lookAtHeap()
+	if before.free < trimFloor {
+		t.Skipf("the runtime handed back the burst by itself (%d MiB free)", before.free>>20)
 	}
 	now := time.Now()
-	if last := trimOnce(time.Time{}, now); !last.Equal(now) {
-		t.Fatalf("no trim with %d MiB free", free()>>20)
+	// As after a look that found the heap larger: the burst is over.
+	after, last := trimOnce(heapLook{mapped: ^uint64(0)}, time.Time{}, now)
+	if !last.Equal(now) {
+		t.Fatalf("no trim with %d MiB free", before.free>>20)
 	}
-	if f := free(); f >= trimFloor {
-		t.Fatalf("%d MiB still free and mapped after a trim", f>>20)
+	if after.free >= trimFloor {
+		t.Fatalf("%d MiB still free and mapped after a trim", after.free>>20)
 	}
 }
