@@ -32,77 +32,79 @@ func tuneGC() {
 }
 
 // Memory the heap took in a burst (spawning thousands of workers,
-// answering a storm of status calls) stays mapped once it is free: the
-// runtime hands it back to the system slowly, and not at all while no
-// collection runs, which in an idle daemon is a long time. With 10,000
-// workers the start-up left 170 MB of anonymous memory around a heap of
-// 46 MB live. trimLoop looks every trimEvery and, once the burst is over
-// (the heap has stopped growing since the last look), collects and gives
-// free memory back when the heap holds more than twice what the last
-// collection found live, and more than trimFloor besides. In steady state
-// at GOGC=50 it holds at most about 1.5 times, so only a burst ends in a
-// trim; trimAfter bounds how often even a daemon hit by burst after burst
-// pays for one.
+// answering a storm of status calls) stays mapped once the burst is over:
+// its garbage until a collection runs, which in an idle daemon is a long
+// time, and the free memory the runtime hands back to the system only
+// slowly. With 10,000 workers the start-up left 147 MB of anonymous memory
+// around a heap of 46 MB live. trimLoop looks every trimEvery and, once a
+// burst is over (the heap has stopped growing since the last look) and
+// the heap has grown to more than twice, and trimFloor more than, what it
+// was after the last trim, collects and gives the free memory back. In
+// steady state at GOGC=50 the heap stays within about 1.5 times its live
+// size, so only a burst ends in a trim; trimAfter bounds how often even a
+// daemon hit by burst after burst pays for one.
 const (
 	trimEvery = 2 * time.Second
 	trimAfter = 10 * time.Second
 	trimFloor = 32 << 20
 )
 
-// heapSamples are the runtime/metrics trimLoop reads.
+// heapSamples are the runtime/metrics trimLoop reads: what the heap holds
+// mapped and not handed back.
 var heapSamples = []metrics.Sample{
-	{Name: "/memory/classes/heap/free:bytes"},    // mapped, free, not handed back
+	{Name: "/memory/classes/heap/free:bytes"},
 	{Name: "/memory/classes/heap/objects:bytes"}, // live, and dead not yet swept
 	{Name: "/memory/classes/heap/unused:bytes"},  // in spans, unused
-	{Name: "/gc/heap/live:bytes"},                // live as the last collection marked it
 }
 
-// heapLook is what one look found: the heap's mapped size (free, objects
-// and unused, not handed back) and what the last collection found live.
-type heapLook struct {
-	mapped, live uint64
-}
-
-// shouldTrim says whether the heap as now found, after prev, is worth a
-// forced collection and a return to the system; last is when that was
-// last done.
-func shouldTrim(prev, now heapLook, last, at time.Time) bool {
-	return now.mapped <= prev.mapped && now.mapped >= 2*now.live && now.mapped-now.live > trimFloor &&
+// shouldTrim says whether a heap of now bytes, prev at the last look and
+// base after the last trim, is worth a forced collection and a return to
+// the system; last is when that was last done.
+func shouldTrim(prev, now, base uint64, last, at time.Time) bool {
+	return now <= prev && now > 2*base && now-base > trimFloor &&
 		(last.IsZero() || at.Sub(last) >= trimAfter)
 }
 
-func lookAtHeap() heapLook {
+func mappedHeap() uint64 {
 	metrics.Read(heapSamples)
-	var mapped uint64
-	for _, s := range heapSamples[:3] {
-		mapped += s.Value.Uint64()
+	var n uint64
+	for _, s := range heapSamples {
+		n += s.Value.Uint64()
 	}
-	return heapLook{mapped: mapped, live: heapSamples[3].Value.Uint64()}
+	return n
 }
 
-// trimOnce looks at the heap and trims it when shouldTrim says so; it
-// returns what it found and when it last trimmed.
-func trimOnce(prev heapLook, last, at time.Time) (heapLook, time.Time) {
-	now := lookAtHeap()
-	if !shouldTrim(prev, now, last, at) {
-		return now, last
+// trimmer is trimLoop's state.
+type trimmer struct {
+	prev, base uint64    // the heap at the last look, and after the last trim
+	last       time.Time // the last trim
+}
+
+// look looks at the heap and trims it when shouldTrim says so; it reports
+// whether it did.
+func (t *trimmer) look(at time.Time) bool {
+	now := mappedHeap()
+	trim := shouldTrim(t.prev, now, t.base, t.last, at)
+	if trim {
+		debug.FreeOSMemory()
+		now = mappedHeap()
+		t.base, t.last = now, at
 	}
-	debug.FreeOSMemory()
-	return lookAtHeap(), at
+	t.prev = now
+	return trim
 }
 
 // trimLoop runs until ctx ends.
 func trimLoop(ctx context.Context) {
-	t := time.NewTicker(trimEvery)
-	defer t.Stop()
-	var last time.Time
-	prev := lookAtHeap()
+	tk := time.NewTicker(trimEvery)
+	defer tk.Stop()
+	t := trimmer{prev: mappedHeap()}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case at := <-t.C:
-			prev, last = trimOnce(prev, last, at)
+		case at := <-tk.C:
+			t.look(at)
 		}
 	}
 }
