@@ -36,58 +36,48 @@ func tuneGC() {
 // its garbage until a collection runs, which in an idle daemon is a long
 // time, and the free memory the runtime hands back to the system only
 // slowly. With 10,000 workers the start-up left 147 MB of anonymous memory
-// around a heap of 46 MB live. trimLoop looks every trimEvery and, once a
-// burst is over (the heap has stopped growing since the last look) and
-// the heap has grown to more than twice, and trimFloor more than, what it
-// was after the last trim, collects and gives the free memory back. In
-// steady state at GOGC=50 the heap stays within about 1.5 times its live
-// size, so only a burst ends in a trim; trimAfter bounds how often even a
-// daemon hit by burst after burst pays for one.
+// around a heap of 46 MB live. trimLoop looks every trimEvery and, once
+// the daemon has gone quiet (it allocated less than trimQuiet since the
+// last look) after allocating more than trimFloor since the last trim,
+// collects and gives the free memory back. A busy daemon is left to the
+// collector; an idle one allocates little, and trims once per trimFloor
+// allocated at most; trimAfter bounds how often even a daemon hit by
+// burst after burst pays for one.
 const (
 	trimEvery = 2 * time.Second
 	trimAfter = 10 * time.Second
+	trimQuiet = 1 << 20
 	trimFloor = 32 << 20
 )
 
-// heapSamples are the runtime/metrics trimLoop reads: what the heap holds
-// mapped and not handed back.
-var heapSamples = []metrics.Sample{
-	{Name: "/memory/classes/heap/free:bytes"},
-	{Name: "/memory/classes/heap/objects:bytes"}, // live, and dead not yet swept
-	{Name: "/memory/classes/heap/unused:bytes"},  // in spans, unused
-}
+// allocSample is the heap's allocations since the start, in bytes.
+var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 
-// shouldTrim says whether a heap of now bytes, prev at the last look and
-// base after the last trim, is worth a forced collection and a return to
-// the system; last is when that was last done.
+// shouldTrim says whether a daemon that had allocated prev bytes at the
+// last look, now bytes now, and base bytes at the last trim (at last) is
+// worth a forced collection and a return to the system.
 func shouldTrim(prev, now, base uint64, last, at time.Time) bool {
-	return now <= prev && now > 2*base && now-base > trimFloor &&
-		(last.IsZero() || at.Sub(last) >= trimAfter)
+	return now-prev < trimQuiet && now-base > trimFloor && (last.IsZero() || at.Sub(last) >= trimAfter)
 }
 
-func mappedHeap() uint64 {
-	metrics.Read(heapSamples)
-	var n uint64
-	for _, s := range heapSamples {
-		n += s.Value.Uint64()
-	}
-	return n
+func allocated() uint64 {
+	metrics.Read(allocSample)
+	return allocSample[0].Value.Uint64()
 }
 
 // trimmer is trimLoop's state.
 type trimmer struct {
-	prev, base uint64    // the heap at the last look, and after the last trim
+	prev, base uint64    // allocated at the last look, and at the last trim
 	last       time.Time // the last trim
 }
 
 // look looks at the heap and trims it when shouldTrim says so; it reports
 // whether it did.
 func (t *trimmer) look(at time.Time) bool {
-	now := mappedHeap()
+	now := allocated()
 	trim := shouldTrim(t.prev, now, t.base, t.last, at)
 	if trim {
 		debug.FreeOSMemory()
-		now = mappedHeap()
 		t.base, t.last = now, at
 	}
 	t.prev = now
@@ -98,7 +88,7 @@ func (t *trimmer) look(at time.Time) bool {
 func trimLoop(ctx context.Context) {
 	tk := time.NewTicker(trimEvery)
 	defer tk.Stop()
-	t := trimmer{prev: mappedHeap()}
+	t := trimmer{prev: allocated()}
 	for {
 		select {
 		case <-ctx.Done():

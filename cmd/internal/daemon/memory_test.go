@@ -3,6 +3,7 @@ package daemon
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -28,44 +29,51 @@ func TestShouldTrim(t *testing.T) {
 	now := time.Now()
 	const M = 1 << 20
 	for _, c := range []struct {
-		what             string
-		prev, heap, base uint64
-		last             time.Time
-		want             bool
+		what                  string
+		prev, allocated, base uint64
+		last                  time.Time
+		want                  bool
 	}{
-		{what: "the start-up is over", prev: 141 * M, heap: 141 * M, want: true},
-		{what: "the start-up goes on", prev: 120 * M, heap: 141 * M},
-		{what: "a burst after a trim is over", prev: 141 * M, heap: 140 * M, base: 50 * M, last: now.Add(-time.Minute), want: true},
-		{what: "steady state at GOGC=50", prev: 80 * M, heap: 75 * M, base: 50 * M, last: now.Add(-time.Minute)},
-		{what: "below the floor", prev: 24 * M, heap: 24 * M, base: 4 * M},
-		{what: "trimmed just now", prev: 141 * M, heap: 141 * M, base: 50 * M, last: now.Add(-time.Second)},
+		{what: "quiet after the start-up", prev: 900 * M, allocated: 900 * M, want: true},
+		{what: "still starting", prev: 800 * M, allocated: 900 * M},
+		{what: "quiet after a burst since a trim", prev: 900 * M, allocated: 900 * M, base: 600 * M, last: now.Add(-time.Minute), want: true},
+		{what: "quiet, little allocated since the trim", prev: 620 * M, allocated: 620 * M, base: 600 * M, last: now.Add(-time.Minute)},
+		{what: "trimmed just now", prev: 900 * M, allocated: 900 * M, base: 600 * M, last: now.Add(-time.Second)},
 	} {
-		if got := shouldTrim(c.prev, c.heap, c.base, c.last, now); got != c.want {
+		if got := shouldTrim(c.prev, c.allocated, c.base, c.last, now); got != c.want {
 			t.Errorf("%s: shouldTrim = %v, want %v", c.what, got, c.want)
 		}
 	}
 }
 
+// heapMapped is what the heap holds mapped and not handed back.
+func heapMapped() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
+}
+
 // A burst's garbage is collected and handed back to the system by one
-// look once the burst is over, not kept mapped.
+// look once the burst is over, not kept mapped; and only once.
 func TestTrimHandsBackABurst(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
 	debug.FreeOSMemory()
-	tr := trimmer{base: mappedHeap()}
+	tr := trimmer{base: allocated()}
 	var burst [][]byte
 	for range 256 {
 		burst = append(burst, make([]byte, 512<<10)) // 128 MiB
 	}
 	burst[0][0] = 1
 	burst = nil
-	before := mappedHeap()
-	tr.prev = before // the last look found it as large: the burst is over
+	tr.prev = allocated() // the burst is over
+	before := heapMapped()
 	if !tr.look(time.Now()) {
-		t.Fatalf("no trim with %d MiB mapped, %d MiB after the last trim", before>>20, tr.base>>20)
+		t.Fatal("no trim after a burst")
 	}
-	if tr.base > before/2 {
-		t.Fatalf("%d MiB mapped after a trim, %d MiB before", tr.base>>20, before>>20)
+	if after := heapMapped(); after > before/2 {
+		t.Fatalf("%d MiB mapped after a trim, %d MiB before", after>>20, before>>20)
 	}
 	if tr.look(time.Now().Add(time.Minute)) {
 		t.Fatal("trimmed again with no burst since")
