@@ -23,9 +23,15 @@ while getopts "n:b:h" o; do
   esac
 done
 WORK=$(mktemp -d /tmp/tend-bench-commands.XXXXXX)
+# The workers sleep PREFIX × 100,000 + i seconds, seven digits with a
+# prefix of this run's own (10 to 98, from the pid): the peer harness's
+# workers sleep six-digit times, and another run's have another prefix.
+PREFIX=$(( $$ % 89 + 10 ))
 cleanup() {
   [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
-  pkill -f "^sleep 7[0-9]{5}$" 2>/dev/null || true
+  # Only if the daemon died without stopping them: this run's own
+  # workers, told by the prefix of their sleep times, no one else's.
+  pkill -f "^sleep ${PREFIX}[0-9]{5}$" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -44,7 +50,7 @@ CONF=$WORK/tend.toml
 {
   printf '[daemon]\nstate_dir = "%s/state"\nsocket = "%s/tend.sock"\n' "$WORK" "$WORK"
   for i in $(seq 1 "$N"); do
-    printf '\n[worker.w%d]\ncommand = ["sleep", "%d"]\nrestart = "always"\n' "$i" $((700000 + i))
+    printf '\n[worker.w%d]\ncommand = ["sleep", "%d"]\nrestart = "always"\n' "$i" $((PREFIX * 100000 + i))
   done
 } >"$CONF"
 T=(env TEND_CONFIG="$CONF" "$BIN")
