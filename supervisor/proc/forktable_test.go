@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -90,4 +91,37 @@ func BenchmarkStartWaitManyOpen(b *testing.B) {
 		p.Wait()
 		holdOpen(b, 15000)
 	})
+}
+
+// Whichever table a fork thread has, its own or (where the kernel cannot
+// give it one) the daemon's, a worker is given exactly 0, 1 and 2: not a
+// descriptor the daemon holds without close-on-exec, as one it inherited
+// from whoever started it does.
+func TestForkInheritsNothingFromEitherTable(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	for _, shared := range []bool{false, true} {
+		s := newSpawner(t, Options{})
+		s.threads.shared.Store(shared)
+		// Opened after the Spawner started, as C code in another thread
+		// may: no close-on-exec.
+		leak, err := unix.Dup(int(null.Fd()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(leak)
+		spec := helperSpec(t, "inherit", "hang")
+		spec.Worker = fmt.Sprintf("inherit-shared-%v", shared)
+		spec.Command = []string{"sh", "-c", `ls /proc/$$/fd | tr '\n' ' '; echo; echo ready; exec sleep 60`}
+		p := start(t, s, spec)
+		if got := waitReady(t, p, spec.Stdout); len(got) != 1 || got[0] != "0 1 2 " {
+			t.Errorf("shared table %v: the worker was given descriptors %q, want 0, 1 and 2 only", shared, got)
+		}
+		if own := s.threads.idle[0][0].own; (own >= 0) == shared {
+			t.Errorf("shared table %v: the fork thread's own pidfd is %d", shared, own)
+		}
+	}
 }
