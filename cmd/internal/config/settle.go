@@ -43,7 +43,7 @@ type Settled struct {
 func (c *Config) Settle() *Settled {
 	s := &Settled{Path: c.Path, Hash: c.Hash, Daemon: c.Daemon, Export: c.Export, Notify: c.Notify,
 		Templates: c.Templates, file: c.src.main.file, text: c.src.main.text, included: c.src.included,
-		envVars: c.envVars}
+		envVars: c.envVars, counts: map[string]int{}}
 	for _, inc := range s.included {
 		inc.dropLines()
 	}
@@ -63,17 +63,11 @@ func (c *Config) Settle() *Settled {
 			s.sums[w.Name] = w.EnvFileSums
 		}
 		if w.InstanceOf != "" {
-			if s.counts == nil {
-				s.counts = map[string]int{}
-			}
 			s.counts[w.InstanceOf] = max(s.counts[w.InstanceOf], w.Instance)
 		}
 	}
 	for name := range c.Templates {
 		if _, ok := s.counts[name]; !ok {
-			if s.counts == nil {
-				s.counts = map[string]int{}
-			}
 			s.counts[name] = 0
 		}
 	}
