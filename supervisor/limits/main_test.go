@@ -59,11 +59,15 @@ func helper(mode string) int {
 	return 2
 }
 
-// spawn starts a worker in its own process group and kills the whole group
-// at cleanup. It returns the group id (the leader's pid).
+// spawn starts a worker in its own process group (keeping whatever else
+// cmd.SysProcAttr asks) and kills the whole group at cleanup. It returns
+// the group id (the leader's pid).
 func spawn(t testing.TB, cmd *exec.Cmd) int {
 	t.Helper()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -196,16 +196,8 @@ func startIn(t testing.TB, c *cgdir, cmd *exec.Cmd) int {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, UseCgroupFD: true, CgroupFD: fd}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	return pid
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	return spawn(t, cmd)
 }
 
 // A member forked while the sampler skips listings (the cgroup's CPU
