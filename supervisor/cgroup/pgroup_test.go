@@ -1,7 +1,10 @@
 package cgroup
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"syscall"
 	"testing"
 )
 
@@ -62,17 +65,28 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
-// The rule holds for this very process: it owns itself as a leader of its
-// own group, and BootTicks is not before its start.
+// The rule holds for a real process: a child in its own session leads its
+// own group and owns itself, and BootTicks is not before its start. (This
+// process's own group and session may read as 0: in a pid namespace whose
+// session leader lives outside it, as under CI.)
 func TestOwnsSelf(t *testing.T) {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		t.Skip(err)
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	self := os.Getpid()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	self := cmd.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", self))
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := ParseProcStat(self, b)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st.PGRP != self || st.Session != self {
+		t.Fatalf("%+v: a child started with setsid leads neither its group nor its session", st)
 	}
 	now, err := BootTicks()
 	if err != nil {
