@@ -772,6 +772,12 @@ func (f *fakeOS) FindMarked(instance string) ([]proc.Marked, error) {
 	return out, nil
 }
 
+// LeftoverHooks: the fake runs no hooks.
+func (f *fakeOS) LeftoverHooks(instance string) ([]proc.HookLeftover, error) { return nil, nil }
+
+// EndHook: the fake runs no hooks.
+func (f *fakeOS) EndHook(h proc.HookLeftover, wait time.Duration) error { return nil }
+
 // Leftovers lists, as cgroups do, each incarnation of a past daemon with
 // live processes of this instance's markers: all of them, those that left
 // its process group too; its leader is the one that started first.

@@ -25,9 +25,12 @@ import (
 // life (core/hook.go decides when). A hook is spawned through the same
 // Spawner as its worker, with the worker's user, directory, environment,
 // umask, no_new_privs and resource limits, descriptors 0-2 only, in a
-// process group of its own. Its markers name no incarnation (proc.EnvHook),
-// so it is never taken for the worker, a member or a stray of it, and
-// never adopted as it. Its stdout and stderr go to one pipe the daemon
+// process group of its own and, with cgroups, in a cgroup of its own
+// named for it (<worker>.<inc>.<kind>), beside its incarnation's: it is
+// killed by that cgroup, and a later daemon finds it by that cgroup, not by
+// what its environment says. Its markers name no incarnation
+// (proc.EnvHook), so it is never taken for the worker, a member or a stray
+// of it, and never adopted as it. Its stdout and stderr go to one pipe the daemon
 // reads, keeping only the last lines for the event that records its end.
 //
 // A hook is killed with its whole group when its timeout passes, when what
@@ -122,7 +125,8 @@ func (x *executor) startHook(f effect) (*hookRun, error) {
 		return nil, err
 	}
 	ps := proc.Spec{Worker: f.Worker, Command: cmd, Dir: spec.Dir, Env: env, Credential: spec.Credential,
-		Umask: spec.Umask, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits, Output: w, Beside: true}
+		Umask: spec.Umask, NoNewPrivs: spec.NoNewPrivs, Rlimits: spec.Rlimits, Output: w, Beside: true,
+		Hook: proc.HookID{Kind: f.Hook, Incarnation: uint64(f.Inc)}}
 	s.spawnSem <- struct{}{}
 	p, err := s.cfg.Spawner.Start(ps)
 	<-s.spawnSem
@@ -167,6 +171,8 @@ func (x *executor) finishHook(h *hookRun, f effect) {
 	case <-time.After(time.Second): // the deadline did not take: leave the reader to the pipe's last writer
 	}
 	h.out.Close()
+	// Its cgroup goes once what was killed in it is gone.
+	h.proc.Release()
 	x.exMu.Lock()
 	if x.hooks[h.key] == h {
 		delete(x.hooks, h.key)

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"syscall"
 	"time"
 
 	"github.com/tendhq/tend/events"
@@ -28,9 +27,17 @@ type Adopter interface {
 	// running, and what it holds in the OS released once it is empty. It
 	// says how many processes it killed.
 	Discard(l proc.Leftover, kill bool) (int, error)
+	// LeftoverHooks lists the hooks earlier daemons of this instance left
+	// running: each hook's cgroup or, without cgroups, the process group
+	// leaders carrying a hook's markers in sessions the Adopter trusts
+	// (adoptions first, as for Leftovers).
+	LeftoverHooks(instance string) ([]proc.HookLeftover, error)
+	// EndHook kills such a hook with everything of it and waits up to
+	// wait for it to be gone.
+	EndHook(h proc.HookLeftover, wait time.Duration) error
 	// FindMarked lists the process group leaders carrying this instance's
-	// markers; recovery takes only hooks from it (killHooks), which run
-	// beside an incarnation and outside its cgroup.
+	// markers, whatever their session: only a broken variant of recovery
+	// (mutantByPID) believes them.
 	FindMarked(instance string) ([]proc.Marked, error)
 }
 
@@ -55,31 +62,27 @@ var _ Adopter = ProcSpawner{}
 // dies only when it wakes.
 const hookKillWait = 5 * time.Second
 
-// killHooks kills, with their process groups, the hooks an earlier daemon
-// of this log started that still run, and waits for them to be gone, so a
-// hook run again never runs beside its earlier self. Those of workers the
-// log knows are returned, to be recorded.
-func (s *Supervisor) killHooks(ad Adopter, marked []proc.Marked, past map[string]events.Incarnation) []core.HookFound {
+// killHooks kills the hooks an earlier daemon of this log started that
+// still run, each with its cgroup (or, without cgroups, its process
+// group), and waits for them to be gone, so a hook run again never runs
+// beside its earlier self. Those of workers the log knows are returned,
+// to be recorded.
+func (s *Supervisor) killHooks(ad Adopter, left []proc.HookLeftover, past map[string]events.Incarnation) []core.HookFound {
 	var out []core.HookFound
-	for _, m := range marked {
-		if m.Hook == "" || m.HookRun == s.runID {
-			continue // a worker, or a hook of this daemon's own
+	for _, h := range left {
+		if h.Run == s.runID && h.Run != "" {
+			continue // a hook of this daemon's own
 		}
-		p, err := ad.Adopt(m.Worker, 0, m.Identity)
-		if err != nil {
-			continue // gone meanwhile
+		if err := ad.EndHook(h, hookKillWait); err != nil {
+			s.logger.Warn().Err(err).Str("worker", h.Worker).Str("hook", h.Kind).Int("pid", h.Leader.PID).
+				Msg("recovery: a hook of the last daemon could not be ended")
 		}
-		_ = p.Signal(syscall.SIGKILL)
-		done := make(chan struct{})
-		go func() { p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(hookKillWait):
-			s.logger.Warn().Str("worker", m.Worker).Str("hook", m.Hook).Int("pid", m.Identity.PID).
-				Msg("recovery: a hook of the last daemon was killed but is not gone yet")
-		}
-		if _, known := past[m.Worker]; known {
-			out = append(out, core.HookFound{Worker: m.Worker, Kind: m.Hook, Inc: events.Incarnation(m.HookInc), PID: m.Identity.PID})
+		if _, known := past[h.Worker]; known {
+			f := core.HookFound{Worker: h.Worker, Kind: h.Kind, Inc: events.Incarnation(h.Incarnation), PID: h.Leader.PID}
+			if h.Cgroup {
+				f.Procs = h.Procs
+			}
+			out = append(out, f)
 		}
 	}
 	return out
@@ -198,11 +201,11 @@ func (s *Supervisor) Recover(ctx context.Context) error {
 	// Hooks an earlier daemon started die before anything runs them again.
 	var hooks []core.HookFound
 	if ad != nil && s.cfg.Instance != "" && len(past) > 0 {
-		marked, err := ad.FindMarked(s.cfg.Instance)
+		left, err := ad.LeftoverHooks(s.cfg.Instance)
 		if err != nil {
-			s.logger.Warn().Err(err).Msg("recovery: could not scan for the last daemon's hooks")
+			s.logger.Warn().Err(err).Msg("recovery: could not list the last daemon's hooks")
 		}
-		hooks = s.killHooks(ad, marked, past)
+		hooks = s.killHooks(ad, left, past)
 	}
 	var strays []core.Stray
 	for _, lo := range left {

@@ -401,3 +401,82 @@ func TestKernelLimitWithoutController(t *testing.T) {
 		t.Fatalf("check with pgroup: %d %s", code, errOut)
 	}
 }
+
+// The daemon is SIGKILLed while a pre_start runs. The next daemon finds
+// the hook by what the kernel says of it, never by its environment: with
+// cgroups by the hook's own cgroup (so a process the hook started, which
+// left its session and cleared its environment, dies with it, and the
+// next daemon may run in another session); without, by its markers, but
+// only in a session tend's daemons hold. A decoy that copied every marker
+// of the hook, in a session of its own, is neither killed nor recorded.
+func TestCrashFindsHooksByTheKernel(t *testing.T) {
+	eachTracking(t, func(t *testing.T, mode string) {
+		e := newEnv(t, "")
+		dir := t.TempDir()
+		pids, mark, esc := filepath.Join(dir, "pids"), filepath.Join(dir, "mark"), filepath.Join(dir, "esc")
+		escape := ""
+		if mode == "cgroup" {
+			escape = `(setsid sh -c 'echo $$ > ` + esc + `; exec env -i /bin/sleep 1000' &); `
+		}
+		e.write(trackingConf(mode) + fmt.Sprintf(`[worker.mig]
+command = %s
+start_timeout = "100ms"
+pre_start = %s
+hook_timeout = "2m"
+`, helperCmd("hang"), sh(`echo $$ >> `+pids+`; if [ -e `+mark+` ]; then exit 0; fi; touch `+mark+`; `+escape+`exec /bin/sleep 1000`)))
+		// With cgroups each daemon runs in a session of its own, as under
+		// systemd: the cgroup alone tells the last daemon's hook. Without,
+		// both are in the test's session, the one that tells it.
+		var adjust func(*exec.Cmd)
+		if mode == "cgroup" {
+			adjust = func(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+		}
+		e.startDaemonWith(adjust)
+		hook := proctest.WaitPids(t, pids, 1)
+		watched := hook
+		if mode == "cgroup" {
+			watched = append(watched, proctest.WaitPids(t, esc, 1)...)
+		}
+		ended := pinProcs(t, watched...)
+
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(hook[0]) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoyCmd := exec.Command("/bin/sleep", "1000")
+		decoyCmd.Env = strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")
+		decoyCmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := decoyCmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { decoyCmd.Process.Kill(); decoyCmd.Wait() })
+		decoy := pinProcs(t, decoyCmd.Process.Pid)
+		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyCmd.Process.Pid) || !slices.Contains(ms, hook[0]) {
+			t.Fatalf("the hook and the decoy do not both carry the markers (%v): the test proves nothing", ms)
+		}
+
+		e.killDaemon()
+		ended.allAlive("the hook after the daemon's SIGKILL")
+		e.startDaemonWith(adjust)
+		e.waitStatus("mig", "running", running)
+		ended.gone("the last daemon's hook, and what it started")
+		decoy.allAlive("the decoy after the recovery")
+		var found []events.JSON
+		for _, ev := range e.history("mig") {
+			if ev.Type == "stray_found" {
+				found = append(found, ev)
+			}
+		}
+		if len(found) != 1 || found[0].PID != hook[0] || found[0].Policy != "pre_start" || found[0].Actor != "recovery" {
+			t.Fatalf("want one stray_found, the hook (pid %d); the decoy is pid %d: %+v", hook[0], decoyCmd.Process.Pid, found)
+		}
+		if mode == "cgroup" && (found[0].Attempt != 2 || !strings.Contains(found[0].Cause, "cgroup.kill")) {
+			t.Fatalf("the hook's cgroup held 2 processes: %+v", found[0])
+		}
+		e.mustTend("stop", "--all")
+		if g := cgroupGroups(t, e.db()); len(g) != 0 {
+			t.Fatalf("cgroups left after every worker and hook ended: %v", g)
+		}
+		decoy.allAlive("the decoy after the stop")
+	})
+}

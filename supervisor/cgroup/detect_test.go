@@ -135,6 +135,42 @@ func TestGroupNames(t *testing.T) {
 	}
 }
 
+// A hook's group name is never an incarnation's, and each parses back to
+// what made it: a worker's name may hold dots and digits, a hook's kind
+// holds neither.
+func TestHookGroupNames(t *testing.T) {
+	for _, c := range []struct {
+		worker string
+		inc    uint64
+		kind   string
+	}{{"web", 1, "pre_start"}, {"a.5", 1, "post_stop"}, {"a", 5, "stop_command"}, {"x.pre_start", 2, "post_start"}} {
+		name, err := hookGroupName(c.worker, c.inc, c.kind)
+		if err != nil {
+			t.Fatalf("hookGroupName(%q, %d, %q): %v", c.worker, c.inc, c.kind, err)
+		}
+		w, inc, kind, ok := parseHookGroupName(name)
+		if !ok || w != c.worker || inc != c.inc || kind != c.kind {
+			t.Errorf("parseHookGroupName(%q) = %q, %d, %q, %v", name, w, inc, kind, ok)
+		}
+		if _, _, ok := parseGroupName(name); ok {
+			t.Errorf("the hook group %q parses as an incarnation's", name)
+		}
+		if !ours(name) {
+			t.Errorf("%q is not taken for a group of the subtree", name)
+		}
+	}
+	for _, name := range []string{"web.1", "supervisor", "web.pre_start", "web.1.Pre", "web.1.", "web.0.pre_start", "web.1.pre-start", ".1.pre_start"} {
+		if _, _, _, ok := parseHookGroupName(name); ok {
+			t.Errorf("parseHookGroupName(%q) accepted", name)
+		}
+	}
+	for _, kind := range []string{"", "a/b", "x1", "Pre", strings.Repeat("a", 33)} {
+		if _, err := hookGroupName("w", 1, kind); !errors.Is(err, ErrBadName) {
+			t.Errorf("hookGroupName(w, 1, %q) = %v, want ErrBadName", kind, err)
+		}
+	}
+}
+
 func TestInstance(t *testing.T) {
 	id := InstanceID("/var/lib/tend/events.db")
 	if len(id) != 12 || id != InstanceID("/var/lib/tend/events.db") || id == InstanceID("/var/lib/tend/other.db") {

@@ -10,9 +10,10 @@
 // One daemon owns one subtree, named after its instance (InstanceID of its
 // log path), and touches nothing else:
 //
-//	<base>/tend-<instance>/                  the subtree, 0755 root
-//	<base>/tend-<instance>/<worker>.<inc>/   one incarnation
-//	<base>/tend-<instance>/supervisor/       the daemon, only if it had to move
+//	<base>/tend-<instance>/                         the subtree, 0755 root
+//	<base>/tend-<instance>/<worker>.<inc>/          one incarnation
+//	<base>/tend-<instance>/<worker>.<inc>.<hook>/   a hook run for it (NewHook)
+//	<base>/tend-<instance>/supervisor/              the daemon, only if it had to move
 //
 // The base is where the daemon was given the right to write:
 //

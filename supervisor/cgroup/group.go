@@ -24,7 +24,8 @@ type Group struct {
 	tree   *Tree
 	worker string
 	inc    uint64
-	name   string // <worker>.<inc>
+	hook   string // the hook's kind, for a hook's group
+	name   string // <worker>.<inc>, or <worker>.<inc>.<hook>
 	dir    string // absolute directory
 	id     uint64 // the cgroup id (its inode number), which pidfd info reports
 
@@ -40,6 +41,10 @@ func (g *Group) Worker() string { return g.worker }
 
 // Incarnation is the incarnation number.
 func (g *Group) Incarnation() uint64 { return g.inc }
+
+// Hook is the kind of the hook whose group this is; "" for an
+// incarnation's own.
+func (g *Group) Hook() string { return g.hook }
 
 // Dir is the group's directory.
 func (g *Group) Dir() string { return g.dir }

@@ -378,6 +378,71 @@ func TestListAfterCrash(t *testing.T) {
 	}
 }
 
+// A hook's group stands beside its incarnation's: List leaves it out,
+// Hooks lists it with its members and says whether this Tree made it, and
+// a later daemon finds, kills and removes what an earlier one's hook left.
+func TestHookGroupsAfterCrash(t *testing.T) {
+	inst := instance(t)
+	old := openInstance(t, inst, Options{})
+	inc, err := old.New("w", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := old.NewHook("w", 3, "post_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hook.Hook() != "post_start" || hook.Worker() != "w" || hook.Incarnation() != 3 {
+		t.Fatalf("hook group: %q %q %d", hook.Hook(), hook.Worker(), hook.Incarnation())
+	}
+	c1 := spawn(t, inc, nil, "/bin/sleep", "60")
+	c2 := spawn(t, hook, nil, "/bin/sleep", "60")
+	if mine, _ := old.Hooks(); len(mine) != 1 || !mine[0].Mine {
+		t.Fatalf("the daemon's own hook: %+v", mine)
+	}
+	// The daemon "crashes" here.
+
+	tr := openInstance(t, inst, Options{})
+	found, err := tr.List()
+	if err != nil || len(found) != 1 || found[0].Worker != "w" || found[0].Incarnation != 3 || found[0].Hook != "" ||
+		!slices.Equal(found[0].Procs, []int{c1.Process.Pid}) {
+		t.Fatalf("List = %+v, %v; want the incarnation alone", found, err)
+	}
+	hooks, err := tr.Hooks()
+	if err != nil || len(hooks) != 1 || hooks[0].Worker != "w" || hooks[0].Incarnation != 3 || hooks[0].Hook != "post_start" ||
+		!hooks[0].Populated || hooks[0].Mine || !slices.Equal(hooks[0].Procs, []int{c2.Process.Pid}) {
+		t.Fatalf("Hooks = %+v, %v", hooks, err)
+	}
+	if _, err := tr.NewHook("w", 3, "post_start"); !errors.Is(err, ErrPopulated) {
+		t.Fatalf("NewHook over a running hook of the last daemon = %v, want ErrPopulated", err)
+	}
+	g, err := tr.AdoptHook("w", 3, "post_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c2.Wait()
+	waitClosed(t, "the hook's group empty", g.Empty())
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if hooks, _ := tr.Hooks(); len(hooks) != 0 {
+		t.Fatalf("Hooks after removal = %+v", hooks)
+	}
+	if pop, _ := populated(inc.dir); !pop {
+		t.Fatal("killing the hook's group touched the incarnation's")
+	}
+	// An empty hook group nobody holds is removed with the other leftovers.
+	if _, err := old.NewHook("w", 4, "pre_start"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tr.RemoveEmpty(); err != nil || n != 1 {
+		t.Fatalf("RemoveEmpty = %d, %v; want the empty hook group", n, err)
+	}
+}
+
 // New reuses an empty leftover of the same incarnation and refuses one with
 // processes in it.
 func TestNewLeftover(t *testing.T) {

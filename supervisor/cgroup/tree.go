@@ -197,6 +197,55 @@ func groupName(worker string, inc uint64) (string, error) {
 	return worker + "." + strconv.FormatUint(inc, 10), nil
 }
 
+// hookGroupName is the directory of a hook run for an incarnation:
+// "<worker>.<inc>.<kind>". The kind has no digit, so no hook's name is an
+// incarnation's, and recovery finds hooks by the kernel's membership, not
+// by what their environment says.
+func hookGroupName(worker string, inc uint64, kind string) (string, error) {
+	name, err := groupName(worker, inc)
+	if err != nil {
+		return "", err
+	}
+	if !hookKind(kind) {
+		return "", fmt.Errorf("%w: hook %q of worker %q", ErrBadName, kind, worker)
+	}
+	return name + "." + kind, nil
+}
+
+// hookKind allows what a hook kind is named with: 1-32 of a-z and _.
+func hookKind(kind string) bool {
+	if kind == "" || len(kind) > 32 {
+		return false
+	}
+	for _, c := range []byte(kind) {
+		if !(c >= 'a' && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseHookGroupName undoes hookGroupName; ok is false for anything else.
+func parseHookGroupName(name string) (worker string, inc uint64, kind string, ok bool) {
+	i := strings.LastIndexByte(name, '.')
+	if i <= 0 || !hookKind(name[i+1:]) {
+		return "", 0, "", false
+	}
+	worker, inc, ok = parseGroupName(name[:i])
+	return worker, inc, name[i+1:], ok
+}
+
+// ours reports whether a directory of the subtree is a group of a worker's
+// incarnation or of a hook: what the subtree's own listing and removal
+// look at.
+func ours(name string) bool {
+	if _, _, ok := parseGroupName(name); ok {
+		return true
+	}
+	_, _, _, ok := parseHookGroupName(name)
+	return ok
+}
+
 // parseGroupName undoes groupName; ok is false for anything else (the
 // daemon's leaf, or a directory someone else made).
 func parseGroupName(name string) (worker string, inc uint64, ok bool) {
@@ -461,7 +510,23 @@ func (t *Tree) Close() error {
 // announcement on cgroup.events so that it does not slow the spawn, and
 // that lasts 20 ms (see preannounce).
 func (t *Tree) New(worker string, inc uint64) (*Group, error) {
-	g, earlier, err := t.group(worker, inc, true)
+	return t.newGroup(worker, inc, "")
+}
+
+// NewHook is New for a hook of kind that runs for incarnation inc: a
+// group of its own beside the incarnation's, so that everything the hook
+// starts is killed with it, and found by a later daemon whatever its
+// environment says. A group left by an earlier daemon's hook must be
+// ended first (ErrPopulated).
+func (t *Tree) NewHook(worker string, inc uint64, kind string) (*Group, error) {
+	if kind == "" {
+		return nil, fmt.Errorf("%w: a hook of worker %q with no kind", ErrBadName, worker)
+	}
+	return t.newGroup(worker, inc, kind)
+}
+
+func (t *Tree) newGroup(worker string, inc uint64, hook string) (*Group, error) {
+	g, earlier, err := t.group(worker, inc, hook, true)
 	if err != nil {
 		return nil, err
 	}
@@ -490,7 +555,7 @@ func (t *Tree) New(worker string, inc uint64) (*Group, error) {
 // prepared for an incarnation that never comes is an empty leftover that
 // RemoveEmpty (or Group.Remove) deletes.
 func (t *Tree) Prepare(worker string, inc uint64) error {
-	_, _, err := t.group(worker, inc, true)
+	_, _, err := t.group(worker, inc, "", true)
 	return err
 }
 
@@ -498,7 +563,17 @@ func (t *Tree) Prepare(worker string, inc uint64) error {
 // restarted and finds its workers still running. The error wraps
 // fs.ErrNotExist when there is no such group.
 func (t *Tree) Adopt(worker string, inc uint64) (*Group, error) {
-	g, _, err := t.group(worker, inc, false)
+	g, _, err := t.group(worker, inc, "", false)
+	return g, err
+}
+
+// AdoptHook is Adopt for the group of a hook an earlier daemon ran
+// (Hooks lists them).
+func (t *Tree) AdoptHook(worker string, inc uint64, kind string) (*Group, error) {
+	if kind == "" {
+		return nil, fmt.Errorf("%w: a hook of worker %q with no kind", ErrBadName, worker)
+	}
+	g, _, err := t.group(worker, inc, kind, false)
 	return g, err
 }
 
@@ -506,8 +581,13 @@ func (t *Tree) Adopt(worker string, inc uint64) (*Group, error) {
 // directory when create is set. Handles are unique per directory, so
 // every caller shares one watch and one fd. earlier says the handle
 // existed before the call (made by Prepare, Adopt or a concurrent New).
-func (t *Tree) group(worker string, inc uint64, create bool) (g *Group, earlier bool, err error) {
-	name, err := groupName(worker, inc)
+func (t *Tree) group(worker string, inc uint64, hook string, create bool) (g *Group, earlier bool, err error) {
+	var name string
+	if hook == "" {
+		name, err = groupName(worker, inc)
+	} else {
+		name, err = hookGroupName(worker, inc, hook)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -548,7 +628,7 @@ func (t *Tree) group(worker string, inc uint64, create bool) (g *Group, earlier 
 		}
 		return fail("open", err)
 	}
-	g = &Group{tree: t, worker: worker, inc: inc, name: name, dir: dir, id: st.Ino, fd: -1}
+	g = &Group{tree: t, worker: worker, inc: inc, hook: hook, name: name, dir: dir, id: st.Ino, fd: -1}
 	t.mu.Lock()
 	other := t.groups[name]
 	if other == nil {
@@ -558,7 +638,8 @@ func (t *Tree) group(worker string, inc uint64, create bool) (g *Group, earlier 
 	if other != nil {
 		return other, true, nil // a concurrent caller won
 	}
-	if t.onOOM != nil && t.enabled["memory"] {
+	if t.onOOM != nil && t.enabled["memory"] && hook == "" {
+		// A hook's kills by the OOM killer are not its incarnation's.
 		t.watchOOM(g)
 	}
 	return g, false, nil
@@ -573,12 +654,16 @@ func (t *Tree) forget(g *Group) {
 	t.mu.Unlock()
 }
 
-// Found is one incarnation group present in the subtree.
+// Found is one incarnation's group, or one hook's, present in the subtree.
 type Found struct {
 	Worker      string
 	Incarnation uint64
+	Hook        string // the hook's kind; "" for the incarnation's own group
 	Populated   bool
 	Procs       []int // members when listed, in cgroup.procs order
+	// Mine says this Tree made or took the group (a hook of this daemon's
+	// own), rather than an earlier daemon.
+	Mine bool
 }
 
 // List reports every incarnation group in the subtree, in directory order,
@@ -586,6 +671,17 @@ type Found struct {
 // incarnations its log knows and kills and removes the rest. A group that
 // vanishes while listed is left out.
 func (t *Tree) List() ([]Found, error) {
+	return t.list(false)
+}
+
+// Hooks reports every hook group in the subtree, as List does: after a
+// daemon crash, the hooks it ran are killed before anything runs them
+// again.
+func (t *Tree) Hooks() ([]Found, error) {
+	return t.list(true)
+}
+
+func (t *Tree) list(hooks bool) ([]Found, error) {
 	ents, err := os.ReadDir(t.dir)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: list %s: %w", t.dir, err)
@@ -595,7 +691,13 @@ func (t *Tree) List() ([]Found, error) {
 		if !e.IsDir() {
 			continue
 		}
-		worker, inc, ok := parseGroupName(e.Name())
+		var f Found
+		var ok bool
+		if hooks {
+			f.Worker, f.Incarnation, f.Hook, ok = parseHookGroupName(e.Name())
+		} else {
+			f.Worker, f.Incarnation, ok = parseGroupName(e.Name())
+		}
 		if !ok {
 			continue
 		}
@@ -608,7 +710,11 @@ func (t *Tree) List() ([]Found, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, Found{Worker: worker, Incarnation: inc, Populated: pop, Procs: procs})
+		f.Populated, f.Procs = pop, procs
+		t.mu.Lock()
+		_, f.Mine = t.groups[e.Name()]
+		t.mu.Unlock()
+		out = append(out, f)
 	}
 	return out, nil
 }
@@ -627,7 +733,7 @@ func (t *Tree) RemoveEmpty() (int, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, _, ok := parseGroupName(e.Name()); !ok {
+		if !ours(e.Name()) {
 			continue
 		}
 		t.mu.Lock()
@@ -669,7 +775,7 @@ func (t *Tree) Remove() error {
 		if !e.IsDir() {
 			continue
 		}
-		if _, _, ok := parseGroupName(e.Name()); !ok {
+		if !ours(e.Name()) {
 			continue
 		}
 		err := removeDir(path.Join(t.dir, e.Name()))
@@ -717,6 +823,11 @@ func (t *Tree) Purge(ctx context.Context) error {
 	}
 	for {
 		found, err := t.List()
+		if err == nil {
+			var hooks []Found
+			hooks, err = t.Hooks()
+			found = append(found, hooks...)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -725,7 +836,7 @@ func (t *Tree) Purge(ctx context.Context) error {
 		}
 		busy := false
 		for _, f := range found {
-			g, _, err := t.group(f.Worker, f.Incarnation, false)
+			g, _, err := t.group(f.Worker, f.Incarnation, f.Hook, false)
 			if err != nil {
 				continue // removed meanwhile, or the Tree is closed
 			}

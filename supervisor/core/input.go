@@ -334,7 +334,10 @@ type HookFound struct {
 	Worker string
 	Kind   string
 	Inc    events.Incarnation // the incarnation it ran for
-	PID    int
+	PID    int                // its main process; 0 when its cgroup has none that leads a group
+	// Procs is how many processes of the hook's cgroup were killed; 0 for
+	// a process group leader found by its markers.
+	Procs int
 }
 
 // Recovered reports what the OS holds of the workers the replayed log

@@ -45,9 +45,12 @@ func (d *decision) recovered(in Recovered) error {
 		}
 	}
 	for _, h := range in.Hooks {
+		cause := fmt.Sprintf("%s hook (pid %d) of incarnation %d was still running when the daemon restarted: killed with its group", h.Kind, h.PID, h.Inc)
+		if h.Procs > 0 {
+			cause = fmt.Sprintf("%s hook of incarnation %d was still running when the daemon restarted: its %d process(es) killed with its cgroup (cgroup.kill)", h.Kind, h.Inc, h.Procs)
+		}
 		if _, err := d.add(events.Event{Type: events.StrayFound, Worker: h.Worker, Incarnation: h.Inc,
-			Actor: events.ActorRecovery, Details: events.Details{PID: h.PID, Policy: h.Kind},
-			Cause: fmt.Sprintf("%s hook (pid %d) of incarnation %d was still running when the daemon restarted: killed with its group", h.Kind, h.PID, h.Inc)}); err != nil {
+			Actor: events.ActorRecovery, Details: events.Details{PID: h.PID, Policy: h.Kind, Attempt: h.Procs}, Cause: cause}); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -156,6 +157,106 @@ func (s *Spawner) Leftovers(instance string) ([]Leftover, error) {
 		}
 	}
 	return out, err
+}
+
+// HookLeftover is a hook an earlier daemon of this instance started that
+// still runs: its cgroup or, without cgroups, the process group leader
+// carrying its markers in a session this Spawner trusts.
+type HookLeftover struct {
+	Worker      string
+	Kind        string
+	Incarnation uint64 // the incarnation it ran for
+	// Leader is its main process as far as the kernel can tell (PID 0
+	// when it cannot): in a cgroup, the member that started first, if it
+	// leads its own process group.
+	Leader Identity
+	Procs  int  // how many live processes its cgroup holds; 1 without
+	Cgroup bool // found by its cgroup, with everything in it
+	// Run is the daemon run that started it, from its markers: "" when
+	// found by its cgroup, which this daemon's own hooks are told from by
+	// the Tree (Found.Mine).
+	Run string
+}
+
+// LeftoverHooks lists the hooks earlier daemons of this instance left
+// running. With cgroups it is every populated hook group this daemon did
+// not make, whatever its members' environment says. Without, it is the
+// process group leaders carrying a hook's markers in a session this
+// Spawner trusts (its own, and those of the workers it adopted: Adopt
+// first), as Leftovers takes incarnations: a decoy that copied the
+// markers in a session of its own is never taken for one, nor killed.
+func (s *Spawner) LeftoverHooks(instance string) ([]HookLeftover, error) {
+	if s.tree != nil {
+		found, err := s.tree.Hooks()
+		if err != nil {
+			return nil, err
+		}
+		var out []HookLeftover
+		for _, f := range found {
+			if f.Mine || !f.Populated {
+				continue // this daemon's own, or gone (RemoveEmpty takes it)
+			}
+			out = append(out, HookLeftover{Worker: f.Worker, Kind: f.Hook, Incarnation: f.Incarnation,
+				Leader: s.firstBorn(f.Procs), Procs: max(len(f.Procs), 1), Cgroup: true})
+		}
+		return out, nil
+	}
+	ms, err := FindMarked(instance)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []HookLeftover
+	for _, m := range ms {
+		if m.Hook != "" && s.trusted[m.Session] {
+			out = append(out, HookLeftover{Worker: m.Worker, Kind: m.Hook, Incarnation: m.HookInc,
+				Leader: m.Identity, Procs: 1, Run: m.HookRun})
+		}
+	}
+	return out, err
+}
+
+// EndHook kills a hook an earlier daemon left (LeftoverHooks) with
+// everything of it: its cgroup (cgroup.kill, which nothing escapes) or,
+// without, its process group. It waits up to wait for it to be gone, so
+// that the hook run again never runs beside its earlier self, and
+// removes its cgroup once it is empty. A hook gone meanwhile is not an
+// error.
+func (s *Spawner) EndHook(h HookLeftover, wait time.Duration) error {
+	if h.Cgroup {
+		if s.tree == nil {
+			return fmt.Errorf("proc: end hook %q of %q: %w", h.Kind, h.Worker, ErrNoCgroup)
+		}
+		g, err := s.tree.AdoptHook(h.Worker, h.Incarnation, h.Kind)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := g.Kill(); err != nil {
+			return err
+		}
+		select {
+		case <-g.Empty():
+		case <-time.After(wait):
+			s.linger(g)
+			return fmt.Errorf("proc: hook %q of %q was killed but is not gone after %v", h.Kind, h.Worker, wait)
+		}
+		s.linger(g)
+		return nil
+	}
+	p, err := s.adopt(h.Worker, 0, h.Leader, true)
+	if err != nil {
+		return nil // gone meanwhile, or no longer the process found
+	}
+	_ = p.Signal(syscall.SIGKILL)
+	done := make(chan struct{})
+	go func() { p.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(wait):
+		return fmt.Errorf("proc: hook %q of %q (pid %d) was killed but is not gone after %v", h.Kind, h.Worker, h.Leader.PID, wait)
+	}
 }
 
 // firstBorn is the identity of the member of a cgroup that started first,

@@ -263,6 +263,14 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	// and that lasts 20 ms.
 	var g *cgroup.Group
 	cgfd := -1
+	if s.tree != nil && spec.Beside && spec.Hook.Kind != "" {
+		if g, err = s.tree.NewHook(spec.Worker, spec.Hook.Incarnation, spec.Hook.Kind); err != nil {
+			done()
+			out.close()
+			return fail(err)
+		}
+		cgfd = g.FD()
+	}
 	if s.tree != nil && !spec.Beside {
 		if g, err = s.tree.New(spec.Worker, spec.Incarnation); err == nil && spec.CgroupLimits != (cgroup.Limits{}) {
 			if err = g.SetLimits(spec.CgroupLimits); err != nil {

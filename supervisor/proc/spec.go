@@ -67,10 +67,20 @@ type Spec struct {
 	// (ErrNoCgroup, cgroup.ErrNoController otherwise).
 	CgroupLimits cgroup.Limits
 	// Beside marks a process that runs beside an incarnation rather than as
-	// one (a hook): with cgroups it gets none of its own and stays in the
-	// daemon's, in a process group of its own, which is what it is
-	// signalled and killed by.
+	// one (a hook), in a process group of its own. With cgroups, a hook
+	// (Hook set) gets a group of its own named for it, which it is killed
+	// by and a later daemon finds it by; anything else Beside stays in the
+	// daemon's group.
 	Beside bool
+	// Hook names the hook a Beside process is.
+	Hook HookID
+}
+
+// HookID names a hook: its kind (pre_start, post_stop, ...) and the
+// incarnation it runs for.
+type HookID struct {
+	Kind        string
+	Incarnation uint64
 }
 
 // Rlimit is one resource limit (RLIMIT_NOFILE, ...); launch.Infinity is
