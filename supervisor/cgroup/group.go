@@ -691,12 +691,15 @@ func eventsField(dir, key string) (uint64, error) {
 	return keyedField(path.Join(dir, "cgroup.events"), key)
 }
 
-// keyedField reads one "key value" line of a flat keyed cgroup file.
+// keyedField reads one "key value" line of a flat keyed cgroup file. It
+// reads through readSmall: the leader's exit asks cgroup.events, and
+// os.ReadFile's poller registration and stat were most of that read.
 func keyedField(file, key string) (uint64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmall(file)
 	if err != nil {
 		return 0, err
 	}
+	defer procsBufs.Put(&b)
 	for line := range bytes.SplitSeq(b, []byte{'\n'}) {
 		k, v, ok := bytes.Cut(line, []byte{' '})
 		if ok && string(k) == key {
@@ -707,23 +710,33 @@ func keyedField(file, key string) (uint64, error) {
 }
 
 func readUint(file string) (uint64, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSmall(file)
 	if err != nil {
 		return 0, err
 	}
+	defer procsBufs.Put(&b)
 	return strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
 }
 
 // writeFile writes a value to a cgroup control file in one write, as the
-// kernel wants it. It does not create the file.
+// kernel wants it. It does not create the file. Like readSmall it uses the
+// system calls alone: a stop of every worker writes cgroup.kill once each.
 func writeFile(file, val string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	fd, err := unix.Open(file, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "open", Path: file, Err: err}
 	}
-	_, err = f.WriteString(val)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	for {
+		_, err = unix.Write(fd, []byte(val))
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		err = &fs.PathError{Op: "write", Path: file, Err: err}
+	}
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = &fs.PathError{Op: "close", Path: file, Err: cerr}
 	}
 	return err
 }
