@@ -39,14 +39,18 @@ func tuneGC() {
 // around a heap of 46 MB live. trimLoop looks every trimEvery and, once
 // the daemon has gone quiet (it allocated less than trimQuiet since the
 // last look) after allocating more than trimFloor since the last trim,
-// collects and gives the free memory back. A busy daemon is left to the
+// collects and gives the free memory back. It looks every second (a
+// look is one read of the runtime's counters) with the same rate for
+// quiet: looking every 2 s, a daemon that had just started 10,000 workers
+// still held the burst 3 s after the last of them appeared, 153 MiB of
+// PSS on the peer harness; looking every second, 77 MiB. A busy daemon is left to the
 // collector; an idle one allocates little, and trims once per trimFloor
 // allocated at most; trimAfter bounds how often even a daemon hit by
 // burst after burst pays for one.
 const (
-	trimEvery = 2 * time.Second
+	trimEvery = time.Second
 	trimAfter = 10 * time.Second
-	trimQuiet = 1 << 20
+	trimQuiet = 512 << 10
 	trimFloor = 32 << 20
 )
 
