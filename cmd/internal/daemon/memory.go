@@ -69,10 +69,27 @@ func allocated() uint64 {
 	return allocSample[0].Value.Uint64()
 }
 
+// textFloor is how much a daemon allocates, from one trim of its text to
+// the next, to be taken for having run more than its idle loop: an idle
+// daemon keeps what it runs mapped.
+const textFloor = 1 << 20
+
+// shouldTrimText says whether the executable's pages are worth letting go:
+// quiet, after some work since the last time (at lastText, with baseText
+// allocated), at most once per trimAfter.
+func shouldTrimText(prev, now, baseText uint64, lastText, at time.Time) bool {
+	return now-prev < trimQuiet && now-baseText > textFloor && (lastText.IsZero() || at.Sub(lastText) >= trimAfter)
+}
+
 // trimmer is trimLoop's state.
 type trimmer struct {
 	prev, base uint64    // allocated at the last look, and at the last trim
 	last       time.Time // the last trim
+	// text is the executable's read-only mappings (textSet); baseText and
+	// lastText are allocated, and the time, at their last trim.
+	text     []textRange
+	baseText uint64
+	lastText time.Time
 }
 
 // look looks at the heap and trims it when shouldTrim says so; it reports
@@ -84,6 +101,10 @@ func (t *trimmer) look(at time.Time) bool {
 		debug.FreeOSMemory()
 		t.base, t.last = now, at
 	}
+	if t.text != nil && shouldTrimText(t.prev, now, t.baseText, t.lastText, at) {
+		trimText(t.text)
+		t.baseText, t.lastText = now, at
+	}
 	t.prev = now
 	return trim
 }
@@ -92,7 +113,7 @@ func (t *trimmer) look(at time.Time) bool {
 func trimLoop(ctx context.Context) {
 	tk := time.NewTicker(trimEvery)
 	defer tk.Stop()
-	t := trimmer{prev: allocated()}
+	t := trimmer{prev: allocated(), text: textSet()}
 	for {
 		select {
 		case <-ctx.Done():
