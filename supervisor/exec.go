@@ -56,7 +56,26 @@ type executor struct {
 	timers       map[uint64]func() bool
 	nextTimer    uint64
 	timersClosed bool
+	// spawning counts the queues started for a spawn that has not ended;
+	// parked are those waiting for one of them to end (see enqueue).
+	spawning int
+	parked   []parkedQueue
 }
+
+// parkedQueue is a worker's queue whose first effect is a spawn, waiting
+// for a spawn to end before its goroutine starts.
+type parkedQueue struct {
+	worker string
+	q      *effectQueue
+}
+
+// spawnsAhead bounds the spawns under way at once, each on a queue's
+// goroutine: 8 per fork slot keeps the forks busy while the spawns before
+// them wait for their commits, and a start of 10,000 workers runs about 70
+// goroutines, not 10,000. Go never frees a goroutine's descriptor (480
+// bytes, kept for reuse), so 10,000 at once stayed 5.5 MB of the daemon's
+// heap for good.
+func (x *executor) spawnsAhead() int { return 8 * cap(x.s.spawnSem) }
 
 // effectQueue runs one worker's effects one at a time, in seq order, so a
 // signal can never overtake the spawn it is aimed at. Its goroutine exists
@@ -134,13 +153,44 @@ func (x *executor) enqueue(f effect) {
 	q.items = append(q.items, f)
 	if !q.running {
 		q.running = true
-		x.s.wg.Add(1)
-		go x.drain(f.Worker, q)
+		switch {
+		case f.Kind != core.Spawn:
+			x.s.wg.Add(1)
+			go x.drain(f.Worker, q, false)
+		case x.spawning < x.spawnsAhead():
+			x.spawning++
+			x.s.wg.Add(1)
+			go x.drain(f.Worker, q, true)
+		default:
+			// Its goroutine starts when a spawn under way ends; what is
+			// queued for the worker meanwhile waits behind the spawn, in
+			// order, as it would on a goroutine of its own.
+			x.parked = append(x.parked, parkedQueue{f.Worker, q})
+		}
 	}
 	x.exMu.Unlock()
 }
 
-func (x *executor) drain(worker string, q *effectQueue) {
+// spawnEnded is called by a queue started for a spawn once that spawn has
+// ended: the first parked queue, if any, starts in its place.
+func (x *executor) spawnEnded() {
+	x.exMu.Lock()
+	defer x.exMu.Unlock()
+	x.spawning--
+	for x.spawning < x.spawnsAhead() && len(x.parked) > 0 {
+		p := x.parked[0]
+		x.parked[0] = parkedQueue{}
+		x.parked = x.parked[1:]
+		x.spawning++
+		x.s.wg.Add(1) // inside a queue's goroutine: the count is above 0
+		go x.drain(p.worker, p.q, true)
+	}
+}
+
+// drain runs a queue's effects until it is empty. spawn says the queue was
+// started for its first effect, a spawn, and counts in x.spawning until
+// that spawn has ended.
+func (x *executor) drain(worker string, q *effectQueue, spawn bool) {
 	defer x.s.wg.Done()
 	for {
 		x.exMu.Lock()
@@ -155,6 +205,10 @@ func (x *executor) drain(worker string, q *effectQueue) {
 		q.items = q.items[1:]
 		x.exMu.Unlock()
 		x.run(f)
+		if spawn {
+			spawn = false
+			x.spawnEnded()
+		}
 	}
 }
 

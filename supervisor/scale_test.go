@@ -27,3 +27,43 @@ func TestIdleWorkersHoldNoGoroutine(t *testing.T) {
 	}
 	r.finish()
 }
+
+// A start of many workers runs a bounded number of spawns at once, each on
+// its worker's queue: the queues beyond spawnsAhead wait without a
+// goroutine, and every worker still starts. Go keeps every goroutine's
+// descriptor it ever made, so one each for 10,000 workers stayed 5.5 MB.
+func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
+	const n = 200
+	var specs []*WorkerSpec
+	for i := range n {
+		specs = append(specs, spec("w"+itoa(i), []string{"/bin/sleep", "1000"}))
+	}
+	base := runtime.NumGoroutine()
+	peak := 0
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			peak = max(peak, runtime.NumGoroutine())
+			runtime.Gosched()
+		}
+	}()
+	r := newRigWith(t, func(c *Config) { c.SpawnConcurrency = 1 }, specs...)
+	for i := range n {
+		r.waitState("w"+itoa(i), events.Running)
+	}
+	close(stop)
+	<-done
+	// 8 spawns at once, the rig's and the supervisor's own goroutines,
+	// the sampler, timers: far fewer than one per worker.
+	if most := base + 8 + 40; peak > most {
+		t.Fatalf("%d goroutines at the peak of a start of %d workers (%d before): want at most %d", peak, n, base, most)
+	}
+	r.finish()
+}
