@@ -174,6 +174,25 @@ func TestMasterSIGKILLLeavesNothing(t *testing.T) {
 	})
 }
 
+// startDecoy starts a process with every marker of pid's environment, in
+// a process group and a session of its own, descending from nothing of
+// tend's, and pins it.
+func startDecoy(t *testing.T, pid int) (int, *pins) {
+	t.Helper()
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sleep", "1000")
+	cmd.Env = strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd.Process.Pid, pinProcs(t, cmd.Process.Pid)
+}
+
 // The daemon is SIGKILLed while a master with unmarked workers, a worker
 // whose child leads a process group of its own, and (with cgroups) a
 // worker whose descendant double-forked, called setsid and cleared its
@@ -225,19 +244,8 @@ stop_timeout = "1s"
 
 		// The decoy: every marker of the master, a process group and a
 		// session of its own, and not a descendant of the daemon.
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(before["master"].PID) + "/environ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		decoyCmd := exec.Command("/bin/sleep", "1000")
-		decoyCmd.Env = strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")
-		decoyCmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := decoyCmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { decoyCmd.Process.Kill(); decoyCmd.Wait() })
-		decoy := pinProcs(t, decoyCmd.Process.Pid)
-		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyCmd.Process.Pid) {
+		decoyPID, decoy := startDecoy(t, before["master"].PID)
+		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyPID) {
 			t.Fatalf("the decoy does not carry the markers (%v): the test proves nothing", ms)
 		}
 
@@ -439,19 +447,8 @@ hook_timeout = "2m"
 		}
 		ended := pinProcs(t, watched...)
 
-		env, err := os.ReadFile("/proc/" + strconv.Itoa(hook[0]) + "/environ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		decoyCmd := exec.Command("/bin/sleep", "1000")
-		decoyCmd.Env = strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")
-		decoyCmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-		if err := decoyCmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { decoyCmd.Process.Kill(); decoyCmd.Wait() })
-		decoy := pinProcs(t, decoyCmd.Process.Pid)
-		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyCmd.Process.Pid) || !slices.Contains(ms, hook[0]) {
+		decoyPID, decoy := startDecoy(t, hook[0])
+		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyPID) || !slices.Contains(ms, hook[0]) {
 			t.Fatalf("the hook and the decoy do not both carry the markers (%v): the test proves nothing", ms)
 		}
 
@@ -468,7 +465,7 @@ hook_timeout = "2m"
 			}
 		}
 		if len(found) != 1 || found[0].PID != hook[0] || found[0].Policy != "pre_start" || found[0].Actor != "recovery" {
-			t.Fatalf("want one stray_found, the hook (pid %d); the decoy is pid %d: %+v", hook[0], decoyCmd.Process.Pid, found)
+			t.Fatalf("want one stray_found, the hook (pid %d); the decoy is pid %d: %+v", hook[0], decoyPID, found)
 		}
 		if mode == "cgroup" && (found[0].Attempt != 2 || !strings.Contains(found[0].Cause, "cgroup.kill")) {
 			t.Fatalf("the hook's cgroup held 2 processes: %+v", found[0])
