@@ -61,7 +61,14 @@ var allocSample = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 // last look, now bytes now, and base bytes at the last trim (at last) is
 // worth a forced collection and a return to the system.
 func shouldTrim(prev, now, base uint64, last, at time.Time) bool {
-	return now-prev < trimQuiet && now-base > trimFloor && (last.IsZero() || at.Sub(last) >= trimAfter)
+	return quietAfter(prev, now, base, trimFloor, last, at)
+}
+
+// quietAfter is the rule of both trims: quiet since the last look (prev),
+// after more than floor allocated since the last trim (at last, with base
+// allocated), and at most once per trimAfter.
+func quietAfter(prev, now, base, floor uint64, last, at time.Time) bool {
+	return now-prev < trimQuiet && now-base > floor && (last.IsZero() || at.Sub(last) >= trimAfter)
 }
 
 func allocated() uint64 {
@@ -78,7 +85,7 @@ const textFloor = 1 << 20
 // quiet, after some work since the last time (at lastText, with baseText
 // allocated), at most once per trimAfter.
 func shouldTrimText(prev, now, baseText uint64, lastText, at time.Time) bool {
-	return now-prev < trimQuiet && now-baseText > textFloor && (lastText.IsZero() || at.Sub(lastText) >= trimAfter)
+	return quietAfter(prev, now, baseText, textFloor, lastText, at)
 }
 
 // trimmer is trimLoop's state.
