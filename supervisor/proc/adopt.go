@@ -145,18 +145,32 @@ func (s *Spawner) Leftovers(instance string) ([]Leftover, error) {
 		}
 		return out, nil
 	}
-	ms, err := FindMarked(instance)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ms, err := s.trustedMarked(instance)
 	var out []Leftover
 	for _, m := range ms {
 		// A hook runs beside an incarnation, not as one: recovery finds
-		// hooks on their own.
-		if m.Hook == "" && s.trusted[m.Session] {
+		// hooks on their own (LeftoverHooks).
+		if m.Hook == "" {
 			out = append(out, Leftover{Worker: m.Worker, Incarnation: m.Incarnation, Leader: m.Identity, Procs: 1})
 		}
 	}
 	return out, err
+}
+
+// trustedMarked is FindMarked, keeping only the processes in a session
+// this Spawner trusts: markers can be copied by any process, a session
+// can only be inherited.
+func (s *Spawner) trustedMarked(instance string) ([]Marked, error) {
+	ms, err := FindMarked(instance)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := ms[:0]
+	for _, m := range ms {
+		if s.trusted[m.Session] {
+			kept = append(kept, m)
+		}
+	}
+	return kept, err
 }
 
 // HookLeftover is a hook an earlier daemon of this instance started that
@@ -201,12 +215,10 @@ func (s *Spawner) LeftoverHooks(instance string) ([]HookLeftover, error) {
 		}
 		return out, nil
 	}
-	ms, err := FindMarked(instance)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	ms, err := s.trustedMarked(instance)
 	var out []HookLeftover
 	for _, m := range ms {
-		if m.Hook != "" && s.trusted[m.Session] {
+		if m.Hook != "" {
 			out = append(out, HookLeftover{Worker: m.Worker, Kind: m.Hook, Incarnation: m.HookInc,
 				Leader: m.Identity, Procs: 1, Run: m.HookRun})
 		}
