@@ -8,8 +8,8 @@
 //
 // It exists to start fast. Go runs the init of every package a binary
 // links, and tendd links the log, the supervisor, metrics, NATS and a TUI;
-// this binary links the command layer, the socket client and the TOML
-// decoder alone (cmd/internal/archtest holds the set). It may NOT grow an
+// this binary links the command layer and the socket client alone, not
+// even a TOML decoder (cmd/internal/archtest holds the set). It may NOT grow an
 // import of any of those: a command that needs them belongs to tendd.
 //
 // tendd is looked for beside this binary's own executable (symlinks

@@ -256,10 +256,8 @@ func TestReadSideNeedsNoSupervisor(t *testing.T) {
 }
 
 // leanThirdParty is everything outside the standard library and tend
-// that the lean client (cmd/tend) may link: the command line and the TOML
-// decoder of the [daemon] table.
-var leanThirdParty = []string{"github.com/spf13/cobra", "github.com/spf13/pflag",
-	"github.com/BurntSushi/toml", "github.com/BurntSushi/toml/internal"}
+// that the lean client (cmd/tend) may link: the command line.
+var leanThirdParty = []string{"github.com/spf13/cobra", "github.com/spf13/pflag"}
 
 // leanForbidden names what the lean client must never link, even through
 // a package of ours: every one of them (or what it pulls in) runs inits
@@ -270,7 +268,8 @@ var leanForbidden = []string{"github.com/tendhq/tend/store", "go.etcd.io/bbolt/"
 	"github.com/tendhq/tend/supervisor/", "github.com/tendhq/tend/fsm", "github.com/tendhq/tend/fsm/",
 	"github.com/tendhq/tend/cmd/internal/config", "github.com/tendhq/tend/cmd/internal/daemon",
 	"github.com/prometheus/", "github.com/nats-io/", "github.com/shirou/gopsutil/", "google.golang.org/protobuf/",
-	"github.com/charmbracelet/", "github.com/rs/zerolog", "github.com/looplab/fsm", "net/http", "net/http/", "crypto/tls", "crypto/x509"}
+	"github.com/charmbracelet/", "github.com/rs/zerolog", "github.com/looplab/fsm", "net/http", "net/http/", "crypto/tls", "crypto/x509",
+	"github.com/BurntSushi/toml", "github.com/BurntSushi/toml/"}
 
 // The lean client starts fast because it links little: every package it
 // reaches is of the standard library, of tend's lean set (TestImportRules'

@@ -18,6 +18,9 @@ func TestLocateAgreesWithParse(t *testing.T) {
 		"daemon = { state_dir = \"inline\" }\n",
 		"[daemon]\nstate_dir = '''\nmulti\n[line]'''\n",
 		"[daemon]\nstate_dir = \"/abs/state\"\n[daemon.extra]\nx = 1\n",
+		"[ daemon ]\nstate_dir = \"/spaced\"\n",
+		"[\"daemon\"]\nsocket = \"/tmp/quoted.sock\"\n",
+		"[worker.a]\ncommand = [\"sh\", \"-c\", '''\n[daemon]\nsocket = \"/evil\"\n''']\n",
 	}
 	for i, c := range cases {
 		path := filepath.Join(dir, "tend.toml")

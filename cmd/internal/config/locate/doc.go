@@ -3,11 +3,12 @@
 // its control socket, reading only the [daemon] table.
 //
 // It is what a client needs before it can ask the daemon anything, and the
-// lean `tend` client links it instead of config: it imports nothing of
-// tend and only the TOML decoder beyond the standard library, so a command
-// that talks to the daemon starts fast. Fast gives up (false) on any
-// [daemon] table it cannot cut out cleanly; config.Locate then parses the
-// whole file, so the two never answer differently.
+// lean `tend` client links it instead of config: it imports nothing beyond
+// the standard library, not even a TOML decoder (whose init every command
+// would pay), so a command that talks to the daemon starts fast. Fast
+// gives up (false) on any [daemon] table it cannot read with certainty;
+// config.Locate then parses the whole file, so the two never answer
+// differently.
 //
 // This package may NOT parse workers, validate anything, or start, open or
 // create anything but the config file it reads.

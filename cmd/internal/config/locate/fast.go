@@ -1,12 +1,9 @@
 package locate
 
 import (
-	"bufio"
 	"bytes"
 	"path/filepath"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 )
 
 // The defaults of the two paths a client needs; config's defaults refer to
@@ -26,64 +23,280 @@ type Paths struct {
 // Fast reads the paths from the [daemon] table of the config file at path,
 // whose content is data, without parsing the rest: a config with a
 // thousand workers takes tens of milliseconds to parse whole, the [daemon]
-// table alone microseconds. false: the table cannot be cut out cleanly
-// (dotted keys, an inline table, a multi-line string, twice), and only a
-// full parse can say.
+// table alone microseconds.
+//
+// It reads TOML only as far as it must to find that table: where strings,
+// multi-line strings, arrays and inline tables begin and end, so that a
+// line inside a value is never taken for a header or a key. Of the table
+// it reads state_dir and socket when each is a one-line string without
+// escapes; false on anything else it cannot be sure of (an escape, a
+// dotted or inline daemon key, a key twice, a value it does not know, a
+// line it cannot read), and only a full parse can say. It links no TOML
+// decoder: the lean client pays no decoder's init on every command.
 func Fast(path string, data []byte) (Paths, bool) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Paths{}, false
 	}
-	var section bytes.Buffer
-	in, found := false, false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if strings.HasPrefix(line, "[") {
-			if found && in {
-				in = false
-			}
-			if line == "[daemon]" || strings.HasPrefix(line, "[daemon]") && strings.HasPrefix(strings.TrimSpace(line[len("[daemon]"):]), "#") {
-				if found {
-					return Paths{}, false // twice: let Parse say what is wrong
-				}
-				in, found = true, true
-				continue
-			}
-			continue
-		}
-		if in {
-			section.WriteString(sc.Text())
-			section.WriteByte('\n')
-		} else if strings.HasPrefix(line, "daemon") && !found {
-			return Paths{}, false // a dotted key or inline table at the top
-		}
-	}
-	if sc.Err() != nil {
-		return Paths{}, false
-	}
-	var t struct {
-		StateDir *string `toml:"state_dir"`
-		Socket   *string `toml:"socket"`
-	}
-	if _, err := toml.Decode(section.String(), &t); err != nil {
+	v, ok := scanDaemon(data)
+	if !ok {
 		return Paths{}, false
 	}
 	dir := filepath.Dir(abs)
 	d := Paths{StateDir: DefaultStateDir}
-	if t.StateDir != nil {
-		if *t.StateDir == "" {
+	if v.stateDir != nil {
+		if *v.stateDir == "" {
 			return Paths{}, false
 		}
-		d.StateDir = Resolve(dir, *t.StateDir)
+		d.StateDir = Resolve(dir, *v.stateDir)
 	}
-	if t.Socket != nil && *t.Socket != "" {
-		d.Socket = Resolve(dir, *t.Socket)
+	if v.socket != nil && *v.socket != "" {
+		d.Socket = Resolve(dir, *v.socket)
 	} else {
 		d.Socket = filepath.Join(d.StateDir, DefaultSocketName)
 	}
 	return d, true
+}
+
+// daemonKeys are the two values of the [daemon] table a client needs; nil
+// when absent.
+type daemonKeys struct {
+	stateDir, socket *string
+}
+
+// scanDaemon walks data line by line, carrying across lines only what
+// TOML lets span them: a multi-line string, and arrays and inline tables
+// (depth). A line starting a table header is one only outside both.
+func scanDaemon(data []byte) (daemonKeys, bool) {
+	var v daemonKeys
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	inDaemon, seen, top := false, false, true
+	var ml string // the closing quotes of the multi-line string we are in
+	depth := 0    // of arrays and inline tables open at the end of the last line
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		rest := line
+		switch {
+		case ml != "":
+			i := closeMultiLine(rest, ml)
+			if i < 0 {
+				continue
+			}
+			rest, ml = rest[i:], ""
+		case depth == 0:
+			t := bytes.TrimLeft(line, " \t")
+			if len(t) == 0 || t[0] == '#' {
+				continue
+			}
+			if t[0] == '[' {
+				arr := len(t) > 1 && t[1] == '['
+				skip := 1
+				if arr {
+					skip = 2
+				}
+				name, after, ok := key(t[skip:])
+				closing := "]"
+				if arr {
+					closing = "]]"
+				}
+				if !ok || !bytes.HasPrefix(after, []byte(closing)) || !blankOrComment(after[len(closing):]) {
+					return v, false
+				}
+				top = false
+				daemon := name[0] == "daemon"
+				if daemon && (arr || len(name) == 1 && seen) {
+					return v, false // twice, or an array: let the full parse say what is wrong
+				}
+				inDaemon = daemon && len(name) == 1
+				seen = seen || inDaemon
+				continue
+			}
+			name, after, ok := key(t)
+			if !ok || len(after) == 0 || after[0] != '=' {
+				return v, false
+			}
+			value := after[1:]
+			if top && name[0] == "daemon" {
+				return v, false // daemon.socket = ..., daemon = {...}
+			}
+			if inDaemon && (name[0] == "state_dir" || name[0] == "socket") {
+				s, ok := oneLineString(value)
+				if !ok || len(name) > 1 {
+					return v, false
+				}
+				p := &v.stateDir
+				if name[0] == "socket" {
+					p = &v.socket
+				}
+				if *p != nil {
+					return v, false
+				}
+				*p = &s
+				continue
+			}
+			rest = value
+		}
+		var ok bool
+		if depth, ml, ok = skipValue(rest, depth); !ok {
+			return v, false
+		}
+	}
+	if ml != "" || depth != 0 {
+		return v, false
+	}
+	return v, true
+}
+
+// key reads a dotted key, each part bare or a quoted string without
+// escapes, and the spaces around it; it returns the parts and what
+// follows.
+func key(t []byte) ([]string, []byte, bool) {
+	var parts []string
+	for {
+		t = bytes.TrimLeft(t, " \t")
+		if len(t) == 0 {
+			return nil, nil, false
+		}
+		var part string
+		switch q := t[0]; q {
+		case '"', '\'':
+			end := bytes.IndexByte(t[1:], q)
+			if end < 0 {
+				return nil, nil, false
+			}
+			part = string(t[1 : 1+end])
+			if q == '"' && strings.ContainsRune(part, '\\') {
+				return nil, nil, false
+			}
+			t = t[2+end:]
+		default:
+			n := 0
+			for n < len(t) && bareKeyByte(t[n]) {
+				n++
+			}
+			if n == 0 {
+				return nil, nil, false
+			}
+			part, t = string(t[:n]), t[n:]
+		}
+		parts = append(parts, part)
+		t = bytes.TrimLeft(t, " \t")
+		if len(t) == 0 || t[0] != '.' {
+			return parts, t, true
+		}
+		t = t[1:]
+	}
+}
+
+// bareKeyByte reports whether c may be in a TOML bare key: A-Z a-z 0-9 _ -.
+func bareKeyByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// blankOrComment reports whether the rest of a line says nothing.
+func blankOrComment(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t")
+	return len(b) == 0 || b[0] == '#'
+}
+
+// closeMultiLine finds the end of a multi-line string, whose closing
+// quotes are closing, in b: the index just past it, or -1. In a basic
+// one a backslash escapes what follows it; up to two quotes more before
+// the closing three belong to the string.
+func closeMultiLine(b []byte, closing string) int {
+	q := closing[0]
+	for i := 0; i < len(b); i++ {
+		if q == '"' && b[i] == '\\' {
+			i++
+			continue
+		}
+		if b[i] != q {
+			continue
+		}
+		n := 0
+		for i+n < len(b) && b[i+n] == q {
+			n++
+		}
+		if n >= 3 {
+			return i + min(n, 5)
+		}
+		i += n - 1
+	}
+	return -1
+}
+
+// oneLineString reads a value that is a basic string without escapes or
+// a literal string, all on one line, with an optional comment after it.
+func oneLineString(value []byte) (string, bool) {
+	t := bytes.TrimLeft(value, " \t")
+	if len(t) == 0 || (t[0] != '"' && t[0] != '\'') {
+		return "", false
+	}
+	q := t[0]
+	if bytes.HasPrefix(t, []byte{q, q, q}) {
+		return "", false // multi-line
+	}
+	end := bytes.IndexByte(t[1:], q)
+	if end < 0 {
+		return "", false
+	}
+	s := t[1 : 1+end]
+	for _, c := range s {
+		if c == '\\' || c < 0x20 && c != '\t' || c == 0x7f {
+			return "", false
+		}
+	}
+	after := bytes.TrimLeft(t[2+end:], " \t")
+	if len(after) > 0 && after[0] != '#' {
+		return "", false
+	}
+	return string(s), true
+}
+
+// skipValue reads the rest of a line, starting at depth arrays and inline
+// tables deep, past strings and up to a comment, and returns the depth at
+// its end and, when a multi-line string is left open, its closing quotes.
+func skipValue(b []byte, depth int) (int, string, bool) {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '#':
+			return depth, "", true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+			if depth < 0 {
+				return depth, "", false
+			}
+		case '"', '\'':
+			if i+2 < len(b) && b[i+1] == c && b[i+2] == c {
+				closing := string([]byte{c, c, c})
+				j := closeMultiLine(b[i+3:], closing)
+				if j < 0 {
+					return depth, closing, true
+				}
+				i += 3 + j - 1
+				continue
+			}
+			j := i + 1
+			for ; j < len(b) && b[j] != c; j++ {
+				if c == '"' && b[j] == '\\' {
+					j++
+				}
+			}
+			if j >= len(b) {
+				return depth, "", false // a one-line string without its end
+			}
+			i = j
+		}
+	}
+	return depth, "", true
 }
 
 // Resolve makes p absolute against the config file's directory, so that a
