@@ -42,12 +42,16 @@ const (
 	// commit (a write or fsync error, a full disk), leaving the workers
 	// running. 74 is sysexits' EX_IOERR.
 	ExitLogFailed = 74
+	// ExitBrokenPipe: whoever read the output went away; 128+SIGPIPE,
+	// as a shell reports a process that signal ended.
+	ExitBrokenPipe = 141
 )
 
 // ExitError carries the exit code a failure should end the process with.
 type ExitError struct {
-	Code int
-	Err  error
+	Code  int
+	Err   error
+	Quiet bool // nothing to print: the code says it all
 }
 
 func (e *ExitError) Error() string { return e.Err.Error() }
@@ -152,6 +156,10 @@ func Execute(root *cobra.Command, args []string) error {
 func Exit(err error, code func(error) (int, bool)) int {
 	if err == nil {
 		return ExitOK
+	}
+	var quiet *ExitError
+	if errors.As(err, &quiet) && quiet.Quiet {
+		return quiet.Code
 	}
 	// An error may quote a worker (a cause, a reason from the daemon).
 	fmt.Fprintln(os.Stderr, "tend:", termsafe.Text(err.Error()))

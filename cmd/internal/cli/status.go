@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -53,12 +55,7 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 				return nil
 			}
 			if g.JSON() {
-				b, err := c.StatusJSON(cmd.Context(), names...)
-				if err != nil {
-					return err
-				}
-				_, err = out.Write(b)
-				return err
+				return quietPipe(c.WriteStatusJSON(cmd.Context(), out, names...))
 			}
 			st, err := c.Status(cmd.Context(), names...)
 			if err != nil {
@@ -136,6 +133,18 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
 	return cmd
+}
+
+// quietPipe makes a reader that went away (`| head`) end tend as a
+// write to a closed pipe ends any program: without a word, with the
+// status a shell gives a process killed by SIGPIPE. A write of Go's to
+// stdout would have died of that signal; the kernel's splice returns
+// EPIPE instead.
+func quietPipe(err error) error {
+	if errors.Is(err, syscall.EPIPE) {
+		return &ExitError{Code: ExitBrokenPipe, Err: err, Quiet: true}
+	}
+	return err
 }
 
 // daemonLines prints how the daemon tracks processes, and the export's

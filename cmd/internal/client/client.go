@@ -145,36 +145,43 @@ const (
 	ViewWorkers = "workers"
 )
 
-// StatusJSON is the named workers' status (all when none) as
+// WriteStatusJSON writes the named workers' status (all when none) to w as
 // `tend status -o json` prints it, newline included. The daemon encodes it
-// so (AppendWorkers) and the client passes the bytes on; from a daemon
-// that predates that, the client takes the workers from its whole status
-// and indents them itself.
-func (c *Client) StatusJSON(ctx context.Context, names ...string) ([]byte, error) {
+// so (AppendWorkers) and the client passes the bytes on as they arrive
+// (response.copyTo): at 10,000 workers that is 3 MB the client never holds.
+// An answer cut short is an error after what arrived was written: what w
+// got is then not the whole answer, and the error says so. From a daemon
+// that predates the view, the client takes the workers from its whole
+// status and indents them itself.
+func (c *Client) WriteStatusJSON(ctx context.Context, w io.Writer, names ...string) error {
 	resp, err := c.do(ctx, "GET", "/v1/status", url.Values{"name": names, "view": {ViewWorkers}})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
+	if resp.Header(ViewHeader) == ViewWorkers {
+		return resp.copyTo(w)
+	}
 	b, err := readAll(resp)
-	if err != nil || resp.Header(ViewHeader) == ViewWorkers {
-		return b, err
+	if err != nil {
+		return err
 	}
 	var s struct {
 		Workers json.RawMessage `json:"workers"`
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, err
+		return err
 	}
 	// One buffer: indented, the workers take about half as much again
 	// as the daemon's compact form.
 	var buf bytes.Buffer
 	buf.Grow(len(s.Workers) + len(s.Workers)/2)
 	if err := json.Indent(&buf, s.Workers, "", "  "); err != nil {
-		return nil, fmt.Errorf("the daemon's status is not JSON: %w", err)
+		return fmt.Errorf("the daemon's status is not JSON: %w", err)
 	}
 	buf.WriteByte('\n')
-	return buf.Bytes(), nil
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 // Commands runs start, stop or restart on many workers as one command:

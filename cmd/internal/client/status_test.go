@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -54,12 +55,13 @@ func TestStatusJSONPrintsTheSameFromEitherDaemon(t *testing.T) {
 		json.NewEncoder(w).Encode(Status{Seq: 7, Workers: twoWorkers})
 	})
 	for name, c := range map[string]*Client{"current daemon": current, "daemon before views": before} {
-		got, err := c.StatusJSON(context.Background())
+		var got bytes.Buffer
+		err := c.WriteStatusJSON(context.Background(), &got)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if string(got) != string(want) {
-			t.Errorf("%s printed\n%s\nwant\n%s", name, got, want)
+		if got.String() != string(want) {
+			t.Errorf("%s printed\n%s\nwant\n%s", name, got.String(), want)
 		}
 	}
 	if asked != ViewWorkers {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -60,6 +61,51 @@ func readAll(r *response) ([]byte, error) {
 			return buf, err
 		}
 	}
+}
+
+// copyTo writes the body to w as it arrives. When w is a pipe (`| jq`,
+// a script's $(...)), the bytes go from the socket to it inside the
+// kernel (splice): the client neither copies them nor faults in a page
+// for them, which at 10,000 workers is most of what `tend status -o json`
+// costs. Any other w gets them through one small buffer. Only a pipe:
+// splicing into a terminal, or into a file opened to append, fails after
+// the bytes left the socket, and they would be lost. A body that ends
+// before its length is io.ErrUnexpectedEOF, after the rest was written.
+func (r *response) copyTo(w io.Writer) error {
+	b := r.Body.(*respBody)
+	if s, ok := b.r.(*sizedReader); ok {
+		if f, ok := w.(*os.File); ok && isPipe(f) {
+			// What the head's reader holds first, then the socket.
+			br := s.r.(*bufio.Reader)
+			head, _ := br.Peek(int(min(int64(br.Buffered()), s.left)))
+			if _, err := f.Write(head); err != nil {
+				return err
+			}
+			s.left -= int64(len(head))
+			lr := &io.LimitedReader{R: b.conn, N: s.left}
+			_, err := f.ReadFrom(lr)
+			s.left = lr.N
+			if err == nil && s.left > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil && b.ctx.Err() != nil {
+				err = b.ctx.Err()
+			}
+			return err
+		}
+	}
+	_, err := io.CopyBuffer(onlyWriter{w}, b, make([]byte, 32<<10))
+	return err
+}
+
+// onlyWriter hides a writer's ReadFrom, so io.CopyBuffer uses the buffer
+// it is given.
+type onlyWriter struct{ io.Writer }
+
+// isPipe reports whether f is a FIFO.
+func isPipe(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
 }
 
 // errBadResponse says the other end of the socket did not answer HTTP.

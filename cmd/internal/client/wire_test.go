@@ -2,14 +2,18 @@ package client
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,7 +75,11 @@ func TestWireAgainstNetHTTP(t *testing.T) {
 }
 
 // fake answers every connection with raw, after reading the request.
-func fake(t *testing.T, raw string) string {
+func fake(t *testing.T, raw string) string { return fakeBytes(t, []byte(raw)) }
+
+// fakeBytes is fake, allocating nothing to answer: a test may count what
+// the client allocates.
+func fakeBytes(t *testing.T, raw []byte) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	ln, err := net.Listen("unix", sock)
@@ -94,7 +102,7 @@ func fake(t *testing.T, raw string) string {
 						break
 					}
 				}
-				_, _ = io.WriteString(conn, raw)
+				_, _ = conn.Write(raw)
 			}()
 		}
 	}()
@@ -125,15 +133,114 @@ func TestWireRefusesBadAnswers(t *testing.T) {
 		}
 	}
 	// The workers as printed, cut short: valid bytes so far, but not the
-	// whole answer, which status must not print as if it were.
+	// whole answer, which status must not pass as if it were.
 	c := New(fake(t, "HTTP/1.1 200 OK\r\n"+ViewHeader+": "+ViewWorkers+"\r\nContent-Length: 100\r\n\r\n[]\n"))
-	if b, err := c.StatusJSON(context.Background()); err == nil {
-		t.Errorf("a workers view cut short was taken whole: %q", b)
+	var b strings.Builder
+	if err := c.WriteStatusJSON(context.Background(), &b); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("a workers view cut short was taken whole: %q, %v", b.String(), err)
 	}
 	// A chunked answer as net/http writes it, with a trailer.
 	c = New(fake(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{\"seq\":4}\r\n0\r\nX-T: 1\r\n\r\n"))
 	if st, err := c.Status(context.Background()); err != nil || st.Seq != 4 {
 		t.Errorf("chunked with a trailer: %+v %v", st, err)
+	}
+}
+
+// workersView is a daemon's answer with the workers view: n bytes of
+// body, and the Content-Length its head says.
+func workersView(n, length int) (raw, body string) {
+	body = strings.Repeat("[\"0123456789abcdef\"]\n", n/20+1)[:n]
+	return "HTTP/1.1 200 OK\r\n" + ViewHeader + ": " + ViewWorkers + "\r\nContent-Length: " + fmt.Sprint(length) + "\r\n\r\n" + body, body
+}
+
+// `tend status -o json` passes the daemon's bytes on as they arrive, to a
+// pipe (spliced), a file or anything else, and holds none of a 4 MB answer:
+// at 10,000 workers the answer is 3 MB, and each page a short-lived client
+// touches costs it a fault. Cut short, what arrived was passed on, and the
+// error says the rest is missing.
+func TestStatusJSONStreams(t *testing.T) {
+	const size = 4 << 20
+	whole, body := workersView(size, size)
+	short, _ := workersView(size/2, size)
+	for _, dest := range []string{"pipe", "file", "writer"} {
+		for _, cut := range []bool{false, true} {
+			raw, want := whole, body
+			if cut {
+				raw, want = short, body[:size/2]
+			}
+			c := New(fakeBytes(t, []byte(raw)))
+			var got []byte
+			var err error
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
+			switch dest {
+			case "pipe":
+				r, w, perr := os.Pipe()
+				if perr != nil {
+					t.Fatal(perr)
+				}
+				read := make(chan []byte)
+				buf := make([]byte, size+1)
+				go func() {
+					n := 0
+					for {
+						m, err := r.Read(buf[n:])
+						n += m
+						if err != nil {
+							read <- buf[:n]
+							return
+						}
+					}
+				}()
+				runtime.ReadMemStats(&m0)
+				err = c.WriteStatusJSON(context.Background(), w)
+				w.Close()
+				runtime.ReadMemStats(&m1)
+				got = <-read
+				r.Close()
+			case "file":
+				f, ferr := os.Create(filepath.Join(t.TempDir(), "out.json"))
+				if ferr != nil {
+					t.Fatal(ferr)
+				}
+				err = c.WriteStatusJSON(context.Background(), f)
+				runtime.ReadMemStats(&m1)
+				f.Close()
+				got, _ = os.ReadFile(f.Name())
+			case "writer":
+				var b bytes.Buffer
+				b.Grow(size + 1)
+				runtime.ReadMemStats(&m0)
+				err = c.WriteStatusJSON(context.Background(), &b)
+				runtime.ReadMemStats(&m1)
+				got = b.Bytes()
+			}
+			if cut != errors.Is(err, io.ErrUnexpectedEOF) || !cut && err != nil {
+				t.Errorf("%s, cut short %v: %v", dest, cut, err)
+			}
+			if string(got) != want {
+				t.Errorf("%s, cut short %v: %d bytes passed on, want %d", dest, cut, len(got), len(want))
+			}
+			if held := m1.TotalAlloc - m0.TotalAlloc; held > 256<<10 {
+				t.Errorf("%s, cut short %v: the client allocated %d KiB for a %d KiB answer", dest, cut, held>>10, size>>10)
+			}
+		}
+	}
+}
+
+// A reader of the pipe that went away is EPIPE, for the command to end on
+// as any writer to a closed pipe does.
+func TestStatusJSONToAClosedPipe(t *testing.T) {
+	raw, _ := workersView(1<<20, 1<<20)
+	c := New(fake(t, raw))
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	if err := c.WriteStatusJSON(context.Background(), w); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("to a pipe nobody reads: %v, want EPIPE", err)
 	}
 }
 

@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"testing"
+)
+
+// exitOf runs Exit on err and returns its code and what it printed.
+func exitOf(t *testing.T, err error) (int, string) {
+	t.Helper()
+	r, w, perr := os.Pipe()
+	if perr != nil {
+		t.Fatal(perr)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	code := Exit(err, nil)
+	os.Stderr = saved
+	w.Close()
+	b, _ := io.ReadAll(r)
+	r.Close()
+	return code, string(b)
+}
+
+// A reader that went away (`tend status -o json | head -1`) ends the
+// command without a word and with 128+SIGPIPE; any other failure to write
+// is said, and is a failure.
+func TestBrokenPipeIsQuiet(t *testing.T) {
+	epipe := fmt.Errorf("splice: %w", syscall.EPIPE)
+	if code, said := exitOf(t, quietPipe(epipe)); code != ExitBrokenPipe || said != "" {
+		t.Errorf("EPIPE: exit %d, said %q; want %d and nothing", code, said, ExitBrokenPipe)
+	}
+	other := fmt.Errorf("write: %w", syscall.ENOSPC)
+	if code, said := exitOf(t, quietPipe(other)); code != ExitFailure || said == "" {
+		t.Errorf("ENOSPC: exit %d, said %q; want %d and the error", code, said, ExitFailure)
+	}
+	if quietPipe(nil) != nil || !errors.Is(quietPipe(epipe), syscall.EPIPE) {
+		t.Error("quietPipe must pass nil through and keep the cause")
+	}
+}
