@@ -85,11 +85,12 @@ func ours(root *cobra.Command, args []string) bool {
 // locateFast finds the socket from the [daemon] table alone; when only a
 // full parse of the file can say, the full binary runs the command.
 func locateFast(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
-	p, ok := locate.Fast(path, data)
+	defer f.Close()
+	p, ok := locate.Fast(path, f)
 	if !ok {
 		return "", errHandOver
 	}

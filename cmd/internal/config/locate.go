@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"os"
 
 	"github.com/tendhq/tend/cmd/internal/config/locate"
@@ -22,7 +23,7 @@ func Locate(path string) (Daemon, error) {
 	if err != nil {
 		return Daemon{}, err
 	}
-	if p, ok := locate.Fast(path, data); ok {
+	if p, ok := locate.Fast(path, bytes.NewReader(data)); ok {
 		return Daemon{StateDir: p.StateDir, Socket: p.Socket}, nil
 	}
 	cfg, err := Parse(path, data)

@@ -1,7 +1,9 @@
 package locate
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"path/filepath"
 	"strings"
 )
@@ -33,12 +35,17 @@ type Paths struct {
 // dotted or inline daemon key, a key twice, a value it does not know, a
 // line it cannot read), and only a full parse can say. It links no TOML
 // decoder: the lean client pays no decoder's init on every command.
-func Fast(path string, data []byte) (Paths, bool) {
+//
+// It reads r up to the end of the [daemon] table and no further: a file
+// in which a second [daemon] table follows is not TOML, and no daemon
+// runs on it. With [daemon] at the top, a config of 10,000 workers
+// (800 KB) costs the client one read of 64 KiB.
+func Fast(path string, r io.Reader) (Paths, bool) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return Paths{}, false
 	}
-	v, ok := scanDaemon(data)
+	v, ok := scanDaemon(r)
 	if !ok {
 		return Paths{}, false
 	}
@@ -67,19 +74,24 @@ type daemonKeys struct {
 // scanDaemon walks data line by line, carrying across lines only what
 // TOML lets span them: a multi-line string, and arrays and inline tables
 // (depth). A line starting a table header is one only outside both.
-func scanDaemon(data []byte) (daemonKeys, bool) {
+func scanDaemon(r io.Reader) (daemonKeys, bool) {
 	var v daemonKeys
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	inDaemon, seen, top := false, false, true
 	var ml string // the closing quotes of the multi-line string we are in
 	depth := 0    // of arrays and inline tables open at the end of the last line
-	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
+	br := bufio.NewReaderSize(r, 64<<10)
+	for first, eof := true, false; !eof; first = false {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err == io.EOF:
+			eof = true
+		case err != nil:
+			return v, false // a line over 64 KiB, or a failed read: the full parse reads it
 		}
+		if first {
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		line = bytes.TrimSuffix(line, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		rest := line
 		switch {
@@ -110,11 +122,14 @@ func scanDaemon(data []byte) (daemonKeys, bool) {
 				}
 				top = false
 				daemon := name[0] == "daemon"
-				if daemon && (arr || len(name) == 1 && seen) {
-					return v, false // twice, or an array: let the full parse say what is wrong
+				if daemon && arr {
+					return v, false // an array: let the full parse say what is wrong
+				}
+				if seen {
+					return v, true // the table ended
 				}
 				inDaemon = daemon && len(name) == 1
-				seen = seen || inDaemon
+				seen = inDaemon
 				continue
 			}
 			name, after, ok := key(t)

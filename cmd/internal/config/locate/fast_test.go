@@ -38,7 +38,7 @@ func checkAgainstOracle(t interface {
 }, data string) bool {
 	t.Helper()
 	const path = "/etc/tend/tend.toml"
-	got, ok := Fast(path, []byte(data))
+	got, ok := Fast(path, strings.NewReader(data))
 	sd, so, decodes := oracle(data)
 	if !ok {
 		return false
@@ -91,15 +91,19 @@ func TestFastCases(t *testing.T) {
 		{"inline at the top", "daemon = { state_dir = \"inline\" }\n", false},
 		{"multi-line value", "[daemon]\nstate_dir = '''\nmulti\n[line]'''\n", false},
 		{"escape", "[daemon]\nstate_dir = \"/a\\u0062\"\n", false},
-		{"twice", "[daemon]\nstate_dir = \"/a\"\n[daemon]\nsocket = \"/b\"\n", false},
+		// Not TOML, and no daemon runs on it: Fast reads no further
+		// than the end of the first table.
+		{"twice", "[daemon]\nstate_dir = \"/a\"\n[daemon]\nsocket = \"/b\"\n", true},
 		{"key twice", "[daemon]\nsocket = \"/a\"\nsocket = \"/b\"\n", false},
 		{"empty state_dir", "[daemon]\nstate_dir = \"\"\n", false},
 		{"unterminated", "[daemon]\nstate_dir = \"/a\n", false},
+		{"a line over 64 KiB", "[worker.a]\ncommand = [\"" + strings.Repeat("x", 70<<10) + "\"]\n[daemon]\nstate_dir = \"/s\"\n", false},
+		{"bom", "\xef\xbb\xbf[daemon]\nstate_dir = \"/bom\"\n", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if answered := checkAgainstOracle(t, c.data); answered != c.answer {
-				p, _ := Fast("/etc/tend/tend.toml", []byte(c.data))
+				p, _ := Fast("/etc/tend/tend.toml", strings.NewReader(c.data))
 				t.Fatalf("Fast answered %v (%+v), want %v", answered, p, c.answer)
 			}
 		})
