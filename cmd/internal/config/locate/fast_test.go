@@ -1,6 +1,8 @@
 package locate
 
 import (
+	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,4 +160,31 @@ func TestFastAgreesWithADecoder(t *testing.T) {
 		t.Fatalf("Fast answered %d files and handed over %d: the generator reaches only one side", answered, handed)
 	}
 	t.Logf("Fast answered %d files and handed over %d", answered, handed)
+}
+
+// failAfter gives its reader's bytes, then an error: a file Fast must not
+// read past.
+type failAfter struct{ r io.Reader }
+
+func (f failAfter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("read past the [daemon] table")
+	}
+	return n, err
+}
+
+// Fast reads up to the end of the [daemon] table and no further: a client
+// of a config of 10,000 workers with [daemon] at the top reads one block,
+// not 800 KB.
+func TestFastStopsAtTheEndOfTheTable(t *testing.T) {
+	head := "# tend\n[daemon]\nstate_dir = \"/srv/tend\"\n\n[worker.a]\n"
+	p, ok := Fast("/etc/tend/tend.toml", failAfter{strings.NewReader(head)})
+	if !ok || p.Socket != "/srv/tend/tend.sock" {
+		t.Fatalf("Fast = %+v, %v: it read past the end of [daemon]", p, ok)
+	}
+	// Without a [daemon] table, only the whole file can say so.
+	if p, ok := Fast("/etc/tend/tend.toml", failAfter{strings.NewReader("[worker.a]\n")}); ok {
+		t.Fatalf("Fast = %+v without reading the whole file", p)
+	}
 }
