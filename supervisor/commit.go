@@ -209,7 +209,7 @@ func (s *Supervisor) releaseLoop() {
 		seq := s.durable.Seq
 		s.durableSeq.Store(uint64(seq))
 		var snap snapshotCopy
-		if uint64(seq)-s.lastSnapshot.Load() >= s.cfg.SnapshotEvery && s.snapshotting.CompareAndSwap(false, true) {
+		if uint64(seq)-s.lastSnapshot.Load() >= snapshotInterval(s.cfg.SnapshotEvery, len(s.durable.Workers)) && s.snapshotting.CompareAndSwap(false, true) {
 			snap = snapshotCopy{seq: seq, world: s.durable.Clone()}
 			s.lastSnapshot.Store(uint64(seq))
 		}
@@ -310,6 +310,23 @@ func (s *Supervisor) HaltErr() error {
 		return *p
 	}
 	return nil
+}
+
+// snapshotPerWorker is how many events per worker pass, at least, between
+// two snapshots.
+const snapshotPerWorker = 10
+
+// snapshotInterval is how many events pass between snapshots: every
+// events, or snapshotPerWorker per worker when that is more. A snapshot
+// costs in proportion to the workers, and holds the log's one writer while
+// it is saved (10,000 workers: 0.3 s of CPU, a 5 MB write every commit
+// waits behind); folding the events after it on the next start costs a
+// third of a microsecond each. At a fixed 10,000 events, stopping 10,000
+// workers (30,000 events) saved three snapshots of them; at ten events a
+// worker, snapshots cost each event a few microseconds at any size, and
+// the next start folds at most 100,000 events, 35 ms.
+func snapshotInterval(every uint64, workers int) uint64 {
+	return max(every, snapshotPerWorker*uint64(workers))
 }
 
 type snapshotCopy struct {

@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"context"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 )
 
 // A running worker holds no goroutine of its own: its exit is waited for
@@ -64,6 +67,51 @@ func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
 	// the sampler, timers: far fewer than one per worker.
 	if most := base + 8 + 40; peak > most {
 		t.Fatalf("%d goroutines at the peak of a start of %d workers (%d before): want at most %d", peak, n, base, most)
+	}
+	r.finish()
+}
+
+// Snapshots come at ten events per worker, not every SnapshotEvery events
+// at any size: a snapshot costs in proportion to the workers and holds the
+// log's writer while it is saved.
+func TestSnapshotsScaleWithTheWorkers(t *testing.T) {
+	const n = 20 // so ten events a worker is 200, over SnapshotEvery
+	var specs []*WorkerSpec
+	for i := range n {
+		specs = append(specs, spec("w"+itoa(i), []string{"/bin/sleep", "1000"}))
+	}
+	r := newRigWith(t, func(c *Config) { c.SnapshotEvery = 10 }, specs...)
+	for i := range n {
+		r.waitState("w"+itoa(i), events.Running)
+	}
+	if seq := r.log.LastSeq(); seq >= 10*n {
+		t.Fatalf("starting %d workers took %d events: the test needs fewer than %d", n, seq, 10*n)
+	}
+	if seq, _, err := r.log.LoadSnapshot(); err == nil && seq != 0 {
+		t.Fatalf("a snapshot at seq %d of %d workers, before %d events", seq, n, 10*n)
+	}
+	for round := 0; r.log.LastSeq() < 10*n+20; round++ {
+		for i := range n {
+			if _, err := r.sup.Restart(context.Background(), "w"+itoa(i), "test"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range n {
+			r.waitFor("w"+itoa(i), "running again", func(w *fsm.Worker) bool {
+				return w.State == events.Running && w.Incarnation >= events.Incarnation(round+2)
+			})
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		seq, _, err := r.log.LoadSnapshot()
+		if err == nil && seq >= 10*n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot after %d events of %d workers: %d, %v", r.log.LastSeq(), n, seq, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	r.finish()
 }

@@ -45,7 +45,8 @@ type Config struct {
 	// env is added. nil: the daemon's environment.
 	BaseEnv []string
 	// SnapshotEvery is how many events pass between snapshots of the
-	// world (default 10,000).
+	// world (default 10,000), or ten per worker when that is more
+	// (snapshotInterval).
 	SnapshotEvery uint64
 	// SpawnConcurrency bounds simultaneous fork+execs (default 4×CPUs:
 	// a spawner waits while its child execs, so more spawners than CPUs
