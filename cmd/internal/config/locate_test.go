@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tendhq/tend/cmd/internal/config/locate"
 )
 
 // Locate must agree with a full Parse on every shape of [daemon] table.
@@ -37,6 +40,30 @@ func TestLocateAgreesWithParse(t *testing.T) {
 		}
 		if gerr != nil || got.StateDir != cfg.Daemon.StateDir || got.Socket != cfg.Daemon.Socket {
 			t.Errorf("case %d: Locate %+v %v, Parse %q %q", i, got, gerr, cfg.Daemon.StateDir, cfg.Daemon.Socket)
+		}
+	}
+}
+
+// The configs the repository ships (the bundled example, the container
+// example, the full reference) are read by locate.Fast itself, not handed
+// to a full parse, and it agrees with the full parse on each.
+func TestShippedConfigsLocateFast(t *testing.T) {
+	for _, p := range []string{"../../../examples/tend.toml", "../../../examples/container/tend.toml", "testdata/full.toml"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fast, ok := locate.Fast(p, bytes.NewReader(data))
+		if !ok {
+			t.Errorf("%s: Fast hands it to a full parse", p)
+			continue
+		}
+		cfg, err := Parse(p, data)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if fast.StateDir != cfg.Daemon.StateDir || fast.Socket != cfg.Daemon.Socket {
+			t.Errorf("%s: Fast %+v, Parse %q %q", p, fast, cfg.Daemon.StateDir, cfg.Daemon.Socket)
 		}
 	}
 }
