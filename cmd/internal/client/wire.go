@@ -72,6 +72,14 @@ func readAll(r *response) ([]byte, error) {
 // the bytes left the socket, and they would be lost. A body that ends
 // before its length is io.ErrUnexpectedEOF, after the rest was written.
 func (r *response) copyTo(w io.Writer) error {
+	n, err := r.copyBody(w)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the daemon's answer was cut short after %d of %d bytes (the output is not whole): %w", n, r.Length, err)
+	}
+	return err
+}
+
+func (r *response) copyBody(w io.Writer) (int64, error) {
 	b := r.Body.(*respBody)
 	if s, ok := b.r.(*sizedReader); ok {
 		if f, ok := w.(*os.File); ok && isPipe(f) {
@@ -79,11 +87,11 @@ func (r *response) copyTo(w io.Writer) error {
 			br := s.r.(*bufio.Reader)
 			head, _ := br.Peek(int(min(int64(br.Buffered()), s.left)))
 			if _, err := f.Write(head); err != nil {
-				return err
+				return 0, err
 			}
 			s.left -= int64(len(head))
 			lr := &io.LimitedReader{R: b.conn, N: s.left}
-			_, err := f.ReadFrom(lr)
+			n, err := f.ReadFrom(lr)
 			s.left = lr.N
 			if err == nil && s.left > 0 {
 				err = io.ErrUnexpectedEOF
@@ -91,11 +99,10 @@ func (r *response) copyTo(w io.Writer) error {
 			if err != nil && b.ctx.Err() != nil {
 				err = b.ctx.Err()
 			}
-			return err
+			return int64(len(head)) + n, err
 		}
 	}
-	_, err := io.CopyBuffer(onlyWriter{w}, b, make([]byte, 32<<10))
-	return err
+	return io.CopyBuffer(onlyWriter{w}, b, make([]byte, 32<<10))
 }
 
 // onlyWriter hides a writer's ReadFrom, so io.CopyBuffer uses the buffer

@@ -218,6 +218,9 @@ func TestStatusJSONStreams(t *testing.T) {
 			if cut != errors.Is(err, io.ErrUnexpectedEOF) || !cut && err != nil {
 				t.Errorf("%s, cut short %v: %v", dest, cut, err)
 			}
+			if cut && (err == nil || !strings.Contains(err.Error(), fmt.Sprintf("cut short after %d of %d bytes", size/2, size))) {
+				t.Errorf("%s: the error does not say how much arrived: %v", dest, err)
+			}
 			if string(got) != want {
 				t.Errorf("%s, cut short %v: %d bytes passed on, want %d", dest, cut, len(got), len(want))
 			}
