@@ -71,9 +71,10 @@ type daemonKeys struct {
 	stateDir, socket *string
 }
 
-// scanDaemon walks data line by line, carrying across lines only what
-// TOML lets span them: a multi-line string, and arrays and inline tables
-// (depth). A line starting a table header is one only outside both.
+// scanDaemon reads r line by line, up to the end of the [daemon] table,
+// carrying across lines only what TOML lets span them: a multi-line
+// string, and arrays and inline tables (depth). A line starting a table
+// header is one only outside both.
 func scanDaemon(r io.Reader) (daemonKeys, bool) {
 	var v daemonKeys
 	inDaemon, seen, top := false, false, true
