@@ -383,3 +383,18 @@ func TestCgroupLeftoversAfterRestart(t *testing.T) {
 	p.Release()
 	waitFor(t, "escapee dead", func() bool { return !alivePid(esc) })
 }
+
+// A hook found by its cgroup cannot be ended by a spawner without cgroups
+// (it says so, rather than kill by a pid it never checked), and a hook
+// cgroup already gone is no error: the hook ended on its own.
+func TestEndHookWithoutItsCgroup(t *testing.T) {
+	h := HookLeftover{Worker: "web", Kind: "prestart", Incarnation: 3, Cgroup: true}
+	plain := newSpawner(t, Options{})
+	if err := plain.EndHook(h, time.Second); !errors.Is(err, ErrNoCgroup) {
+		t.Errorf("EndHook of a cgroup's hook without cgroups: %v, want ErrNoCgroup", err)
+	}
+	s := newSpawner(t, Options{Cgroups: openTree(t)})
+	if err := s.EndHook(h, time.Second); err != nil {
+		t.Errorf("EndHook of a hook whose cgroup is gone: %v, want nil", err)
+	}
+}
