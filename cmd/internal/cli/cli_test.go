@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // exitOf runs Exit on err and returns its code and what it printed.
@@ -40,5 +42,35 @@ func TestBrokenPipeIsQuiet(t *testing.T) {
 	}
 	if quietPipe(nil) != nil || !errors.Is(quietPipe(epipe), syscall.EPIPE) {
 		t.Error("quietPipe must pass nil through and keep the cause")
+	}
+}
+
+// A quick command runs on a context no signal ends (SIGINT ends it as any
+// program), a waiting one on a context SIGINT and SIGTERM cancel; status
+// is quick.
+func TestQuickCommandsTakeNoSignals(t *testing.T) {
+	done := map[string]bool{}
+	root := &cobra.Command{Use: "tend"}
+	root.PersistentFlags().StringP("config", "c", "", "")
+	for _, c := range []*cobra.Command{
+		{Use: "quick", Annotations: map[string]string{QuickAnnotation: "yes"}},
+		{Use: "waits"},
+	} {
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			done[cmd.Name()] = cmd.Context().Done() != nil
+			return nil
+		}
+		root.AddCommand(c)
+	}
+	for _, args := range [][]string{{"-c", "x.toml", "quick"}, {"waits", "-c", "x.toml"}} {
+		if err := Execute(root, args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if done["quick"] || !done["waits"] {
+		t.Errorf("signals cancel the context of quick: %v, of waits: %v; want false, true", done["quick"], done["waits"])
+	}
+	if NewStatusCmd(&Globals{}).Annotations[QuickAnnotation] == "" {
+		t.Error("status is not marked quick")
 	}
 }

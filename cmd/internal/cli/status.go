@@ -23,8 +23,9 @@ import (
 func NewStatusCmd(g *Globals) *cobra.Command {
 	var daemonOnly bool
 	cmd := &cobra.Command{
-		Use:   "status [NAME...]",
-		Short: "Show each worker's state, pid, incarnation, restarts, and why",
+		Use:         "status [NAME...]",
+		Annotations: map[string]string{QuickAnnotation: "asks once and prints"},
+		Short:       "Show each worker's state, pid, incarnation, restarts, and why",
 		Example: `  tend status
   tend status web worker-1 -o json
   tend status --daemon -o json     # the log, the export to NATS and the alerts`,
