@@ -86,6 +86,8 @@ func TestFastCases(t *testing.T) {
 		{"quoted key", "[daemon]\n\"state_dir\" = \"/qk\"\n", true},
 		{"crlf", "[daemon]\r\nstate_dir = \"/crlf\"\r\n", true},
 		{"a header in a multi-line string", "[worker.a]\ncommand = ['''\n[daemon]\nsocket = \"/evil\"\n''']\n", true},
+		// The old reader of lines answered /evil.sock here.
+		{"a multi-line string ending on a header's line", "[worker.a]\nnote = '''\n[daemon]\nsocket = \"/evil.sock\"\n[x]'''\n", true},
 		{"a header in a multi-line basic string", "[worker.a]\nnote = \"\"\"\n\\\"\"\"\n[daemon]\nsocket = \"/evil\"\n\"\"\"\n", true},
 		{"a header in a multi-line array", "[worker.a]\ncommand = [\n\"x\",\n[\"daemon\"],\n]\n[daemon]\nstate_dir = \"/real\"\n", true},
 		{"subtable after", "[daemon]\nstate_dir = \"/abs/state\"\n[daemon.extra]\nstate_dir = \"/not/this\"\n", true},
