@@ -151,8 +151,8 @@ const QuickAnnotation = "tend.quick"
 // so a command that waits (start --wait, events --follow) ends the wait
 // and says so. A quick command (QuickAnnotation) runs without: taking
 // the signals costs every start of the client a thread (the runtime's
-// signal loop blocks one), 0.8 ms of the 11 ms `tend status -o json`
-// takes at 400 workers, for a command that never waits.
+// signal loop blocks one), 1.0 ms of the 11.7 ms `tend status -o json`
+// took at 400 workers, for a command that never waits.
 func Execute(root *cobra.Command, args []string) error {
 	root.SetArgs(args)
 	if cmd, _, err := root.Find(args); err == nil && cmd.Annotations[QuickAnnotation] != "" {

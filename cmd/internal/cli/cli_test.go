@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tendhq/tend/cmd/internal/client"
 )
 
 // exitOf runs Exit on err and returns its code and what it printed.
@@ -32,9 +34,15 @@ func exitOf(t *testing.T, err error) (int, string) {
 // command without a word and with 128+SIGPIPE; any other failure to write
 // is said, and is a failure.
 func TestBrokenPipeIsQuiet(t *testing.T) {
-	epipe := fmt.Errorf("splice: %w", syscall.EPIPE)
+	epipe := fmt.Errorf("%w: splice: %w", client.ErrReaderGone, syscall.EPIPE)
 	if code, said := exitOf(t, quietPipe(epipe)); code != ExitBrokenPipe || said != "" {
 		t.Errorf("EPIPE: exit %d, said %q; want %d and nothing", code, said, ExitBrokenPipe)
+	}
+	// The daemon closed the control socket while the request was written:
+	// the same errno, and an error to say.
+	socket := fmt.Errorf("GET /v1/status on the control socket /run/tend.sock: write: %w", syscall.EPIPE)
+	if code, said := exitOf(t, quietPipe(socket)); code != ExitFailure || said == "" {
+		t.Errorf("EPIPE from the socket: exit %d, said %q; want %d and the error", code, said, ExitFailure)
 	}
 	other := fmt.Errorf("write: %w", syscall.ENOSPC)
 	if code, said := exitOf(t, quietPipe(other)); code != ExitFailure || said == "" {

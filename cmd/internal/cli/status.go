@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -140,9 +139,10 @@ func NewStatusCmd(g *Globals) *cobra.Command {
 // write to a closed pipe ends any program: without a word, with the
 // status a shell gives a process killed by SIGPIPE. A write of Go's to
 // stdout would have died of that signal; the kernel's splice returns
-// EPIPE instead.
+// EPIPE instead. An EPIPE from the control socket is not this, and is
+// said.
 func quietPipe(err error) error {
-	if errors.Is(err, syscall.EPIPE) {
+	if errors.Is(err, client.ErrReaderGone) {
 		return &ExitError{Code: ExitBrokenPipe, Err: err, Quiet: true}
 	}
 	return err

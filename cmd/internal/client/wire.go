@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The client speaks HTTP/1.1 on the unix socket itself, one request per
@@ -71,13 +72,23 @@ func readAll(r *response) ([]byte, error) {
 // splicing into a terminal, or into a file opened to append, fails after
 // the bytes left the socket, and they would be lost. A body that ends
 // before its length is io.ErrUnexpectedEOF, after the rest was written.
+//
+// A reader of w that went away is ErrReaderGone: only w can return EPIPE
+// here (a read of the socket never does), whereas the same errno from the
+// request's write means the daemon closed the connection.
 func (r *response) copyTo(w io.Writer) error {
 	n, err := r.copyBody(w)
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fmt.Errorf("the daemon's answer was cut short after %d of %d bytes (the output is not whole): %w", n, r.Length, err)
+	case errors.Is(err, syscall.EPIPE):
+		return fmt.Errorf("%w: %w", ErrReaderGone, err)
 	}
 	return err
 }
+
+// ErrReaderGone says whoever read what the client wrote went away (`| head`).
+var ErrReaderGone = errors.New("the reader of the output went away")
 
 func (r *response) copyBody(w io.Writer) (int64, error) {
 	b := r.Body.(*respBody)

@@ -242,8 +242,8 @@ func TestStatusJSONToAClosedPipe(t *testing.T) {
 	}
 	r.Close()
 	defer w.Close()
-	if err := c.WriteStatusJSON(context.Background(), w); !errors.Is(err, syscall.EPIPE) {
-		t.Fatalf("to a pipe nobody reads: %v, want EPIPE", err)
+	if err := c.WriteStatusJSON(context.Background(), w); !errors.Is(err, syscall.EPIPE) || !errors.Is(err, ErrReaderGone) {
+		t.Fatalf("to a pipe nobody reads: %v, want EPIPE as ErrReaderGone", err)
 	}
 }
 

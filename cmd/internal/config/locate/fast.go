@@ -268,8 +268,7 @@ func oneLineString(value []byte) (string, bool) {
 			return "", false
 		}
 	}
-	after := bytes.TrimLeft(t[2+end:], " \t")
-	if len(after) > 0 && after[0] != '#' {
+	if !blankOrComment(t[2+end:]) {
 		return "", false
 	}
 	return string(s), true
