@@ -224,7 +224,8 @@ type LoadResult struct {
 	Restarted []string
 }
 
-// Load applies a configuration: the first load starts autostart workers;
+// Load applies a configuration: the first load starts autostart workers
+// (after a crash, those the crashed daemon had not stopped; see core.Load);
 // a reload starts added workers, stops removed ones (removing them once
 // they have stopped) and restarts changed ones, leaving the rest alone.
 func (s *Supervisor) Load(ctx context.Context, specs []*WorkerSpec, hash, actor string) (LoadResult, error) {

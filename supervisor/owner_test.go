@@ -286,8 +286,8 @@ func TestNoCgroupLeftBehind(t *testing.T) {
 	r.noGroupsBut("a.2")
 
 	// Crash; a dies while no daemon runs; the next daemon finds its
-	// empty cgroup and removes it, and starts a again (and b, which
-	// autostarts with the daemon).
+	// empty cgroup and removes it, and starts a again (b, stopped before
+	// the crash, stays stopped: the crashed daemon's decision stands).
 	wa = r.waitState("a", events.Running)
 	a2 := pin(t, wa.PID)
 	r.crash()
@@ -296,6 +296,13 @@ func TestNoCgroupLeftBehind(t *testing.T) {
 	r.open()
 	r.load(a, b)
 	r.waitFor("a", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 3 && w.State == events.Running })
+	r.noGroupsBut("a.3")
+	if w := r.waitFor("b", "read", func(*fsm.Worker) bool { return true }); w.State != events.Stopped || w.Incarnation != 1 {
+		t.Fatalf("b is %s (incarnation %d) after the crash, want Stopped as the operator left it", w.State, w.Incarnation)
+	}
+	if _, err := r.sup.Start(bg, "b", "test"); err != nil {
+		t.Fatal(err)
+	}
 	r.waitFor("b", "running again", func(w *fsm.Worker) bool { return w.Incarnation == 2 && w.State == events.Running })
 	r.noGroupsBut("a.3", "b.2")
 	r.close()

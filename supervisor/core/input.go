@@ -65,7 +65,9 @@ type Command struct {
 
 // Load applies a configuration. First is the first load of this daemon:
 // it records daemon_started, resumes what the log left scheduled, and
-// starts autostart workers that are down; it restarts nothing.
+// starts autostart workers that are down (after a daemon that ended
+// without shutting down, only those added or changed since: what it
+// decided stands); it restarts nothing.
 type Load struct {
 	Specs []*Spec // sorted by name
 	Hash  string  // digest of the configuration as a whole

@@ -22,9 +22,20 @@ import (
 func (d *decision) load(in Load) error {
 	d.st.ExitOn = in.ExitOn
 	verb := "reloaded"
+	// resumed: this daemon takes over from one that ended without
+	// shutting down (a crash, SIGKILL, the OOM killer, power lost), whose
+	// workers ran on meanwhile. What that daemon decided stands, as if it
+	// had never stopped: a worker an operator stopped, a job that ended
+	// for good, is not started again because the supervisor died. After
+	// a shutdown (daemon_stopping) a start is a fresh one, and autostart
+	// applies to every worker that is down.
+	resumed := in.First && d.w.Seq > 0 && !d.w.Closing
 	if in.First {
 		verb = "loaded"
 		cause := fmt.Sprintf("daemon started; log replayed to seq %d", d.w.Seq)
+		if resumed {
+			cause += "; the last daemon ended without shutting down: what it decided stands"
+		}
 		if in.About != "" {
 			cause += "; " + in.About
 		}
@@ -52,7 +63,7 @@ func (d *decision) load(in Load) error {
 		return err
 	}
 	d.st.groups = files
-	if err := d.configure(specs, in.Actor, in.First, in.Changes, "added by the configuration", "back in the configuration"); err != nil {
+	if err := d.configure(specs, in.Actor, in.First, resumed, in.Changes, "added by the configuration", "back in the configuration"); err != nil {
 		return err
 	}
 	seen := make(map[string]bool, len(specs))
@@ -140,7 +151,7 @@ func (d *decision) scale(in Scale) error {
 		return err
 	}
 	why := fmt.Sprintf("scaled to %d by %s", in.Count, in.Actor)
-	if err := d.configure(in.Specs, in.Actor, false, nil, why, why); err != nil {
+	if err := d.configure(in.Specs, in.Actor, false, false, nil, why, why); err != nil {
 		return err
 	}
 	var gone []string
@@ -166,9 +177,12 @@ func (d *decision) scale(in Scale) error {
 // its removal) is added, one whose settings changed is changed (and, on a
 // reload, restarted if it runs), the rest are left alone. First: the
 // daemon's first load (nothing restarts; what the log left scheduled is
-// resumed). added and back are the causes of a start of an added worker,
-// and of one back before its removal ended.
-func (d *decision) configure(specs []*Spec, actor string, first bool, changes map[string][]string, added, back string) error {
+// resumed). Resumed: a first load after a daemon that never shut down,
+// where a worker whose settings are those it ran with keeps its state, so
+// autostart starts only those added or changed meanwhile. added and back
+// are the causes of a start of an added worker, and of one back before
+// its removal ended.
+func (d *decision) configure(specs []*Spec, actor string, first, resumed bool, changes map[string][]string, added, back string) error {
 	// First the configuration itself: which workers exist with which
 	// settings. Only then what it starts, so a worker can depend on one
 	// that comes later in the file.
@@ -177,6 +191,7 @@ func (d *decision) configure(specs []*Spec, actor string, first bool, changes ma
 		added   bool
 		changed bool // a reload changed it; back: it was being removed
 		back    bool
+		kept    bool // resumed with the settings it ran with: its state stands
 	}
 	todos := make([]todo, 0, len(specs))
 	for _, sp := range specs {
@@ -212,6 +227,8 @@ func (d *decision) configure(specs []*Spec, actor string, first bool, changes ma
 				Cause: cause, Details: events.Details{Hash: sp.Digest}}); err != nil {
 				return err
 			}
+		default:
+			t.kept = resumed
 		}
 		todos = append(todos, t)
 	}
@@ -228,7 +245,7 @@ func (d *decision) configure(specs []*Spec, actor string, first bool, changes ma
 		}
 		switch {
 		case t.added || first:
-			if sp.Autostart && sp.Schedule == nil && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen && w.Waiting == "" {
+			if sp.Autostart && !t.kept && sp.Schedule == nil && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen && w.Waiting == "" {
 				if _, err := d.start(sp.Name, events.StartRequested, actor, "autostart"); err != nil {
 					return err
 				}
