@@ -50,6 +50,16 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values) (*re
 	return c.doBody(ctx, method, path, q, nil)
 }
 
+// ErrHungUp says the daemon closed the connection before it answered.
+var ErrHungUp = errors.New("the daemon closed the connection before it answered")
+
+// hungUp reports whether a request's error is the daemon's end of the
+// connection closing before the answer's head arrived.
+func hungUp(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
 // ErrBusy says the daemon is there but takes no more connections now.
 var ErrBusy = errors.New("the tend daemon is busy")
 
@@ -88,7 +98,15 @@ func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, 
 		return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
 	}
 	resp, err := roundTrip(ctx, conn, method, target, body)
-	if err != nil {
+	switch {
+	case err != nil && hungUp(err) && method != "GET":
+		// A command's outcome is the log's to say: it may have been made
+		// durable just before the daemon went.
+		return nil, fmt.Errorf("%s %s on the control socket %s: %w (%v); it may have stopped or crashed, "+
+			"and the command may or may not have been recorded: `tend history` says, once a daemon runs again", method, path, c.socket, ErrHungUp, err)
+	case err != nil && hungUp(err):
+		return nil, fmt.Errorf("%s %s on the control socket %s: %w (%v); it may have stopped or crashed", method, path, c.socket, ErrHungUp, err)
+	case err != nil:
 		return nil, fmt.Errorf("%s %s on the control socket %s: %w", method, path, c.socket, err)
 	}
 	if resp.StatusCode/100 != 2 {

@@ -268,3 +268,19 @@ func TestWireContextEndsStream(t *testing.T) {
 		t.Fatal("a cancelled stream did not end")
 	}
 }
+
+// A daemon that closes the connection before it answers (it was stopped,
+// or it crashed mid-command) is named as such, never "no daemon", and a
+// command's error says its outcome is the log's to tell: it may have been
+// made durable just before the daemon went.
+func TestAHangUpSaysSo(t *testing.T) {
+	c := New(fake(t, ""))
+	_, err := c.Status(context.Background())
+	if !errors.Is(err, ErrHungUp) || errors.Is(err, ErrNoDaemon) || strings.Contains(err.Error(), "recorded") {
+		t.Errorf("status from a daemon that hung up: %v", err)
+	}
+	_, err = c.Commands(context.Background(), CommandRequest{Verb: "stop", All: true})
+	if !errors.Is(err, ErrHungUp) || !strings.Contains(err.Error(), "may or may not have been recorded") {
+		t.Errorf("stop --all to a daemon that hung up: %v", err)
+	}
+}
