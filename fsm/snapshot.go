@@ -14,7 +14,10 @@ import (
 // Version 3 added the runtime scales; a version 2 snapshot is read as
 // having none, which it has: it was written by a tend that recorded no
 // scaled event.
-const snapshotVersion = 3
+// Version 4 added the flag of a shutdown that left the workers running; a
+// version 2 or 3 snapshot is read as without it, which it is: it was
+// written by a tend that never recorded that policy.
+const snapshotVersion = 4
 
 // ErrSnapshotVersion says a snapshot was written by another version of tend.
 var ErrSnapshotVersion = errors.New("fsm: snapshot written by another version")
@@ -39,7 +42,7 @@ func UnmarshalSnapshot(b []byte) (*World, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("fsm: decode snapshot: %w", err)
 	}
-	if s.Version != snapshotVersion && s.Version != 2 {
+	if s.Version != snapshotVersion && s.Version != 2 && s.Version != 3 {
 		return nil, fmt.Errorf("%w: version %d, this tend reads %d", ErrSnapshotVersion, s.Version, snapshotVersion)
 	}
 	if s.World == nil {

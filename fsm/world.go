@@ -171,7 +171,11 @@ type World struct {
 	// Closing: the daemon that wrote the last events is shutting down
 	// (daemon_stopping, until the next daemon_started). Nothing restarts.
 	Closing bool `json:",omitempty"`
-	Workers map[string]*Worker
+	// LeftRunning: that shutdown left the workers running for the next
+	// daemon (leave_running), which takes them over as it would after a
+	// crash, rather than starting afresh.
+	LeftRunning bool `json:",omitempty"`
+	Workers     map[string]*Worker
 	// Scales are the runtime scales in force (scaled events), by the name
 	// of the worker with instances: a count other than the
 	// configuration's, until a configuration with another count for it.
@@ -184,12 +188,17 @@ type Scale struct {
 	Count, File int
 }
 
+// LeaveRunning is the policy a daemon_stopping records when the daemon
+// leaves its workers running for the next one.
+const LeaveRunning = "leave_running"
+
 // NewWorld is the state before the first event.
 func NewWorld() *World { return &World{Workers: make(map[string]*Worker)} }
 
 // Clone returns a deep copy.
 func (w *World) Clone() *World {
-	c := &World{Seq: w.Seq, Time: w.Time, ConfigHash: w.ConfigHash, Closing: w.Closing, Workers: make(map[string]*Worker, len(w.Workers))}
+	c := &World{Seq: w.Seq, Time: w.Time, ConfigHash: w.ConfigHash, Closing: w.Closing, LeftRunning: w.LeftRunning,
+		Workers: make(map[string]*Worker, len(w.Workers))}
 	for n, wk := range w.Workers {
 		c.Workers[n] = wk.Clone()
 	}
@@ -569,9 +578,9 @@ func (w *World) Apply(e *events.Event) error {
 		case events.ConfigLoaded:
 			w.ConfigHash = e.Hash
 		case events.DaemonStarted:
-			w.Closing = false
+			w.Closing, w.LeftRunning = false, false
 		case events.DaemonStopping:
-			w.Closing = true
+			w.Closing, w.LeftRunning = true, e.Policy == LeaveRunning
 		case events.Scaled:
 			// A count equal to the configuration's is no runtime scale.
 			if e.Instances == e.FileInstances {

@@ -29,11 +29,16 @@ func (d *decision) load(in Load) error {
 	// for good, is not started again because the supervisor died. After
 	// a shutdown (daemon_stopping) a start is a fresh one, and autostart
 	// applies to every worker that is down.
-	resumed := in.First && d.w.Seq > 0 && !d.w.Closing
+	// A daemon that shut down leaving its workers running (leave_running,
+	// to upgrade tend) hands them over the same way.
+	resumed := in.First && d.w.Seq > 0 && (!d.w.Closing || d.w.LeftRunning)
 	if in.First {
 		verb = "loaded"
 		cause := fmt.Sprintf("daemon started; log replayed to seq %d", d.w.Seq)
-		if resumed {
+		switch {
+		case resumed && d.w.LeftRunning:
+			cause += "; the last daemon left its workers running: what it decided stands"
+		case resumed:
 			cause += "; the last daemon ended without shutting down: what it decided stands"
 		}
 		if in.About != "" {
@@ -245,7 +250,16 @@ func (d *decision) configure(specs []*Spec, actor string, first, resumed bool, c
 		}
 		switch {
 		case t.added || first:
-			if sp.Autostart && !t.kept && sp.Schedule == nil && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen && w.Waiting == "" {
+			if first && w.Flags.RestartAfter && !w.Live() && sp.Schedule == nil && w.Waiting == "" {
+				// A restart whose end is recorded and whose start is not:
+				// one decision records both, so only a log cut between
+				// them (by `tend recover`) ends here. The restart decided
+				// is carried out, autostart or not.
+				if _, err := d.start(sp.Name, events.StartRequested, w.Flags.RestartActor, "starting again: restart requested by "+w.Flags.RestartActor); err != nil {
+					return err
+				}
+				starting = append(starting, sp.Digest)
+			} else if sp.Autostart && !t.kept && sp.Schedule == nil && !w.Live() && !w.Policy.Pending && !w.Policy.BreakerOpen && w.Waiting == "" {
 				if _, err := d.start(sp.Name, events.StartRequested, actor, "autostart"); err != nil {
 					return err
 				}
@@ -350,7 +364,11 @@ func (d *decision) prune() {
 // exit_on setting decided so) records it once.
 func (d *decision) shutdown(in Shutdown) error {
 	if !d.w.Closing {
-		if _, err := d.add(events.Event{Type: events.DaemonStopping, Actor: events.ActorDaemon, Cause: in.Cause}); err != nil {
+		e := events.Event{Type: events.DaemonStopping, Actor: events.ActorDaemon, Cause: in.Cause}
+		if in.LeaveRunning {
+			e.Policy = fsm.LeaveRunning
+		}
+		if _, err := d.add(e); err != nil {
 			return err
 		}
 	}

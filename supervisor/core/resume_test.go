@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
 )
 
@@ -81,4 +82,72 @@ func TestTheFirstDaemonIsAFreshStart(t *testing.T) {
 	m := newMachine(t)
 	res := m.step(Load{Specs: []*Spec{spec("a"), spec("b")}, Hash: "c1", Actor: "daemon", First: true})
 	expect(t, "started", startsIn(res), "a b")
+}
+
+// A log recovered by `tend recover` may end between the two events of one
+// decision: a restart's exit recorded, its start not. The next daemon
+// carries out the restart decided, as the crashed one would have.
+func TestARestartCutInTwoIsCarriedOut(t *testing.T) {
+	m := newMachine(t)
+	sp := spec("w", func(s *Spec) { s.Autostart = false })
+	m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "test", First: true})
+	m.step(Command{Verb: Start, Workers: []string{"w"}, Actor: "op"})
+	m.spawn("w")
+	m.step(Command{Verb: Restart, Workers: []string{"w"}, Actor: "op"})
+	w := m.st.World.Worker("w")
+	m.step(Exited{Worker: "w", Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
+	cut := -1
+	for i, e := range m.log {
+		if e.Type == events.Exited {
+			cut = i + 1
+		}
+	}
+	if cut < 0 || cut == len(m.log) {
+		t.Fatalf("no start after the restart's exit to cut off: %s", types(m.log))
+	}
+	m.crash(cut)
+	res := m.step(Load{Specs: []*Spec{sp}, Hash: "c1", Actor: "daemon", First: true})
+	expect(t, "started by the next daemon", startsIn(res), "w")
+	for _, e := range res.Events {
+		if e.Type == events.StartRequested && e.Actor != "op" {
+			t.Errorf("the restart's start is by %q, want the operator who asked for the restart", e.Actor)
+		}
+	}
+}
+
+// A shutdown that leaves the workers running (leave_running, to upgrade
+// tend) hands them over: the next daemon adopts them and leaves a worker
+// an operator stopped stopped, as after a crash. The flag lives in the
+// fold, so a replay and a snapshot of it say the same.
+func TestLeaveRunningHandsOver(t *testing.T) {
+	m := newMachine(t)
+	up, stopped := spec("up"), spec("stopped")
+	m.running(stopped, up)
+	m.step(Command{Verb: Stop, Workers: []string{"stopped"}, Actor: "op"})
+	w := m.st.World.Worker("stopped")
+	m.step(Exited{Worker: "stopped", Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
+	res := m.step(Shutdown{LeaveRunning: true, Cause: "SIGTERM"})
+	expect(t, "a shutdown leaving the workers running", types(res.Events), "daemon_stopping")
+	if res.Events[0].Policy != fsm.LeaveRunning {
+		t.Fatalf("daemon_stopping records policy %q, want %q", res.Events[0].Policy, fsm.LeaveRunning)
+	}
+	m.crash(-1)
+	if !m.st.World.LeftRunning {
+		t.Fatal("the replay lost that the workers were left running")
+	}
+	b, err := m.st.World.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw, err := fsm.UnmarshalSnapshot(b); err != nil || !sw.LeftRunning {
+		t.Fatalf("a snapshot lost that the workers were left running: %v", err)
+	}
+	res = m.step(Load{Specs: []*Spec{stopped, up}, Hash: "c1", Actor: "daemon", First: true})
+	expect(t, "started after a hand-over", startsIn(res), "")
+	if !strings.Contains(res.Events[0].Cause, "left its workers running") {
+		t.Errorf("daemon_started says %q", res.Events[0].Cause)
+	}
+	if m.st.World.LeftRunning {
+		t.Error("daemon_started must end the hand-over")
+	}
 }
