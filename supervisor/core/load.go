@@ -23,14 +23,13 @@ func (d *decision) load(in Load) error {
 	d.st.ExitOn = in.ExitOn
 	verb := "reloaded"
 	// resumed: this daemon takes over from one that ended without
-	// shutting down (a crash, SIGKILL, the OOM killer, power lost), whose
-	// workers ran on meanwhile. What that daemon decided stands, as if it
-	// had never stopped: a worker an operator stopped, a job that ended
-	// for good, is not started again because the supervisor died. After
-	// a shutdown (daemon_stopping) a start is a fresh one, and autostart
-	// applies to every worker that is down.
-	// A daemon that shut down leaving its workers running (leave_running,
-	// to upgrade tend) hands them over the same way.
+	// shutting down (a crash, SIGKILL, the OOM killer, power lost), or
+	// that shut down leaving its workers running (leave_running, to
+	// upgrade tend); their workers ran on meanwhile. What that daemon
+	// decided stands, as if it had never stopped: a worker an operator
+	// stopped, a job that ended for good, is not started again because
+	// the supervisor went. After any other shutdown a start is a fresh
+	// one, and autostart applies to every worker that is down.
 	resumed := in.First && d.w.Seq > 0 && (!d.w.Closing || d.w.LeftRunning)
 	if in.First {
 		verb = "loaded"
@@ -182,9 +181,9 @@ func (d *decision) scale(in Scale) error {
 // its removal) is added, one whose settings changed is changed (and, on a
 // reload, restarted if it runs), the rest are left alone. First: the
 // daemon's first load (nothing restarts; what the log left scheduled is
-// resumed). Resumed: a first load after a daemon that never shut down,
-// where a worker whose settings are those it ran with keeps its state, so
-// autostart starts only those added or changed meanwhile. added and back
+// resumed). Resumed: a first load that takes over from the last daemon
+// (see load), where a worker whose settings are those it ran with keeps
+// its state, so autostart starts only those added or changed meanwhile. added and back
 // are the causes of a start of an added worker, and of one back before
 // its removal ended.
 func (d *decision) configure(specs []*Spec, actor string, first, resumed bool, changes map[string][]string, added, back string) error {
