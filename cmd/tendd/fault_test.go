@@ -382,12 +382,19 @@ start_timeout = "100ms"
 [worker.b]
 command = %[1]s
 start_timeout = "100ms"
+
+[worker.c]
+command = %[1]s
+start_timeout = "100ms"
 `, helperCmd("hang")))
 	e.startReady("--leave-running")
 	before := map[string]client.WorkerStatus{
 		"a": e.waitStatus("a", "running", running),
 		"b": e.waitStatus("b", "running", running),
 	}
+	// c is stopped by an operator: a hand-over leaves it stopped.
+	e.waitStatus("c", "running", running)
+	e.mustTend("stop", "c")
 	e.stopDaemon() // SIGTERM, orderly, leaving the workers
 	for n, w := range before {
 		if procGone(w.PID) {
@@ -409,11 +416,60 @@ start_timeout = "100ms"
 			t.Fatalf("%s: %d processes: %+v", n, len(ms), ms)
 		}
 	}
+	stayedStopped(t, e, "c", "the last daemon left its workers running")
 	// Without --leave-running this time: SIGTERM stops them.
 	e.stopDaemon()
 	for n, w := range before {
 		waitGone(t, w.PID, n)
 	}
+}
+
+// stayedStopped checks, after a new daemon took over, that name is still
+// Stopped in its first incarnation, and that daemon_started says why.
+func stayedStopped(t *testing.T, e *env, name, why string) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond) // a start would be under way by now
+	if w := e.status()[name]; w.State != "Stopped" || w.Incarnation != 1 {
+		t.Fatalf("%s is %s (incarnation %d) under the next daemon, want Stopped as it was left", name, w.State, w.Incarnation)
+	}
+	if !hasEvent(e.history(name), func(ev events.JSON) bool { return ev.Type == "stop_requested" }) {
+		t.Fatalf("%s: no stop in its history: %+v", name, e.history(name))
+	}
+	out := e.mustTend("events", "--type", "daemon_started", "-o", "json")
+	if last := strings.TrimSpace(out); !strings.Contains(last[strings.LastIndex(last, "\n")+1:], why) {
+		t.Fatalf("the last daemon_started does not say %q:\n%s", why, out)
+	}
+}
+
+// A daemon killed outright is resumed: a worker an operator stopped before
+// the crash stays stopped, the running one is adopted; after an orderly
+// stop the next start is a fresh one and starts both.
+func TestACrashLeavesAStoppedWorkerStopped(t *testing.T) {
+	e := newEnv(t, fmt.Sprintf(`
+[worker.up]
+command = %[1]s
+start_timeout = "100ms"
+
+[worker.down]
+command = %[1]s
+start_timeout = "100ms"
+`, helperCmd("hang")))
+	e.startReady()
+	up := e.waitStatus("up", "running", running)
+	e.waitStatus("down", "running", running)
+	e.mustTend("stop", "down")
+	e.killDaemon()
+	e.startReady()
+	if got := e.waitStatus("up", "running", running); got.PID != up.PID {
+		t.Fatalf("up: was pid %d, now %+v", up.PID, got)
+	}
+	stayedStopped(t, e, "down", "the last daemon ended without shutting down")
+	e.stopDaemon()
+	waitGone(t, up.PID, "up")
+	e.startReady()
+	e.waitStatus("down", "started by a fresh start", func(w client.WorkerStatus) bool { return running(w) && w.Incarnation == 2 })
+	e.waitStatus("up", "started by a fresh start", func(w client.WorkerStatus) bool { return running(w) && w.Incarnation == 2 })
+	e.stopDaemon()
 }
 
 // recordOffset finds where in the file the record of seq is stored, through
