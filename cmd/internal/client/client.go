@@ -98,16 +98,18 @@ func (c *Client) doBody(ctx context.Context, method, path string, q url.Values, 
 		return nil, fmt.Errorf("cannot connect to the control socket %s: %v", c.socket, op.Err)
 	}
 	resp, err := roundTrip(ctx, conn, method, target, body)
-	switch {
-	case err != nil && hungUp(err) && method != "GET":
-		// A command's outcome is the log's to say: it may have been made
-		// durable just before the daemon went.
-		return nil, fmt.Errorf("%s %s on the control socket %s: %w (%v); it may have stopped or crashed, "+
-			"and the command may or may not have been recorded: `tend history` says, once a daemon runs again", method, path, c.socket, ErrHungUp, err)
-	case err != nil && hungUp(err):
-		return nil, fmt.Errorf("%s %s on the control socket %s: %w (%v); it may have stopped or crashed", method, path, c.socket, ErrHungUp, err)
-	case err != nil:
-		return nil, fmt.Errorf("%s %s on the control socket %s: %w", method, path, c.socket, err)
+	if err != nil {
+		where := fmt.Sprintf("%s %s on the control socket %s", method, path, c.socket)
+		if !hungUp(err) {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		what := "it may have stopped or crashed"
+		if method != "GET" {
+			// A command's outcome is the log's to say: it may have been
+			// made durable just before the daemon went.
+			what += ", and the command may or may not have been recorded: `tend history` says, once a daemon runs again"
+		}
+		return nil, fmt.Errorf("%s: %w (%v); %s", where, ErrHungUp, err, what)
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()

@@ -92,10 +92,11 @@ var ErrReaderGone = errors.New("the reader of the output went away")
 
 func (r *response) copyBody(w io.Writer) (int64, error) {
 	b := r.Body.(*respBody)
-	if s, ok := b.r.(*sizedReader); ok {
-		if f, ok := w.(*os.File); ok && isPipe(f) {
+	s, sized := b.r.(*sizedReader)
+	if sized {
+		br, buffered := s.r.(*bufio.Reader)
+		if f, ok := w.(*os.File); ok && buffered && isPipe(f) {
 			// What the head's reader holds first, then the socket.
-			br := s.r.(*bufio.Reader)
 			head, _ := br.Peek(int(min(int64(br.Buffered()), s.left)))
 			if _, err := f.Write(head); err != nil {
 				return 0, err
