@@ -374,19 +374,7 @@ backoff_initial = "0s"
 }
 
 func TestLeaveRunning(t *testing.T) {
-	e := newEnv(t, fmt.Sprintf(`
-[worker.a]
-command = %[1]s
-start_timeout = "100ms"
-
-[worker.b]
-command = %[1]s
-start_timeout = "100ms"
-
-[worker.c]
-command = %[1]s
-start_timeout = "100ms"
-`, helperCmd("hang")))
+	e := newEnv(t, hangWorkers("a", "b", "c"))
 	e.startReady("--leave-running")
 	before := map[string]client.WorkerStatus{
 		"a": e.waitStatus("a", "running", running),
@@ -424,6 +412,16 @@ start_timeout = "100ms"
 	}
 }
 
+// hangWorkers is a configuration of workers that run until stopped and
+// are Running 100 ms after their spawn.
+func hangWorkers(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n[worker.%s]\ncommand = %s\nstart_timeout = \"100ms\"\n", n, helperCmd("hang"))
+	}
+	return b.String()
+}
+
 // stayedStopped checks, after a new daemon took over, that name is still
 // Stopped in its first incarnation, and that daemon_started says why.
 func stayedStopped(t *testing.T, e *env, name, why string) {
@@ -445,15 +443,7 @@ func stayedStopped(t *testing.T, e *env, name, why string) {
 // the crash stays stopped, the running one is adopted; after an orderly
 // stop the next start is a fresh one and starts both.
 func TestACrashLeavesAStoppedWorkerStopped(t *testing.T) {
-	e := newEnv(t, fmt.Sprintf(`
-[worker.up]
-command = %[1]s
-start_timeout = "100ms"
-
-[worker.down]
-command = %[1]s
-start_timeout = "100ms"
-`, helperCmd("hang")))
+	e := newEnv(t, hangWorkers("up", "down"))
 	e.startReady()
 	up := e.waitStatus("up", "running", running)
 	e.waitStatus("down", "running", running)
