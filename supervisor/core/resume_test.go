@@ -77,11 +77,15 @@ func TestACrashDoesNotUndoWhatTheDaemonDecided(t *testing.T) {
 	}
 }
 
-// The first daemon on a new log starts every autostart worker.
+// The first daemon on a new log starts every autostart worker, and does
+// not claim to take over from a daemon before it.
 func TestTheFirstDaemonIsAFreshStart(t *testing.T) {
 	m := newMachine(t)
 	res := m.step(Load{Specs: []*Spec{spec("a"), spec("b")}, Hash: "c1", Actor: "daemon", First: true})
 	expect(t, "started", startsIn(res), "a b")
+	if c := res.Events[0].Cause; strings.Contains(c, "the last daemon") {
+		t.Errorf("the first daemon_started of a log says %q", c)
+	}
 }
 
 // A log recovered by `tend recover` may end between the two events of one
