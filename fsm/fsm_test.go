@@ -512,3 +512,17 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// A snapshot of version 3, from before the hand-over flag, is read: it
+// was written by a tend that never recorded leave_running, so it has none.
+// A version this tend does not know is refused, and the state is folded
+// from the log instead.
+func TestSnapshotVersion3IsRead(t *testing.T) {
+	old, err := UnmarshalSnapshot([]byte(`{"Version":3,"World":{"Seq":9,"Closing":true,"Workers":{}}}`))
+	if err != nil || old.Seq != 9 || !old.Closing || old.LeftRunning {
+		t.Fatalf("version 3 snapshot: %+v %v", old, err)
+	}
+	if _, err := UnmarshalSnapshot([]byte(`{"Version":5,"World":{"Seq":9,"Workers":{}}}`)); !errors.Is(err, ErrSnapshotVersion) {
+		t.Fatalf("version 5 snapshot: %v, want ErrSnapshotVersion", err)
+	}
+}
