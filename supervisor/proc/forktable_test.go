@@ -3,6 +3,7 @@ package proc
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,12 @@ func holdOpen(t testing.TB, n int) {
 	}
 }
 
+// listOwnFDs is a shell that lists its own descriptor table, one number a
+// line, then says ready. ls runs as a plain command: in a pipeline the
+// shell holds the pipe's ends while ls reads its table, and a loaded
+// machine lets ls see them.
+const listOwnFDs = `ls /proc/$$/fd; echo ready; exec sleep 60`
+
 // countFDs is how many descriptors the table of thread tid holds.
 func countFDs(t *testing.T, tid string) int {
 	ents, err := os.ReadDir("/proc/self/task/" + tid + "/fd")
@@ -53,9 +60,9 @@ func TestForkFromOwnTable(t *testing.T) {
 	// The shell lists its own table as it was given (a Go program's
 	// runtime opens files of its own, a cgroup's CPU limits for one).
 	spec := helperSpec(t, "forktable", "hang")
-	spec.Command = []string{"sh", "-c", `ls /proc/$$/fd | tr '\n' ' '; echo; echo ready; exec sleep 60`}
+	spec.Command = []string{"sh", "-c", listOwnFDs}
 	p := start(t, s, spec)
-	if got := waitReady(t, p, spec.Stdout); len(got) != 1 || got[0] != "0 1 2 " {
+	if got := strings.Join(waitReady(t, p, spec.Stdout), " "); got != "0 1 2" {
 		t.Errorf("the worker was given descriptors %q, want 0, 1 and 2 only", got)
 	}
 	tasks, err := os.ReadDir("/proc/self/task")
@@ -115,9 +122,9 @@ func TestForkInheritsNothingFromEitherTable(t *testing.T) {
 		defer unix.Close(leak)
 		spec := helperSpec(t, "inherit", "hang")
 		spec.Worker = fmt.Sprintf("inherit-shared-%v", shared)
-		spec.Command = []string{"sh", "-c", `ls /proc/$$/fd | tr '\n' ' '; echo; echo ready; exec sleep 60`}
+		spec.Command = []string{"sh", "-c", listOwnFDs}
 		p := start(t, s, spec)
-		if got := waitReady(t, p, spec.Stdout); len(got) != 1 || got[0] != "0 1 2 " {
+		if got := strings.Join(waitReady(t, p, spec.Stdout), " "); got != "0 1 2" {
 			t.Errorf("shared table %v: the worker was given descriptors %q, want 0, 1 and 2 only", shared, got)
 		}
 		if own := s.threads.idle[0][0].own; (own >= 0) == shared {
