@@ -130,6 +130,7 @@ func TestMasterWorkersDoNotSurviveTheRestart(t *testing.T) {
 		dir := t.TempDir()
 		s := shWorker("master", masterScript(dir))
 		s.Policy.Restart, s.Policy.BackoffInitial = policy.Always, 0
+		s.StopTimeout = 15 * time.Second // as in TestCrashAdoptsTheWholeIncarnation
 		r := mk(s)
 		w := r.waitState("master", events.Running)
 		master := pin(t, w.PID)
@@ -320,6 +321,10 @@ func TestCrashAdoptsTheWholeIncarnation(t *testing.T) {
 	trackingModes(t, func(t *testing.T, mk func(...*WorkerSpec) *rig) {
 		dir := t.TempDir()
 		s := shWorker("master", masterScript(dir))
+		// Every process here ends on SIGTERM: a loaded machine must not
+		// turn the stop into a kill (Killed, not Stopped) by taking longer
+		// than shWorker's short timeout to run them down.
+		s.StopTimeout = 15 * time.Second
 		r := mk(s)
 		w := r.waitState("master", events.Running)
 		workers := pin(t, proctest.WaitPids(t, filepath.Join(dir, "workers."+itoa(w.PID)), 2)...)
