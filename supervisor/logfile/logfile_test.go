@@ -501,6 +501,77 @@ func TestRotateIsABound(t *testing.T) {
 	}
 }
 
+// What the worker writes while a rotation copies its backups is kept: the
+// backups are cut again from the new size, older backups moved once more
+// when the file now fills more of them. What it writes through every
+// round, without pause, is cut by the bound.
+func TestRotateCatchesUpWithTheWriter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.log")
+	appendLine := func(s string) {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	during := func(lines map[int]string) {
+		afterCopy = func(round int) {
+			if l, ok := lines[round]; ok {
+				appendLine(l)
+			}
+		}
+		t.Cleanup(func() { afterCopy = nil })
+	}
+
+	// The last line of a burst, written during the copy.
+	write(t, path, "aaaa\nbbbb\ncccc\n")
+	write(t, path+".1", "old1\n")
+	write(t, path+".2", "old2\n")
+	during(map[int]string{1: "last\n"})
+	if rotated, err := Rotate(path, me, 10, 3); !rotated || err != nil {
+		t.Fatalf("rotated=%v err=%v", rotated, err)
+	}
+	want := map[string]string{"": "", ".1": "cccc\nlast\n", ".2": "aaaa\nbbbb\n", ".3": "old1\n", ".4": "<none>"}
+	for suffix, w := range want {
+		if got := read(t, path+suffix); got != w {
+			t.Errorf("out.log%s = %q, want %q", suffix, got, w)
+		}
+	}
+
+	// So much that it fills a backup more: the older backups move up once
+	// more, and the oldest drops out.
+	write(t, path, "aaaa\nbbbb\ncccc\n")
+	write(t, path+".1", "old1\n")
+	write(t, path+".2", "old2\n")
+	during(map[int]string{1: "last\nmore\nmost\n"})
+	if rotated, err := Rotate(path, me, 10, 4); !rotated || err != nil {
+		t.Fatalf("rotated=%v err=%v", rotated, err)
+	}
+	want = map[string]string{"": "", ".1": "more\nmost\n", ".2": "cccc\nlast\n", ".3": "aaaa\nbbbb\n", ".4": "old1\n", ".5": "<none>"}
+	for suffix, w := range want {
+		if got := read(t, path+suffix); got != w {
+			t.Errorf("a backup more: out.log%s = %q, want %q", suffix, got, w)
+		}
+	}
+	os.Remove(path + ".4")
+
+	// A writer that never pauses: the rounds end, and the bound holds.
+	write(t, path, "dddd\neeee\n0123456789\n")
+	during(map[int]string{1: "r1r1\n", 2: "r2r2\n", 3: "r3r3\n", 4: "lost\n"})
+	if rotated, err := Rotate(path, me, 10, 3); !rotated || err != nil {
+		t.Fatalf("rotated=%v err=%v", rotated, err)
+	}
+	want = map[string]string{"": "", ".1": "r2r2\nr3r3\n", ".2": "r1r1\n", ".3": "123456789\n", ".4": "<none>"}
+	for suffix, w := range want {
+		if got := read(t, path+suffix); got != w {
+			t.Errorf("never pausing: out.log%s = %q, want %q", suffix, got, w)
+		}
+	}
+}
+
 // The one follower: what is appended, a truncation (marked), a file
 // replaced at the path (read from its start), and a link planted at the
 // path (never read; the open file goes on being followed).

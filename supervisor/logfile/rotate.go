@@ -22,9 +22,9 @@ import (
 // OpenAppend).
 //
 // Copy-then-truncate, because the worker keeps writing through its own
-// O_APPEND descriptor: its next write lands at offset 0. Bytes it writes
-// between the size taken for the copy and the truncate are lost; the
-// window is the copy of at most backups × max bytes.
+// O_APPEND descriptor: its next write lands at offset 0. What it writes
+// during the copy is caught up (see rotate); what it writes between the
+// last look at the size and the truncate is lost.
 //
 // A missing file is an error wrapping fs.ErrNotExist. A file this package
 // would not open (see the package doc) is an *UnsafeError and is left
@@ -79,15 +79,42 @@ func RotateSized(path string, uid uint32, max int64, backups int) (rotated bool,
 
 // rotate does Rotate's work on the file open as fd, of the given size,
 // found as name in the directory open as dir; path is for messages.
+//
+// What the worker wrote while the backups were copied is not given up:
+// the file's size is taken again after the copy, and when it grew the
+// backups are cut again from the new size, up to catchUpRounds times.
+// So the bytes lost to the truncate are only those written between that
+// last look and the truncate, a few microseconds, unless the worker
+// writes without pause through every round (a burst the bound is there
+// to cut); the last line of a burst, written as it ends, is kept.
 func rotate(dir int, name, path string, fd int, size, max int64, backups int) error {
 	var errs []error
 	if backups > 0 {
-		cuts := pieces(fd, size, max, backups)
-		errs = append(errs, shift(dir, name, path, backups, len(cuts)-1))
-		for j := 1; j < len(cuts); j++ {
-			if err := writeBackup(dir, name, j, fd, cuts[j], cuts[j-1]-cuts[j]); err != nil {
-				errs = append(errs, &os.PathError{Op: "rotate", Path: backupName(path, j), Err: err})
+		shifted := 0
+		for round := 1; ; round++ {
+			cuts := pieces(fd, size, max, backups)
+			if by := len(cuts) - 1 - shifted; by > 0 {
+				// Only the backups older than this rotation move: those
+				// below were written by an earlier round, and are written
+				// again now.
+				errs = append(errs, shift(dir, name, path, backups, shifted, by))
+				shifted += by
 			}
+			var copyErrs []error
+			for j := 1; j < len(cuts); j++ {
+				if err := writeBackup(dir, name, j, fd, cuts[j], cuts[j-1]-cuts[j]); err != nil {
+					copyErrs = append(copyErrs, &os.PathError{Op: "rotate", Path: backupName(path, j), Err: err})
+				}
+			}
+			if afterCopy != nil {
+				afterCopy(round)
+			}
+			var st unix.Stat_t
+			if round == catchUpRounds || copyErrs != nil || unix.Fstat(fd, &st) != nil || st.Size <= size {
+				errs = append(errs, copyErrs...)
+				break
+			}
+			size = st.Size
 		}
 	}
 	if err := unix.Ftruncate(fd, 0); err != nil {
@@ -95,6 +122,14 @@ func rotate(dir int, name, path string, fd int, size, max int64, backups int) er
 	}
 	return errors.Join(errs...)
 }
+
+// catchUpRounds bounds how many times a rotation cuts the backups again
+// for what was written while it copied.
+const catchUpRounds = 4
+
+// afterCopy, when set (by tests), runs after each round's copy, before
+// the size is taken again.
+var afterCopy func(round int)
 
 // lineReach is how far back a piece's start is moved to begin a line.
 const lineReach = 64 << 10
@@ -126,12 +161,13 @@ func pieces(fd int, size, max int64, backups int) []int64 {
 	return cuts
 }
 
-// shift moves path.i to path.(i+by) for the backups kept, from the oldest
-// down, and removes those pushed past the last. Names are renamed, never
-// opened, so a link planted among them is moved or removed, not followed.
-func shift(dir int, name, path string, backups, by int) error {
+// shift moves path.i to path.(i+by) for the backups kept above path.above,
+// from the oldest down, and removes those pushed past the last. Names are
+// renamed, never opened, so a link planted among them is moved or removed,
+// not followed.
+func shift(dir int, name, path string, backups, above, by int) error {
 	var errs []error
-	for i := backups; i >= 1 && by > 0; i-- {
+	for i := backups; i > above && by > 0; i-- {
 		from := backupName(name, i)
 		var err error
 		if i+by > backups {
