@@ -41,6 +41,12 @@ type incarnation struct {
 	// cgroup already reported (memory.events oom_kill), by either of the
 	// two ways they are learnt: the cgroup tree's watch, and the waiter.
 	oomSeen atomic.Uint64
+	// signalling is held by an effect that signals the incarnation from
+	// before its signal goes out until its report is durable, and taken by
+	// the waiter before it reports the end: the log shows a signal before
+	// the exit it caused, never after. It comes before every lock of the
+	// Supervisor in the order (its holder commits).
+	signalling sync.Mutex
 }
 
 // executor owns the per-worker effect queues, the runtime of each worker's
@@ -225,10 +231,12 @@ func (x *executor) run(f effect) {
 			// A crash after SIGKILL was recorded, before it is sent.
 			// gofail: var crashBeforeKill struct{}
 			// crashHere()
+			rt.signalling.Lock()
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
 				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
 			}
+			rt.signalling.Unlock()
 		} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil {
 			// Stopped while its pre_start ran: the hook stands for it.
 			_ = h.proc.Signal(syscall.SIGKILL)
@@ -266,6 +274,8 @@ func (x *executor) signal(f effect) {
 	in := core.Signalled{Worker: f.Worker, Inc: f.Inc, Signal: f.Signal, Actor: f.Actor, Ref: f.Ref}
 	var err error
 	if rt := x.current(f.Worker, f.Inc); rt != nil {
+		rt.signalling.Lock()
+		defer rt.signalling.Unlock()
 		// The group, and whatever of the incarnation left it: a stop
 		// reaches everything of it at once.
 		in.PID = rt.proc.PID()
@@ -584,6 +594,7 @@ func (x *executor) wait(rt *incarnation) {
 		}
 	}
 	if n := rt.proc.Remaining(); n > 0 && rt.spec.OnLeaderExit != core.Leave {
+		rt.signalsRecorded()
 		s.observe("leader exited", core.LeaderExited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit, Remaining: n})
 		// The kernel says when the rest is gone (cgroup.events), or the
 		// pidfds of what remains do: no polling.
@@ -599,12 +610,22 @@ func (x *executor) wait(rt *incarnation) {
 				Msg("output relay still held its pipe after the incarnation ended (a process that escaped it?): killed")
 		}
 	}
+	rt.signalsRecorded()
 	s.observe("exited", core.Exited{Worker: rt.worker, Inc: rt.inc, PID: rt.proc.PID(), Exit: exit})
 	if s.ctx.Err() == nil {
 		// The end is durable: the incarnation's cgroup can go (or, with
 		// on_leader_exit = "leave", go once the rest has ended).
 		rt.proc.Release()
 	}
+}
+
+// signalsRecorded returns once no signal to the incarnation is going out
+// or waiting for its report to be durable: a signal may be what ended the
+// process whose end is reported next, and is recorded first. The lock is
+// a barrier here; it guards nothing.
+func (rt *incarnation) signalsRecorded() {
+	rt.signalling.Lock()
+	rt.signalling.Unlock() //nolint:staticcheck // SA2001: an ordering barrier
 }
 
 func toExit(ex proc.Exit) core.Exit {

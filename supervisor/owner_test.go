@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
+	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
@@ -472,5 +474,50 @@ func TestKernelOOMIsRecordedOnce(t *testing.T) {
 	}
 	if w, _ := r.sup.Worker("hog"); w.State != events.Running {
 		t.Fatalf("a kernel OOM report changed the state: %s", w.State)
+	}
+}
+
+// slowReport is a Process whose signal takes a while to come back after
+// it went out, as it does when the daemon is busy: the process it killed
+// is gone before the signal's report is made.
+type slowReport struct{ Process }
+
+func (p slowReport) SignalStrays(sig syscall.Signal) (int, error) {
+	time.Sleep(300 * time.Millisecond)
+	return p.Process.SignalStrays(sig)
+}
+
+type slowReporter struct{ ProcSpawner }
+
+func (s slowReporter) Start(spec proc.Spec) (Process, error) {
+	p, err := s.ProcSpawner.Start(spec)
+	if err != nil {
+		return nil, err
+	}
+	return slowReport{p}, nil
+}
+
+// The log shows a signal before the exit it caused, however long its
+// report takes: a postmortem reads "SIGTERM sent, then exited", never the
+// reverse.
+func TestASignalIsRecordedBeforeTheExitItCaused(t *testing.T) {
+	s := spec("w", []string{"/bin/sleep", "1000"})
+	r := newRigWith(t, func(c *Config) { c.Spawner = slowReporter{c.Spawner.(ProcSpawner)} }, s)
+	r.waitState("w", events.Running)
+	if _, err := r.sup.Stop(bg, "w", "test"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState("w", events.Stopped)
+	var sig, ended events.Seq
+	for _, e := range r.history("w") {
+		switch e.Type {
+		case events.SignalSent:
+			sig = e.Seq
+		case events.Exited:
+			ended = e.Seq
+		}
+	}
+	if sig == 0 || ended == 0 || sig > ended {
+		t.Fatalf("signal_sent at %d, exited at %d: want the signal first", sig, ended)
 	}
 }
