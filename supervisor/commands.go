@@ -447,6 +447,20 @@ func (s *Supervisor) observe(what string, in core.Input) {
 		}
 		err = b.err
 	}
+	s.observed(what, err)
+}
+
+// submit is observe without the wait: in is decided and its events
+// appended, so anything decided after this call comes after them in the
+// log, and the caller goes on before they are durable. A failed commit
+// halts the supervisor whoever waits.
+func (s *Supervisor) submit(what string, in core.Input) {
+	_, err := s.step(in)
+	s.observed(what, err)
+}
+
+// observed logs what became of an observation that was not recorded.
+func (s *Supervisor) observed(what string, err error) {
 	switch {
 	case err == nil || errors.Is(err, ErrClosed):
 	case errors.Is(err, store.ErrFailed):

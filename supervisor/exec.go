@@ -42,10 +42,11 @@ type incarnation struct {
 	// two ways they are learnt: the cgroup tree's watch, and the waiter.
 	oomSeen atomic.Uint64
 	// signalling is held by an effect that signals the incarnation from
-	// before its signal goes out until its report is durable, and taken by
-	// the waiter before it reports the end: the log shows a signal before
-	// the exit it caused, never after. It comes before every lock of the
-	// Supervisor in the order (its holder commits).
+	// before its signal goes out until its report is decided (and so has
+	// its seq), and taken by the waiter before it reports the end: the log
+	// shows a signal before the exit it caused, never after. It comes
+	// before every lock of the Supervisor in the order (its holder
+	// decides).
 	signalling sync.Mutex
 }
 
@@ -234,7 +235,7 @@ func (x *executor) run(f effect) {
 			rt.signalling.Lock()
 			_ = rt.proc.Signal(syscall.SIGKILL)
 			if n, _ := rt.proc.SignalStrays(syscall.SIGKILL); n > 0 {
-				s.observe("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
+				s.submit("strays", core.StraysFound{Worker: f.Worker, Inc: f.Inc, N: n, What: "killed with the group"})
 			}
 			rt.signalling.Unlock()
 		} else if h := x.hook(f.Worker, fsm.HookPreStart, f.Inc); h != nil {
@@ -305,7 +306,10 @@ func (x *executor) signal(f effect) {
 	// A crash after the signal, before it is recorded.
 	// gofail: var crashAfterSignal struct{}
 	// crashHere()
-	s.observe("signal", in)
+	// Not waited for: the report's place in the log is taken here, before
+	// the end it may cause can be reported; its commit is not waited for
+	// under the lock, which the end's report waits on.
+	s.submit("signal", in)
 }
 
 // arm arms a timer that dies with the supervisor. What it was armed for is
@@ -620,7 +624,7 @@ func (x *executor) wait(rt *incarnation) {
 }
 
 // signalsRecorded returns once no signal to the incarnation is going out
-// or waiting for its report to be durable: a signal may be what ended the
+// or waiting for its report to be decided: a signal may be what ended the
 // process whose end is reported next, and is recorded first. The lock is
 // a barrier here; it guards nothing.
 func (rt *incarnation) signalsRecorded() {
