@@ -102,9 +102,27 @@ func New(cfg Config) (*Notifier, error) {
 		} else {
 			s.target = &command{argv: e.Exec, timeout: e.Timeout}
 		}
+		s.from, s.fromErr = s.startCursor()
 		n.senders = append(n.senders, s)
 	}
 	return n, nil
+}
+
+// startCursor is where the entry takes up the log: its saved cursor, or
+// for a new entry the log's end as New is called, saved at once. Taken
+// here and not when its goroutine first runs: an event recorded between
+// the two was neither the past nor sent.
+func (s *sender) startCursor() (events.Seq, error) {
+	cur, found, err := s.cfg.Log.Cursor(s.cursorName())
+	if err != nil || found {
+		return cur, err
+	}
+	// A new entry alerts from now on, not on the whole past of the log.
+	cur = s.cfg.Log.LastSeq()
+	if err := s.cfg.Log.SetCursor(s.cursorName(), cur); err != nil {
+		s.logger.Error().Err(err).Msg("alert cursor not saved")
+	}
+	return cur, nil
 }
 
 // secret reads an HMAC key from a file or a variable; nil when neither is
@@ -197,6 +215,10 @@ type sender struct {
 	target target
 	logger zerolog.Logger
 	wake   chan struct{}
+	// from is where the entry takes up the log (startCursor), or fromErr
+	// why it cannot.
+	from    events.Seq
+	fromErr error
 
 	world   *fsm.World
 	hist    map[string][]events.Event // a worker's recent events, oldest first
@@ -226,17 +248,10 @@ func (s *sender) status() Status {
 var errStop = errors.New("notify: stopping")
 
 func (s *sender) run(ctx context.Context) {
-	cur, found, err := s.cfg.Log.Cursor(s.cursorName())
-	if err != nil {
-		s.logger.Error().Err(err).Msg("alert cursor unreadable; not sending this entry's alerts")
+	cur := s.from
+	if s.fromErr != nil {
+		s.logger.Error().Err(s.fromErr).Msg("alert cursor unreadable; not sending this entry's alerts")
 		return
-	}
-	if !found {
-		// A new entry alerts from now on, not on the whole past of the log.
-		cur = s.cfg.Log.LastSeq()
-		if err := s.cfg.Log.SetCursor(s.cursorName(), cur); err != nil {
-			s.logger.Error().Err(err).Msg("alert cursor not saved")
-		}
 	}
 	s.cursor.Store(uint64(cur))
 	w, _, err := replay.World(s.cfg.Log, cur)

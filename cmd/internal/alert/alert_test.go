@@ -350,3 +350,27 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// A new entry alerts on what is recorded once it is configured (New), not
+// once its goroutine first runs: a crash in between was neither the past
+// nor sent.
+func TestANewEntryAlertsFromItsConfiguration(t *testing.T) {
+	f := newLog(t)
+	f.crash() // the past: never sent
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	n, err := New(Config{Log: f.l, Entries: []*config.Notify{entry("ops", srv.URL)}, Host: "h1", Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := f.crash() // after New, before Run
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "the alert", func() bool { return len(rcv.keys()) > 0 })
+	if got, want := strings.Join(rcv.keys(), " "), f.l.LogID()+":"+formatSeq(seq); got != want {
+		t.Errorf("alerts %s, want %s only", got, want)
+	}
+}
