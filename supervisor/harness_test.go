@@ -215,6 +215,13 @@ func (r *rig) finish() {
 	}
 	if kids := children(); len(kids) > 0 {
 		r.t.Errorf("child processes left behind: %v", kids)
+		// Killed and reaped once reported: a process one test left must
+		// not fail every test after it.
+		for _, pid := range kids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -275,9 +277,16 @@ func TestDaemonRestartReplays(t *testing.T) {
 // stop reaches it too, and the worker is never shown Stopped while
 // something of it runs.
 func TestEscapedDescendantIsStopped(t *testing.T) {
-	r := newRig(t, spec("forker", proctest.Command("escape")))
+	s := spec("forker", proctest.Command("escape"))
+	s.Stdout = filepath.Join(t.TempDir(), "forker.out")
+	r := newRig(t, s)
 	r.waitState("forker", events.Running)
-	time.Sleep(200 * time.Millisecond) // let the descendant leave the group
+	// The descendant has left the group, and its parent has exited, once
+	// the worker prints its pid; it is ready once it runs its own program.
+	// A stop while it is still leaving is another case (see the README:
+	// without a cgroup, a descendant caught mid-exec can be missed).
+	escapee := proctest.WaitPids(t, s.Stdout, 1)[0]
+	execdHelper(t, escapee)
 	if _, err := r.sup.Stop(bg, "forker", "cli uid=0"); err != nil {
 		t.Fatal(err)
 	}
@@ -350,5 +359,21 @@ func TestAppendViewsIntoAKeptSliceAllocatesNothing(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(20, func() { views, _, _ = r.sup.AppendViews(views, nil) }); n != 0 {
 		t.Fatalf("AppendViews into a kept slice allocates %v times", n)
+	}
+}
+
+// execdHelper waits until pid runs the helper's "hang" (its exec is done:
+// until then /proc shows its parent's program, or nothing).
+func execdHelper(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, _ := os.ReadFile("/proc/" + itoa(pid) + "/cmdline"); strings.HasSuffix(string(b), "\x00hang\x00") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d never ran the helper's hang", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
