@@ -76,7 +76,9 @@ type Config struct {
 //
 // # Locks
 //
-// Four, always taken in this order when more than one is held:
+// Four, always taken in this order when more than one is held, and all
+// after an incarnation's signalling lock (exec.go), which a signal's effect
+// holds while its report is decided:
 //
 //	mu      the pending state (core.State) and the full settings by digest;
 //	        the order in which batches enter the log and the release queue.
