@@ -197,6 +197,22 @@ func (r *rig) close() {
 	}
 }
 
+// wrapping is the rig's spawner with every process it starts wrapped: a
+// test changes how a real process answers (a signal lost, a report late)
+// without faking the process.
+type wrapping struct {
+	ProcSpawner
+	wrap func(Process) Process
+}
+
+func (s wrapping) Start(spec proc.Spec) (Process, error) {
+	p, err := s.ProcSpawner.Start(spec)
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(p), nil
+}
+
 // finish holds the invariants every test must leave true: the log verifies,
 // replaying it gives the daemon's state, no child is left behind.
 func (r *rig) finish() {

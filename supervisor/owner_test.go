@@ -17,7 +17,6 @@ import (
 	"github.com/tendhq/tend/supervisor/cgroup"
 	"github.com/tendhq/tend/supervisor/core"
 	"github.com/tendhq/tend/supervisor/limits"
-	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
 
@@ -487,22 +486,14 @@ func (p slowReport) SignalStrays(sig syscall.Signal) (int, error) {
 	return p.Process.SignalStrays(sig)
 }
 
-type slowReporter struct{ ProcSpawner }
-
-func (s slowReporter) Start(spec proc.Spec) (Process, error) {
-	p, err := s.ProcSpawner.Start(spec)
-	if err != nil {
-		return nil, err
-	}
-	return slowReport{p}, nil
-}
-
 // The log shows a signal before the exit it caused, however long its
 // report takes: a postmortem reads "SIGTERM sent, then exited", never the
 // reverse.
 func TestASignalIsRecordedBeforeTheExitItCaused(t *testing.T) {
 	s := spec("w", []string{"/bin/sleep", "1000"})
-	r := newRigWith(t, func(c *Config) { c.Spawner = slowReporter{c.Spawner.(ProcSpawner)} }, s)
+	r := newRigWith(t, func(c *Config) {
+		c.Spawner = wrapping{c.Spawner.(ProcSpawner), func(p Process) Process { return slowReport{p} }}
+	}, s)
 	r.waitState("w", events.Running)
 	if _, err := r.sup.Stop(bg, "w", "test"); err != nil {
 		t.Fatal(err)

@@ -29,18 +29,8 @@ func (r *rig) crash() {
 	r.sup = nil
 }
 
-// lostKills is a spawner whose processes never receive SIGKILL: the daemon
-// died between recording "killed" and sending it.
-type lostKills struct{ ProcSpawner }
-
-func (s lostKills) Start(spec proc.Spec) (Process, error) {
-	p, err := s.ProcSpawner.Start(spec)
-	if err != nil {
-		return nil, err
-	}
-	return noKill{p}, nil
-}
-
+// noKill is a process that never receives SIGKILL: the daemon died
+// between recording "killed" and sending it.
 type noKill struct{ Process }
 
 func (p noKill) Signal(sig syscall.Signal) error {
@@ -63,7 +53,9 @@ func TestKillDecidedBeforeCrashIsSentAfter(t *testing.T) {
 	s := spec("stubborn", proctest.Command("ignore-sigterm"))
 	s.StopTimeout = 100 * time.Millisecond
 	r := newRigWith(t, nil)
-	r.adjust = func(c *Config) { c.Spawner = lostKills{ProcSpawner{r.spawner}} }
+	r.adjust = func(c *Config) {
+		c.Spawner = wrapping{ProcSpawner{r.spawner}, func(p Process) Process { return noKill{p} }}
+	}
 	r.crash()
 	r.open()
 	r.load(s)
