@@ -517,59 +517,45 @@ func TestRotateCatchesUpWithTheWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	during := func(lines map[int]string) {
+	// rotate runs a rotation of path with backups kept, the lines written
+	// during the copy of each round, and checks what the files hold.
+	rotate := func(what string, backups int, during map[int]string, want map[string]string) {
+		t.Helper()
 		afterCopy = func(round int) {
-			if l, ok := lines[round]; ok {
+			if l, ok := during[round]; ok {
 				appendLine(l)
 			}
 		}
-		t.Cleanup(func() { afterCopy = nil })
+		defer func() { afterCopy = nil }()
+		if rotated, err := Rotate(path, me, 10, backups); !rotated || err != nil {
+			t.Fatalf("%s: rotated=%v err=%v", what, rotated, err)
+		}
+		for suffix, w := range want {
+			if got := read(t, path+suffix); got != w {
+				t.Errorf("%s: out.log%s = %q, want %q", what, suffix, got, w)
+			}
+		}
 	}
 
-	// The last line of a burst, written during the copy.
 	write(t, path, "aaaa\nbbbb\ncccc\n")
 	write(t, path+".1", "old1\n")
 	write(t, path+".2", "old2\n")
-	during(map[int]string{1: "last\n"})
-	if rotated, err := Rotate(path, me, 10, 3); !rotated || err != nil {
-		t.Fatalf("rotated=%v err=%v", rotated, err)
-	}
-	want := map[string]string{"": "", ".1": "cccc\nlast\n", ".2": "aaaa\nbbbb\n", ".3": "old1\n", ".4": "<none>"}
-	for suffix, w := range want {
-		if got := read(t, path+suffix); got != w {
-			t.Errorf("out.log%s = %q, want %q", suffix, got, w)
-		}
-	}
+	rotate("the last line of a burst, written during the copy", 3, map[int]string{1: "last\n"},
+		map[string]string{"": "", ".1": "cccc\nlast\n", ".2": "aaaa\nbbbb\n", ".3": "old1\n", ".4": "<none>"})
 
 	// So much that it fills a backup more: the older backups move up once
 	// more, and the oldest drops out.
 	write(t, path, "aaaa\nbbbb\ncccc\n")
 	write(t, path+".1", "old1\n")
 	write(t, path+".2", "old2\n")
-	during(map[int]string{1: "last\nmore\nmost\n"})
-	if rotated, err := Rotate(path, me, 10, 4); !rotated || err != nil {
-		t.Fatalf("rotated=%v err=%v", rotated, err)
-	}
-	want = map[string]string{"": "", ".1": "more\nmost\n", ".2": "cccc\nlast\n", ".3": "aaaa\nbbbb\n", ".4": "old1\n", ".5": "<none>"}
-	for suffix, w := range want {
-		if got := read(t, path+suffix); got != w {
-			t.Errorf("a backup more: out.log%s = %q, want %q", suffix, got, w)
-		}
-	}
+	rotate("a backup more", 4, map[int]string{1: "last\nmore\nmost\n"},
+		map[string]string{"": "", ".1": "more\nmost\n", ".2": "cccc\nlast\n", ".3": "aaaa\nbbbb\n", ".4": "old1\n", ".5": "<none>"})
 	os.Remove(path + ".4")
 
 	// A writer that never pauses: the rounds end, and the bound holds.
 	write(t, path, "dddd\neeee\n0123456789\n")
-	during(map[int]string{1: "r1r1\n", 2: "r2r2\n", 3: "r3r3\n", 4: "lost\n"})
-	if rotated, err := Rotate(path, me, 10, 3); !rotated || err != nil {
-		t.Fatalf("rotated=%v err=%v", rotated, err)
-	}
-	want = map[string]string{"": "", ".1": "r2r2\nr3r3\n", ".2": "r1r1\n", ".3": "123456789\n", ".4": "<none>"}
-	for suffix, w := range want {
-		if got := read(t, path+suffix); got != w {
-			t.Errorf("never pausing: out.log%s = %q, want %q", suffix, got, w)
-		}
-	}
+	rotate("never pausing", 3, map[int]string{1: "r1r1\n", 2: "r2r2\n", 3: "r3r3\n", 4: "lost\n"},
+		map[string]string{"": "", ".1": "r2r2\nr3r3\n", ".2": "r1r1\n", ".3": "123456789\n", ".4": "<none>"})
 }
 
 // The one follower: what is appended, a truncation (marked), a file
