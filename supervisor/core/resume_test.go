@@ -21,6 +21,18 @@ func startsIn(res Result) string {
 	return strings.Join(out, " ")
 }
 
+// ends steps the end of the worker's current incarnation.
+func (m *machine) ends(name string, x Exit) Result {
+	m.t.Helper()
+	w := m.st.World.Worker(name)
+	return m.step(Exited{Worker: name, Inc: w.Incarnation, PID: w.PID, Exit: x})
+}
+
+var (
+	termed = Exit{Signal: 15, Desc: "signal TERM"}
+	exit0  = Exit{Code: 0, HasCode: true, Desc: "exit status 0"}
+)
+
 // A daemon that died without shutting down is resumed, not restarted from
 // scratch: a worker an operator stopped and a job that ended for good stay
 // stopped when the next daemon loads the same settings. autostart still
@@ -33,12 +45,9 @@ func TestACrashDoesNotUndoWhatTheDaemonDecided(t *testing.T) {
 	stopped, done, edited := spec("stopped"), spec("done", onFailure), spec("edited")
 	m.running(stopped, done, edited)
 	m.step(Command{Verb: Stop, Workers: []string{"stopped", "edited"}, Actor: "op"})
-	for _, name := range []string{"stopped", "edited"} {
-		w := m.st.World.Worker(name)
-		m.step(Exited{Worker: name, Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
-	}
-	w := m.st.World.Worker("done")
-	m.step(Exited{Worker: "done", Inc: w.Incarnation, PID: w.PID, Exit: Exit{Code: 0, HasCode: true, Desc: "exit status 0"}})
+	m.ends("stopped", termed)
+	m.ends("edited", termed)
+	m.ends("done", exit0)
 	for _, name := range []string{"stopped", "done", "edited"} {
 		if got := m.worker(name); !strings.HasPrefix(got, "Stopped") {
 			t.Fatalf("%s is %s before the crash, want Stopped", name, got)
@@ -65,8 +74,7 @@ func TestACrashDoesNotUndoWhatTheDaemonDecided(t *testing.T) {
 	res = m.step(Shutdown{Cause: "SIGTERM"})
 	for _, e := range res.Events {
 		if e.Type == events.StopRequested {
-			w := m.st.World.Worker(e.Worker)
-			m.step(Exited{Worker: e.Worker, Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
+			m.ends(e.Worker, termed)
 		}
 	}
 	m.crash(-1)
@@ -98,8 +106,7 @@ func TestARestartCutInTwoIsCarriedOut(t *testing.T) {
 	m.step(Command{Verb: Start, Workers: []string{"w"}, Actor: "op"})
 	m.spawn("w")
 	m.step(Command{Verb: Restart, Workers: []string{"w"}, Actor: "op"})
-	w := m.st.World.Worker("w")
-	m.step(Exited{Worker: "w", Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
+	m.ends("w", termed)
 	cut := -1
 	for i, e := range m.log {
 		if e.Type == events.Exited {
@@ -128,8 +135,7 @@ func TestLeaveRunningHandsOver(t *testing.T) {
 	up, stopped := spec("up"), spec("stopped")
 	m.running(stopped, up)
 	m.step(Command{Verb: Stop, Workers: []string{"stopped"}, Actor: "op"})
-	w := m.st.World.Worker("stopped")
-	m.step(Exited{Worker: "stopped", Inc: w.Incarnation, PID: w.PID, Exit: Exit{Signal: 15, Desc: "signal TERM"}})
+	m.ends("stopped", termed)
 	res := m.step(Shutdown{LeaveRunning: true, Cause: "SIGTERM"})
 	expect(t, "a shutdown leaving the workers running", types(res.Events), "daemon_stopping")
 	if res.Events[0].Policy != fsm.LeaveRunning {
