@@ -183,9 +183,9 @@ func (d *decision) scale(in Scale) error {
 // daemon's first load (nothing restarts; what the log left scheduled is
 // resumed). Resumed: a first load that takes over from the last daemon
 // (see load), where a worker whose settings are those it ran with keeps
-// its state, so autostart starts only those added or changed meanwhile. added and back
-// are the causes of a start of an added worker, and of one back before
-// its removal ended.
+// its state, so autostart starts only those added or changed meanwhile.
+// added and back are the causes of a start of an added worker, and of one
+// back before its removal ended.
 func (d *decision) configure(specs []*Spec, actor string, first, resumed bool, changes map[string][]string, added, back string) error {
 	// First the configuration itself: which workers exist with which
 	// settings. Only then what it starts, so a worker can depend on one
