@@ -33,6 +33,12 @@ type Request struct {
 	Wait bool
 	// Signal is what core.SendSignal sends.
 	Signal int
+	// Stall, with Wait: give up once this long passes in which no worker
+	// reaches its target or settles; each one that does gives the rest
+	// Stall again. A command over thousands of workers then waits as long
+	// as they make progress, however long that is, and one that makes
+	// none ends soon. 0: only ctx bounds the wait.
+	Stall time.Duration
 }
 
 // Reply is what a command did to one worker.
@@ -84,7 +90,9 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 	if !r.Wait {
 		return out, nil
 	}
-	if err := s.waitSignals(ctx, out); err != nil {
+	ctx, progress, stop := stallContext(ctx, r.Stall)
+	defer stop()
+	if err := s.waitSignals(ctx, out, progress); err != nil {
 		return nil, err
 	}
 	// Every wait watches the same durable world; one goroutine per worker
@@ -104,7 +112,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 		rep := &out[ws[j].i]
 		rep.Status, rep.Reached = *w, ok
 		return ok || done
-	}, func(j int) string { return out[ws[j].i].Worker })
+	}, func(j int) string { return out[ws[j].i].Worker }, progress)
 	for _, x := range ws {
 		rep := &out[x.i]
 		if rep.Reached {
@@ -133,7 +141,7 @@ func (s *Supervisor) Do(ctx context.Context, r Request) ([]Reply, error) {
 // waitSignals waits for the outcome of each signal the command decided:
 // the signal_sent that answers its signal_requested (Ref); one with an
 // errno was not delivered (ESRCH: its incarnation had ended).
-func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
+func (s *Supervisor) waitSignals(ctx context.Context, out []Reply, progress func()) error {
 	want := make(map[events.Seq]int)
 	from := events.Seq(0)
 	for i, rep := range out {
@@ -154,6 +162,7 @@ func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
 			return nil
 		}
 		delete(want, e.Ref)
+		progress()
 		ans := *e
 		rep := &out[i]
 		rep.Answer, rep.Status = &ans, s.durableWorker(rep.Worker)
@@ -180,6 +189,17 @@ func (s *Supervisor) waitSignals(ctx context.Context, out []Reply) error {
 		return nil // each reply says it timed out
 	}
 	return err
+}
+
+// stallContext is ctx, ended once d passes without a call of progress
+// (d > 0). stop releases its timer.
+func stallContext(ctx context.Context, d time.Duration) (_ context.Context, progress, stop func()) {
+	if d <= 0 {
+		return ctx, func() {}, func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	t := time.AfterFunc(d, cancel)
+	return ctx, func() { t.Reset(d) }, func() { t.Stop(); cancel() }
 }
 
 func settled(cond func(*fsm.Worker) (bool, bool), w *fsm.Worker) bool {

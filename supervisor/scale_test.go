@@ -3,11 +3,13 @@ package supervisor
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/supervisor/core"
 )
 
 // A running worker holds no goroutine of its own: its exit is waited for
@@ -112,6 +114,51 @@ func TestSnapshotsScaleWithTheWorkers(t *testing.T) {
 			t.Fatalf("no snapshot after %d events of %d workers: %d, %v", r.log.LastSeq(), n, seq, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	r.finish()
+}
+
+// A command's wait with Stall lasts as long as its workers keep reaching
+// their target, longer than Stall in all, and ends Stall after the last
+// progress when one never does. Here five workers reach Running 0.3 s
+// apart (their start timeouts), 1.5 s in all, under a stall of 1 s; the
+// sixth's start timeout is far beyond the test.
+func TestAWaitLastsWhileWorkersMakeProgress(t *testing.T) {
+	var specs []*WorkerSpec
+	var names []string
+	for i := 1; i <= 5; i++ {
+		sp := spec("w"+itoa(i), []string{"/bin/sleep", "1000"})
+		sp.Autostart, sp.StartTimeout = false, time.Duration(i)*300*time.Millisecond
+		specs, names = append(specs, sp), append(names, sp.Name)
+	}
+	slow := spec("slow", []string{"/bin/sleep", "1000"})
+	slow.Autostart, slow.StartTimeout = false, time.Hour
+	r := newRig(t, append(specs, slow)...)
+
+	t0 := time.Now()
+	rs, err := r.sup.Do(bg, Request{Verb: core.Start, Workers: names, Actor: "op", Wait: true, Stall: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range rs {
+		if !x.Reached {
+			t.Errorf("%s: not reached after %v: %s", x.Worker, time.Since(t0), x.Reason)
+		}
+	}
+	if took := time.Since(t0); took < 1500*time.Millisecond {
+		t.Errorf("the starts took %v, less than the last start timeout: the test shows nothing", took)
+	}
+
+	t0 = time.Now()
+	rs, err = r.sup.Do(bg, Request{Verb: core.Start, Workers: []string{"slow"}, Actor: "op", Wait: true, Stall: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Reached || !strings.HasPrefix(rs[0].Reason, "timed out: slow is Starting") {
+		t.Errorf("a start that never gets there: %+v", rs[0])
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("the stalled wait took %v", took)
 	}
 	r.finish()
 }

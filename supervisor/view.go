@@ -313,14 +313,15 @@ func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Wo
 	err := s.waitEach(ctx, 1, func(_ int, w *fsm.Worker) bool {
 		got = *w
 		return cond(w)
-	}, func(int) string { return name })
+	}, func(int) string { return name }, func() {})
 	return got, err
 }
 
 // waitEach waits until done(j, w) reports true for each of n workers
 // (named by name(j)), judged on the durable world each time it advances,
 // or ctx ends. A worker that is gone from the world counts as done.
-func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fsm.Worker) bool, name func(j int) string) error {
+// progress is called each time fewer are left to wait for.
+func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fsm.Worker) bool, name func(j int) string, progress func()) error {
 	left := make([]int, n)
 	for j := range left {
 		left[j] = j
@@ -338,11 +339,15 @@ func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fs
 				keep = append(keep, j)
 			}
 		}
+		moved := len(keep) < len(left)
 		left = keep
 		ch := s.changed
 		s.viewMu.RUnlock()
 		if len(left) == 0 {
 			return nil
+		}
+		if moved {
+			progress()
 		}
 		select {
 		case <-ch:

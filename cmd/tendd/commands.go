@@ -246,7 +246,7 @@ anything.`,
 					return err
 				}
 				reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "reload", Workers: names,
-					Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
+					Wait: !noWait, Timeout: cli.TimeoutArg(cmd, timeout), NoDeps: noDeps})
 				if err != nil {
 					return err
 				}
@@ -265,7 +265,7 @@ anything.`,
 	}
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "with names: return once the reload is recorded")
 	cmd.Flags().BoolVar(&noDeps, "no-deps", false, "with names: a restart leaves the workers that depend on these alone")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "with names: how long to wait for each worker")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with names: bound on the whole wait (default: wait while workers keep reaching their target; give up after 30s in which none does)")
 	return cmd
 }
 

@@ -82,3 +82,31 @@ func TestQuickCommandsTakeNoSignals(t *testing.T) {
 		t.Error("status is not marked quick")
 	}
 }
+
+// A command sends a timeout only when --timeout is given; without one the
+// daemon waits as long as the workers make progress.
+func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "--all"}, ""},
+		{[]string{"start", "--all", "--timeout", "90s"}, "1m30s"},
+		{[]string{"signal", "HUP", "--all"}, ""},
+		{[]string{"signal", "HUP", "--all", "--timeout", "2s"}, "2s"},
+	} {
+		root := NewRoot(&Globals{}, "test")
+		root.AddCommand(Commands(&Globals{})...)
+		cmd, rest, err := root.Find(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.ParseFlags(rest); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := cmd.Flags().GetDuration("timeout")
+		if got := TimeoutArg(cmd, d); got != tc.want {
+			t.Errorf("%v: timeout %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func NewCommandCmd(g *Globals, verb string) *cobra.Command {
 			// One request for every worker named: the daemon judges it as
 			// one command, makes it durable in one commit and answers once.
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String(), NoDeps: noDeps})
+				Wait: !noWait, Timeout: TimeoutArg(cmd, timeout), NoDeps: noDeps})
 			if err != nil {
 				return err
 			}
@@ -50,7 +50,7 @@ func NewCommandCmd(g *Globals, verb string) *cobra.Command {
 	if verb != "start" {
 		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the target state")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "bound on the whole wait for the target state (default: wait while workers keep reaching it; give up after 30s in which none does)")
 	return cmd
 }
 
@@ -147,7 +147,7 @@ frozen worker) is recorded like anything else.`,
 			}
 			defer c.Close()
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
-				Wait: !noWait, Timeout: timeout.String()})
+				Wait: !noWait, Timeout: TimeoutArg(cmd, timeout)})
 			if err != nil {
 				return err
 			}
@@ -167,6 +167,15 @@ frozen worker) is recorded like anything else.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "every configured worker that runs")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the signal is recorded, before it is sent")
-	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the outcome")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "bound on the whole wait for the outcomes (default: wait while outcomes keep arriving; give up after 30s in which none does)")
 	return cmd
+}
+
+// TimeoutArg is the --timeout a command asks the daemon for: none unless
+// given, so the daemon waits as long as the workers make progress.
+func TimeoutArg(cmd *cobra.Command, d time.Duration) string {
+	if !cmd.Flags().Changed("timeout") {
+		return ""
+	}
+	return d.String()
 }

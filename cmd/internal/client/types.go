@@ -149,7 +149,7 @@ type CommandRequest struct {
 	Workers []string `json:"workers,omitempty"` // the workers, in the order to answer them
 	All     bool     `json:"all,omitempty"`     // every configured worker instead
 	Wait    bool     `json:"wait,omitempty"`    // until each reaches its target state
-	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default 30s)
+	Timeout string   `json:"timeout,omitempty"` // bound on the wait (default: until 30s pass in which no worker reaches its target)
 	NoDeps  bool     `json:"no_deps,omitempty"` // stop/restart: leave what depends on them alone
 	Signal  string   `json:"signal,omitempty"`  // signal: which ("HUP", "SIGUSR1", "10")
 }

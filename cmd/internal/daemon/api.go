@@ -32,7 +32,11 @@ const (
 	maxBody        = 64 << 10
 	maxCommandBody = 1 << 20 // a command naming every one of 10,000 workers fits
 	maxHistory     = 100_000
-	defaultTimeout = 30 * time.Second
+	// defaultStall bounds a command's wait when the client names no
+	// timeout: it ends once this long passes in which no worker reaches
+	// its target, so `start --all` over 10,000 workers is waited for as
+	// long as they keep starting (supervisor.Request.Stall).
+	defaultStall = 30 * time.Second
 )
 
 // api is the control API: HTTP/JSON over the unix socket. Every request
@@ -311,19 +315,20 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 		fail(w, http.StatusBadRequest, "bad_request", errors.New("name workers or ask for all (not both)"))
 		return
 	}
-	timeout := defaultTimeout
+	ctx, stall := r.Context(), defaultStall
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {
 			fail(w, http.StatusBadRequest, "bad_request", fmt.Errorf("bad timeout %q", req.Timeout))
 			return
 		}
-		timeout = d
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+		stall = 0
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
 	rs, err := a.d.sup.Do(ctx, supervisor.Request{Verb: verb, Workers: a.instancesOf(req.Workers), All: req.All, Actor: actor(p), Wait: req.Wait,
-		NoDeps: req.NoDeps, Signal: sig})
+		NoDeps: req.NoDeps, Signal: sig, Stall: stall})
 	if err != nil {
 		failErr(w, err)
 		return
