@@ -302,6 +302,7 @@ func (s *Supervisor) Sample(name string) (limits.Sample, bool) {
 
 // WaitFor blocks until cond holds for the named worker's durable state, or
 // ctx ends. It returns the state that satisfied it (or the last one seen).
+// cond judges the worker alone, again each time its log moves.
 func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Worker) bool) (fsm.Worker, error) {
 	s.viewMu.RLock()
 	known := s.durable.Worker(name) != nil
@@ -319,13 +320,18 @@ func (s *Supervisor) WaitFor(ctx context.Context, name string, cond func(*fsm.Wo
 
 // waitEach waits until done(j, w) reports true for each of n workers
 // (named by name(j)), judged on the durable world each time it advances,
-// or ctx ends. A worker that is gone from the world counts as done.
+// or ctx ends. A worker that is gone from the world counts as done; done
+// must judge the worker alone.
 // progress is called each time fewer are left to wait for.
 func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fsm.Worker) bool, name func(j int) string, progress func()) error {
 	left := make([]int, n)
 	for j := range left {
 		left[j] = j
 	}
+	// judged[j] is 1 + the LastSeq at which done last judged worker j: one
+	// whose log has not moved since is not copied or judged again, so each
+	// commit costs a wait over 10,000 workers a lookup per worker.
+	judged := make([]events.Seq, n)
 	for {
 		s.viewMu.RLock()
 		keep := left[:0]
@@ -334,6 +340,11 @@ func (s *Supervisor) waitEach(ctx context.Context, n int, done func(j int, w *fs
 			if w == nil {
 				continue
 			}
+			if judged[j] == w.LastSeq+1 {
+				keep = append(keep, j)
+				continue
+			}
+			judged[j] = w.LastSeq + 1
 			cp := *w
 			if !done(j, &cp) {
 				keep = append(keep, j)
