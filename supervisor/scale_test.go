@@ -120,15 +120,15 @@ func TestSnapshotsScaleWithTheWorkers(t *testing.T) {
 
 // A command's wait with Stall lasts as long as its workers keep reaching
 // their target, longer than Stall in all, and ends Stall after the last
-// progress when one never does. Here five workers reach Running 0.3 s
-// apart (their start timeouts), 1.5 s in all, under a stall of 1 s; the
-// sixth's start timeout is far beyond the test.
+// progress when one never does. Here four workers reach Running 0.7 s
+// apart (their start timeouts), 2.8 s in all, under a stall of 1.5 s; the
+// fifth's start timeout is far beyond the test.
 func TestAWaitLastsWhileWorkersMakeProgress(t *testing.T) {
 	var specs []*WorkerSpec
 	var names []string
-	for i := 1; i <= 5; i++ {
+	for i := 1; i <= 4; i++ {
 		sp := spec("w"+itoa(i), []string{"/bin/sleep", "1000"})
-		sp.Autostart, sp.StartTimeout = false, time.Duration(i)*300*time.Millisecond
+		sp.Autostart, sp.StartTimeout = false, time.Duration(i)*700*time.Millisecond
 		specs, names = append(specs, sp), append(names, sp.Name)
 	}
 	slow := spec("slow", []string{"/bin/sleep", "1000"})
@@ -136,7 +136,7 @@ func TestAWaitLastsWhileWorkersMakeProgress(t *testing.T) {
 	r := newRig(t, append(specs, slow)...)
 
 	t0 := time.Now()
-	rs, err := r.sup.Do(bg, Request{Verb: core.Start, Workers: names, Actor: "op", Wait: true, Stall: time.Second})
+	rs, err := r.sup.Do(bg, Request{Verb: core.Start, Workers: names, Actor: "op", Wait: true, Stall: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestAWaitLastsWhileWorkersMakeProgress(t *testing.T) {
 			t.Errorf("%s: not reached after %v: %s", x.Worker, time.Since(t0), x.Reason)
 		}
 	}
-	if took := time.Since(t0); took < 1500*time.Millisecond {
+	if took := time.Since(t0); took < 2800*time.Millisecond {
 		t.Errorf("the starts took %v, less than the last start timeout: the test shows nothing", took)
 	}
 
