@@ -245,8 +245,12 @@ anything.`,
 				if err := g.CheckOutput(); err != nil {
 					return err
 				}
+				wait, err := cli.TimeoutArg(cmd, timeout)
+				if err != nil {
+					return err
+				}
 				reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "reload", Workers: names,
-					Wait: !noWait, Timeout: cli.TimeoutArg(cmd, timeout), NoDeps: noDeps})
+					Wait: !noWait, Timeout: wait, NoDeps: noDeps})
 				if err != nil {
 					return err
 				}

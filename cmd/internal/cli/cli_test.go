@@ -84,7 +84,8 @@ func TestQuickCommandsTakeNoSignals(t *testing.T) {
 }
 
 // A command sends a timeout only when --timeout is given; without one the
-// daemon waits as long as the workers make progress.
+// daemon waits as long as the workers make progress. One not above zero
+// is a usage error, said before anything is asked.
 func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -94,6 +95,8 @@ func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
 		{[]string{"start", "--all", "--timeout", "90s"}, "1m30s"},
 		{[]string{"signal", "HUP", "--all"}, ""},
 		{[]string{"signal", "HUP", "--all", "--timeout", "2s"}, "2s"},
+		{[]string{"stop", "--all", "--timeout", "0"}, "usage"},
+		{[]string{"signal", "HUP", "--all", "--timeout", "-1s"}, "usage"},
 	} {
 		root := NewRoot(&Globals{}, "test")
 		root.AddCommand(Commands(&Globals{})...)
@@ -105,8 +108,12 @@ func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, _ := cmd.Flags().GetDuration("timeout")
-		if got := TimeoutArg(cmd, d); got != tc.want {
-			t.Errorf("%v: timeout %q, want %q", tc.args, got, tc.want)
+		got, err := TimeoutArg(cmd, d)
+		if code, _ := exitOf(t, err); err != nil && code == ExitUsage {
+			got = "usage"
+		}
+		if got != tc.want {
+			t.Errorf("%v: timeout %q (%v), want %q", tc.args, got, err, tc.want)
 		}
 	}
 }

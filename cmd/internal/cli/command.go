@@ -30,6 +30,10 @@ func NewCommandCmd(g *Globals, verb string) *cobra.Command {
 			if all == (len(names) > 0) {
 				return UsageErr("name workers or pass --all (not both)")
 			}
+			wait, err := TimeoutArg(cmd, timeout)
+			if err != nil {
+				return err
+			}
 			c, err := g.Client()
 			if err != nil {
 				return err
@@ -38,7 +42,7 @@ func NewCommandCmd(g *Globals, verb string) *cobra.Command {
 			// One request for every worker named: the daemon judges it as
 			// one command, makes it durable in one commit and answers once.
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: TimeoutArg(cmd, timeout), NoDeps: noDeps})
+				Wait: !noWait, Timeout: wait, NoDeps: noDeps})
 			if err != nil {
 				return err
 			}
@@ -141,13 +145,17 @@ frozen worker) is recorded like anything else.`,
 			if _, err := events.ParseSignal(sig); err != nil {
 				return UsageErr("%v", err)
 			}
+			wait, err := TimeoutArg(cmd, timeout)
+			if err != nil {
+				return err
+			}
 			c, err := g.Client()
 			if err != nil {
 				return err
 			}
 			defer c.Close()
 			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
-				Wait: !noWait, Timeout: TimeoutArg(cmd, timeout)})
+				Wait: !noWait, Timeout: wait})
 			if err != nil {
 				return err
 			}
@@ -172,10 +180,14 @@ frozen worker) is recorded like anything else.`,
 }
 
 // TimeoutArg is the --timeout a command asks the daemon for: none unless
-// given, so the daemon waits as long as the workers make progress.
-func TimeoutArg(cmd *cobra.Command, d time.Duration) string {
+// given, so the daemon waits as long as the workers make progress. One
+// that is not above zero is a usage error.
+func TimeoutArg(cmd *cobra.Command, d time.Duration) (string, error) {
 	if !cmd.Flags().Changed("timeout") {
-		return ""
+		return "", nil
 	}
-	return d.String()
+	if d <= 0 {
+		return "", UsageErr("--timeout must be above zero, not %v (leave it out to wait while the workers make progress)", d)
+	}
+	return d.String(), nil
 }
