@@ -250,6 +250,10 @@ var errStop = errors.New("notify: stopping")
 func (s *sender) run(ctx context.Context) {
 	cur := s.from
 	if s.fromErr != nil {
+		// Said where the operator looks (status) as well as in the log.
+		s.mu.Lock()
+		s.lastErr = "not sending: " + s.fromErr.Error()
+		s.mu.Unlock()
 		s.logger.Error().Err(s.fromErr).Msg("alert cursor unreadable; not sending this entry's alerts")
 		return
 	}

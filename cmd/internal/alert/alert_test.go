@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/events"
@@ -372,5 +373,55 @@ func TestANewEntryAlertsFromItsConfiguration(t *testing.T) {
 	waitFor(t, "the alert", func() bool { return len(rcv.keys()) > 0 })
 	if got, want := strings.Join(rcv.keys(), " "), f.l.LogID()+":"+formatSeq(seq); got != want {
 		t.Errorf("alerts %s, want %s only", got, want)
+	}
+}
+
+// A damaged cursor (a value that is not a seq) stops its entry, never the
+// others, and says why in the entry's status as well as the daemon's log:
+// nothing is sent from a place in the log nobody can name.
+func TestADamagedCursorStopsItsEntryAndSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tend.db")
+	l, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("cursors"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(CursorPrefix+"bad"), []byte{1, 2, 3})
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err = store.Open(path, store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f := &fakeLog{t: t, l: l, w: fsm.NewWorld()}
+	f.add(events.Event{Type: events.WorkerAdded, Worker: "web"})
+
+	bad, good := &receiver{}, &receiver{}
+	badSrv, goodSrv := httptest.NewServer(bad), httptest.NewServer(good)
+	defer badSrv.Close()
+	defer goodSrv.Close()
+	n, _ := run(t, Config{Log: l, Entries: []*config.Notify{entry("bad", badSrv.URL), entry("good", goodSrv.URL)}, Host: "h1", Logger: zerolog.Nop()})
+	seq := f.crash()
+	n.Wake()
+	waitFor(t, "the good entry's alert", func() bool { return len(good.keys()) > 0 })
+	if got, want := strings.Join(good.keys(), " "), l.LogID()+":"+formatSeq(seq); got != want {
+		t.Errorf("good entry sent %s, want %s", got, want)
+	}
+	waitFor(t, "the damaged entry's status", func() bool { return n.Status()[0].Error != "" })
+	st := n.Status()
+	if len(bad.keys()) != 0 || !strings.Contains(st[0].Error, "not sending") || !strings.Contains(st[0].Error, `cursor "notify.bad" is 3 bytes`) {
+		t.Errorf("the damaged entry: sent %v, status error %q", bad.keys(), st[0].Error)
 	}
 }
