@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +46,11 @@ func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
 		specs = append(specs, spec("w"+itoa(i), []string{"/bin/sleep", "1000"}))
 	}
 	base := runtime.NumGoroutine()
+	// 8 spawns at once, the rig's and the supervisor's own goroutines,
+	// the sampler, timers: far fewer than one per worker.
+	most := base + 8 + 40
 	peak := 0
+	var over bytes.Buffer // the goroutines at the highest count above most
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -55,7 +61,12 @@ func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
 				return
 			default:
 			}
-			peak = max(peak, runtime.NumGoroutine())
+			n := runtime.NumGoroutine()
+			if n > most && n > peak {
+				over.Reset()
+				_ = pprof.Lookup("goroutine").WriteTo(&over, 1)
+			}
+			peak = max(peak, n)
 			runtime.Gosched()
 		}
 	}()
@@ -65,10 +76,8 @@ func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	// 8 spawns at once, the rig's and the supervisor's own goroutines,
-	// the sampler, timers: far fewer than one per worker.
-	if most := base + 8 + 40; peak > most {
-		t.Fatalf("%d goroutines at the peak of a start of %d workers (%d before): want at most %d", peak, n, base, most)
+	if peak > most {
+		t.Fatalf("%d goroutines at the peak of a start of %d workers (%d before): want at most %d; at the peak:\n%s", peak, n, base, most, over.String())
 	}
 	r.finish()
 }
