@@ -44,6 +44,9 @@ const (
 // the peer's uid.
 type api struct {
 	d *Daemon
+	// stall is how long a command's wait lasts without progress when the
+	// client names no timeout: defaultStall, shorter in tests.
+	stall time.Duration
 	// statusBufs holds *statusBuffers between status answers;
 	// statusLen is the length of the last answer naming no worker (all).
 	statusBufs sync.Pool
@@ -51,7 +54,7 @@ type api struct {
 }
 
 func (d *Daemon) handler() http.Handler {
-	a := &api{d: d}
+	a := &api{d: d, stall: defaultStall}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, map[string]any{"seq": a.d.sup.Seq(), "pid": os.Getpid()})
@@ -315,7 +318,7 @@ func (a *api) run(w http.ResponseWriter, r *http.Request, req client.CommandRequ
 		fail(w, http.StatusBadRequest, "bad_request", errors.New("name workers or ask for all (not both)"))
 		return
 	}
-	ctx, stall := r.Context(), defaultStall
+	ctx, stall := r.Context(), a.stall
 	if req.Timeout != "" {
 		d, err := time.ParseDuration(req.Timeout)
 		if err != nil || d <= 0 {

@@ -65,6 +65,21 @@ func (p *idleProc) Member(int) bool                          { return false }
 // idleAPI is the control API of a daemon whose n workers all run.
 func idleAPI(tb testing.TB, n int) *api {
 	tb.Helper()
+	specs := make([]*supervisor.WorkerSpec, n)
+	for i := range specs {
+		sp := &supervisor.WorkerSpec{Name: "w" + strconv.Itoa(i+1), Command: []string{"/bin/sleep", "1000"}, Autostart: true,
+			StopSignal: syscall.SIGTERM, StopTimeout: time.Second, Policy: policy.Spec{Restart: policy.Always,
+				BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5, BreakerWindow: time.Minute}}
+		sp.Hash = sp.SpecHash()
+		specs[i] = sp
+	}
+	return apiOver(tb, specs)
+}
+
+// apiOver is the control API of a daemon of idle incarnations with these
+// workers, once those that start by themselves run.
+func apiOver(tb testing.TB, specs []*supervisor.WorkerSpec) *api {
+	tb.Helper()
 	dir := tb.TempDir()
 	log, err := store.Open(filepath.Join(dir, "tend.db"), store.Options{})
 	if err != nil {
@@ -87,14 +102,6 @@ func idleAPI(tb testing.TB, n int) *api {
 		cancel()
 		_ = log.Close()
 	})
-	specs := make([]*supervisor.WorkerSpec, n)
-	for i := range specs {
-		sp := &supervisor.WorkerSpec{Name: "w" + strconv.Itoa(i+1), Command: []string{"/bin/sleep", "1000"}, Autostart: true,
-			StopSignal: syscall.SIGTERM, StopTimeout: time.Second, Policy: policy.Spec{Restart: policy.Always,
-				BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5, BreakerWindow: time.Minute}}
-		sp.Hash = sp.SpecHash()
-		specs[i] = sp
-	}
 	if _, err := sup.Load(context.Background(), specs, "test", "test"); err != nil {
 		tb.Fatal(err)
 	}
@@ -104,11 +111,14 @@ func idleAPI(tb testing.TB, n int) *api {
 	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer wcancel()
 	for _, sp := range specs {
+		if !sp.Autostart {
+			continue
+		}
 		if w, err := sup.WaitFor(wctx, sp.Name, func(w *fsm.Worker) bool { return w.State == events.Running }); err != nil {
 			tb.Fatalf("%s never ran (%s): %v", sp.Name, w.State, err)
 		}
 	}
-	return &api{d: &Daemon{sup: sup}}
+	return &api{d: &Daemon{sup: sup}, stall: defaultStall}
 }
 
 // discard is a ResponseWriter that keeps only the length of the body.
