@@ -349,7 +349,12 @@ func (x *executor) arm(f effect) {
 		delete(x.timers, id)
 		x.exMu.Unlock()
 		if s.ctx.Err() == nil {
-			s.observe(in.Kind.String(), in)
+			// Not waited for: what the timer decided acts once durable
+			// (the release loop), and nothing here follows it. Waiting
+			// parked a goroutine a timer until the commit, and timers
+			// fire together: a start of thousands of workers ends their
+			// start timeouts at the pace of the spawns.
+			s.submit(in.Kind.String(), in)
 		}
 	})
 }

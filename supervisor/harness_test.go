@@ -46,6 +46,8 @@ type rig struct {
 	// fault, when set, fails every commit at its point, as a full disk or
 	// a failing fsync would.
 	fault atomic.Pointer[injected]
+	// commits counts the log's commits of events that got through.
+	commits atomic.Int64
 	// cgroups: the spawner gives every incarnation a cgroup (newCgroupRig).
 	cgroups bool
 	tree    *cgroup.Tree
@@ -127,6 +129,9 @@ func (r *rig) open() {
 	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{Fault: func(at store.FaultPoint) error {
 		if f := r.fault.Load(); f != nil && f.at == at {
 			return f.err
+		}
+		if at == store.FaultAfterSync {
+			r.commits.Add(1)
 		}
 		return nil
 	}})

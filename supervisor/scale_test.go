@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,6 +79,81 @@ func TestManySpawnsRunOnFewGoroutines(t *testing.T) {
 	<-done
 	if peak > most {
 		t.Fatalf("%d goroutines at the peak of a start of %d workers (%d before): want at most %d; at the peak:\n%s", peak, n, base, most, over.String())
+	}
+	r.finish()
+}
+
+// heldClock is the real clock whose timers, until release, fire only when
+// the test says.
+type heldClock struct {
+	mu       sync.Mutex
+	held     []func()
+	released bool
+}
+
+func (c *heldClock) Now() time.Time { return time.Now() }
+func (c *heldClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return time.AfterFunc(d, f).Stop
+	}
+	c.held = append(c.held, f)
+	return func() bool { return false }
+}
+
+func (c *heldClock) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.released = true
+}
+
+func (c *heldClock) take() []func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fs := c.held
+	c.held = nil
+	return fs
+}
+
+// A timer that fires does not wait for what it decided to be durable: its
+// callback decides and goes, and timers that fire together share commits.
+// Waiting parked a goroutine a timer until its commit, and the start
+// timeouts of a start of thousands of workers fire together, at the pace
+// of the spawns (the goroutine count of the test above rose to 53 so).
+// Here the start timeouts of 50 workers fire one after the other on one
+// goroutine: had each waited for its commit, that is 50 commits.
+func TestTimersDoNotWaitForTheLog(t *testing.T) {
+	const n = 50
+	clk := &heldClock{}
+	var specs []*WorkerSpec
+	for i := range n {
+		specs = append(specs, spec("w"+itoa(i), []string{"/bin/sleep", "1000"}))
+	}
+	r := newRigWith(t, func(c *Config) { c.Clock = clk }, specs...)
+	var timers []func()
+	for deadline := time.Now().Add(15 * time.Second); len(timers) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d start timeouts armed of %d", len(timers), n)
+		}
+		timers = append(timers, clk.take()...)
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := range n {
+		if w, _ := r.sup.Worker("w" + itoa(i)); w.State != events.Starting {
+			t.Fatalf("w%d is %s before its start timeout fired", i, w.State)
+		}
+	}
+	clk.release()
+	before := r.commits.Load()
+	for _, fire := range timers {
+		fire()
+	}
+	for i := range n {
+		r.waitState("w"+itoa(i), events.Running)
+	}
+	if c := r.commits.Load() - before; c > n/2 {
+		t.Fatalf("%d start timeouts fired one after another took %d commits: each waited for its own", n, c)
 	}
 	r.finish()
 }
