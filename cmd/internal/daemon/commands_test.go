@@ -34,17 +34,23 @@ func command(t *testing.T, a *api, req client.CommandRequest) (client.CommandRep
 	return r, took
 }
 
+// handStarted is a worker that starts by hand and counts as running
+// startTimeout after its start.
+func handStarted(name string, startTimeout time.Duration) *supervisor.WorkerSpec {
+	sp := &supervisor.WorkerSpec{Name: name, Command: []string{"/bin/sleep", "1000"}, StartTimeout: startTimeout,
+		StopSignal: syscall.SIGTERM, StopTimeout: time.Second, Policy: policy.Spec{Restart: policy.Never,
+			BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5, BreakerWindow: time.Minute}}
+	sp.Hash = sp.SpecHash()
+	return sp
+}
+
 // startsIn are workers that start by hand and count as running 0.7 s, 1.4 s,
 // ... after their start: a command over them makes progress at that pace.
 func startsIn(prefix string, n int) ([]*supervisor.WorkerSpec, []string) {
 	var specs []*supervisor.WorkerSpec
 	var names []string
 	for i := 1; i <= n; i++ {
-		sp := &supervisor.WorkerSpec{Name: prefix + strconv.Itoa(i), Command: []string{"/bin/sleep", "1000"},
-			StartTimeout: time.Duration(i) * 700 * time.Millisecond, StopSignal: syscall.SIGTERM, StopTimeout: time.Second,
-			Policy: policy.Spec{Restart: policy.Never, BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5,
-				BreakerWindow: time.Minute}}
-		sp.Hash = sp.SpecHash()
+		sp := handStarted(prefix+strconv.Itoa(i), time.Duration(i)*700*time.Millisecond)
 		specs, names = append(specs, sp), append(names, sp.Name)
 	}
 	return specs, names
@@ -58,11 +64,7 @@ func startsIn(prefix string, n int) ([]*supervisor.WorkerSpec, []string) {
 func TestACommandWaitsWhileItProgressesUnlessTimed(t *testing.T) {
 	progress, pNames := startsIn("p", 4)
 	timed, tNames := startsIn("t", 4)
-	hung := &supervisor.WorkerSpec{Name: "hung", Command: []string{"/bin/sleep", "1000"}, StartTimeout: time.Hour,
-		StopSignal: syscall.SIGTERM, StopTimeout: time.Second, Policy: policy.Spec{Restart: policy.Never,
-			BackoffInitial: time.Second, BackoffMax: time.Second, BreakerMax: 5, BreakerWindow: time.Minute}}
-	hung.Hash = hung.SpecHash()
-	a := apiOver(t, append(append(progress, timed...), hung))
+	a := apiOver(t, append(append(progress, timed...), handStarted("hung", time.Hour)))
 	a.stall = 1500 * time.Millisecond
 
 	r, took := command(t, a, client.CommandRequest{Verb: "start", Workers: pNames, Wait: true})
