@@ -102,10 +102,16 @@ func (c *heldClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return func() bool { return false }
 }
 
-func (c *heldClock) release() {
+// release makes timers armed from now on real ones, and returns those still
+// held: a held timer nobody fires would hold the supervisor's shutdown
+// forever (its stop reports it never armed).
+func (c *heldClock) release() []func() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.released = true
+	fs := c.held
+	c.held = nil
+	return fs
 }
 
 func (c *heldClock) take() []func() {
@@ -144,7 +150,7 @@ func TestTimersDoNotWaitForTheLog(t *testing.T) {
 			t.Fatalf("w%d is %s before its start timeout fired", i, w.State)
 		}
 	}
-	clk.release()
+	timers = append(timers, clk.release()...)
 	before := r.commits.Load()
 	for _, fire := range timers {
 		fire()
