@@ -448,8 +448,17 @@ hook_timeout = "2m"
 		ended := pinProcs(t, watched...)
 
 		decoyPID, decoy := startDecoy(t, hook[0])
-		if ms, _ := findMarked(e.db()); !slices.Contains(ms, decoyPID) || !slices.Contains(ms, hook[0]) {
-			t.Fatalf("the hook and the decoy do not both carry the markers (%v): the test proves nothing", ms)
+		// The hook writes its pid before it execs sleep, and a process in
+		// the middle of its exec shows no environment: looked at once, it
+		// was missed (one run in many).
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			ms, _ := findMarked(e.db())
+			if slices.Contains(ms, decoyPID) && slices.Contains(ms, hook[0]) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the hook and the decoy do not both carry the markers (%v): the test proves nothing", ms)
+			}
 		}
 
 		e.killDaemon()
