@@ -663,13 +663,13 @@ func (x *executor) startMonitors(f effect) {
 	}
 	if f.spec.Limits != nil && s.cfg.Watcher != nil {
 		report := func(v limits.Violation) {
-			// The sampler must not block: record from a goroutine.
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.observe("limit", core.Violation{Worker: worker, Inc: inc, Resource: v.Resource, Policy: string(v.Policy),
-					Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
-			}()
+			// Decided and appended on the sampler's goroutine, without
+			// waiting for the commit: what the policy decides acts only
+			// once durable, through the release loop, and nothing here
+			// needs to know when. A goroutine per report that waited
+			// would pile up, one per violation, behind a slow disk.
+			s.submit("limit", core.Violation{Worker: worker, Inc: inc, Resource: v.Resource, Policy: string(v.Policy),
+				Measured: v.Measured, Limit: v.Limit, Detail: v.Detail})
 		}
 		// With a cgroup the members are the kernel's list, escapees
 		// included, and nothing walks /proc for them.
@@ -685,7 +685,8 @@ func (x *executor) startMonitors(f effect) {
 
 // KernelOOM is told, by the cgroup tree's watch (cgroup.Options.OnOOM),
 // that the kernel's OOM killer killed processes in an incarnation's
-// cgroup. It does not block: the report is recorded from a goroutine.
+// cgroup. It does not block: the report is decided on a goroutine of its
+// own, which ends once the report is appended (the watch never takes mu).
 func (s *Supervisor) KernelOOM(o cgroup.OOM) {
 	if s.ctx.Err() != nil {
 		return
@@ -721,7 +722,9 @@ func (s *Supervisor) reportOOM(worker string, inc events.Incarnation, kills uint
 		detail += " at memory_max " + humanBytes(limit)
 	}
 	detail += "; which one is not known (memory.events counts kills and names no process)"
-	s.observe("oom", core.Violation{Worker: worker, Inc: inc, Resource: limits.ResourceMemory, Policy: string(limits.PolicyLog),
+	// Appended, not waited for: wait() reports the kills before the end
+	// they explain, and appending first is what puts them first.
+	s.submit("oom", core.Violation{Worker: worker, Inc: inc, Resource: limits.ResourceMemory, Policy: string(limits.PolicyLog),
 		Measured: float64(limit), Limit: float64(limit), Detail: detail, Kernel: true})
 }
 

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -48,6 +49,9 @@ type rig struct {
 	fault atomic.Pointer[injected]
 	// commits counts the log's commits of events that got through.
 	commits atomic.Int64
+	// gate, when set, holds every commit before its fsync until it is
+	// closed, as a disk that stalls would (holdCommits).
+	gate atomic.Pointer[chan struct{}]
 	// cgroups: the spawner gives every incarnation a cgroup (newCgroupRig).
 	cgroups bool
 	tree    *cgroup.Tree
@@ -130,6 +134,9 @@ func (r *rig) open() {
 		if f := r.fault.Load(); f != nil && f.at == at {
 			return f.err
 		}
+		if g := r.gate.Load(); g != nil && at == store.FaultBeforeSync {
+			<-*g
+		}
 		if at == store.FaultAfterSync {
 			r.commits.Add(1)
 		}
@@ -161,6 +168,22 @@ func (r *rig) open() {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// holdCommits makes the log's commits wait before their fsync until the
+// returned function is called: appends go on queueing meanwhile.
+func (r *rig) holdCommits() (release func()) {
+	g := make(chan struct{})
+	r.gate.Store(&g)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			r.gate.Store(nil)
+			close(g)
+		})
+	}
+	r.t.Cleanup(release)
+	return release
 }
 
 func (r *rig) load(specs ...*WorkerSpec) LoadResult {

@@ -13,6 +13,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/supervisor/core"
+	"github.com/tendhq/tend/supervisor/limits"
 )
 
 // A running worker holds no goroutine of its own: its exit is waited for
@@ -162,6 +163,84 @@ func TestTimersDoNotWaitForTheLog(t *testing.T) {
 		t.Fatalf("%d start timeouts fired one after another took %d commits: each waited for its own", n, c)
 	}
 	r.finish()
+}
+
+// A limit violation is decided and appended on the sampler's goroutine,
+// and nothing waits for its commit: behind a disk that stalls, a burst of
+// reports leaves no goroutine behind each one, and every one of them is in
+// the log once the disk answers.
+func TestLimitReportsDoNotWaitForTheLog(t *testing.T) {
+	const n, per = 10, 20
+	w := &grabWatcher{reports: map[int]func(limits.Violation){}}
+	var specs []*WorkerSpec
+	for i := range n {
+		sp := spec("w"+itoa(i), []string{"/bin/sleep", "1000"})
+		sp.Limits = &limits.Spec{Memory: 1 << 40, MemoryPolicy: limits.PolicyLog}
+		specs = append(specs, sp)
+	}
+	r := newRigWith(t, func(c *Config) { c.Watcher = w }, specs...)
+	for i := range n {
+		r.waitState("w"+itoa(i), events.Running)
+	}
+	reports := w.all(t, n)
+	release := r.holdCommits()
+	before := runtime.NumGoroutine()
+	for range per {
+		for _, report := range reports {
+			report(limits.Violation{Resource: limits.ResourceMemory, Policy: limits.PolicyLog,
+				Measured: 2 << 40, Limit: 1 << 40, Detail: "RSS 2 TiB > limit 1 TiB for 0s"})
+		}
+	}
+	grown := runtime.NumGoroutine() - before
+	release()
+	if grown > n*per/4 {
+		t.Fatalf("%d limit reports behind a stalled commit left %d more goroutines: each waits for its commit", n*per, grown)
+	}
+	for i := range n {
+		name := "w" + itoa(i)
+		r.waitEvent(name, "all its violations", func(*events.Event) bool {
+			c := 0
+			for _, e := range r.history(name) {
+				if e.Type == events.LimitViolated {
+					c++
+				}
+			}
+			return c == per
+		})
+	}
+	r.finish()
+}
+
+// grabWatcher is a limits Watcher that samples nothing: it keeps each
+// incarnation's report function for the test to call.
+type grabWatcher struct {
+	mu      sync.Mutex
+	reports map[int]func(limits.Violation)
+}
+
+func (g *grabWatcher) Watch(_ context.Context, pgid int, _ limits.Spec, report func(limits.Violation)) {
+	g.mu.Lock()
+	g.reports[pgid] = report
+	g.mu.Unlock()
+}
+
+// all waits until n incarnations are watched and returns their reports.
+func (g *grabWatcher) all(t *testing.T, n int) []func(limits.Violation) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		g.mu.Lock()
+		var out []func(limits.Violation)
+		for _, f := range g.reports {
+			out = append(out, f)
+		}
+		g.mu.Unlock()
+		if len(out) == n {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d incarnations watched", len(out), n)
+		}
+	}
 }
 
 // Snapshots come at ten events per worker, not every SnapshotEvery events
