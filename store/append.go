@@ -118,7 +118,8 @@ func (l *Log) wake() {
 
 // commitLoop is the only writer of the file. Each round takes everything
 // queued and commits it in one transaction, so appenders that arrive while a
-// commit (and its fsync) runs share the next one.
+// commit (and its fsync) runs share the next one. Once nothing is queued it
+// brings the worker index up to date (catchUp).
 func (l *Log) commitLoop() {
 	defer close(l.done)
 	for range l.kick {
@@ -128,29 +129,83 @@ func (l *Log) commitLoop() {
 			l.queue = nil
 			closing := l.closing
 			l.mu.Unlock()
-			if len(q) == 0 {
-				if closing {
-					return
-				}
+			if len(q) > 0 {
+				l.commit(q)
+				continue
+			}
+			if closing {
+				return
+			}
+			if !l.catchUp() {
 				break
 			}
-			l.commit(q)
 		}
 	}
+}
+
+// inlineLag is how many times indexLag the worker index may trail before
+// an event commit writes it itself: catchUp writes it only when nothing is
+// queued, and a log that never goes quiet must still keep it within bounds.
+const inlineLag = 4
+
+// catchUp writes the worker index of the committed events in a transaction
+// of its own, once more than indexLag of them wait for it and no event waits
+// to be committed. It reports whether it wrote.
+//
+// The entries of a few thousand events for as many workers land on as many
+// pages: at 1,000 workers putting them took 12.8 ms before the fsync, and,
+// written with events, they delayed that commit, and the restart waiting
+// for it, by as much. Here an append that arrives meanwhile waits for them
+// only if it comes within that time.
+func (l *Log) catchUp() bool {
+	l.mu.Lock()
+	behind := l.durableSeq - l.indexed
+	ok := l.failed == nil
+	l.mu.Unlock()
+	if !ok || behind <= l.indexLag {
+		return false
+	}
+	var indexed events.Seq
+	err := l.update(func(tx *bolt.Tx) error {
+		if err := l.injected(FaultIndex); err != nil {
+			return err
+		}
+		if err := flushIndex(tx, 0); err != nil {
+			return err
+		}
+		indexed = metaSeq(tx, keyIndexed)
+		return nil
+	})
+	if err != nil {
+		// Fail-stop, as for a commit of events: an index that cannot be
+		// written is a file that cannot be trusted (update has failed the
+		// log already when bbolt's own commit failed).
+		var ce *CommitError
+		if !errors.As(err, &ce) {
+			l.poison(&CommitError{Path: l.path, Err: fmt.Errorf("worker index: %w", err)})
+		}
+		return false
+	}
+	l.mu.Lock()
+	l.indexed = indexed
+	l.mu.Unlock()
+	return true
 }
 
 func (l *Log) commit(q []*batch) {
 	last := q[len(q)-1]
 	lastSeq := last.ticket.last
 	head := events.Hash(last.recs[len(last.recs)-1])
+	var indexed events.Seq
 	err := guard(l.path, func() error {
 		err := l.db.Update(func(tx *bolt.Tx) error {
 			if err := l.injected(FaultBeforeWrite); err != nil {
 				return err
 			}
-			if err := writeBatches(tx, q, lastSeq, head, l.indexLag); err != nil {
+			if err := writeBatches(tx, q, lastSeq, head, inlineLag*l.indexLag); err != nil {
 				return err
 			}
+			indexed = metaSeq(tx, keyIndexed)
 			return l.injected(FaultBeforeSync)
 		})
 		if err == nil {
@@ -183,6 +238,7 @@ func (l *Log) commit(q []*batch) {
 	l.mu.Lock()
 	l.durableSeq = lastSeq
 	l.durableHd = head
+	l.indexed = indexed
 	l.mu.Unlock()
 	for _, b := range q {
 		b.ticket.resolve(nil)

@@ -45,11 +45,14 @@
 //	cursors   name                 → seq (8): how far a named reader got (created on first use)
 //
 // Worker names may not contain a NUL byte, since NUL ends the name in the index
-// key. The index trails the log by up to a few thousand events: a commit
-// writes it only once that many wait (and Close writes the rest), because
+// key. The index trails the log by up to a few thousand events, because
 // entries for many workers land on many pages and writing them with every
-// commit made group commit 3-4 times slower. Readers scan the short tail the
-// index does not cover yet. The events bucket is written with FillPercent 1.0: its keys only ever
+// commit made group commit 3-4 times slower. Once that many wait, the
+// committer writes them in a transaction of their own as soon as no event
+// waits to be committed, so that no event's commit carries them; only a log
+// that never goes quiet has an event commit write them, at four times that
+// lag. Close writes the rest. Readers scan the short tail the index does not
+// cover yet. The events bucket is written with FillPercent 1.0: its keys only ever
 // grow, so half-empty pages would only waste space (about 2x on disk).
 //
 // # Cursors

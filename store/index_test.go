@@ -1,10 +1,15 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -12,7 +17,8 @@ import (
 )
 
 // TestIndexTrailsLog checks worker queries against a plain filter of Scan
-// while the index trails the log by up to indexLag events, at every step.
+// while the index trails the log, by up to inlineLag times indexLag events,
+// at every step.
 func TestIndexTrailsLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.tend")
 	l := openT(t, path, Options{})
@@ -35,7 +41,7 @@ func TestIndexTrailsLog(t *testing.T) {
 		}
 		var indexed events.Seq
 		l.view(func(tx *bolt.Tx) error { indexed = metaSeq(tx, keyIndexed); return nil })
-		if lag := l.LastSeq() - indexed; lag > 10 {
+		if lag := l.LastSeq() - indexed; lag > inlineLag*10 {
 			t.Fatalf("round %d: index trails by %d", round, lag)
 		}
 		mustVerify(t, l)
@@ -91,5 +97,94 @@ func TestVerifyIndexAheadOfMeta(t *testing.T) {
 	r, err := l.Verify(nil)
 	if err != nil || r.OK || r.IndexProblems != 1 || r.FirstBad != 0 {
 		t.Fatalf("Verify = %+v, %v; want one index problem", r, err)
+	}
+}
+
+// The worker index is written in a transaction of its own, never in the
+// commit of the events that take it past its lag: a restart waiting for
+// that commit would wait for the index too. The index transaction is held
+// here; the events' commit must be done without it, and the index must
+// catch up once it is let go.
+func TestIndexIsNotWrittenWithTheEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.tend")
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	l := openT(t, path, Options{Fault: func(p FaultPoint) error {
+		if p == FaultIndex {
+			once.Do(func() { close(held) })
+			<-release
+		}
+		return nil
+	}})
+	l.indexLag = 10
+	var batch []*events.Event
+	for i := range 15 {
+		batch = append(batch, ev("w"+strconv.Itoa(i%3), events.Exited, i))
+	}
+	if err := l.AppendWait(batch...); err != nil {
+		t.Fatal(err)
+	}
+	var indexed events.Seq
+	l.view(func(tx *bolt.Tx) error { indexed = metaSeq(tx, keyIndexed); return nil })
+	if indexed != 0 {
+		close(release)
+		t.Fatalf("the commit of 15 events wrote their index (indexed %d): it waited for the index", indexed)
+	}
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("the index was not written in a transaction of its own once the log went quiet")
+	}
+	// Appends go on while the index is written; they wait only for it.
+	tk, err := l.Append(ev("w0", events.Spawned, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := tk.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for indexed < 15 {
+		if time.Now().After(deadline) {
+			t.Fatalf("indexed %d of 15 after the index transaction was let go", indexed)
+		}
+		time.Sleep(time.Millisecond)
+		l.view(func(tx *bolt.Tx) error { indexed = metaSeq(tx, keyIndexed); return nil })
+	}
+	mustVerify(t, l)
+	var got []events.Seq
+	if err := l.ScanWorker("w0", 0, func(e *events.Event) error { got = append(got, e.Seq); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []events.Seq{1, 4, 7, 10, 13, 16}; !slices.Equal(got, want) {
+		t.Fatalf("w0's events %v, want %v", got, want)
+	}
+}
+
+// A worker index that cannot be written fails the log, as a commit of
+// events that cannot be written does: nothing more is appended.
+func TestAFailedIndexFailsTheLog(t *testing.T) {
+	eio := syscall.EIO
+	l := openT(t, filepath.Join(t.TempDir(), "log.tend"), Options{Fault: func(p FaultPoint) error {
+		if p == FaultIndex {
+			return eio
+		}
+		return nil
+	}})
+	l.indexLag = 2
+	if err := l.AppendWait(ev("a", events.Exited, 1), ev("a", events.StartRequested, 2), ev("a", events.Spawned, 3)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Failed() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the log did not fail when its index could not be written")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := l.Append(ev("a", events.Exited, 4)); !errors.Is(err, ErrFailed) || !errors.Is(err, eio) {
+		t.Fatalf("Append after the index failed: %v", err)
 	}
 }

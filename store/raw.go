@@ -161,9 +161,14 @@ func (l *Log) writeRaw(recs [][]byte) error {
 	first := l.durableSeq + 1
 	b := &batch{recs: recs, ticket: &Ticket{first: first, last: first + events.Seq(len(recs)) - 1}}
 	head := events.Hash(recs[len(recs)-1])
+	var indexed events.Seq
 	err := guard(l.path, func() error {
 		return l.db.Update(func(tx *bolt.Tx) error {
-			return writeBatches(tx, []*batch{b}, b.ticket.last, head, l.indexLag)
+			if err := writeBatches(tx, []*batch{b}, b.ticket.last, head, l.indexLag); err != nil {
+				return err
+			}
+			indexed = metaSeq(tx, keyIndexed)
+			return nil
 		})
 	})
 	if err != nil {
@@ -171,5 +176,6 @@ func (l *Log) writeRaw(recs [][]byte) error {
 	}
 	l.durableSeq, l.nextSeq = b.ticket.last, b.ticket.last
 	l.durableHd, l.nextHead = head, head
+	l.indexed = indexed
 	return nil
 }

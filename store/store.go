@@ -130,9 +130,14 @@ const (
 	// meta-page fdatasync can leave when the kernel wrote the page anyway,
 	// and any error after the commit.
 	FaultAfterSync
+	// FaultIndex: inside the worker index's own transaction (catchUp),
+	// before any entry is put. An error fails the log as a failed commit
+	// of events would.
+	FaultIndex
 )
 
-var faultPointNames = [...]string{FaultBeforeWrite: "before-write", FaultBeforeSync: "before-sync", FaultAfterSync: "after-sync"}
+var faultPointNames = [...]string{FaultBeforeWrite: "before-write", FaultBeforeSync: "before-sync", FaultAfterSync: "after-sync",
+	FaultIndex: "index"}
 
 func (p FaultPoint) String() string {
 	if p > 0 && int(p) < len(faultPointNames) {
@@ -182,6 +187,7 @@ type Log struct {
 	nextHead   [32]byte   // hash of the record of nextSeq
 	durableSeq events.Seq // last seq committed and fsynced
 	durableHd  [32]byte   // hash of the record of durableSeq
+	indexed    events.Seq // last seq the committed worker index covers
 	queue      []*batch   // appended, not yet taken by the committer
 	failed     error      // the *CommitError once a commit failed; never cleared
 	closing    bool
@@ -422,6 +428,7 @@ func newLog(path string, db *bolt.DB, readOnly bool, st durable) *Log {
 		nextHead:   st.head,
 		durableSeq: st.last,
 		durableHd:  st.head,
+		indexed:    st.indexed,
 		indexLag:   defaultIndexLag,
 		kick:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
