@@ -76,6 +76,22 @@ PY
 fi
 rm -rf "$WORK/peers/results/raw"
 [ "$PEERS" = all ] && PEERS="supervisord runit s6 daemontools pm2"
+# A peer that is not installed fails every one of its reps deep in the
+# harness: say so before the run, and how to install it.
+for p in $PEERS; do
+  case $p in
+    runit) need=runsvdir ;;
+    daemontools) need=svscan ;;
+    s6|s6_plain) need=s6-svscan ;;
+    supervisord) need=supervisord ;;
+    pm2) need=$PEERS_DIR/node_modules/.bin/pm2 ;;
+    *) echo "bench-peers: no such peer: $p (supervisord runit s6 daemontools pm2)" >&2; exit 2 ;;
+  esac
+  if ! command -v "$need" >/dev/null 2>&1; then
+    echo "bench-peers: peer $p is not installed ($need not found): run $PEERS_DIR/setup.sh" >&2
+    exit 2
+  fi
+done
 mkdir -p "$WORK/raw" "$WORK/limits"
 
 echo "building tend ..." >&2
