@@ -175,7 +175,11 @@ start_timeout = "100ms"
 		}
 	}
 	if !stopping || !webExit {
-		t.Fatalf("the log does not show an orderly stop (daemon_stopping %v, web stopped %v)", stopping, webExit)
+		var b strings.Builder
+		for _, ev := range evs {
+			fmt.Fprintf(&b, "\n  %d %s %s %s→%s %q", ev.Seq, ev.Worker, ev.Type, ev.From, ev.To, ev.Cause)
+		}
+		t.Fatalf("the log does not show an orderly stop (daemon_stopping %v, web stopped %v):%s", stopping, webExit, b.String())
 	}
 }
 
