@@ -315,7 +315,7 @@ loop:
 		case <-d.sup.Halted():
 			return d.failStop(srv, stopRPC)
 		case <-ctx.Done():
-			why = "context ended"
+			why = stopCause(ctx, sigs)
 			break loop
 		case actor := <-d.shutdown:
 			why = "shutdown requested by " + actor
@@ -366,6 +366,26 @@ loop:
 		return &ExitError{Code: exit.Code, Worker: exit.Worker}
 	}
 	return nil
+}
+
+// stopCause is what the log says stopped a daemon whose context ended.
+// The command line's context ends on SIGTERM and SIGINT too (cli.Execute),
+// and which of it and the daemon's own signal channel the select sees
+// first is the scheduler's choice: either way the cause names the signal.
+func stopCause(ctx context.Context, sigs <-chan os.Signal) string {
+	select {
+	case sig := <-sigs:
+		if sig != syscall.SIGHUP { // a reload asked for as the daemon stops
+			return "signal " + sig.String()
+		}
+	default:
+	}
+	// The signal's cause also matches context.Canceled (errors.Is): only
+	// the bare sentinel says nothing more.
+	if c := context.Cause(ctx); c != nil && c != context.Canceled { //nolint:errorlint // the sentinel itself
+		return "context ended: " + c.Error()
+	}
+	return "context ended"
 }
 
 // ExitError is the end of a daemon whose exit_on setting stopped it
