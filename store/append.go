@@ -166,7 +166,7 @@ func (l *Log) catchUp() bool {
 		return false
 	}
 	var indexed events.Seq
-	err := l.update(func(tx *bolt.Tx) error {
+	err := l.update("worker index", func(tx *bolt.Tx) error {
 		if err := l.injected(FaultIndex); err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func (l *Log) catchUp() bool {
 		// log already when bbolt's own commit failed).
 		var ce *CommitError
 		if !errors.As(err, &ce) {
-			l.poison(&CommitError{Path: l.path, Err: fmt.Errorf("worker index: %w", err)})
+			l.poison(&CommitError{Path: l.path, What: "worker index", Err: err})
 		}
 		return false
 	}
@@ -263,10 +263,11 @@ func (l *Log) poison(err *CommitError) {
 	}
 }
 
-// update runs fn in a write transaction other than a commit of events (a
-// snapshot): refused once the log is failed, and failing it when its own
-// commit fails. An error fn returns is its own (bbolt wrote nothing).
-func (l *Log) update(fn func(tx *bolt.Tx) error) error {
+// update runs fn in a write transaction other than a commit of events
+// (what: a snapshot, the worker index): refused once the log is failed,
+// and failing it when its own commit fails. An error fn returns is its own
+// (bbolt wrote nothing).
+func (l *Log) update(what string, fn func(tx *bolt.Tx) error) error {
 	if err := l.Failed(); err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func (l *Log) update(fn func(tx *bolt.Tx) error) error {
 		})
 	})
 	if err != nil && fnErr == nil {
-		cerr := &CommitError{Path: l.path, Err: err}
+		cerr := &CommitError{Path: l.path, What: what, Err: err}
 		l.poison(cerr)
 		return cerr
 	}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -184,7 +185,8 @@ func TestAFailedIndexFailsTheLog(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := l.Append(ev("a", events.Exited, 4)); !errors.Is(err, ErrFailed) || !errors.Is(err, eio) {
+	if _, err := l.Append(ev("a", events.Exited, 4)); !errors.Is(err, ErrFailed) || !errors.Is(err, eio) ||
+		!strings.Contains(err.Error(), "commit of worker index") {
 		t.Fatalf("Append after the index failed: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ func (l *Log) SaveSnapshot(seq events.Seq, data []byte) error {
 	if l.readOnly {
 		return fmt.Errorf("store: snapshot at seq %d: %w", seq, ErrReadOnly)
 	}
-	return l.update(func(tx *bolt.Tx) error {
+	return l.update("snapshot", func(tx *bolt.Tx) error {
 		rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
 		if rec == nil {
 			return fmt.Errorf("store: snapshot at seq %d: %w", seq, ErrNotFound)

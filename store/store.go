@@ -110,6 +110,10 @@ type Options struct {
 	// point would. It is for fault-injection tests; the daemon never sets
 	// it.
 	Fault func(FaultPoint) error
+	// IndexLag, when above 0, is how many committed events may wait for
+	// their worker index entries instead of the default 4,096: tests of
+	// what uses the log lower it to reach the index's own transaction.
+	IndexLag int
 }
 
 // FaultPoint is a moment in a commit where Options.Fault may fail it.
@@ -150,12 +154,14 @@ func (p FaultPoint) String() string {
 // file, and the disk's error. It wraps ErrFailed and that error.
 type CommitError struct {
 	Path        string
-	First, Last events.Seq // the events of the failed commit (0, 0 for a snapshot)
-	Err         error
+	First, Last events.Seq // the events of the failed commit (0, 0 for a commit of none)
+	// What is what a commit of no events wrote: "snapshot" or "worker index".
+	What string
+	Err  error
 }
 
 func (e *CommitError) Error() string {
-	what := "snapshot"
+	what := e.What
 	if e.Last > 0 {
 		what = fmt.Sprintf("seq %d..%d", e.First, e.Last)
 	}
@@ -210,6 +216,9 @@ func Open(path string, opts Options) (*Log, error) {
 		return nil, &OpenError{Path: path, Err: err}
 	}
 	l.fault = opts.Fault
+	if opts.IndexLag > 0 {
+		l.indexLag = events.Seq(opts.IndexLag)
+	}
 	return l, nil
 }
 

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,10 +85,15 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	tk, aerr := s.log.Append(res.Events...)
 	if aerr != nil {
 		// Nothing of it is in the log. The pending world folded it, but
-		// the log refuses appends only after a failed commit (which halts
-		// the supervisor for good) or once it is closed: the pending
-		// world is never used again.
+		// the log refuses appends only after a failed commit or once it
+		// is closed: the pending world is never used again. A commit of
+		// events that failed has halted the supervisor already; one of the
+		// log's own (its worker index, a snapshot) halts it here, at the
+		// first decision it refuses.
 		s.mu.Unlock()
+		if errors.Is(aerr, store.ErrFailed) {
+			s.halt(aerr)
+		}
 		b.err = aerr
 		close(b.done)
 		return b, aerr

@@ -52,6 +52,8 @@ type rig struct {
 	// gate, when set, holds every commit before its fsync until it is
 	// closed, as a disk that stalls would (holdCommits).
 	gate atomic.Pointer[chan struct{}]
+	// indexLag, when set before open, is the log's IndexLag.
+	indexLag int
 	// cgroups: the spawner gives every incarnation a cgroup (newCgroupRig).
 	cgroups bool
 	tree    *cgroup.Tree
@@ -130,7 +132,7 @@ func newRigWith(t testing.TB, adjust func(*Config), specs ...*WorkerSpec) *rig {
 func (r *rig) open() {
 	t := r.t
 	var err error
-	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{Fault: func(at store.FaultPoint) error {
+	r.log, err = store.Open(filepath.Join(r.dir, "tend.db"), store.Options{IndexLag: r.indexLag, Fault: func(at store.FaultPoint) error {
 		if f := r.fault.Load(); f != nil && f.at == at {
 			return f.err
 		}

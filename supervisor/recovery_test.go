@@ -195,6 +195,53 @@ func TestFault_R07_FailedCommitHalts(t *testing.T) {
 	}
 }
 
+// The log writes its worker index in a transaction of its own, after the
+// events. When that write fails, the log fails, and the supervisor halts at
+// the first decision the log then refuses, as after a failed commit of
+// events: it never goes on deciding on a world the log does not hold. A new
+// supervisor on the file read back adopts the workers.
+func TestFault_R07_FailedIndexHalts(t *testing.T) {
+	specs := []*WorkerSpec{spec("a", proctest.Command("hang")), spec("b", proctest.Command("hang"))}
+	r := &rig{t: t, dir: t.TempDir(), indexLag: 1}
+	r.open()
+	r.load(specs...)
+	t.Cleanup(r.finish)
+	a := r.waitState("a", events.Running)
+	r.waitState("b", events.Running)
+	eio := errors.New("input/output error (injected)")
+	r.fault.Store(&injected{at: store.FaultIndex, err: eio})
+	// More events than the lag wait for the index: b's stop and its end
+	// (which the failed log may no longer take).
+	if _, err := r.sup.Stop(bg, "b", "cli uid=0"); err != nil && !errors.Is(err, store.ErrFailed) {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for r.log.Failed() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log did not fail with its index at seq %d", r.log.LastSeq())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := r.sup.Stop(bg, "a", "cli uid=0"); !errors.Is(err, store.ErrFailed) || !errors.Is(err, eio) {
+		t.Fatalf("a command after the index failed: %v, want the disk error wrapped in store.ErrFailed", err)
+	}
+	select {
+	case <-r.sup.Halted():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the supervisor did not halt when its log failed")
+	}
+	if err := r.sup.HaltErr(); !errors.Is(err, store.ErrFailed) || !errors.Is(err, eio) {
+		t.Fatalf("HaltErr %v", err)
+	}
+	r.fault.Store(nil)
+	r.crash()
+	r.open()
+	r.load(specs...)
+	if w := r.waitState("a", events.Running); w.PID != a.PID {
+		t.Fatalf("a after the failed index: %+v, want its process %d adopted", w, a.PID)
+	}
+}
+
 // unrecordedSpawn is a spawner after whose spawn the disk fails: the
 // process runs and the log never learns its pid, as when a daemon dies
 // between a spawn and the record of it.
