@@ -20,23 +20,32 @@ func AppendWorkers(dst []byte, ws []WorkerStatus) ([]byte, error) {
 	if ws == nil {
 		return append(dst, "null"...), nil
 	}
-	return AppendEach(dst, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] })
+	return AppendEach(dst, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] }, nil)
 }
 
 // AppendEach appends n workers as AppendWorkers appends a slice of them,
 // the i-th being what worker(i, scratch) returns: the daemon fills the one
 // scratch WorkerStatus for each of its views in turn instead of making a
 // slice of 10,000 of them first. What worker returns is read before the
-// next call.
-func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
-	return appendEach(dst, n, &indented, worker)
+// next call. With spill, what is encoded is handed to spill whenever it
+// reaches SpillAt bytes, so that an answer of 10,000 workers is sent as
+// it is made, from a buffer of a few pages.
+func AppendEach(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus, spill Spill) ([]byte, error) {
+	return appendEach(dst, n, &indented, worker, spill)
 }
 
 // AppendCompact is AppendEach in json.Marshal's compact form, as the
 // workers of the daemon's whole status (Status.Workers) are sent.
-func AppendCompact(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
-	return appendEach(dst, n, &compact, worker)
+func AppendCompact(dst []byte, n int, worker func(i int, scratch *WorkerStatus) *WorkerStatus, spill Spill) ([]byte, error) {
+	return appendEach(dst, n, &compact, worker, spill)
 }
+
+// Spill takes what an encoder has appended so far and returns the buffer
+// to go on appending to: encoded[:0] once it is written out.
+type Spill func(encoded []byte) ([]byte, error)
+
+// SpillAt is how much an encoder holds before it spills.
+const SpillAt = 64 << 10
 
 // layout is the white space of one form: json.MarshalIndent's with two
 // spaces, or json.Marshal's, which has none.
@@ -55,7 +64,7 @@ var (
 	compact  = layout{colon: ":"}
 )
 
-func appendEach(dst []byte, n int, l *layout, worker func(i int, scratch *WorkerStatus) *WorkerStatus) ([]byte, error) {
+func appendEach(dst []byte, n int, l *layout, worker func(i int, scratch *WorkerStatus) *WorkerStatus, spill Spill) ([]byte, error) {
 	if n == 0 {
 		return append(dst, "[]"...), nil
 	}
@@ -72,6 +81,11 @@ func appendEach(dst []byte, n int, l *layout, worker func(i int, scratch *Worker
 		w := worker(i, &scratch)
 		if dst, err = appendWorker(dst, l, w); err != nil {
 			return dst, fmt.Errorf("worker %q: %w", w.Name, err)
+		}
+		if spill != nil && len(dst) >= SpillAt {
+			if dst, err = spill(dst); err != nil {
+				return dst, err
+			}
 		}
 	}
 	dst = append(dst, l.end...)

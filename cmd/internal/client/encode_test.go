@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,7 +106,7 @@ func TestAppendCompactIsEncodingJSON(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		ws := rapid.SliceOfN(rapid.Custom(anyWorker), 0, 4).Draw(t, "workers")
 		want, werr := json.Marshal(ws)
-		got, gerr := AppendCompact(nil, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] })
+		got, gerr := AppendCompact(nil, len(ws), func(i int, _ *WorkerStatus) *WorkerStatus { return &ws[i] }, nil)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("encoding/json's error %v, ours %v", werr, gerr)
 		}
@@ -112,4 +114,56 @@ func TestAppendCompactIsEncodingJSON(t *testing.T) {
 			t.Fatalf("bytes differ:\nencoding/json: %q\nours:          %q", want, got)
 		}
 	})
+}
+
+// Spilled as it goes, an answer is the same bytes, and no spill holds much
+// more than SpillAt.
+func TestSpilledIsTheSameBytes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		some := rapid.SliceOfN(rapid.Custom(anyWorker), 1, 3).Draw(t, "workers")
+		n := rapid.IntRange(0, 2000).Draw(t, "n")
+		compactForm := rapid.Bool().Draw(t, "compact")
+		enc := AppendEach
+		if compactForm {
+			enc = AppendCompact
+		}
+		each := func(i int, _ *WorkerStatus) *WorkerStatus { return &some[i%len(some)] }
+		want, werr := enc(nil, n, each, nil)
+		var sent []byte
+		spills := 0
+		got, gerr := enc(nil, n, each, func(b []byte) ([]byte, error) {
+			if len(b) < SpillAt || len(b) > 2*SpillAt {
+				t.Fatalf("spilled %d bytes (SpillAt %d)", len(b), SpillAt)
+			}
+			spills++
+			sent = append(sent, b...)
+			return b[:0], nil
+		})
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("unspilled error %v, spilled %v", werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if got = append(sent, got...); !bytes.Equal(got, want) {
+			t.Fatalf("spilled bytes differ (%d spills): %d bytes against %d", spills, len(got), len(want))
+		}
+		if len(want) >= 2*SpillAt && spills == 0 {
+			t.Fatalf("%d bytes and no spill", len(want))
+		}
+	})
+}
+
+// A spill that fails ends the encoding with its error.
+func TestAFailedSpillEndsTheAnswer(t *testing.T) {
+	w := WorkerStatus{Name: "w", State: "Running", Cause: strings.Repeat("x", 1000)}
+	calls := 0
+	broken := errors.New("broken pipe")
+	_, err := AppendEach(nil, 1000, func(int, *WorkerStatus) *WorkerStatus { return &w }, func(b []byte) ([]byte, error) {
+		calls++
+		return b, broken
+	})
+	if !errors.Is(err, broken) || calls != 1 {
+		t.Fatalf("after a failed spill: err %v, %d spills", err, calls)
+	}
 }

@@ -12,8 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
@@ -47,10 +45,6 @@ type api struct {
 	// stall is how long a command's wait lasts without progress when the
 	// client names no timeout: defaultStall, shorter in tests.
 	stall time.Duration
-	// statusBufs holds *statusBuffers between status answers;
-	// statusLen is the length of the last answer naming no worker (all).
-	statusBufs sync.Pool
-	statusLen  atomic.Int64
 }
 
 func (d *Daemon) handler() http.Handler {
@@ -120,22 +114,10 @@ func failErr(w http.ResponseWriter, err error) {
 	fail(w, status, code, err)
 }
 
-// statusBuffers are what one status answer is made in, kept in
-// api.statusBufs for the next: at 10,000 workers a status made 3 MB of
-// views and 3 MB of bytes each time, for the collector to mark and sweep
-// against a live heap of 25 MB.
-type statusBuffers struct {
-	views []supervisor.WorkerView
-	out   []byte
-}
-
 func (a *api) status(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	bufs, _ := a.statusBufs.Get().(*statusBuffers)
-	if bufs == nil {
-		bufs = new(statusBuffers)
-	}
-	defer a.statusBufs.Put(bufs)
+	bufs := a.d.statusBufs.get()
+	defer func() { a.d.statusBufs.put(bufs, time.Now()) }()
 	views, seq, err := a.d.sup.AppendViews(bufs.views, q["name"])
 	// The views name the world's strings: the slice kept for the next
 	// answer holds none of them.
@@ -145,45 +127,70 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no_such_worker", err)
 		return
 	}
-	// Room for as much as the last answer, so that a fresh buffer is made
-	// once and not grown by doubling through the encoding.
-	want := 256*len(views) + 4096
-	if n := int(a.statusLen.Load()) + 4096; n > want && len(q["name"]) == 0 {
-		want = n
+	if cap(bufs.out) < statusOut {
+		bufs.out = make([]byte, 0, statusOut)
 	}
-	if cap(bufs.out) < want {
-		bufs.out = make([]byte, 0, want)
-	}
+	ans := answer{w: w}
+	w.Header().Set("Content-Type", "application/json")
+	var b []byte
 	if q.Get("view") == client.ViewWorkers {
 		// The workers as `tend status -o json` prints them: the client
 		// copies these bytes to its output.
-		b, err := appendStatus(bufs.out[:0], views)
-		if err != nil {
-			fail(w, http.StatusInternalServerError, "failed", err)
-			return
-		}
-		b = append(b, '\n')
-		bufs.out = b
-		if len(q["name"]) == 0 {
-			a.statusLen.Store(int64(len(b)))
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		w.Header().Set(client.ViewHeader, client.ViewWorkers)
-		_, _ = w.Write(b)
-		return
+		b, err = appendStatus(bufs.out[:0], views, ans.spill)
+		b = append(b, '\n')
+	} else {
+		out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status()}
+		a.d.out.status(&out)
+		b, err = appendWholeStatus(bufs.out[:0], &out, views, ans.spill)
 	}
-	out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status()}
-	a.d.out.status(&out)
-	b, err := appendWholeStatus(bufs.out[:0], &out, views)
+	bufs.out = b[:0]
 	if err != nil {
-		fail(w, http.StatusInternalServerError, "failed", err)
+		ans.fail(err)
 		return
 	}
-	bufs.out = b
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	_, _ = w.Write(b)
+	ans.finish(b)
+}
+
+// statusOut is the room a status answer is encoded in: it is sent each
+// time it holds client.SpillAt bytes, the last worker's included.
+const statusOut = client.SpillAt + 16<<10
+
+// answer sends a status as it is encoded: whole, with its length, when it
+// fits in one spill, or else in chunks, one per spill. A status of 10,000
+// workers is 3 MB, which the daemon encoded whole first: a buffer that
+// large is pages the kernel maps afresh whenever the daemon has handed its
+// free memory back, 800 faults each time.
+type answer struct {
+	w       http.ResponseWriter
+	started bool // a spill was sent: the answer's head is gone
+}
+
+func (s *answer) spill(b []byte) ([]byte, error) {
+	s.started = true
+	if _, err := s.w.Write(b); err != nil {
+		return b, err
+	}
+	return b[:0], nil
+}
+
+// finish sends the rest, b.
+func (s *answer) finish(b []byte) {
+	if !s.started {
+		s.w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	}
+	_, _ = s.w.Write(b)
+}
+
+// fail answers err, or, once part of the answer is sent, cuts the
+// connection: the client then reads an answer cut short, an error, not a
+// status that lacks some workers.
+func (s *answer) fail(err error) {
+	if !s.started {
+		fail(s.w, http.StatusInternalServerError, "failed", err)
+		return
+	}
+	panic(http.ErrAbortHandler)
 }
 
 // appendWholeStatus appends the answer to GET /v1/status: st with views
@@ -192,7 +199,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 // encoded by hand in the same compact form, without a WorkerStatus each
 // and without reflection (a third of a status table's time at 10,000
 // workers).
-func appendWholeStatus(dst []byte, st *client.Status, views []supervisor.WorkerView) ([]byte, error) {
+func appendWholeStatus(dst []byte, st *client.Status, views []supervisor.WorkerView, spill client.Spill) ([]byte, error) {
 	head, err := json.Marshal(st)
 	if err != nil {
 		return dst, err
@@ -206,7 +213,7 @@ func appendWholeStatus(dst []byte, st *client.Status, views []supervisor.WorkerV
 	dst, err = client.AppendCompact(dst, len(views), func(i int, ws *client.WorkerStatus) *client.WorkerStatus {
 		workerStatus(ws, &views[i], &sc)
 		return ws
-	})
+	}, spill)
 	if err != nil {
 		return dst, err
 	}
@@ -215,12 +222,12 @@ func appendWholeStatus(dst []byte, st *client.Status, views []supervisor.WorkerV
 
 // appendStatus appends views as `tend status -o json` prints them,
 // without a WorkerStatus for each.
-func appendStatus(dst []byte, views []supervisor.WorkerView) ([]byte, error) {
+func appendStatus(dst []byte, views []supervisor.WorkerView, spill client.Spill) ([]byte, error) {
 	var sc statusScratch
 	return client.AppendEach(dst, len(views), func(i int, st *client.WorkerStatus) *client.WorkerStatus {
 		workerStatus(st, &views[i], &sc)
 		return st
-	})
+	}, spill)
 }
 
 // statusScratch holds what a WorkerStatus points to: one serves every

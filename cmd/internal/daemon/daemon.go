@@ -78,9 +78,12 @@ type Daemon struct {
 	uid     uint32
 	gid     int // socket group, -1 when none
 
-	metrics  *metrics.Metrics
-	shutdown chan string // a shutdown asked for over a control interface, with its actor
-	out      outbound    // export to NATS and alerts
+	metrics *metrics.Metrics
+	// statusBufs keeps status answers' buffers for the next (api.status),
+	// until the trim loop releases them.
+	statusBufs statusCache
+	shutdown   chan string // a shutdown asked for over a control interface, with its actor
+	out        outbound    // export to NATS and alerts
 
 	reloadMu sync.Mutex // one reload at a time
 	cfgMu    sync.Mutex
@@ -203,7 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	sctx, stopSampler := context.WithCancel(context.Background())
 	defer stopSampler()
 	go d.sampler.Run(sctx)
-	go trimLoop(sctx)
+	go trimLoop(sctx, d.statusBufs.release)
 
 	// Workers whose output is "-" write to the daemon's own stdout and
 	// stderr through the console, which ends with the daemon, after the

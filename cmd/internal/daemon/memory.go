@@ -97,30 +97,43 @@ type trimmer struct {
 	text     []textRange
 	baseText uint64
 	lastText time.Time
+	// release, when set, lets go of memory kept for reuse that has not
+	// been used for a while (the status answers' buffers), and returns how
+	// many bytes; at least releaseFloor of them are handed back at once,
+	// by a trim, once the daemon is quiet.
+	release func(at time.Time) int
 }
+
+// releaseFloor is how much kept memory let go of is worth a trim of its
+// own: a status answer's buffers at about 1,500 workers.
+const releaseFloor = 1 << 20
 
 // look looks at the heap and trims it when shouldTrim says so; it reports
 // whether it did.
 func (t *trimmer) look(at time.Time) bool {
 	now := allocated()
 	trim := shouldTrim(t.prev, now, t.base, t.last, at)
-	if trim {
+	released := t.release != nil && t.release(at) >= releaseFloor && now-t.prev < trimQuiet
+	if trim || released {
 		debug.FreeOSMemory()
 		t.base, t.last = now, at
 	}
-	if t.text != nil && shouldTrimText(t.prev, now, t.baseText, t.lastText, at) {
+	// The collection of a trim runs code enough to map much of the text
+	// again: a trim for what was released, which follows little
+	// allocation, is followed by the text's.
+	if t.text != nil && (released || shouldTrimText(t.prev, now, t.baseText, t.lastText, at)) {
 		trimText(t.text)
 		t.baseText, t.lastText = now, at
 	}
 	t.prev = now
-	return trim
+	return trim || released
 }
 
-// trimLoop runs until ctx ends.
-func trimLoop(ctx context.Context) {
+// trimLoop runs until ctx ends; release is the trimmer's.
+func trimLoop(ctx context.Context, release func(time.Time) int) {
 	tk := time.NewTicker(trimEvery)
 	defer tk.Stop()
-	t := trimmer{prev: allocated(), text: textSet()}
+	t := trimmer{prev: allocated(), text: textSet(), release: release}
 	for {
 		select {
 		case <-ctx.Done():

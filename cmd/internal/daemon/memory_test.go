@@ -79,3 +79,29 @@ func TestTrimHandsBackABurst(t *testing.T) {
 		t.Fatal("trimmed again with no burst since")
 	}
 }
+
+// Kept memory let go of by release (status buffers unused for a while) is
+// handed back by the same look, once quiet, however little was allocated
+// since the last trim; a release of little, or none, is no trim.
+func TestLookTrimsWhatIsReleased(t *testing.T) {
+	freed := 0
+	tr := trimmer{base: allocated(), last: time.Now(), release: func(time.Time) int { return freed }}
+	tr.prev = allocated()
+	if tr.look(time.Now()) {
+		t.Fatal("a trim with nothing released and nothing allocated")
+	}
+	freed = releaseFloor - 1
+	tr.prev = allocated()
+	if tr.look(time.Now()) {
+		t.Fatal("a trim for less than releaseFloor released")
+	}
+	freed = 8 << 20
+	tr.prev = allocated()
+	if !tr.look(time.Now()) {
+		t.Fatal("8 MiB released, and no trim")
+	}
+	tr.prev = allocated() - 2*trimQuiet // busy
+	if tr.look(time.Now()) {
+		t.Fatal("a trim while the daemon is busy")
+	}
+}
