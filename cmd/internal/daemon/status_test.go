@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -185,19 +186,22 @@ func TestStatusKeepsItsBuffers(t *testing.T) {
 	if w.n < 200*n {
 		t.Fatalf("status of %d workers is %d bytes", n, w.n)
 	}
-	const runs = 10
+	// The median of runs: the count is the whole process's, and what the
+	// other tests left running allocates now and then too.
+	const runs = 11
 	var before, after runtime.MemStats
-	var allocated uint64
-	for range runs {
+	per := make([]float64, runs)
+	for i := range per {
 		runtime.GC()
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		a.status(w, statusJSON)
 		runtime.ReadMemStats(&after)
-		allocated += after.TotalAlloc - before.TotalAlloc
+		per[i] = float64(after.TotalAlloc-before.TotalAlloc) / n
 	}
-	if per := float64(allocated) / runs / n; per > 16 {
-		t.Fatalf("a status after two collections allocates %.0f bytes a worker, want at most 16: its views and bytes are made again", per)
+	slices.Sort(per)
+	if per[runs/2] > 16 {
+		t.Fatalf("a status after two collections allocates %.0f bytes a worker (median; runs %.0f), want at most 16: its views and bytes are made again", per[runs/2], per)
 	}
 	// Unused for statusIdle, they are let go of, and the next answer
 	// makes them again.
