@@ -179,9 +179,18 @@ func TestMasterSIGKILLLeavesNothing(t *testing.T) {
 // tend's, and pins it.
 func startDecoy(t *testing.T, pid int) (int, *pins) {
 	t.Helper()
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		t.Fatal(err)
+	// A process in the middle of an exec shows no environment: a hook
+	// read as it exec'd its sleep gave the decoy none, and no marker to
+	// copy (under load, one run in a few).
+	var env []byte
+	for deadline := time.Now().Add(5 * time.Second); len(env) == 0; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if env, err = os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ"); err != nil {
+			t.Fatal(err)
+		}
+		if len(env) == 0 && time.Now().After(deadline) {
+			t.Fatalf("pid %d shows no environment to copy", pid)
+		}
 	}
 	cmd := exec.Command("/bin/sleep", "1000")
 	cmd.Env = strings.Split(strings.TrimRight(string(env), "\x00"), "\x00")
@@ -240,6 +249,8 @@ stop_timeout = "1s"
 		for _, n := range names {
 			procs = append(procs, before[n].PID)
 		}
+		// Which is which, for a failure that names a pid.
+		t.Logf("master's children, timer's timeout, [escaper,] then the leaders of %v: %v", names, procs)
 		all := pinProcs(t, procs...)
 
 		// The decoy: every marker of the master, a process group and a
