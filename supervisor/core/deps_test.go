@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm/policy"
 )
 
 func withDeps(deps ...Dep) func(*Spec) {
@@ -263,5 +264,34 @@ func TestRecoveryStopsADependentOnce(t *testing.T) {
 	}
 	if got := m.worker("web"); got != "Stopping/" {
 		t.Errorf("web is %s after recovery, want Stopping", got)
+	}
+}
+
+// A requirement that ends while the daemon shuts down, leaving the workers
+// running, is not restarted and leaves its dependent's wait alone: waits
+// are not judged while the daemon closes. The next daemon's recovery
+// judges every wait again, and the dependent's wait names the requirement
+// that cannot come up. Without that, the wait said only what it said
+// before, and stayed so until the requirement changed again (the property
+// test of start-up order found one naming one of two such requirements).
+func TestRecoveryJudgesEveryWaitAgain(t *testing.T) {
+	m := newMachine(t)
+	db := spec("db", readyBy(ReadyNotify, time.Minute), func(s *Spec) { s.Policy.Restart = policy.Never; s.Digest += "-never" })
+	app := spec("app", withDeps(Dep{Name: "db", Cond: Ready}))
+	db.Autostart, app.Autostart = false, false
+	m.step(Load{Specs: []*Spec{app, db}, Hash: "c", Actor: "op", First: true})
+	m.step(Command{Verb: Start, Workers: []string{"app"}, Actor: "op"})
+	m.spawn("db")
+	m.step(Shutdown{LeaveRunning: true, Cause: "SIGTERM"})
+	m.step(Exited{Worker: "db", Inc: 1, PID: 501, Exit: Exit{Code: 1, HasCode: true, Desc: "exit status 1"}})
+	if w := m.st.World.Worker("app"); w.Waiting != "start" || w.WaitBlocked != "" {
+		t.Fatalf("while closing, app's wait was judged again (%q, blocked %q): this test proves nothing", w.WaitCause, w.WaitBlocked)
+	}
+	m.crash(-1)
+	m.step(Load{Specs: []*Spec{app, db}, Hash: "c", Actor: "daemon", First: true})
+	m.step(Recovered{Workers: map[string]Found{}})
+	w := m.st.World.Worker("app")
+	if w.Waiting != "start" || !strings.Contains(w.WaitBlocked, "db cannot come up") {
+		t.Fatalf("after recovery app waits %q for %q (blocked %q), want it to say db cannot come up", w.Waiting, w.WaitCause, w.WaitBlocked)
 	}
 }

@@ -170,6 +170,18 @@ func (d *decision) recovered(in Recovered) error {
 			}
 		}
 	}
+	// Every wait to start is judged again, against the world as recovery
+	// found it. While the last daemon was closing, waits were left alone
+	// (letThrough), so a requirement that ended then, or whose restart
+	// was cancelled then, left its dependents' waits saying it would come
+	// up; and settle judges only the waits of what this decision touched.
+	// The property test of start-up order found such a wait, naming one of
+	// two requirements that could not come up.
+	for _, n := range d.w.Names(false) {
+		if d.w.Worker(n).Waiting == "start" {
+			d.letThrough(n)
+		}
+	}
 	return d.settleHooks(in.Seq, rerun)
 }
 
