@@ -113,7 +113,9 @@ const releaseFloor = 1 << 20
 func (t *trimmer) look(at time.Time) bool {
 	now := allocated()
 	trim := shouldTrim(t.prev, now, t.base, t.last, at)
-	released := t.release != nil && t.release(at) >= releaseFloor && now-t.prev < trimQuiet
+	// Only a quiet daemon lets go of them: one busy now may well be
+	// answering status, and what it let go of would wait for a collection.
+	released := t.release != nil && now-t.prev < trimQuiet && t.release(at) >= releaseFloor
 	if trim || released {
 		debug.FreeOSMemory()
 		t.base, t.last = now, at

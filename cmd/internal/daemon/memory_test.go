@@ -82,10 +82,11 @@ func TestTrimHandsBackABurst(t *testing.T) {
 
 // Kept memory let go of by release (status buffers unused for a while) is
 // handed back by the same look, once quiet, however little was allocated
-// since the last trim; a release of little, or none, is no trim.
+// since the last trim; a release of little, or none, is no trim; a busy
+// daemon keeps it until it is quiet.
 func TestLookTrimsWhatIsReleased(t *testing.T) {
-	freed := 0
-	tr := trimmer{base: allocated(), last: time.Now(), release: func(time.Time) int { return freed }}
+	freed, asked := 0, 0
+	tr := trimmer{base: allocated(), last: time.Now(), release: func(time.Time) int { asked++; return freed }}
 	tr.prev = allocated()
 	if tr.look(time.Now()) {
 		t.Fatal("a trim with nothing released and nothing allocated")
@@ -101,7 +102,11 @@ func TestLookTrimsWhatIsReleased(t *testing.T) {
 		t.Fatal("8 MiB released, and no trim")
 	}
 	tr.prev = allocated() - 2*trimQuiet // busy
+	before := asked
 	if tr.look(time.Now()) {
 		t.Fatal("a trim while the daemon is busy")
+	}
+	if asked != before {
+		t.Fatal("a busy daemon let go of what it keeps: it would wait for a collection, not be handed back")
 	}
 }
