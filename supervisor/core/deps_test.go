@@ -295,3 +295,28 @@ func TestRecoveryJudgesEveryWaitAgain(t *testing.T) {
 		t.Fatalf("after recovery app waits %q for %q (blocked %q), want it to say db cannot come up", w.Waiting, w.WaitCause, w.WaitBlocked)
 	}
 }
+
+// A one-shot requirement that completes while the daemon shuts down,
+// leaving the workers running, lets nothing through then; the next
+// daemon's recovery starts its dependent, whose requirement now holds.
+// Without that, the start waited until the requirement changed again.
+func TestRecoveryLetsAWaitingStartThrough(t *testing.T) {
+	m := newMachine(t)
+	mig := spec("mig", oneshot)
+	app := spec("app", withDeps(Dep{Name: "mig", Cond: Completed}))
+	app.Autostart = false
+	m.step(Load{Specs: []*Spec{app, mig}, Hash: "c", Actor: "op", First: true})
+	m.step(Command{Verb: Start, Workers: []string{"app"}, Actor: "op"})
+	m.spawn("mig")
+	m.step(Shutdown{LeaveRunning: true, Cause: "SIGTERM"})
+	m.step(Exited{Worker: "mig", Inc: 1, PID: 501, Exit: Exit{Code: 0, HasCode: true, Desc: "exit status 0"}})
+	if got := m.worker("app"); got != "Stopped/start" {
+		t.Fatalf("while closing app is %s, want still waiting: this test proves nothing", got)
+	}
+	m.crash(-1)
+	m.step(Load{Specs: []*Spec{app, mig}, Hash: "c", Actor: "daemon", First: true})
+	res := m.step(Recovered{Workers: map[string]Found{}})
+	if got := m.worker("app"); got != "Starting/" {
+		t.Fatalf("after recovery app is %s (%s / %s), want it started: mig completed", got, types(res.Events), kinds(res.Effects))
+	}
+}
