@@ -109,6 +109,9 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	if qerr := s.enqueue(b); qerr != nil {
 		return b, qerr
 	}
+	// While the decision commits, what its spawns need before their fork
+	// is made: the fork follows the commit at once.
+	s.ex.stage(b.effects)
 	return b, err
 }
 

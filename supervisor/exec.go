@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -306,6 +307,7 @@ func (x *executor) signal(f effect) {
 	// A crash after the signal, before it is recorded.
 	// gofail: var crashAfterSignal struct{}
 	// crashHere()
+
 	// Not waited for: the report's place in the log is taken here, before
 	// the end it may cause can be reported; its commit is not waited for
 	// under the lock, which the end's report waits on.
@@ -400,6 +402,59 @@ func (x *executor) prepare(f effect) {
 			_ = pr.Prepare(outputSpec(spec.Name, spec))
 		}
 	}()
+}
+
+// stageLimit bounds the spawns of one decision that are staged while it
+// commits: a respawn, or a few. A start of many is paced by spawnsAhead
+// instead; staged all at once, they would hold all their files open.
+const stageLimit = 4
+
+// stage has the Spawner make ahead, for the spawns among a decision's
+// effects, what each needs before its fork (Stager). It runs on the
+// deciding goroutine while the committer writes, so the spawn after the
+// commit only forks. Nothing staged runs anything: a spawn that does not
+// come (a failed commit, a closing daemon) leaves an empty cgroup and
+// open files that its worker's next spawn, or the Spawner's Close, undoes.
+func (x *executor) stage(effs []effect) {
+	st, ok := x.s.cfg.Spawner.(Stager)
+	if !ok {
+		return
+	}
+	n := 0
+	for _, f := range effs {
+		if f.Kind == core.Spawn {
+			n++
+		}
+	}
+	if n == 0 || n > stageLimit {
+		return
+	}
+	// The committer was readied by the append to run next on this
+	// processor, which it would not get before this goroutine blocked:
+	// staged first, the spawn's files and cgroup delayed the commit by
+	// as long as they took. Yielding runs the committer here at once,
+	// and this goroutine, woken elsewhere, stages beside its writes.
+	runtime.Gosched()
+	for _, f := range effs {
+		if f.Kind == core.Spawn && f.spec != nil && x.s.ctx.Err() == nil {
+			st.Stage(spawnSpec(f))
+		}
+	}
+	// A crash once a spawn is staged, before its decision is durable: the
+	// next daemon finds its empty cgroup, and no record of it.
+	// gofail: var crashAfterStage struct{}
+	// crashHere()
+}
+
+// spawnSpec is the part of the proc.Spec of spawn f that does not depend
+// on its runtime (environment, readiness, relay or console pipes): all
+// that Stager.Stage uses.
+func spawnSpec(f effect) proc.Spec {
+	spec := f.spec
+	ps := outputSpec(f.Worker, spec)
+	ps.Incarnation, ps.Command, ps.Dir = uint64(f.Inc), spec.Command, spec.Dir
+	ps.Umask, ps.NoNewPrivs, ps.Rlimits, ps.CgroupLimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits, spec.CgroupLimits
+	return ps
 }
 
 // outputSpec is the part of a worker's proc.Spec that names its output,
@@ -512,7 +567,7 @@ func (x *executor) spawn(f effect) {
 	if s.cfg.Instance != "" {
 		env = append(env, proc.EnvInstance+"="+s.cfg.Instance)
 	}
-	ps := outputSpec(f.Worker, spec)
+	ps := spawnSpec(f)
 	ps.Files = map[int]*os.File{}
 	ready, env, err := x.prepareReady(f.Worker, f.Inc, spec, env, ps.Files)
 	if err == nil {
@@ -527,13 +582,17 @@ func (x *executor) spawn(f effect) {
 	default:
 		pipes, err = x.consolePipes(f.Worker, spec, ps.Files)
 	}
-	ps.Incarnation, ps.Command, ps.Dir, ps.Env = uint64(f.Inc), spec.Command, spec.Dir, env
-	ps.Umask, ps.NoNewPrivs, ps.Rlimits, ps.CgroupLimits = spec.Umask, spec.NoNewPrivs, spec.Rlimits, spec.CgroupLimits
+	ps.Env = env
 	var p Process
 	switch {
-	case err != nil:
-	case s.ctx.Err() != nil:
+	case err == nil && s.ctx.Err() != nil:
 		err = ErrClosed
+		fallthrough
+	case err != nil:
+		// No Start: what was staged for it is undone now.
+		if st, ok := s.cfg.Spawner.(Stager); ok {
+			st.Unstage(f.Worker, uint64(f.Inc))
+		}
 	default:
 		s.spawnSem <- struct{}{}
 		p, err = s.cfg.Spawner.Start(ps)

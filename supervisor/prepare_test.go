@@ -4,10 +4,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/events"
+	"github.com/tendhq/tend/fsm"
+	"github.com/tendhq/tend/fsm/policy"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
@@ -60,5 +66,63 @@ func TestLoadPreparesOutputOfStartedWorkers(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "logs", "idle.out")); !os.IsNotExist(err) {
 		t.Errorf("a worker that does not start got an output file (%v)", err)
+	}
+}
+
+// A respawn's output file and cgroup are made while the decision to make
+// it commits, and nothing runs before that decision is durable: with the
+// commit held, incarnation 2's cgroup and output file exist and none of
+// its processes does; once the commit goes through, incarnation 2 runs in
+// that very cgroup.
+func TestRespawnIsStagedWhileItCommits(t *testing.T) {
+	dir := t.TempDir()
+	sp := spec("w", []string{"/bin/sh", "-c", "echo $TEND_INCARNATION >> " + filepath.Join(dir, "ran") + "; exec sleep 1000"})
+	sp.Policy.Restart = policy.Always
+	sp.Policy.BackoffInitial = 0 // the respawn is decided with the exit, as the peer harness configures it
+	sp.Stdout = filepath.Join(dir, "w.out")
+	r := newCgroupRig(t, sp)
+	w := r.waitState("w", events.Running)
+	if err := os.Remove(sp.Stdout); err != nil {
+		t.Fatal(err)
+	}
+	group := filepath.Join(r.tree.Info().Dir, "w.2")
+	release := r.holdCommits()
+	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, gerr := os.Stat(group)
+		_, oerr := os.Stat(sp.Stdout)
+		if gerr == nil && oerr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incarnation 2 not staged while its decision commits: cgroup %v, output %v", gerr, oerr)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(group, &before); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if b, _ := os.ReadFile(filepath.Join(dir, "ran")); string(b) != "1\n" {
+		t.Fatalf("incarnations run before the respawn is durable: %q", b)
+	}
+	if procs, _ := os.ReadFile(filepath.Join(group, "cgroup.procs")); len(procs) != 0 {
+		t.Fatalf("processes in incarnation 2's cgroup before its decision is durable: %q", procs)
+	}
+	release()
+	w = r.waitFor("w", "running incarnation 2", func(w *fsm.Worker) bool {
+		return w.State == events.Running && w.Incarnation == 2
+	})
+	var after syscall.Stat_t
+	if err := syscall.Stat(group, &after); err != nil || after.Ino != before.Ino {
+		t.Fatalf("incarnation 2 did not run in the staged cgroup (%v)", err)
+	}
+	procs, _ := os.ReadFile(filepath.Join(group, "cgroup.procs"))
+	if !strings.Contains(string(procs), strconv.Itoa(w.PID)) {
+		t.Fatalf("incarnation 2 (pid %d) is not in its staged cgroup: %q", w.PID, procs)
 	}
 }

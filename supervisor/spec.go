@@ -276,6 +276,14 @@ type Preparer interface {
 	Prepare(spec proc.Spec) error
 }
 
+// Stager is a Spawner that can make ahead what a spawn needs before its
+// fork (proc.Spawner.Stage): the supervisor stages a respawn while the
+// decision to make it commits. Optional: without it Start makes it all.
+type Stager interface {
+	Stage(spec proc.Spec)
+	Unstage(worker string, inc uint64)
+}
+
 // ProcSpawner adapts *proc.Spawner to Spawner.
 type ProcSpawner struct{ *proc.Spawner }
 
@@ -327,6 +335,7 @@ func (RealClock) AfterFunc(d time.Duration, f func()) func() bool { return time.
 var (
 	_ Spawner        = ProcSpawner{}
 	_ Preparer       = ProcSpawner{}
+	_ Stager         = ProcSpawner{}
 	_ Watcher        = (*limits.Sampler)(nil)
 	_ MembersWatcher = (*limits.Sampler)(nil)
 	_ Prober         = health.Run

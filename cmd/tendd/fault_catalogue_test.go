@@ -872,7 +872,8 @@ func failpointBinary(t *testing.T) string {
 
 // TestFault_R01_CrashAtEveryFailpoint (row 1): the daemon dies (SIGKILL of
 // itself) at each point between a decision and what follows it: handed to
-// the log and not yet durable, durable and not acted on, acted on and not
+// the log and not yet durable, a respawn staged (its empty cgroup and open
+// files) and its decision not yet durable, durable and not acted on, acted on and not
 // answered, forked and the spawn not recorded, signalled and the signal not
 // recorded, SIGKILL recorded and not sent; each at a random hit while
 // clients churn. The next daemon (without failpoints) must hold every
@@ -907,7 +908,7 @@ func TestFault_R01_CrashAtEveryFailpoint(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	points := []string{"crashAfterAppend", "crashAfterCommit", "crashBeforeEffects", "crashAfterSpawn", "crashAfterSignal", "crashBeforeKill"}
+	points := []string{"crashAfterAppend", "crashAfterStage", "crashAfterCommit", "crashBeforeEffects", "crashAfterSpawn", "crashAfterSignal", "crashBeforeKill"}
 	hit := map[string]int{}
 	var pending []events.JSON
 	for round := range 4 {

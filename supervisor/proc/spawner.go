@@ -65,11 +65,17 @@ type Spawner struct {
 
 	tree *cgroup.Tree // nil: process groups
 
-	// mu guards live, closed, forking and trusted.
+	// mu guards live, closed, forking, staged and trusted.
 	mu      sync.Mutex
 	live    map[int]*Process // unreaped worker leaders by pid
 	closed  bool
 	forking int // Starts past the closed check and not yet done with /dev/null
+	// staged is what Stage made ahead of a worker's next Start, by worker:
+	// at most one each, taken by that Start, or undone by the next Stage,
+	// by Unstage or by Close. Start leaves a taken mark in its place, so
+	// that a Stage that comes late never touches an incarnation whose
+	// Start has begun.
+	staged map[string]*staged
 	// trusted are the sessions whose members may be taken for this
 	// instance's by their markers (see Leftovers): the daemon's own, and
 	// those of worker leaders adopted by their recorded identity.
@@ -173,7 +179,15 @@ func (s *Spawner) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		staged := s.staged
+		s.staged = nil
 		s.mu.Unlock()
+		for _, st := range staged {
+			if !st.taken {
+				<-st.done
+				st.discard()
+			}
+		}
 		close(s.stop)
 		s.wg.Wait()
 		s.watch.close()
@@ -210,8 +224,8 @@ func (s *Spawner) Close() error {
 
 // Start spawns one incarnation in a new process group, with stdin on
 // /dev/null and stdout/stderr on the Spec's files, and, with cgroups, in
-// a new cgroup of its own, created just before and removed again if the
-// spawn fails. Errors are *StartError.
+// a new cgroup of its own, created just before (or by Stage) and removed
+// again if the spawn fails. Errors are *StartError.
 func (s *Spawner) Start(spec Spec) (*Process, error) {
 	fail := func(err error) (*Process, error) {
 		return nil, &StartError{Worker: spec.Worker, Incarnation: spec.Incarnation, Err: err}
@@ -225,14 +239,14 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	if spec.CgroupLimits != (cgroup.Limits{}) && (s.tree == nil || spec.Beside) {
 		return fail(ErrNoCgroup)
 	}
-	path, cached, err := s.paths.resolve(spec.Command[0])
-	if err != nil {
-		return fail(err)
+	st := s.takeStaged(spec)
+	if st == nil {
+		var err error
+		if st, err = s.stage(spec); err != nil {
+			return fail(err)
+		}
 	}
-	out, err := openOutputs(spec, s.null)
-	if err != nil {
-		return fail(err)
-	}
+	path, cached, out, g := st.path, st.cached, st.out, st.g
 	wm, im := markers(spec.Worker, spec.Incarnation)
 	env := append(slices.Clip(spec.Env), wm, im)
 	files := []*os.File{out.null, out.stdout, out.stderr}
@@ -250,38 +264,11 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	}
 	s.mu.Unlock()
 	if closed {
-		out.close()
+		st.discard()
 		return fail(ErrClosed)
 	}
-	done := func() {
-		s.mu.Lock()
-		s.forking--
-		s.mu.Unlock()
-	}
-	// The group is made right before the fork: New prepares its first
-	// announcement on cgroup.events so that the fork does not wait for it,
-	// and that lasts 20 ms.
-	var g *cgroup.Group
 	cgfd := -1
-	if s.tree != nil && spec.Beside && spec.Hook.Kind != "" {
-		if g, err = s.tree.NewHook(spec.Worker, spec.Hook.Incarnation, spec.Hook.Kind); err != nil {
-			done()
-			out.close()
-			return fail(err)
-		}
-		cgfd = g.FD()
-	}
-	if s.tree != nil && !spec.Beside {
-		if g, err = s.tree.New(spec.Worker, spec.Incarnation); err == nil && spec.CgroupLimits != (cgroup.Limits{}) {
-			if err = g.SetLimits(spec.CgroupLimits); err != nil {
-				g.Remove()
-			}
-		}
-		if err != nil {
-			done()
-			out.close()
-			return fail(err)
-		}
+	if g != nil {
 		cgfd = g.FD()
 	}
 	// The fork runs outside mu, so spawns overlap. The reaper cannot take
@@ -302,11 +289,10 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 		g.CloseFD()
 	}
 	if err != nil {
-		done()
-		out.close()
-		if g != nil {
-			g.Remove()
-		}
+		s.mu.Lock()
+		s.forking--
+		s.mu.Unlock()
+		st.discard()
 		return fail(err)
 	}
 	// The child has its own descriptors now. Keeping ours would cost a
@@ -333,16 +319,184 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	// The child is unreaped, so its stat stays readable even if it has
 	// already exited; failure means /proc itself is unusable, and a worker
 	// without an Identity could not be re-adopted, so it is not kept.
-	st, err := readStat(osp.Pid)
+	stat, err := readStat(osp.Pid)
 	if err != nil {
 		p.Signal(syscall.SIGKILL)
 		p.Wait()
 		p.Release()
 		return fail(fmt.Errorf("identity: %w", err))
 	}
-	p.identity.StartTicks = st.StartTicks
-	p.leader = cgroup.Leader{PID: osp.Pid, StartTicks: st.StartTicks, Session: st.Session}
+	p.identity.StartTicks = stat.StartTicks
+	p.leader = cgroup.Leader{PID: osp.Pid, StartTicks: stat.StartTicks, Session: stat.Session}
 	return p, nil
+}
+
+// staged is what Start makes before its fork, made ahead by Stage.
+type staged struct {
+	inc  uint64
+	key  stageKey
+	done chan struct{} // closed once made, or refused (err)
+	err  error
+	// taken marks the incarnation whose Start has begun (nothing else is
+	// set): a Stage of it, or of an earlier one, is too late.
+	taken bool
+
+	path   string
+	cached bool // path came from the PATH cache
+	out    *outputs
+	g      *cgroup.Group // nil without cgroups
+}
+
+// stageKey is what of a Spec the staged part depends on: Start uses it
+// only for the very settings it was made for.
+type stageKey struct {
+	program        string
+	stdout, stderr string
+	maxSize        int64
+	backups        int
+	uid            uint32
+	limits         cgroup.Limits
+}
+
+func stageKeyOf(spec Spec) stageKey {
+	return stageKey{program: spec.Command[0], stdout: spec.Stdout, stderr: spec.Stderr,
+		maxSize: spec.LogMaxSize, backups: spec.LogBackups, uid: workerUID(spec), limits: spec.CgroupLimits}
+}
+
+// stageable says whether Start(spec) could use a staged part: a worker's
+// own incarnation (a hook's group is made with its run) whose Start would
+// get past its checks.
+func (s *Spawner) stageable(spec Spec) bool {
+	return len(spec.Command) > 0 && spec.Command[0] != "" && !spec.Beside && spec.Hook.Kind == "" &&
+		spec.Output == nil && (spec.Credential == nil || os.Geteuid() == 0) &&
+		(spec.CgroupLimits == (cgroup.Limits{}) || s.tree != nil)
+}
+
+// Stage makes ahead what Start(spec) makes before its fork: the program
+// found in PATH, the output files open, and the incarnation's cgroup
+// with its limits. None of it runs anything or touches a running
+// process, and an empty cgroup left by a crash is reused or removed by
+// the next daemon, so it may be made before the decision to spawn is
+// durable: a supervisor stages a respawn while its decision is being
+// committed, and Start only forks once it is. Whatever Stage could not
+// make, Start makes and reports. What is staged for a worker is taken by
+// its Start of that incarnation, and undone by the worker's next Stage,
+// by Unstage, or by Close.
+func (s *Spawner) Stage(spec Spec) {
+	if !s.stageable(spec) {
+		return
+	}
+	st := &staged{inc: spec.Incarnation, key: stageKeyOf(spec), done: make(chan struct{})}
+	s.mu.Lock()
+	old := s.staged[spec.Worker]
+	switch {
+	case s.closed, old != nil && old.taken && old.inc >= st.inc, old != nil && old.inc == st.inc && old.key == st.key:
+		// Too late (its Start began: the group may hold its process
+		// already, and making it again would freeze that for a moment),
+		// or made already.
+		s.mu.Unlock()
+		return
+	}
+	if s.staged == nil {
+		s.staged = make(map[string]*staged)
+	}
+	s.staged[spec.Worker] = st
+	s.mu.Unlock()
+	if old != nil && !old.taken {
+		<-old.done
+		old.discard()
+	}
+	made, err := s.stage(spec)
+	if err != nil {
+		st.err = err
+	} else {
+		st.path, st.cached, st.out, st.g = made.path, made.cached, made.out, made.g
+	}
+	close(st.done)
+}
+
+// Unstage undoes what Stage made for the worker's incarnation inc, if its
+// Start will not come.
+func (s *Spawner) Unstage(worker string, inc uint64) {
+	s.mu.Lock()
+	st := s.staged[worker]
+	if st == nil || st.taken || st.inc != inc {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.staged, worker)
+	s.mu.Unlock()
+	<-st.done
+	st.discard()
+}
+
+// takeStaged returns what Stage made for spec, waiting for it if it is
+// still being made, or nil. Anything else staged for the worker is undone.
+func (s *Spawner) takeStaged(spec Spec) *staged {
+	s.mu.Lock()
+	st := s.staged[spec.Worker]
+	if !s.closed {
+		if s.staged == nil {
+			s.staged = make(map[string]*staged)
+		}
+		s.staged[spec.Worker] = &staged{inc: spec.Incarnation, taken: true}
+	}
+	s.mu.Unlock()
+	if st == nil || st.taken {
+		return nil
+	}
+	<-st.done
+	if st.err != nil || st.inc != spec.Incarnation || st.key != stageKeyOf(spec) || !s.stageable(spec) {
+		st.discard()
+		return nil
+	}
+	return st
+}
+
+// stage makes what Start needs before its fork.
+func (s *Spawner) stage(spec Spec) (*staged, error) {
+	path, cached, err := s.paths.resolve(spec.Command[0])
+	if err != nil {
+		return nil, err
+	}
+	out, err := openOutputs(spec, s.null)
+	if err != nil {
+		return nil, err
+	}
+	st := &staged{path: path, cached: cached, out: out}
+	if s.tree == nil {
+		return st, nil
+	}
+	// The group is made shortly before the fork (by Stage, while the
+	// spawn's decision commits; by Start, right before): New prepares its
+	// first announcement on cgroup.events so that the fork does not wait
+	// for it, and that lasts 20 ms.
+	switch {
+	case spec.Beside && spec.Hook.Kind != "":
+		st.g, err = s.tree.NewHook(spec.Worker, spec.Hook.Incarnation, spec.Hook.Kind)
+	case !spec.Beside:
+		if st.g, err = s.tree.New(spec.Worker, spec.Incarnation); err == nil && spec.CgroupLimits != (cgroup.Limits{}) {
+			if err = st.g.SetLimits(spec.CgroupLimits); err != nil {
+				st.g.Remove()
+				st.g = nil
+			}
+		}
+	}
+	if err != nil {
+		out.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// discard undoes a staged part that no fork used.
+func (st *staged) discard() {
+	if st.out != nil {
+		st.out.close()
+	}
+	if st.g != nil {
+		st.g.Remove()
+	}
 }
 
 // fork starts the program through startProcess with its pid recorded in
