@@ -106,12 +106,16 @@ func (s *Supervisor) step(in core.Input) (*batch, error) {
 	// A crash after a decision is handed to the log, before it is durable.
 	// gofail: var crashAfterAppend struct{}
 	// crashHere()
+
+	// While the decision commits, what its spawns need before their fork
+	// is made, so that the fork follows the commit at once; marked before
+	// the batch is queued, so that no spawn starts before its staging ends.
+	marks := s.ex.reserve(b.effects)
 	if qerr := s.enqueue(b); qerr != nil {
+		s.ex.unreserve(marks)
 		return b, qerr
 	}
-	// While the decision commits, what its spawns need before their fork
-	// is made: the fork follows the commit at once.
-	s.ex.stage(b.effects)
+	s.ex.stage(b.effects, marks)
 	return b, err
 }
 

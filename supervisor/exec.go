@@ -68,6 +68,16 @@ type executor struct {
 	// parked are those waiting for one of them to end (see enqueue).
 	spawning int
 	parked   []parkedQueue
+	// staging holds, by worker, the spawn being staged (stage): its spawn
+	// waits for the staging to end.
+	staging map[string]*stageMark
+}
+
+// stageMark is a spawn being staged; done is closed once it is.
+type stageMark struct {
+	worker string
+	inc    events.Incarnation
+	done   chan struct{}
 }
 
 // parkedQueue is a worker's queue whose first effect is a spawn, waiting
@@ -99,6 +109,7 @@ func (x *executor) init(s *Supervisor) {
 	x.rts = make(map[string]*incarnation)
 	x.hooks = make(map[hookKey]*hookRun)
 	x.timers = make(map[uint64]func() bool)
+	x.staging = make(map[string]*stageMark)
 }
 
 // current returns the runtime of worker's incarnation inc, or nil if that
@@ -409,16 +420,14 @@ func (x *executor) prepare(f effect) {
 // instead; staged all at once, they would hold all their files open.
 const stageLimit = 4
 
-// stage has the Spawner make ahead, for the spawns among a decision's
-// effects, what each needs before its fork (Stager). It runs on the
-// deciding goroutine while the committer writes, so the spawn after the
-// commit only forks. Nothing staged runs anything: a spawn that does not
-// come (a failed commit, a closing daemon) leaves an empty cgroup and
-// open files that its worker's next spawn, or the Spawner's Close, undoes.
-func (x *executor) stage(effs []effect) {
-	st, ok := x.s.cfg.Spawner.(Stager)
-	if !ok {
-		return
+// reserve marks the spawns among a decision's effects that stage will
+// stage, before the decision can be released: the spawn of each waits
+// until its staging has ended, so that no Stage comes after its Start
+// has begun (proc.Spawner.Stage). Called with mu held, before the batch
+// is queued (mu comes before exMu); it does no I/O.
+func (x *executor) reserve(effs []effect) []*stageMark {
+	if _, ok := x.s.cfg.Spawner.(Stager); !ok {
+		return nil
 	}
 	n := 0
 	for _, f := range effs {
@@ -427,8 +436,34 @@ func (x *executor) stage(effs []effect) {
 		}
 	}
 	if n == 0 || n > stageLimit {
+		return nil
+	}
+	var marks []*stageMark
+	x.exMu.Lock()
+	for _, f := range effs {
+		if f.Kind == core.Spawn && f.spec != nil {
+			m := &stageMark{worker: f.Worker, inc: f.Inc, done: make(chan struct{})}
+			x.staging[f.Worker] = m
+			marks = append(marks, m)
+		}
+	}
+	x.exMu.Unlock()
+	return marks
+}
+
+// stage has the Spawner make ahead, for the spawns reserve marked, what
+// each needs before its fork (Stager), then ends their marks. It runs on
+// the deciding goroutine while the committer writes, so the spawn after
+// the commit only forks. Nothing staged runs anything: a spawn that does
+// not come (a failed commit, a closing daemon) leaves an empty cgroup
+// and open files that its worker's next spawn, or the Spawner's Close,
+// undoes.
+func (x *executor) stage(effs []effect, marks []*stageMark) {
+	if len(marks) == 0 {
 		return
 	}
+	defer x.unreserve(marks)
+	st := x.s.cfg.Spawner.(Stager)
 	// The committer was readied by the append to run next on this
 	// processor, which it would not get before this goroutine blocked:
 	// staged first, the spawn's files and cgroup delayed the commit by
@@ -444,6 +479,31 @@ func (x *executor) stage(effs []effect) {
 	// next daemon finds its empty cgroup, and no record of it.
 	// gofail: var crashAfterStage struct{}
 	// crashHere()
+}
+
+// unreserve ends the marks of reserve: their spawns go on.
+func (x *executor) unreserve(marks []*stageMark) {
+	x.exMu.Lock()
+	for _, m := range marks {
+		if x.staging[m.worker] == m {
+			delete(x.staging, m.worker)
+		}
+	}
+	x.exMu.Unlock()
+	for _, m := range marks {
+		close(m.done)
+	}
+}
+
+// awaitStaging returns once the staging of incarnation inc of worker, if
+// any is under way, has ended.
+func (x *executor) awaitStaging(worker string, inc events.Incarnation) {
+	x.exMu.Lock()
+	m := x.staging[worker]
+	x.exMu.Unlock()
+	if m != nil && m.inc == inc {
+		<-m.done
+	}
 }
 
 // spawnSpec is the part of the proc.Spec of spawn f that does not depend
@@ -558,6 +618,7 @@ func closeAll(fs []*os.File) {
 // only once the spawn is recorded, so an exit is never recorded before it.
 func (x *executor) spawn(f effect) {
 	s := x.s
+	x.awaitStaging(f.Worker, f.Inc)
 	spec := f.spec
 	if spec == nil {
 		s.observe("spawn failed", core.SpawnFailed{Worker: f.Worker, Inc: f.Inc, Err: "no settings for digest " + f.Digest})

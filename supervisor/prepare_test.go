@@ -126,3 +126,55 @@ func TestRespawnIsStagedWhileItCommits(t *testing.T) {
 		t.Fatalf("incarnation 2 (pid %d) is not in its staged cgroup: %q", w.PID, procs)
 	}
 }
+
+// slowStager is the real spawner, whose Stage takes a while and notes when
+// it ended, and whose Start notes when it began.
+type slowStager struct {
+	ProcSpawner
+	mu         sync.Mutex
+	stagedAt   map[uint64]time.Time // by incarnation: Stage returned
+	startingAt map[uint64]time.Time // by incarnation: Start began
+}
+
+func (p *slowStager) Stage(spec proc.Spec) {
+	time.Sleep(100 * time.Millisecond)
+	p.ProcSpawner.Stage(spec)
+	p.mu.Lock()
+	p.stagedAt[spec.Incarnation] = time.Now()
+	p.mu.Unlock()
+}
+
+func (p *slowStager) Start(spec proc.Spec) (Process, error) {
+	p.mu.Lock()
+	p.startingAt[spec.Incarnation] = time.Now()
+	p.mu.Unlock()
+	return p.ProcSpawner.Start(spec)
+}
+
+// A respawn's spawn waits for its staging, however long that takes: a
+// Stage that ended after the Start of its incarnation began would make
+// again the group that holds the new process (and freeze it for a moment;
+// for good, when the daemon died in that moment).
+func TestRespawnWaitsForItsStaging(t *testing.T) {
+	var ss *slowStager
+	sp := spec("w", []string{"/bin/sleep", "1000"})
+	sp.Policy.Restart = policy.Always
+	sp.Policy.BackoffInitial = 0
+	r := newRigWith(t, func(c *Config) {
+		ss = &slowStager{ProcSpawner: c.Spawner.(ProcSpawner), stagedAt: map[uint64]time.Time{}, startingAt: map[uint64]time.Time{}}
+		c.Spawner = ss
+	}, sp)
+	w := r.waitState("w", events.Running)
+	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor("w", "running incarnation 2", func(w *fsm.Worker) bool {
+		return w.State == events.Running && w.Incarnation == 2
+	})
+	ss.mu.Lock()
+	staged, started := ss.stagedAt[2], ss.startingAt[2]
+	ss.mu.Unlock()
+	if staged.IsZero() || started.Before(staged) {
+		t.Fatalf("incarnation 2's Start began at %s, before its Stage ended at %s", started.Format("15:04:05.000000"), staged.Format("15:04:05.000000"))
+	}
+}

@@ -72,9 +72,7 @@ type Spawner struct {
 	forking int // Starts past the closed check and not yet done with /dev/null
 	// staged is what Stage made ahead of a worker's next Start, by worker:
 	// at most one each, taken by that Start, or undone by the next Stage,
-	// by Unstage or by Close. Start leaves a taken mark in its place, so
-	// that a Stage that comes late never touches an incarnation whose
-	// Start has begun.
+	// by Unstage or by Close.
 	staged map[string]*staged
 	// trusted are the sessions whose members may be taken for this
 	// instance's by their markers (see Leftovers): the daemon's own, and
@@ -183,10 +181,8 @@ func (s *Spawner) Close() error {
 		s.staged = nil
 		s.mu.Unlock()
 		for _, st := range staged {
-			if !st.taken {
-				<-st.done
-				st.discard()
-			}
+			<-st.done
+			st.discard()
 		}
 		close(s.stop)
 		s.wg.Wait()
@@ -337,9 +333,6 @@ type staged struct {
 	key  stageKey
 	done chan struct{} // closed once made, or refused (err)
 	err  error
-	// taken marks the incarnation whose Start has begun (nothing else is
-	// set): a Stage of it, or of an earlier one, is too late.
-	taken bool
 
 	path   string
 	cached bool // path came from the PATH cache
@@ -381,7 +374,10 @@ func (s *Spawner) stageable(spec Spec) bool {
 // committed, and Start only forks once it is. Whatever Stage could not
 // make, Start makes and reports. What is staged for a worker is taken by
 // its Start of that incarnation, and undone by the worker's next Stage,
-// by Unstage, or by Close.
+// by Unstage, or by Close. A Stage must have returned before the Start
+// of its incarnation begins: one that came later would make again a
+// group that may hold the new process, and freeze it for a moment (for
+// good, if the daemon died in that moment).
 func (s *Spawner) Stage(spec Spec) {
 	if !s.stageable(spec) {
 		return
@@ -389,11 +385,7 @@ func (s *Spawner) Stage(spec Spec) {
 	st := &staged{inc: spec.Incarnation, key: stageKeyOf(spec), done: make(chan struct{})}
 	s.mu.Lock()
 	old := s.staged[spec.Worker]
-	switch {
-	case s.closed, old != nil && old.taken && old.inc >= st.inc, old != nil && old.inc == st.inc && old.key == st.key:
-		// Too late (its Start began: the group may hold its process
-		// already, and making it again would freeze that for a moment),
-		// or made already.
+	if s.closed || (old != nil && old.inc == st.inc && old.key == st.key) {
 		s.mu.Unlock()
 		return
 	}
@@ -402,7 +394,7 @@ func (s *Spawner) Stage(spec Spec) {
 	}
 	s.staged[spec.Worker] = st
 	s.mu.Unlock()
-	if old != nil && !old.taken {
+	if old != nil {
 		<-old.done
 		old.discard()
 	}
@@ -420,7 +412,7 @@ func (s *Spawner) Stage(spec Spec) {
 func (s *Spawner) Unstage(worker string, inc uint64) {
 	s.mu.Lock()
 	st := s.staged[worker]
-	if st == nil || st.taken || st.inc != inc {
+	if st == nil || st.inc != inc {
 		s.mu.Unlock()
 		return
 	}
@@ -435,14 +427,11 @@ func (s *Spawner) Unstage(worker string, inc uint64) {
 func (s *Spawner) takeStaged(spec Spec) *staged {
 	s.mu.Lock()
 	st := s.staged[spec.Worker]
-	if !s.closed {
-		if s.staged == nil {
-			s.staged = make(map[string]*staged)
-		}
-		s.staged[spec.Worker] = &staged{inc: spec.Incarnation, taken: true}
+	if st != nil {
+		delete(s.staged, spec.Worker)
 	}
 	s.mu.Unlock()
-	if st == nil || st.taken {
+	if st == nil {
 		return nil
 	}
 	<-st.done
