@@ -85,7 +85,9 @@ type Config struct {
 //	relMu   the release queue.
 //	viewMu  the durable world (read-write), and changed.
 //	exMu    the executor's tables: per-worker effect queues, the runtime of
-//	        each worker's latest incarnation, armed timers (exec.go).
+//	        each worker's latest incarnation, armed timers, the spawns
+//	        being staged (exec.go; the marks of a decision are made with
+//	        mu held, before its batch is queued).
 //
 // Nothing under mu waits, logs or encodes: Step is pure and the append
 // only queues for the committer. viewMu is never held while mu is wanted:
