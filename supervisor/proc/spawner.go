@@ -235,8 +235,8 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	if spec.CgroupLimits != (cgroup.Limits{}) && (s.tree == nil || spec.Beside) {
 		return fail(ErrNoCgroup)
 	}
-	st := s.takeStaged(spec)
-	if st == nil {
+	st, ok := s.takeStaged(spec)
+	if !ok {
 		var err error
 		if st, err = s.stage(spec); err != nil {
 			return fail(err)
@@ -327,17 +327,21 @@ func (s *Spawner) Start(spec Spec) (*Process, error) {
 	return p, nil
 }
 
-// staged is what Start makes before its fork, made ahead by Stage.
-type staged struct {
-	inc  uint64
-	key  stageKey
-	done chan struct{} // closed once made, or refused (err)
-	err  error
-
+// forkPart is what Start makes before its fork (stage).
+type forkPart struct {
 	path   string
 	cached bool // path came from the PATH cache
 	out    *outputs
 	g      *cgroup.Group // nil without cgroups
+}
+
+// staged is a forkPart made ahead by Stage for one incarnation.
+type staged struct {
+	forkPart
+	inc  uint64
+	key  stageKey
+	done chan struct{} // closed once made, or refused (err)
+	err  error
 }
 
 // stageKey is what of a Spec the staged part depends on: Start uses it
@@ -398,12 +402,7 @@ func (s *Spawner) Stage(spec Spec) {
 		<-old.done
 		old.discard()
 	}
-	made, err := s.stage(spec)
-	if err != nil {
-		st.err = err
-	} else {
-		st.path, st.cached, st.out, st.g = made.path, made.cached, made.out, made.g
-	}
+	st.forkPart, st.err = s.stage(spec)
 	close(st.done)
 }
 
@@ -423,8 +422,9 @@ func (s *Spawner) Unstage(worker string, inc uint64) {
 }
 
 // takeStaged returns what Stage made for spec, waiting for it if it is
-// still being made, or nil. Anything else staged for the worker is undone.
-func (s *Spawner) takeStaged(spec Spec) *staged {
+// still being made, or false. Anything else staged for the worker is
+// undone.
+func (s *Spawner) takeStaged(spec Spec) (forkPart, bool) {
 	s.mu.Lock()
 	st := s.staged[spec.Worker]
 	if st != nil {
@@ -432,27 +432,27 @@ func (s *Spawner) takeStaged(spec Spec) *staged {
 	}
 	s.mu.Unlock()
 	if st == nil {
-		return nil
+		return forkPart{}, false
 	}
 	<-st.done
 	if st.err != nil || st.inc != spec.Incarnation || st.key != stageKeyOf(spec) || !s.stageable(spec) {
 		st.discard()
-		return nil
+		return forkPart{}, false
 	}
-	return st
+	return st.forkPart, true
 }
 
 // stage makes what Start needs before its fork.
-func (s *Spawner) stage(spec Spec) (*staged, error) {
+func (s *Spawner) stage(spec Spec) (forkPart, error) {
 	path, cached, err := s.paths.resolve(spec.Command[0])
 	if err != nil {
-		return nil, err
+		return forkPart{}, err
 	}
 	out, err := openOutputs(spec, s.null)
 	if err != nil {
-		return nil, err
+		return forkPart{}, err
 	}
-	st := &staged{path: path, cached: cached, out: out}
+	st := forkPart{path: path, cached: cached, out: out}
 	if s.tree == nil {
 		return st, nil
 	}
@@ -473,13 +473,13 @@ func (s *Spawner) stage(spec Spec) (*staged, error) {
 	}
 	if err != nil {
 		out.close()
-		return nil, err
+		return forkPart{}, err
 	}
 	return st, nil
 }
 
-// discard undoes a staged part that no fork used.
-func (st *staged) discard() {
+// discard undoes a part that no fork used.
+func (st *forkPart) discard() {
 	if st.out != nil {
 		st.out.close()
 	}
