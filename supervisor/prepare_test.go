@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"github.com/tendhq/tend/events"
 	"github.com/tendhq/tend/fsm"
 	"github.com/tendhq/tend/fsm/policy"
+	"github.com/tendhq/tend/supervisor/envfile"
 	"github.com/tendhq/tend/supervisor/proc"
 	"github.com/tendhq/tend/supervisor/proc/proctest"
 )
@@ -176,5 +179,52 @@ func TestRespawnWaitsForItsStaging(t *testing.T) {
 	ss.mu.Unlock()
 	if staged.IsZero() || started.Before(staged) {
 		t.Fatalf("incarnation 2's Start began at %s, before its Stage ended at %s", started.Format("15:04:05.000000"), staged.Format("15:04:05.000000"))
+	}
+}
+
+// A respawn that fails before its fork (its env_file is gone) undoes what
+// was staged for it: no empty cgroup waits for a spawn that will not come.
+func TestRespawnThatFailsUndoesItsStaging(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "env")
+	if err := os.WriteFile(env, []byte("A=1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sp := spec("w", []string{"/bin/sleep", "1000"})
+	sp.EnvFiles = []envfile.File{{Path: env}}
+	sp.Stdout = filepath.Join(dir, "w.out")
+	sp.Policy.Restart = policy.Always
+	sp.Policy.BackoffInitial = 0
+	// One restart in the window, then the breaker: no incarnation 3,
+	// whose staging would undo incarnation 2's as well.
+	sp.Policy.BreakerMax = 1
+	r := newCgroupRig(t, sp)
+	w := r.waitState("w", events.Running)
+	if err := os.Remove(env); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(w.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent("w", "incarnation 2's spawn failed", func(e *events.Event) bool {
+		return e.Type == events.SpawnFailed && e.Incarnation == 2
+	})
+	if n := count(r.history("w"), events.Spawned, false); n != 1 {
+		t.Fatalf("%d spawns, want only incarnation 1's", n)
+	}
+	group := filepath.Join(r.tree.Info().Dir, "w.2")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := os.Stat(group)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incarnation 2 failed before its fork and its staged cgroup is left: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(r.tree.Info().Dir, "w.3")); err == nil {
+		t.Fatal("incarnation 3 was staged: the test no longer isolates incarnation 2's")
 	}
 }

@@ -119,3 +119,37 @@ func TestStageMakesWhatStartUses(t *testing.T) {
 		}
 	})
 }
+
+// A Stage that could not make its part leaves nothing behind, and Start
+// makes it again and reports why it could not.
+func TestStageThatFailsLeavesStartToReport(t *testing.T) {
+	trackingWith(t, Options{Subreaper: true}, func(t *testing.T, s *Spawner) {
+		file := filepath.Join(t.TempDir(), "a-file")
+		if err := os.WriteFile(file, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		spec := Spec{Worker: "failing", Incarnation: 1, Command: []string{"/bin/true"},
+			Stdout: filepath.Join(file, "under-a-file")}
+		s.Stage(spec)
+		if s.tree != nil {
+			if _, err := os.Stat(filepath.Join(s.tree.Info().Dir, "failing.1")); err == nil {
+				t.Fatal("a Stage that failed left the incarnation's cgroup")
+			}
+		}
+		p, err := s.Start(spec)
+		if err == nil {
+			p.Signal(syscall.SIGKILL)
+			p.Wait()
+			t.Fatal("Start succeeded with its output under a file")
+		}
+		if !strings.Contains(err.Error(), "under-a-file") {
+			t.Fatalf("Start's error does not name the output it could not open: %v", err)
+		}
+		s.mu.Lock()
+		left := len(s.staged)
+		s.mu.Unlock()
+		if left != 0 {
+			t.Fatalf("%d staged parts left after a failed Start", left)
+		}
+	})
+}
