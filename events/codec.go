@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -75,7 +76,11 @@ var (
 	ErrCorrupt = errors.New("events: malformed record")
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// castagnoli is made on the first record coded, not at init: making it
+// builds the tables of the CPU's CRC instruction (8 KiB), which every
+// program linking this package would pay at start, the lean client too,
+// whose commands never code a record.
+var castagnoli = sync.OnceValue(func() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) })
 
 // Encode appends e's record to dst and returns the extended slice. Seq, Time
 // and Prev must already be set.
@@ -215,7 +220,7 @@ func Check(rec []byte) error {
 		}
 		return nil
 	}
-	body := crc32.Checksum(rec[offSeq:], castagnoli)
+	body := crc32.Checksum(rec[offSeq:], castagnoli())
 	switch {
 	case v == 1 && body == stored:
 		return nil
@@ -228,7 +233,8 @@ func Check(rec []byte) error {
 // crcWithVersion is the checksum a record of version 2 or later carries:
 // CRC-32C over the version byte followed by every byte after the CRC.
 func crcWithVersion(rec []byte) uint32 {
-	return crc32.Update(crc32.Checksum(rec[offVersion:offVersion+1], castagnoli), castagnoli, rec[offSeq:])
+	crc := castagnoli()
+	return crc32.Update(crc32.Checksum(rec[offVersion:offVersion+1], crc), crc, rec[offSeq:])
 }
 
 // RecordSeq and RecordPrev read header fields of a record that passed Check.

@@ -65,6 +65,20 @@ func Fast(path string, r io.Reader) (Paths, bool) {
 	return d, true
 }
 
+// pageReads hands its reader at most a page at a time. The [daemon]
+// table is nearly always at the top of a file that may hold thousands of
+// workers: a read of 64 KiB would have the kernel copy, and this process
+// fault in, sixteen pages of which the scan reads the first. The buffer
+// around it stays 64 KiB, the longest line the scan takes.
+type pageReads struct{ r io.Reader }
+
+func (p pageReads) Read(b []byte) (int, error) {
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	return p.r.Read(b)
+}
+
 // daemonKeys are the two values of the [daemon] table a client needs; nil
 // when absent.
 type daemonKeys struct {
@@ -80,7 +94,7 @@ func scanDaemon(r io.Reader) (daemonKeys, bool) {
 	inDaemon, seen, top := false, false, true
 	var ml string // the closing quotes of the multi-line string we are in
 	depth := 0    // of arrays and inline tables open at the end of the last line
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(pageReads{r}, 64<<10)
 	for first, eof := true, false; !eof; first = false {
 		line, err := br.ReadSlice('\n')
 		switch {

@@ -2,6 +2,7 @@ package locate
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,41 @@ func TestFastStopsAtTheEndOfTheTable(t *testing.T) {
 	// Without a [daemon] table, only the whole file can say so.
 	if p, ok := Fast("/etc/tend/tend.toml", failAfter{strings.NewReader("[worker.a]\n")}); ok {
 		t.Fatalf("Fast = %+v without reading the whole file", p)
+	}
+}
+
+// countReads counts what a reader was asked for and what it gave.
+type countReads struct {
+	r             io.Reader
+	asked, served int
+}
+
+func (c *countReads) Read(b []byte) (int, error) {
+	c.asked = max(c.asked, len(b))
+	n, err := c.r.Read(b)
+	c.served += n
+	return n, err
+}
+
+// Of a config of 10,000 workers with [daemon] at the top, the client
+// reads one page: a read of the whole 64 KiB buffer would have the kernel
+// copy, and the client fault in, fifteen pages it never looks at. Lines
+// longer than a page are still read whole, up to 64 KiB.
+func TestFastReadsAPageAtATime(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[daemon]\nstate_dir = \"/srv/tend\"\n")
+	for i := range 10000 {
+		fmt.Fprintf(&b, "\n[worker.w%d]\ncommand = [\"sleep\", \"%d\"]\n", i, i)
+	}
+	c := &countReads{r: strings.NewReader(b.String())}
+	if p, ok := Fast("/etc/tend/tend.toml", c); !ok || p.StateDir != "/srv/tend" {
+		t.Fatalf("Fast = %+v, %v", p, ok)
+	}
+	if c.asked > 4096 || c.served > 4096 {
+		t.Fatalf("Fast asked for %d bytes at once and read %d, for a [daemon] table of 35 bytes at the top", c.asked, c.served)
+	}
+	long := "[worker.a]\ncommand = [\"" + strings.Repeat("x", 60<<10) + "\"]\n[daemon]\nstate_dir = \"/s\"\n"
+	if p, ok := Fast("/etc/tend/tend.toml", &countReads{r: strings.NewReader(long)}); !ok || p.StateDir != "/s" {
+		t.Fatalf("Fast = %+v, %v after a line of 60 KiB", p, ok)
 	}
 }
