@@ -1289,7 +1289,8 @@ func groupMembers(pgid int) int {
 }
 
 // TestFault_R14_ForkBomb (row 14): a worker forks without end, bounded two
-// ways: RLIMIT_NPROC (rlimits.nproc = 40) on a dedicated uid (nobody), and
+// ways: RLIMIT_NPROC (rlimits.nproc = 40) on a uid that runs nothing else
+// (idleUser), and
 // a cgroup v1 pids group with pids.max 64 that the test makes and the
 // worker (as root, whom RLIMIT_NPROC does not bind) joins itself: tend's
 // own cgroups take only the kernel's pids controller where it is delegated
@@ -1303,20 +1304,17 @@ func TestFault_R14_ForkBomb(t *testing.T) {
 	}
 	const bomb = "f() { while :; do f & sleep 0.05; done; }; f & exec sleep 1000"
 	t.Run("rlimit-nproc", func(t *testing.T) {
-		if _, err := user.Lookup("nobody"); err != nil {
-			t.Skip("no user nobody")
-		}
 		const nproc = 40
 		forkBomb(t, nproc, "RLIMIT_NPROC", fmt.Sprintf(`
 [worker.bomb]
 command = ["/bin/sh", "-c", %q]
-user = "nobody"
+user = %q
 dir = "/"
 start_timeout = "50ms"
 stop_timeout = "1s"
 restart = "never"
 rlimits.nproc = %d
-`, bomb, nproc))
+`, bomb, idleUser(t), nproc))
 	})
 	t.Run("pids-cgroup", func(t *testing.T) {
 		pids := "/sys/fs/cgroup/pids"
@@ -1346,6 +1344,66 @@ restart = "never"
 	})
 }
 
+// idleUser names a system account that runs no process now. RLIMIT_NPROC
+// bounds the processes of the forking process's uid on the whole machine,
+// not those of one worker: run as nobody, which the workers of tests in
+// other packages run as too, in parallel, the bomb met its bound with the
+// few processes it was allowed beside theirs, stayed under 5, and the test
+// failed.
+func idleUser(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"games", "news", "uucp", "lp", "irc", "list", "backup", "proxy"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if n := uidProcesses(u.Uid); n == 0 {
+			return name
+		}
+	}
+	t.Skip("no system account that runs no process, to run the bomb as")
+	return ""
+}
+
+// uidProcesses counts the live processes whose real uid is uid.
+func uidProcesses(uid string) int {
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, d := range ents {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] == uid {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// procUID is the real uid of process pid, or "" once it is gone.
+func procUID(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			return f[1]
+		}
+	}
+	return ""
+}
+
+// lastLines is the end of a long output, for a failure's message.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		return fmt.Sprintf("(%d lines before these)\n%s", len(lines)-n, strings.Join(lines[len(lines)-n:], "\n"))
+	}
+	return strings.Join(lines, "\n")
+}
+
 // forkBomb runs the bomb worker of conf, bounded by limit processes (what
 // bound names), and checks what row 14 asks.
 func forkBomb(t *testing.T, limit int, bound, conf string) {
@@ -1370,7 +1428,8 @@ func forkBomb(t *testing.T, limit int, bound, conf string) {
 	}
 	errOut := readFile(t, filepath.Join(e.dir, "state", "logs", "bomb.err"))
 	if peak < 5 || !strings.Contains(errOut, "fork") {
-		t.Fatalf("the bomb reached %d processes and never met the limit: %+v\n%s", peak, e.history("bomb"), errOut)
+		t.Fatalf("the bomb reached %d processes and never met the limit (%d processes of its uid now): %+v\n%s",
+			peak, uidProcesses(procUID(w.PID)), e.history("bomb"), lastLines(errOut, 5))
 	}
 	forkFailures := strings.Count(errOut, "fork")
 	if peak > limit+2 {
