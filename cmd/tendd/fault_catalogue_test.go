@@ -1357,7 +1357,7 @@ func idleUser(t *testing.T) string {
 		if err != nil {
 			continue
 		}
-		if n := uidProcesses(u.Uid); n == 0 {
+		if uidProcesses(u.Uid) == 0 {
 			return name
 		}
 	}
@@ -1365,20 +1365,14 @@ func idleUser(t *testing.T) string {
 	return ""
 }
 
-// uidProcesses counts the live processes whose real uid is uid.
+// uidProcesses counts the processes whose real uid is uid, zombies
+// included, as RLIMIT_NPROC counts them.
 func uidProcesses(uid string) int {
 	ents, _ := os.ReadDir("/proc")
 	n := 0
 	for _, d := range ents {
-		b, err := os.ReadFile("/proc/" + d.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] == uid {
-				n++
-				break
-			}
+		if pid, err := strconv.Atoi(d.Name()); err == nil && procUID(pid) == uid {
+			n++
 		}
 	}
 	return n
@@ -1428,8 +1422,9 @@ func forkBomb(t *testing.T, limit int, bound, conf string) {
 	}
 	errOut := readFile(t, filepath.Join(e.dir, "state", "logs", "bomb.err"))
 	if peak < 5 || !strings.Contains(errOut, "fork") {
-		t.Fatalf("the bomb reached %d processes and never met the limit (%d processes of its uid now): %+v\n%s",
-			peak, uidProcesses(procUID(w.PID)), e.history("bomb"), lastLines(errOut, 5))
+		uid := procUID(w.PID)
+		t.Fatalf("the bomb reached %d processes and never met the limit (uid %q has %d processes now): %+v\n%s",
+			peak, uid, uidProcesses(uid), e.history("bomb"), lastLines(errOut, 5))
 	}
 	forkFailures := strings.Count(errOut, "fork")
 	if peak > limit+2 {

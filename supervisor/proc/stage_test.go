@@ -66,10 +66,7 @@ func TestStageMakesWhatStartUses(t *testing.T) {
 				t.Fatalf("Start did not fork into the staged cgroup %s", g)
 			}
 		}
-		s.mu.Lock()
-		left := len(s.staged)
-		s.mu.Unlock()
-		if left != 0 {
+		if left := stagedLeft(s); left != 0 {
 			t.Fatalf("%d staged parts left after their Start", left)
 		}
 		if err := p.Signal(syscall.SIGKILL); err != nil {
@@ -145,11 +142,15 @@ func TestStageThatFailsLeavesStartToReport(t *testing.T) {
 		if !strings.Contains(err.Error(), "under-a-file") {
 			t.Fatalf("Start's error does not name the output it could not open: %v", err)
 		}
-		s.mu.Lock()
-		left := len(s.staged)
-		s.mu.Unlock()
-		if left != 0 {
+		if left := stagedLeft(s); left != 0 {
 			t.Fatalf("%d staged parts left after a failed Start", left)
 		}
 	})
+}
+
+// stagedLeft counts the parts s holds staged and not yet taken.
+func stagedLeft(s *Spawner) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.staged)
 }
