@@ -3,13 +3,16 @@
 // (status, start, stop, restart, signal, --version), and hands every other
 // command line to the full binary, tendd, by exec: the same argv, pid,
 // environment, descriptors and signals, so `tend daemon` is the daemon's
-// process. Both binaries register the same commands (package cli): the
-// output and exit codes of a command do not depend on which binary ran it.
+// process. Both binaries run the same commands (package cli): the output
+// and exit codes of a command do not depend on which binary ran it. This
+// one reads their command lines itself (cli.Parse), without cobra, and
+// hands over any it is not sure of, help and errors of the command line
+// included, for tendd's cobra to answer.
 //
 // It exists to start fast. Go runs the init of every package a binary
 // links, and tendd links the log, the supervisor, metrics, NATS and a TUI;
-// this binary links the command layer and the socket client alone, not
-// even a TOML decoder (cmd/internal/archtest holds the set). It may NOT grow an
+// this binary links the everyday commands and the socket client alone, not
+// cobra, not even a TOML decoder (cmd/internal/archtest holds the set). It may NOT grow an
 // import of any of those: a command that needs them belongs to tendd.
 //
 // tendd is looked for beside this binary's own executable (symlinks
@@ -17,14 +20,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/internal/cli"
 	"github.com/tendhq/tend/cmd/internal/config/locate"
@@ -45,41 +48,31 @@ func main() {
 }
 
 func run(argv []string) int {
-	g := &cli.Globals{Locate: locateFast}
-	root := cli.NewRoot(g, version)
-	root.AddCommand(cli.Commands(g)...)
-	if !ours(root, argv[1:]) {
+	inv, ok := cli.Parse(argv[1:])
+	if !ok {
 		return handOver(argv)
 	}
-	err := cli.Execute(root, argv[1:])
+	if inv.Version {
+		// As cobra's version template prints it in tendd.
+		fmt.Printf("tend version %s\n", version)
+		return cli.ExitOK
+	}
+	g := &cli.Globals{Locate: locateFast}
+	inv.Apply(g)
+	ctx := context.Background()
+	if !inv.Cmd.Quick {
+		// A command that waits ends its wait on SIGINT or SIGTERM and
+		// says so. A quick one takes no handler: the runtime's signal
+		// loop would cost every start a thread.
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+	}
+	err := cli.Run(ctx, g, &inv, os.Stdout)
 	if errors.Is(err, errHandOver) {
 		return handOver(argv)
 	}
 	return cli.Exit(err, nil)
-}
-
-// ours reports whether this binary runs the command line args itself: a
-// subcommand it has, or --version (with global flags). The root's help, an unknown
-// command, cobra's own help and completion commands and anything else
-// go to the full binary, which knows every command.
-func ours(root *cobra.Command, args []string) bool {
-	cmd, _, err := root.Find(args)
-	if err != nil {
-		return false
-	}
-	if cmd != root {
-		return true
-	}
-	// The root itself: --version, with global flags or none, and
-	// nothing else (its help lists every command).
-	root.InitDefaultHelpFlag()
-	root.InitDefaultVersionFlag()
-	if root.ParseFlags(args) != nil || len(root.Flags().Args()) > 0 {
-		return false
-	}
-	help, _ := root.Flags().GetBool("help")
-	version, _ := root.Flags().GetBool("version")
-	return version && !help
 }
 
 // locateFast finds the socket from the [daemon] table alone; when only a

@@ -245,7 +245,7 @@ anything.`,
 				if err := g.CheckOutput(); err != nil {
 					return err
 				}
-				wait, err := cli.TimeoutArg(cmd, timeout)
+				wait, err := cli.TimeoutArg(timeout, cmd.Flags().Changed("timeout"))
 				if err != nil {
 					return err
 				}
@@ -254,7 +254,7 @@ anything.`,
 				if err != nil {
 					return err
 				}
-				return cli.PrintResults(cmd, g.Globals, "reload", reply.Results)
+				return cli.PrintResults(cmd.OutOrStdout(), g.Globals, "reload", reply.Results)
 			}
 			r, err := c.Reload(cmd.Context())
 			if err != nil {

@@ -53,8 +53,9 @@ var ago = regexp.MustCompile(`\([0-9hms.]+ ago\)`)
 // The lean client runs the everyday commands itself, and what it prints
 // and exits with is what the full binary does: for the status table and
 // JSON, the daemon's own lines, start, stop, restart (one, --all), signal,
-// a worker that does not exist (exit 3), a usage error (exit 2), --version
-// and a command's --help.
+// a worker that does not exist (exit 3), a usage error its commands find
+// (exit 2) and --version. Help and cobra's own errors of the command
+// line (an unknown flag) are tendd's: TestLeanClientHandsOverToTendd.
 func TestLeanClientAnswersAsTendd(t *testing.T) {
 	e := newEnv(t, "[worker.a]\ncommand = "+helperCmd("hang")+"\nstart_timeout = \"0s\"\n\n[worker.b]\ncommand = "+helperCmd("hang")+"\ninstances = 2\nstart_timeout = \"0s\"\n")
 	e.startDaemon()
@@ -88,9 +89,8 @@ func TestLeanClientAnswersAsTendd(t *testing.T) {
 	same(false, 3, "status", "nope")
 	same(false, 3, "status", "a", "nope", "-o", "json")
 	same(false, 2, "-o", "yaml", "status")
-	same(false, 2, "status", "--bogus")
-	same(false, 0, "status", "--help")
 	same(false, 0, "--version")
+	same(false, 0, "--config="+e.conf, "--version")
 	same(false, 0, "signal", "a", "CONT")
 	same(true, 0, "signal", "--all", "CONT", "-o", "json")
 	same(false, 2, "signal", "a", "NOSUCHSIG")
@@ -118,8 +118,10 @@ func TestLeanClientAnswersAsTendd(t *testing.T) {
 // Every other command line goes to tendd by exec, unchanged: `tend
 // daemon` is the daemon's own process (the same pid, /proc/PID/exe is
 // tendd) and starts its workers through tendd's launcher; the root's
-// help, an unknown command, top, history, report reach tendd; so does a
-// status whose [daemon] table only a full parse can read. Without tendd,
+// help, an unknown command, top, history, report reach tendd; so do a
+// command's help and a command line cobra would refuse (an unknown flag,
+// a duration that does not parse), and a status whose [daemon] table
+// only a full parse can read. Without tendd,
 // the lean client says where it looked.
 func TestLeanClientHandsOverToTendd(t *testing.T) {
 	e := newEnv(t, "[worker.a]\ncommand = "+helperCmd("hang")+"\n")
@@ -132,7 +134,8 @@ func TestLeanClientHandsOverToTendd(t *testing.T) {
 		t.Fatalf("the daemon started as `tend daemon` (pid %d) runs %q (%v), want tendd %s", e.daemon.Process.Pid, exe, err, tenddBin)
 	}
 	lean := leanAlone(t)
-	for _, args := range [][]string{{"--help"}, {}, {"help", "status"}, {"bogus"}, {"top"}, {"history", "a", "-o", "json"}, {"why", "a"}, {"status"}, {"status", "-o", "json"}, {"report", "--bogus"}} {
+	for _, args := range [][]string{{"--help"}, {}, {"help", "status"}, {"bogus"}, {"top"}, {"history", "a", "-o", "json"}, {"why", "a"}, {"status"}, {"status", "-o", "json"}, {"report", "--bogus"},
+		{"status", "--bogus"}, {"status", "--help"}, {"stop", "--timeout", "soon", "a"}, {"--version", "status"}} {
 		args = append([]string{"-c", e.conf}, args...)
 		lo, le, lc := runBin(t, tendBin, nil, args...)
 		fo, fe, fc := runBin(t, tenddBin, nil, args...)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/internal/cli"
+	"github.com/tendhq/tend/cmd/internal/cli/tree"
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config"
 	"github.com/tendhq/tend/cmd/internal/daemon"
@@ -60,7 +61,7 @@ func run(args []string) int {
 			f()
 		}
 	}()
-	err := cli.Execute(newRoot(g), args)
+	err := tree.Execute(newRoot(g), args)
 	return cli.Exit(err, func(err error) (int, bool) {
 		var de *daemon.ExitError
 		if errors.As(err, &de) {
@@ -71,10 +72,11 @@ func run(args []string) int {
 }
 
 // newRoot is the root command with every subcommand: those the lean
-// client runs itself (package cli) and those it hands to this binary.
+// client runs itself (package cli, made cobra commands by cli/tree) and
+// those it hands to this binary.
 func newRoot(g *globals) *cobra.Command {
-	root := cli.NewRoot(g.Globals, version)
-	root.AddCommand(cli.Commands(g.Globals)...)
+	root := tree.NewRoot(g.Globals, version)
+	root.AddCommand(tree.Commands(g.Globals)...)
 	root.AddCommand(
 		newDaemonCmd(g), newCheckCmd(g), newReloadCmd(g), newHistoryCmd(g), newWhyCmd(g), newEventsCmd(g), newLogsCmd(g),
 		newReplayCmd(g), newVerifyCmd(g), newRecoverCmd(g), newReportCmd(g), newImportCmd(g), newFleetCmd(g),

@@ -93,10 +93,12 @@ var cmdAllowed = map[string][]string{
 	// What the lean client (cmd/tend) is made of, see TestLeanClient:
 	// the locator of the config and its socket, the socket's client, and
 	// the commands both binaries share.
-	"cmd/internal/config/locate":      {},
-	"cmd/internal/client":             {"events"},
-	"cmd/internal/cli":                {"cmd/internal/client", "cmd/internal/config/locate", "cmd/internal/termsafe", "events"},
-	"cmd/tend":                        {"cmd/internal/cli", "cmd/internal/config/locate"},
+	"cmd/internal/config/locate": {},
+	"cmd/internal/client":        {"events"},
+	"cmd/internal/cli":           {"cmd/internal/client", "cmd/internal/config/locate", "cmd/internal/termsafe", "events"},
+	"cmd/tend":                   {"cmd/internal/cli", "cmd/internal/config/locate"},
+	// The everyday commands made cobra commands, for tendd alone.
+	"cmd/internal/cli/tree":           {"cmd/internal/cli"},
 	"cmd/internal/supervisord/xmlrpc": {"events", "cmd/internal/peer", "cmd/internal/termsafe", "supervisor/logfile"},
 	"cmd/internal/top":                {"cmd/internal/client", "cmd/internal/explain", "cmd/internal/termsafe", "events"},
 	// The escaper of what a worker wrote knows nothing of tend.
@@ -256,8 +258,11 @@ func TestReadSideNeedsNoSupervisor(t *testing.T) {
 }
 
 // leanThirdParty is everything outside the standard library and tend
-// that the lean client (cmd/tend) may link: the command line.
-var leanThirdParty = []string{"github.com/spf13/cobra", "github.com/spf13/pflag"}
+// that the lean client (cmd/tend) may link: nothing. It reads the
+// everyday commands' command lines itself (cli.Parse): cobra's init and
+// the tree it builds at every run (text/template, regexp, its completion
+// commands) cost the client about a millisecond of its start.
+var leanThirdParty = []string{}
 
 // leanForbidden names what the lean client must never link, even through
 // a package of ours: every one of them (or what it pulls in) runs inits
@@ -269,7 +274,7 @@ var leanForbidden = []string{"github.com/tendhq/tend/store", "go.etcd.io/bbolt/"
 	"github.com/tendhq/tend/cmd/internal/config", "github.com/tendhq/tend/cmd/internal/daemon",
 	"github.com/prometheus/", "github.com/nats-io/", "github.com/shirou/gopsutil/", "google.golang.org/protobuf/",
 	"github.com/charmbracelet/", "github.com/rs/zerolog", "github.com/looplab/fsm", "net/http", "net/http/", "crypto/tls", "crypto/x509",
-	"github.com/BurntSushi/toml", "github.com/BurntSushi/toml/"}
+	"github.com/BurntSushi/toml", "github.com/BurntSushi/toml/", "github.com/spf13/", "github.com/tendhq/tend/cmd/internal/cli/tree"}
 
 // The lean client starts fast because it links little: every package it
 // reaches is of the standard library, of tend's lean set (TestImportRules'

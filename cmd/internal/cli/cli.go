@@ -1,31 +1,29 @@
-// Package cli is what the two tend binaries share: the root command and
-// its global flags (-c, --socket, -o), how a command finds the daemon's
-// socket, the exit codes and how a failure is printed, and the everyday
-// commands that only ask a running daemon over its control socket (status,
-// start, stop, restart, signal). The full binary (cmd/tendd) registers
-// these same constructors beside its own commands; the lean client
-// (cmd/tend) registers them alone and hands everything else to the full
+// Package cli is what the two tend binaries share: the global flags (-c,
+// --socket, -o), how a command finds the daemon's socket, the exit codes
+// and how a failure is printed, and the everyday commands that only ask a
+// running daemon over its control socket (status, start, stop, restart,
+// signal): their flags (Specs), their command-line grammar (Parse) and
+// what they do (Run). The full binary (cmd/tendd) makes cobra commands of
+// the same Specs (package cli/tree) beside its own; the lean client
+// (cmd/tend) parses a command line of them itself and hands everything
+// else, help and every error of the command line included, to the full
 // binary.
 //
 // The lean client starts in milliseconds because it links little: this
-// package may NOT import the log (store, bbolt), the supervisor, the full
-// config parser, metrics, NATS, the TUI or a logger, directly or not
-// (cmd/internal/archtest holds the set). What a command needs of those
-// stays in cmd/tendd.
+// package may NOT import cobra (its init and the tree it builds on every
+// run cost the client about a millisecond), the log (store, bbolt), the
+// supervisor, the full config parser, metrics, NATS, the TUI or a logger,
+// directly or not (cmd/internal/archtest holds the set). What a command
+// needs of those stays in cmd/tendd.
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-
-	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/config/locate"
@@ -103,64 +101,6 @@ func (g *Globals) CheckOutput() error {
 		return UsageErr("--output must be table or json, not %q", g.Output)
 	}
 	return nil
-}
-
-// NewRoot is the root command of both binaries, with the global flags and
-// no subcommands.
-func NewRoot(g *Globals, version string) *cobra.Command {
-	root := &cobra.Command{
-		Use:   "tend",
-		Short: "A process supervisor whose log explains every change",
-		Long: `tend starts, watches and restarts worker processes. Every lifecycle change is
-an event, made durable in an append-only log before anything acts on it, so
-the log can be replayed and queried: what was every worker doing at 03:14,
-and why.`,
-		Example: `  tend daemon -c /etc/tend/tend.toml     # run the supervisor
-  tend status                              # what is running
-  tend why web                             # why web is in its state
-  tend history web --since 1h              # what happened to web`,
-		Version:       version,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &ExitError{Code: ExitUsage, Err: err} })
-	pf := root.PersistentFlags()
-	pf.StringVarP(&g.Config, "config", "c", "", "config file (default: $TEND_CONFIG, ./tend.toml, /etc/tend/tend.toml)")
-	pf.StringVar(&g.Socket, "socket", "", "control socket (default: from the config)")
-	pf.StringVarP(&g.Output, "output", "o", "table", "output format: table or json")
-	return root
-}
-
-// Commands are the commands both binaries run: those that only ask a
-// running daemon over its socket. The lean client registers these alone;
-// tendd registers them with its own.
-func Commands(g *Globals) []*cobra.Command {
-	return []*cobra.Command{
-		NewStatusCmd(g),
-		NewCommandCmd(g, "start"), NewCommandCmd(g, "stop"), NewCommandCmd(g, "restart"),
-		NewSignalCmd(g),
-	}
-}
-
-// QuickAnnotation marks a command that asks once and prints (status): it
-// runs without a handler of its own for SIGINT and SIGTERM, which end it
-// as they end any program.
-const QuickAnnotation = "tend.quick"
-
-// Execute runs root on args, SIGINT and SIGTERM cancelling its context,
-// so a command that waits (start --wait, events --follow) ends the wait
-// and says so. A quick command (QuickAnnotation) runs without: taking
-// the signals costs every start of the client a thread (the runtime's
-// signal loop blocks one), 1.0 ms of the 11.7 ms `tend status -o json`
-// took at 400 workers, for a command that never waits.
-func Execute(root *cobra.Command, args []string) error {
-	root.SetArgs(args)
-	if cmd, _, err := root.Find(args); err == nil && cmd.Annotations[QuickAnnotation] != "" {
-		return root.ExecuteContext(context.Background())
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return root.ExecuteContext(ctx)
 }
 
 // Exit prints err, if any, on stderr and returns the exit code it means.

@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/spf13/cobra"
-
 	"github.com/tendhq/tend/cmd/internal/client"
 )
 
@@ -53,33 +51,14 @@ func TestBrokenPipeIsQuiet(t *testing.T) {
 	}
 }
 
-// A quick command runs on a context no signal ends (SIGINT ends it as any
-// program), a waiting one on a context SIGINT and SIGTERM cancel; status
-// is quick.
-func TestQuickCommandsTakeNoSignals(t *testing.T) {
-	done := map[string]bool{}
-	root := &cobra.Command{Use: "tend"}
-	root.PersistentFlags().StringP("config", "c", "", "")
-	for _, c := range []*cobra.Command{
-		{Use: "quick", Annotations: map[string]string{QuickAnnotation: "yes"}},
-		{Use: "waits"},
-	} {
-		c.RunE = func(cmd *cobra.Command, _ []string) error {
-			done[cmd.Name()] = cmd.Context().Done() != nil
-			return nil
+// Status asks once and prints: it is quick (the lean client and tendd
+// run it without a handler of their own for SIGINT and SIGTERM); the
+// commands that wait are not.
+func TestOnlyStatusIsQuick(t *testing.T) {
+	for _, s := range Specs() {
+		if s.Quick != (s.Name == "status") {
+			t.Errorf("%s: quick %v", s.Name, s.Quick)
 		}
-		root.AddCommand(c)
-	}
-	for _, args := range [][]string{{"-c", "x.toml", "quick"}, {"waits", "-c", "x.toml"}} {
-		if err := Execute(root, args); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if done["quick"] || !done["waits"] {
-		t.Errorf("signals cancel the context of quick: %v, of waits: %v; want false, true", done["quick"], done["waits"])
-	}
-	if NewStatusCmd(&Globals{}).Annotations[QuickAnnotation] == "" {
-		t.Error("status is not marked quick")
 	}
 }
 
@@ -94,21 +73,15 @@ func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
 		{[]string{"start", "--all"}, ""},
 		{[]string{"start", "--all", "--timeout", "90s"}, "1m30s"},
 		{[]string{"signal", "HUP", "--all"}, ""},
-		{[]string{"signal", "HUP", "--all", "--timeout", "2s"}, "2s"},
+		{[]string{"signal", "HUP", "--all", "--timeout=2s"}, "2s"},
 		{[]string{"stop", "--all", "--timeout", "0"}, "usage"},
 		{[]string{"signal", "HUP", "--all", "--timeout", "-1s"}, "usage"},
 	} {
-		root := NewRoot(&Globals{}, "test")
-		root.AddCommand(Commands(&Globals{})...)
-		cmd, rest, err := root.Find(tc.args)
-		if err != nil {
-			t.Fatal(err)
+		inv, ok := Parse(tc.args)
+		if !ok {
+			t.Fatalf("%v: not parsed", tc.args)
 		}
-		if err := cmd.ParseFlags(rest); err != nil {
-			t.Fatal(err)
-		}
-		d, _ := cmd.Flags().GetDuration("timeout")
-		got, err := TimeoutArg(cmd, d)
+		got, err := TimeoutArg(inv.Duration("timeout"))
 		if code, _ := exitOf(t, err); err != nil && code == ExitUsage {
 			got = "usage"
 		}

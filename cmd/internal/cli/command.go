@@ -1,66 +1,48 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
-	"strings"
 	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 )
 
-// NewCommandCmd is `tend start`, `tend stop` or `tend restart` (verb).
-func NewCommandCmd(g *Globals, verb string) *cobra.Command {
-	var all, noWait, noDeps bool
-	var timeout time.Duration
-	target := map[string]string{"start": "Running", "stop": "Stopped (or Killed)", "restart": "Running again"}[verb]
-	cmd := &cobra.Command{
-		Use:   verb + " NAME... | --all",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " workers and wait until they are " + target,
-		Example: fmt.Sprintf(`  tend %s web
-  tend %s --all --timeout 1m`, verb, verb),
-		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := g.CheckOutput(); err != nil {
-				return err
-			}
-			if all == (len(names) > 0) {
-				return UsageErr("name workers or pass --all (not both)")
-			}
-			wait, err := TimeoutArg(cmd, timeout)
-			if err != nil {
-				return err
-			}
-			c, err := g.Client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			// One request for every worker named: the daemon judges it as
-			// one command, makes it durable in one commit and answers once.
-			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: verb, Workers: names, All: all,
-				Wait: !noWait, Timeout: wait, NoDeps: noDeps})
-			if err != nil {
-				return err
-			}
-			return PrintResults(cmd, g, verb, reply.Results)
-		},
+// command is `tend start`, `tend stop` or `tend restart` (verb).
+func command(ctx context.Context, g *Globals, out io.Writer, verb string, inv *Invocation) error {
+	if err := g.CheckOutput(); err != nil {
+		return err
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "every configured worker")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the command is recorded")
-	if verb != "start" {
-		cmd.Flags().BoolVar(&noDeps, "no-deps", false, "leave the workers that depend on these alone (by default they are stopped first, or restarted too)")
+	names, all := inv.Args, inv.Bool("all")
+	if all == (len(names) > 0) {
+		return UsageErr("name workers or pass --all (not both)")
 	}
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "bound on the whole wait for the target state (default: wait while workers keep reaching it; give up after 30s in which none does)")
-	return cmd
+	wait, err := TimeoutArg(inv.Duration("timeout"))
+	if err != nil {
+		return err
+	}
+	c, err := g.Client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// One request for every worker named: the daemon judges it as one
+	// command, makes it durable in one commit and answers once.
+	reply, err := c.Commands(ctx, client.CommandRequest{Verb: verb, Workers: names, All: all,
+		Wait: !inv.Bool("no-wait"), Timeout: wait, NoDeps: inv.Bool("no-deps")})
+	if err != nil {
+		return err
+	}
+	return PrintResults(out, g, verb, reply.Results)
 }
 
 // PrintResults prints one line per worker of a command's answer and
 // returns the error whose exit code says how it went.
-func PrintResults(cmd *cobra.Command, g *Globals, verb string, results []client.CommandResult) error {
+func PrintResults(out io.Writer, g *Globals, verb string, results []client.CommandResult) error {
 	names := make([]string, len(results))
 	errs := make([]error, len(results))
 	for i, r := range results {
@@ -69,7 +51,6 @@ func PrintResults(cmd *cobra.Command, g *Globals, verb string, results []client.
 			errs[i] = &client.Error{ErrorBody: *r.Error}
 		}
 	}
-	out := cmd.OutOrStdout()
 	if g.JSON() {
 		_ = PrintJSON(out, results)
 	}
@@ -111,83 +92,73 @@ func PrintResults(cmd *cobra.Command, g *Globals, verb string, results []client.
 	return nil
 }
 
-// NewSignalCmd is `tend signal`.
-func NewSignalCmd(g *Globals) *cobra.Command {
-	var all, noWait bool
-	var timeout time.Duration
-	cmd := &cobra.Command{
-		Use:   "signal NAME... SIGNAL | --all SIGNAL",
-		Short: "Send a signal to workers' running processes, and record who sent it",
-		Long: `Send a signal (a name such as HUP or SIGHUP, RTMIN+n, or a number) to the
-process group of each worker's running incarnation, and to any process of
-that incarnation that left its group, as the stop signal is sent. The
-request and its outcome are events with you as their actor, so history and
-why show them. The signal is decided for the incarnation that runs when
-the command is recorded, and never reaches a later one: if that
-incarnation ends first, nothing is sent and the outcome says so. A worker
-with no running process is refused (not running). Every signal may be sent,
-KILL and STOP included; what follows (an exit the restart policy handles, a
-frozen worker) is recorded like anything else.`,
-		Example: `  tend signal web HUP
-  tend signal web worker-1 SIGUSR1
-  tend signal --all USR2`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.CheckOutput(); err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				return UsageErr("name the signal")
-			}
-			names, sig := args[:len(args)-1], args[len(args)-1]
-			if all == (len(names) > 0) {
-				return UsageErr("name workers or pass --all (not both), then the signal")
-			}
-			if _, err := events.ParseSignal(sig); err != nil {
-				return UsageErr("%v", err)
-			}
-			wait, err := TimeoutArg(cmd, timeout)
-			if err != nil {
-				return err
-			}
-			c, err := g.Client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			reply, err := c.Commands(cmd.Context(), client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
-				Wait: !noWait, Timeout: wait})
-			if err != nil {
-				return err
-			}
-			results := reply.Results
-			if all {
-				// --all is every worker that runs: those that do not are
-				// left out, as supervisorctl's "signal all" does.
-				results = results[:0]
-				for _, r := range reply.Results {
-					if r.Error == nil || r.Error.Code != "not_running" {
-						results = append(results, r)
-					}
-				}
-			}
-			return PrintResults(cmd, g, "signal", results)
-		},
+// signal is `tend signal`: the workers named, or --all, then the signal.
+func signal(ctx context.Context, g *Globals, out io.Writer, inv *Invocation) error {
+	if err := g.CheckOutput(); err != nil {
+		return err
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "every configured worker that runs")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return once the signal is recorded, before it is sent")
-	cmd.Flags().DurationVar(&timeout, "timeout", 0, "bound on the whole wait for the outcomes (default: wait while outcomes keep arriving; give up after 30s in which none does)")
-	return cmd
+	args, all := inv.Args, inv.Bool("all")
+	if len(args) == 0 {
+		return UsageErr("name the signal")
+	}
+	names, sig := args[:len(args)-1], args[len(args)-1]
+	if all == (len(names) > 0) {
+		return UsageErr("name workers or pass --all (not both), then the signal")
+	}
+	if _, err := events.ParseSignal(sig); err != nil {
+		return UsageErr("%v", err)
+	}
+	wait, err := TimeoutArg(inv.Duration("timeout"))
+	if err != nil {
+		return err
+	}
+	c, err := g.Client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	reply, err := c.Commands(ctx, client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
+		Wait: !inv.Bool("no-wait"), Timeout: wait})
+	if err != nil {
+		return err
+	}
+	results := reply.Results
+	if all {
+		// --all is every worker that runs: those that do not are left
+		// out, as supervisorctl's "signal all" does.
+		results = results[:0]
+		for _, r := range reply.Results {
+			if r.Error == nil || r.Error.Code != "not_running" {
+				results = append(results, r)
+			}
+		}
+	}
+	return PrintResults(out, g, "signal", results)
 }
 
 // TimeoutArg is the --timeout a command asks the daemon for: none unless
 // given, so the daemon waits as long as the workers make progress. One
 // that is not above zero is a usage error.
-func TimeoutArg(cmd *cobra.Command, d time.Duration) (string, error) {
-	if !cmd.Flags().Changed("timeout") {
+func TimeoutArg(d time.Duration, given bool) (string, error) {
+	if !given {
 		return "", nil
 	}
 	if d <= 0 {
 		return "", UsageErr("--timeout must be above zero, not %v (leave it out to wait while the workers make progress)", d)
 	}
 	return d.String(), nil
+}
+
+// Run runs an everyday command, its output to out. A command that waits
+// (all but a quick one) ends its wait when ctx is cancelled, and says so.
+func Run(ctx context.Context, g *Globals, inv *Invocation, out io.Writer) error {
+	switch inv.Cmd.Name {
+	case "status":
+		return status(ctx, g, out, inv.Bool("daemon"), inv.Args)
+	case "signal":
+		return signal(ctx, g, out, inv)
+	case "start", "stop", "restart":
+		return command(ctx, g, out, inv.Cmd.Name, inv)
+	}
+	return fmt.Errorf("cli: no everyday command %q", inv.Cmd.Name)
 }

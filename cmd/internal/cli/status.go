@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,128 +12,113 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/tendhq/tend/cmd/internal/client"
 	"github.com/tendhq/tend/cmd/internal/termsafe"
 	"github.com/tendhq/tend/events"
 )
 
-// NewStatusCmd is `tend status`.
-func NewStatusCmd(g *Globals) *cobra.Command {
-	var daemonOnly bool
-	cmd := &cobra.Command{
-		Use:         "status [NAME...]",
-		Annotations: map[string]string{QuickAnnotation: "asks once and prints"},
-		Short:       "Show each worker's state, pid, incarnation, restarts, and why",
-		Example: `  tend status
-  tend status web worker-1 -o json
-  tend status --daemon -o json     # the log, the export to NATS and the alerts`,
-		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := g.CheckOutput(); err != nil {
-				return err
-			}
-			c, err := g.Client()
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			out := cmd.OutOrStdout()
-			if daemonOnly {
-				st, err := c.Status(cmd.Context(), names...)
-				if err != nil {
-					return err
-				}
-				st.Workers = nil
-				if g.JSON() {
-					return PrintJSON(out, st)
-				}
-				fmt.Fprintf(out, "log: seq %d\n", st.Seq)
-				if st.LogFailure != "" {
-					fmt.Fprintf(out, "log refuses writes: %s\n", termsafe.Line(st.LogFailure))
-				}
-				daemonLines(out, st)
-				return nil
-			}
-			if g.JSON() {
-				return quietPipe(c.WriteStatusJSON(cmd.Context(), out, names...))
-			}
-			st, err := c.Status(cmd.Context(), names...)
-			if err != nil {
-				return err
-			}
-			StatusOrder(st.Workers)
-			if st.LogFailure != "" {
-				fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): the daemon records nothing more and is exiting (status 74); workers keep running\n", termsafe.Line(st.LogFailure))
-			}
-			// The instances of a worker with instances come under a line
-			// of their own: its name and how many of them run.
-			running := map[string][2]int{}
-			for _, w := range st.Workers {
-				if w.Group != "" {
-					n := running[w.Group]
-					n[1]++
-					if w.State == "Running" {
-						n[0]++
-					}
-					running[w.Group] = n
-				}
-			}
-			// tabwriter writes line by line: one system call a worker
-			// unless buffered.
-			bw := bufio.NewWriterSize(out, 64<<10)
-			out = bw
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
-			group := ""
-			var line []byte // one worker's, made by appends, not fmt: 10,000 of them
-			for _, w := range st.Workers {
-				if w.Group != "" && w.Group != group {
-					n := running[w.Group]
-					fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
-				}
-				group = w.Group
-				name := w.Name
-				if w.Group != "" {
-					name = "  " + name
-				}
-				// The why may be what the worker said of itself (STATUS=).
-				why := termsafe.Line(w.Note())
-				line = append(line[:0], termsafe.Line(name)...)
-				line = append(line, '\t')
-				line = append(line, termsafe.Line(w.State)...)
-				line = append(line, '\t')
-				if w.PID != 0 {
-					line = strconv.AppendInt(line, int64(w.PID), 10)
-				} else {
-					line = append(line, '-')
-				}
-				line = append(line, '\t')
-				line = strconv.AppendUint(line, w.Incarnation, 10)
-				line = append(line, '\t')
-				line = strconv.AppendInt(line, int64(w.Restarts), 10)
-				line = append(line, '\t')
-				line = append(line, Since(w.Since)...)
-				line = append(line, '\t')
-				line = append(line, why...)
-				line = append(line, '\n')
-				if _, err := tw.Write(line); err != nil {
-					return err
-				}
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			// The daemon's own lines, under the table of all workers.
-			if len(names) == 0 {
-				fmt.Fprintln(out)
-				daemonLines(out, st)
-			}
-			return bw.Flush()
-		},
+// status is `tend status`: the workers named (all when none), as a table
+// or JSON, or with --daemon the daemon's own state.
+func status(ctx context.Context, g *Globals, out io.Writer, daemonOnly bool, names []string) error {
+	if err := g.CheckOutput(); err != nil {
+		return err
 	}
-	cmd.Flags().BoolVar(&daemonOnly, "daemon", false, "show the daemon's own state (the log, the export to NATS, the alerts) instead of the workers")
-	return cmd
+	c, err := g.Client()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if daemonOnly {
+		st, err := c.Status(ctx, names...)
+		if err != nil {
+			return err
+		}
+		st.Workers = nil
+		if g.JSON() {
+			return PrintJSON(out, st)
+		}
+		fmt.Fprintf(out, "log: seq %d\n", st.Seq)
+		if st.LogFailure != "" {
+			fmt.Fprintf(out, "log refuses writes: %s\n", termsafe.Line(st.LogFailure))
+		}
+		daemonLines(out, st)
+		return nil
+	}
+	if g.JSON() {
+		return quietPipe(c.WriteStatusJSON(ctx, out, names...))
+	}
+	st, err := c.Status(ctx, names...)
+	if err != nil {
+		return err
+	}
+	StatusOrder(st.Workers)
+	if st.LogFailure != "" {
+		fmt.Fprintf(os.Stderr, "WARNING: the log refuses writes (%s): the daemon records nothing more and is exiting (status 74); workers keep running\n", termsafe.Line(st.LogFailure))
+	}
+	// The instances of a worker with instances come under a line
+	// of their own: its name and how many of them run.
+	running := map[string][2]int{}
+	for _, w := range st.Workers {
+		if w.Group != "" {
+			n := running[w.Group]
+			n[1]++
+			if w.State == "Running" {
+				n[0]++
+			}
+			running[w.Group] = n
+		}
+	}
+	// tabwriter writes line by line: one system call a worker
+	// unless buffered.
+	bw := bufio.NewWriterSize(out, 64<<10)
+	out = bw
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+	group := ""
+	var line []byte // one worker's, made by appends, not fmt: 10,000 of them
+	for _, w := range st.Workers {
+		if w.Group != "" && w.Group != group {
+			n := running[w.Group]
+			fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
+		}
+		group = w.Group
+		name := w.Name
+		if w.Group != "" {
+			name = "  " + name
+		}
+		// The why may be what the worker said of itself (STATUS=).
+		why := termsafe.Line(w.Note())
+		line = append(line[:0], termsafe.Line(name)...)
+		line = append(line, '\t')
+		line = append(line, termsafe.Line(w.State)...)
+		line = append(line, '\t')
+		if w.PID != 0 {
+			line = strconv.AppendInt(line, int64(w.PID), 10)
+		} else {
+			line = append(line, '-')
+		}
+		line = append(line, '\t')
+		line = strconv.AppendUint(line, w.Incarnation, 10)
+		line = append(line, '\t')
+		line = strconv.AppendInt(line, int64(w.Restarts), 10)
+		line = append(line, '\t')
+		line = append(line, Since(w.Since)...)
+		line = append(line, '\t')
+		line = append(line, why...)
+		line = append(line, '\n')
+		if _, err := tw.Write(line); err != nil {
+			return err
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The daemon's own lines, under the table of all workers.
+	if len(names) == 0 {
+		fmt.Fprintln(out)
+		daemonLines(out, st)
+	}
+	return bw.Flush()
 }
 
 // quietPipe makes a reader that went away (`| head`) end tend as a
