@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
@@ -72,45 +71,43 @@ func status(ctx context.Context, g *Globals, out io.Writer, daemonOnly bool, nam
 	// unless buffered.
 	bw := bufio.NewWriterSize(out, 64<<10)
 	out = bw
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tINC\tRESTARTS\tSINCE\tWHY")
+	t := newTable(7)
+	t.grow(len(st.Workers)+1, 96)
+	for _, h := range []string{"NAME", "STATE", "PID", "INC", "RESTARTS", "SINCE", "WHY"} {
+		t.cell(h)
+	}
 	group := ""
-	var line []byte // one worker's, made by appends, not fmt: 10,000 of them
+	// A worker's cells are made by appends, not fmt: 10,000 of them.
 	for _, w := range st.Workers {
 		if w.Group != "" && w.Group != group {
 			n := running[w.Group]
-			fmt.Fprintf(tw, "%s\t%d/%d running\t\t\t\t\t\n", termsafe.Line(w.Group), n[0], n[1])
+			t.cell(termsafe.Line(w.Group))
+			t.text = fmt.Appendf(t.text, "%d/%d running", n[0], n[1])
+			for range 6 {
+				t.end()
+			}
 		}
 		group = w.Group
-		name := w.Name
 		if w.Group != "" {
-			name = "  " + name
+			t.addString("  ")
 		}
-		// The why may be what the worker said of itself (STATUS=).
-		why := termsafe.Line(w.Note())
-		line = append(line[:0], termsafe.Line(name)...)
-		line = append(line, '\t')
-		line = append(line, termsafe.Line(w.State)...)
-		line = append(line, '\t')
+		t.cell(termsafe.Line(w.Name))
+		t.cell(termsafe.Line(w.State))
 		if w.PID != 0 {
-			line = strconv.AppendInt(line, int64(w.PID), 10)
+			t.text = strconv.AppendInt(t.text, int64(w.PID), 10)
 		} else {
-			line = append(line, '-')
+			t.add('-')
 		}
-		line = append(line, '\t')
-		line = strconv.AppendUint(line, w.Incarnation, 10)
-		line = append(line, '\t')
-		line = strconv.AppendInt(line, int64(w.Restarts), 10)
-		line = append(line, '\t')
-		line = append(line, Since(w.Since)...)
-		line = append(line, '\t')
-		line = append(line, why...)
-		line = append(line, '\n')
-		if _, err := tw.Write(line); err != nil {
-			return err
-		}
+		t.end()
+		t.text = strconv.AppendUint(t.text, w.Incarnation, 10)
+		t.end()
+		t.text = strconv.AppendInt(t.text, int64(w.Restarts), 10)
+		t.end()
+		t.cell(Since(w.Since))
+		// The why may be what the worker said of itself (STATUS=).
+		t.cell(termsafe.Line(w.Note()))
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.writeTo(out); err != nil {
 		return err
 	}
 	// The daemon's own lines, under the table of all workers.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -327,8 +328,11 @@ func fastStatus(b []byte, s *Status) error {
 
 func (r *reader) workers() []WorkerStatus {
 	r.expect('[')
-	// A worker takes 150 bytes or more: room for all without growing.
-	ws := make([]WorkerStatus, 0, (len(r.b)-r.i)/150+1)
+	// Room for all without growing, and no more: the slice is cleared
+	// whole when made, a page fault for every 4 KiB of it. Every worker
+	// begins so, and no string can hold it unescaped; the daemon's
+	// alerts that follow may too, which costs a few slots.
+	ws := make([]WorkerStatus, 0, bytes.Count(r.b[r.i:], []byte(`{"name":`)))
 	if r.byte(']') {
 		return ws
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tendhq/tend/events"
 )
@@ -282,5 +283,46 @@ func TestAHangUpSaysSo(t *testing.T) {
 	_, err = c.Commands(context.Background(), CommandRequest{Verb: "stop", All: true})
 	if !errors.Is(err, ErrHungUp) || !strings.Contains(err.Error(), "may or may not have been recorded") {
 		t.Errorf("stop --all to a daemon that hung up: %v", err)
+	}
+}
+
+// A status streamed in chunks, as the daemon sends it, is read whole, and
+// read through buffers that double: append grows a large one by a
+// quarter at a time, which read a status of 3 MB through 16 MB of
+// buffers. The workers' slice is made once, for as many as the answer
+// holds.
+func TestStreamedStatusReadWhole(t *testing.T) {
+	const n = 6000
+	var body strings.Builder
+	body.WriteString(`{"seq":9,"workers":[`)
+	for i := range n {
+		if i > 0 {
+			body.WriteString(",")
+		}
+		fmt.Fprintf(&body, `{"name":"w%05d","state":"Running","pid":%d,"incarnation":1,"restarts":0,"since":"2026-12-07T15:37:56.228540279Z","cause":"up for 1s (start_timeout): running","actor":"daemon"}`, i, 1000+i)
+	}
+	body.WriteString(`]}`)
+	var raw bytes.Buffer
+	raw.WriteString("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+	for b := body.String(); b != ""; {
+		k := min(len(b), 64<<10)
+		fmt.Fprintf(&raw, "%x\r\n%s\r\n", k, b[:k])
+		b = b[k:]
+	}
+	raw.WriteString("0\r\n\r\n")
+	c := New(fakeBytes(t, raw.Bytes()))
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	st, err := c.Status(context.Background())
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(st.Workers) != n || st.Workers[n-1].Name != fmt.Sprintf("w%05d", n-1) || st.Workers[n-1].PID != 1000+n-1 {
+		t.Fatalf("%d workers read (%v)", len(st.Workers), err)
+	}
+	if cap(st.Workers) != n {
+		t.Errorf("room made for %d workers, %d came", cap(st.Workers), n)
+	}
+	slice := n * int(unsafe.Sizeof(WorkerStatus{}))
+	if held, bound := m1.TotalAlloc-m0.TotalAlloc, uint64(4*body.Len()+slice+n*64); held > bound {
+		t.Errorf("the client allocated %d KiB for a %d KiB answer of %d workers, more than %d KiB", held>>10, body.Len()>>10, n, bound>>10)
 	}
 }
