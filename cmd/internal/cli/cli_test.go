@@ -7,6 +7,7 @@ import (
 	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
 )
@@ -88,5 +89,17 @@ func TestTimeoutIsSentOnlyWhenGiven(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%v: timeout %q (%v), want %q", tc.args, got, err, tc.want)
 		}
+	}
+}
+
+// Since says a time as status always has: its local time and how long
+// ago, or "-" for none.
+func TestSince(t *testing.T) {
+	at := time.Now().Add(-90 * time.Second)
+	if got, want := Since(at), fmt.Sprintf("%s (%s ago)", at.Local().Format("15:04:05"), time.Since(at).Round(time.Second)); got != want {
+		t.Errorf("Since: %q, want %q", got, want)
+	}
+	if got := Since(time.Time{}); got != "-" {
+		t.Errorf("Since of no time: %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -154,7 +155,11 @@ func (c *Client) Status(ctx context.Context, names ...string) (Status, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, decodeStatus(b, &s)
+	n, err := strconv.Atoi(resp.Header(WorkersHeader))
+	if err != nil {
+		n = -1
+	}
+	return s, decodeStatus(b, &s, n)
 }
 
 // ViewHeader is the header by which the daemon says what its answer to
@@ -164,6 +169,12 @@ const (
 	ViewHeader  = "X-Tend-View"
 	ViewWorkers = "workers"
 )
+
+// WorkersHeader is the header by which the daemon says how many workers a
+// status it streams holds, before it sends them: the client makes room
+// for the answer once (readAll), rather than growing a buffer of
+// megabytes as it arrives.
+const WorkersHeader = "X-Tend-Workers"
 
 // WriteStatusJSON writes the named workers' status (all when none) to w as
 // `tend status -o json` prints it, newline included. The daemon encodes it

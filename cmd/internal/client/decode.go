@@ -17,8 +17,11 @@ import (
 // does not know, white space, a null, a number in another form, bad
 // UTF-8) sends the whole answer to encoding/json instead, so that it
 // reads exactly what encoding/json reads.
-func decodeStatus(b []byte, s *Status) error {
-	if err := fastStatus(b, s); err == nil {
+//
+// workers is how many workers the daemon said the answer holds
+// (WorkersHeader), or -1: the workers' slice is made for that many.
+func decodeStatus(b []byte, s *Status, workers int) error {
+	if err := fastStatus(b, s, workers); err == nil {
 		return nil
 	}
 	*s = Status{}
@@ -29,9 +32,10 @@ func decodeStatus(b []byte, s *Status) error {
 var errSlow = errors.New("not the form read by hand")
 
 type reader struct {
-	b   []byte
-	i   int
-	err error
+	b        []byte
+	i        int
+	err      error
+	nWorkers int // how many workers the answer holds, or -1 when not said
 }
 
 func (r *reader) fail() { r.err = errSlow }
@@ -284,8 +288,8 @@ func (r *reader) raw() []byte {
 	return nil
 }
 
-func fastStatus(b []byte, s *Status) error {
-	r := &reader{b: b}
+func fastStatus(b []byte, s *Status, workers int) error {
+	r := &reader{b: b, nWorkers: workers}
 	r.expect('{')
 	for first := true; r.err == nil && !r.byte('}'); first = false {
 		if !first {
@@ -329,10 +333,15 @@ func fastStatus(b []byte, s *Status) error {
 func (r *reader) workers() []WorkerStatus {
 	r.expect('[')
 	// Room for all without growing, and no more: the slice is cleared
-	// whole when made, a page fault for every 4 KiB of it. Every worker
-	// begins so, and no string can hold it unescaped; the daemon's
-	// alerts that follow may too, which costs a few slots.
-	ws := make([]WorkerStatus, 0, bytes.Count(r.b[r.i:], []byte(`{"name":`)))
+	// whole when made, a page fault for every 4 KiB of it. The daemon
+	// says how many; when it does not, they are counted: every worker
+	// begins so, and no string can hold it unescaped (the daemon's
+	// alerts that follow may too, which costs a few slots).
+	n := r.nWorkers
+	if n < 0 || n > len(r.b)/16 { // no worker takes fewer bytes: a bound on the word
+		n = bytes.Count(r.b[r.i:], []byte(`{"name":`))
+	}
+	ws := make([]WorkerStatus, 0, n)
 	if r.byte(']') {
 		return ws
 	}

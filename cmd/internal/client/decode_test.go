@@ -49,7 +49,7 @@ func TestDecodeStatusIsEncodingJSON(t *testing.T) {
 		if err := json.Unmarshal(b, &want); err != nil {
 			t.Fatal(err)
 		}
-		if err := fastStatus(b, &fast); err != nil {
+		if err := fastStatus(b, &fast, -1); err != nil {
 			t.Fatalf("the daemon's form is not read by hand: %v\n%s", err, b)
 		}
 		if !reflect.DeepEqual(fast, want) {
@@ -74,7 +74,7 @@ func TestDecodeStatusIsEncodingJSON(t *testing.T) {
 		}
 		var want2, got2 Status
 		werr := json.Unmarshal(b, &want2)
-		gerr := decodeStatus(b, &got2)
+		gerr := decodeStatus(b, &got2, -1)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("encoding/json's error %v, ours %v on %q", werr, gerr, b)
 		}
@@ -101,7 +101,7 @@ func BenchmarkDecodeStatus10k(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var s Status
-			if err := fastStatus(body, &s); err != nil {
+			if err := fastStatus(body, &s, -1); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -130,7 +130,7 @@ func TestDecodeStatusEscapesAreNotTheStringBefore(t *testing.T) {
 		if err := json.Unmarshal(b, &want); err != nil {
 			t.Fatal(err)
 		}
-		if err := fastStatus(b, &got); err != nil {
+		if err := fastStatus(b, &got, -1); err != nil {
 			t.Fatalf("%s: %v", b, err)
 		}
 		if !reflect.DeepEqual(got, want) {
@@ -155,7 +155,7 @@ func TestDecodeStatusAllocatesLittle(t *testing.T) {
 	}
 	allocs := testing.AllocsPerRun(5, func() {
 		var s Status
-		if err := decodeStatus(body, &s); err != nil {
+		if err := decodeStatus(body, &s, -1); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -40,18 +40,31 @@ type response struct {
 // Header is the value of the response's header named k ("" when none).
 func (r *response) Header(k string) string { return r.header[strings.ToLower(k)] }
 
-// readAll reads a whole body: into one buffer when its length is known
-// (up to a bound: the length is the other end's word), so a short-lived
-// client touches each page of it once. A body of unknown length (the
-// daemon streams its status) goes into a buffer that doubles: append
-// grows a large one by a quarter at a time, and a status of 3 MB was read
-// through buffers of 16 MB in all, a page fault for every 4 KiB of them.
+// readAll reads a whole body into a buffer made for it once: for its
+// length when the daemon says it (up to a bound: the length is the other
+// end's word), or for a status of as many workers as it says
+// (WorkersHeader), so that a short-lived client touches each page of it
+// once. A body larger than that goes on into a buffer that doubles:
+// append grows a large one by a quarter at a time, and a status of 3 MB
+// was read through buffers of 16 MB in all, a page fault for every 4 KiB
+// of them.
 func readAll(r *response) ([]byte, error) {
-	n := r.Length
-	if n < 0 || n > 16<<20 {
-		n = 64 << 10
+	room := 64 << 10
+	switch n, err := strconv.Atoi(r.Header(WorkersHeader)); {
+	case r.Length >= 0 && r.Length <= 16<<20:
+		room = int(r.Length) + 1 // +1: room to read the end without growing
+	case err == nil && n >= 0 && n <= 1<<18:
+		// More than a worker takes in the compact form (about 320
+		// bytes), and than the daemon's own fields: room never written
+		// to is never touched, and costs no page.
+		room = n*768 + 64<<10
 	}
-	buf := make([]byte, 0, n+1) // +1: room to read the end without growing
+	return readInto(r, make([]byte, 0, room))
+}
+
+// readInto reads a whole body into buf, which it grows as readAll does
+// when the body needs more room than buf has.
+func readInto(r *response, buf []byte) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), 2*cap(buf))

@@ -325,4 +325,19 @@ func TestStreamedStatusReadWhole(t *testing.T) {
 	if held, bound := m1.TotalAlloc-m0.TotalAlloc, uint64(4*body.Len()+slice+n*64); held > bound {
 		t.Errorf("the client allocated %d KiB for a %d KiB answer of %d workers, more than %d KiB", held>>10, body.Len()>>10, n, bound>>10)
 	}
+	// When the daemon says how many workers follow, the body is read into
+	// one buffer made for them: never grown, never copied.
+	hinted := bytes.Replace(raw.Bytes(), []byte("\r\n\r\n"), []byte(fmt.Sprintf("\r\n%s: %d\r\n\r\n", WorkersHeader, n)), 1)
+	resp, err := New(fakeBytes(t, hinted)).do(context.Background(), "GET", "/v1/status", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := readAll(resp)
+	if err != nil || string(b) != body.String() {
+		t.Fatalf("read %d bytes (%v), want %d", len(b), err, body.Len())
+	}
+	if room := n*768 + 64<<10; cap(b) != room {
+		t.Errorf("read into a buffer of %d bytes, want the one made for %d workers, %d", cap(b), n, room)
+	}
 }

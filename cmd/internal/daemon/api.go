@@ -140,6 +140,8 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		b, err = appendStatus(bufs.out[:0], views, ans.spill)
 		b = append(b, '\n')
 	} else {
+		// Said before any is sent: the client makes room for them once.
+		w.Header().Set(client.WorkersHeader, strconv.Itoa(len(views)))
 		out := client.Status{Seq: seq, LogFailure: a.d.sup.LogFailure(), Tracking: a.d.tracking.status()}
 		a.d.out.status(&out)
 		b, err = appendWholeStatus(bufs.out[:0], &out, views, ans.spill)

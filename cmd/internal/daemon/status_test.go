@@ -261,6 +261,13 @@ func TestStatusIsSentAsItIsMade(t *testing.T) {
 	if len(st.Workers) != n {
 		t.Fatalf("the whole status, sent in chunks, has %d workers, want %d", len(st.Workers), n)
 	}
+	// Its head says how many workers follow: the client makes room for
+	// them once.
+	rec := httptest.NewRecorder()
+	a.status(rec, statusWhole)
+	if got := rec.Header().Get(client.WorkersHeader); got != strconv.Itoa(n) {
+		t.Fatalf("%s: %q, want %d", client.WorkersHeader, got, n)
+	}
 	bufs := a.d.statusBufs.get()
 	if cap(bufs.out) > statusOut {
 		t.Fatalf("the answers were encoded in a buffer of %d bytes, want %d at most", cap(bufs.out), statusOut)
