@@ -30,10 +30,10 @@ type Flag struct {
 // quick (asks once and prints: it takes no handler of its own for SIGINT
 // and SIGTERM, which end it as they end any program).
 type Spec struct {
-	Name                 string
-	Use, Short, Long, Eg string
-	Quick                bool
-	Flags                []Flag
+	Name                      string
+	Use, Short, Long, Example string
+	Quick                     bool
+	Flags                     []Flag
 }
 
 // GlobalFlags are the flags of every command, before or after its name.
@@ -59,7 +59,7 @@ func Specs() []Spec {
 			Name:  v,
 			Use:   v + " NAME... | --all",
 			Short: strings.ToUpper(v[:1]) + v[1:] + " workers and wait until they are " + target,
-			Eg: "  tend " + v + " web\n" +
+			Example: "  tend " + v + " web\n" +
 				"  tend " + v + " --all --timeout 1m",
 			Flags: flags,
 		}
@@ -69,7 +69,7 @@ func Specs() []Spec {
 			Name:  "status",
 			Use:   "status [NAME...]",
 			Short: "Show each worker's state, pid, incarnation, restarts, and why",
-			Eg: `  tend status
+			Example: `  tend status
   tend status web worker-1 -o json
   tend status --daemon -o json     # the log, the export to NATS and the alerts`,
 			Quick: true,
@@ -90,7 +90,7 @@ incarnation ends first, nothing is sent and the outcome says so. A worker
 with no running process is refused (not running). Every signal may be sent,
 KILL and STOP included; what follows (an exit the restart policy handles, a
 frozen worker) is recorded like anything else.`,
-			Eg: `  tend signal web HUP
+			Example: `  tend signal web HUP
   tend signal web worker-1 SIGUSR1
   tend signal --all USR2`,
 			Flags: []Flag{

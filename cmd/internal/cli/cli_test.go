@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,5 +103,14 @@ func TestSince(t *testing.T) {
 	}
 	if got := Since(time.Time{}); got != "-" {
 		t.Errorf("Since of no time: %q", got)
+	}
+}
+
+// Run of a command that is not an everyday one is an error, not a
+// command run on a guess.
+func TestRunRefusesOtherCommands(t *testing.T) {
+	err := Run(context.Background(), &Globals{}, &Invocation{Cmd: Spec{Name: "daemon"}}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `no everyday command "daemon"`) {
+		t.Errorf("Run of daemon: %v", err)
 	}
 }

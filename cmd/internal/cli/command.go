@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/tendhq/tend/cmd/internal/client"
@@ -21,23 +22,32 @@ func command(ctx context.Context, g *Globals, out io.Writer, verb string, inv *I
 	if all == (len(names) > 0) {
 		return UsageErr("name workers or pass --all (not both)")
 	}
-	wait, err := TimeoutArg(inv.Duration("timeout"))
+	results, err := ask(ctx, g, inv, client.CommandRequest{Verb: verb, Workers: names, All: all, NoDeps: inv.Bool("no-deps")})
 	if err != nil {
 		return err
+	}
+	return PrintResults(out, g, verb, results)
+}
+
+// ask sends req, with the wait the command line asks for (--no-wait,
+// --timeout), as one request for every worker named: the daemon judges
+// it as one command, makes it durable in one commit and answers once.
+func ask(ctx context.Context, g *Globals, inv *Invocation, req client.CommandRequest) ([]client.CommandResult, error) {
+	wait, err := TimeoutArg(inv.Duration("timeout"))
+	if err != nil {
+		return nil, err
 	}
 	c, err := g.Client()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer c.Close()
-	// One request for every worker named: the daemon judges it as one
-	// command, makes it durable in one commit and answers once.
-	reply, err := c.Commands(ctx, client.CommandRequest{Verb: verb, Workers: names, All: all,
-		Wait: !inv.Bool("no-wait"), Timeout: wait, NoDeps: inv.Bool("no-deps")})
+	req.Wait, req.Timeout = !inv.Bool("no-wait"), wait
+	reply, err := c.Commands(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return PrintResults(out, g, verb, reply.Results)
+	return reply.Results, nil
 }
 
 // PrintResults prints one line per worker of a command's answer and
@@ -108,30 +118,16 @@ func signal(ctx context.Context, g *Globals, out io.Writer, inv *Invocation) err
 	if _, err := events.ParseSignal(sig); err != nil {
 		return UsageErr("%v", err)
 	}
-	wait, err := TimeoutArg(inv.Duration("timeout"))
+	results, err := ask(ctx, g, inv, client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all})
 	if err != nil {
 		return err
 	}
-	c, err := g.Client()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	reply, err := c.Commands(ctx, client.CommandRequest{Verb: "signal", Signal: sig, Workers: names, All: all,
-		Wait: !inv.Bool("no-wait"), Timeout: wait})
-	if err != nil {
-		return err
-	}
-	results := reply.Results
 	if all {
 		// --all is every worker that runs: those that do not are left
 		// out, as supervisorctl's "signal all" does.
-		results = results[:0]
-		for _, r := range reply.Results {
-			if r.Error == nil || r.Error.Code != "not_running" {
-				results = append(results, r)
-			}
-		}
+		results = slices.DeleteFunc(results, func(r client.CommandResult) bool {
+			return r.Error != nil && r.Error.Code == "not_running"
+		})
 	}
 	return PrintResults(out, g, "signal", results)
 }

@@ -20,7 +20,6 @@ type table struct {
 	text  []byte
 	ends  []int // where each cell ends in text, row after row
 	width []int // each column's widest cell, in runes
-	start int   // where the cell being written began
 }
 
 func newTable(cols int) *table { return &table{cols: cols, width: make([]int, cols)} }
@@ -41,10 +40,13 @@ func (t *table) addString(s string) { t.text = append(t.text, s...) }
 func (t *table) end() {
 	// The last column is not padded: its width is not needed.
 	if col := len(t.ends) % t.cols; col < t.cols-1 {
-		t.width[col] = max(t.width[col], utf8.RuneCount(t.text[t.start:]))
+		start := 0 // where the cell began: where the one before ended
+		if len(t.ends) > 0 {
+			start = t.ends[len(t.ends)-1]
+		}
+		t.width[col] = max(t.width[col], utf8.RuneCount(t.text[start:]))
 	}
 	t.ends = append(t.ends, len(t.text))
-	t.start = len(t.text)
 }
 
 // cell is a whole cell.

@@ -340,4 +340,19 @@ func TestStreamedStatusReadWhole(t *testing.T) {
 	if room := n*768 + 64<<10; cap(b) != room {
 		t.Errorf("read into a buffer of %d bytes, want the one made for %d workers, %d", cap(b), n, room)
 	}
+	// The count is the other end's word: one past the bounds makes no
+	// room for it, and the status is still read whole.
+	for _, lie := range []string{"99999999", "-5", "many"} {
+		lying := bytes.Replace(raw.Bytes(), []byte("\r\n\r\n"), []byte(fmt.Sprintf("\r\n%s: %s\r\n\r\n", WorkersHeader, lie)), 1)
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		st, err := New(fakeBytes(t, lying)).Status(context.Background())
+		runtime.ReadMemStats(&m1)
+		if err != nil || len(st.Workers) != n {
+			t.Fatalf("%s: %s: %d workers read (%v)", WorkersHeader, lie, len(st.Workers), err)
+		}
+		if held, bound := m1.TotalAlloc-m0.TotalAlloc, uint64(4*body.Len()+slice+n*64); held > bound {
+			t.Errorf("%s: %s: the client allocated %d KiB, more than %d KiB", WorkersHeader, lie, held>>10, bound>>10)
+		}
+	}
 }

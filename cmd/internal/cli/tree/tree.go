@@ -58,12 +58,11 @@ func Commands(g *cli.Globals) []*cobra.Command {
 func commands(run func(*cobra.Command, *cli.Invocation) error) []*cobra.Command {
 	var out []*cobra.Command
 	for _, s := range cli.Specs() {
-		s := s
 		cmd := &cobra.Command{
 			Use:     s.Use,
 			Short:   s.Short,
 			Long:    s.Long,
-			Example: s.Eg,
+			Example: s.Example,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				inv := &cli.Invocation{Cmd: s, Args: args, Flags: map[string]string{}}
 				for _, f := range s.Flags {
