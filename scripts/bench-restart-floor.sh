@@ -1,0 +1,201 @@
+#!/bin/bash
+# How fast can a supervisor that writes ahead restart a worker on this
+# machine, and how far is tend from that? Three supervisors of N `sleep`
+# workers each run side by side, and one loop kills a worker of each in
+# turn, the peer harness's way (SIGKILL, then poll /proc every 2 ms until
+# the new `sleep N` is there):
+#
+#   ideal   the harness's ideal supervisor (drivers/ideal.py): posix_spawn,
+#           two O_APPEND output files per worker, respawn the instant
+#           wait() returns, nothing recorded
+#   wal     the same supervisor, except that before each respawn it makes
+#           its decision durable as a bbolt commit does: the changed pages
+#           written and fdatasync'd, then the meta page and fdatasync again,
+#           in a file beside tend's log on the same file system
+#   tend    tend, on the build of this tree
+#
+# wal / ideal is what writing ahead costs on this disk; tend / wal is what
+# tend's own steps (reaping, deciding, the cgroup, the hand-over to a fork
+# thread) cost on top. Medians per round and of all kills, and their ratios.
+#
+# usage: scripts/bench-restart-floor.sh [-n 400] [-k 90] [-r 3] [-d DIR]
+#   -n N      workers per supervisor (default 400)
+#   -k KILLS  kills per supervisor per round (default 90)
+#   -r ROUNDS rounds (default 3)
+#   -d DIR    where the state, logs and the wal file go (default a new
+#             directory under /var/tmp, which is on disk; /tmp may be tmpfs)
+# env: PEERS_DIR (the harness, for procfs.py; default <repo>/../shared/bench/peers)
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PEERS_DIR=${PEERS_DIR:-$REPO/../shared/bench/peers}
+N=400
+KILLS=90
+ROUNDS=3
+DIR=""
+while getopts "n:k:r:d:h" o; do
+  case $o in
+    n) N=$OPTARG ;;
+    k) KILLS=$OPTARG ;;
+    r) ROUNDS=$OPTARG ;;
+    d) DIR=$OPTARG ;;
+    *) sed -n '2,27p' "$0"; exit 2 ;;
+  esac
+done
+[ -f "$PEERS_DIR/procfs.py" ] || { echo "harness not found at $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+if [ -z "$DIR" ]; then
+  DIR=$(mktemp -d /var/tmp/tend-restart-floor.XXXXXX)
+fi
+mkdir -p "$DIR"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+need=$((3 * N + 4096))
+if [ "$(ulimit -n)" -lt "$need" ]; then
+  ulimit -n "$need" 2>/dev/null || { echo "cannot raise the open-file limit to $need" >&2; exit 1; }
+fi
+
+echo "building tend ..." >&2
+(cd "$REPO" && go build -o "$DIR/tendd" ./cmd/tendd)
+
+# The supervisors' numbers: 610001.. for tend, 620001.. ideal, 630001.. wal.
+TEND_BASE=610001
+IDEAL_BASE=620001
+WAL_BASE=630001
+if "$PY" - "$PEERS_DIR" "$TEND_BASE" "$IDEAL_BASE" "$WAL_BASE" "$N" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import procfs
+n = int(sys.argv[5])
+nums = [b + i for b in map(int, sys.argv[2:5]) for i in range(n)]
+sys.exit(0 if procfs.find_children(nums) else 1)
+PY
+then
+  echo "workers with these numbers are running already; refusing to run" >&2
+  exit 1
+fi
+
+cat > "$DIR/ideal.py" <<'PY'
+"""ideal.py LOGS MODE NUM... -- the harness's ideal supervisor; MODE wal makes
+each respawn's decision durable first, as a bbolt commit does."""
+import os, signal, sys
+SLEEP = '/usr/bin/sleep'
+logs, mode, nums = sys.argv[1], sys.argv[2], sys.argv[3:]
+os.makedirs(logs, exist_ok=True)
+fl = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+def spawn(a):
+    return os.posix_spawn(SLEEP, ['sleep', a], os.environ, file_actions=[
+        (os.POSIX_SPAWN_OPEN, 1, os.path.join(logs, 'p%s.out' % a), fl, 0o644),
+        (os.POSIX_SPAWN_OPEN, 2, os.path.join(logs, 'p%s.err' % a), fl, 0o644)])
+PAGE = 4096
+wal = None
+if mode == 'wal':
+    # 8 MiB written once, so that a commit rewrites allocated blocks, as
+    # bbolt mostly does once its file has grown.
+    wal = os.open(os.path.join(logs, 'wal.db'), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.pwrite(wal, b'\0' * (8 << 20), 0)
+    os.fsync(wal)
+    page, seq = bytearray(PAGE), 0
+def commit():
+    # A restart's commit in tend's log, as traced: four pages apart from
+    # each other (the events' leaf and branch, the index, the freelist),
+    # flushed, then the meta page, flushed.
+    global seq
+    seq += 1
+    page[:8] = seq.to_bytes(8, 'little')
+    for j in range(4):
+        os.pwrite(wal, bytes(page), 2 * PAGE + ((seq * 4 + j) * 2 * PAGE) % ((8 << 20) - 4 * PAGE))
+    os.fdatasync(wal)
+    os.pwrite(wal, bytes(page), PAGE * (seq % 2))
+    os.fdatasync(wal)
+stopping = False
+def stop_all(*_):
+    global stopping
+    stopping = True
+    for pid in list(num_of):
+        try: os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError: pass
+signal.signal(signal.SIGTERM, stop_all)
+num_of = {spawn(a): a for a in nums}
+while True:
+    try:
+        pid, _ = os.wait()
+    except ChildProcessError:
+        if stopping: sys.exit(0)
+        signal.pause(); continue
+    except InterruptedError:
+        continue
+    a = num_of.pop(pid, None)
+    if a is not None and not stopping:
+        if wal is not None:
+            commit()
+        num_of[spawn(a)] = a
+PY
+
+mkdir -p "$DIR/tend"
+{
+  printf '[daemon]\nstate_dir = "%s/tend/state"\nsocket = "%s/tend/tend.sock"\n' "$DIR" "$DIR"
+  for i in $(seq 0 $((N - 1))); do
+    x=$((TEND_BASE + i))
+    printf '\n[worker.p%d]\ncommand = ["sleep", "%d"]\nrestart = "always"\nbackoff_initial = "0s"\n' "$x" "$x"
+  done
+} > "$DIR/tend/tend.toml"
+"$DIR/tendd" daemon -c "$DIR/tend/tend.toml" > "$DIR/tend/daemon.log" 2>&1 &
+PIDS+=($!)
+"$PY" "$DIR/ideal.py" "$DIR/ideal" plain $(seq "$IDEAL_BASE" $((IDEAL_BASE + N - 1))) &
+PIDS+=($!)
+"$PY" "$DIR/ideal.py" "$DIR/wal" wal $(seq "$WAL_BASE" $((WAL_BASE + N - 1))) &
+PIDS+=($!)
+
+"$PY" - "$PEERS_DIR" "$N" "$KILLS" "$ROUNDS" "$TEND_BASE" "$IDEAL_BASE" "$WAL_BASE" <<'PY'
+import os, signal, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import procfs
+n, kills, rounds = map(int, sys.argv[2:5])
+sups = [('ideal', int(sys.argv[6])), ('wal', int(sys.argv[7])), ('tend', int(sys.argv[5]))]
+live = {}
+for name, base in sups:
+    w = procfs.Watch(range(base, base + n))
+    w.ignore = set()  # the workers are there already: take them all
+    if not w.wait_all(timeout=300, interval=0.05):
+        sys.exit('%s: only %d of %d workers came up' % (name, len(w.live), n))
+    live[name] = dict(w.live)
+time.sleep(5)  # tend's workers reach Running (start_timeout 1 s)
+print('%d workers each, %d kills each per round, the harness\'s way '
+      '(SIGKILL, poll /proc every 2 ms); load %s' % (n, kills, open('/proc/loadavg').read().split()[0]))
+print()
+print('| round | ideal | wal | tend | wal / ideal | tend / ideal | tend / wal |')
+print('|---|---|---|---|---|---|---|')
+every = {name: [] for name, _ in sups}
+for r in range(1, rounds + 1):
+    lat = {name: [] for name, _ in sups}
+    for i in range(kills):
+        # Each supervisor's turn comes first as often as last.
+        k = i % len(sups)
+        for name, base in sups[k:] + sups[:k]:
+            num = base + ((r * kills + i) * 7919) % n
+            w = procfs.Watch([num])
+            t0 = time.monotonic()
+            os.kill(live[name][num], signal.SIGKILL)
+            if w.wait_all(timeout=10, interval=0.002):
+                lat[name].append((time.monotonic() - t0) * 1e3)
+                live[name][num] = w.live[num]
+            else:
+                sys.exit('%s: p%d was not restarted within 10 s' % (name, num))
+            time.sleep(0.25)
+    m = {name: statistics.median(v) for name, v in lat.items()}
+    for name in every:
+        every[name] += lat[name]
+    print('| %d | %.2f ms | %.2f ms | %.2f ms | %.2f× | %.2f× | %.2f× |' % (
+        r, m['ideal'], m['wal'], m['tend'], m['wal'] / m['ideal'], m['tend'] / m['ideal'], m['tend'] / m['wal']))
+m = {name: statistics.median(v) for name, v in every.items()}
+print('| all | %.2f ms | %.2f ms | %.2f ms | %.2f× | %.2f× | %.2f× |' % (
+    m['ideal'], m['wal'], m['tend'], m['wal'] / m['ideal'], m['tend'] / m['ideal'], m['tend'] / m['wal']))
+PY
