@@ -6,7 +6,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-peers bench-scale bench-commands proptest proptest-mutants faulttest deps report-screenshot clean
+.PHONY: all build run test test-short bench bench-peers bench-scale bench-commands bench-floor proptest proptest-mutants faulttest deps report-screenshot clean
 
 all: build
 
@@ -54,6 +54,12 @@ bench-scale: build
 # Every everyday command timed against one daemon with N idle workers.
 bench-commands: build
 	scripts/bench-commands.sh -n $(or $(N),10000) -b bin/tend
+
+# Restart latency of tend beside the ideal supervisor and the same ideal made
+# to write ahead (two flushes before each respawn): what writing ahead costs
+# on this disk, and what tend adds to it. N workers each (default 400).
+bench-floor:
+	scripts/bench-restart-floor.sh -n $(or $(N),400)
 
 # The deep property run: thousands of generated concurrent interleavings per
 # property (make test runs a few of each under -race). A failure prints the
