@@ -73,9 +73,9 @@ func textRSS(t *testing.T, rs []textRange) int {
 
 // residentText makes every page of rs resident (reading it through
 // /proc/self/mem, which faults it in as a touch would) and returns what
-// smaps then says is resident: other tests' daemons in this process run
-// their own trims, which may have let go of most of the text already, and
-// a trim measured against that little says nothing.
+// smaps then says is resident: an earlier test, and the trim loops of
+// other tests' daemons in this process, may have let go of most of the
+// text already, and a trim measured against that little says nothing.
 func residentText(t *testing.T, rs []textRange) int {
 	t.Helper()
 	mem, err := os.Open("/proc/self/mem")
