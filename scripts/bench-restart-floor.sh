@@ -22,8 +22,9 @@
 #   -n N      workers per supervisor (default 400)
 #   -k KILLS  kills per supervisor per round (default 90)
 #   -r ROUNDS rounds (default 3)
-#   -d DIR    where the state, logs and the wal file go (default a new
-#             directory under /var/tmp, which is on disk; /tmp may be tmpfs)
+#   -d DIR    under which a scratch directory for the state, logs and the
+#             wal file is made, and removed at the end (default /var/tmp,
+#             which is on disk; /tmp may be tmpfs)
 # env: PEERS_DIR (the harness, for procfs.py; default <repo>/../shared/bench/peers)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ PEERS_DIR=${PEERS_DIR:-$REPO/../shared/bench/peers}
 N=400
 KILLS=90
 ROUNDS=3
-DIR=""
+DIR=/var/tmp
 while getopts "n:k:r:d:h" o; do
   case $o in
     n) N=$OPTARG ;;
@@ -44,17 +45,20 @@ done
 [ -f "$PEERS_DIR/procfs.py" ] || { echo "harness not found at $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
-if [ -z "$DIR" ]; then
-  DIR=$(mktemp -d /var/tmp/tend-restart-floor.XXXXXX)
-fi
-mkdir -p "$DIR"
-PIDS=()
+WORK=$(mktemp -d "$DIR"/tend-restart-floor.XXXXXX)
+TEND_PID=""
+IDEALS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do
+  # tend stops its workers on SIGTERM; the ideal stops its own on SIGUSR2
+  # and then waits for a signal, as the harness's driver shuts it down.
+  if [ -n "$TEND_PID" ]; then kill -TERM "$TEND_PID" 2>/dev/null || true; fi
+  for p in "${IDEALS[@]}"; do kill -USR2 "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${IDEALS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in $TEND_PID "${IDEALS[@]}"; do
     for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   done
-  rm -rf "$DIR"
+  rm -rf "$WORK"
 }
 trap cleanup EXIT
 need=$((3 * N + 4096))
@@ -63,7 +67,7 @@ if [ "$(ulimit -n)" -lt "$need" ]; then
 fi
 
 echo "building tend ..." >&2
-(cd "$REPO" && go build -o "$DIR/tendd" ./cmd/tendd)
+(cd "$REPO" && go build -o "$WORK/tendd" ./cmd/tendd)
 
 # The supervisors' numbers: 610001.. for tend, 620001.. ideal, 630001.. wal.
 TEND_BASE=610001
@@ -82,27 +86,23 @@ then
   exit 1
 fi
 
-cat > "$DIR/ideal.py" <<'PY'
-"""ideal.py LOGS MODE NUM... -- the harness's ideal supervisor; MODE wal makes
-each respawn's decision durable first, as a bbolt commit does."""
-import os, signal, sys
-SLEEP = '/usr/bin/sleep'
-logs, mode, nums = sys.argv[1], sys.argv[2], sys.argv[3:]
-os.makedirs(logs, exist_ok=True)
-fl = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-def spawn(a):
-    return os.posix_spawn(SLEEP, ['sleep', a], os.environ, file_actions=[
-        (os.POSIX_SPAWN_OPEN, 1, os.path.join(logs, 'p%s.out' % a), fl, 0o644),
-        (os.POSIX_SPAWN_OPEN, 2, os.path.join(logs, 'p%s.err' % a), fl, 0o644)])
+# Both ideals are the harness's own supervisor (drivers/ideal.py), run as
+# the harness runs it; the wal one has a commit put in before its respawn.
+"$PY" - "$PEERS_DIR" "$WORK" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from drivers.ideal import SUPERVISOR
+respawn = '        num_of[spawn(a)] = a\n'
+if SUPERVISOR.count(respawn) != 1:
+    sys.exit('bench-restart-floor: drivers/ideal.py respawns differently now; cannot put a commit before it')
+commit = r"""
 PAGE = 4096
-wal = None
-if mode == 'wal':
-    # 8 MiB written once, so that a commit rewrites allocated blocks, as
-    # bbolt mostly does once its file has grown.
-    wal = os.open(os.path.join(logs, 'wal.db'), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.pwrite(wal, b'\0' * (8 << 20), 0)
-    os.fsync(wal)
-    page, seq = bytearray(PAGE), 0
+# 8 MiB written once, so that a commit rewrites allocated blocks, as bbolt
+# mostly does once its file has grown.
+wal = os.open(os.path.join(logs, 'wal.db'), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+os.pwrite(wal, b'\0' * (8 << 20), 0)
+os.fsync(wal)
+page, seq = bytearray(PAGE), 0
 def commit():
     # A restart's commit in tend's log, as traced: four pages apart from
     # each other (the events' leaf and branch, the index, the freelist),
@@ -115,44 +115,30 @@ def commit():
     os.fdatasync(wal)
     os.pwrite(wal, bytes(page), PAGE * (seq % 2))
     os.fdatasync(wal)
-stopping = False
-def stop_all(*_):
-    global stopping
-    stopping = True
-    for pid in list(num_of):
-        try: os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError: pass
-signal.signal(signal.SIGTERM, stop_all)
-num_of = {spawn(a): a for a in nums}
-while True:
-    try:
-        pid, _ = os.wait()
-    except ChildProcessError:
-        if stopping: sys.exit(0)
-        signal.pause(); continue
-    except InterruptedError:
-        continue
-    a = num_of.pop(pid, None)
-    if a is not None and not stopping:
-        if wal is not None:
-            commit()
-        num_of[spawn(a)] = a
+"""
+wal = SUPERVISOR.replace('os.makedirs(logs, exist_ok=True)\n', 'os.makedirs(logs, exist_ok=True)\n' + commit, 1)
+wal = wal.replace(respawn, '        commit()\n' + respawn)
+if 'commit()\n' + respawn not in wal or 'def commit' not in wal:
+    sys.exit('bench-restart-floor: cannot make the wal supervisor from drivers/ideal.py')
+open(os.path.join(sys.argv[2], 'ideal.py'), 'w').write(SUPERVISOR)
+open(os.path.join(sys.argv[2], 'wal.py'), 'w').write(wal)
 PY
 
-mkdir -p "$DIR/tend"
+mkdir -p "$WORK/tend"
 {
-  printf '[daemon]\nstate_dir = "%s/tend/state"\nsocket = "%s/tend/tend.sock"\n' "$DIR" "$DIR"
+  printf '[daemon]\nstate_dir = "%s/tend/state"\nsocket = "%s/tend/tend.sock"\n' "$WORK" "$WORK"
   for i in $(seq 0 $((N - 1))); do
     x=$((TEND_BASE + i))
     printf '\n[worker.p%d]\ncommand = ["sleep", "%d"]\nrestart = "always"\nbackoff_initial = "0s"\n' "$x" "$x"
   done
-} > "$DIR/tend/tend.toml"
-"$DIR/tendd" daemon -c "$DIR/tend/tend.toml" > "$DIR/tend/daemon.log" 2>&1 &
-PIDS+=($!)
-"$PY" "$DIR/ideal.py" "$DIR/ideal" plain $(seq "$IDEAL_BASE" $((IDEAL_BASE + N - 1))) &
-PIDS+=($!)
-"$PY" "$DIR/ideal.py" "$DIR/wal" wal $(seq "$WAL_BASE" $((WAL_BASE + N - 1))) &
-PIDS+=($!)
+} > "$WORK/tend/tend.toml"
+"$WORK/tendd" daemon -c "$WORK/tend/tend.toml" > "$WORK/tend/daemon.log" 2>&1 &
+TEND_PID=$!
+# Arguments as the harness's driver gives them: the logs, files on, numbers.
+"$PY" "$WORK/ideal.py" "$WORK/ideal" 1 $(seq "$IDEAL_BASE" $((IDEAL_BASE + N - 1))) &
+IDEALS+=($!)
+"$PY" "$WORK/wal.py" "$WORK/wal" 1 $(seq "$WAL_BASE" $((WAL_BASE + N - 1))) &
+IDEALS+=($!)
 
 "$PY" - "$PEERS_DIR" "$N" "$KILLS" "$ROUNDS" "$TEND_BASE" "$IDEAL_BASE" "$WAL_BASE" <<'PY'
 import os, signal, statistics, sys, time
